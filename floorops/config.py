@@ -1,0 +1,270 @@
+"""One typed configuration for every FloorOps component.
+
+Settings come from three layers, later ones winning:
+
+1. the defaults written in the dataclasses below;
+2. a TOML file (``floorops.toml`` at the repository root, or the file named by ``--config`` or
+   ``FLOOROPS_CONFIG``), one table per section;
+3. environment variables ``FLOOROPS_<SECTION>__<KEY>``, for example ``FLOOROPS_MQTT__PORT=1884``
+   or ``FLOOROPS_HUB__HTTP_PORT=9090``.
+
+Relative paths are resolved against ``var_dir`` (generated state: data, secrets, logs), so a test can
+point a whole control centre at a temporary folder by changing one value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG_FILE = REPO_ROOT / "floorops.toml"
+ENV_PREFIX = "FLOOROPS_"
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing, unknown or of the wrong type."""
+
+
+@dataclass
+class SiteConfig:
+    """Which hospital site this installation serves."""
+
+    id: str = "demo"
+    # Site description: buildings, zones, queues, time zone, device inventory (see docs/site.md).
+    file: str = str(REPO_ROOT / "floorops" / "sites" / "demo.toml")
+
+
+@dataclass
+class MqttConfig:
+    """Where the broker listens; each component has its own credentials in its own section."""
+
+    host: str = "127.0.0.1"
+    port: int = 1883
+    keepalive_s: int = 30
+
+
+@dataclass
+class BrokerConfig:
+    """How the project runs its own Mosquitto (``make run`` and the tests)."""
+
+    admin_username: str = "floorops-admin"
+    admin_password: str = ""
+    # QoS 1 queue per persistent session. Mosquitto's default (1000) drops messages under load.
+    max_queued_messages: int = 2_000_000
+    max_inflight_messages: int = 1000
+    autosave_interval_s: int = 10
+    data_dir: str = "mosquitto"
+
+
+@dataclass
+class InfluxConfig:
+    """InfluxDB through its 1.x HTTP API (/write, /query): served by 1.x, 2.x (v1 compat) and 3.x."""
+
+    url: str = "http://127.0.0.1:8086"
+    database: str = "floorops"
+    username: str = ""
+    password: str = ""
+    retention: str = ""  # e.g. "90d"; empty keeps the server's default policy
+    timeout_s: float = 10.0
+    data_dir: str = "influxdb"
+    rpc_port: int = 8088
+
+
+@dataclass
+class EdgeConfig:
+    """The edge agent: device inputs, validation, privacy, delivery."""
+
+    agent_id: str = "edge-1"
+    mqtt_username: str = "floorops-edge-1"
+    mqtt_password: str = ""
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 9101
+    buffer_path: str = "edge/buffer.sqlite"
+    buffer_max_rows: int = 5_000_000
+    deadletter_path: str = "edge/deadletters.sqlite"
+    deadletter_max_rows: int = 100_000
+    mac_key_dir: str = "edge/keys"
+    batch_max_points: int = 5000
+    batch_max_delay_s: float = 0.5
+    clock_skew_bound_s: float = 120.0
+    occupancy_window_s: float = 300.0
+    occupancy_rssi_min: int = -80
+    occupancy_publish_s: float = 60.0
+    # Serial inputs: "path" entries; see [[edge.modbus]] / [[edge.serial_probes]] in floorops.toml.
+    modbus: list[dict[str, Any]] = field(default_factory=list)
+    serial_probes: list[dict[str, Any]] = field(default_factory=list)
+    modbus_poll_s: float = 5.0
+
+
+@dataclass
+class HubConfig:
+    """The hub: live state, rules, alarms, tickets, dispatch, HTTP and WebSocket API."""
+
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    db_path: str = "hub/hub.sqlite"
+    mqtt_username: str = "floorops-hub"
+    mqtt_password: str = ""
+    token_ttl_s: int = 12 * 3600
+    rules_file: str = str(REPO_ROOT / "hub" / "rules.toml")
+    roster_file: str = str(REPO_ROOT / "hub" / "roster-demo.toml")
+    webhooks: list[str] = field(default_factory=list)
+    # Device credentials written by provisioning, read by the simulator (mode 600).
+    credentials_file: str = "devices.json"
+
+
+@dataclass
+class SimConfig:
+    """The simulated hospital."""
+
+    seed: int = 1
+    speed: float = 1.0
+    start: str = ""  # ISO 8601 local start of the virtual clock; empty means now
+    serial_dir: str = "sim/serial"
+    control_port: int = 8091
+
+
+@dataclass
+class ModelsConfig:
+    """Forecasting and staffing."""
+
+    dir: str = "models"
+    bucket_min: int = 15
+    forecast_every_s: int = 900
+
+
+@dataclass
+class Config:
+    """The whole configuration; ``path()`` resolves a relative setting against ``var_dir``."""
+
+    var_dir: str = str(REPO_ROOT / "var")
+    log_level: str = "INFO"
+    log_format: str = "json"  # "json" or "text"
+    site: SiteConfig = field(default_factory=SiteConfig)
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
+    broker: BrokerConfig = field(default_factory=BrokerConfig)
+    influx: InfluxConfig = field(default_factory=InfluxConfig)
+    edge: EdgeConfig = field(default_factory=EdgeConfig)
+    hub: HubConfig = field(default_factory=HubConfig)
+    sim: SimConfig = field(default_factory=SimConfig)
+    models: ModelsConfig = field(default_factory=ModelsConfig)
+
+    def path(self, value: str) -> Path:
+        """A configured path: absolute as written, or relative to ``var_dir``."""
+        p = Path(value)
+        return p if p.is_absolute() else Path(self.var_dir) / p
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _coerce(value: Any, typ: Any, where: str) -> Any:
+    """Check or convert one value to the annotated type, with an error that names the key."""
+    origin = typing.get_origin(typ)
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: expected a list, got {type(value).__name__}")
+        return value
+    if typ is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in {"1", "true", "yes", "on", "0", "false", "no", "off"}:
+            return value.lower() in {"1", "true", "yes", "on"}
+        raise ConfigError(f"{where}: expected true/false, got {value!r}")
+    if typ is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}") from None
+    if typ is float:
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: expected a number, got {value!r}") from None
+    if typ is str:
+        if not isinstance(value, (str, int, float)):
+            raise ConfigError(f"{where}: expected a string, got {type(value).__name__}")
+        return str(value)
+    return value
+
+
+def _apply(obj: Any, values: Mapping[str, Any], where: str) -> None:
+    hints = typing.get_type_hints(type(obj))
+    names = {f.name for f in dataclasses.fields(obj)}
+    for key, value in values.items():
+        if key not in names:
+            raise ConfigError(f"{where}{key}: unknown setting")
+        current = getattr(obj, key)
+        if dataclasses.is_dataclass(current):
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"{where}{key}: expected a table")
+            _apply(current, value, f"{where}{key}.")
+        else:
+            setattr(obj, key, _coerce(value, hints[key], f"{where}{key}"))
+
+
+def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
+    """``FLOOROPS_HUB__HTTP_PORT=9090`` becomes ``{"hub": {"http_port": "9090"}}``."""
+    tree: dict[str, Any] = {}
+    for name, value in env.items():
+        if not name.startswith(ENV_PREFIX) or name == "FLOOROPS_CONFIG":
+            continue
+        parts = name[len(ENV_PREFIX):].lower().split("__")
+        node = tree
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return tree
+
+
+def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Config:
+    """Defaults, then the TOML file, then environment overrides."""
+    env = os.environ if env is None else env
+    cfg = Config()
+    file = Path(path or env.get("FLOOROPS_CONFIG") or DEFAULT_CONFIG_FILE)
+    if file.exists():
+        try:
+            data = tomllib.loads(file.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{file}: {exc}") from None
+        _apply(cfg, data, "")
+    elif path is not None:
+        raise ConfigError(f"{file}: no such configuration file")
+    _apply(cfg, _env_overrides(env), "")
+    return cfg
+
+
+def dump_toml(cfg: Config) -> str:
+    """Write a configuration back as TOML (used to hand a generated config to child processes)."""
+
+    def scalar(v: Any) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, (int, float)):
+            return repr(v)
+        if isinstance(v, str):
+            return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        if isinstance(v, list):
+            return "[" + ", ".join(scalar(x) for x in v) + "]"
+        if isinstance(v, dict):
+            return "{" + ", ".join(f"{k} = {scalar(x)}" for k, x in v.items()) + "}"
+        raise TypeError(type(v))
+
+    top: list[str] = []
+    tables: list[str] = []
+    for key, value in cfg.to_dict().items():
+        if isinstance(value, dict):
+            tables.append(f"[{key}]")
+            tables.extend(f"{k} = {scalar(v)}" for k, v in value.items())
+            tables.append("")
+        else:
+            top.append(f"{key} = {scalar(value)}")
+    return "\n".join(top + [""] + tables)

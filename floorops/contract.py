@@ -1,0 +1,385 @@
+"""The device contract, version 1 (docs/device-contract.md), as code.
+
+One place for every rule a device message must follow, used by the edge (to accept or reject what
+arrives), by the simulator (to build what it sends) and by the tests (to check both). A rule that is
+broken raises :class:`ContractError` with a short machine ``reason`` (what the counters and the
+dead-letter store are keyed by) and a sentence for people.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from typing import Any, Final
+
+CONTRACT_VERSION: Final = 1
+SEQ_MODULUS: Final = 2**32
+ID_RE: Final = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+MQTT_KINDS: Final = ("queue_screen", "kiosk", "wifi_probe")
+CHANNELS: Final = ("telemetry", "event", "status")
+TOPIC_ROOT: Final = "hospital"
+
+QUEUE_EVENTS: Final = frozenset(
+    {"ticket_issued", "ticket_called", "ticket_served", "ticket_no_show", "display_fault", "display_recovered"}
+)
+DISPLAY_FAULT_CODES: Final = frozenset({"panel", "network", "power"})
+KIOSK_EVENTS: Final = frozenset(
+    {"card_jam", "app_crash", "app_hang", "paper_out", "printer_jam", "reboot", "fault_cleared"}
+)
+KIOSK_CLEARABLE: Final = frozenset({"card_jam", "app_crash", "app_hang", "paper_out", "printer_jam"})
+CARD_READER_STATES: Final = frozenset({"ok", "jammed", "error"})
+PRINTER_STATES: Final = frozenset({"ok", "paper_low", "paper_out", "jam", "offline"})
+APP_STATES: Final = frozenset({"ok", "hung", "crashed"})
+STATUS_STATES: Final = frozenset({"online", "offline"})
+
+# Plausible device clock range: 2020-01-01 .. 2100-01-01 (ms). Outside it the clock is broken, not skewed.
+TS_MIN_MS: Final = 1_577_836_800_000
+TS_MAX_MS: Final = 4_102_444_800_000
+MAX_SIGHTINGS: Final = 10_000
+
+MAC_RE: Final = re.compile(r"^[0-9A-Fa-f]{2}([:-])[0-9A-Fa-f]{2}(\1[0-9A-Fa-f]{2}){4}$")
+
+
+class ContractError(ValueError):
+    """A device message that breaks the contract; ``reason`` is a short counter key."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(f"{reason}: {message}")
+        self.reason = reason
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    """``hospital/<site>/<kind>/<device_id>/<channel>``."""
+
+    site: str
+    kind: str
+    device_id: str
+    channel: str
+
+    def __str__(self) -> str:
+        return f"{TOPIC_ROOT}/{self.site}/{self.kind}/{self.device_id}/{self.channel}"
+
+    @property
+    def prefix(self) -> str:
+        """Everything under which this device may publish."""
+        return f"{TOPIC_ROOT}/{self.site}/{self.kind}/{self.device_id}/"
+
+
+def device_topic_prefix(site: str, kind: str, device_id: str) -> str:
+    return f"{TOPIC_ROOT}/{site}/{kind}/{device_id}/"
+
+
+def parse_topic(topic: str) -> Topic:
+    parts = topic.split("/")
+    if len(parts) != 5 or parts[0] != TOPIC_ROOT:
+        raise ContractError("bad_topic", f"topic {topic!r} is not hospital/<site>/<kind>/<device_id>/<channel>")
+    _, site, kind, device_id, channel = parts
+    if not ID_RE.match(site):
+        raise ContractError("bad_topic", f"site {site!r} is not [A-Za-z0-9_-]{{1,64}}")
+    if kind not in MQTT_KINDS:
+        raise ContractError("bad_topic", f"kind {kind!r} is not one of {', '.join(MQTT_KINDS)}")
+    if not ID_RE.match(device_id):
+        raise ContractError("bad_topic", f"device id {device_id!r} is not [A-Za-z0-9_-]{{1,64}}")
+    if channel not in CHANNELS:
+        raise ContractError("bad_topic", f"channel {channel!r} is not one of {', '.join(CHANNELS)}")
+    return Topic(site, kind, device_id, channel)
+
+
+# ---------------------------------------------------------------------------------------------
+# Field checks
+
+
+def _field(payload: dict[str, Any], name: str) -> Any:
+    if name not in payload:
+        raise ContractError("missing_field", f"field {name!r} is missing")
+    return payload[name]
+
+
+def _int(payload: dict[str, Any], name: str, lo: int | None = None, hi: int | None = None) -> int:
+    v = _field(payload, name)
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise ContractError("wrong_type", f"field {name!r} must be an integer, got {type(v).__name__}")
+    if (lo is not None and v < lo) or (hi is not None and v > hi):
+        raise ContractError("out_of_range", f"field {name!r}={v} is outside {lo}..{hi}")
+    return v
+
+
+def _num(payload: dict[str, Any], name: str, lo: float | None = None, hi: float | None = None) -> float:
+    v = _field(payload, name)
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        raise ContractError("wrong_type", f"field {name!r} must be a finite number, got {v!r}")
+    if (lo is not None and v < lo) or (hi is not None and v > hi):
+        raise ContractError("out_of_range", f"field {name!r}={v} is outside {lo}..{hi}")
+    return float(v)
+
+
+def _str(payload: dict[str, Any], name: str, allowed: frozenset[str] | None = None, max_len: int = 64) -> str:
+    v = _field(payload, name)
+    if not isinstance(v, str):
+        raise ContractError("wrong_type", f"field {name!r} must be a string, got {type(v).__name__}")
+    if not v or len(v) > max_len:
+        raise ContractError("out_of_range", f"field {name!r} must be 1..{max_len} characters")
+    if allowed is not None and v not in allowed:
+        raise ContractError("bad_enum", f"field {name!r}={v!r} is not one of {', '.join(sorted(allowed))}")
+    return v
+
+
+def _header(payload: dict[str, Any], with_seq: bool = True) -> dict[str, Any]:
+    v = _int(payload, "v")
+    if v != CONTRACT_VERSION:
+        raise ContractError("bad_version", f"contract version {v} is not supported (expected {CONTRACT_VERSION})")
+    out: dict[str, Any] = {"v": v, "ts": _int(payload, "ts", TS_MIN_MS, TS_MAX_MS)}
+    if with_seq:
+        out["seq"] = _int(payload, "seq", 0, SEQ_MODULUS - 1)
+    return out
+
+
+def normalise_mac(mac: str) -> str:
+    """``3C-22-FB-12-9A-01`` -> ``3c:22:fb:12:9a:01``; raises on anything that is not 6 hex octets."""
+    if not isinstance(mac, str) or not MAC_RE.match(mac):
+        raise ContractError("bad_mac", "mac is not 6 hex octets separated by ':' or '-'")
+    return mac.lower().replace("-", ":")
+
+
+def is_locally_administered(mac: str) -> bool:
+    """True for randomised (locally administered) MACs: bit 1 of the first octet."""
+    return bool(int(mac[0:2], 16) & 0x02)
+
+
+# ---------------------------------------------------------------------------------------------
+# Payload validation per kind and channel
+
+
+def _queue_telemetry(p: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "queue": _str(p, "queue"),
+        "waiting": _int(p, "waiting", 0, 100_000),
+        "serving": _str(p, "serving", max_len=32) if p.get("serving") not in (None, "") else "",
+        "counters_open": _int(p, "counters_open", 0, 1000),
+        "avg_wait_s": _num(p, "avg_wait_s", 0, 7 * 86400),
+    }
+
+
+def _queue_event(p: dict[str, Any]) -> dict[str, Any]:
+    event = _str(p, "event", QUEUE_EVENTS)
+    out: dict[str, Any] = {"event": event}
+    if event.startswith("ticket_"):
+        out["queue"] = _str(p, "queue")
+        out["ticket"] = _str(p, "ticket", max_len=32)
+        if "counter" in p:
+            out["counter"] = _str(p, "counter", max_len=32)
+    elif event == "display_fault":
+        out["code"] = _str(p, "code", DISPLAY_FAULT_CODES)
+    if "queue" in p and "queue" not in out:
+        out["queue"] = _str(p, "queue")
+    return out
+
+
+def _kiosk_telemetry(p: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "cpu_pct": _num(p, "cpu_pct", 0, 100),
+        "mem_pct": _num(p, "mem_pct", 0, 100),
+        "paper_pct": _num(p, "paper_pct", 0, 100),
+        "card_reader": _str(p, "card_reader", CARD_READER_STATES),
+        "printer": _str(p, "printer", PRINTER_STATES),
+        "app": _str(p, "app", APP_STATES),
+        "resp_ms": _int(p, "resp_ms", 0, 3_600_000),
+        "txn_ok": _int(p, "txn_ok", 0, 1_000_000),
+        "txn_fail": _int(p, "txn_fail", 0, 1_000_000),
+    }
+
+
+def _kiosk_event(p: dict[str, Any]) -> dict[str, Any]:
+    event = _str(p, "event", KIOSK_EVENTS)
+    out: dict[str, Any] = {"event": event}
+    if event == "fault_cleared":
+        out["fault"] = _str(p, "fault", KIOSK_CLEARABLE)
+    return out
+
+
+def _probe_telemetry(p: dict[str, Any]) -> dict[str, Any]:
+    raw = _field(p, "sightings")
+    if not isinstance(raw, list):
+        raise ContractError("wrong_type", "field 'sightings' must be a list")
+    if len(raw) > MAX_SIGHTINGS:
+        raise ContractError("out_of_range", f"{len(raw)} sightings in one message (at most {MAX_SIGHTINGS})")
+    sightings = []
+    for i, s in enumerate(raw):
+        if not isinstance(s, dict):
+            raise ContractError("wrong_type", f"sightings[{i}] must be an object")
+        try:
+            sightings.append(
+                {
+                    "mac": normalise_mac(_field(s, "mac")),
+                    "rssi": _int(s, "rssi", -120, 0),
+                    "ts": _int(s, "ts", TS_MIN_MS, TS_MAX_MS),
+                }
+            )
+        except ContractError as exc:
+            # Never echo the offending value: it may be a raw MAC.
+            raise ContractError(exc.reason, f"sightings[{i}]: {exc.message}") from None
+    return {"sightings": sightings}
+
+
+_VALIDATORS = {
+    ("queue_screen", "telemetry"): _queue_telemetry,
+    ("queue_screen", "event"): _queue_event,
+    ("kiosk", "telemetry"): _kiosk_telemetry,
+    ("kiosk", "event"): _kiosk_event,
+    ("wifi_probe", "telemetry"): _probe_telemetry,
+}
+
+MAX_PAYLOAD_BYTES: Final = 256 * 1024
+
+
+def decode_json(payload: bytes) -> dict[str, Any]:
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise ContractError("too_large", f"payload of {len(payload)} bytes (at most {MAX_PAYLOAD_BYTES})")
+    try:
+        data = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise ContractError("bad_json", f"payload is not UTF-8 JSON ({type(exc).__name__})") from None
+    if not isinstance(data, dict):
+        raise ContractError("bad_json", "payload must be a JSON object")
+    return data
+
+
+def validate(kind: str, channel: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """Check one decoded payload; return only the contract's fields, typed and normalised."""
+    if channel == "status":
+        out = _header(payload, with_seq=False)
+        out["state"] = _str(payload, "state", STATUS_STATES)
+        if "fw" in payload:
+            out["fw"] = _str(payload, "fw", max_len=32)
+        return out
+    check = _VALIDATORS.get((kind, channel))
+    if check is None:
+        raise ContractError("bad_topic", f"{kind} devices do not publish on {channel!r}")
+    out = _header(payload)
+    out.update(check(payload))
+    return out
+
+
+def validate_message(topic: str, payload: bytes) -> tuple[Topic, dict[str, Any]]:
+    """Topic and raw bytes in, parsed topic and validated payload out."""
+    t = parse_topic(topic)
+    return t, validate(t.kind, t.channel, decode_json(payload))
+
+
+# ---------------------------------------------------------------------------------------------
+# USB Wi-Fi probe: NMEA-style line protocol
+
+MAX_LINE_BYTES: Final = 256
+
+
+def nmea_checksum(body: bytes) -> str:
+    """XOR of every byte between ``$`` and ``*``, as two upper-case hex digits."""
+    c = 0
+    for b in body:
+        c ^= b
+    return f"{c:02X}"
+
+
+def format_probe_line(fields: list[str]) -> bytes:
+    body = ",".join(fields).encode("ascii")
+    return b"$" + body + b"*" + nmea_checksum(body).encode("ascii") + b"\r\n"
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeSighting:
+    probe_id: str
+    ts: int
+    mac: str
+    rssi: int
+    channel: int
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeHeartbeat:
+    probe_id: str
+    ts: int
+    uptime_s: int
+
+
+def _int_field(text: str, name: str, lo: int, hi: int) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise ContractError("wrong_type", f"{name} is not an integer") from None
+    if not lo <= v <= hi:
+        raise ContractError("out_of_range", f"{name}={v} is outside {lo}..{hi}")
+    return v
+
+
+def parse_probe_line(line: bytes) -> ProbeSighting | ProbeHeartbeat:
+    """One line, ``$`` to checksum, without CR LF."""
+    if len(line) > MAX_LINE_BYTES:
+        raise ContractError("too_long", f"line of {len(line)} bytes (at most {MAX_LINE_BYTES})")
+    if not line.startswith(b"$") or len(line) < 4 or line[-3:-2] != b"*":
+        raise ContractError("bad_frame", "line is not $...*hh")
+    body, given = line[1:-3], line[-2:]
+    try:
+        given_s = given.decode("ascii").upper()
+        text = body.decode("ascii")
+    except UnicodeDecodeError:
+        raise ContractError("bad_frame", "line is not ASCII") from None
+    if nmea_checksum(body) != given_s:
+        raise ContractError("bad_checksum", "checksum does not match")
+    fields = text.split(",")
+    if fields[0] == "PRB":
+        if len(fields) != 6:
+            raise ContractError("field_count", f"PRB has {len(fields)} fields (expected 6)")
+        _, probe_id, ts, mac, rssi, channel = fields
+        if not ID_RE.match(probe_id):
+            raise ContractError("out_of_range", "probe id is not [A-Za-z0-9_-]{1,64}")
+        return ProbeSighting(
+            probe_id,
+            _int_field(ts, "epoch_ms", TS_MIN_MS, TS_MAX_MS),
+            normalise_mac(mac),
+            _int_field(rssi, "rssi", -120, 0),
+            _int_field(channel, "channel", 1, 196),
+        )
+    if fields[0] == "HBT":
+        if len(fields) != 4:
+            raise ContractError("field_count", f"HBT has {len(fields)} fields (expected 4)")
+        _, probe_id, ts, uptime = fields
+        if not ID_RE.match(probe_id):
+            raise ContractError("out_of_range", "probe id is not [A-Za-z0-9_-]{1,64}")
+        return ProbeHeartbeat(
+            probe_id, _int_field(ts, "epoch_ms", TS_MIN_MS, TS_MAX_MS), _int_field(uptime, "uptime_s", 0, 2**31)
+        )
+    raise ContractError("bad_sentence", "sentence is neither PRB nor HBT")
+
+
+# ---------------------------------------------------------------------------------------------
+# Wheelchair charging station: Modbus RTU holding registers
+
+REG_FIRMWARE: Final = 0
+REG_SLOT_COUNT: Final = 1
+REG_STATUS: Final = 2
+REG_TEMPERATURE: Final = 3
+SLOT_BASE: Final = 10
+SLOT_STRIDE: Final = 10
+SLOT_REGS: Final = 8
+MAX_SLOTS: Final = 8
+STATUS_MAINS_OK: Final = 1 << 0
+STATUS_OVER_TEMPERATURE: Final = 1 << 1
+STATUS_GROUND_FAULT: Final = 1 << 2
+STATUS_FAN_FAULT: Final = 1 << 3
+SLOT_STATES: Final = {0: "empty", 1: "docked", 2: "charging", 3: "full", 4: "fault"}
+SLOT_FAULTS: Final = {
+    0: "none", 1: "over_temperature", 2: "over_current", 3: "ground_fault", 4: "battery_fault", 5: "communication"
+}
+OFFLINE_AFTER_FAILED_POLLS: Final = 3
+
+
+def signed16(value: int) -> int:
+    return value - 0x10000 if value & 0x8000 else value
+
+
+def slot_address(slot: int) -> int:
+    return SLOT_BASE + SLOT_STRIDE * slot

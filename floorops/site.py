@@ -1,0 +1,183 @@
+"""The site description: zones, queues, time zone, holidays and the device inventory (docs/site.md).
+
+Shared by the simulator (what to simulate), the edge (which zone a device is in) and the hub (zones
+with their capacity, the floor plan). A broken file fails with a message naming the entry at fault.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from floorops.contract import ID_RE, MAX_SLOTS
+
+DEVICE_KINDS = ("queue_screen", "kiosk", "wifi_probe", "charger")
+TRANSPORTS = ("mqtt", "serial", "modbus")
+ZONE_KINDS = (
+    "registration", "clinic", "lab", "imaging", "pharmacy", "paediatrics", "emergency", "entrance", "corridor",
+    "inpatient", "other",
+)
+
+
+class SiteError(ValueError):
+    """The site description is invalid."""
+
+
+@dataclass(frozen=True)
+class Zone:
+    id: str
+    name: str
+    kind: str
+    capacity: int
+    building: str = "main"
+    floor: int = 1
+    name_zh: str = ""
+    # Floor-plan rectangle in the floor's own units (0..100), for the console.
+    x: float = 0
+    y: float = 0
+    w: float = 10
+    h: float = 10
+
+
+@dataclass(frozen=True)
+class Queue:
+    id: str
+    zone: str
+    name: str
+    counters: int = 1
+    service_min: float = 5.0  # mean handling time, minutes
+    name_zh: str = ""
+
+
+@dataclass(frozen=True)
+class Device:
+    id: str
+    kind: str
+    zone: str
+    transport: str = "mqtt"
+    queue: str = ""  # queue screens: the queue they display
+    unit_id: int = 0  # chargers: Modbus unit id
+    slots: int = 0  # chargers: number of slots
+    port: str = ""  # serial devices: bus name (several units may share one RS-485 bus)
+
+
+@dataclass(frozen=True)
+class Site:
+    id: str
+    name: str
+    timezone: str
+    zones: tuple[Zone, ...]
+    queues: tuple[Queue, ...]
+    devices: tuple[Device, ...]
+    holidays: tuple[dt.date, ...] = ()
+    buildings: tuple[str, ...] = ("main",)
+    name_zh: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def zone(self, zone_id: str) -> Zone:
+        for z in self.zones:
+            if z.id == zone_id:
+                return z
+        raise KeyError(zone_id)
+
+    def device(self, device_id: str) -> Device:
+        for d in self.devices:
+            if d.id == device_id:
+                return d
+        raise KeyError(device_id)
+
+    def devices_of(self, kind: str) -> list[Device]:
+        return [d for d in self.devices if d.kind == kind]
+
+
+def _take(entry: dict[str, Any], cls: type, where: str) -> Any:
+    names = set(cls.__dataclass_fields__)
+    unknown = set(entry) - names
+    if unknown:
+        raise SiteError(f"{where}: unknown keys {', '.join(sorted(unknown))}")
+    try:
+        return cls(**entry)
+    except TypeError as exc:
+        raise SiteError(f"{where}: {exc}") from None
+
+
+def parse_site(data: dict[str, Any], source: str = "site") -> Site:
+    """Build and check a :class:`Site` from the decoded TOML tables."""
+    s = data.get("site")
+    if not isinstance(s, dict):
+        raise SiteError(f"{source}: missing [site] table")
+    for key in ("id", "name", "timezone"):
+        if key not in s:
+            raise SiteError(f"{source}: [site] needs {key!r}")
+    if not ID_RE.match(str(s["id"])):
+        raise SiteError(f"{source}: site id {s['id']!r} is not [A-Za-z0-9_-]{{1,64}}")
+    try:
+        ZoneInfo(s["timezone"])
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SiteError(f"{source}: unknown time zone {s['timezone']!r}") from None
+    zones = tuple(_take(z, Zone, f"{source}: zones[{i}]") for i, z in enumerate(data.get("zones", [])))
+    queues = tuple(_take(q, Queue, f"{source}: queues[{i}]") for i, q in enumerate(data.get("queues", [])))
+    devices = tuple(_take(d, Device, f"{source}: devices[{i}]") for i, d in enumerate(data.get("devices", [])))
+    zone_ids = [z.id for z in zones]
+    for z in zones:
+        if not ID_RE.match(z.id):
+            raise SiteError(f"{source}: zone id {z.id!r} is not [A-Za-z0-9_-]{{1,64}}")
+        if z.kind not in ZONE_KINDS:
+            raise SiteError(f"{source}: zone {z.id}: kind {z.kind!r} is not one of {', '.join(ZONE_KINDS)}")
+        if z.capacity <= 0:
+            raise SiteError(f"{source}: zone {z.id}: capacity must be positive")
+    if len(set(zone_ids)) != len(zone_ids):
+        raise SiteError(f"{source}: duplicate zone ids")
+    queue_ids = {q.id for q in queues}
+    for q in queues:
+        if q.zone not in zone_ids:
+            raise SiteError(f"{source}: queue {q.id}: unknown zone {q.zone!r}")
+    seen: set[str] = set()
+    for d in devices:
+        where = f"{source}: device {d.id}"
+        if not ID_RE.match(d.id) or d.id.startswith("floorops-"):
+            raise SiteError(f"{where}: id must be [A-Za-z0-9_-]{{1,64}} and not start with 'floorops-'")
+        if d.id in seen:
+            raise SiteError(f"{where}: duplicate device id")
+        seen.add(d.id)
+        if d.kind not in DEVICE_KINDS:
+            raise SiteError(f"{where}: kind {d.kind!r} is not one of {', '.join(DEVICE_KINDS)}")
+        if d.transport not in TRANSPORTS:
+            raise SiteError(f"{where}: transport {d.transport!r} is not one of {', '.join(TRANSPORTS)}")
+        if d.zone not in zone_ids:
+            raise SiteError(f"{where}: unknown zone {d.zone!r}")
+        if d.kind == "queue_screen" and d.queue not in queue_ids:
+            raise SiteError(f"{where}: unknown queue {d.queue!r}")
+        if d.kind == "charger" and not (1 <= d.unit_id <= 247 and 1 <= d.slots <= MAX_SLOTS):
+            raise SiteError(f"{where}: chargers need unit_id 1..247 and slots 1..{MAX_SLOTS}")
+    try:
+        holidays = tuple(
+            h if isinstance(h, dt.date) else dt.date.fromisoformat(str(h)) for h in s.get("holidays", [])
+        )
+    except ValueError as exc:
+        raise SiteError(f"{source}: holidays: {exc}") from None
+    known = {"id", "name", "timezone", "holidays", "buildings", "name_zh"}
+    return Site(
+        id=str(s["id"]), name=str(s["name"]), timezone=str(s["timezone"]), zones=zones, queues=queues,
+        devices=devices, holidays=holidays, buildings=tuple(s.get("buildings", ["main"])),
+        name_zh=str(s.get("name_zh", "")), extra={k: v for k, v in s.items() if k not in known},
+    )
+
+
+def load_site(path: str | Path) -> Site:
+    p = Path(path)
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SiteError(f"{p}: no such site file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SiteError(f"{p}: {exc}") from None
+    return parse_site(data, str(p))

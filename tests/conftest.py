@@ -1,0 +1,82 @@
+"""Shared fixtures: real Mosquitto and InfluxDB processes on free loopback ports, data in tmp folders.
+
+Integration tests use these and are marked ``integration``; nothing here fakes a server. Every
+process started here is stopped at the end of its scope, whatever the test did.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+
+from floorops.dynsec import DynsecClient
+from floorops.services import InfluxServer, MosquittoServer, free_port
+
+
+@pytest.fixture(scope="session")
+def make_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., MosquittoServer]]:
+    """Factory for brokers a test may stop, restart or kill; all stopped at session end."""
+    started: list[MosquittoServer] = []
+
+    def make(**kwargs: object) -> MosquittoServer:
+        server = MosquittoServer(
+            data_dir=Path(tmp_path_factory.mktemp("mosquitto")),
+            port=free_port(),
+            admin_username="floorops-admin",
+            admin_password=secrets.token_urlsafe(16),
+            **kwargs,  # type: ignore[arg-type]
+        )
+        started.append(server)
+        return server.start()
+
+    yield make
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def broker(make_broker: Callable[..., MosquittoServer]) -> MosquittoServer:
+    """One broker shared by the session's tests that do not stop it."""
+    return make_broker()
+
+
+@pytest.fixture(scope="session")
+def dynsec(broker: MosquittoServer) -> Iterator[DynsecClient]:
+    client = DynsecClient("127.0.0.1", broker.port, broker.admin_username, broker.admin_password)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def make_influx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., InfluxServer]]:
+    started: list[InfluxServer] = []
+
+    def make(**kwargs: object) -> InfluxServer:
+        server = InfluxServer(
+            data_dir=Path(tmp_path_factory.mktemp("influxdb")), http_port=free_port(), rpc_port=free_port(),
+            **kwargs,  # type: ignore[arg-type]
+        )
+        started.append(server)
+        return server.start()
+
+    yield make
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def influx(make_influx: Callable[..., InfluxServer]) -> InfluxServer:
+    return make_influx()
+
+
+@pytest.fixture
+def influx_db(influx: InfluxServer) -> Iterator[str]:
+    """A fresh database on the shared influxd for one test; dropped afterwards."""
+    name = "t_" + uuid.uuid4().hex[:12]
+    influx.query(f'CREATE DATABASE "{name}"', method="POST")
+    yield name
+    influx.query(f'DROP DATABASE "{name}"', method="POST")

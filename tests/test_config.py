@@ -1,0 +1,69 @@
+"""Configuration: defaults, the TOML file, environment overrides, and clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from floorops.config import ConfigError, dump_toml, load_config
+from floorops.site import SiteError, load_site, parse_site
+
+
+def test_file_then_environment_override_defaults(tmp_path: Path) -> None:
+    f = tmp_path / "f.toml"
+    f.write_text('var_dir = "/srv/floorops"\n[hub]\nhttp_port = 9000\n[mqtt]\nport = 1999\n')
+    cfg = load_config(f, env={"FLOOROPS_HUB__HTTP_PORT": "9090", "FLOOROPS_EDGE__BATCH_MAX_DELAY_S": "0.25"})
+    assert cfg.hub.http_port == 9090
+    assert cfg.mqtt.port == 1999
+    assert cfg.edge.batch_max_delay_s == 0.25
+    assert cfg.path("hub/hub.sqlite") == Path("/srv/floorops/hub/hub.sqlite")
+    assert cfg.path("/abs/x") == Path("/abs/x")
+
+
+def test_round_trip_through_toml(tmp_path: Path) -> None:
+    cfg = load_config(env={"FLOOROPS_SIM__SEED": "7"})
+    f = tmp_path / "again.toml"
+    f.write_text(dump_toml(cfg))
+    assert load_config(f, env={}) == cfg
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("[hub]\nhttp_port = 'eighty'\n", "hub.http_port: expected an integer"),
+        ("[hub]\nno_such_key = 1\n", "hub.no_such_key: unknown setting"),
+        ("[hub\n", "f.toml"),
+    ],
+)
+def test_bad_configuration_is_named(tmp_path: Path, text: str, message: str) -> None:
+    f = tmp_path / "f.toml"
+    f.write_text(text)
+    with pytest.raises(ConfigError, match=message.replace(".", r"\.")):
+        load_config(f, env={})
+
+
+def test_missing_explicit_file_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no such configuration file"):
+        load_config(tmp_path / "absent.toml", env={})
+
+
+def test_demo_site_has_the_inventory_the_hospital_asked_for() -> None:
+    site = load_site(load_config(env={}).site.file)
+    kinds = [d.kind for d in site.devices]
+    assert len(site.zones) >= 12
+    assert kinds.count("queue_screen") == 20 and kinds.count("kiosk") == 15
+    assert kinds.count("wifi_probe") == 16 and kinds.count("charger") == 6
+    assert {d.transport for d in site.devices_of("wifi_probe")} == {"mqtt", "serial"}
+    assert all(4 <= d.slots <= 8 for d in site.devices_of("charger"))
+
+
+def test_site_errors_name_the_entry() -> None:
+    base = {"site": {"id": "x", "name": "X", "timezone": "Asia/Shanghai"},
+            "zones": [{"id": "a", "name": "A", "kind": "clinic", "capacity": 10}]}
+    parse_site(base)
+    bad = dict(base, devices=[{"id": "k1", "kind": "kiosk", "zone": "nowhere"}])
+    with pytest.raises(SiteError, match="device k1: unknown zone 'nowhere'"):
+        parse_site(bad)
+    with pytest.raises(SiteError, match="unknown time zone"):
+        parse_site({"site": {"id": "x", "name": "X", "timezone": "Mars/Olympus"}})
