@@ -9,12 +9,15 @@ from __future__ import annotations
 import secrets
 import uuid
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import pytest
 
 from floorops.dynsec import DynsecClient
 from floorops.services import InfluxServer, MosquittoServer, free_port
+
+if TYPE_CHECKING:
+    from floorops.launcher import ControlCentre
 
 
 @pytest.fixture(scope="session")
@@ -80,3 +83,29 @@ def influx_db(influx: InfluxServer) -> Iterator[str]:
     influx.query(f'CREATE DATABASE "{name}"', method="POST")
     yield name
     influx.query(f'DROP DATABASE "{name}"', method="POST")
+
+
+@pytest.fixture(scope="session")
+def control_centre(tmp_path_factory: pytest.TempPathFactory) -> Iterator["ControlCentre"]:
+    """The whole stack (broker, influxd, hub, edge, simulator) in a tmp folder on free ports.
+
+    The same code as ``make run`` (floorops.launcher.ControlCentre). Exposes ``hub_url``,
+    ``passwords`` (demo users), ``inject(device, fault)``, ``cfg`` and ``runtime_config``.
+    """
+    from floorops.config import load_config
+    from floorops.launcher import ControlCentre
+
+    var = Path(tmp_path_factory.mktemp("floorops-var"))
+    cfg = load_config(env={})
+    cfg.var_dir = str(var)
+    cfg.log_format = "json"
+    cfg.mqtt.port = free_port()
+    cfg.influx.url = f"http://127.0.0.1:{free_port()}"
+    cfg.influx.rpc_port = free_port()
+    cfg.hub.http_port = free_port()
+    cfg.edge.metrics_port = free_port()
+    cfg.sim.control_port = free_port()
+    centre = ControlCentre(cfg, bootstrap_models=False)
+    centre.start()
+    yield centre
+    centre.stop()

@@ -1,0 +1,288 @@
+"""``make run``: the whole control centre on one machine, against the simulated hospital.
+
+Starts Mosquitto and InfluxDB with data under ``var/``, provisions broker accounts for the edge, the hub
+and every device of the site, creates the demo users, then starts the hub, the simulator and the edge
+agent as child processes, prints where the console is and the demo passwords, and on Ctrl-C or SIGTERM
+stops every process it started. A second run reuses ``var/``: its data, secrets and credentials.
+
+The same class runs the stack for end-to-end and browser tests (tests/conftest.py), in a temporary
+folder on free ports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from floorops.config import Config, dump_toml, load_config
+from floorops.dynsec import DynsecClient, edge_acls, hub_acls
+from floorops.logs import setup_logging
+from floorops.services import (
+    InfluxServer, ManagedProcess, MosquittoServer, ServiceError, free_port, tcp_open, wait_until,
+)
+from floorops.site import Site, load_site
+
+log = logging.getLogger("floorops.launcher")
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read (secrets, credentials)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.chmod(path, 0o600)
+
+
+def _port_or_free(host: str, port: int, what: str) -> int:
+    if port and not tcp_open(host, port):
+        return port
+    chosen = free_port(host)
+    if port:
+        log.warning("port busy, using another", extra={"service": what, "wanted": port, "port": chosen})
+    return chosen
+
+
+@dataclass
+class ControlCentre:
+    """The whole stack: servers, accounts, hub, edge, simulator."""
+
+    cfg: Config
+    with_simulator: bool = True
+    bootstrap_models: bool = True
+    python: str = sys.executable
+    broker: MosquittoServer | None = None
+    influx: InfluxServer | None = None
+    processes: list[ManagedProcess] = field(default_factory=list)
+    passwords: dict[str, str] = field(default_factory=dict)
+    runtime_config: Path | None = None
+
+    @property
+    def var(self) -> Path:
+        return Path(self.cfg.var_dir)
+
+    @property
+    def hub_url(self) -> str:
+        return f"http://{self.cfg.hub.http_host}:{self.cfg.hub.http_port}"
+
+    @property
+    def site(self) -> Site:
+        return load_site(self.cfg.site.file)
+
+    # -- secrets -------------------------------------------------------------------------------
+
+    def _secrets(self) -> dict[str, Any]:
+        path = self.var / "secrets.json"
+        data: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+        data.setdefault("broker_admin", secrets.token_urlsafe(18))
+        data.setdefault("edge", secrets.token_urlsafe(18))
+        data.setdefault("hub", secrets.token_urlsafe(18))
+        data.setdefault("users", {})
+        _write_private(path, json.dumps(data, indent=2))
+        return data
+
+    # -- steps ---------------------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        """Choose ports, fill credentials and serial paths into a runtime config (mode 600)."""
+        self.var.mkdir(parents=True, exist_ok=True)
+        cfg = self.cfg
+        sec = self._secrets()
+        cfg.broker.admin_password = sec["broker_admin"]
+        cfg.edge.mqtt_password = sec["edge"]
+        cfg.hub.mqtt_password = sec["hub"]
+        cfg.mqtt.port = _port_or_free(cfg.mqtt.host, cfg.mqtt.port, "mosquitto")
+        influx_host = cfg.influx.url.split("//", 1)[-1].split(":")[0]
+        influx_port = _port_or_free(influx_host, int(cfg.influx.url.rsplit(":", 1)[-1]), "influxd")
+        cfg.influx.url = f"http://{influx_host}:{influx_port}"
+        cfg.influx.rpc_port = _port_or_free("127.0.0.1", cfg.influx.rpc_port, "influxd-rpc")
+        cfg.edge.metrics_port = _port_or_free(cfg.edge.metrics_host, cfg.edge.metrics_port, "edge-metrics")
+        cfg.sim.control_port = _port_or_free("127.0.0.1", cfg.sim.control_port, "sim-control")
+        if tcp_open(cfg.hub.http_host, cfg.hub.http_port):
+            raise ServiceError(
+                f"port {cfg.hub.http_port} is in use; set FLOOROPS_HUB__HTTP_PORT to another port"
+            )
+        site = self.site
+        serial_dir = cfg.path(cfg.sim.serial_dir)
+        buses: dict[str, list[int]] = {}
+        for d in site.devices_of("charger"):
+            buses.setdefault(d.port, []).append(d.unit_id)
+        cfg.edge.modbus = [
+            {"path": str(serial_dir / port), "baudrate": 9600, "units": sorted(units)} for port, units in buses.items()
+        ]
+        cfg.edge.serial_probes = [
+            {"path": str(serial_dir / d.port), "baudrate": 115200}
+            for d in site.devices_of("wifi_probe") if d.transport == "serial"
+        ]
+        self.runtime_config = self.var / "floorops.runtime.toml"
+        _write_private(self.runtime_config, dump_toml(cfg))
+
+    def start_servers(self) -> None:
+        cfg = self.cfg
+        self.broker = MosquittoServer(
+            data_dir=cfg.path(cfg.broker.data_dir), port=cfg.mqtt.port, host=cfg.mqtt.host,
+            admin_username=cfg.broker.admin_username, admin_password=cfg.broker.admin_password,
+            max_queued_messages=cfg.broker.max_queued_messages,
+            max_inflight_messages=cfg.broker.max_inflight_messages,
+            autosave_interval_s=cfg.broker.autosave_interval_s,
+        ).start()
+        self.influx = InfluxServer(
+            data_dir=cfg.path(cfg.influx.data_dir), http_port=int(cfg.influx.url.rsplit(":", 1)[-1]),
+            rpc_port=cfg.influx.rpc_port, database=cfg.influx.database,
+        ).start()
+
+    def provision(self) -> None:
+        """Service accounts, every device of the site, demo users. Idempotent."""
+        from hub import provisioning  # the hub owns devices and users
+
+        cfg = self.cfg
+        site = self.site
+        with DynsecClient(cfg.mqtt.host, cfg.mqtt.port, cfg.broker.admin_username, cfg.broker.admin_password) as ds:
+            ds.provision_service(cfg.edge.mqtt_username, cfg.edge.mqtt_password, edge_acls(site.id))
+            ds.provision_service(cfg.hub.mqtt_username, cfg.hub.mqtt_password, hub_acls(site.id))
+        cred_path = cfg.path(cfg.hub.credentials_file)
+        creds: dict[str, Any] = json.loads(cred_path.read_text()) if cred_path.exists() else {}
+        for device in site.devices:
+            if device.id not in creds:
+                creds[device.id] = provisioning.add_device(cfg, device.id, device.kind, device.zone)
+                _write_private(cred_path, json.dumps(creds, indent=2))
+        _write_private(cred_path, json.dumps(creds, indent=2))
+        sec = self._secrets()
+        for username, role in provisioning.demo_accounts(cfg):
+            password = sec["users"].setdefault(username, secrets.token_urlsafe(9))
+            provisioning.ensure_user(cfg, username, role, password)
+        _write_private(self.var / "secrets.json", json.dumps(sec, indent=2))
+        self.passwords = dict(sec["users"])
+
+    def _spawn(self, name: str, *args: str) -> ManagedProcess:
+        assert self.runtime_config is not None
+        env = dict(os.environ, FLOOROPS_CONFIG=str(self.runtime_config), PYTHONUNBUFFERED="1")
+        p = ManagedProcess(name, [self.python, *args], self.var / "logs" / f"{name}.log", env=env).start()
+        self.processes.append(p)
+        return p
+
+    def start_components(self) -> None:
+        conf = str(self.runtime_config)
+        hub = self._spawn("hub", "-m", "hub", "--config", conf)
+        try:
+            wait_until(lambda: urllib.request.urlopen(f"{self.hub_url}/healthz", timeout=1).status in (200, 503),
+                       60, "hub")
+        except ServiceError:
+            raise ServiceError(f"the hub did not start:\n{hub.log_tail()}") from None
+        if self.with_simulator:
+            self._spawn("simulator", "-m", "firmware_sim", "run", "--config", conf)
+        self._spawn("edge", "-m", "edge", "--config", conf)
+        if self.bootstrap_models and not any(self.cfg.path(self.cfg.models.dir).glob("*.skops")):
+            threading.Thread(target=self._bootstrap_models, name="bootstrap-models", daemon=True).start()
+
+    def _bootstrap_models(self) -> None:
+        """First run: load simulated history into InfluxDB, then train the first forecasting model."""
+        conf = str(self.runtime_config)
+        for name, args in (
+            ("load-history", ["-m", "firmware_sim", "load-history", "--weeks", "8", "--config", conf]),
+            ("train", ["-m", "models", "train", "--config", conf]),
+        ):
+            p = self._spawn(name, *args)
+            assert p.proc is not None
+            if p.proc.wait() != 0:
+                log.error("model bootstrap step failed", extra={"step": name, "log": str(p.log_path)})
+                return
+        log.info("first forecasting model trained; the hub picks it up at its next forecast")
+
+    def start(self) -> "ControlCentre":
+        try:
+            self.prepare()
+            self.start_servers()
+            self.provision()
+            self.start_components()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def inject(self, device: str, fault: str) -> None:
+        subprocess.run(
+            [self.python, "-m", "firmware_sim", "inject", device, fault, "--config", str(self.runtime_config)],
+            check=True, capture_output=True, timeout=30,
+        )
+
+    def check_alive(self) -> list[str]:
+        """Names of long-running children that have died."""
+        long_running = {"hub", "edge", "simulator"}
+        return [p.name for p in self.processes if p.name in long_running and not p.running]
+
+    def stop(self) -> None:
+        for p in reversed(self.processes):
+            p.stop()
+        self.processes.clear()
+        for server in (self.influx, self.broker):
+            if server is not None:
+                server.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m floorops.launcher",
+        description="Run the whole FloorOps control centre against the simulated hospital (make run).",
+    )
+    parser.add_argument("--config", help="configuration file (default: floorops.toml)")
+    parser.add_argument("--no-simulator", action="store_true", help="real devices only")
+    args = parser.parse_args(argv)
+    cfg = load_config(args.config)
+    setup_logging(cfg.log_level, "text", "launcher")
+    centre = ControlCentre(cfg, with_simulator=not args.no_simulator)
+    stopping = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        centre.start()
+    except (ServiceError, OSError, subprocess.CalledProcessError) as exc:
+        print(f"\nFloorOps could not start: {exc}", file=sys.stderr)
+        return 1
+    users = "\n".join(f"    {u:<14} {pw}" for u, pw in sorted(centre.passwords.items()))
+    print(
+        f"""
+FloorOps is running against the simulated hospital.
+
+  Console:   {centre.hub_url}/
+  API:       {centre.hub_url}/api/openapi.json
+  MQTT:      {cfg.mqtt.host}:{cfg.mqtt.port}  (device credentials: {cfg.path(cfg.hub.credentials_file)})
+  InfluxDB:  {cfg.influx.url}  database {cfg.influx.database}
+  Logs:      {centre.var / 'logs'}/
+
+  Demo users (also in {centre.var / 'secrets.json'}, mode 600):
+{users}
+
+Ctrl-C stops everything.""",
+        flush=True,
+    )
+    try:
+        while not stopping.wait(2):
+            dead = centre.check_alive()
+            if dead:
+                print(f"stopping: {', '.join(dead)} exited (see {centre.var / 'logs'}/)", file=sys.stderr)
+                return 1
+    finally:
+        print("stopping FloorOps ...", file=sys.stderr, flush=True)
+        centre.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
