@@ -155,6 +155,10 @@ class MosquittoServer:
     max_queued_messages: int = 2_000_000
     max_inflight_messages: int = 1000
     autosave_interval_s: int = 10
+    # For a broker in another container (docker-compose): its plugin path, user and data path there.
+    plugin_path: str = ""
+    run_as: str = ""
+    data_dir_in_broker: str = ""
     process: ManagedProcess | None = None
 
     @property
@@ -170,6 +174,8 @@ class MosquittoServer:
         os.chmod(self.data_dir, 0o700)
         if not self.dynsec_path.exists():
             self._init_dynsec()
+        user = self.run_as or pwd.getpwuid(os.geteuid()).pw_name
+        where = self.data_dir_in_broker.rstrip("/") or str(self.data_dir)
         self.conf_path.write_text(
             "\n".join(
                 [
@@ -177,14 +183,14 @@ class MosquittoServer:
                     # Keep the identity of whoever started it: under make run and the tests that is the
                     # owner of var/ or of the temporary folder (Mosquitto would otherwise switch to
                     # the 'mosquitto' user, which cannot read them). Production: docker-compose.yml.
-                    f"user {pwd.getpwuid(os.geteuid()).pw_name}",
+                    f"user {user}",
                     "per_listener_settings false",
                     "allow_anonymous false",
                     f"listener {self.port} {self.host}",
-                    f"plugin {dynsec_plugin_path()}",
-                    f"plugin_opt_config_file {self.dynsec_path}",
+                    f"plugin {self.plugin_path or dynsec_plugin_path()}",
+                    f"plugin_opt_config_file {where}/dynamic-security.json",
                     "persistence true",
-                    f"persistence_location {self.data_dir}/",
+                    f"persistence_location {where}/",
                     f"autosave_interval {self.autosave_interval_s}",
                     f"max_queued_messages {self.max_queued_messages}",
                     "max_queued_bytes 0",
