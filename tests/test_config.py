@@ -67,3 +67,15 @@ def test_site_errors_name_the_entry() -> None:
         parse_site(bad)
     with pytest.raises(SiteError, match="unknown time zone"):
         parse_site({"site": {"id": "x", "name": "X", "timezone": "Mars/Olympus"}})
+
+
+def test_config_command_prints_the_effective_config_without_secrets(monkeypatch: pytest.MonkeyPatch,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    from floorops.__main__ import main
+
+    monkeypatch.setenv("FLOOROPS_HUB__MQTT_PASSWORD", "do-not-print-me")
+    monkeypatch.setenv("FLOOROPS_HUB__HTTP_PORT", "9191")
+    assert main(["config"]) == 0
+    out = capsys.readouterr().out
+    assert "http_port = 9191" in out
+    assert "do-not-print-me" not in out and 'mqtt_password = "***"' in out
