@@ -1,0 +1,148 @@
+"""``python -m firmware_sim``: run the simulated hospital, inject faults, export or load its history."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import logging
+import sys
+import time
+
+from floorops.config import ConfigError, load_config
+from floorops.logs import setup_logging
+from floorops.site import SiteError, load_site
+
+log = logging.getLogger("firmware_sim")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m firmware_sim",
+        description="The simulated hospital: every device on its real protocol, patient flow, faults on demand.",
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the live simulation (MQTT devices, serial probes, Modbus chargers)",
+                         description="Run the live simulation until SIGTERM/SIGINT. Devices connect to the broker "
+                                     "with the credentials in hub.credentials_file; serial lines appear under "
+                                     "sim.serial_dir; faults are injected through 127.0.0.1:sim.control_port.")
+    run.add_argument("--config", help="floorops TOML configuration (default: floorops.toml / FLOOROPS_CONFIG)")
+    run.add_argument("--speed", type=float, help="virtual seconds per wall second (default sim.speed, 1 = real time)")
+    run.add_argument("--seed", type=int, help="random seed (default sim.seed); same seed, same hospital")
+    run.add_argument("--start", help="virtual start, ISO 8601 (site-local if no offset); default sim.start or now")
+    run.add_argument("--no-faults", action="store_true", help="no random faults or bad input (injection still works)")
+
+    inj = sub.add_parser("inject", help="trigger a fault in the running simulation",
+                         description="Trigger FAULT on DEVICE now (or 'clear' to repair it). "
+                                     "See GET /faults on the control server or docs/simulator.md for the list.")
+    inj.add_argument("device")
+    inj.add_argument("fault")
+    inj.add_argument("--repair-min", type=float, help="virtual minutes until the technician clears it (0: never)")
+    inj.add_argument("--config")
+
+    st = sub.add_parser("status", help="print the running simulation's state (virtual time, ground truth, faults)")
+    st.add_argument("--config")
+
+    hist = sub.add_parser("history", help="write W weeks of ground truth as CSV (ts,zone,arrivals,occupancy,waiting)")
+    hist.add_argument("--weeks", type=int, required=True)
+    hist.add_argument("--seed", type=int, default=1)
+    hist.add_argument("--out", required=True, help="CSV file to write")
+    hist.add_argument("--end", help="last day (YYYY-MM-DD, default yesterday, site-local)")
+    hist.add_argument("--config")
+
+    load = sub.add_parser("load-history", help="write W weeks of ground truth into InfluxDB (zone_stats, zone_occupancy)",
+                          description="Simulate W weeks ending at now and write them to InfluxDB (1.x API) as "
+                                      "zone_stats and zone_occupancy points, as if the devices had reported them.")
+    load.add_argument("--weeks", type=int, required=True)
+    load.add_argument("--seed", type=int, default=None, help="default sim.seed")
+    load.add_argument("--config")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        cfg = load_config(args.config)
+        setup_logging(cfg.log_level, cfg.log_format, "firmware_sim")
+        logging.getLogger("pymodbus").setLevel(logging.WARNING)
+        if args.command == "run":
+            return _run(cfg, args)
+        if args.command == "inject":
+            from firmware_sim.control import ControlError, send_inject
+
+            try:
+                out = send_inject(cfg.sim.control_port, args.device, args.fault, args.repair_min)
+            except ControlError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 1
+            print(json.dumps(out))
+            return 0
+        if args.command == "status":
+            from firmware_sim.control import ControlError, get_status
+
+            try:
+                print(json.dumps(get_status(cfg.sim.control_port), indent=2, ensure_ascii=False))
+            except ControlError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 1
+            return 0
+        site = load_site(cfg.site.file)
+        if args.command == "history":
+            from firmware_sim.history import simulate_weeks
+
+            if args.weeks <= 0:
+                print("error: --weeks must be positive", file=sys.stderr)
+                return 2
+            end = dt.date.fromisoformat(args.end) if args.end else None
+            t0 = time.monotonic()
+            hist = simulate_weeks(site, args.weeks, args.seed, end)
+            n = hist.write_csv(args.out)
+            log.info("history written", extra={"rows": n, "out": args.out, "seconds": round(time.monotonic() - t0, 2)})
+            return 0
+        if args.command == "load-history":
+            from firmware_sim.load import load_history
+
+            if args.weeks <= 0:
+                print("error: --weeks must be positive", file=sys.stderr)
+                return 2
+            seed = cfg.sim.seed if args.seed is None else args.seed
+            n = load_history(cfg, site, args.weeks, seed)
+            print(json.dumps({"points": n, "weeks": args.weeks, "seed": seed}))
+            return 0
+    except (ConfigError, SiteError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 2
+
+
+def _run(cfg, args) -> int:  # type: ignore[no-untyped-def]
+    from firmware_sim.links.mqtt_link import CredentialsError
+    from firmware_sim.links.pty import PtyError
+    from firmware_sim.runner import options_from, parse_start, run_live
+
+    site = load_site(cfg.site.file)
+    options = options_from(cfg, speed=args.speed, seed=args.seed)
+    if args.no_faults:
+        options.faults_per_device_day = 0.0
+        options.bad_input_per_device_hour = 0.0
+    if not options.speed > 0:
+        print("error: --speed must be positive", file=sys.stderr)
+        return 2
+    try:
+        start_ms = parse_start(args.start or cfg.sim.start, site)
+    except ValueError as exc:
+        print(f"error: --start: {exc}", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(run_live(cfg, site, options, start_ms))
+    except (CredentialsError, PtyError, OSError) as exc:
+        log.error("simulator cannot start", extra={"error": str(exc)})
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""The running simulator's control server (127.0.0.1 only) and the client behind ``inject``.
+
+``POST /inject {"device","fault"[, "repair_min"]}`` triggers a fault (or ``clear``) now;
+``GET /status`` shows virtual time, ground truth per zone and each device's faults; ``GET /faults``
+lists the catalogue.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import urllib.error
+import urllib.request
+from typing import Any
+
+from aiohttp import web
+
+from firmware_sim.faults import CATALOG, UnknownFault
+
+log = logging.getLogger(__name__)
+
+
+class ControlServer:
+    """aiohttp app bound to the simulation (anything with ``inject``, ``status`` and ``now_ms``)."""
+
+    def __init__(self, sim: Any, now_ms: Any, host: str, port: int) -> None:
+        self.sim = sim
+        self.now_ms = now_ms
+        self.host, self.port = host, port
+        self.runner: web.AppRunner | None = None
+        self.rejected = 0
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=64 * 1024)
+        app.router.add_post("/inject", self.inject)
+        app.router.add_get("/status", self.status)
+        app.router.add_get("/faults", self.faults)
+        return app
+
+    def _error(self, status: int, message: str) -> web.Response:
+        self.rejected += 1
+        return web.json_response({"error": message}, status=status)
+
+    async def inject(self, request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+        except (ValueError, UnicodeDecodeError):
+            return self._error(400, "body must be JSON {\"device\", \"fault\"}")
+        if not isinstance(body, dict) or not isinstance(body.get("device"), str) or not isinstance(body.get("fault"), str):
+            return self._error(400, "body must be JSON {\"device\": str, \"fault\": str}")
+        repair = body.get("repair_min")
+        if repair is not None and (isinstance(repair, bool) or not isinstance(repair, (int, float))):
+            return self._error(400, "repair_min must be a number of virtual minutes")
+        try:
+            result = self.sim.inject(body["device"], body["fault"], self.now_ms(), repair)
+        except KeyError:
+            return self._error(404, f"no simulated device {body['device']!r}")
+        except UnknownFault as exc:
+            return self._error(400, str(exc))
+        log.info("injected", extra={"device": body["device"], "fault": body["fault"]})
+        return web.json_response(result)
+
+    async def status(self, request: web.Request) -> web.Response:
+        return web.json_response(self.sim.status())
+
+    async def faults(self, request: web.Request) -> web.Response:
+        return web.json_response({n: {"kinds": list(f.kinds), "persistent": f.persistent,
+                                      "description": f.description} for n, f in CATALOG.items()})
+
+    async def start(self) -> None:
+        self.runner = web.AppRunner(self.app(), access_log=None)
+        await self.runner.setup()
+        await web.TCPSite(self.runner, self.host, self.port).start()
+        log.info("control server listening", extra={"host": self.host, "port": self.port})
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+            self.runner = None
+
+
+class ControlError(RuntimeError):
+    """The simulator refused the request or is not running."""
+
+
+def send_inject(port: int, device: str, fault: str, repair_min: float | None = None,
+                host: str = "127.0.0.1", timeout_s: float = 10.0) -> dict[str, Any]:
+    """Client side of ``python -m firmware_sim inject``."""
+    body: dict[str, Any] = {"device": device, "fault": fault}
+    if repair_min is not None:
+        body["repair_min"] = repair_min
+    req = urllib.request.Request(f"http://{host}:{port}/inject", data=json.dumps(body).encode(), method="POST",
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout_s) as r:
+            return json.loads(r.read())
+    except urllib.error.HTTPError as exc:
+        try:
+            msg = json.loads(exc.read()).get("error", "")
+        except ValueError:
+            msg = ""
+        raise ControlError(msg or f"HTTP {exc.code}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        raise ControlError(f"no simulator answering on {host}:{port} ({exc})") from None
+
+
+def get_status(port: int, host: str = "127.0.0.1", timeout_s: float = 10.0) -> dict[str, Any]:
+    try:
+        with urllib.request.urlopen(f"http://{host}:{port}/status", timeout=timeout_s) as r:
+            return json.loads(r.read())
+    except (urllib.error.URLError, OSError) as exc:
+        raise ControlError(f"no simulator answering on {host}:{port} ({exc})") from None

@@ -1,0 +1,79 @@
+"""The fault catalogue: what can go wrong with each kind of device, and how it is cleared.
+
+Persistent faults stay in the device's readings until repaired (the simulated technician, after a
+random delay of mean ``sim.repair_min`` virtual minutes, or ``inject DEVICE clear``); one-shot faults
+spoil the device's next message only (bad input for the edge to reject).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class UnknownFault(ValueError):
+    """The fault does not exist, or does not apply to that device."""
+
+
+@dataclass(frozen=True)
+class FaultSpec:
+    name: str
+    kinds: tuple[str, ...]  # device kinds, with the transport after a colon where it matters
+    persistent: bool
+    weight: float  # how often, relative to the others, random faults pick it
+    description: str
+
+
+MQTT = ("queue_screen", "kiosk", "wifi_probe:mqtt")
+_SPECS = [
+    # Hardware and software faults that persist until repaired.
+    FaultSpec("card_jam", ("kiosk",), True, 3, "card reader jammed; card payments fail"),
+    FaultSpec("app_hang", ("kiosk",), True, 2, "kiosk application hung: slow, every transaction fails"),
+    FaultSpec("app_crash", ("kiosk",), True, 1, "kiosk application crashed; no transactions"),
+    FaultSpec("paper_out", ("kiosk",), True, 2, "receipt printer out of paper"),
+    FaultSpec("printer_jam", ("kiosk",), True, 2, "receipt printer jammed"),
+    FaultSpec("display_fault", ("queue_screen",), True, 2, "calling display panel fault"),
+    FaultSpec("over_temperature", ("charger",), True, 1, "station over-temperature; charging stops"),
+    FaultSpec("over_current", ("charger",), True, 1, "a slot draws too much current and trips"),
+    FaultSpec("ground_fault", ("charger",), True, 1, "station ground fault; charging stops"),
+    FaultSpec("fan_fault", ("charger",), True, 1, "station fan failed; temperature creeps up"),
+    FaultSpec("power_loss", MQTT + ("wifi_probe:serial", "charger"), True, 1,
+              "device loses power: MQTT drops without DISCONNECT (Last Will), serial goes silent"),
+    FaultSpec("probe_offline", ("wifi_probe:mqtt", "wifi_probe:serial"), True, 1, "probe stops reporting"),
+    FaultSpec("clock_skew", MQTT + ("wifi_probe:serial",), True, 1, "device clock 10 minutes off until resynced"),
+    # Bad input: the next message is spoiled.
+    FaultSpec("malformed_json", MQTT, False, 1, "next telemetry is not valid JSON"),
+    FaultSpec("wrong_type", MQTT, False, 1, "next telemetry has a number sent as a string"),
+    FaultSpec("out_of_range", MQTT + ("wifi_probe:serial",), False, 1, "next reading is out of range"),
+    FaultSpec("duplicate_seq", MQTT, False, 1, "next telemetry is sent twice with the same seq"),
+    FaultSpec("out_of_order_seq", MQTT, False, 1, "next two telemetry messages are sent in reverse order"),
+    FaultSpec("bad_checksum", ("wifi_probe:serial",), False, 1, "next line has a wrong checksum"),
+    FaultSpec("line_noise", ("wifi_probe:serial",), False, 1, "garbage bytes on the line"),
+    FaultSpec("long_line", ("wifi_probe:serial",), False, 1, "a line longer than 256 bytes"),
+    FaultSpec("bad_fields", ("wifi_probe:serial",), False, 1, "next line has a wrong field count"),
+    FaultSpec("bad_crc", ("charger",), False, 1, "next Modbus answer has a CRC error"),
+    FaultSpec("truncated_frame", ("charger",), False, 1, "next Modbus answer is cut short"),
+]
+CATALOG: dict[str, FaultSpec] = {f.name: f for f in _SPECS}
+CLEAR = "clear"
+
+
+def device_class(kind: str, transport: str) -> str:
+    return f"{kind}:{transport}" if kind == "wifi_probe" else kind
+
+
+def faults_for(kind: str, transport: str) -> list[FaultSpec]:
+    cls = device_class(kind, transport)
+    return [f for f in _SPECS if cls in f.kinds]
+
+
+def check_fault(name: str, kind: str, transport: str) -> FaultSpec | None:
+    """The spec of ``name`` for this device (None for ``clear``); raises :class:`UnknownFault`."""
+    if name == CLEAR:
+        return None
+    spec = CATALOG.get(name)
+    if spec is None:
+        raise UnknownFault(f"unknown fault {name!r}; known: {', '.join(sorted(CATALOG))}, clear")
+    if device_class(kind, transport) not in spec.kinds:
+        allowed = ", ".join(f.name for f in faults_for(kind, transport))
+        raise UnknownFault(f"fault {name!r} does not apply to a {kind} ({transport}); it takes: {allowed}, clear")
+    return spec

@@ -1,0 +1,1 @@
+"""The simulator's wires: MQTT clients, pseudo-terminal serial lines (socat), Modbus RTU buses."""

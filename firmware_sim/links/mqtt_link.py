@@ -1,0 +1,165 @@
+"""One MQTT client per networked device, with the device's own credentials, status and Last Will.
+
+A device connects with a retained ``offline`` Last Will, publishes a retained ``online`` status on
+every (re)connection, and on power loss drops its TCP connection without a DISCONNECT packet, so that
+the broker publishes the Will, as it would for a real device losing power.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import threading
+from pathlib import Path
+from typing import Any, Callable
+
+import paho.mqtt.client as mqtt
+
+from firmware_sim.devices.base import FIRMWARE
+from floorops import contract
+
+log = logging.getLogger(__name__)
+
+
+class CredentialsError(ValueError):
+    """The device credentials file is missing or unreadable."""
+
+
+def load_credentials(path: Path) -> dict[str, dict[str, Any]]:
+    """``{device_id: {"id","mqtt_username","mqtt_password","topic_prefix"}}`` written by provisioning."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CredentialsError(f"{path}: no device credentials file (run the launcher or hub devices add)") from None
+    except (OSError, ValueError) as exc:
+        raise CredentialsError(f"{path}: unreadable device credentials ({exc})") from None
+    if not isinstance(data, dict):
+        raise CredentialsError(f"{path}: expected a JSON object of devices")
+    return data
+
+
+def status_payload(state: str, ts_ms: int) -> bytes:
+    return json.dumps({"v": contract.CONTRACT_VERSION, "ts": ts_ms, "state": state, "fw": FIRMWARE}).encode()
+
+
+class DeviceConnection:
+    """A device's MQTT session; ``power_off`` kills it without DISCONNECT."""
+
+    def __init__(self, device_id: str, kind: str, site_id: str, creds: dict[str, Any], host: str, port: int,
+                 keepalive_s: int, now_ms: Callable[[], int]) -> None:
+        self.device_id = device_id
+        self.host, self.port, self.keepalive_s = host, port, keepalive_s
+        self.creds = creds
+        self.status_topic = str(contract.Topic(site_id, kind, device_id, "status"))
+        self.now_ms = now_ms
+        self.client: mqtt.Client | None = None
+        self.connected = threading.Event()
+        self.failed_publishes = 0
+        self.refused: str = ""
+
+    def power_on(self, ts_ms: int) -> None:
+        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.device_id, protocol=mqtt.MQTTv311,
+                        clean_session=True)
+        c.username_pw_set(self.creds.get("mqtt_username", self.device_id), self.creds.get("mqtt_password", ""))
+        c.will_set(self.status_topic, status_payload("offline", ts_ms), qos=1, retain=True)
+        c.reconnect_delay_set(1, 30)
+        c.on_connect = self._on_connect
+        c.on_disconnect = self._on_disconnect
+        self.client = c
+        c.connect_async(self.host, self.port, keepalive=self.keepalive_s)
+        c.loop_start()
+
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any = None) -> None:
+        if getattr(rc, "is_failure", False):
+            self.refused = str(rc)
+            log.error("broker refused device", extra={"device": self.device_id, "reason": str(rc)})
+            return
+        self.connected.set()
+        client.publish(self.status_topic, status_payload("online", self.now_ms()), qos=1, retain=True)
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any = None) -> None:
+        self.connected.clear()
+
+    def publish(self, topic: str, payload: bytes, retain: bool, qos: int) -> None:
+        c = self.client
+        if c is None or not self.connected.is_set():
+            self.failed_publishes += 1  # a real device would lose it too (no offline queue in firmware)
+            return
+        info = c.publish(topic, payload, qos=qos, retain=retain)
+        if info.rc != mqtt.MQTT_ERR_SUCCESS:
+            self.failed_publishes += 1
+
+    def power_off(self) -> None:
+        """Pull the plug: stop the network loop and close the socket; no DISCONNECT is sent."""
+        c, self.client = self.client, None
+        self.connected.clear()
+        if c is None:
+            return
+        c.loop_stop()
+        sock = c.socket()
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
+
+    def shut_down(self) -> None:
+        """Orderly stop at the end of a run: offline status, then DISCONNECT."""
+        c, self.client = self.client, None
+        if c is None:
+            return
+        if self.connected.is_set():
+            c.publish(self.status_topic, status_payload("offline", self.now_ms()), qos=1, retain=True).wait_for_publish(2)
+            c.disconnect()
+        c.loop_stop()
+
+
+class MqttLink:
+    """All networked devices' connections; devices without credentials are reported and skipped."""
+
+    def __init__(self, site_id: str, credentials: dict[str, dict[str, Any]], host: str, port: int,
+                 keepalive_s: int, now_ms: Callable[[], int]) -> None:
+        self.site_id = site_id
+        self.credentials = credentials
+        self.host, self.port, self.keepalive_s = host, port, keepalive_s
+        self.now_ms = now_ms
+        self.connections: dict[str, DeviceConnection] = {}
+        self.missing: set[str] = set()
+        self.kinds: dict[str, str] = {}
+
+    def register(self, device_id: str, kind: str) -> None:
+        self.kinds[device_id] = kind
+
+    def power(self, device_id: str, on: bool, ts_ms: int) -> None:
+        kind = self.kinds.get(device_id)
+        if kind is None:
+            return  # not a networked device
+        if not on:
+            conn = self.connections.pop(device_id, None)
+            if conn is not None:
+                conn.power_off()
+            return
+        creds = self.credentials.get(device_id)
+        if creds is None:
+            if device_id not in self.missing:
+                self.missing.add(device_id)
+                log.error("no credentials for device; it stays silent", extra={"device": device_id})
+            return
+        if device_id in self.connections:
+            return
+        conn = DeviceConnection(device_id, kind, self.site_id, creds, self.host, self.port, self.keepalive_s,
+                                self.now_ms)
+        self.connections[device_id] = conn
+        conn.power_on(ts_ms)
+
+    def publish(self, device_id: str, topic: str, payload: bytes, retain: bool, qos: int) -> None:
+        conn = self.connections.get(device_id)
+        if conn is not None:
+            conn.publish(topic, payload, retain, qos)
+
+    def close(self) -> None:
+        for conn in self.connections.values():
+            conn.shut_down()
+        self.connections.clear()

@@ -1,0 +1,215 @@
+"""Individual patients on top of the flow model's counts (live simulation only).
+
+The flow model says *how many* patients finished, moved and were called at each node in a minute;
+:class:`PatientTracker` decides *who*, so that devices can show real tickets (issued, called at a
+counter, served), phones can be seen by the Wi-Fi probes in the zone a patient is in, and wheelchairs
+can be borrowed and returned. The tracker follows the counts exactly, so the ground truth of the live
+simulation is the flow model's.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from firmware_sim.flow import FlowModel, StepResult
+
+PHONE_SHARE = 0.80  # patients carrying a phone with Wi-Fi on
+RANDOMISING_SHARE = 0.30  # of phones, those that randomise their MAC address
+MAC_ROTATE_MIN = (3.0, 10.0)  # a randomising phone picks a new MAC this often (minutes)
+NO_SHOW_SHARE = 0.03  # called tickets whose patient never comes to the counter
+WHEELCHAIR_SHARE = 0.03  # patients who borrow a wheelchair at the entrance
+# Vendor prefixes (OUIs) for phones with their burnt-in, globally administered address.
+OUIS = ("3c:22:fb", "f0:18:98", "a4:83:e7", "dc:a6:32", "64:9a:be", "88:66:5a", "ac:bc:32", "40:4e:36")
+
+
+@dataclass
+class Patient:
+    pid: int
+    node: int
+    mac: str | None = None
+    randomises: bool = False
+    next_rotation_min: float = 0.0
+    ticket: str = ""
+    issued_ms: int = 0
+    counter: str = ""
+    wheelchair: bool = False
+
+
+@dataclass(frozen=True)
+class QueueEvent:
+    """A ticket event at one queue, at ``ts`` ms."""
+
+    ts: int
+    queue: str
+    event: str  # ticket_issued | ticket_called | ticket_served | ticket_no_show
+    ticket: str
+    counter: str = ""
+    wait_s: float | None = None  # on ticket_called: issue-to-call time
+
+
+@dataclass
+class StepEvents:
+    """What the devices need from one minute of flow."""
+
+    queue_events: list[QueueEvent] = field(default_factory=list)
+    kiosk_txns: dict[str, int] = field(default_factory=dict)  # zone -> transactions at kiosks
+    zone_entries: dict[str, int] = field(default_factory=dict)  # zone -> people who entered
+    borrowed: int = 0  # wheelchairs taken at the entrance
+    returned: int = 0  # wheelchairs brought back
+
+
+class PatientTracker:
+    """Who is where, per node: FIFO of waiting tickets, set of patients at counters or dwelling."""
+
+    def __init__(self, model: FlowModel, rng: np.random.Generator) -> None:
+        self.model = model
+        self.rng = rng
+        n = len(model.nodes)
+        self.waiting: list[deque[int]] = [deque() for _ in range(n)]
+        self.present: list[list[int]] = [[] for _ in range(n)]
+        self.patients: dict[int, Patient] = {}
+        self._next_pid = 1
+        self._ticket_no = [0] * n
+        self._letters = [chr(ord("A") + i % 26) for i in range(n)]
+        self._free_counters: list[list[int]] = [list(range(1, nd.counters + 1)) for nd in model.nodes]
+        self._zone_nodes: dict[str, list[int]] = {}
+        for i, nd in enumerate(model.nodes):
+            self._zone_nodes.setdefault(nd.zone, []).append(i)
+        self._kiosk_nodes = {i for i, nd in enumerate(model.nodes) if nd.name.startswith("dwell:kiosk_")}
+        self.minute = 0.0
+
+    # -----------------------------------------------------------------------------------------
+
+    def _new_mac(self, randomised: bool) -> str:
+        octets = self.rng.integers(0, 256, size=6)
+        if randomised:
+            octets[0] = (int(octets[0]) | 0x02) & 0xFE
+            return ":".join(f"{int(o):02x}" for o in octets)
+        oui = OUIS[int(self.rng.integers(0, len(OUIS)))]
+        return oui + ":" + ":".join(f"{int(o):02x}" for o in octets[3:])
+
+    def _admit(self, node: int) -> Patient:
+        p = Patient(self._next_pid, node)
+        self._next_pid += 1
+        if self.rng.random() < PHONE_SHARE:
+            p.randomises = bool(self.rng.random() < RANDOMISING_SHARE)
+            p.mac = self._new_mac(p.randomises)
+            if p.randomises:
+                p.next_rotation_min = self.minute + float(self.rng.uniform(*MAC_ROTATE_MIN))
+        self.patients[p.pid] = p
+        return p
+
+    def new_day(self) -> None:
+        """Ticket numbers start again at 1 each morning, as on real calling systems."""
+        self._ticket_no = [0] * len(self._ticket_no)
+
+    def _ts(self, t0_ms: int) -> int:
+        return t0_ms + int(self.rng.integers(0, 60_000))
+
+    def apply(self, res: StepResult, t0_ms: int, minute: float) -> StepEvents:
+        """Move identities to match one step of counts (batch index 0); return the device-level events."""
+        self.minute = minute
+        model = self.model
+        nodes = model.nodes
+        n = len(nodes)
+        out = StepEvents()
+        arriving: list[list[int]] = [[] for _ in range(n)]
+        # 1. Leave: finished patients, chosen at random among those present (memoryless service).
+        for i in range(n):
+            f = int(res.finished[0, i])
+            if not f:
+                continue
+            here = self.present[i]
+            picks = self.rng.choice(len(here), size=f, replace=False)
+            chosen = [here[k] for k in picks]
+            keep = set(chosen)
+            self.present[i] = [pid for pid in here if pid not in keep]
+            dests: list[int] = []
+            for j in range(n + 1):
+                dests.extend([j] * int(res.routed[0, i, j]))
+            order = self.rng.permutation(len(dests))
+            for pid, k in zip(chosen, order):
+                p = self.patients[pid]
+                if nodes[i].kind == "queue":
+                    ev = "ticket_no_show" if self.rng.random() < NO_SHOW_SHARE else "ticket_served"
+                    out.queue_events.append(QueueEvent(self._ts(t0_ms), nodes[i].name, ev, p.ticket, p.counter))
+                    if p.counter:
+                        self._free_counters[i].append(int(p.counter))
+                        p.counter = ""
+                if i in self._kiosk_nodes:
+                    out.kiosk_txns[nodes[i].zone] = out.kiosk_txns.get(nodes[i].zone, 0) + 1
+                j = dests[k]
+                if j == n:
+                    if p.wheelchair:
+                        out.returned += 1
+                    del self.patients[pid]
+                else:
+                    arriving[j].append(pid)
+        # 2. Arrive: new outpatients at the entrance, emergencies at triage.
+        for _ in range(int(res.new_outpatients[0])):
+            p = self._admit(model.entry_outpatient)
+            if self.rng.random() < WHEELCHAIR_SHARE:
+                p.wheelchair = True
+                out.borrowed += 1
+            arriving[model.entry_outpatient].append(p.pid)
+        for j in range(n):
+            for _ in range(int(res.new_emergency_split[0, j])):
+                arriving[j].append(self._admit(j).pid)
+        # 3. Join: a ticket at a queue, or a dwell.
+        for j in range(n):
+            if not arriving[j]:
+                continue
+            zone = nodes[j].zone
+            out.zone_entries[zone] = out.zone_entries.get(zone, 0) + len(arriving[j])
+            for pid in arriving[j]:
+                p = self.patients[pid]
+                p.node = j
+                if nodes[j].kind == "queue":
+                    self._ticket_no[j] = self._ticket_no[j] % 999 + 1
+                    p.ticket = f"{self._letters[j]}{self._ticket_no[j]:03d}"
+                    p.issued_ms = self._ts(t0_ms)
+                    out.queue_events.append(QueueEvent(p.issued_ms, nodes[j].name, "ticket_issued", p.ticket))
+                    self.waiting[j].append(pid)
+                else:
+                    self.present[j].append(pid)
+        # 4. Call: the head of each queue goes to a free counter.
+        for j in range(n):
+            s = int(res.started[0, j])
+            for _ in range(s):
+                pid = self.waiting[j].popleft()
+                p = self.patients[pid]
+                free = self._free_counters[j]
+                p.counter = str(free.pop(0) if free else 1)
+                ts = max(self._ts(t0_ms), p.issued_ms + 1)
+                out.queue_events.append(
+                    QueueEvent(ts, nodes[j].name, "ticket_called", p.ticket, p.counter, (ts - p.issued_ms) / 1000.0)
+                )
+                self.present[j].append(pid)
+        # 5. Randomising phones pick new addresses.
+        for p in self.patients.values():
+            if p.randomises and minute >= p.next_rotation_min:
+                p.mac = self._new_mac(True)
+                p.next_rotation_min = minute + float(self.rng.uniform(*MAC_ROTATE_MIN))
+        out.queue_events.sort(key=lambda e: e.ts)
+        return out
+
+    # -----------------------------------------------------------------------------------------
+
+    def phones_in(self, zone: str) -> list[str]:
+        """MAC addresses of the phones of everyone in ``zone`` right now."""
+        macs: list[str] = []
+        for i in self._zone_nodes.get(zone, []):
+            for pid in list(self.waiting[i]) + self.present[i]:
+                mac = self.patients[pid].mac
+                if mac:
+                    macs.append(mac)
+        return macs
+
+    def check(self, waiting: np.ndarray, serving: np.ndarray) -> None:
+        """Identities and counts must agree (a bug otherwise)."""
+        for i in range(len(self.model.nodes)):
+            if len(self.waiting[i]) != int(waiting[0, i]) or len(self.present[i]) != int(serving[0, i]):
+                raise AssertionError(f"tracker out of step at {self.model.nodes[i].name}")
