@@ -1,0 +1,210 @@
+"""Alarm lifecycle: one open alarm per (source, type) counting repeats; active -> acknowledged -> cleared
+(by itself when the condition ends, or by hand); flapping suppressed; escalation when not acknowledged
+in time; every step in alarm_history.
+
+Flapping: when a (source, type) has been raised ``flap_max_raises`` times within ``flap_window_s``, the
+last cleared alarm is reopened (not a new one, no new notification) and marked flapping; from then on it
+clears only after its condition has stayed away for ``flap_hold_s``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from dataclasses import dataclass
+from typing import Any, Callable
+from zoneinfo import ZoneInfo
+
+from hub.clock import Clock, iso
+from hub.db import Database
+from hub.events import EventBus
+from hub.rules.base import Signal
+from hub.rules.config import RuleSet
+
+log = logging.getLogger("hub.alarms")
+
+STATES = ("active", "acknowledged", "cleared")
+
+
+class AlarmActionError(ValueError):
+    """The alarm cannot take that action in its present state (HTTP 409)."""
+
+
+@dataclass
+class AlarmChange:
+    """What happened to an alarm, for the ticket and dispatch managers and webhooks."""
+
+    action: str  # raised | repeat | reopened | cleared | acknowledged | escalated
+    alarm: dict[str, Any]
+    by: str = ""
+
+
+def alarm_json(r: sqlite3.Row, tz: ZoneInfo) -> dict[str, Any]:
+    return {
+        "id": r["id"], "type": r["type"], "severity": r["severity"], "source": r["source"], "zone": r["zone"],
+        "device_id": r["device_id"], "kind": r["kind"], "state": r["state"], "raised_at": iso(r["raised_at"], tz),
+        "updated_at": iso(r["updated_at"], tz), "acked_at": iso(r["acked_at"], tz), "acked_by": r["acked_by"],
+        "cleared_at": iso(r["cleared_at"], tz), "cleared_by": r["cleared_by"], "count": r["count"],
+        "flapping": bool(r["flapping"]), "escalated": bool(r["escalated"]), "detail": json.loads(r["detail"]),
+    }
+
+
+class AlarmManager:
+    def __init__(self, db: Database, bus: EventBus, clock: Clock, rules: RuleSet, tz: ZoneInfo) -> None:
+        self.db = db
+        self.bus = bus
+        self.clock = clock
+        self.rules = rules
+        self.tz = tz
+        self.listeners: list[Callable[[AlarmChange], None]] = []
+        # (source, type) -> id of the open alarm: most signals say "still fine", answered without a query.
+        self.open: dict[tuple[str, str], int] = {
+            (r["source"], r["type"]): r["id"]
+            for r in db.all("SELECT id, source, type FROM alarms WHERE state != 'cleared' ORDER BY id")
+        }
+
+    # -- helpers ------------------------------------------------------------------------------------
+
+    def get(self, alarm_id: int) -> sqlite3.Row | None:
+        return self.db.one("SELECT * FROM alarms WHERE id=?", (alarm_id,))
+
+    def json(self, alarm_id: int) -> dict[str, Any]:
+        row = self.get(alarm_id)
+        assert row is not None
+        return alarm_json(row, self.tz)
+
+    def _history(self, alarm_id: int, action: str, actor: str = "", **detail: Any) -> None:
+        self.db.execute("INSERT INTO alarm_history(alarm_id, at, action, actor, detail) VALUES (?,?,?,?,?)",
+                        (alarm_id, self.clock.now(), action, actor, json.dumps(detail, default=str)))
+
+    def _announce(self, event_type: str, action: str, alarm_id: int, by: str = "") -> AlarmChange:
+        alarm = self.json(alarm_id)
+        self.bus.emit(event_type, alarm)
+        change = AlarmChange(action, alarm, by)
+        for listener in self.listeners:
+            listener(change)
+        return change
+
+    # -- signals from rules ---------------------------------------------------------------------------
+
+    def apply(self, sig: Signal) -> AlarmChange | None:
+        key = (sig.source, sig.type)
+        open_id = self.open.get(key)
+        if not sig.active:
+            if open_id is None:
+                return None
+            return self._clear_signal(open_id, sig)
+        if not self.rules.enabled(sig.type):
+            return None
+        now = self.clock.now()
+        if open_id is not None:
+            row = self.get(open_id)
+            assert row is not None
+            sets = ["updated_at=?", "clear_pending_since=NULL", "last_signal_ts=MAX(last_signal_ts, ?)"]
+            if sig.repeat:
+                sets.append("count=count+1")
+            self.db.execute(f"UPDATE alarms SET {', '.join(sets)} WHERE id=?", (now, sig.device_ts, open_id))
+            if sig.repeat:
+                self._history(open_id, "repeat", **sig.detail)
+                return self._announce("alarm.updated", "repeat", open_id)
+            return None
+        severity = sig.severity or self.rules.rule(sig.type)["severity"]
+        cfg = self.rules.alarms
+        recent = self.db.one(
+            "SELECT COUNT(*) AS n, MAX(CASE WHEN state='cleared' AND cleared_by='auto' THEN id END) AS last_cleared "
+            "FROM alarms WHERE source=? AND type=? AND raised_at >= ?", (sig.source, sig.type, now - cfg["flap_window_s"]),
+        )
+        assert recent is not None
+        if recent["last_cleared"] is not None and recent["n"] + 1 >= cfg["flap_max_raises"]:
+            alarm_id = recent["last_cleared"]
+            self.db.execute(
+                "UPDATE alarms SET state='active', flapping=1, count=count+1, cleared_at=NULL, cleared_by=NULL, "
+                "updated_at=?, clear_pending_since=NULL, last_signal_ts=? WHERE id=?", (now, sig.device_ts, alarm_id),
+            )
+            self.open[key] = alarm_id
+            self._history(alarm_id, "reopened_flapping", **sig.detail)
+            return self._announce("alarm.updated", "reopened", alarm_id)
+        cur = self.db.execute(
+            "INSERT INTO alarms(type, severity, source, device_id, kind, zone, state, raised_at, updated_at, "
+            "last_signal_ts, detail) VALUES (?,?,?,?,?,?,'active',?,?,?,?)",
+            (sig.type, severity, sig.source, sig.device_id, sig.kind, sig.zone, now, now, sig.device_ts,
+             json.dumps(sig.detail, default=str)),
+        )
+        alarm_id = int(cur.lastrowid)
+        self.open[key] = alarm_id
+        self._history(alarm_id, "raised", **sig.detail)
+        return self._announce("alarm.raised", "raised", alarm_id)
+
+    def _clear_signal(self, alarm_id: int, sig: Signal) -> AlarmChange | None:
+        row = self.get(alarm_id)
+        assert row is not None
+        if sig.device_ts and sig.device_ts < row["last_signal_ts"]:
+            return None  # an older reading than the one that raised it
+        if row["flapping"]:
+            if row["clear_pending_since"] is None:
+                self.db.execute("UPDATE alarms SET clear_pending_since=? WHERE id=?", (self.clock.now(), alarm_id))
+            return None
+        return self._clear(alarm_id, "auto", sig.detail)
+
+    def _clear(self, alarm_id: int, by: str, detail: dict[str, Any] | None = None) -> AlarmChange:
+        now = self.clock.now()
+        self.db.execute("UPDATE alarms SET state='cleared', cleared_at=?, cleared_by=?, updated_at=?, "
+                        "clear_pending_since=NULL WHERE id=?", (now, by, now, alarm_id))
+        row = self.get(alarm_id)
+        assert row is not None
+        self.open.pop((row["source"], row["type"]), None)
+        self._history(alarm_id, "cleared", "" if by == "auto" else by, **(detail or {}))
+        return self._announce("alarm.cleared", "cleared", alarm_id, by)
+
+    # -- people ------------------------------------------------------------------------------------------
+
+    def acknowledge(self, alarm_id: int, username: str) -> dict[str, Any]:
+        row = self.get(alarm_id)
+        if row is None:
+            raise KeyError(alarm_id)
+        if row["state"] == "cleared":
+            raise AlarmActionError("the alarm is already cleared")
+        if row["state"] == "acknowledged":
+            return alarm_json(row, self.tz)
+        now = self.clock.now()
+        self.db.execute("UPDATE alarms SET state='acknowledged', acked_at=?, acked_by=?, updated_at=? WHERE id=?",
+                        (now, username, now, alarm_id))
+        self._history(alarm_id, "acknowledged", username)
+        return self._announce("alarm.updated", "acknowledged", alarm_id, username).alarm
+
+    def clear_by_hand(self, alarm_id: int, username: str) -> dict[str, Any]:
+        row = self.get(alarm_id)
+        if row is None:
+            raise KeyError(alarm_id)
+        if row["state"] == "cleared":
+            raise AlarmActionError("the alarm is already cleared")
+        return self._clear(alarm_id, username).alarm
+
+    # -- time ---------------------------------------------------------------------------------------------
+
+    def tick(self) -> None:
+        """Flapping alarms whose condition stayed away; escalation of alarms nobody acknowledged."""
+        now = self.clock.now()
+        hold = self.rules.alarms["flap_hold_s"]
+        for r in self.db.all("SELECT id FROM alarms WHERE state != 'cleared' AND clear_pending_since IS NOT NULL "
+                             "AND clear_pending_since <= ?", (now - hold,)):
+            self._clear(r["id"], "auto", {"after_flapping": True})
+        after = self.rules.alarms["escalate_after_s"]
+        for r in self.db.all("SELECT id, severity, raised_at FROM alarms WHERE state='active' AND escalated=0"):
+            if now - r["raised_at"] >= after.get(r["severity"], float("inf")):
+                self.db.execute("UPDATE alarms SET escalated=1, updated_at=? WHERE id=?", (now, r["id"]))
+                self._history(r["id"], "escalated", waited_s=round(now - r["raised_at"], 1))
+                self._announce("alarm.updated", "escalated", r["id"])
+
+    def list(self, state: str | None = None, limit: int = 500) -> list[dict[str, Any]]:
+        if state:
+            rows = self.db.all("SELECT * FROM alarms WHERE state=? ORDER BY id DESC LIMIT ?", (state, limit))
+        else:
+            rows = self.db.all("SELECT * FROM alarms ORDER BY id DESC LIMIT ?", (limit,))
+        return [alarm_json(r, self.tz) for r in rows]
+
+    def history(self, alarm_id: int) -> list[dict[str, Any]]:
+        return [{"at": iso(r["at"], self.tz), "action": r["action"], "actor": r["actor"],
+                 "detail": json.loads(r["detail"])}
+                for r in self.db.all("SELECT * FROM alarm_history WHERE alarm_id=? ORDER BY id", (alarm_id,))]

@@ -1,0 +1,97 @@
+"""Administration: users, device registration, rules, audit log."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from hub import provisioning
+from hub.api import ANY_OBJ, INT, STR, ApiError, Route, arr, body_json, obj, ok
+from hub.auth import ROLES, AuthError
+from hub.context import ctx
+from hub.clock import iso
+from hub.rules.config import RulesError
+from floorops.dynsec import DynsecError
+
+USER = obj(username=STR, role={"type": "string", "enum": list(ROLES)}, person=STR)
+
+
+async def users(request: web.Request) -> web.Response:
+    return ok([{"username": u.username, "role": u.role, "person": u.person} for u in ctx(request).users.list()])
+
+
+async def add_user(request: web.Request) -> web.Response:
+    c = ctx(request)
+    data = await body_json(request)
+    username, role, password = data.get("username"), data.get("role"), data.get("password")
+    if not all(isinstance(x, str) for x in (username, role, password)):
+        raise ApiError(400, "username, role and password are required strings")
+    person = c.hub.roster.by_username(username)
+    try:
+        c.users.upsert(username, role, password, person=person.id if person else "", now=c.hub.clock.now())
+    except AuthError as exc:
+        raise ApiError(400, str(exc)) from None
+    with c.hub.unit_of_work():
+        c.hub.audit(request["user"].username, "user.upsert", f"user:{username}", {"role": role})
+    return ok({"username": username, "role": role, "person": person.id if person else ""}, status=201)
+
+
+async def add_device(request: web.Request) -> web.Response:
+    c = ctx(request)
+    data = await body_json(request)
+    device_id, kind, zone = data.get("id"), data.get("kind"), data.get("zone")
+    if not all(isinstance(x, str) for x in (device_id, kind, zone)):
+        raise ApiError(400, "id, kind and zone are required strings")
+    try:
+        provisioning.check_device(c.hub.site, device_id, kind, zone)
+        creds = await asyncio.get_running_loop().run_in_executor(
+            None, lambda: provisioning.add_device(c.cfg, device_id, kind, zone, site=c.hub.site))
+    except provisioning.ProvisioningError as exc:
+        raise ApiError(400, str(exc)) from None
+    except (DynsecError, OSError) as exc:
+        raise ApiError(503, f"the broker could not register the device: {exc}") from None
+    with c.hub.unit_of_work():
+        c.hub.state.device(device_id, kind, zone)
+        c.hub.audit(request["user"].username, "device.add", f"device:{device_id}", {"kind": kind, "zone": zone})
+    return ok(creds, status=201)
+
+
+async def get_rules(request: web.Request) -> web.Response:
+    return ok(ctx(request).hub.rules.settings)
+
+
+async def put_rules(request: web.Request) -> web.Response:
+    c = ctx(request)
+    data = await body_json(request)
+    try:
+        return ok(c.hub.set_rules(data, request["user"].username))
+    except RulesError as exc:
+        raise ApiError(400, str(exc)) from None
+
+
+async def audit(request: web.Request) -> web.Response:
+    hub = ctx(request).hub
+    rows = hub.db.all("SELECT * FROM audit ORDER BY id DESC LIMIT 1000")
+    return ok([{"id": r["id"], "at": iso(r["at"], hub.tz), "actor": r["actor"], "action": r["action"],
+                "target": r["target"]} for r in rows])
+
+
+ROUTES = [
+    Route("GET", "/api/users", users, "users.read", "Users and roles", arr(USER), tag="admin"),
+    Route("POST", "/api/users", add_user, "users.write", "Create a user or reset their role and password", USER,
+          body={"type": "object", "required": ["username", "role", "password"],
+                "properties": {"username": STR, "role": {"type": "string", "enum": list(ROLES)}, "password": STR}},
+          tag="admin"),
+    Route("POST", "/api/devices", add_device, "devices.write",
+          "Register a device: broker account and ACL; the password is shown once",
+          obj(id=STR, mqtt_username=STR, mqtt_password=STR, topic_prefix=STR),
+          body={"type": "object", "required": ["id", "kind", "zone"],
+                "properties": {"id": STR, "kind": {"type": "string", "enum": ["queue_screen", "kiosk", "wifi_probe", "charger"]},
+                               "zone": STR}}, tag="devices"),
+    Route("GET", "/api/rules", get_rules, "read", "Rule settings in force (hub/rules.toml, or as edited)", ANY_OBJ, tag="admin"),
+    Route("PUT", "/api/rules", put_rules, "rules.write", "Replace the rule settings (validated; unset keys keep defaults)",
+          ANY_OBJ, body={"type": "object"}, tag="admin"),
+    Route("GET", "/api/audit", audit, "audit.read", "Every state-changing action, newest first",
+          arr(obj(id=INT, at=STR, actor=STR, action=STR, target=STR)), tag="admin"),
+]

@@ -1,0 +1,134 @@
+"""The floor: site, zones, devices (live state, history, timeline), KPIs, roster, event catch-up."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+
+from aiohttp import web
+
+from floorops.influx import InfluxWriteError, rows
+from hub import kpis
+from hub.api import (ANY_OBJ, INT, NNUM, NUM, NSTR, STR, TIME, ApiError, Route, arr, obj, ok)
+from hub.clock import iso, parse_since
+from hub.context import ctx
+
+DEVICE = obj(id=STR, kind=STR, zone=STR, queue=STR, state={"type": "string", "enum": ["online", "offline", "fault", "unknown"]},
+             last_seen=TIME, faults=arr(STR), readings=ANY_OBJ)
+ZONE = obj(id=STR, name=STR, name_zh=STR, capacity=INT, occupancy=NNUM, occupancy_at=TIME, waiting=INT,
+           avg_wait_s=NUM, level={"type": "string", "enum": ["normal", "busy", "crowded"]})
+# Device kind -> the InfluxDB measurement of its readings (docs/architecture.md).
+READINGS = {"queue_screen": "queue_screen", "kiosk": "kiosk", "charger": "charger_station", "wifi_probe": "device_status"}
+HIDDEN_COLUMNS = {"time", "site", "zone", "device_id", "kind", "mac_hash"}
+
+
+async def site(request: web.Request) -> web.Response:
+    return ok(ctx(request).hub.site_json())
+
+
+async def zones(request: web.Request) -> web.Response:
+    hub = ctx(request).hub
+    return ok([hub.zone_json(z.id) for z in hub.site.zones])
+
+
+async def devices(request: web.Request) -> web.Response:
+    hub = ctx(request).hub
+    return ok([hub.device_json(d) for d in sorted(hub.state.devices)])
+
+
+def _device(request: web.Request) -> str:
+    device_id = request.match_info["id"]
+    if device_id not in ctx(request).hub.state.devices:
+        raise ApiError(404, f"no such device: {device_id}")
+    return device_id
+
+
+async def history(request: web.Request) -> web.Response:
+    c = ctx(request)
+    device_id = _device(request)
+    kind = c.hub.state.devices[device_id].kind
+    try:
+        since = parse_since(request.query.get("since", "1h"), c.hub.clock.now())
+    except ValueError as exc:
+        raise ApiError(400, str(exc)) from None
+    limit_s = request.query.get("limit", "1000")
+    if not limit_s.isdigit() or not 1 <= int(limit_s) <= 10000:
+        raise ApiError(400, "limit must be an integer 1..10000")
+    measurement = READINGS[kind]
+    assert re.match(r"^[A-Za-z0-9_-]+$", device_id)
+    q = (f'SELECT * FROM "{measurement}" WHERE "device_id" = \'{device_id}\' AND time >= {int(since * 1000)}ms '
+         f"ORDER BY time ASC LIMIT {int(limit_s)}")
+    try:
+        series = await c.influx.query(q, epoch="ms")
+    except InfluxWriteError as exc:
+        raise ApiError(503, f"InfluxDB is unavailable: {exc}") from None
+    out = []
+    for s in series:
+        for r in rows(s):
+            item = {"ts": iso(r["time"] / 1000, c.hub.tz)}
+            item.update({k: v for k, v in r.items() if k not in HIDDEN_COLUMNS and v is not None})
+            out.append(item)
+    return ok(out)
+
+
+async def timeline(request: web.Request) -> web.Response:
+    c = ctx(request)
+    device_id = _device(request)
+    hub = c.hub
+    items = []
+    for r in hub.db.all("SELECT id FROM alarms WHERE device_id=? ORDER BY id DESC LIMIT 200", (device_id,)):
+        a = hub.alarms.json(r["id"])
+        items.append({"at": a["raised_at"], "what": "alarm", "alarm": a, "history": hub.alarms.history(r["id"])})
+    for t in hub.db.all("SELECT id FROM tickets WHERE device_id=? ORDER BY id DESC LIMIT 200", (device_id,)):
+        tj = hub.tickets.json(t["id"])
+        items.append({"at": tj["opened_at"], "what": "ticket", "ticket": tj})
+    for e in hub.db.all("SELECT id, type, at, data FROM events WHERE type='device.updated' AND "
+                        "json_extract(data, '$.id')=? ORDER BY id DESC LIMIT 200", (device_id,)):
+        items.append({"at": iso(e["at"], hub.tz), "what": "event", "type": e["type"], "data": json.loads(e["data"])})
+    items.sort(key=lambda i: i["at"] or "", reverse=True)
+    return ok({"device": hub.device_json(device_id), "items": items})
+
+
+async def kpi(request: web.Request) -> web.Response:
+    hub = ctx(request).hub
+    day = request.query.get("date")
+    try:
+        d = dt.date.fromisoformat(day) if day else None
+    except ValueError:
+        raise ApiError(400, "date must be YYYY-MM-DD") from None
+    return ok(kpis.compute(hub, d))
+
+
+async def roster(request: web.Request) -> web.Response:
+    hub = ctx(request).hub
+    now_local = dt.datetime.fromtimestamp(hub.clock.now(), hub.tz)
+    return ok([p.to_json(now_local) for p in hub.roster.people])
+
+
+async def events(request: web.Request) -> web.Response:
+    hub = ctx(request).hub
+    since = request.query.get("since", "0")
+    if not since.isdigit():
+        raise ApiError(400, "since must be an event id (integer >= 0)")
+    return ok([json.loads(e.wire(hub.tz)) for e in hub.bus.since(int(since), request["user"], limit=1000)])
+
+
+EVENT = obj(id=INT, type=STR, ts=STR, data=ANY_OBJ)
+ROUTES = [
+    Route("GET", "/api/site", site, "read", "The site: zones with floor-plan rectangles, floors, queues", ANY_OBJ, tag="floor"),
+    Route("GET", "/api/zones", zones, "read", "Every zone's occupancy, waiting and level", arr(ZONE), tag="floor"),
+    Route("GET", "/api/devices", devices, "read", "Every device's live state", arr(DEVICE), tag="devices"),
+    Route("GET", "/api/devices/{id}/history", history, "read", "The device's readings from InfluxDB",
+          arr(obj(ts=STR)), query={"since": STR, "limit": STR}, tag="devices"),
+    Route("GET", "/api/devices/{id}/timeline", timeline, "read", "Alarms, tickets and state changes of a device",
+          obj(device=DEVICE, items=arr(ANY_OBJ)), tag="devices"),
+    Route("GET", "/api/kpis", kpi, "read", "Operations KPIs (today, or ?date=)",
+          obj(waiting_now=INT, avg_wait_s=NUM, devices_faulted=INT, fault_rate=NUM, open_tickets=INT,
+              sla_breaches=INT, open_dispatches=INT, mtta_s=NNUM, mttr_s=NNUM), query={"date": STR}, tag="floor"),
+    Route("GET", "/api/roster", roster, "read", "People, roles, zones, shifts, on duty",
+          arr(obj(id=STR, name=STR, role=STR, zones=arr(STR), on_duty={"type": "boolean"},
+                  elastic={"type": "boolean"}, username=NSTR)), tag="floor"),
+    Route("GET", "/api/events", events, "read", "Events after id ?since= (catch-up)", arr(EVENT),
+          query={"since": STR}, tag="stream"),
+]

@@ -1,0 +1,54 @@
+"""Forecast and staffing, answered by the models service; 503 with a clear error while no model is trained."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+
+from aiohttp import web
+
+from hub.api import ANY_OBJ, NUM, STR, ApiError, Route, arr, obj, ok
+from hub.context import ctx
+from hub.forecasting import ForecastUnavailable
+
+BUCKET = obj(start=STR, p10=NUM, p50=NUM, p90=NUM)
+
+
+async def forecast(request: web.Request) -> web.Response:
+    c = ctx(request)
+    zone = request.query.get("zone")
+    if zone and zone not in c.hub.state.zones:
+        raise ApiError(400, f"no such zone: {zone}")
+    hours_s = request.query.get("hours", "24")
+    if not hours_s.isdigit() or not 1 <= int(hours_s) <= 168:
+        raise ApiError(400, "hours must be an integer 1..168")
+    now = dt.datetime.fromtimestamp(c.hub.clock.now(), c.hub.tz)
+    try:
+        result = await asyncio.get_running_loop().run_in_executor(
+            None, lambda: c.forecaster.forecast(now, hours=int(hours_s), zones=[zone] if zone else None))
+    except ForecastUnavailable as exc:
+        raise ApiError(503, str(exc)) from None
+    return ok(result.get(zone, []) if zone else result)
+
+
+async def staffing(request: web.Request) -> web.Response:
+    c = ctx(request)
+    text = request.query.get("date")
+    try:
+        day = dt.date.fromisoformat(text) if text else dt.datetime.fromtimestamp(c.hub.clock.now(), c.hub.tz).date()
+    except ValueError:
+        raise ApiError(400, "date must be YYYY-MM-DD") from None
+    try:
+        result = await asyncio.get_running_loop().run_in_executor(None, lambda: c.forecaster.staffing(day))
+    except ForecastUnavailable as exc:
+        raise ApiError(503, str(exc)) from None
+    return ok(result)
+
+
+ROUTES = [
+    Route("GET", "/api/forecast", forecast, "read",
+          "Occupancy forecast per bucket: one zone's list (?zone=), or every zone's", {"type": ["array", "object"]},
+          query={"zone": STR, "hours": STR}, tag="forecast"),
+    Route("GET", "/api/staffing", staffing, "read", "Staff required per zone and hour (?date=YYYY-MM-DD)", arr(ANY_OBJ),
+          query={"date": STR}, tag="forecast"),
+]

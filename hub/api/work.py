@@ -1,0 +1,120 @@
+"""Alarms, maintenance tickets and staff dispatches: lists and the actions people take on them."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from aiohttp import web
+
+from hub.alarms import STATES as ALARM_STATES, AlarmActionError
+from hub.api import ANY_OBJ, BOOL, INT, NSTR, STR, TIME, ApiError, Route, arr, body_json, int_id, obj, ok, query_choice
+from hub.context import ctx
+from hub.dispatch import DispatchActionError, NotYours
+from hub.tickets import RESOLUTION_CODES, TicketActionError
+
+ALARM = obj(id=INT, type=STR, severity={"type": "string", "enum": ["critical", "major", "minor", "warning"]},
+            source=STR, zone=STR, device_id=STR, state={"type": "string", "enum": list(ALARM_STATES)},
+            raised_at=TIME, acked_at=TIME, acked_by=NSTR, cleared_at=TIME, count=INT, flapping=BOOL, escalated=BOOL)
+TICKET_STATES = ("open", "accepted", "resolved")
+TICKET = obj(id=INT, alarm_id=INT, device_id=STR, fault=STR, severity=STR,
+             state={"type": "string", "enum": list(TICKET_STATES)}, assignee=NSTR, opened_at=TIME,
+             respond_due_at=TIME, due_at=TIME, accepted_at=TIME, resolved_at=TIME, resolution=NSTR, sla_breached=BOOL)
+DISPATCH_STATES = ("offered", "accepted", "declined", "completed", "expired")
+DISPATCH = obj(id=INT, request_id=INT, zone=STR, reason=STR, state={"type": "string", "enum": list(DISPATCH_STATES)},
+               assignee=STR, created_at=TIME, expires_at=TIME, answered_at=TIME, completed_at=TIME)
+
+
+def _act(request: web.Request, action: Callable[[], dict], target: str, what: str) -> web.Response:
+    """Run an action in one transaction with its audit entry; map domain errors to 404/403/409."""
+    hub = ctx(request).hub
+    try:
+        with hub.unit_of_work():
+            result = action()
+            hub.audit(request["user"].username, what, target)
+    except KeyError:
+        raise ApiError(404, f"no such {target.split(':')[0]}: {target.split(':')[-1]}") from None
+    except NotYours as exc:
+        raise ApiError(403, str(exc)) from None
+    except (AlarmActionError, TicketActionError, DispatchActionError) as exc:
+        raise ApiError(409, str(exc)) from None
+    return ok(result)
+
+
+async def alarms(request: web.Request) -> web.Response:
+    state = query_choice(request, "state", ALARM_STATES)
+    return ok(ctx(request).hub.alarms.list(state))
+
+
+async def alarm_ack(request: web.Request) -> web.Response:
+    i, user = int_id(request), request["user"].username
+    return _act(request, lambda: ctx(request).hub.alarms.acknowledge(i, user), f"alarm:{i}", "alarm.ack")
+
+
+async def alarm_clear(request: web.Request) -> web.Response:
+    i, user = int_id(request), request["user"].username
+    return _act(request, lambda: ctx(request).hub.alarms.clear_by_hand(i, user), f"alarm:{i}", "alarm.clear")
+
+
+async def alarm_history(request: web.Request) -> web.Response:
+    hub, i = ctx(request).hub, int_id(request)
+    if hub.alarms.get(i) is None:
+        raise ApiError(404, f"no such alarm: {i}")
+    return ok(hub.alarms.history(i))
+
+
+async def tickets(request: web.Request) -> web.Response:
+    state = query_choice(request, "state", TICKET_STATES)
+    return ok(ctx(request).hub.tickets.list(state))
+
+
+async def ticket_accept(request: web.Request) -> web.Response:
+    i, user = int_id(request), request["user"].username
+    return _act(request, lambda: ctx(request).hub.tickets.accept(i, user), f"ticket:{i}", "ticket.accept")
+
+
+async def ticket_resolve(request: web.Request) -> web.Response:
+    i, user = int_id(request), request["user"].username
+    data = await body_json(request)
+    code = data.get("code")
+    if code not in RESOLUTION_CODES:
+        raise ApiError(400, f"code must be one of {', '.join(RESOLUTION_CODES)}")
+    return _act(request, lambda: ctx(request).hub.tickets.resolve(i, user, code), f"ticket:{i}", "ticket.resolve")
+
+
+async def dispatches(request: web.Request) -> web.Response:
+    state = query_choice(request, "state", DISPATCH_STATES)
+    user = request["user"]
+    mine = user.username if user.role == "floor_manager" and request.query.get("all") != "1" else None
+    return ok(ctx(request).hub.dispatch.list(state, username=mine))
+
+
+def _dispatch_action(name: str) -> Callable[[web.Request], object]:
+    async def handler(request: web.Request) -> web.Response:
+        i, user = int_id(request), request["user"]
+        method = getattr(ctx(request).hub.dispatch, name)
+        return _act(request, lambda: method(i, user.username, user.role), f"dispatch:{i}", f"dispatch.{name}")
+    handler.__name__ = f"dispatch_{name}"
+    return handler
+
+
+RESOLVE_BODY = {"type": "object", "required": ["code"], "properties": {"code": {"type": "string", "enum": list(RESOLUTION_CODES)}}}
+STATE_Q = {"state": STR}
+ROUTES = [
+    Route("GET", "/api/alarms", alarms, "read", "Alarms, newest first (?state=active|acknowledged|cleared)", arr(ALARM),
+          query=STATE_Q, tag="alarms"),
+    Route("POST", "/api/alarms/{id}/ack", alarm_ack, "alarms.act", "Acknowledge an alarm", ALARM, tag="alarms"),
+    Route("POST", "/api/alarms/{id}/clear", alarm_clear, "alarms.act", "Clear an alarm by hand", ALARM, tag="alarms"),
+    Route("GET", "/api/alarms/{id}/history", alarm_history, "read", "Every step of an alarm", arr(ANY_OBJ), tag="alarms"),
+    Route("GET", "/api/tickets", tickets, "read", "Maintenance tickets (?state=open|accepted|resolved)", arr(TICKET),
+          query=STATE_Q, tag="tickets"),
+    Route("POST", "/api/tickets/{id}/accept", ticket_accept, "tickets.act", "Accept a ticket", TICKET, tag="tickets"),
+    Route("POST", "/api/tickets/{id}/resolve", ticket_resolve, "tickets.act", "Resolve a ticket with a resolution code",
+          TICKET, body=RESOLVE_BODY, tag="tickets"),
+    Route("GET", "/api/dispatches", dispatches, "read",
+          "Dispatches (a floor manager sees their own unless ?all=1)", arr(DISPATCH),
+          query={"state": STR, "all": STR}, tag="dispatch"),
+] + [
+    Route("POST", f"/api/dispatches/{{id}}/{name}", _dispatch_action(name), "dispatches.act",  # type: ignore[arg-type]
+          f"{name.capitalize()} a dispatch offered to you", DISPATCH, tag="dispatch")
+    for name in ("accept", "decline", "complete")
+]

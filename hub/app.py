@@ -1,0 +1,223 @@
+"""The aiohttp application: route table with authentication and roles, JSON errors, background tasks
+(broker ingest, rule ticks, zone_stats to InfluxDB, re-forecasting, webhooks) and the console's files."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import logging
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+from aiohttp import web
+
+from floorops.config import Config
+from floorops.influx import InfluxClient, InfluxWriteError, line
+from floorops.site import load_site
+from hub.api import ApiError, Route, ok
+from hub.api.session import COOKIE
+from hub.auth import PERMISSIONS, UserStore
+from hub.clock import Clock, SystemClock
+from hub.context import CONTEXT, HubContext, ctx
+from hub.core import Hub
+from hub.db import Database
+from hub.forecasting import ForecastUnavailable, Forecaster
+from hub.ingest import MqttIngest
+from hub.openapi import all_routes
+from hub.roster import load_roster
+from hub.webhooks import WebhookSender
+
+log = logging.getLogger("hub.app")
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "console" / "static"
+TICK_S = 1.0
+HOUSEKEEPING_S = 3600.0
+ZONE_STATS_CHECK_S = 30.0
+
+
+def _token(request: web.Request) -> str | None:
+    auth = request.headers.get("Authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip() or None
+    return request.cookies.get(COOKIE) or request.query.get("token") or None
+
+
+def guarded(route: Route) -> Any:
+    """The route's handler behind authentication (401) and its permission (403)."""
+    async def handler(request: web.Request) -> web.StreamResponse:
+        if route.permission is not None:
+            token = _token(request)
+            user = ctx(request).users.user_for_token(token, ctx(request).hub.clock.now()) if token else None
+            if user is None:
+                raise ApiError(401, "log in first (POST /api/login), then send the token")
+            if user.role not in PERMISSIONS[route.permission]:
+                raise ApiError(403, f"the {user.role} role may not do this")
+            request["user"] = user
+            request["token"] = token
+        return await route.handler(request)
+    handler.__name__ = route.handler.__name__
+    return handler
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Every error as JSON {"error": ...}; never a stack trace to the client."""
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return ok({"error": exc.message}, status=exc.status)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return ok({"error": exc.reason or "error"}, status=exc.status)
+    except (asyncio.CancelledError, ConnectionResetError):
+        raise
+    except Exception:  # noqa: BLE001
+        log.exception("request failed", extra={"path": request.path, "method": request.method})
+        return ok({"error": "internal error (logged on the hub)"}, status=500)
+
+
+async def static(request: web.Request) -> web.StreamResponse:
+    """The console's files; index.html for ``/``. Unknown /api paths stay JSON 404s."""
+    rel = request.match_info.get("path", "") or "index.html"
+    if rel.startswith(("api/", "ws")):
+        raise ApiError(404, f"no such route: /{rel}")
+    root = STATIC_DIR.resolve()
+    target = (root / rel).resolve()
+    if not str(target).startswith(str(root)) or not target.is_file():
+        raise ApiError(404, f"not found: /{rel}")
+    return web.FileResponse(target, headers={"Cache-Control": "no-cache"})
+
+
+# -- background tasks -------------------------------------------------------------------------------
+
+async def ticker(c: HubContext) -> None:
+    while True:
+        await asyncio.sleep(TICK_S)
+        try:
+            c.hub.tick()
+        except Exception:  # noqa: BLE001 - keep ticking
+            log.exception("tick failed")
+
+
+async def housekeeping(c: HubContext) -> None:
+    while True:
+        await asyncio.sleep(HOUSEKEEPING_S)
+        try:
+            c.hub.housekeeping()
+        except Exception:  # noqa: BLE001
+            log.exception("housekeeping failed")
+
+
+def zone_stats_lines(hub: Hub, now: float) -> tuple[list[str], list[tuple[str, float]]]:
+    """zone_stats points for every zone's closed 15-minute buckets not written yet (interfaces item 4)."""
+    bucket_s = hub.cfg.models.bucket_min * 60
+    current = now - now % bucket_s
+    done = {(r["zone"], r["bucket_start"]): r for r in hub.db.all("SELECT * FROM zone_buckets WHERE bucket_start >= ?",
+                                                                  (current - bucket_s,))}
+    lines, keys = [], []
+    start = current - bucket_s
+    for z in hub.site.zones:
+        row = done.get((z.id, start))
+        if row is not None and row["written"]:
+            continue
+        zs = hub.state.zones[z.id]
+        fields: dict[str, Any] = {"arrivals": int(row["arrivals"]) if row else 0,
+                                  "waiting": int(hub.state.zone_waiting(z.id))}
+        if zs.occupancy is not None:
+            fields["occupancy"] = float(zs.occupancy)
+        lines.append(line("zone_stats", {"site": hub.site.id, "zone": z.id}, fields, int(start * 1e9)))
+        keys.append((z.id, start))
+    return lines, keys
+
+
+async def zone_stats_writer(c: HubContext) -> None:
+    hub = c.hub
+    while True:
+        await asyncio.sleep(ZONE_STATS_CHECK_S)
+        lines, keys = zone_stats_lines(hub, hub.clock.now())
+        if not lines:
+            continue
+        try:
+            await c.influx.write(lines)
+        except InfluxWriteError as exc:
+            log.warning("zone_stats not written; retrying", extra={"error": str(exc)})
+            continue
+        with hub.unit_of_work():
+            hub.db.conn.executemany(
+                "INSERT INTO zone_buckets(zone, bucket_start, arrivals, written) VALUES (?,?,0,1) "
+                "ON CONFLICT(zone, bucket_start) DO UPDATE SET written=1", keys)
+
+
+async def forecaster_loop(c: HubContext) -> None:
+    hub = c.hub
+    loop = asyncio.get_running_loop()
+    every = max(30, c.cfg.models.forecast_every_s)
+    while True:
+        c.forecaster.reload()  # pick up a newly trained model
+        now = dt.datetime.fromtimestamp(hub.clock.now(), hub.tz)
+        try:
+            result = await loop.run_in_executor(None, lambda: c.forecaster.forecast(now, hours=24))
+            hub.apply_forecast(result)
+        except ForecastUnavailable as exc:
+            log.info("no forecast", extra={"reason": str(exc)})
+        except Exception:  # noqa: BLE001 - a model bug must not stop the hub
+            log.exception("forecast failed")
+        await asyncio.sleep(every)
+
+
+# -- the application -----------------------------------------------------------------------------------
+
+def create_app(cfg: Config, clock: Clock | None = None, connect_broker: bool = True,
+               background: bool = True) -> web.Application:
+    """The hub as an aiohttp application. Tests pass a ManualClock and may leave the broker or the
+    background loops out (then they call ``hub.tick()`` and ``hub.apply_messages`` themselves)."""
+    clock = clock or SystemClock()
+    site = load_site(cfg.site.file)
+    roster = load_roster(cfg.hub.roster_file)
+    db = Database(cfg.path(cfg.hub.db_path))
+    hub = Hub(cfg, site, db, clock, roster)
+    c = HubContext(cfg=cfg, hub=hub, users=UserStore(db),
+                   influx=InfluxClient(cfg.influx.url, cfg.influx.database, cfg.influx.username, cfg.influx.password,
+                                       cfg.influx.timeout_s),
+                   forecaster=Forecaster(cfg, site, roster))
+    if cfg.hub.webhooks:
+        c.webhooks = WebhookSender(cfg.hub.webhooks)
+        hub.bus.sinks.append(lambda e: c.webhooks.offer(e, json.loads(e.wire(hub.tz))))
+    app = web.Application(middlewares=[errors], client_max_size=1024 * 1024)
+    app[CONTEXT] = c
+    for r in all_routes():
+        app.router.add_route(r.method, r.path, guarded(r))
+    app.router.add_get("/", static)
+    app.router.add_get("/{path:.*}", static)
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        tasks: list[asyncio.Task[Any]] = []
+        if connect_broker:
+            c.ingest = MqttIngest(cfg, site.id, hub.apply_messages)
+            c.ingest.start()
+            tasks.append(asyncio.create_task(c.ingest.run(), name="ingest"))
+        if background:
+            tasks += [asyncio.create_task(ticker(c), name="ticker"),
+                      asyncio.create_task(housekeeping(c), name="housekeeping"),
+                      asyncio.create_task(zone_stats_writer(c), name="zone-stats"),
+                      asyncio.create_task(forecaster_loop(c), name="forecast")]
+        if c.webhooks is not None:
+            tasks.append(asyncio.create_task(c.webhooks.run(), name="webhooks"))
+        yield
+        for t in tasks:
+            t.cancel()
+        for t in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        for sub in tuple(hub.bus.subscribers):
+            sub.close()
+        if c.ingest is not None:
+            c.ingest.stop()
+        await c.influx.close()
+        db.close()
+
+    app.cleanup_ctx.append(lifecycle)
+    return app

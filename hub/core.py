@@ -1,0 +1,319 @@
+"""The hub's core: applies the edge's stream to live state, runs the rules, and owns the managers.
+
+Everything that changes state goes through ``apply_messages`` (a batch from the broker) or an action
+method, inside one SQLite transaction whose events are delivered only after it commits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections import Counter
+from typing import Any, Iterator
+
+from floorops.config import Config
+from floorops.site import DEVICE_KINDS, Site
+from floorops.topics import ROOT, EdgeRecord
+from hub.alarms import AlarmManager
+from hub.clock import Clock, iso
+from hub.db import Database
+from hub.dispatch import DispatchManager
+from hub.events import EventBus
+from hub.roster import Roster
+from hub.rules import charger, crowding, display, forecast, kiosk, offline, waits
+from hub.rules.base import Signal
+from hub.rules.config import RuleSet, load_rules_file, validate_rules
+from hub.state import LiveState
+from hub.tickets import TicketManager
+
+log = logging.getLogger("hub.core")
+
+CHANNELS = ("telemetry", "event", "status")
+SEEN_KEEP_S = 7 * 86400
+
+
+class BadInput(ValueError):
+    """A message the hub cannot use; ``reason`` is the counter key."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(f"{reason}: {message}")
+        self.reason = reason
+
+
+class Hub:
+    def __init__(self, cfg: Config, site: Site, db: Database, clock: Clock, roster: Roster) -> None:
+        self.cfg, self.site, self.db, self.clock, self.roster = cfg, site, db, clock, roster
+        self.tz = site.tz
+        self.rules = RuleSet(self._load_rules())
+        self.bus = EventBus(db, clock, self.tz)
+        self.state = LiveState(site)
+        self.state.load(db)
+        self.alarms = AlarmManager(db, self.bus, clock, self.rules, self.tz)
+        self.tickets = TicketManager(db, self.bus, clock, self.rules, roster, self.tz, self.alarms)
+        self.dispatch = DispatchManager(db, self.bus, clock, self.rules, roster, self.tz, self.alarms)
+        self.alarms.listeners.append(self._on_alarm_for_state)
+        self.metrics: Counter[str] = Counter()
+        self.started_at = clock.now()
+        self.forecasts: dict[str, list[dict[str, Any]]] = {}
+        self.forecast_at: float | None = None
+        self._zone_dirty: set[str] = set()
+        with self.unit_of_work():
+            for d in site.devices:
+                self.state.dirty_devices.add(d.id)
+
+    # -- rules settings ------------------------------------------------------------------------------
+
+    def _load_rules(self) -> dict[str, Any]:
+        row = self.db.one("SELECT value FROM settings WHERE key='rules'")
+        if row is not None:
+            return validate_rules(json.loads(row["value"]))
+        return load_rules_file(self.cfg.hub.rules_file)
+
+    def set_rules(self, data: Any, actor: str) -> dict[str, Any]:
+        settings = validate_rules(data)
+        with self.unit_of_work():
+            self.db.execute("INSERT OR REPLACE INTO settings VALUES ('rules', ?)", (json.dumps(settings),))
+            self.audit(actor, "rules.update", "rules", {})
+        self.rules.settings = settings
+        return settings
+
+    # -- transactions --------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def unit_of_work(self) -> Iterator[None]:
+        """One transaction; its events go out after the commit, or nowhere if it fails."""
+        try:
+            with self.db.transaction():
+                yield
+                self.state.save(self.db)
+        except BaseException:
+            self.bus.discard()
+            raise
+        self.bus.flush()
+
+    def audit(self, actor: str, action: str, target: str = "", detail: dict[str, Any] | None = None) -> None:
+        self.db.execute("INSERT INTO audit(at, actor, action, target, detail) VALUES (?,?,?,?,?)",
+                        (self.clock.now(), actor, action, target, json.dumps(detail or {}, default=str)))
+
+    # -- the stream --------------------------------------------------------------------------------------
+
+    def apply_messages(self, messages: list[tuple[str, bytes]]) -> int:
+        """Apply a batch; bad messages are counted and skipped, the good ones around them kept."""
+        applied = 0
+        with self.unit_of_work():
+            for topic, payload in messages:
+                try:
+                    with self.db.transaction():  # nested: a failing message leaves no half-applied change
+                        if self.apply_message(topic, payload):
+                            applied += 1
+                except BadInput as exc:
+                    self.metrics[f"rejected_{exc.reason}"] += 1
+                    log.warning("message rejected", extra={"topic": topic, "reason": exc.reason, "error": str(exc)})
+                except Exception:  # noqa: BLE001 - one bad message must not stop the stream
+                    self.metrics["rejected_internal"] += 1
+                    log.exception("message failed", extra={"topic": topic})
+            self._zone_events()
+        return applied
+
+    def apply_message(self, topic: str, payload: bytes) -> bool:
+        parts = topic.split("/")
+        if len(parts) < 3 or parts[0] != ROOT or parts[1] != self.site.id:
+            raise BadInput("bad_topic", f"not a topic of site {self.site.id}: {topic}")
+        self.metrics["messages"] += 1
+        section = parts[2]
+        if section == "edge" and len(parts) == 6:
+            return self.apply_record(parts, payload)
+        if section == "zone" and len(parts) == 5 and parts[4] == "occupancy":
+            return self.apply_occupancy(parts[3], _json(payload))
+        if section == "registry" and len(parts) == 4:
+            return self.apply_registry(parts[3], payload)
+        if section == "agent":
+            return False  # edge agent liveness: shown in the logs only for now
+        raise BadInput("bad_topic", f"unknown topic {topic}")
+
+    def apply_record(self, parts: list[str], payload: bytes) -> bool:
+        _, _, _, kind, device_id, channel = parts
+        try:
+            rec = EdgeRecord.from_json(payload)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise BadInput("bad_record", f"not an EdgeRecord: {type(exc).__name__}") from None
+        if kind not in DEVICE_KINDS or channel not in CHANNELS or rec.device_id != device_id or rec.channel != channel:
+            raise BadInput("bad_record", "topic and record disagree")
+        if not isinstance(rec.data, dict) or not isinstance(rec.ts, int):
+            raise BadInput("bad_record", "data must be an object and ts an integer")
+        seq = rec.seq if isinstance(rec.seq, int) else -1
+        cur = self.db.execute("INSERT OR IGNORE INTO seen_records VALUES (?,?,?,?,?)",
+                              (device_id, channel, seq, rec.ts, self.clock.now()))
+        if cur.rowcount == 0:
+            self.metrics["duplicates"] += 1
+            return False
+        dev = self.state.device(device_id, kind, rec.zone or "")
+        rec.zone = rec.zone or dev.zone
+        now = self.clock.now()
+        before = dev.state
+        dev.last_seen = now
+        if channel == "telemetry":
+            dev.readings = dict(rec.data)
+        elif channel == "status":
+            dev.readings = {**dev.readings, "status": rec.data.get("state")}
+        self.state.dirty_devices.add(device_id)
+        signals: list[Signal] = offline.signals(rec, self.rules)
+        if kind == "kiosk":
+            signals += kiosk.signals(rec, self.rules)
+        elif kind == "queue_screen":
+            signals += display.signals(rec, self.rules)
+            signals += self._queue(rec, dev.queue)
+        elif kind == "charger":
+            signals += charger.signals(rec, self.rules)
+        for sig in signals:
+            self.alarms.apply(sig)
+        if dev.state != before:
+            self._device_event(device_id)
+        return True
+
+    def _queue(self, rec: EdgeRecord, queue_hint: str) -> list[Signal]:
+        queue = str(rec.data.get("queue") or queue_hint or "")
+        if not queue:
+            return []
+        if rec.channel == "event" and rec.data.get("event") == "ticket_issued":
+            self._count_arrival(rec.zone, rec.ts / 1000)
+        if rec.channel != "telemetry":
+            return []
+        q = self.state.queues.get(queue)
+        if q is None:
+            return []
+        q.device_id = rec.device_id
+        q.waiting = int(rec.data.get("waiting", 0))
+        q.avg_wait_s = float(rec.data.get("avg_wait_s", 0.0))
+        q.at = self.clock.now()
+        self.state.dirty_queues.add(queue)
+        self._zone_dirty.add(q.zone)
+        return waits.signals(rec, self.rules, queue)
+
+    def _count_arrival(self, zone: str, ts: float) -> None:
+        bucket_s = self.cfg.models.bucket_min * 60
+        start = ts - ts % bucket_s
+        self.db.execute("INSERT INTO zone_buckets(zone, bucket_start, arrivals) VALUES (?,?,1) "
+                        "ON CONFLICT(zone, bucket_start) DO UPDATE SET arrivals=arrivals+1", (zone, start))
+
+    def apply_occupancy(self, zone_id: str, data: dict[str, Any]) -> bool:
+        z = self.state.zones.get(zone_id)
+        if z is None:
+            raise BadInput("unknown_zone", f"zone {zone_id!r} is not in the site")
+        occ = data.get("occupancy")
+        if isinstance(occ, bool) or not isinstance(occ, (int, float)) or occ < 0:
+            raise BadInput("bad_occupancy", "occupancy must be a number >= 0")
+        z.occupancy = float(occ)
+        z.occupancy_at = self.clock.now()
+        self.state.dirty_zones.add(zone_id)
+        self._zone_dirty.add(zone_id)
+        for sig in crowding.evaluate(z, self.clock.now(), self.rules):
+            self.alarms.apply(sig)
+        return True
+
+    def apply_registry(self, device_id: str, payload: bytes) -> bool:
+        if not payload:
+            return False
+        data = _json(payload)
+        kind, zone = data.get("kind"), data.get("zone")
+        if kind not in DEVICE_KINDS or zone not in self.state.zones:
+            raise BadInput("bad_registry", f"registry entry of {device_id} has an unknown kind or zone")
+        dev = self.state.device(device_id, kind, zone)
+        if (dev.kind, dev.zone) != (kind, zone):
+            dev.kind, dev.zone = kind, zone
+            self.state.dirty_devices.add(device_id)
+        self.db.execute("UPDATE devices SET kind=?, zone=? WHERE id=?", (kind, zone, device_id))
+        return True
+
+    # -- events about state ----------------------------------------------------------------------------
+
+    def _on_alarm_for_state(self, change: Any) -> None:
+        a = change.alarm
+        dev = self.state.devices.get(a["device_id"]) if a["device_id"] else None
+        if dev is not None:
+            before = dev.state
+            if a["state"] == "cleared":
+                still_open = any(k[1] == a["type"] and (k[0] == dev.id or k[0].startswith(dev.id + ":"))
+                                 for k in self.alarms.open)
+                if not still_open:
+                    dev.faults.discard(a["type"])
+            else:
+                dev.faults.add(a["type"])
+            self.state.dirty_devices.add(dev.id)
+            if dev.state != before:
+                self._device_event(dev.id)
+        if a["type"] == "zone_crowded" and a["zone"]:
+            self._zone_dirty.add(a["zone"])
+
+    def _device_event(self, device_id: str) -> None:
+        self.bus.emit("device.updated", self.device_json(device_id))
+
+    def _zone_events(self) -> None:
+        for zone_id in sorted(self._zone_dirty):
+            self.bus.emit("zone.updated", self.zone_json(zone_id))
+        self._zone_dirty.clear()
+
+    # -- time ---------------------------------------------------------------------------------------
+
+    def tick(self) -> None:
+        """Everything that happens because time passed: heartbeats, crowding durations, escalation,
+        flapping holds, dispatch offers expiring, old dedup keys and events pruned."""
+        with self.unit_of_work():
+            now = self.clock.now()
+            for sig in offline.heartbeat(list(self.state.devices.values()), now, self.started_at, self.rules):
+                self.alarms.apply(sig)
+            for z in self.state.zones.values():
+                for sig in crowding.evaluate(z, now, self.rules):
+                    self.alarms.apply(sig)
+                self.state.dirty_zones.add(z.id)
+            self.alarms.tick()
+            self.dispatch.tick()
+            self._zone_events()
+
+    def housekeeping(self) -> None:
+        with self.unit_of_work():
+            self.db.execute("DELETE FROM seen_records WHERE received_at < ?", (self.clock.now() - SEEN_KEEP_S,))
+            self.bus.prune()
+
+    def apply_forecast(self, forecasts: dict[str, list[dict[str, Any]]]) -> None:
+        with self.unit_of_work():
+            self.forecasts = forecasts
+            self.forecast_at = self.clock.now()
+            for sig in forecast.signals(forecasts, self.site, self.clock.now(), self.rules):
+                self.alarms.apply(sig)
+            self.bus.emit("forecast.updated", {"at": iso(self.forecast_at, self.tz), "zones": forecasts})
+
+    # -- views -------------------------------------------------------------------------------------------
+
+    def device_json(self, device_id: str) -> dict[str, Any]:
+        d = self.state.devices[device_id]
+        return {"id": d.id, "kind": d.kind, "zone": d.zone, "queue": d.queue, "state": d.state,
+                "last_seen": iso(d.last_seen, self.tz), "faults": sorted(d.faults), "readings": d.readings}
+
+    def zone_json(self, zone_id: str) -> dict[str, Any]:
+        z = self.state.zones[zone_id]
+        info = self.site.zone(zone_id)
+        crowded = (zone_id, "zone_crowded") in self.alarms.open
+        return {"id": z.id, "name": info.name, "name_zh": info.name_zh, "capacity": z.capacity,
+                "occupancy": z.occupancy, "occupancy_at": iso(z.occupancy_at, self.tz),
+                "waiting": self.state.zone_waiting(zone_id), "avg_wait_s": round(self.state.zone_avg_wait(zone_id), 1),
+                "level": crowding.level(z, self.rules, crowded)}
+
+    def site_json(self) -> dict[str, Any]:
+        s = self.site
+        floors = sorted({z.floor for z in s.zones})
+        return {"id": s.id, "name": s.name, "name_zh": s.name_zh, "timezone": s.timezone, "floors": floors,
+                "zones": [{"id": z.id, "name": z.name, "name_zh": z.name_zh, "kind": z.kind, "capacity": z.capacity,
+                           "floor": z.floor, "x": z.x, "y": z.y, "w": z.w, "h": z.h} for z in s.zones],
+                "queues": [{"id": q.id, "zone": q.zone, "name": q.name, "name_zh": q.name_zh} for q in s.queues]}
+
+
+def _json(payload: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(payload)
+    except (ValueError, UnicodeDecodeError):
+        raise BadInput("bad_json", "payload is not JSON") from None
+    if not isinstance(data, dict):
+        raise BadInput("bad_json", "payload must be a JSON object")
+    return data

@@ -1,0 +1,142 @@
+"""The hub's event stream: every state change becomes an event with an increasing id.
+
+Events are stored in SQLite in the same transaction as the change they describe, and delivered to
+WebSocket subscribers only after that transaction commits, so a client never sees a change that a
+crash then undoes. A client that reconnects with ``?since=N`` gets what it missed, then the live stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Callable
+from zoneinfo import ZoneInfo
+
+from hub.auth import User
+from hub.clock import Clock, iso
+from hub.db import Database
+
+log = logging.getLogger("hub.events")
+
+EVENT_TYPES = (
+    "alarm.raised", "alarm.updated", "alarm.cleared", "ticket.updated", "dispatch.offered", "dispatch.updated",
+    "zone.updated", "device.updated", "forecast.updated",
+)
+
+
+@dataclass
+class Event:
+    id: int
+    type: str
+    at: float
+    data: dict[str, Any]
+    audience: str = ""  # a username: only they (and roles that see everything) receive it
+    _wire: str = field(default="", repr=False)
+
+    def wire(self, tz: ZoneInfo) -> str:
+        """The WebSocket message, serialised once however many clients receive it."""
+        if not self._wire:
+            self._wire = json.dumps({"id": self.id, "type": self.type, "ts": iso(self.at, tz), "data": self.data},
+                                    ensure_ascii=False, separators=(",", ":"))
+        return self._wire
+
+
+def visible_to(event: Event, user: User) -> bool:
+    """A floor manager receives the dispatches offered to them; other roles see the whole floor."""
+    if not event.audience or user.role != "floor_manager":
+        return True
+    return event.audience == user.username
+
+
+class Subscriber:
+    """One WebSocket client: a bounded queue of wire strings; a client that falls too far behind is dropped."""
+
+    def __init__(self, user: User, maxsize: int = 5000) -> None:
+        self.user = user
+        self.queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize)
+        self.overflowed = False
+        self.last_id = 0
+
+    def offer(self, event: Event, text: str) -> None:
+        if self.overflowed or event.id <= self.last_id:
+            return
+        try:
+            self.queue.put_nowait(text)
+            self.last_id = event.id
+        except asyncio.QueueFull:
+            self.overflowed = True
+            self.queue._queue.clear()  # type: ignore[attr-defined]
+            self.queue.put_nowait(None)  # the writer closes; the client reconnects with ?since=
+
+    def close(self) -> None:
+        """Wake the writer so that it ends (the client went away)."""
+        try:
+            self.queue.put_nowait(None)
+        except asyncio.QueueFull:
+            self.queue._queue.clear()  # type: ignore[attr-defined]
+            self.queue.put_nowait(None)
+
+
+class EventBus:
+    def __init__(self, db: Database, clock: Clock, tz: ZoneInfo, keep: int = 50_000) -> None:
+        self.db = db
+        self.clock = clock
+        self.tz = tz
+        self.keep = keep
+        self._pending: list[Event] = []
+        self.subscribers: set[Subscriber] = set()
+        self.delivered = 0
+        # Called with every committed event (webhooks).
+        self.sinks: list[Callable[[Event], None]] = []
+
+    def emit(self, type_: str, data: dict[str, Any], audience: str = "") -> Event:
+        """Record an event; it is delivered when the current transaction commits (``flush``)."""
+        assert type_ in EVENT_TYPES, type_
+        at = self.clock.now()
+        cur = self.db.execute("INSERT INTO events(type, at, data, audience) VALUES (?,?,?,?)",
+                              (type_, at, json.dumps(data, ensure_ascii=False), audience))
+        event = Event(int(cur.lastrowid), type_, at, data, audience)
+        self._pending.append(event)
+        return event
+
+    def discard(self) -> None:
+        self._pending.clear()
+
+    def flush(self) -> list[Event]:
+        events, self._pending = self._pending, []
+        for event in events:
+            self.publish(event)
+        return events
+
+    def publish(self, event: Event) -> None:
+        text = event.wire(self.tz)
+        for sub in tuple(self.subscribers):
+            if visible_to(event, sub.user):
+                sub.offer(event, text)
+        for sink in self.sinks:
+            sink(event)
+        self.delivered += 1
+
+    def since(self, after: int, user: User | None = None, limit: int = 5000) -> list[Event]:
+        rows = self.db.all("SELECT id, type, at, data, audience FROM events WHERE id > ? ORDER BY id LIMIT ?",
+                           (after, limit))
+        events = [Event(r["id"], r["type"], r["at"], json.loads(r["data"]), r["audience"]) for r in rows]
+        return [e for e in events if user is None or visible_to(e, user)]
+
+    def last_id(self) -> int:
+        row = self.db.one("SELECT MAX(id) FROM events")
+        return int(row[0] or 0)
+
+    def prune(self) -> None:
+        """Keep the newest ``keep`` events (catch-up needs minutes of history, not months)."""
+        self.db.execute("DELETE FROM events WHERE id <= (SELECT MAX(id) FROM events) - ?", (self.keep,))
+
+    def subscribe(self, user: User) -> Subscriber:
+        sub = Subscriber(user)
+        self.subscribers.add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscriber) -> None:
+        self.subscribers.discard(sub)

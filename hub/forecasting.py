@@ -1,0 +1,72 @@
+"""The hub's link to the models service (models.service.ForecastService, owned by models/): load the
+newest trained model, forecast occupancy, staffing; and say clearly when there is no model yet."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from typing import Any
+
+from floorops.config import Config
+from floorops.site import Site
+from hub.roster import Roster
+
+log = logging.getLogger("hub.forecasting")
+
+
+class ForecastUnavailable(RuntimeError):
+    """No trained model (or the models package is missing): HTTP 503 with this message."""
+
+
+class Forecaster:
+    def __init__(self, cfg: Config, site: Site, roster: Roster) -> None:
+        self.cfg, self.site, self.roster = cfg, site, roster
+        self._service: Any = None
+        self._loaded = False
+        self._lock = threading.Lock()
+        self.error = ""
+
+    def _ensure(self) -> Any:
+        """Blocking (runs in a worker thread): import and load the newest model when there is one."""
+        with self._lock:
+            if self._service is None:
+                try:
+                    from models.service import ForecastService  # models/ is another component
+                except ImportError as exc:
+                    self.error = f"the models package is not available ({exc})"
+                    raise ForecastUnavailable(self.error) from None
+                self._service = ForecastService(self.cfg, self.site)
+            if not self._loaded:
+                try:
+                    self._loaded = bool(self._service.load())
+                except Exception as exc:  # noqa: BLE001 - a broken model file must not crash the hub
+                    log.exception("model failed to load")
+                    self.error = f"the forecasting model failed to load: {exc}"
+                    raise ForecastUnavailable(self.error) from None
+                if not self._loaded:
+                    self.error = ("no forecasting model is trained yet: run `python -m models train` "
+                                  f"(models go to {self.cfg.path(self.cfg.models.dir)})")
+                    raise ForecastUnavailable(self.error)
+            return self._service
+
+    def reload(self) -> None:
+        with self._lock:
+            self._loaded = False
+
+    def forecast(self, now: dt.datetime, hours: int = 24, zones: list[str] | None = None) -> dict[str, list[dict]]:
+        return self._ensure().forecast(now, hours=hours, zones=zones)
+
+    def staffing(self, day: dt.date) -> list[dict[str, Any]]:
+        return self._ensure().staffing(day, on_roster=self.on_roster(day))
+
+    def on_roster(self, day: dt.date) -> dict[tuple[str, int], int]:
+        """(zone, local hour) -> people rostered there (floor managers and staff, on duty)."""
+        out: dict[tuple[str, int], int] = {}
+        for hour in range(24):
+            when = dt.datetime.combine(day, dt.time(hour, 30), self.site.tz)
+            for p in self.roster.people:
+                if p.role in ("floor_manager", "staff") and p.on_shift(when):
+                    for z in p.zones:
+                        out[(z, hour)] = out.get((z, hour), 0) + 1
+        return out

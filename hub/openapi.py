@@ -1,0 +1,71 @@
+"""The OpenAPI 3.1 document, built from the route table (hub/api/*.py ROUTES)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from hub.api import Route
+
+ERROR = {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}}
+
+
+def all_routes() -> list[Route]:
+    from hub.api import admin, floor, forecast, session, stream, system, work
+    return [*system.ROUTES, *session.ROUTES, *floor.ROUTES, *work.ROUTES, *forecast.ROUTES, *admin.ROUTES,
+            *stream.ROUTES]
+
+
+def _operation(r: Route) -> dict[str, Any]:
+    op: dict[str, Any] = {"summary": r.summary, "operationId": f"{r.method.lower()}_{re.sub(r'[^a-z0-9]+', '_', r.path.lower()).strip('_')}",
+                          "tags": [r.tag] if r.tag else []}
+    params = [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
+              for n in re.findall(r"{(\w+)}", r.path)]
+    params += [{"name": n, "in": "query", "required": False, "schema": s} for n, s in r.query.items()]
+    if params:
+        op["parameters"] = params
+    if r.body is not None:
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": r.body}}}
+    ok_status = "201" if r.method == "POST" and r.path in ("/api/users", "/api/devices") else "200"
+    content_type = "text/plain" if r.path == "/metrics" else "application/json"
+    responses: dict[str, Any] = {ok_status: {"description": "OK", "content": {content_type: {"schema": r.response or {}}}}}
+    if r.path == "/ws":
+        responses = {"101": {"description": "Switching protocols to a WebSocket"}}
+    err = {"content": {"application/json": {"schema": ERROR}}}
+    responses["400"] = {"description": "Bad request", **err}
+    if r.permission is not None or r.path == "/api/login":
+        responses["401"] = {"description": "Not logged in, or the token expired", **err}
+    if r.permission not in (None, "read"):
+        responses["403"] = {"description": "The role may not do this", **err}
+    if "{" in r.path:
+        responses["404"] = {"description": "No such resource", **err}
+    if r.method == "POST" and "{id}" in r.path:
+        responses["409"] = {"description": "Not possible in the resource's present state", **err}
+    if r.path in ("/healthz", "/api/forecast", "/api/staffing", "/api/devices", "/api/devices/{id}/history"):
+        responses["503"] = {"description": "A component is unavailable (no model trained, InfluxDB or broker down)", **err}
+    op["responses"] = responses
+    if r.permission is not None:
+        op["security"] = [{"bearer": []}, {"cookie": []}]
+        op["x-permission"] = r.permission
+    else:
+        op["security"] = []
+    return op
+
+
+def document() -> dict[str, Any]:
+    paths: dict[str, dict[str, Any]] = {}
+    for r in all_routes():
+        paths.setdefault(r.path, {})[r.method.lower()] = _operation(r)
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "FloorOps hub", "version": "1.0.0",
+                 "description": "Live state, alarms, tickets, dispatch and forecasts of a hospital's service floors. "
+                                "Log in with POST /api/login; send the token as `Authorization: Bearer`. "
+                                "Times are ISO 8601 with the site's UTC offset; errors are {\"error\": ...}."},
+        "servers": [{"url": "/"}],
+        "paths": paths,
+        "components": {"securitySchemes": {
+            "bearer": {"type": "http", "scheme": "bearer"},
+            "cookie": {"type": "apiKey", "in": "cookie", "name": "floorops_session"},
+        }},
+    }

@@ -1,0 +1,107 @@
+"""The roster: people, roles, zones, shifts, who is on duty, and the elastic pool (hub/roster-demo.toml)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from floorops.contract import ID_RE
+
+PERSON_ROLES = ("floor_manager", "maintenance", "staff")
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class RosterError(ValueError):
+    """The roster file is invalid; the message names the entry."""
+
+
+@dataclass(frozen=True)
+class Person:
+    id: str
+    name: str
+    role: str
+    zones: tuple[str, ...] = ()
+    shift: str = "00:00-23:59"
+    days: tuple[str, ...] = DAYS
+    on_duty: bool = True
+    elastic: bool = False
+    username: str = ""
+    name_zh: str = ""
+
+    def on_shift(self, when: dt.datetime) -> bool:
+        """On duty, on one of their days, within their shift (local time of ``when``)."""
+        if not self.on_duty:
+            return False
+        start_s, end_s = self.shift.split("-")
+        start, end = dt.time.fromisoformat(start_s), dt.time.fromisoformat(end_s)
+        t = when.time()
+        if start <= end:
+            inside, day = start <= t <= end, when
+        else:  # crosses midnight: the early part belongs to the previous day's shift
+            inside = t >= start or t <= end
+            day = when if t >= start else when - dt.timedelta(days=1)
+        return inside and DAYS[day.weekday()] in self.days
+
+    def to_json(self, now_local: dt.datetime) -> dict:
+        return {"id": self.id, "name": self.name, "name_zh": self.name_zh, "role": self.role,
+                "zones": list(self.zones), "shift": self.shift, "on_duty": self.on_shift(now_local),
+                "elastic": self.elastic, "username": self.username}
+
+
+@dataclass(frozen=True)
+class Roster:
+    people: tuple[Person, ...]
+
+    def by_username(self, username: str) -> Person | None:
+        return next((p for p in self.people if p.username and p.username == username), None)
+
+    def on_shift(self, role: str, when: dt.datetime) -> list[Person]:
+        return [p for p in self.people if p.role == role and p.on_shift(when)]
+
+
+def parse_roster(data: dict, source: str = "roster") -> Roster:
+    people = []
+    seen: set[str] = set()
+    for i, entry in enumerate(data.get("people", [])):
+        where = f"{source}: people[{i}]"
+        if not isinstance(entry, dict):
+            raise RosterError(f"{where}: expected a table")
+        unknown = set(entry) - set(Person.__dataclass_fields__)
+        if unknown:
+            raise RosterError(f"{where}: unknown keys {', '.join(sorted(unknown))}")
+        try:
+            p = Person(**{**entry, "zones": tuple(entry.get("zones", ())), "days": tuple(entry.get("days", DAYS))})
+        except TypeError as exc:
+            raise RosterError(f"{where}: {exc}") from None
+        if not ID_RE.match(p.id) or p.id in seen:
+            raise RosterError(f"{where}: id {p.id!r} is invalid or repeated")
+        seen.add(p.id)
+        if p.role not in PERSON_ROLES:
+            raise RosterError(f"{where}: role {p.role!r} is not one of {', '.join(PERSON_ROLES)}")
+        bad_days = set(p.days) - set(DAYS)
+        if bad_days:
+            raise RosterError(f"{where}: unknown days {', '.join(sorted(bad_days))}")
+        try:
+            a, b = p.shift.split("-")
+            dt.time.fromisoformat(a), dt.time.fromisoformat(b)
+        except ValueError:
+            raise RosterError(f"{where}: shift {p.shift!r} is not HH:MM-HH:MM") from None
+        people.append(p)
+    return Roster(tuple(people))
+
+
+def load_roster(path: str | Path) -> Roster:
+    p = Path(path)
+    if not p.exists():
+        return Roster(())
+    try:
+        return parse_roster(tomllib.loads(p.read_text(encoding="utf-8")), str(p))
+    except tomllib.TOMLDecodeError as exc:
+        raise RosterError(f"{p}: {exc}") from None
+
+
+def local(ts: float, tz: ZoneInfo) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ts, tz)

@@ -1,0 +1,37 @@
+"""Zone crowding: occupancy against capacity, raised after it stays at or above ``raise_ratio`` for
+``min_duration_s``, cleared when it falls to ``clear_ratio`` or below (hysteresis in between)."""
+
+from __future__ import annotations
+
+from hub.rules.base import Signal
+from hub.rules.config import RuleSet
+from hub.state import ZoneState
+
+
+def level(zone: ZoneState, rules: RuleSet, crowded: bool) -> str:
+    """normal / busy / crowded, as the console colours a zone."""
+    if crowded:
+        return "crowded"
+    if zone.occupancy is not None and zone.occupancy >= rules.rule("zone_crowded")["busy_ratio"] * zone.capacity:
+        return "busy"
+    return "normal"
+
+
+def evaluate(zone: ZoneState, now: float, rules: RuleSet) -> list[Signal]:
+    """Check one zone (on a new reading, and on every tick for the minimum duration)."""
+    if zone.occupancy is None or zone.capacity <= 0:
+        return []
+    rule = rules.rule("zone_crowded")
+    ratio = zone.occupancy / zone.capacity
+    detail = {"occupancy": zone.occupancy, "capacity": zone.capacity, "ratio": round(ratio, 3)}
+    base = dict(source=zone.id, zone=zone.id, kind="zone", detail=detail)
+    if ratio >= rule["raise_ratio"]:
+        if zone.crowd_since is None:
+            zone.crowd_since = now
+        if now - zone.crowd_since >= rule["min_duration_s"]:
+            return [Signal("zone_crowded", active=True, **base)]
+        return []
+    if ratio <= rule["clear_ratio"]:
+        zone.crowd_since = None
+        return [Signal("zone_crowded", active=False, **base)]
+    return []

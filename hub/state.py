@@ -1,0 +1,136 @@
+"""Live state of every device, queue and zone, as the edge's stream describes it.
+
+Held in memory for speed, snapshotted to SQLite in the same transaction as the records that changed it,
+and rebuilt from that snapshot (plus the alarms still open) when the hub starts again.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from floorops.site import Site
+from hub.db import Database
+
+
+@dataclass
+class DeviceState:
+    id: str
+    kind: str
+    zone: str
+    queue: str = ""
+    last_seen: float | None = None
+    readings: dict[str, Any] = field(default_factory=dict)
+    faults: set[str] = field(default_factory=set)  # types of the device's open alarms
+
+    @property
+    def state(self) -> str:
+        """offline / fault / online (unknown until the first message)."""
+        if "device_offline" in self.faults:
+            return "offline"
+        if self.faults:
+            return "fault"
+        return "online" if self.last_seen is not None else "unknown"
+
+
+@dataclass
+class QueueState:
+    id: str
+    zone: str
+    device_id: str = ""
+    waiting: int = 0
+    avg_wait_s: float = 0.0
+    at: float | None = None
+
+
+@dataclass
+class ZoneState:
+    id: str
+    capacity: int
+    occupancy: float | None = None
+    occupancy_at: float | None = None
+    crowd_since: float | None = None
+
+
+class LiveState:
+    def __init__(self, site: Site) -> None:
+        self.site = site
+        self.devices: dict[str, DeviceState] = {}
+        self.queues: dict[str, QueueState] = {q.id: QueueState(q.id, q.zone) for q in site.queues}
+        self.zones: dict[str, ZoneState] = {z.id: ZoneState(z.id, z.capacity) for z in site.zones}
+        self.dirty_devices: set[str] = set()
+        self.dirty_queues: set[str] = set()
+        self.dirty_zones: set[str] = set()
+
+    # -- loading --------------------------------------------------------------------------------
+
+    def load(self, db: Database) -> None:
+        """Site inventory, then the devices table (registered devices and their snapshot), then alarms."""
+        for d in self.site.devices:
+            self.devices[d.id] = DeviceState(d.id, d.kind, d.zone, d.queue)
+        for r in db.all("SELECT id, kind, zone, queue, last_seen, readings FROM devices"):
+            dev = self.devices.get(r["id"]) or DeviceState(r["id"], r["kind"], r["zone"])
+            dev.kind, dev.zone = r["kind"], r["zone"]
+            dev.queue = r["queue"] or dev.queue
+            dev.last_seen = r["last_seen"]
+            dev.readings = json.loads(r["readings"] or "{}")
+            self.devices[dev.id] = dev
+        for r in db.all("SELECT device_id, type FROM alarms WHERE state != 'cleared' AND device_id != ''"):
+            if r["device_id"] in self.devices:
+                self.devices[r["device_id"]].faults.add(r["type"])
+        for r in db.all("SELECT * FROM queue_state"):
+            if r["queue"] in self.queues:
+                self.queues[r["queue"]] = QueueState(r["queue"], r["zone"], r["device_id"], r["waiting"],
+                                                     r["avg_wait_s"], r["at"])
+        for r in db.all("SELECT * FROM zone_state"):
+            z = self.zones.get(r["zone"])
+            if z:
+                z.occupancy, z.occupancy_at, z.crowd_since = r["occupancy"], r["occupancy_at"], r["crowd_since"]
+
+    # -- changes ----------------------------------------------------------------------------------
+
+    def device(self, device_id: str, kind: str, zone: str) -> DeviceState:
+        dev = self.devices.get(device_id)
+        if dev is None:
+            dev = self.devices[device_id] = DeviceState(device_id, kind, zone)
+            self.dirty_devices.add(device_id)
+        return dev
+
+    def save(self, db: Database) -> None:
+        """Write what changed since the last save (called inside the batch's transaction)."""
+        now_rows = []
+        for device_id in self.dirty_devices:
+            d = self.devices[device_id]
+            now_rows.append((d.id, d.kind, d.zone, d.queue, d.state, d.last_seen, json.dumps(d.readings)))
+        db.conn.executemany(
+            "INSERT INTO devices(id, kind, zone, queue, created_at, state, last_seen, readings) "
+            "VALUES (?1,?2,?3,?4,COALESCE(?6, 0),?5,?6,?7) ON CONFLICT(id) DO UPDATE SET state=excluded.state, "
+            "last_seen=excluded.last_seen, readings=excluded.readings", now_rows,
+        )
+        db.conn.executemany(
+            "INSERT OR REPLACE INTO queue_state VALUES (?,?,?,?,?,?)",
+            [(q.id, q.zone, q.device_id, q.waiting, q.avg_wait_s, q.at or 0)
+             for q in (self.queues[i] for i in self.dirty_queues)],
+        )
+        db.conn.executemany(
+            "INSERT OR REPLACE INTO zone_state VALUES (?,?,?,?)",
+            [(z.id, z.occupancy, z.occupancy_at, z.crowd_since) for z in (self.zones[i] for i in self.dirty_zones)],
+        )
+        self.dirty_devices.clear()
+        self.dirty_queues.clear()
+        self.dirty_zones.clear()
+
+    # -- views --------------------------------------------------------------------------------------
+
+    def zone_waiting(self, zone_id: str) -> int:
+        return sum(q.waiting for q in self.queues.values() if q.zone == zone_id)
+
+    def zone_avg_wait(self, zone_id: str) -> float:
+        qs = [q for q in self.queues.values() if q.zone == zone_id and q.at is not None]
+        total = sum(q.waiting for q in qs)
+        if not qs:
+            return 0.0
+        if total == 0:
+            return sum(q.avg_wait_s for q in qs) / len(qs)
+        return sum(q.avg_wait_s * q.waiting for q in qs) / total
