@@ -96,6 +96,10 @@ class EdgeConfig:
     occupancy_window_s: float = 300.0
     occupancy_rssi_min: int = -80
     occupancy_publish_s: float = 60.0
+    # Occupancy calibration (edge/processors/occupancy.py, docs/edge.md): share of people carrying a phone
+    # that probes, and distinct randomised MACs one phone shows per window.
+    occupancy_phone_ratio: float = 0.8
+    occupancy_random_mac_factor: float = 2.0
     # Serial inputs: "path" entries; see [[edge.modbus]] / [[edge.serial_probes]] in floorops.toml.
     modbus: list[dict[str, Any]] = field(default_factory=list)
     serial_probes: list[dict[str, Any]] = field(default_factory=list)
@@ -128,11 +132,6 @@ class SimConfig:
     start: str = ""  # ISO 8601 local start of the virtual clock; empty means now
     serial_dir: str = "sim/serial"
     control_port: int = 8091
-    # Random faults (mean per device per virtual day) and bad input (per device per virtual hour); 0 disables.
-    faults_per_device_day: float = 0.5
-    bad_input_per_device_hour: float = 0.1
-    repair_min: float = 20.0  # mean virtual minutes until the simulated technician clears a fault
-    truth_file: str = "sim/ground_truth.csv"  # live ground truth per zone and 15 minutes; empty: not written
 
 
 @dataclass

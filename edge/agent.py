@@ -1,0 +1,213 @@
+"""The edge agent: wires inputs, the ingest pipeline, the durable buffer and the outputs together.
+
+Threads: paho's network thread (MQTT in/out), one per serial port and Modbus bus, the ingest thread (the
+pipeline and the buffer commit), the hub publisher; the asyncio loop runs the InfluxDB writer, timers and
+the metrics server. They meet at two places only: the bounded intake queue and the durable buffer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import signal
+import threading
+import time
+from pathlib import Path
+
+from floorops.config import Config
+from floorops.influx import InfluxClient
+from floorops.site import Site, load_site
+
+from edge.buffer import DurableBuffer
+from edge.deadletters import DeadLetterStore
+from edge.inputs.modbus import ModbusBusPoller
+from edge.inputs.mqtt import MqttLink
+from edge.inputs.serial_probe import SerialProbeReader
+from edge.metrics import EdgeMetrics, start_metrics_server
+from edge.outputs.hub import HubPublisher
+from edge.outputs.influx import InfluxWriter
+from edge.pipeline import Item, Pipeline, Tick
+from edge.processors.occupancy import OccupancyEstimator
+from edge.processors.privacy import MacHasher
+
+log = logging.getLogger(__name__)
+
+INTAKE_MAX_ITEMS = 20_000  # bounded: a full queue blocks the inputs (backpressure), it never grows
+BATCH_MAX_ITEMS = 5_000
+PROBE_CHECK_S = 5.0
+
+
+class EdgeAgent:
+    def __init__(self, cfg: Config, site: Site | None = None) -> None:
+        self.cfg = cfg
+        e = cfg.edge
+        self.site = site or load_site(cfg.site.file)
+        self.metrics = EdgeMetrics()
+        self.intake: queue.Queue[Item] = queue.Queue(maxsize=INTAKE_MAX_ITEMS)
+        self.buffer = DurableBuffer(cfg.path(e.buffer_path), e.buffer_max_rows)
+        self.deadletters = DeadLetterStore(cfg.path(e.deadletter_path), e.deadletter_max_rows)
+        self.hasher = MacHasher(cfg.path(e.mac_key_dir), self.site.tz)
+        self.hasher.rotate_if_needed()
+        self.pipeline = Pipeline(
+            self.site, self.hasher, self.metrics, clock_skew_bound_s=e.clock_skew_bound_s,
+            occupancy_window_s=e.occupancy_window_s, occupancy_rssi_min=e.occupancy_rssi_min,
+            estimator=OccupancyEstimator(e.occupancy_phone_ratio, e.occupancy_random_mac_factor),
+        )
+        self.pipeline.restore(self.buffer.load_seq_state())
+        self.stop_threads = threading.Event()
+        self.link = MqttLink(cfg, self.intake.put, self._puback, on_connected=self._connected)
+        self.publisher = HubPublisher(self.buffer, self.link, self.metrics, self.stop_threads)
+        self.influx = InfluxClient(cfg.influx.url, cfg.influx.database, cfg.influx.username, cfg.influx.password,
+                                   cfg.influx.timeout_s)
+        self.writer = InfluxWriter(self.influx, self.buffer, self.deadletters, self.metrics,
+                                   e.batch_max_points, e.batch_max_delay_s)
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.stop_event: asyncio.Event | None = None
+        self.threads: list[threading.Thread] = []
+        self._ingest_done = threading.Event()
+        m = self.metrics
+        m.gauge("edge_buffered_points", "Points in the durable buffer not yet acknowledged by InfluxDB",
+                lambda: self.buffer.pending_points)
+        m.gauge("edge_buffered_records", "Hub records in the durable buffer not yet acknowledged",
+                lambda: self.buffer.pending_records)
+        m.gauge("edge_intake_queue", "Items waiting for the ingest thread", lambda: self.intake.qsize())
+        m.gauge("edge_mqtt_connected", "1 while connected to the broker", lambda: int(self.link.connected.is_set()))
+        m.gauge("edge_influx_healthy", "1 while the last InfluxDB write succeeded", lambda: int(self.writer.healthy))
+
+    # -- callbacks from other threads ----------------------------------------------------------------
+
+    def _puback(self, mid: int) -> None:
+        self.publisher.puback(mid)
+
+    def _connected(self) -> None:
+        self.publisher.wake.set()
+
+    def _notify_writer(self) -> None:
+        if self.loop is not None:
+            self.loop.call_soon_threadsafe(self.writer.notify)
+
+    # -- ingest thread --------------------------------------------------------------------------------
+
+    def _ingest(self) -> None:
+        """Batch, process, commit durably, then acknowledge: the order that makes kill -9 safe."""
+        while True:
+            try:
+                first = self.intake.get(timeout=0.1)
+            except queue.Empty:
+                if self.stop_threads.is_set():
+                    break
+                continue
+            items = [first]
+            try:
+                while len(items) < BATCH_MAX_ITEMS:
+                    items.append(self.intake.get_nowait())
+            except queue.Empty:
+                pass
+            batch = self.pipeline.process(items)
+            if batch.deadletters:
+                self.deadletters.add(batch.deadletters)
+            dropped = self.buffer.commit(batch.lines, batch.records, batch.seq_state)
+            if dropped.points or dropped.records:
+                self.metrics.buffer_dropped.inc(dropped.points, what="points")
+                self.metrics.buffer_dropped.inc(dropped.records, what="records")
+            if batch.acks:
+                self.link.ack(batch.acks)
+            if batch.lines:
+                self._notify_writer()
+            if batch.records:
+                self.publisher.wake.set()
+        self._ingest_done.set()
+
+    # -- lifecycle ------------------------------------------------------------------------------------
+
+    def _start_serial(self) -> None:
+        e = self.cfg.edge
+        for p in e.serial_probes:
+            t = SerialProbeReader(str(p["path"]), int(p.get("baudrate", 115200)), self.intake.put, self.stop_threads)
+            self.threads.append(t)
+        for b in e.modbus:
+            t = ModbusBusPoller(str(b["path"]), int(b.get("baudrate", 9600)), [int(u) for u in b.get("units", [])],
+                                self.site, float(b.get("poll_s", e.modbus_poll_s)), self.intake.put, self.metrics,
+                                self.stop_threads)
+            self.threads.append(t)
+
+    async def _timers(self, stop: asyncio.Event) -> None:
+        """Probe-silence checks every few seconds; occupancy every occupancy_publish_s."""
+        next_occ = time.monotonic() + self.cfg.edge.occupancy_publish_s
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), PROBE_CHECK_S)
+            except TimeoutError:
+                pass
+            if stop.is_set():
+                break
+            publish = time.monotonic() >= next_occ
+            if publish:
+                next_occ += self.cfg.edge.occupancy_publish_s
+            await asyncio.to_thread(self.intake.put, Tick(int(time.time() * 1000), publish))
+
+    def healthy(self) -> bool:
+        return self.link.connected.is_set() and self.writer.healthy
+
+    async def run(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.stop_event = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                self.loop.add_signal_handler(sig, self.stop_event.set)
+            except (NotImplementedError, RuntimeError):
+                pass
+        runner = await start_metrics_server(self.metrics, self.cfg.edge.metrics_host, self.cfg.edge.metrics_port,
+                                            self.healthy)
+        ingest = threading.Thread(target=self._ingest, name="ingest", daemon=True)
+        ingest.start()
+        self.publisher.start()
+        self._start_serial()
+        for t in self.threads:
+            t.start()
+        self.link.start()
+        log.info("edge agent running", extra={
+            "agent_id": self.cfg.edge.agent_id, "site": self.site.id, "serial_probes": len(self.cfg.edge.serial_probes),
+            "modbus_buses": len(self.cfg.edge.modbus), "buffered_points": self.buffer.pending_points,
+            "buffered_records": self.buffer.pending_records, "metrics_port": self.cfg.edge.metrics_port})
+        writer = asyncio.create_task(self.writer.run(self.stop_event))
+        timers = asyncio.create_task(self._timers(self.stop_event))
+        await self.stop_event.wait()
+        log.info("edge agent stopping")
+        # Inputs first, then let the ingest thread commit what it has, then a last flush attempt.
+        self.link.pause_intake()
+        self.stop_threads.set()
+        for t in self.threads:
+            t.join(timeout=3)
+        await asyncio.to_thread(self._ingest_done.wait, 10)
+        timers.cancel()
+        await writer
+        await self._final_flush()
+        self.publisher.join(timeout=3)
+        self.link.stop()
+        await self.influx.close()
+        await runner.cleanup()
+        self.buffer.close()
+        self.deadletters.close()
+        log.info("edge agent stopped", extra={"buffered_points": self.buffer.pending_points,
+                                              "buffered_records": self.buffer.pending_records})
+
+    async def _final_flush(self, timeout_s: float = 5.0) -> None:
+        """Best effort: whatever is not written stays in the buffer for the next start."""
+        stop = asyncio.Event()
+        task = asyncio.create_task(self.writer.run(stop))
+        deadline = time.monotonic() + timeout_s
+        while self.buffer.pending_points and time.monotonic() < deadline and self.writer.healthy:
+            await asyncio.sleep(0.05)
+        stop.set()
+        await task
+
+    def request_stop(self) -> None:
+        if self.loop is not None and self.stop_event is not None:
+            self.loop.call_soon_threadsafe(self.stop_event.set)
+
+
+def run_agent(cfg: Config) -> None:
+    Path(cfg.var_dir).mkdir(parents=True, exist_ok=True)
+    asyncio.run(EdgeAgent(cfg).run())

@@ -1,0 +1,126 @@
+"""The edge's MQTT connection: device traffic in (QoS 1, persistent session), FloorOps topics out.
+
+- ``clean_session=False`` with a fixed client id: what devices publish while the agent is down is queued
+  by the broker and delivered when it returns.
+- ``manual_ack=True``: a device message is acknowledged (PUBACK) only after the batch holding it is
+  committed to the durable buffer (``ack``), so a ``kill -9`` makes the broker redeliver it.
+- ``on_message`` only puts the message on the bounded intake queue. When the queue is full the put
+  blocks, which stops paho reading the socket: backpressure reaches the broker (whose per-client
+  in-flight window then holds further messages) instead of memory growing without bound.
+- The agent's status topic is retained, with a Last Will of ``offline``.
+- paho reconnects by itself, with backoff (1 s doubling to 30 s).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+
+from typing import Any, Callable
+
+import paho.mqtt.client as mqtt
+
+from floorops.config import Config
+from floorops.contract import TOPIC_ROOT
+from floorops.topics import ROOT, agent_status_topic
+
+from edge.pipeline import Item, MqttIn
+
+log = logging.getLogger(__name__)
+
+
+def _status_payload(state: str) -> bytes:
+    return json.dumps({"v": 1, "ts": int(time.time() * 1000), "state": state}, separators=(",", ":")).encode()
+
+
+class MqttLink:
+    def __init__(self, cfg: Config, put: Callable[..., None], on_puback: Callable[[int], None],
+                 on_connected: Callable[[], None] | None = None) -> None:
+        self.cfg = cfg
+        self.site = cfg.site.id
+        self.put = put
+        self.on_puback = on_puback
+        self.on_connected = on_connected
+        self.connected = threading.Event()
+        self.status_topic = agent_status_topic(self.site, cfg.edge.agent_id)
+        self.subscriptions = [(f"{TOPIC_ROOT}/{self.site}/#", 1), (f"{ROOT}/{self.site}/registry/+", 1)]
+        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"floorops-edge-{cfg.edge.agent_id}",
+                        clean_session=False, protocol=mqtt.MQTTv311, manual_ack=True)
+        if cfg.edge.mqtt_username:
+            c.username_pw_set(cfg.edge.mqtt_username, cfg.edge.mqtt_password)
+        c.will_set(self.status_topic, _status_payload("offline"), qos=1, retain=True)
+        c.reconnect_delay_set(min_delay=1, max_delay=30)
+        c.max_inflight_messages_set(1000)
+        c.max_queued_messages_set(0)
+        c.on_connect = self._on_connect
+        c.on_disconnect = self._on_disconnect
+        c.on_message = self._on_message
+        c.on_publish = self._on_publish
+        self.client = c
+        self.connects = 0
+        self.closing = False
+
+    def start(self) -> None:
+        self.client.connect_async(self.cfg.mqtt.host, self.cfg.mqtt.port, keepalive=self.cfg.mqtt.keepalive_s)
+        self.client.loop_start()
+
+    def stop(self) -> None:
+        if self.connected.is_set():
+            info = self.client.publish(self.status_topic, _status_payload("offline"), qos=1, retain=True)
+            try:
+                info.wait_for_publish(timeout=2)
+            except (RuntimeError, ValueError):
+                pass
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    # -- paho callbacks (network thread: keep them short) --------------------------------------------
+
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any = None) -> None:
+        if rc.is_failure:
+            log.error("broker refused the connection", extra={"reason": str(rc)})
+            return
+        self.connects += 1
+        client.subscribe(self.subscriptions)
+        client.publish(self.status_topic, _status_payload("online"), qos=1, retain=True)
+        self.connected.set()
+        log.info("connected to the broker", extra={"session_present": bool(getattr(flags, "session_present", 0)),
+                                                   "connects": self.connects})
+        if self.on_connected:
+            self.on_connected()
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any = None) -> None:
+        self.connected.clear()
+        log.warning("disconnected from the broker; paho reconnects", extra={"reason": str(rc)})
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        item = MqttIn(msg.topic, msg.payload, msg.mid, msg.qos, bool(msg.retain))
+        while not self.closing:
+            try:
+                self.put(item, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+        # Closing: leave it unacknowledged; the broker redelivers it to the next session.
+
+    def pause_intake(self) -> None:
+        """Stop taking messages (before shutdown); what is not taken stays with the broker."""
+        self.closing = True
+
+    def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, rc: Any = None, props: Any = None) -> None:
+        self.on_puback(mid)
+
+    # -- used by other threads -----------------------------------------------------------------------
+
+    def ack(self, acks: list[tuple[int, int]]) -> None:
+        for mid, qos in acks:
+            self.client.ack(mid, qos)
+
+    def publish(self, topic: str, payload: bytes, retain: bool = False) -> int:
+        info = self.client.publish(topic, payload, qos=1, retain=retain)
+        return info.mid
+
+

@@ -1,0 +1,275 @@
+"""The ingest pipeline: inputs in, validated and normalised batches out, in one thread.
+
+Every input (MQTT, Modbus, serial probes, timers) puts items on one bounded queue; this pipeline takes
+them in batches, validates each against the contract, drops duplicates, corrects clocks, hashes MACs,
+counts occupancy, and produces for the whole batch: InfluxDB lines, hub records, dead letters and the
+MQTT acknowledgements that may be sent once the batch is durably stored. All per-device state (seq,
+clock offsets, liveness, occupancy windows) is owned by this one thread, so it needs no locks.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Union
+
+from floorops.contract import ID_RE, ContractError
+from floorops.influx import line, point_time_ns
+from floorops.site import Site
+from floorops.topics import ROOT, zone_occupancy_topic
+
+from edge.deadletters import DeadLetter
+from edge.metrics import EdgeMetrics
+from edge.processors import normalise, validate
+from edge.processors.clock import FLAG as CLOCK_FLAG
+from edge.processors.clock import ClockCorrector
+from edge.processors.dedup import SeqTracker, SeqVerdict
+from edge.processors.occupancy import OccupancyEstimator, ZoneWindows
+from edge.processors.privacy import MacHasher
+
+log = logging.getLogger(__name__)
+
+PROBE_SILENT_OFFLINE_MS = 30_000  # device contract: heartbeat every 10 s; offline after 30 s without
+
+
+# -- what the inputs put on the queue ------------------------------------------------------------
+
+@dataclass(slots=True)
+class MqttIn:
+    topic: str
+    payload: bytes
+    mid: int
+    qos: int
+    retain: bool = False
+
+
+@dataclass(slots=True)
+class ProbeLine:
+    port: str
+    line: bytes  # from '$' to the checksum, CR LF removed
+
+
+@dataclass(slots=True)
+class SerialReject:
+    """Framing-level rejects from a serial reader: noise between lines, over-long lines."""
+
+    port: str
+    reason: str
+    message: str
+    data: bytes
+
+
+@dataclass(slots=True)
+class ModbusRead:
+    bus: str
+    unit: int
+    device_id: str
+    header: list[int]
+    slot_regs: list[int]
+    ts_ms: int
+
+
+@dataclass(slots=True)
+class Liveness:
+    """A state change the edge itself observed (three failed Modbus polls, silent probe)."""
+
+    kind: str
+    device_id: str
+    state: str  # online | offline
+    ts_ms: int
+    source: str = ""
+
+
+@dataclass(slots=True)
+class Tick:
+    """Timer: time to publish occupancy and to check probe heartbeats."""
+
+    now_ms: int
+    publish_occupancy: bool = True
+
+
+Item = Union[MqttIn, ProbeLine, SerialReject, ModbusRead, Liveness, Tick]
+
+
+@dataclass
+class Batch:
+    lines: list[str] = field(default_factory=list)
+    records: list[tuple[str, bytes, bool]] = field(default_factory=list)
+    deadletters: list[DeadLetter] = field(default_factory=list)
+    acks: list[tuple[int, int]] = field(default_factory=list)  # (mid, qos) of MQTT messages to acknowledge
+    seq_state: list[tuple[str, str]] = field(default_factory=list)
+
+
+class Pipeline:
+    def __init__(self, site: Site, hasher: MacHasher, metrics: EdgeMetrics, *, clock_skew_bound_s: float,
+                 occupancy_window_s: float, occupancy_rssi_min: int, estimator: OccupancyEstimator,
+                 now_ms: Callable[[], int] | None = None) -> None:
+        self.site = site
+        self.site_id = site.id
+        self.hasher = hasher
+        self.metrics = metrics
+        self.now_ms = now_ms or (lambda: int(time.time() * 1000))
+        self.clock = ClockCorrector(clock_skew_bound_s, self.now_ms)
+        self.use_device_time = clock_skew_bound_s <= 0
+        self.seqs = SeqTracker()
+        self.windows = ZoneWindows(occupancy_window_s, occupancy_rssi_min)
+        self.window_s = occupancy_window_s
+        self.estimator = estimator
+        self.zones: dict[str, str] = {d.id: d.zone for d in site.devices}
+        self.probe_zones: set[str] = {d.zone for d in site.devices if d.kind == "wifi_probe"}
+        self.serial_probe_seen: dict[str, int] = {}  # probe id -> edge ms of the last line
+        self.serial_probe_online: dict[str, bool] = {}
+        self.registry_prefix = f"{ROOT}/{self.site_id}/registry/"
+
+    def restore(self, seq_state: list[tuple[str, str]]) -> None:
+        for device_id, state in seq_state:
+            self.seqs.load(device_id, state)
+
+    # -- batch ---------------------------------------------------------------------------------------
+
+    def process(self, items: list[Item]) -> Batch:
+        b = Batch()
+        self.hasher.rotate_if_needed()
+        for item in items:
+            try:
+                self._one(item, b)
+            except Exception as exc:  # noqa: BLE001 - a bug on one input must not stop the agent
+                log.exception("unexpected error on one input")
+                src = getattr(item, "topic", None) or getattr(item, "port", None) or type(item).__name__
+                payload = getattr(item, "payload", None) or getattr(item, "line", b"") or b""
+                self._reject(b, str(src), "internal_error", type(exc).__name__, payload)
+            if isinstance(item, MqttIn) and item.qos > 0:
+                b.acks.append((item.mid, item.qos))
+        b.seq_state = self.seqs.take_dirty()
+        return b
+
+    def _reject(self, b: Batch, source: str, reason: str, message: str, payload: bytes) -> None:
+        self.metrics.rejected.inc(reason=reason)
+        b.deadletters.append(DeadLetter.make(source, reason, message, payload))
+
+    def _one(self, item: Item, b: Batch) -> None:
+        if isinstance(item, MqttIn):
+            if item.topic.startswith(self.registry_prefix):
+                self._registry(item)
+                return
+            kind = item.topic.split("/", 3)[2] if item.topic.count("/") >= 3 else "unknown"
+            self.metrics.messages_in.inc(kind=kind if kind in ("queue_screen", "kiosk", "wifi_probe") else "unknown",
+                                         transport="mqtt")
+            try:
+                msg = validate.from_mqtt(item.topic, item.payload, self.site_id, self.hasher.hash)
+            except ContractError as exc:
+                self._reject(b, item.topic, exc.reason, exc.message, item.payload)
+                return
+            self._accept(msg, b)
+        elif isinstance(item, ProbeLine):
+            self.metrics.messages_in.inc(kind="wifi_probe", transport="serial")
+            try:
+                msg = validate.from_probe_line(item.line, self.hasher.hash)
+            except ContractError as exc:
+                self._reject(b, f"serial:{item.port}", exc.reason, exc.message, item.line)
+                return
+            self._serial_probe_alive(msg.device_id, msg.ts, b)
+            if msg.channel == "heartbeat":
+                return
+            self._accept(msg, b)
+        elif isinstance(item, SerialReject):
+            self._reject(b, f"serial:{item.port}", item.reason, item.message, item.data)
+        elif isinstance(item, ModbusRead):
+            self.metrics.messages_in.inc(kind="charger", transport="modbus")
+            try:
+                msg = validate.from_modbus(item.device_id, item.header, item.slot_regs, item.ts_ms)
+            except ContractError as exc:
+                raw = json.dumps({"header": item.header, "slots": item.slot_regs}).encode()
+                self._reject(b, f"modbus:{item.bus}/{item.unit}", exc.reason, exc.message, raw)
+                return
+            self._accept(msg, b)
+        elif isinstance(item, Liveness):
+            self._status(item.kind, item.device_id, item.state, item.ts_ms, b)
+        elif isinstance(item, Tick):
+            self._check_probes(item.now_ms, b)
+            if item.publish_occupancy:
+                self._occupancy(item.now_ms, b)
+
+    # -- accepted messages ---------------------------------------------------------------------------
+
+    def _accept(self, msg: validate.DeviceMessage, b: Batch) -> None:
+        if msg.seq is not None and msg.kind != "charger":
+            r = self.seqs.check(msg.device_id, msg.seq)
+            if r.verdict is SeqVerdict.DUPLICATE:
+                self.metrics.duplicates.inc(kind=msg.kind)
+                return
+            if r.gap:
+                self.metrics.gaps.inc(r.gap, device_id=msg.device_id)
+            if r.verdict is SeqVerdict.LATE:
+                self.metrics.late.inc(kind=msg.kind)
+        ts, corrected = self.clock.correct(msg.device_id, msg.ts)
+        if corrected:
+            offset = ts - msg.ts
+            msg.ts = ts
+            msg.flags.append(CLOCK_FLAG)
+            for s in msg.sightings:
+                s.ts += offset
+            self.metrics.clock_corrected.inc(kind=msg.kind)
+        zone = self.zones.get(msg.device_id, "")
+        b.lines.extend(normalise.influx_lines(msg, self.site_id, zone))
+        for s in msg.sightings:
+            self.windows.observe(zone, s.mac_hash, s.ts, s.rssi, s.randomised)
+        if msg.kind != "wifi_probe" or msg.channel == "status":
+            topic, payload = normalise.hub_record(msg, self.site_id, zone)
+            b.records.append((topic, payload, False))
+
+    def _status(self, kind: str, device_id: str, state: str, ts_ms: int, b: Batch) -> None:
+        zone = self.zones.get(device_id, "")
+        msg = validate.DeviceMessage(kind, device_id, "status", ts_ms, None, {"state": state, "source": "edge"})
+        b.lines.extend(normalise.influx_lines(msg, self.site_id, zone))
+        if kind == "charger" and state == "offline":
+            b.lines.append(normalise.offline_station_line(self.site_id, zone, device_id, ts_ms))
+        topic, payload = normalise.hub_record(msg, self.site_id, zone)
+        b.records.append((topic, payload, False))
+        log.info("device liveness", extra={"device_id": device_id, "kind": kind, "state": state})
+
+    def _serial_probe_alive(self, probe_id: str, device_ts: int, b: Batch) -> None:
+        self.serial_probe_seen[probe_id] = self.now_ms()
+        if not self.serial_probe_online.get(probe_id):
+            self.serial_probe_online[probe_id] = True
+            self._status("wifi_probe", probe_id, "online", self.now_ms(), b)
+
+    def _check_probes(self, now_ms: int, b: Batch) -> None:
+        for probe_id, seen in self.serial_probe_seen.items():
+            if self.serial_probe_online.get(probe_id) and now_ms - seen > PROBE_SILENT_OFFLINE_MS:
+                self.serial_probe_online[probe_id] = False
+                self._status("wifi_probe", probe_id, "offline", now_ms, b)
+
+    def _occupancy(self, now_ms: int, b: Batch) -> None:
+        at = self.windows.latest_ms if self.use_device_time and self.windows.latest_ms else now_ms
+        for zone in sorted(self.probe_zones | set(self.windows.zones)):
+            universal, randomised = self.windows.counts(zone, at)
+            occ = round(self.estimator.predict_one(universal, randomised), 1)
+            devices = universal + randomised
+            b.lines.append(line("zone_occupancy", {"site": self.site_id, "zone": zone},
+                                {"occupancy": float(occ), "devices": devices}, point_time_ns(at, None)))
+            payload = json.dumps({"v": 1, "ts": at, "zone": zone, "occupancy": occ, "devices": devices,
+                                  "window_s": self.window_s}, separators=(",", ":")).encode()
+            b.records.append((zone_occupancy_topic(self.site_id, zone), payload, False))
+            self.metrics.occupancy_published.inc()
+
+    # -- registry (hub -> edge) ----------------------------------------------------------------------
+
+    def _registry(self, item: MqttIn) -> None:
+        device_id = item.topic[len(self.registry_prefix):]
+        if not ID_RE.match(device_id):
+            return
+        if not item.payload:
+            self.zones.pop(device_id, None)
+            return
+        try:
+            d: dict[str, Any] = json.loads(item.payload)
+            zone, kind = str(d["zone"]), str(d.get("kind", ""))
+        except (ValueError, KeyError, TypeError):
+            log.warning("registry entry ignored: not {id, kind, zone}", extra={"device_id": device_id})
+            return
+        self.zones[device_id] = zone
+        if kind == "wifi_probe":
+            self.probe_zones.add(zone)

@@ -1,0 +1,102 @@
+"""MAC addresses become keyed hashes the moment they are parsed (docs/privacy.md).
+
+A raw MAC is personal data. The edge replaces it with HMAC-SHA256 under a secret key of the day: the
+same phone maps to the same hash within a day (so occupancy can count distinct phones), and cannot be
+followed from one day to the next because yesterday's key is deleted. Keys live in files of mode 600.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import logging
+import os
+import re
+import secrets
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+log = logging.getLogger(__name__)
+
+KEY_BYTES = 32
+HASH_HEX_CHARS = 32  # 128 bits of the HMAC: collisions are negligible for a hospital's phones
+KEEP_DAYS = 2  # today's key and yesterday's (a sliding window spans midnight); older ones are deleted
+
+# Anything that looks like a MAC: 6 hex octets with ':' / '-' / '.' / no separator, or Cisco dotted form.
+_MAC_LIKE = re.compile(
+    rb"(?i)(?<![0-9a-f])(?:[0-9a-f]{2}[:\-.]){5}[0-9a-f]{2}(?![0-9a-f])"
+    rb"|(?i:(?<![0-9a-f])[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4}(?![0-9a-f]))"
+    rb"|(?i:(?<![0-9a-f])[0-9a-f]{12}(?![0-9a-f]))"
+)
+REDACTED = b"<mac-redacted>"
+
+
+def redact(data: bytes) -> bytes:
+    """Remove anything MAC-shaped from bytes that will be stored or shown (dead letters, errors)."""
+    return _MAC_LIKE.sub(REDACTED, data)
+
+
+def redact_text(text: str) -> str:
+    return redact(text.encode("utf-8", "surrogateescape")).decode("utf-8", "replace")
+
+
+class MacHasher:
+    """HMAC-SHA256 of normalised MACs with a key that rotates at the site's local midnight."""
+
+    def __init__(self, key_dir: Path, tz: ZoneInfo | None = None) -> None:
+        self.key_dir = Path(key_dir)
+        self.tz = tz or ZoneInfo("UTC")
+        self._day: dt.date | None = None
+        self._key = b""
+
+    def _today(self, now: dt.datetime | None = None) -> dt.date:
+        return (now or dt.datetime.now(dt.timezone.utc)).astimezone(self.tz).date()
+
+    def _load_or_create(self, day: dt.date) -> bytes:
+        self.key_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.key_dir, 0o700)
+        path = self.key_dir / f"{day.isoformat()}.key"
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            key = path.read_bytes()
+            if len(key) != KEY_BYTES:
+                raise RuntimeError(f"MAC key file {path} is damaged ({len(key)} bytes)") from None
+            return key
+        key = secrets.token_bytes(KEY_BYTES)
+        with os.fdopen(fd, "wb") as f:
+            f.write(key)
+            f.flush()
+            os.fsync(f.fileno())
+        log.info("new MAC hashing key", extra={"day": day.isoformat()})
+        return key
+
+    def delete_old_keys(self, today: dt.date) -> list[str]:
+        """Delete keys older than KEEP_DAYS days: yesterday's phones can no longer be linked to today's."""
+        removed = []
+        for p in self.key_dir.glob("*.key"):
+            try:
+                day = dt.date.fromisoformat(p.stem)
+            except ValueError:
+                continue
+            if (today - day).days >= KEEP_DAYS or day > today + dt.timedelta(days=1):
+                p.unlink(missing_ok=True)
+                removed.append(p.name)
+        if removed:
+            log.info("deleted old MAC hashing keys", extra={"count": len(removed)})
+        return removed
+
+    def rotate_if_needed(self, now: dt.datetime | None = None) -> None:
+        day = self._today(now)
+        if day != self._day:
+            self._key = self._load_or_create(day)
+            self._day = day
+            self.delete_old_keys(day)
+
+    def hash(self, mac: str) -> str:
+        """``mac`` normalised (lower case, ':'); returns 32 hex characters. Call rotate_if_needed() first."""
+        if not self._key:
+            self.rotate_if_needed()
+        # No cache on purpose: a cache would keep raw MACs in memory for the whole day.
+        return hmac.new(self._key, mac.encode("ascii"), hashlib.sha256).hexdigest()[:HASH_HEX_CHARS]

@@ -1,0 +1,89 @@
+"""The agent end to end against real mosquitto and influxd: every MQTT kind in, schema and hub records out."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from edge_harness import SITE, telemetry
+from floorops.dynsec import hub_acls
+from floorops.services import wait_until
+from floorops.topics import EdgeRecord
+
+pytestmark = pytest.mark.integration
+
+
+def hub_listener(broker, dynsec, name: str) -> tuple[mqtt.Client, list[tuple[str, bytes]]]:
+    """Subscribes like the hub does, to see what the edge publishes on floorops/<site>/#."""
+    creds = dynsec.provision_service(f"floorops-hub-{name}", "pw-" + name, hub_acls(SITE))
+    got: list[tuple[str, bytes]] = []
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"hub-{name}")
+    c.username_pw_set(creds.username, creds.password)
+    ready = threading.Event()
+    c.on_subscribe = lambda *a: ready.set()
+    c.on_connect = lambda cl, *a: cl.subscribe(f"floorops/{SITE}/#", qos=1)
+    c.on_message = lambda cl, u, m: got.append((m.topic, m.payload))
+    c.connect("127.0.0.1", broker.port)
+    c.loop_start()
+    assert ready.wait(10)
+    return c, got
+
+
+def test_every_mqtt_kind_reaches_influx_and_the_hub(make_edge, broker, dynsec, influx, influx_db) -> None:
+    listener, got = hub_listener(broker, dynsec, "smoke")
+    edge = make_edge(broker, influx, influx_db, occupancy_publish_s=1.0).start()
+    now = int(time.time() * 1000)
+    qs = edge.device("queue_screen", "qs-reg-1", dynsec)
+    kiosk = edge.device("kiosk", "kiosk-reg-1", dynsec)
+    probe = edge.device("wifi_probe", "probe-03", dynsec)
+    qs.publish(f"hospital/{SITE}/queue_screen/qs-reg-1/telemetry", telemetry(1, now), qos=1)
+    qs.publish(f"hospital/{SITE}/queue_screen/qs-reg-1/event", json.dumps(
+        {"v": 1, "ts": now + 1, "seq": 2, "event": "ticket_issued", "queue": "REG-1", "ticket": "A002"}), qos=1)
+    qs.publish(f"hospital/{SITE}/queue_screen/qs-reg-1/status", json.dumps(
+        {"v": 1, "ts": now, "state": "online", "fw": "1.4.2"}), qos=1, retain=True)
+    kiosk.publish(f"hospital/{SITE}/kiosk/kiosk-reg-1/telemetry", json.dumps(
+        {"v": 1, "ts": now, "seq": 1, "cpu_pct": 31.5, "mem_pct": 62.0, "paper_pct": 40, "card_reader": "ok",
+         "printer": "ok", "app": "ok", "resp_ms": 850, "txn_ok": 12, "txn_fail": 0}), qos=1)
+    probe.publish(f"hospital/{SITE}/wifi_probe/probe-03/telemetry", json.dumps(
+        {"v": 1, "ts": now, "seq": 1, "sightings": [
+            {"mac": "3c:22:fb:12:9a:01", "rssi": -61, "ts": now - 500},
+            {"mac": "DA-A1-19-00-00-01", "rssi": -70, "ts": now - 400},
+            {"mac": "3c:22:fb:12:9a:02", "rssi": -95, "ts": now - 300}]}), qos=1)
+    qs.publish(f"hospital/{SITE}/queue_screen/qs-reg-1/telemetry", b"{not json", qos=1)
+
+    wait_until(lambda: edge.count("wifi_sighting") == 3 and edge.count("device_event") == 1, 20, "points")
+    wait_until(lambda: edge.count("zone_occupancy", "WHERE zone='reg_hall'") >= 1, 20, "occupancy")
+    rows = edge.query("SELECT * FROM queue_screen")[0]
+    row = dict(zip(rows["columns"], rows["values"][0]))
+    assert row["time"] == now and row["zone"] == "reg_hall" and row["queue"] == "REG-1" and row["waiting"] == 3
+    assert edge.count("kiosk") == 1 and edge.count("device_status") == 1
+    sightings = edge.query("SELECT mac_hash, randomized, rssi FROM wifi_sighting")[0]["values"]
+    # columns: time, mac_hash, randomized, rssi
+    assert sorted(v[3] for v in sightings) == [-95, -70, -61]
+    assert all(len(v[1]) == 32 and ":" not in v[1] for v in sightings)
+    assert [v[3] for v in sightings if v[2]] == [-70]  # DA-.. is locally administered (randomised)
+    occ = edge.query("SELECT last(devices) FROM zone_occupancy WHERE zone='reg_hall'")[0]["values"][0][1]
+    assert occ == 2  # the -95 dBm phone is below the RSSI threshold
+
+    wait_until(lambda: any(t.endswith("qs-reg-1/event") for t, _ in got), 10, "hub records")
+    records = {t: EdgeRecord.from_json(p) for t, p in got if "/edge/" in t}
+    ev = records[f"floorops/{SITE}/edge/queue_screen/qs-reg-1/event"]
+    assert ev.seq == 2 and ev.zone == "reg_hall" and ev.data["event"] == "ticket_issued"
+    assert f"floorops/{SITE}/edge/kiosk/kiosk-reg-1/telemetry" in records
+    assert not any("/wifi_probe/" in t and t.endswith("/telemetry") for t in records)  # sightings stay on the edge
+    assert any(t == f"floorops/{SITE}/zone/reg_hall/occupancy" for t, _ in got)
+    assert any(t == f"floorops/{SITE}/agent/{edge.cfg.edge.agent_id}/status" for t, _ in got)
+
+    wait_until(lambda: edge.metric("edge_rejected_total") == 1, 10, "rejection counted")
+    assert 'edge_rejected_total{reason="bad_json"} 1' in edge.metrics_text()
+    out = __import__("subprocess").run(
+        [__import__("sys").executable, "-m", "edge", "deadletters", "--config", str(edge.config_path), "--json"],
+        capture_output=True, text=True, timeout=30, check=True)
+    letters = [json.loads(x) for x in out.stdout.splitlines()]
+    assert [d["reason"] for d in letters] == ["bad_json"] and letters[0]["payload"] == "{not json"
+    listener.loop_stop()
+    listener.disconnect()
