@@ -1,0 +1,29 @@
+// Which views each role sees (the first is where it lands) and what it may do: the one place for these rules.
+// The hub enforces permissions (403); the console only hides buttons a role cannot use.
+
+export const ROLE_VIEWS = {
+  monitor: ["operations"],
+  floor_manager: ["dispatch"],
+  maintenance: ["tickets"],
+  admin: ["admin", "operations", "dispatch", "tickets"],
+};
+
+const ABILITIES = {
+  ackAlarm: ["monitor", "admin"],
+  clearAlarm: ["admin"],
+  workTickets: ["maintenance", "admin"],
+  answerDispatch: ["floor_manager", "admin"],
+  administer: ["admin"],
+};
+
+export function viewsFor(role) {
+  return ROLE_VIEWS[role] || [];
+}
+
+export function landingView(role) {
+  return viewsFor(role)[0] || null;
+}
+
+export function can(role, ability) {
+  return (ABILITIES[ability] || []).includes(role);
+}

@@ -1,0 +1,42 @@
+// Pieces several views share: "not available" placeholders, error text, the site-local date.
+import { h } from "../dom.js";
+
+export function unavailable(i18n, what) {
+  return h("div", { class: "unavailable", "data-testid": "unavailable" }, i18n.t("common.unavailable", { what }));
+}
+
+export function errorText(i18n, err) {
+  if (!err) return "";
+  if (err.status === 0) return i18n.t("error.network");
+  if (err.status === 403) return i18n.t("error.forbidden");
+  if (err.unavailable) return i18n.t("common.unavailable", { what: err.path || "" });
+  return `${i18n.t("error.generic")}: ${err.message}`;
+}
+
+/** YYYY-MM-DD of an instant in the site's time zone. */
+export function siteDate(timeZone, when = new Date()) {
+  return new Intl.DateTimeFormat("en-CA", { timeZone, year: "numeric", month: "2-digit", day: "2-digit" }).format(when);
+}
+
+/** Hour 0..23 of an instant in the site's time zone. */
+export function siteHour(timeZone, when = new Date()) {
+  return Number(new Intl.DateTimeFormat("en-GB", { timeZone, hour: "2-digit", hour12: false }).format(when)) % 24;
+}
+
+/** A list from a hub answer that may be a bare list or wrapped ({items|rows|...: [...]}). */
+export function rowsOf(data, ...keys) {
+  if (Array.isArray(data)) return data;
+  if (data && typeof data === "object") {
+    for (const k of [...keys, "items", "rows", "data"]) if (Array.isArray(data[k])) return data[k];
+  }
+  return [];
+}
+
+export const SEVERITY_ORDER = { critical: 0, major: 1, minor: 2, warning: 3 };
+
+/** Run fn now and every ms while the view is mounted; returns a stop function. */
+export function every(ms, fn) {
+  fn();
+  const timer = setInterval(fn, ms);
+  return () => clearInterval(timer);
+}

@@ -1,0 +1,332 @@
+// Operations centre: KPI tiles, the live floor plan, active alarms with acknowledge, the device health grid,
+// and the selected zone's occupancy forecast and staffing plan against staff on duty.
+import { h, fill, toast } from "../dom.js";
+import { forecastChart, staffingChart } from "../charts.js";
+import { FloorPlan, levelOf } from "../floorplan.js";
+import { can } from "../roles.js";
+import { errorText, every, rowsOf, SEVERITY_ORDER, siteDate, unavailable } from "./common.js";
+
+const KPI_REFRESH_MS = 10_000;
+const ZONE_REFRESH_MS = 5 * 60_000;
+const ACTUALS_HOURS = 8;
+const DEVICE_KINDS = ["queue_screen", "kiosk", "wifi_probe", "charger"];
+
+export class OperationsView {
+  constructor(app) {
+    this.app = app;
+    this.i18n = app.i18n;
+    this.stops = [];
+    this.selected = null;
+    this.fresh = new Set();
+    this.kpis = null;
+    this.kpiError = null;
+  }
+
+  mount(root) {
+    const t = (k, v) => this.i18n.t(k, v);
+    this.kpiEl = h("section", { class: "kpis", "data-testid": "kpis", "aria-label": t("kpi.title") });
+    this.planEl = h("div", { "data-testid": "floorplan" });
+    this.alarmsEl = h("div", { class: "alarms", "data-testid": "alarms" });
+    this.alarmCount = h("span", { class: "badge" });
+    this.devicesEl = h("div", { "data-testid": "devices" });
+    this.deviceCount = h("span", { class: "muted" });
+    this.zoneEl = h("div", { "data-testid": "zone-detail" });
+    this.zoneTitle = h("h2", {}, t("zone.title"));
+    root.append(h("div", { class: "ops", "data-testid": "view-operations" },
+      this.kpiEl,
+      h("section", { class: "panel plan" },
+        h("div", { class: "panel-head" }, h("h2", {}, t("plan.title")), h("span", { class: "spacer" }),
+          h("div", { class: "legend" }, ["normal", "busy", "crowded"].map((l) =>
+            h("span", {}, h("i", { style: `background: var(--${l})` }), this.i18n.term("level", l))))),
+        this.planEl),
+      h("section", { class: "panel zone" }, h("div", { class: "panel-head" }, this.zoneTitle), this.zoneEl),
+      h("div", { class: "side" },
+        h("section", { class: "panel" },
+          h("div", { class: "panel-head" }, h("h2", {}, t("alarms.title")), this.alarmCount), this.alarmsEl),
+        h("section", { class: "panel" },
+          h("div", { class: "panel-head" }, h("h2", {}, t("devices.title")), h("span", { class: "spacer" }), this.deviceCount),
+          this.devicesEl))));
+
+    const siteZones = this.app.site?.zones || [];
+    if (siteZones.length) {
+      this.plan = new FloorPlan(siteZones, this.i18n, (id) => this.selectZone(id));
+      this.planEl.append(this.plan.el);
+    } else {
+      this.planEl.append(unavailable(this.i18n, "/api/site"));
+    }
+    this.onChange = (ev) => this.changed(ev.detail);
+    this.app.store.addEventListener("change", this.onChange);
+    this.stops.push(every(KPI_REFRESH_MS, () => this.refreshKpis()));
+    this.stops.push(every(ZONE_REFRESH_MS, () => this.selected && this.loadZone()));
+    this.renderAlarms();
+    this.renderDevices();
+    this.renderPlan();
+    this.renderKpis();
+  }
+
+  unmount() {
+    this.app.store.removeEventListener("change", this.onChange);
+    for (const stop of this.stops) stop();
+    clearTimeout(this.kpiTimer);
+  }
+
+  changed({ collection, type, item }) {
+    if (collection === "alarms") {
+      if (type === "alarm.raised" && item) {
+        this.fresh.add(String(item.id));
+        setTimeout(() => this.fresh.delete(String(item.id)), 3000);
+      }
+      this.renderAlarms();
+    } else if (collection === "zones") {
+      this.renderPlan();
+      if (this.selected && (!item || item.id === this.selected)) this.renderZoneFacts();
+    } else if (collection === "devices") {
+      this.renderDevices();
+    } else if (collection === "forecast.updated") {
+      if (this.selected) this.loadZone();
+    }
+    // KPIs follow alarms, tickets and dispatches: refresh soon, at most once a second.
+    if (["alarms", "tickets", "dispatches", "devices", "zones"].includes(collection)) {
+      clearTimeout(this.kpiTimer);
+      this.kpiTimer = setTimeout(() => this.refreshKpis(), 1000);
+    }
+  }
+
+  // -- KPIs ----------------------------------------------------------------------------------------
+
+  async refreshKpis() {
+    try {
+      this.kpis = await this.app.api.get("/api/kpis");
+      this.kpiError = null;
+    } catch (err) {
+      this.kpis = null;
+      this.kpiError = err;
+    }
+    this.renderKpis();
+  }
+
+  /** When /api/kpis is missing, count what the console itself knows, and say so. */
+  localKpis() {
+    const { store } = this.app;
+    const zones = store.list("zones");
+    const devices = store.list("devices");
+    const faulted = devices.filter((d) => d.state === "fault").length;
+    return {
+      waiting_now: zones.reduce((n, z) => n + (+z.waiting || 0), 0),
+      devices_faulted: faulted,
+      fault_rate: devices.length ? faulted / devices.length : undefined,
+      open_tickets: store.list("tickets", (x) => x.state !== "resolved").length,
+      open_dispatches: store.list("dispatches", (x) => ["offered", "accepted"].includes(x.state)).length,
+    };
+  }
+
+  renderKpis() {
+    const i = this.i18n;
+    const k = this.kpis || (this.kpiError && this.kpiError.status !== 401 ? this.localKpis() : {});
+    const tiles = [
+      ["waiting_now", i.number(k.waiting_now), k.waiting_now > 0 ? "" : ""],
+      ["avg_wait_s", i.duration(k.avg_wait_s), k.avg_wait_s > 1800 ? "warn" : ""],
+      ["devices_faulted", i.number(k.devices_faulted), k.devices_faulted > 0 ? "bad" : ""],
+      ["fault_rate", i.percent(k.fault_rate), k.fault_rate > 0.05 ? "warn" : ""],
+      ["open_tickets", i.number(k.open_tickets), "", k.mttr_s !== undefined ? i.t("kpi.mttr", { d: i.duration(k.mttr_s) }) : ""],
+      ["sla_breaches", i.number(k.sla_breaches), k.sla_breaches > 0 ? "bad" : ""],
+      ["open_dispatches", i.number(k.open_dispatches), "", k.mtta_s !== undefined ? i.t("kpi.mtta", { d: i.duration(k.mtta_s) }) : ""],
+    ];
+    fill(this.kpiEl, tiles.map(([key, value, tone, sub]) =>
+      h("div", { class: "kpi", dataset: { kpi: key, tone: tone || "" } },
+        h("div", { class: "kpi-label" }, i.t(`kpi.${key}`)),
+        h("div", { class: "kpi-value", "data-testid": `kpi-${key}` }, value),
+        h("div", { class: "kpi-sub" }, sub || (this.kpiError && !this.kpis ? i.t("kpi.local") : "\u00a0")))));
+  }
+
+  // -- floor plan and zone -------------------------------------------------------------------------
+
+  renderPlan() {
+    if (!this.plan) return;
+    this.plan.update(this.app.store.zones, this.selected);
+    if (!this.selected && this.app.store.loaded.has("zones")) {
+      // Start on the most crowded zone: that is where the operator looks first.
+      const zones = this.app.site?.zones || [];
+      const live = this.app.store.zones;
+      const ratio = (z) => (+(live.get(z.id)?.occupancy) || 0) / (z.capacity || 1);
+      const top = [...zones].sort((a, b) => ratio(b) - ratio(a))[0];
+      if (top) this.selectZone(top.id);
+    }
+  }
+
+  selectZone(id) {
+    this.selected = id;
+    if (this.plan) this.plan.update(this.app.store.zones, id);
+    this.zoneTitle.textContent = `${this.i18n.t("zone.title")} · ${this.i18n.zoneName(this.app.zone(id))}`;
+    this.forecast = undefined;
+    this.actuals = undefined;
+    this.staffing = undefined;
+    this.roster = undefined;
+    this.renderZone();
+    this.loadZone();
+  }
+
+  async loadZone() {
+    const id = this.selected;
+    const { api } = this.app;
+    const tz = this.app.site?.timezone;
+    const since = new Date(Date.now() - ACTUALS_HOURS * 3600e3).toISOString();
+    const [forecast, actuals, staffing, roster] = await Promise.allSettled([
+      api.get(`/api/forecast?zone=${encodeURIComponent(id)}&hours=24`),
+      api.get(`/api/zones/${encodeURIComponent(id)}/history?since=${encodeURIComponent(since)}`),
+      api.get(`/api/staffing?date=${siteDate(tz)}`),
+      api.get("/api/roster"),
+    ]);
+    if (id !== this.selected) return;
+    this.forecast = forecast.status === "fulfilled"
+      ? (Array.isArray(forecast.value) ? forecast.value : rowsOf(forecast.value?.[id] ?? forecast.value, "forecast"))
+      : forecast.reason;
+    this.actuals = actuals.status === "fulfilled"
+      ? rowsOf(actuals.value, "history").map((r) => ({ ts: r.ts ?? r.time, v: r.occupancy ?? r.value }))
+      : null;
+    this.staffing = staffing.status === "fulfilled"
+      ? rowsOf(staffing.value, "staffing", "plan").filter((r) => r.zone === id).sort((a, b) => a.hour - b.hour)
+      : staffing.reason;
+    this.roster = roster.status === "fulfilled" ? rowsOf(roster.value, "roster", "staff") : roster.reason;
+    this.renderZone();
+  }
+
+  renderZoneFacts() {
+    if (!this.factsEl) return;
+    const i = this.i18n;
+    const z = this.app.zone(this.selected) || {};
+    const level = levelOf(z);
+    const onDuty = Array.isArray(this.roster)
+      ? this.roster.filter((p) => p.on_duty && (p.zones || []).includes(this.selected)) : null;
+    fill(this.factsEl,
+      h("span", {}, i.t("zone.occupancy"), " ", h("b", { "data-testid": "zone-occupancy" }, i.number(z.occupancy)), h("span", { class: "muted" }, ` / ${i.number(z.capacity)}`)),
+      h("span", {}, i.t("zone.waiting"), " ", h("b", {}, i.number(z.waiting))),
+      h("span", {}, h("span", { class: "level-pill", dataset: { level } }, i.term("level", level))),
+      onDuty ? h("span", {}, i.t("zone.on_duty"), " ", h("b", {}, i.number(onDuty.length))) : null);
+    if (onDuty) {
+      fill(this.staffEl, onDuty.length
+        ? `${i.t("zone.staff")}: ${onDuty.map((p) => p.name + (p.elastic ? ` (${i.t("zone.elastic")})` : "")).join(", ")}`
+        : i.t("zone.no_staff"));
+    }
+  }
+
+  renderZone() {
+    const i = this.i18n;
+    if (!this.selected) {
+      fill(this.zoneEl, h("div", { class: "empty" }, i.t("zone.pick")));
+      return;
+    }
+    this.factsEl = h("div", { class: "zone-facts" });
+    this.staffEl = h("div", { class: "staff-list" });
+    const z = this.app.zone(this.selected) || {};
+    let forecastPart;
+    if (this.forecast === undefined) forecastPart = h("div", { class: "empty" }, i.t("common.loading"));
+    else if (this.forecast instanceof Error) {
+      forecastPart = this.forecast.unavailable || this.forecast.status === 503
+        ? unavailable(i, i.t("zone.forecast")) : h("div", { class: "error-text" }, errorText(i, this.forecast));
+    } else {
+      const actuals = this.actuals && this.actuals.length ? this.actuals
+        : (this.app.store.zoneTrail.get(this.selected) || []).map((p) => ({ ts: p.ts, v: p.v }));
+      forecastPart = h("div", {},
+        forecastChart({ forecast: this.forecast, actuals, capacity: z.capacity, i18n: i }),
+        h("div", { class: "chart-legend" },
+          h("span", {}, h("i", { style: "background: rgba(63,182,168,.45); height: 8px" }), i.t("chart.band")),
+          h("span", {}, h("i", { style: "background: var(--accent)" }), i.t("chart.p50")),
+          h("span", {}, h("i", { style: "background: #e8e2c8" }), i.t("chart.actual")),
+          this.forecast.length ? null : h("span", {}, i.t("zone.no_forecast"))));
+    }
+    let staffingPart;
+    if (this.staffing === undefined) staffingPart = h("div", { class: "empty" }, i.t("common.loading"));
+    else if (this.staffing instanceof Error) staffingPart = unavailable(i, i.t("zone.staffing"));
+    else if (!this.staffing.length) staffingPart = h("div", { class: "empty" }, i.t("zone.no_staffing"));
+    else {
+      const gaps = this.staffing.filter((r) => (+r.gap || (+r.required - (+r.on_roster || 0))) > 0 && r.on_roster !== undefined);
+      staffingPart = h("div", {},
+        staffingChart({ rows: this.staffing, i18n: i }),
+        h("div", { class: "chart-legend" },
+          h("span", {}, h("i", { style: "background: #4a6a8a; height: 8px" }), i.t("chart.required")),
+          h("span", {}, h("i", { style: "background: #e8e2c8" }), i.t("chart.on_roster")),
+          h("span", {}, h("i", { style: "background: var(--crowded)" }), i.t("chart.gap"))),
+        h("div", { class: "staff-list", "data-testid": "staffing-gaps" }, gaps.length
+          ? i.t("zone.gap_hours", { hours: gaps.map((r) => String(r.hour).padStart(2, "0")).join(", ") })
+          : i.t("zone.no_gaps")));
+    }
+    fill(this.zoneEl, this.factsEl,
+      h("div", { class: "zone-detail" },
+        h("div", {}, h("h3", { class: "muted" }, i.t("zone.forecast")), forecastPart),
+        h("div", {}, h("h3", { class: "muted" }, i.t("zone.staffing")), staffingPart, this.staffEl)));
+    this.renderZoneFacts();
+  }
+
+  // -- alarms --------------------------------------------------------------------------------------
+
+  renderAlarms() {
+    const i = this.i18n;
+    const { store } = this.app;
+    if (store.unavailable.has("alarms")) {
+      fill(this.alarmsEl, unavailable(i, "/api/alarms"));
+      return;
+    }
+    const alarms = store.list("alarms", (a) => a.state !== "cleared").sort((a, b) =>
+      (a.state === "active" ? 0 : 1) - (b.state === "active" ? 0 : 1)
+      || (SEVERITY_ORDER[a.severity] ?? 9) - (SEVERITY_ORDER[b.severity] ?? 9)
+      || String(b.raised_at).localeCompare(String(a.raised_at)));
+    const active = alarms.filter((a) => a.state === "active").length;
+    this.alarmCount.textContent = i.t("alarms.count", { n: active });
+    this.alarmCount.dataset.tone = active ? "bad" : "ok";
+    const role = this.app.me.role;
+    fill(this.alarmsEl, alarms.length ? alarms.map((a) => {
+      const zone = this.app.zone(a.zone);
+      const ack = a.state === "active" && can(role, "ackAlarm")
+        ? h("button", { class: "btn", "data-testid": "alarm-ack", onclick: (ev) => this.act(ev.target, `/api/alarms/${encodeURIComponent(a.id)}/ack`) }, i.t("alarms.ack"))
+        : null;
+      const clear = can(role, "clearAlarm")
+        ? h("button", { class: "btn-ghost", "data-testid": "alarm-clear", onclick: (ev) => this.act(ev.target, `/api/alarms/${encodeURIComponent(a.id)}/clear`) }, i.t("alarms.clear"))
+        : null;
+      return h("div", { class: `alarm${this.fresh.has(String(a.id)) ? " fresh" : ""}`, dataset: { severity: a.severity, state: a.state, alarmId: a.id, source: a.source }, "data-testid": "alarm" },
+        h("div", { class: "sev" }),
+        h("div", {},
+          h("div", { class: "alarm-title" }, i.term("alarm", a.type), " · ", a.source || "",
+            a.count > 1 ? h("span", { class: "count" }, `×${a.count}`) : null),
+          h("div", { class: "alarm-meta" },
+            i.term("severity", a.severity), " · ", i.zoneName(zone), " · ", i.dateTime(a.raised_at), " · ",
+            h("span", { "data-testid": "alarm-state" }, i.term("alarm_state", a.state)))),
+        h("div", { style: "display:flex; gap:6px" }, ack, clear));
+    }) : h("div", { class: "empty" }, i.t("alarms.none")));
+  }
+
+  async act(button, path) {
+    button.disabled = true;
+    try {
+      const updated = await this.app.api.post(path);
+      if (updated && updated.id !== undefined) this.app.store.apply({ type: "alarm.updated", data: updated });
+    } catch (err) {
+      toast(errorText(this.i18n, err), "bad");
+      button.disabled = false;
+    }
+  }
+
+  // -- device health -------------------------------------------------------------------------------
+
+  renderDevices() {
+    const i = this.i18n;
+    const { store } = this.app;
+    if (store.unavailable.has("devices")) {
+      fill(this.devicesEl, unavailable(i, "/api/devices"));
+      return;
+    }
+    const devices = store.list("devices").sort((a, b) => String(a.id).localeCompare(String(b.id), undefined, { numeric: true }));
+    const by = (st) => devices.filter((d) => d.state === st).length;
+    this.deviceCount.textContent = i.t("devices.summary", { online: by("online"), offline: by("offline"), fault: by("fault") });
+    const kinds = [...DEVICE_KINDS, ...new Set(devices.map((d) => d.kind).filter((k) => !DEVICE_KINDS.includes(k)))];
+    fill(this.devicesEl, kinds.map((kind) => {
+      const group = devices.filter((d) => d.kind === kind);
+      if (!group.length) return null;
+      return h("div", { class: "devgroup" }, h("h4", {}, `${i.term("kind", kind)} (${group.length})`),
+        h("div", { class: "devgrid" }, group.map((d) => h("div", {
+          class: "dev", dataset: { state: d.state || "unknown", device: d.id }, "data-testid": "device",
+          title: `${d.id} · ${i.zoneName(this.app.zone(d.zone))} · ${i.term("device_state", d.state)} · ${i.t("devices.last_seen")} ${i.dateTime(d.last_seen)}`,
+        }, d.id))));
+    }));
+  }
+}

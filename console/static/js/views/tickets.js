@@ -1,0 +1,218 @@
+// Maintenance: the ticket queue sorted by due time; a ticket's detail with the device's timeline and its
+// telemetry from InfluxDB; accept, and resolve with a resolution code.
+import { h, fill, toast } from "../dom.js";
+import { lineChart } from "../charts.js";
+import { toDate } from "../i18n.js";
+import { can } from "../roles.js";
+import { errorText, every, rowsOf, unavailable } from "./common.js";
+
+// Resolution codes offered to the technician; the hub validates them (a 400 shows its message).
+export const RESOLUTION_CODES = [
+  "cleared_jam", "replaced_part", "refilled_consumable", "rebooted", "reseated_cable", "replaced_device", "no_fault_found", "other",
+];
+const SOON_MS = 30 * 60_000;
+const HISTORY_HOURS = 6;
+const HIDDEN_FIELDS = new Set(["seq", "ts", "time"]);
+const MAX_CHARTS = 8;
+
+export class TicketsView {
+  constructor(app) {
+    this.app = app;
+    this.i18n = app.i18n;
+    this.selected = null;
+    this.showResolved = false;
+    this.stops = [];
+  }
+
+  mount(root) {
+    const i = this.i18n;
+    this.tableEl = h("div", { class: "scroll", style: "max-height: calc(100vh - 150px)" });
+    this.detailEl = h("div", { "data-testid": "ticket-detail" }, h("div", { class: "empty" }, i.t("tickets.pick")));
+    this.countEl = h("span", { class: "badge" });
+    const toggle = h("label", { style: "flex-direction: row; align-items: center; gap: 6px" },
+      h("input", { type: "checkbox", onchange: (ev) => { this.showResolved = ev.target.checked; this.renderTable(); } }), i.t("tickets.show_resolved"));
+    root.append(h("div", { class: "tickets", "data-testid": "view-tickets" },
+      h("section", { class: "panel" },
+        h("div", { class: "panel-head" }, h("h2", {}, i.t("tickets.title")), this.countEl, h("span", { class: "spacer" }), toggle),
+        this.tableEl),
+      h("section", { class: "panel" }, this.detailEl)));
+    this.onChange = (ev) => {
+      const { collection, item } = ev.detail;
+      if (collection === "tickets") {
+        this.renderTable();
+        if (item && this.selected && String(item.id) === String(this.selected)) this.renderDetailHead();
+      } else if (collection === "devices") this.renderDetailHead();
+      else if (collection === "alarms" && this.selected) this.loadDetail(false);
+    };
+    this.app.store.addEventListener("change", this.onChange);
+    this.stops.push(every(30_000, () => this.renderTable()));
+  }
+
+  unmount() {
+    this.app.store.removeEventListener("change", this.onChange);
+    for (const stop of this.stops) stop();
+  }
+
+  dueClass(t) {
+    if (t.state === "resolved") return "";
+    const due = toDate(t.due_at)?.getTime();
+    if (!due) return "";
+    if (due < Date.now()) return "overdue";
+    return due - Date.now() < SOON_MS ? "soon" : "";
+  }
+
+  dueText(t) {
+    const i = this.i18n;
+    const due = toDate(t.due_at)?.getTime();
+    if (!due) return "—";
+    if (t.state === "resolved") return i.dateTime(t.due_at);
+    const delta = (due - Date.now()) / 1000;
+    return delta < 0 ? i.t("tickets.overdue_by", { d: i.duration(-delta) }) : i.t("tickets.due_in", { d: i.duration(delta) });
+  }
+
+  renderTable() {
+    const i = this.i18n;
+    const { store } = this.app;
+    if (store.unavailable.has("tickets")) {
+      fill(this.tableEl, unavailable(i, "/api/tickets"));
+      return;
+    }
+    const tickets = store.list("tickets", (t) => this.showResolved || t.state !== "resolved")
+      .sort((a, b) => (toDate(a.due_at)?.getTime() ?? Infinity) - (toDate(b.due_at)?.getTime() ?? Infinity));
+    const open = store.list("tickets", (t) => t.state !== "resolved").length;
+    this.countEl.textContent = i.t("tickets.open_count", { n: open });
+    if (!tickets.length) {
+      fill(this.tableEl, h("div", { class: "empty" }, i.t("tickets.none")));
+      return;
+    }
+    fill(this.tableEl, h("table", {},
+      h("thead", {}, h("tr", {}, ["due", "device", "fault", "zone", "state", "assignee", "opened"].map((c) => h("th", {}, i.t(`tickets.col.${c}`))))),
+      h("tbody", {}, tickets.map((t) => {
+        const device = store.devices.get(String(t.device_id));
+        return h("tr", {
+          class: `clickable${String(t.id) === String(this.selected) ? " selected" : ""}`,
+          dataset: { due: this.dueClass(t), ticketId: t.id }, "data-testid": "ticket-row",
+          onclick: () => this.select(t.id),
+        },
+        h("td", { class: "due num" }, this.dueText(t)),
+        h("td", {}, t.device_id),
+        h("td", {}, i.term("fault", t.fault)),
+        h("td", {}, i.zoneName(this.app.zone(device?.zone ?? t.zone))),
+        h("td", {}, h("span", { class: "badge", dataset: { tone: t.state === "open" ? "warn" : t.state === "accepted" ? "" : "ok" } }, i.term("ticket_state", t.state))),
+        h("td", {}, t.assignee || "—"),
+        h("td", { class: "num muted" }, i.dateTime(t.opened_at)));
+      }))));
+  }
+
+  select(id) {
+    this.selected = id;
+    this.renderTable();
+    this.timeline = undefined;
+    this.history = undefined;
+    this.headEl = h("div", {});
+    this.timelineEl = h("div", {});
+    this.historyEl = h("div", {});
+    fill(this.detailEl, this.headEl,
+      h("h2", { style: "margin: 10px 0 6px" }, this.i18n.t("tickets.timeline")), this.timelineEl,
+      h("h2", { style: "margin: 12px 0 6px" }, this.i18n.t("tickets.telemetry", { h: HISTORY_HOURS })), this.historyEl);
+    this.renderDetailHead();
+    this.loadDetail(true);
+  }
+
+  renderDetailHead() {
+    if (!this.selected || !this.headEl) return;
+    const i = this.i18n;
+    const t = this.app.store.tickets.get(String(this.selected));
+    if (!t) return;
+    const device = this.app.store.devices.get(String(t.device_id)) || {};
+    const mayWork = can(this.app.me.role, "workTickets");
+    const code = h("select", { "data-testid": "resolution-code" },
+      h("option", { value: "" }, i.t("tickets.pick_code")),
+      RESOLUTION_CODES.map((c) => h("option", { value: c }, i.term("resolution", c))));
+    const resolve = h("button", { class: "btn-primary", "data-testid": "ticket-resolve", disabled: true, onclick: () =>
+      this.act(resolve, `/api/tickets/${encodeURIComponent(t.id)}/resolve`, { code: code.value }) }, i.t("tickets.resolve"));
+    code.addEventListener("change", () => { resolve.disabled = !code.value; });
+    fill(this.headEl,
+      h("div", { class: "panel-head" }, h("h3", { style: "margin:0" }, `${i.term("fault", t.fault)} · ${t.device_id}`),
+        h("span", { class: "spacer" }), h("span", { class: "badge", "data-testid": "ticket-state" }, i.term("ticket_state", t.state))),
+      h("div", { class: "zone-facts" },
+        h("span", {}, i.t("tickets.col.zone"), " ", h("b", {}, i.zoneName(this.app.zone(device.zone ?? t.zone)))),
+        h("span", {}, i.t("tickets.device_state"), " ", h("b", {}, i.term("device_state", device.state))),
+        h("span", {}, i.t("tickets.col.due"), " ", h("b", {}, this.dueText(t))),
+        h("span", {}, i.t("tickets.col.assignee"), " ", h("b", {}, t.assignee || "—"))),
+      !mayWork || t.state === "resolved" ? (t.state === "resolved"
+        ? h("div", { class: "muted" }, i.t("tickets.resolved_at", { time: i.dateTime(t.resolved_at) }), t.resolution_code || t.code ? ` · ${i.term("resolution", t.resolution_code || t.code)}` : "")
+        : null)
+        : h("div", { class: "detail-actions" },
+          t.state === "open" ? h("button", { class: "btn-primary", "data-testid": "ticket-accept", onclick: (ev) =>
+            this.act(ev.target, `/api/tickets/${encodeURIComponent(t.id)}/accept`) }, i.t("tickets.accept")) : null,
+          h("label", {}, i.t("tickets.code"), code), resolve));
+  }
+
+  async act(button, path, body) {
+    button.disabled = true;
+    try {
+      const updated = await this.app.api.post(path, body || {});
+      if (updated && updated.id !== undefined) this.app.store.apply({ type: "ticket.updated", data: updated });
+    } catch (err) {
+      toast(errorText(this.i18n, err), "bad");
+      button.disabled = false;
+    }
+  }
+
+  async loadDetail(withHistory) {
+    const t = this.app.store.tickets.get(String(this.selected));
+    if (!t) return;
+    const id = encodeURIComponent(t.device_id);
+    const ticketId = this.selected;
+    const since = new Date(Date.now() - HISTORY_HOURS * 3600e3).toISOString();
+    const [timeline, history] = await Promise.allSettled([
+      this.app.api.get(`/api/devices/${id}/timeline`),
+      withHistory ? this.app.api.get(`/api/devices/${id}/history?since=${encodeURIComponent(since)}`) : Promise.resolve(null),
+    ]);
+    if (ticketId !== this.selected) return;
+    this.renderTimeline(timeline.status === "fulfilled" ? rowsOf(timeline.value, "timeline", "events") : timeline.reason);
+    if (withHistory) this.renderHistory(history.status === "fulfilled" ? rowsOf(history.value, "history", "readings") : history.reason);
+  }
+
+  renderTimeline(items) {
+    const i = this.i18n;
+    if (items instanceof Error) {
+      fill(this.timelineEl, items.unavailable ? unavailable(i, "/api/devices/{id}/timeline") : h("div", { class: "error-text" }, errorText(i, items)));
+      return;
+    }
+    const when = (e) => e.ts ?? e.time ?? e.at ?? e.raised_at ?? e.opened_at ?? e.created_at;
+    const sorted = [...items].sort((a, b) => (toDate(when(b))?.getTime() ?? 0) - (toDate(when(a))?.getTime() ?? 0));
+    fill(this.timelineEl, sorted.length ? h("ul", { class: "timeline", "data-testid": "timeline" }, sorted.map((e) => {
+      const kind = e.kind ?? e.source_kind ?? e.category ?? "";
+      const what = e.type ?? e.event ?? e.fault ?? e.state ?? "";
+      const extra = [e.severity && i.term("severity", e.severity), e.state && e.state !== what && i.term("ticket_state", e.state), e.text ?? e.message]
+        .filter(Boolean).join(" · ");
+      return h("li", {}, h("time", {}, i.dateTime(when(e))),
+        h("span", {}, kind ? h("span", { class: "badge", style: "margin-right:6px" }, i.term("timeline", kind)) : null,
+          i.term("alarm", what), extra ? h("span", { class: "muted" }, ` · ${extra}`) : null));
+    })) : h("div", { class: "empty" }, i.t("tickets.no_timeline")));
+  }
+
+  renderHistory(rows) {
+    const i = this.i18n;
+    if (rows instanceof Error) {
+      fill(this.historyEl, rows.unavailable || rows.status === 503 ? unavailable(i, "/api/devices/{id}/history") : h("div", { class: "error-text" }, errorText(i, rows)));
+      return;
+    }
+    const fields = new Map();
+    for (const r of rows) {
+      const t = toDate(r.ts ?? r.time)?.getTime();
+      if (!t) continue;
+      for (const [k, v] of Object.entries(r)) {
+        if (HIDDEN_FIELDS.has(k) || typeof v !== "number" || !Number.isFinite(v)) continue;
+        if (!fields.has(k)) fields.set(k, []);
+        fields.get(k).push({ t, v });
+      }
+    }
+    const charts = [...fields.entries()].filter(([, pts]) => pts.length > 1).slice(0, MAX_CHARTS);
+    fill(this.historyEl, charts.length ? h("div", { class: "small-charts", "data-testid": "telemetry" }, charts.map(([name, pts]) =>
+      h("figure", {}, h("figcaption", {}, i.term("field", name)), lineChart({ points: pts.sort((a, b) => a.t - b.t), i18n: i }))))
+      : h("div", { class: "empty" }, i.t("tickets.no_telemetry")));
+  }
+}

@@ -1,0 +1,297 @@
+"""The console in Debian's chromium against the stand-in hub (console_fake_hub.py): what each user sees and does.
+
+The stand-in lets these tests cut the WebSocket, hold events back and remove routes on cue; the same console
+against the real stack is test_console_live.py.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+from playwright.sync_api import expect
+
+from conftest import DESK, PHONE, WALL, Console
+from console_fake_hub import FakeHub
+
+pytestmark = [pytest.mark.browser]
+
+LANDING = {
+    "monitor": ("monitor-pw", "view-operations", ["operations"]),
+    "fm-zhang": ("zhang-pw", "view-dispatch", ["dispatch"]),
+    "maintenance": ("maint-pw", "view-tickets", ["tickets"]),
+    "admin": ("admin-pw", "view-admin", ["admin", "operations", "dispatch", "tickets"]),
+}
+
+
+@pytest.mark.parametrize("username", list(LANDING))
+def test_each_role_lands_on_its_own_view(fake_hub: FakeHub, open_console: Callable[..., Console], username: str) -> None:
+    password, view, tabs = LANDING[username]
+    page = open_console(fake_hub.url).login(username, password)
+    expect(page.get_by_test_id(view)).to_be_visible()
+    expect(page.locator("#tabs a")).to_have_count(len(tabs))
+    assert [a.get_attribute("data-testid") for a in page.locator("#tabs a").all()] == [f"tab-{t}" for t in tabs]
+    expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+    # A view the role may not use is not reachable by typing its address either.
+    if username != "admin":
+        page.goto("/#/admin")
+        expect(page.get_by_test_id(view)).to_be_visible()
+        expect(page.get_by_test_id("view-admin")).to_have_count(0)
+
+
+def test_wrong_password_is_refused_with_a_message(fake_hub: FakeHub, open_console: Callable[..., Console]) -> None:
+    page = open_console(fake_hub.url).login("monitor", "not-the-password")
+    expect(page.get_by_test_id("login-error")).to_contain_text("Wrong username or password")
+    expect(page.locator("#topbar")).to_be_hidden()
+
+
+def test_session_survives_a_reload_and_sign_out_ends_it(fake_hub: FakeHub, open_console: Callable[..., Console]) -> None:
+    page = open_console(fake_hub.url).login("maintenance", "maint-pw")
+    expect(page.get_by_test_id("view-tickets")).to_be_visible()
+    page.reload()
+    expect(page.get_by_test_id("view-tickets")).to_be_visible()
+    page.locator("#logout").click()
+    expect(page.get_by_test_id("login-submit")).to_be_visible()
+    page.reload()
+    expect(page.get_by_test_id("login-submit")).to_be_visible()
+
+
+def test_operations_shows_live_zones_kpis_devices_forecast_and_staffing(
+    fake_hub: FakeHub, open_console: Callable[..., Console]
+) -> None:
+    page = open_console(fake_hub.url, WALL).login("monitor", "monitor-pw")
+    expect(page.get_by_test_id("kpi-waiting_now")).to_have_text(str(sum(z["waiting"] for z in fake_hub.zones.values())))
+    expect(page.get_by_test_id("kpi-avg_wait_s")).to_have_text("13 min")
+    reg = page.locator('.zone-g[data-zone="reg_hall"]')
+    expect(reg).to_have_attribute("data-level", "crowded")
+    expect(page.locator('.zone-g[data-zone="lab"]')).to_have_attribute("data-level", "busy")
+    # The most crowded zone is selected first: its forecast band and staffing plan are drawn.
+    expect(page.get_by_test_id("zone-occupancy")).to_have_text("240")
+    expect(page.get_by_test_id("forecast-chart").locator("path.band")).to_have_count(1)
+    expect(page.get_by_test_id("staffing-chart").locator("rect.bar-req")).not_to_have_count(0)
+    expect(page.get_by_test_id("staffing-gaps")).to_contain_text("09, 10, 14")
+    expect(page.get_by_test_id("device")).to_have_count(len(fake_hub.devices))
+    # A zone getting crowded recolours live, without a reload.
+    fake_hub.zones["entrance"].update(occupancy=290, waiting=70, level="crowded")
+    fake_hub.publish("zone.updated", fake_hub.zones["entrance"])
+    expect(page.locator('.zone-g[data-zone="entrance"]')).to_have_attribute("data-level", "crowded", timeout=2000)
+    page.locator('.zone-g[data-zone="entrance"]').click()
+    expect(page.get_by_test_id("zone-occupancy")).to_have_text("290")
+
+
+def test_alarm_arrives_live_and_is_acknowledged(fake_hub: FakeHub, open_console: Callable[..., Console]) -> None:
+    page = open_console(fake_hub.url, WALL).login("monitor", "monitor-pw")
+    expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+    alarm = fake_hub.raise_alarm("kiosk-03", "card_jam", "major")
+    card = page.locator(f'[data-testid=alarm][data-alarm-id="{alarm["id"]}"]')
+    expect(card).to_be_visible(timeout=2000)
+    expect(card).to_contain_text("Card jam")
+    expect(card).to_contain_text("kiosk-03")
+    expect(page.locator('[data-device="kiosk-03"]')).to_have_attribute("data-state", "fault")
+    expect(page.get_by_test_id("kpi-devices_faulted")).to_have_text("1", timeout=4000)
+    card.get_by_test_id("alarm-ack").click()
+    expect(card.get_by_test_id("alarm-state")).to_have_text("Acknowledged")
+    expect(card.get_by_test_id("alarm-ack")).to_have_count(0)
+    assert fake_hub.alarms[alarm["id"]]["state"] == "acknowledged"
+
+
+def test_reconnects_and_catches_up_on_everything_missed(fake_hub: FakeHub, open_console: Callable[..., Console]) -> None:
+    page = open_console(fake_hub.url, WALL).login("monitor", "monitor-pw")
+    expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+    first = fake_hub.raise_alarm("kiosk-01")
+    expect(page.get_by_test_id("alarm")).to_have_count(1)
+    last_seen = fake_hub.events[-1]["id"]
+    # The connection drops and the hub refuses to take it back for a while.
+    fake_hub.refuse_ws = True
+    fake_hub.drop_sockets()
+    expect(page.locator("#conn")).not_to_have_attribute("data-state", "live", timeout=2000)
+    missed = [fake_hub.raise_alarm(d) for d in ("kiosk-02", "kiosk-04", "qs-reg-1")]
+    fake_hub.publish("alarm.updated", {**first, "state": "acknowledged"})
+    expect(page.locator("#conn")).to_have_attribute("data-state", "offline", timeout=8000)
+    expect(page.locator("#conn .conn-label")).to_have_text(re.compile("Offline"))
+    fake_hub.refuse_ws = False
+    expect(page.locator("#conn")).to_have_attribute("data-state", "live", timeout=8000)
+    # Everything raised during the outage is there exactly once, and the acknowledgement too.
+    expect(page.get_by_test_id("alarm")).to_have_count(4)
+    for a in missed:
+        expect(page.locator(f'[data-testid=alarm][data-alarm-id="{a["id"]}"]')).to_have_count(1)
+    expect(page.locator(f'[data-alarm-id="{first["id"]}"] [data-testid=alarm-state]')).to_have_text("Acknowledged")
+    assert f"since={last_seen}" in fake_hub.ws_connects[-1].split("&")
+    # After the catch-up, live streaming goes on.
+    late = fake_hub.raise_alarm("kiosk-05")
+    expect(page.locator(f'[data-testid=alarm][data-alarm-id="{late["id"]}"]')).to_have_count(1, timeout=2000)
+
+
+NOTIFICATION_SPY = """
+window.__notifications = [];
+class SpyNotification {
+  static permission = "granted";
+  static requestPermission() { return Promise.resolve("granted"); }
+  constructor(title, options) { window.__notifications.push({ title, body: options && options.body }); }
+  close() {}
+}
+window.Notification = SpyNotification;
+"""
+
+
+def test_dispatch_offer_rings_notifies_and_is_accepted_on_a_phone(
+    fake_hub: FakeHub, open_console: Callable[..., Console], artifacts: Path
+) -> None:
+    console = open_console(fake_hub.url, PHONE, is_mobile=True, has_touch=True)
+    console.page.add_init_script(NOTIFICATION_SPY)
+    page = console.login("fm-zhang", "zhang-pw")
+    expect(page.get_by_test_id("no-dispatches")).to_be_visible()
+    expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+    offer = fake_hub.offer_dispatch("reg_hall")
+    card = page.locator(f'[data-testid=dispatch][data-dispatch-id="{offer["id"]}"]')
+    expect(card).to_be_visible(timeout=2000)
+    expect(card).to_contain_text("Registration & payment hall")
+    expect(card.get_by_test_id("dispatch-zone-state")).to_contain_text("240")
+    expect(page.locator("body")).to_have_attribute("data-chimes", "1", timeout=3000)
+    notes = page.evaluate("window.__notifications")
+    assert len(notes) == 1 and notes[0]["title"] == "New dispatch" and "Registration" in notes[0]["body"]
+    # The buttons are big enough for a thumb, and the card fits the phone's width.
+    box = card.get_by_test_id("dispatch-accept").bounding_box()
+    assert box and box["height"] >= 44 and box["width"] >= 140
+    card_box = card.bounding_box()
+    assert card_box and card_box["x"] >= 0 and card_box["x"] + card_box["width"] <= PHONE["width"]
+    console.shot(artifacts, "fake-dispatch-offer-phone-en")
+    card.get_by_test_id("dispatch-accept").tap()
+    expect(card.get_by_test_id("dispatch-state")).to_have_text("Accepted")
+    assert fake_hub.dispatches[offer["id"]]["state"] == "accepted"
+    card.get_by_test_id("dispatch-complete").tap()
+    expect(page.get_by_test_id("no-dispatches")).to_be_visible()
+    assert fake_hub.dispatches[offer["id"]]["state"] == "completed"
+    # Declining works the same way.
+    second = fake_hub.offer_dispatch("lab", reason="queue_long")
+    page.locator(f'[data-dispatch-id="{second["id"]}"]').get_by_test_id("dispatch-decline").tap()
+    expect(page.get_by_test_id("no-dispatches")).to_be_visible()
+    assert fake_hub.dispatches[second["id"]]["state"] == "declined"
+
+
+def test_maintenance_works_tickets_in_due_order(fake_hub: FakeHub, open_console: Callable[..., Console]) -> None:
+    later = fake_hub.open_ticket(fake_hub.raise_alarm("kiosk-07", "paper_out"), due_in_min=240)
+    overdue = fake_hub.open_ticket(fake_hub.raise_alarm("kiosk-03", "card_jam"), due_in_min=-5)
+    soon = fake_hub.open_ticket(fake_hub.raise_alarm("qs-lab-1", "display_fault"), due_in_min=12)
+    page = open_console(fake_hub.url).login("maintenance", "maint-pw")
+    rows = page.get_by_test_id("ticket-row")
+    expect(rows).to_have_count(3)
+    assert [r.get_attribute("data-ticket-id") for r in rows.all()] == [overdue["id"], soon["id"], later["id"]]
+    expect(rows.nth(0)).to_have_attribute("data-due", "overdue")
+    expect(rows.nth(0)).to_contain_text("overdue")
+    expect(rows.nth(1)).to_have_attribute("data-due", "soon")
+    rows.nth(0).click()
+    detail = page.get_by_test_id("ticket-detail")
+    expect(detail.get_by_test_id("timeline")).to_contain_text("Card jam")
+    expect(detail.get_by_test_id("telemetry").locator("figure")).to_have_count(2)  # cpu_pct, paper_pct; not seq
+    detail.get_by_test_id("ticket-accept").click()
+    expect(detail.get_by_test_id("ticket-state")).to_have_text("Accepted")
+    assert fake_hub.tickets[overdue["id"]]["assignee"] == "maintenance"
+    expect(detail.get_by_test_id("ticket-resolve")).to_be_disabled()
+    detail.get_by_test_id("resolution-code").select_option("cleared_jam")
+    detail.get_by_test_id("ticket-resolve").click()
+    expect(rows).to_have_count(2)
+    assert fake_hub.tickets[overdue["id"]]["state"] == "resolved"
+    assert fake_hub.tickets[overdue["id"]]["resolution_code"] == "cleared_jam"
+
+
+def test_admin_provisions_a_device_and_sees_its_password_once(
+    fake_hub: FakeHub, open_console: Callable[..., Console]
+) -> None:
+    page = open_console(fake_hub.url).login("admin", "admin-pw")
+    page.get_by_test_id("device-id").fill("kiosk-99")
+    page.get_by_test_id("device-kind").select_option("kiosk")
+    page.get_by_test_id("device-zone").select_option("pharmacy")
+    page.get_by_test_id("device-add").click()
+    creds = page.get_by_test_id("credentials-json")
+    expect(creds).to_contain_text('"mqtt_password"')
+    assert "kiosk-99" in fake_hub.devices
+    expect(page.locator('[data-testid=device-table] tr[data-device="kiosk-99"]')).to_contain_text("Outpatient pharmacy")
+    page.get_by_test_id("credentials-dismiss").click()
+    expect(creds).to_have_count(0)
+    # A second provisioning of the same id is refused with the hub's message.
+    page.get_by_test_id("device-id").fill("kiosk-99")
+    page.get_by_test_id("device-add").click()
+    expect(page.locator("form .error-text").nth(1)).to_contain_text("device exists")
+    # Users and thresholds.
+    page.get_by_test_id("user-name").fill("fm-wang")
+    page.get_by_test_id("user-role").select_option("floor_manager")
+    page.get_by_test_id("user-password").fill("a-long-password")
+    page.get_by_test_id("user-add").click()
+    expect(page.get_by_test_id("users")).to_contain_text("fm-wang")
+    assert fake_hub.users["fm-wang"] == ("a-long-password", "floor_manager")
+    page.locator('input[data-rule="zone.crowded_ratio"]').fill("0.85")
+    page.get_by_test_id("rules-save").click()
+    expect(page.locator(".toast", has_text="Thresholds saved")).to_be_visible()
+    assert fake_hub.rules == {"zone": {"busy_ratio": 0.7, "crowded_ratio": 0.85}, "ticket_sla_min": 60}
+
+
+def test_language_switch_shows_chinese_names_and_sticks(fake_hub: FakeHub, open_console: Callable[..., Console]) -> None:
+    page = open_console(fake_hub.url, WALL).login("monitor", "monitor-pw")
+    expect(page.get_by_test_id("tab-operations")).to_have_text("Operations")
+    page.get_by_test_id("lang-toggle").click()
+    expect(page.get_by_test_id("tab-operations")).to_have_text("运营监控")
+    expect(page.locator('.zone-g[data-zone="reg_hall"] .zone-name')).to_have_text("挂号收费大厅")
+    expect(page.locator("#site-name")).to_have_text("FloorOps 演示综合医院")
+    expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+    page.reload()
+    expect(page.get_by_test_id("tab-operations")).to_have_text("运营监控")
+    page.get_by_test_id("lang-toggle").click()
+    expect(page.locator('.zone-g[data-zone="reg_hall"] .zone-name')).to_contain_text("Registration")
+
+
+def test_missing_hub_routes_show_not_available_instead_of_failing(open_console: Callable[..., Console]) -> None:
+    hub = FakeHub(missing={"/api/kpis", "/api/forecast", "/api/staffing", "/api/roster", "/api/rules",
+                           "/api/devices/*/timeline", "/api/me"}).start()
+    try:
+        hub.open_ticket(hub.raise_alarm("kiosk-03"))
+        console = open_console(hub.url, WALL)
+        page = console.login("admin", "admin-pw")  # no /api/me: the login answer gives the role
+        expect(page.get_by_test_id("view-admin")).to_be_visible()
+        expect(page.get_by_test_id("unavailable")).to_contain_text("/api/rules")
+        page.get_by_test_id("tab-operations").click()
+        # KPIs fall back to what the console counts itself, and say so.
+        expect(page.get_by_test_id("kpi-devices_faulted")).to_have_text("1")
+        expect(page.locator(".kpi-sub").first).to_have_text("counted in the console")
+        expect(page.get_by_test_id("zone-detail").get_by_test_id("unavailable")).to_have_count(2)
+        page.get_by_test_id("tab-tickets").click()
+        page.get_by_test_id("ticket-row").first.click()
+        expect(page.get_by_test_id("ticket-detail").get_by_test_id("unavailable")).to_contain_text("timeline")
+    finally:
+        hub.stop()
+
+
+VIEWS = [
+    ("monitor", "monitor-pw", "operations", WALL),
+    ("fm-zhang", "zhang-pw", "dispatch", PHONE),
+    ("maintenance", "maint-pw", "tickets", DESK),
+    ("admin", "admin-pw", "admin", DESK),
+]
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_screenshot_of_every_view(fake_hub: FakeHub, open_console: Callable[..., Console], artifacts: Path, lang: str) -> None:
+    """Screenshots for people to look at (tests/artifacts/console/), with realistic content on screen."""
+    alarm = fake_hub.raise_alarm("kiosk-03", "card_jam", "major")
+    fake_hub.raise_alarm("charger-02", "over_temperature", "critical")
+    fake_hub.open_ticket(alarm, due_in_min=25)
+    fake_hub.open_ticket(fake_hub.raise_alarm("qs-lab-1", "display_fault", "minor"), due_in_min=-3)
+    fake_hub.offer_dispatch("reg_hall")
+    for username, password, view, viewport in VIEWS:
+        console = open_console(fake_hub.url, viewport)
+        page = console.login(username, password, lang=lang)
+        expect(page.get_by_test_id(f"view-{view}")).to_be_visible()
+        if view == "operations":
+            expect(page.get_by_test_id("forecast-chart")).to_be_visible()
+        if view == "tickets":
+            page.get_by_test_id("ticket-row").first.click()
+            expect(page.get_by_test_id("telemetry")).to_be_visible()
+        time.sleep(0.3)  # let the zone colour transition finish
+        path = console.shot(artifacts, f"fake-{view}-{lang}")
+        assert path.stat().st_size > 20_000
+        if lang == "zh":
+            assert re.search(r"[\u4e00-\u9fff]", page.locator("#view").inner_text())
+        console.close()
