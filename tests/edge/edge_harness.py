@@ -32,6 +32,7 @@ class EdgeHarness:
     dir: Path
     process: ManagedProcess | None = None
     clients: list[mqtt.Client] = field(default_factory=list)
+    credentials: dict[str, Any] = field(default_factory=dict)
 
     @property
     def config_path(self) -> Path:
@@ -91,7 +92,8 @@ class EdgeHarness:
 
     def device(self, kind: str, device_id: str, dynsec: DynsecClient, protocol: int = mqtt.MQTTv311) -> mqtt.Client:
         """A connected publisher with the device's own broker account."""
-        creds = dynsec.provision_device(SITE, kind, device_id)
+        creds = self.credentials.get(device_id) or dynsec.provision_device(SITE, kind, device_id)
+        self.credentials[device_id] = creds
         c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"dev-{device_id}", protocol=protocol)
         c.username_pw_set(creds.username, creds.password)
         c.max_inflight_messages_set(1000)
