@@ -1,0 +1,186 @@
+"""The HTTP API and WebSocket: the whole route-by-role matrix (401/403), JSON errors, health, rules
+editing with audit, event catch-up, and schemathesis against the OpenAPI document."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Iterator
+
+import pytest
+import websockets
+import websockets.exceptions
+
+from floorops.config import Config
+from hub.auth import PERMISSIONS, ROLES
+from hub.clock import ManualClock
+from hub.openapi import all_routes, document
+from tests.hub.conftest import http
+from tests.hub.helpers import Feeder
+from tests.hub.live import PASSWORDS, LiveHub
+
+
+@pytest.fixture
+def live(offline_cfg: Config, clock: ManualClock) -> Iterator[LiveHub]:
+    h = LiveHub(offline_cfg, clock).start()
+    yield h
+    h.stop()
+
+
+def token(live: LiveHub, username: str) -> str:
+    status, body = http(live.url + "/api/login", "POST", {"username": username, "password": PASSWORDS[username]})
+    assert status == 200, body
+    return body["token"]
+
+
+def concrete(path: str) -> str:
+    return path.replace("{id}", "kiosk-01" if path.startswith("/api/devices/") else "1")
+
+
+def test_route_by_role_matrix(live: LiveHub) -> None:
+    tokens = {role: token(live, name) for name, role in
+              (("admin", "admin"), ("monitor", "monitor"), ("fm-zhang", "floor_manager"), ("maintenance", "maintenance"))}
+    checked = 0
+    for r in sorted(all_routes(), key=lambda r: r.path == "/api/logout"):  # logging out last
+        url = live.url + concrete(r.path)
+        if r.permission is None:
+            assert http(url, r.method, {} if r.method in ("POST", "PUT") else None)[0] != 401, r.path
+            continue
+        status, body = http(url, r.method, {} if r.method in ("POST", "PUT") else None)
+        assert status == 401 and "error" in body, (r.method, r.path, status)
+        assert http(url, r.method, token="not-a-token")[0] == 401
+        for role in ROLES:
+            status, body = http(url, r.method, {} if r.method in ("POST", "PUT") else None, token=tokens[role])
+            allowed = role in PERMISSIONS[r.permission]
+            assert (status == 403) == (not allowed), (r.method, r.path, role, status, body)
+            assert status != 401 and (status < 500 or status == 503), (r.method, r.path, role, status, body)
+            if isinstance(body, dict) and status >= 400:
+                assert set(body) == {"error"}, body
+            checked += 1
+    assert checked >= 4 * 25
+
+
+def test_token_expires(live: LiveHub, clock: ManualClock) -> None:
+    t = token(live, "monitor")
+    assert http(live.url + "/api/me", token=t) == (200, {"username": "monitor", "role": "monitor", "person": ""})
+    clock.advance(live.cfg.hub.token_ttl_s + 1)
+    assert http(live.url + "/api/me", token=t)[0] == 401
+
+
+def test_session_cookie_authenticates(live: LiveHub) -> None:
+    t = token(live, "monitor")
+    status, body = http(live.url + "/api/zones", headers={"Cookie": f"floorops_session={t}"})
+    assert status == 200 and len(body) == 14
+
+
+def test_errors_are_json_without_stack_traces(live: LiveHub) -> None:
+    t = token(live, "admin")
+    assert http(live.url + "/api/nothing-here", token=t) == (404, {"error": "no such route: /api/nothing-here"})
+    status, body = http(live.url + "/api/alarms?state=bogus", token=t)
+    assert status == 400 and "state" in body["error"]
+    status, body = http(live.url + "/api/alarms/999/ack", "POST", token=t)
+    assert status == 404 and set(body) == {"error"}
+    import urllib.request
+    req = urllib.request.Request(live.url + "/api/users", data=b"{broken", method="POST",
+                                 headers={"Authorization": f"Bearer {t}", "Content-Type": "application/json"})
+    try:
+        urllib.request.urlopen(req)
+    except urllib.error.HTTPError as exc:
+        assert exc.code == 400 and json.loads(exc.read()) == {"error": "the request body must be a JSON object"}
+
+
+def test_healthz_503_when_broker_link_is_down(live: LiveHub) -> None:
+    status, body = http(live.url + "/healthz")
+    assert status == 503 and body["components"]["mqtt"] == "down" and body["components"]["db"] == "up"
+
+
+def test_rules_edit_is_validated_applied_and_audited(live: LiveHub) -> None:
+    admin, mon = token(live, "admin"), token(live, "monitor")
+    status, rules = http(live.url + "/api/rules", token=mon)
+    assert status == 200 and rules["rules"]["slow_response"]["threshold_ms"] == 10000
+    assert http(live.url + "/api/rules", "PUT", rules, token=mon)[0] == 403
+    bad = json.loads(json.dumps(rules))
+    bad["rules"]["slow_response"]["threshold_ms"] = "fast"
+    status, body = http(live.url + "/api/rules", "PUT", bad, token=admin)
+    assert status == 400 and "threshold_ms" in body["error"]
+    status, body = http(live.url + "/api/rules", "PUT", {"rules": {"nope": {}}}, token=admin)
+    assert status == 400 and "nope" in body["error"]
+    status, body = http(live.url + "/api/rules", "PUT", {"rules": {"slow_response": {"threshold_ms": 3000}}}, token=admin)
+    assert status == 200 and body["rules"]["slow_response"]["threshold_ms"] == 3000
+    from tests.hub.helpers import kiosk_ok
+    live.call(Feeder(live.ctx.hub).record, "kiosk-01", "telemetry", kiosk_ok(resp_ms=4000))
+    status, alarms = http(live.url + "/api/alarms?state=active", token=mon)
+    assert [a["type"] for a in alarms] == ["slow_response"]
+    status, audit = http(live.url + "/api/audit", token=admin)
+    assert any(a["action"] == "rules.update" and a["actor"] == "admin" for a in audit)
+    assert http(live.url + "/api/audit", token=mon)[0] == 403
+
+
+def test_actions_are_audited_and_dispatch_belongs_to_its_assignee(live: LiveHub, clock: ManualClock) -> None:
+    hub = live.ctx.hub
+    f = Feeder(hub)
+    live.call(f.occupancy, "reg_hall", 250)
+    clock.advance(121)
+    live.call(hub.tick)
+    zhang, li, mon = token(live, "fm-zhang"), token(live, "fm-li"), token(live, "monitor")
+    status, mine = http(live.url + "/api/dispatches", token=zhang)
+    assert status == 200 and [d["assignee"] for d in mine] == ["fm-zhang"]
+    assert http(live.url + "/api/dispatches", token=li)[1] == []
+    d_id = mine[0]["id"]
+    assert http(live.url + f"/api/dispatches/{d_id}/accept", "POST", token=li)[0] == 403
+    assert http(live.url + f"/api/dispatches/{d_id}/accept", "POST", token=mon)[0] == 403
+    status, body = http(live.url + f"/api/dispatches/{d_id}/accept", "POST", token=zhang)
+    assert status == 200 and body["state"] == "accepted"
+    assert http(live.url + f"/api/dispatches/{d_id}/accept", "POST", token=zhang)[0] == 409
+    status, audit = http(live.url + "/api/audit", token=token(live, "admin"))
+    assert any(a["action"] == "dispatch.accept" and a["actor"] == "fm-zhang" and a["target"] == f"dispatch:{d_id}"
+               for a in audit)
+
+
+def test_websocket_auth_catch_up_and_floor_manager_filter(live: LiveHub) -> None:
+    hub = live.ctx.hub
+    mon, li = token(live, "monitor"), token(live, "fm-li")
+    ws_url = live.url.replace("http://", "ws://") + "/ws"
+
+    async def scenario() -> None:
+        with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
+            async with websockets.connect(ws_url):
+                pass
+        assert refused.value.response.status_code == 401
+        async with websockets.connect(ws_url + f"?token={mon}") as ws, \
+                websockets.connect(ws_url, additional_headers={"Authorization": f"Bearer {li}"}) as ws_li:
+            await asyncio.get_running_loop().run_in_executor(
+                None, lambda: live.call(Feeder(hub).record, "kiosk-01", "event", {"event": "card_jam"}))
+            seen = []
+            while not any(m["type"] == "alarm.raised" for m in seen):
+                seen.append(json.loads(await asyncio.wait_for(ws.recv(), 5)))
+            ids = [m["id"] for m in seen]
+            assert ids == sorted(ids) and all(set(m) == {"id", "type", "ts", "data"} for m in seen)
+            raised = next(m for m in seen if m["type"] == "alarm.raised")
+            assert raised["ts"].endswith("+08:00")
+            msg = json.loads(await asyncio.wait_for(ws_li.recv(), 5))  # floor managers see alarms too
+            assert msg["id"] >= ids[0]
+        # Reconnect with ?since=: what was missed is replayed in order.
+        first = ids[0]
+        async with websockets.connect(ws_url + f"?token={mon}&since={first - 1}") as ws:
+            replay = [json.loads(await asyncio.wait_for(ws.recv(), 5)) for _ in ids]
+            assert [m["id"] for m in replay] == ids
+
+    asyncio.run(scenario())
+    status, events = http(live.url + f"/api/events?since=0", token=mon)
+    assert status == 200 and any(e["type"] == "alarm.raised" for e in events)
+
+
+def test_forecast_is_503_with_a_clear_error_without_a_model(live: LiveHub) -> None:
+    status, body = http(live.url + "/api/forecast?zone=lab&hours=2", token=token(live, "monitor"))
+    assert status == 503 and ("model" in body["error"] or "models" in body["error"])
+
+
+def test_openapi_document_lists_every_route(live: LiveHub) -> None:
+    status, doc = http(live.url + "/api/openapi.json")
+    assert status == 200 and doc["openapi"].startswith("3.")
+    for r in all_routes():
+        assert r.method.lower() in doc["paths"][r.path]
+    for path in ("/api/login", "/api/alarms/{id}/ack", "/api/tickets/{id}/resolve", "/api/dispatches/{id}/decline",
+                 "/api/forecast", "/api/staffing", "/healthz", "/metrics", "/api/kpis", "/api/site", "/api/me"):
+        assert path in doc["paths"], path
