@@ -25,8 +25,16 @@ from floorops.services import free_port
 from floorops.site import Site, load_site
 from floorops.config import load_config
 
+# The hub's resolution codes (hub/tickets.py); the stand-in refuses others as the hub does.
+RESOLUTION_CODES = ("repaired", "replaced_part", "restarted", "cleared_jam", "refilled", "no_fault_found", "other")
+
 
 USER = web.RequestKey("user", str)
+
+
+def int_id(request: web.Request) -> int:
+    text = request.match_info["id"]
+    return int(text) if text.isdigit() else -1
 
 
 def iso(ts: dt.datetime) -> str:
@@ -66,10 +74,15 @@ class FakeHub:
             d.id: {"id": d.id, "kind": d.kind, "zone": d.zone, "state": "online", "last_seen": iso(now)}
             for d in self.site.devices
         }
-        self.alarms: dict[str, dict[str, Any]] = {}
-        self.tickets: dict[str, dict[str, Any]] = {}
-        self.dispatches: dict[str, dict[str, Any]] = {}
-        self.rules: dict[str, Any] = {"zone": {"busy_ratio": 0.7, "crowded_ratio": 0.9}, "ticket_sla_min": 60}
+        self.alarms: dict[int, dict[str, Any]] = {}
+        self.tickets: dict[int, dict[str, Any]] = {}
+        self.dispatches: dict[int, dict[str, Any]] = {}
+        self.rules: dict[str, Any] = {
+            "tickets": {"respond_min": 30, "repair_min": {"critical": 120, "major": 240}},
+            "rules": {"card_jam": {"enabled": True, "severity": "major", "ticket": True},
+                      "zone_crowded": {"enabled": True, "severity": "major", "dispatch": True, "raise_ratio": 0.9,
+                                       "busy_ratio": 0.7}},
+        }
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -136,7 +149,7 @@ class FakeHub:
 
     def raise_alarm(self, source: str, type_: str = "card_jam", severity: str = "major") -> dict[str, Any]:
         device = self.devices[source]
-        alarm_id = f"a{len(self.alarms) + 1}"
+        alarm_id = len(self.alarms) + 1
         alarm = {"id": alarm_id, "type": type_, "severity": severity, "source": source, "zone": device["zone"],
                  "state": "active", "raised_at": iso(dt.datetime.now(dt.timezone.utc)), "count": 1}
         self.alarms[alarm_id] = alarm
@@ -147,7 +160,7 @@ class FakeHub:
 
     def open_ticket(self, alarm: dict[str, Any], due_in_min: float = 60) -> dict[str, Any]:
         now = dt.datetime.now(dt.timezone.utc)
-        ticket_id = f"t{len(self.tickets) + 1}"
+        ticket_id = len(self.tickets) + 1
         ticket = {"id": ticket_id, "alarm_id": alarm["id"], "device_id": alarm["source"], "fault": alarm["type"],
                   "state": "open", "assignee": None, "opened_at": iso(now),
                   "due_at": iso(now + dt.timedelta(minutes=due_in_min)), "resolved_at": None}
@@ -156,7 +169,7 @@ class FakeHub:
         return ticket
 
     def offer_dispatch(self, zone: str, assignee: str = "fm-zhang", reason: str = "zone_crowded") -> dict[str, Any]:
-        dispatch_id = f"d{len(self.dispatches) + 1}"
+        dispatch_id = len(self.dispatches) + 1
         d = {"id": dispatch_id, "zone": zone, "reason": reason, "state": "offered", "assignee": assignee,
              "created_at": iso(dt.datetime.now(dt.timezone.utc))}
         self.dispatches[dispatch_id] = d
@@ -267,7 +280,7 @@ class FakeHub:
 
     async def ack(self, request: web.Request) -> web.Response:
         self._need(request, "monitor", "admin")
-        alarm = self.alarms.get(request.match_info["id"])
+        alarm = self.alarms.get(int_id(request))
         if not alarm:
             return self._json({"error": "no such alarm"}, 404)
         alarm["state"] = "acknowledged"
@@ -276,7 +289,7 @@ class FakeHub:
 
     async def ticket_verb(self, request: web.Request) -> web.Response:
         self._need(request, "maintenance", "admin")
-        t = self.tickets.get(request.match_info["id"])
+        t = self.tickets.get(int_id(request))
         verb = request.match_info["verb"]
         if not t or verb not in ("accept", "resolve"):
             return self._json({"error": "not found"}, 404)
@@ -284,9 +297,9 @@ class FakeHub:
             t.update(state="accepted", assignee=request[USER])
         else:
             body = await request.json()
-            if not body.get("code"):
-                return self._json({"error": "a resolution code is required"}, 400)
-            t.update(state="resolved", resolution_code=body["code"], resolved_at=iso(dt.datetime.now(dt.timezone.utc)))
+            if body.get("code") not in RESOLUTION_CODES:
+                return self._json({"error": f"code must be one of {', '.join(RESOLUTION_CODES)}"}, 400)
+            t.update(state="resolved", resolution=body["code"], resolved_at=iso(dt.datetime.now(dt.timezone.utc)))
         await self._publish("ticket.updated", t)
         return self._json(t)
 
@@ -298,7 +311,7 @@ class FakeHub:
 
     async def dispatch_verb(self, request: web.Request) -> web.Response:
         self._need(request, "floor_manager", "admin")
-        d = self.dispatches.get(request.match_info["id"])
+        d = self.dispatches.get(int_id(request))
         states = {"accept": "accepted", "decline": "declined", "complete": "completed"}
         verb = request.match_info["verb"]
         if not d or verb not in states:
@@ -331,11 +344,12 @@ class FakeHub:
 
     async def timeline(self, request: web.Request) -> web.Response:
         device = request.match_info["id"]
-        rows: list[dict[str, Any]] = [{"ts": a["raised_at"], "kind": "alarm", "type": a["type"], "severity": a["severity"]}
-                                      for a in self.alarms.values() if a["source"] == device]
-        rows += [{"ts": t["opened_at"], "kind": "ticket", "type": t["state"]} for t in self.tickets.values()
-                 if t["device_id"] == device]
-        return self._json(rows)
+        items: list[dict[str, Any]] = [{"at": a["raised_at"], "what": "alarm", "alarm": a}
+                                       for a in self.alarms.values() if a["source"] == device]
+        items += [{"at": t["opened_at"], "what": "ticket", "ticket": t} for t in self.tickets.values()
+                  if t["device_id"] == device]
+        items.sort(key=lambda i: i["at"], reverse=True)
+        return self._json({"device": self.devices[device], "items": items})
 
     async def history(self, request: web.Request) -> web.Response:
         now = dt.datetime.now(dt.timezone.utc)

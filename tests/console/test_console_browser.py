@@ -179,7 +179,7 @@ def test_maintenance_works_tickets_in_due_order(fake_hub: FakeHub, open_console:
     page = open_console(fake_hub.url).login("maintenance", "maint-pw")
     rows = page.get_by_test_id("ticket-row")
     expect(rows).to_have_count(3)
-    assert [r.get_attribute("data-ticket-id") for r in rows.all()] == [overdue["id"], soon["id"], later["id"]]
+    assert [r.get_attribute("data-ticket-id") for r in rows.all()] == [str(t["id"]) for t in (overdue, soon, later)]
     expect(rows.nth(0)).to_have_attribute("data-due", "overdue")
     expect(rows.nth(0)).to_contain_text("overdue")
     expect(rows.nth(1)).to_have_attribute("data-due", "soon")
@@ -195,7 +195,7 @@ def test_maintenance_works_tickets_in_due_order(fake_hub: FakeHub, open_console:
     detail.get_by_test_id("ticket-resolve").click()
     expect(rows).to_have_count(2)
     assert fake_hub.tickets[overdue["id"]]["state"] == "resolved"
-    assert fake_hub.tickets[overdue["id"]]["resolution_code"] == "cleared_jam"
+    assert fake_hub.tickets[overdue["id"]]["resolution"] == "cleared_jam"
 
 
 def test_admin_provisions_a_device_and_sees_its_password_once(
@@ -223,10 +223,17 @@ def test_admin_provisions_a_device_and_sees_its_password_once(
     page.get_by_test_id("user-add").click()
     expect(page.get_by_test_id("users")).to_contain_text("fm-wang")
     assert fake_hub.users["fm-wang"] == ("a-long-password", "floor_manager")
-    page.locator('input[data-rule="zone.crowded_ratio"]').fill("0.85")
+    page.locator('input[data-rule="rules.zone_crowded.raise_ratio"]').fill("0.85")
+    page.locator('select[data-rule="rules.card_jam.severity"]').select_option("critical")
+    page.locator('input[data-rule="tickets.respond_min"]').fill("")
+    page.get_by_test_id("rules-save").click()
+    expect(page.get_by_test_id("rules").locator(".error-text")).to_contain_text("tickets.respond_min")
+    page.locator('input[data-rule="tickets.respond_min"]').fill("20")
     page.get_by_test_id("rules-save").click()
     expect(page.locator(".toast", has_text="Thresholds saved")).to_be_visible()
-    assert fake_hub.rules == {"zone": {"busy_ratio": 0.7, "crowded_ratio": 0.85}, "ticket_sla_min": 60}
+    assert fake_hub.rules["rules"]["zone_crowded"]["raise_ratio"] == 0.85
+    assert fake_hub.rules["rules"]["card_jam"]["severity"] == "critical"
+    assert fake_hub.rules["tickets"] == {"respond_min": 20, "repair_min": {"critical": 120, "major": 240}}
 
 
 def test_language_switch_shows_chinese_names_and_sticks(fake_hub: FakeHub, open_console: Callable[..., Console]) -> None:

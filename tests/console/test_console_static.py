@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import re
+import tomllib
 import wave
 from pathlib import Path
 
+import pytest
+
 from console import INDEX_HTML, STATIC_DIR
 from console.chime import RATE_HZ, chime_samples
-from floorops.contract import KIOSK_EVENTS
+from floorops.config import load_config
 
 JS_FILES = sorted(STATIC_DIR.rglob("*.js"))
 TEXT_FILES = [p for p in STATIC_DIR.rglob("*") if p.suffix in {".js", ".css", ".html", ".json", ".svg"}]
@@ -79,9 +82,24 @@ def test_terms_cover_roles_levels_states_and_kiosk_faults() -> None:
         + [f"ticket_state.{v}" for v in ("open", "accepted", "resolved")]
         + [f"dispatch_state.{v}" for v in ("offered", "accepted", "declined", "completed", "expired")]
         + [f"device_state.{v}" for v in ("online", "offline", "fault")]
-        + [f"alarm.{e}" for e in KIOSK_EVENTS] + [f"resolution.{c}" for c in codes]
+        + [f"resolution.{c}" for c in codes]
     )
     assert not [k for k in expected if k not in en]
+
+
+def test_console_knows_the_hubs_resolution_codes_and_alarm_types() -> None:
+    """The console offers exactly the codes the hub accepts, and names every alarm type of the hub's rules."""
+    tickets = pytest.importorskip("hub.tickets")
+    codes_js = (STATIC_DIR / "js" / "views" / "tickets.js").read_text()
+    codes = re.findall(r'"(\w+)"', codes_js.split("RESOLUTION_CODES = [")[1].split("]")[0])
+    assert codes == list(tickets.RESOLUTION_CODES)
+    rules_file = Path(load_config(env={}).hub.rules_file)
+    if not rules_file.exists():
+        pytest.skip("hub/rules.toml not there")
+    alarm_types = set(tomllib.loads(rules_file.read_text())["rules"])
+    en, zh = catalog("en"), catalog("zh")
+    assert not [a for a in alarm_types if f"alarm.{a}" not in en or f"alarm.{a}" not in zh]
+    assert not [a for a in alarm_types if f"fault.{a}" not in en]
 
 
 def test_chime_is_a_short_audible_wav_that_regenerates_identically(tmp_path: Path) -> None:

@@ -73,6 +73,8 @@ export class LiveConnection extends EventTarget {
         this.dispatchEvent(new Event("unauthorized"));
       }
       this.failures += 1;
+      // A refused upgrade has no close code a page can read: ask the shell to check the session (401 -> sign-in).
+      if (this.failures === 2) this.dispatchEvent(new Event("check"));
       this.setState(this.failures >= OFFLINE_AFTER ? "offline" : "reconnecting");
       const base = BACKOFF_MS[Math.min(this.failures - 1, BACKOFF_MS.length - 1)];
       this.timer = setTimeout(() => this.connect(), base + Math.random() * base * 0.3);

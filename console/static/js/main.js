@@ -81,6 +81,7 @@ class Console {
     this.live.addEventListener("state", (ev) => this.showConnection(ev.detail));
     this.live.addEventListener("resync", () => this.store.load(COLLECTIONS));
     this.live.addEventListener("unauthorized", () => this.signOut(true));
+    this.live.addEventListener("check", () => this.api.get("/api/me").catch(() => {}));
     this.showConnection("connecting");
     this.live.start();
     window.floorops = { live: this.live, store: this.store, notifier: this.notifier }; // for operators' devtools and tests

@@ -10,7 +10,7 @@ export const ROLE_VIEWS = {
 
 const ABILITIES = {
   ackAlarm: ["monitor", "admin"],
-  clearAlarm: ["admin"],
+  clearAlarm: ["monitor", "admin"],
   workTickets: ["maintenance", "admin"],
   answerDispatch: ["floor_manager", "admin"],
   administer: ["admin"],

@@ -5,15 +5,24 @@ import { errorText, rowsOf, unavailable } from "./common.js";
 const ROLES = ["monitor", "floor_manager", "maintenance", "admin"];
 const KINDS = ["queue_screen", "kiosk", "wifi_probe", "charger"];
 
-/** Flatten {a: {b: 1}} to [["a.b", 1]] for editing; numbers and booleans only. */
+const SEVERITIES = ["critical", "major", "minor", "warning"];
+
+/** Flatten {a: {b: 1}} to [["a.b", 1]] for editing: numbers, booleans and severities; the rest is kept as is. */
 export function flattenRules(obj, prefix = "") {
   const out = [];
   for (const [k, v] of Object.entries(obj || {})) {
     const key = prefix ? `${prefix}.${k}` : k;
     if (v && typeof v === "object" && !Array.isArray(v)) out.push(...flattenRules(v, key));
-    else if (typeof v === "number" || typeof v === "boolean") out.push([key, v]);
+    else if (typeof v === "number" || typeof v === "boolean" || SEVERITIES.includes(v)) out.push([key, v]);
   }
   return out;
+}
+
+/** "rules.card_jam" -> the alarm's name; "tickets.repair_min" -> "Tickets · repair min". */
+function ruleGroupLabel(i, group) {
+  const parts = group.split(".");
+  if (parts[0] === "rules" && parts[1]) return [i.term("alarm", parts[1]), ...parts.slice(2).map((p) => i.term("rule", p))].join(" · ");
+  return [i.term("rule_group", parts[0]), ...parts.slice(1).map((p) => i.term("rule", p))].join(" · ");
 }
 
 function setPath(obj, dotted, value) {
@@ -152,17 +161,28 @@ export class AdminView {
     const entries = flattenRules(rules);
     const inputs = new Map();
     const err = h("div", { class: "error-text" });
+    const groups = new Map();
+    for (const [key, value] of entries) {
+      const parts = key.split(".");
+      const group = parts.slice(0, -1).join(".") || "general";
+      if (!groups.has(group)) groups.set(group, []);
+      groups.get(group).push([key, parts[parts.length - 1], value]);
+    }
     const form = h("form", { "data-testid": "rules", onsubmit: async (ev) => {
       ev.preventDefault();
       err.textContent = "";
       const updated = structuredClone(rules);
-      for (const [key, input] of inputs) {
-        const original = entries.find(([k]) => k === key)[1];
-        const value = typeof original === "boolean" ? input.checked : Number(input.value);
-        if (typeof value === "number" && !Number.isFinite(value)) {
-          err.textContent = i.t("admin.rule_bad", { key });
-          return;
-        }
+      for (const [key, [input, original]] of inputs) {
+        let value;
+        if (typeof original === "boolean") value = input.checked;
+        else if (typeof original === "number") {
+          value = input.value.trim() === "" ? NaN : Number(input.value);
+          if (!Number.isFinite(value)) {
+            err.textContent = i.t("admin.rule_bad", { key });
+            input.focus();
+            return;
+          }
+        } else value = input.value;
         setPath(updated, key, value);
       }
       try {
@@ -173,13 +193,16 @@ export class AdminView {
         err.textContent = errorText(i, e2);
       }
     } },
-    h("div", { class: "rules-grid" }, entries.map(([key, value]) => {
-      const input = typeof value === "boolean"
-        ? h("input", { type: "checkbox", checked: value, name: key })
-        : h("input", { type: "number", step: "any", value: String(value), name: key, "data-rule": key });
-      inputs.set(key, input);
-      return h("label", {}, i.term("rule", key), input);
-    })),
+    h("div", { class: "rules-groups" }, [...groups.entries()].map(([group, items]) => h("fieldset", { class: "rule-group" },
+      h("legend", {}, ruleGroupLabel(i, group)),
+      items.map(([key, name, value]) => {
+        let input;
+        if (typeof value === "boolean") input = h("input", { type: "checkbox", checked: value, name: key, "data-rule": key });
+        else if (typeof value === "number") input = h("input", { type: "number", step: "any", value: String(value), name: key, "data-rule": key });
+        else input = h("select", { name: key, "data-rule": key }, SEVERITIES.map((sv) => h("option", { value: sv, selected: sv === value }, i.term("severity", sv))));
+        inputs.set(key, [input, value]);
+        return h("label", { class: typeof value === "boolean" ? "check" : "" }, i.term("rule", name), input);
+      })))),
     err,
     h("div", { class: "form-row", style: "margin-top: 10px" }, h("button", { class: "btn-primary", type: "submit", "data-testid": "rules-save" }, i.t("admin.save_rules"))));
     fill(this.rulesEl, entries.length ? form : h("div", { class: "empty" }, i.t("admin.no_rules")));

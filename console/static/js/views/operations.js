@@ -222,8 +222,9 @@ export class OperationsView {
     let forecastPart;
     if (this.forecast === undefined) forecastPart = h("div", { class: "empty" }, i.t("common.loading"));
     else if (this.forecast instanceof Error) {
-      forecastPart = this.forecast.unavailable || this.forecast.status === 503
-        ? unavailable(i, i.t("zone.forecast")) : h("div", { class: "error-text" }, errorText(i, this.forecast));
+      forecastPart = this.forecast.status === 503
+        ? h("div", { class: "unavailable", "data-testid": "unavailable" }, i.t("zone.forecast_unavailable", { reason: this.forecast.message }))
+        : this.forecast.unavailable ? unavailable(i, i.t("zone.forecast")) : h("div", { class: "error-text" }, errorText(i, this.forecast));
     } else {
       const actuals = this.actuals && this.actuals.length ? this.actuals
         : (this.app.store.zoneTrail.get(this.selected) || []).map((p) => ({ ts: p.ts, v: p.v }));
@@ -237,7 +238,11 @@ export class OperationsView {
     }
     let staffingPart;
     if (this.staffing === undefined) staffingPart = h("div", { class: "empty" }, i.t("common.loading"));
-    else if (this.staffing instanceof Error) staffingPart = unavailable(i, i.t("zone.staffing"));
+    else if (this.staffing instanceof Error) {
+      staffingPart = this.staffing.status === 503
+        ? h("div", { class: "unavailable", "data-testid": "unavailable" }, i.t("zone.forecast_unavailable", { reason: this.staffing.message }))
+        : unavailable(i, i.t("zone.staffing"));
+    }
     else if (!this.staffing.length) staffingPart = h("div", { class: "empty" }, i.t("zone.no_staffing"));
     else {
       const gaps = this.staffing.filter((r) => (+r.gap || (+r.required - (+r.on_roster || 0))) > 0 && r.on_roster !== undefined);

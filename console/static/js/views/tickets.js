@@ -6,14 +6,30 @@ import { toDate } from "../i18n.js";
 import { can } from "../roles.js";
 import { errorText, every, rowsOf, unavailable } from "./common.js";
 
-// Resolution codes offered to the technician; the hub validates them (a 400 shows its message).
-export const RESOLUTION_CODES = [
-  "cleared_jam", "replaced_part", "refilled_consumable", "rebooted", "reseated_cable", "replaced_device", "no_fault_found", "other",
-];
+// Resolution codes offered to the technician: the hub's list (hub/tickets.py RESOLUTION_CODES; a test keeps
+// them equal). The hub validates them; a 400 shows its message.
+export const RESOLUTION_CODES = ["repaired", "replaced_part", "restarted", "cleared_jam", "refilled", "no_fault_found", "other"];
 const SOON_MS = 30 * 60_000;
 const HISTORY_HOURS = 6;
 const HIDDEN_FIELDS = new Set(["seq", "ts", "time"]);
 const MAX_CHARTS = 8;
+
+/**
+ * One timeline item as {at, kind, what, severity, state, note}. The hub sends
+ * {at, what: "alarm"|"ticket"|"event", alarm|ticket|data}; flat items ({ts, kind, type}) are read too.
+ */
+export function timelineEntry(e) {
+  const kind = e.what && typeof e.what === "string" && ["alarm", "ticket", "event"].includes(e.what) ? e.what : (e.kind ?? "");
+  const at = e.at ?? e.ts ?? e.time ?? e.raised_at ?? e.opened_at;
+  if (kind === "alarm" && e.alarm) {
+    return { at, kind, what: e.alarm.type, severity: e.alarm.severity, state: e.alarm.state, note: e.alarm.count > 1 ? `×${e.alarm.count}` : "" };
+  }
+  if (kind === "ticket" && e.ticket) {
+    return { at, kind, what: e.ticket.fault, state: e.ticket.state, note: e.ticket.assignee || "" };
+  }
+  if (kind === "event" && e.data) return { at, kind, what: e.data.state, note: (e.data.faults || []).join(", ") };
+  return { at, kind, what: e.type ?? e.event ?? e.fault ?? "", severity: e.severity, state: e.state, note: e.text ?? e.message };
+}
 
 export class TicketsView {
   constructor(app) {
@@ -141,7 +157,7 @@ export class TicketsView {
         h("span", {}, i.t("tickets.col.due"), " ", h("b", {}, this.dueText(t))),
         h("span", {}, i.t("tickets.col.assignee"), " ", h("b", {}, t.assignee || "—"))),
       !mayWork || t.state === "resolved" ? (t.state === "resolved"
-        ? h("div", { class: "muted" }, i.t("tickets.resolved_at", { time: i.dateTime(t.resolved_at) }), t.resolution_code || t.code ? ` · ${i.term("resolution", t.resolution_code || t.code)}` : "")
+        ? h("div", { class: "muted" }, i.t("tickets.resolved_at", { time: i.dateTime(t.resolved_at) }), t.resolution ? ` · ${i.term("resolution", t.resolution)}` : "")
         : null)
         : h("div", { class: "detail-actions" },
           t.state === "open" ? h("button", { class: "btn-primary", "data-testid": "ticket-accept", onclick: (ev) =>
@@ -181,16 +197,14 @@ export class TicketsView {
       fill(this.timelineEl, items.unavailable ? unavailable(i, "/api/devices/{id}/timeline") : h("div", { class: "error-text" }, errorText(i, items)));
       return;
     }
-    const when = (e) => e.ts ?? e.time ?? e.at ?? e.raised_at ?? e.opened_at ?? e.created_at;
-    const sorted = [...items].sort((a, b) => (toDate(when(b))?.getTime() ?? 0) - (toDate(when(a))?.getTime() ?? 0));
+    const sorted = items.map(timelineEntry).sort((a, b) => (toDate(b.at)?.getTime() ?? 0) - (toDate(a.at)?.getTime() ?? 0));
     fill(this.timelineEl, sorted.length ? h("ul", { class: "timeline", "data-testid": "timeline" }, sorted.map((e) => {
-      const kind = e.kind ?? e.source_kind ?? e.category ?? "";
-      const what = e.type ?? e.event ?? e.fault ?? e.state ?? "";
-      const extra = [e.severity && i.term("severity", e.severity), e.state && e.state !== what && i.term("ticket_state", e.state), e.text ?? e.message]
+      const extra = [e.severity && i.term("severity", e.severity), e.state && i.term(`${e.kind}_state`, e.state), e.note]
         .filter(Boolean).join(" · ");
-      return h("li", {}, h("time", {}, i.dateTime(when(e))),
-        h("span", {}, kind ? h("span", { class: "badge", style: "margin-right:6px" }, i.term("timeline", kind)) : null,
-          i.term("alarm", what), extra ? h("span", { class: "muted" }, ` · ${extra}`) : null));
+      return h("li", { dataset: { kind: e.kind } }, h("time", {}, i.dateTime(e.at)),
+        h("span", {}, e.kind ? h("span", { class: "badge", style: "margin-right:6px" }, i.term("timeline", e.kind)) : null,
+          e.kind === "ticket" ? i.term("fault", e.what) : e.kind === "event" ? i.term("device_state", e.what) : i.term("alarm", e.what),
+          extra ? h("span", { class: "muted" }, ` · ${extra}`) : null));
     })) : h("div", { class: "empty" }, i.t("tickets.no_timeline")));
   }
 
