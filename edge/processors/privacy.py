@@ -23,11 +23,12 @@ KEY_BYTES = 32
 HASH_HEX_CHARS = 32  # 128 bits of the HMAC: collisions are negligible for a hospital's phones
 KEEP_DAYS = 2  # today's key and yesterday's (a sliding window spans midnight); older ones are deleted
 
-# Anything that looks like a MAC: 6 hex octets with ':' / '-' / '.' / no separator, or Cisco dotted form.
+# Anything that looks like a MAC or a piece of one: 4 to 8 hex octets separated by ':' '-' '.' (a clock
+# time has 3 groups and survives), Cisco dotted form, or 12 hex digits in a row.
 _MAC_LIKE = re.compile(
-    rb"(?i)(?<![0-9a-f])(?:[0-9a-f]{2}[:\-.]){5}[0-9a-f]{2}(?![0-9a-f])"
-    rb"|(?i:(?<![0-9a-f])[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4}(?![0-9a-f]))"
-    rb"|(?i:(?<![0-9a-f])[0-9a-f]{12}(?![0-9a-f]))"
+    rb"(?i)(?<![0-9a-f])(?:[0-9a-f]{2}[:\-. ]){3,7}[0-9a-f]{2}(?![0-9a-f])"
+    rb"|(?<![0-9a-fA-F])[0-9a-fA-F]{4}\.[0-9a-fA-F]{4}\.[0-9a-fA-F]{4}(?![0-9a-fA-F])"
+    rb"|(?<![0-9a-fA-F])[0-9a-fA-F]{12}(?![0-9a-fA-F])"
 )
 REDACTED = b"<mac-redacted>"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import threading
 import time
@@ -77,7 +78,7 @@ class EdgeHarness:
         if not series:
             return 0
         cols = series[0]["columns"]
-        return max(int(v) for c, v in zip(cols, series[0]["values"][0]) if c.startswith("count_"))
+        return max(int(v or 0) for c, v in zip(cols, series[0]["values"][0]) if c.startswith("count_"))
 
     def log_text(self) -> str:
         return (self.dir / "edge.log").read_text(errors="replace") if (self.dir / "edge.log").exists() else ""
@@ -133,3 +134,16 @@ def make_config(tmp: Path, broker: MosquittoServer, influx_url: str, database: s
 def telemetry(seq: int, ts: int | None = None, waiting: int = 3, queue: str = "REG-1") -> bytes:
     return json.dumps({"v": 1, "ts": ts or int(time.time() * 1000), "seq": seq, "queue": queue, "waiting": waiting,
                        "serving": "A001", "counters_open": 2, "avg_wait_s": 300.0}).encode()
+
+
+def socat_pair(edge_end: Path, other_end: Path) -> "subprocess.Popen[bytes]":
+    """Two pseudo-terminals joined back to back (what a USB-serial or RS-485 adapter looks like)."""
+    import shutil
+    import subprocess
+
+    edge_end.parent.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen([shutil.which("socat") or "socat", f"pty,raw,echo=0,link={edge_end}",
+                             f"pty,raw,echo=0,link={other_end}"], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_until(lambda: edge_end.exists() and other_end.exists(), 10, "socat pty pair")
+    return proc
