@@ -1,0 +1,92 @@
+"""The command line: help, the CSV history per api.md, and load-history into a real InfluxDB 1.x."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from firmware_sim.load import load_history
+from floorops.config import Config, dump_toml
+from floorops.influx import query_sync
+from floorops.services import InfluxServer
+from floorops.site import Site
+
+
+def sim(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "firmware_sim", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_help() -> None:
+    for args in ([], ["run"], ["inject"], ["history"], ["load-history"]):
+        out = sim(*args, "--help")
+        assert out.returncode == 0 and "usage: python -m firmware_sim" in out.stdout
+
+
+def test_history_csv(tmp_path: Path, demo_site: Site) -> None:
+    out = tmp_path / "h.csv"
+    r = sim("history", "--weeks", "2", "--seed", "5", "--out", str(out), "--end", "2026-11-22")
+    assert r.returncode == 0, r.stderr
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == 14 * 96 * len(demo_site.zones)
+    assert rows[0]["ts"] == "2026-11-09T00:00:00+08:00"
+    again = tmp_path / "h2.csv"
+    sim("history", "--weeks", "2", "--seed", "5", "--out", str(again), "--end", "2026-11-22")
+    assert out.read_bytes() == again.read_bytes()
+
+
+def test_history_bad_arguments_are_clear(tmp_path: Path) -> None:
+    r = sim("history", "--weeks", "0", "--out", str(tmp_path / "x.csv"))
+    assert r.returncode == 2 and "weeks" in r.stderr
+    r = sim("history", "--weeks", "1", "--out", str(tmp_path / "x.csv"), "--config", str(tmp_path / "missing.toml"))
+    assert r.returncode == 2 and "no such configuration file" in r.stderr
+
+
+def test_inject_without_a_running_simulator(tmp_path: Path) -> None:
+    cfg = Config(var_dir=str(tmp_path))
+    cfg.sim.control_port = 9  # nothing listens there
+    path = tmp_path / "c.toml"
+    path.write_text(dump_toml(cfg))
+    r = sim("inject", "kiosk-01", "card_jam", "--config", str(path))
+    assert r.returncode == 1 and "no simulator answering" in r.stderr
+
+
+@pytest.mark.integration
+def test_load_history_into_influx(influx: InfluxServer, influx_db: str, demo_site: Site, tmp_path: Path) -> None:
+    cfg = Config(var_dir=str(tmp_path))
+    cfg.influx.url = influx.url
+    cfg.influx.database = influx_db
+    now = dt.datetime(2026, 11, 23, 10, 7, tzinfo=demo_site.tz)
+    n = load_history(cfg, demo_site, 1, seed=3, now=now)
+    # Seven days up to today 09:45 (the last whole bucket before 10:07), two measurements.
+    buckets = 6 * 96 + (9 * 4 + 4)
+    assert n == 2 * buckets * len(demo_site.zones)
+    series = query_sync(influx.url, influx_db, "SELECT count(arrivals) FROM zone_stats GROUP BY zone")
+    assert {s["tags"]["zone"] for s in series} == {z.id for z in demo_site.zones}
+    assert all(s["values"][0][1] == buckets for s in series)
+    last = query_sync(influx.url, influx_db,
+                      "SELECT last(occupancy) FROM zone_occupancy WHERE zone='entrance'", epoch="ms")
+    assert last[0]["values"][0][0] == int(dt.datetime(2026, 11, 23, 9, 45, tzinfo=demo_site.tz).timestamp() * 1000)
+    # Loading twice overwrites rather than duplicates (same series, same timestamps).
+    load_history(cfg, demo_site, 1, seed=3, now=now)
+    again = query_sync(influx.url, influx_db, "SELECT count(arrivals) FROM zone_stats GROUP BY zone")
+    assert again == series
+
+
+@pytest.mark.integration
+def test_load_history_cli(influx: InfluxServer, influx_db: str, tmp_path: Path) -> None:
+    cfg = Config(var_dir=str(tmp_path))
+    cfg.influx.url = influx.url
+    cfg.influx.database = influx_db
+    path = tmp_path / "c.toml"
+    path.write_text(dump_toml(cfg))
+    r = sim("load-history", "--weeks", "1", "--seed", "2", "--config", str(path))
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["points"] > 14 * 96 * 6
+    series = query_sync(influx.url, influx_db, "SELECT max(occupancy) FROM zone_stats WHERE zone='lab'")
+    assert series and series[0]["values"][0][1] > 10
