@@ -68,6 +68,8 @@ class ControlCentre:
     processes: list[ManagedProcess] = field(default_factory=list)
     passwords: dict[str, str] = field(default_factory=dict)
     runtime_config: Path | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _stopping: bool = False
 
     @property
     def var(self) -> Path:
@@ -149,15 +151,17 @@ class ControlCentre:
 
         cfg = self.cfg
         site = self.site
+        cred_path = cfg.path(cfg.hub.credentials_file)
+        creds: dict[str, Any] = json.loads(cred_path.read_text()) if cred_path.exists() else {}
         with DynsecClient(cfg.mqtt.host, cfg.mqtt.port, cfg.broker.admin_username, cfg.broker.admin_password) as ds:
             ds.provision_service(cfg.edge.mqtt_username, cfg.edge.mqtt_password, edge_acls(site.id))
             ds.provision_service(cfg.hub.mqtt_username, cfg.hub.mqtt_password, hub_acls(site.id))
-        cred_path = cfg.path(cfg.hub.credentials_file)
-        creds: dict[str, Any] = json.loads(cred_path.read_text()) if cred_path.exists() else {}
-        for device in site.devices:
-            if device.id not in creds:
-                creds[device.id] = provisioning.add_device(cfg, device.id, device.kind, device.zone)
-                _write_private(cred_path, json.dumps(creds, indent=2))
+            for device in site.devices:
+                if device.id not in creds:
+                    creds[device.id] = provisioning.add_device(
+                        cfg, device.id, device.kind, device.zone, dynsec=ds, site=site
+                    )
+                    _write_private(cred_path, json.dumps(creds, indent=2))
         _write_private(cred_path, json.dumps(creds, indent=2))
         sec = self._secrets()
         for username, role in provisioning.demo_accounts(cfg):
@@ -166,16 +170,21 @@ class ControlCentre:
         _write_private(self.var / "secrets.json", json.dumps(sec, indent=2))
         self.passwords = dict(sec["users"])
 
-    def _spawn(self, name: str, *args: str) -> ManagedProcess:
+    def _spawn(self, name: str, *args: str) -> ManagedProcess | None:
+        """Start a child, unless the centre is stopping (a late bootstrap step must not outlive it)."""
         assert self.runtime_config is not None
         env = dict(os.environ, FLOOROPS_CONFIG=str(self.runtime_config), PYTHONUNBUFFERED="1")
-        p = ManagedProcess(name, [self.python, *args], self.var / "logs" / f"{name}.log", env=env).start()
-        self.processes.append(p)
+        with self._lock:
+            if self._stopping:
+                return None
+            p = ManagedProcess(name, [self.python, *args], self.var / "logs" / f"{name}.log", env=env).start()
+            self.processes.append(p)
         return p
 
     def start_components(self) -> None:
         conf = str(self.runtime_config)
         hub = self._spawn("hub", "-m", "hub", "--config", conf)
+        assert hub is not None
         try:
             wait_until(lambda: urllib.request.urlopen(f"{self.hub_url}/healthz", timeout=1).status in (200, 503),
                        60, "hub")
@@ -195,8 +204,11 @@ class ControlCentre:
             ("train", ["-m", "models", "train", "--config", conf]),
         ):
             p = self._spawn(name, *args)
-            assert p.proc is not None
+            if p is None or p.proc is None:
+                return
             if p.proc.wait() != 0:
+                if self._stopping:
+                    return
                 log.error("model bootstrap step failed", extra={"step": name, "log": str(p.log_path)})
                 return
         log.info("first forecasting model trained; the hub picks it up at its next forecast")
@@ -224,9 +236,11 @@ class ControlCentre:
         return [p.name for p in self.processes if p.name in long_running and not p.running]
 
     def stop(self) -> None:
-        for p in reversed(self.processes):
+        with self._lock:
+            self._stopping = True
+            processes, self.processes = self.processes, []
+        for p in reversed(processes):
             p.stop()
-        self.processes.clear()
         for server in (self.influx, self.broker):
             if server is not None:
                 server.stop()

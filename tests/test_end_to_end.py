@@ -1,0 +1,198 @@
+"""The thin path, for real, as a new user would try it after ``make run``:
+
+register a kiosk with ``python -m hub devices add``, publish with ``mosquitto_pub`` using the credentials it
+printed, and see the alarm arrive on an authenticated WebSocket and in ``/api/alarms``, with a maintenance
+ticket opened and the reading stored in InfluxDB. Everything is real: Mosquitto, influxd, the edge agent,
+the hub and the simulator run as separate processes (floorops.launcher, the code behind ``make run``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+import websockets
+from websockets.exceptions import InvalidStatus
+
+from floorops.launcher import ControlCentre
+from floorops.services import free_port
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def http(centre: ControlCentre, method: str, path: str, body: Any = None, token: str | None = None) -> tuple[int, Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(centre.hub_url + path, data=data, method=method)
+    req.add_header("Content-Type", "application/json")
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, json.loads(r.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+
+
+def login(centre: ControlCentre, username: str) -> str:
+    status, body = http(centre, "POST", "/api/login", {"username": username, "password": centre.passwords[username]})
+    assert status == 200, body
+    return body["token"]
+
+
+def cli(centre: ControlCentre, *args: str, stdin: str | None = None) -> str:
+    out = subprocess.run(
+        [sys.executable, *args, "--config", str(centre.runtime_config)], input=stdin, capture_output=True,
+        text=True, timeout=60, env=dict(os.environ, FLOOROPS_CONFIG=str(centre.runtime_config)),
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def mosquitto_pub(centre: ControlCentre, creds: dict, channel: str, payload: str) -> None:
+    subprocess.run(
+        ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(centre.cfg.mqtt.port), "-u", creds["mqtt_username"],
+         "-P", creds["mqtt_password"], "-q", "1", "-t", creds["topic_prefix"] + channel, "-m", payload],
+        check=True, timeout=10,
+    )
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+async def wait_for(ws: Any, predicate: Any, timeout_s: float) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise AssertionError("the expected WebSocket message did not arrive")
+        msg = json.loads(await asyncio.wait_for(ws.recv(), remaining))
+        if predicate(msg):
+            return msg
+
+
+def test_card_jam_from_mosquitto_pub_raises_an_alarm_on_the_websocket(control_centre: ControlCentre) -> None:
+    centre = control_centre
+    creds = json.loads(cli(centre, "-m", "hub", "devices", "add", "kiosk-e2e", "--kind", "kiosk", "--zone", "reg_hall"))
+    assert creds["id"] == "kiosk-e2e"
+    assert creds["topic_prefix"] == "hospital/demo/kiosk/kiosk-e2e/"
+    token = login(centre, "monitor")
+
+    # No token: 401, on the API and on the WebSocket.
+    assert http(centre, "GET", "/api/alarms")[0] == 401
+
+    async def scenario() -> dict:
+        ws_url = centre.hub_url.replace("http://", "ws://") + "/ws"
+        with pytest.raises(InvalidStatus) as refused:
+            async with websockets.connect(ws_url):
+                pass
+        assert refused.value.response.status_code == 401
+        async with websockets.connect(ws_url, additional_headers={"Authorization": f"Bearer {token}"}) as ws:
+            telemetry = {"v": 1, "ts": now_ms(), "seq": 1, "cpu_pct": 20.0, "mem_pct": 40.0, "paper_pct": 80,
+                         "card_reader": "ok", "printer": "ok", "app": "ok", "resp_ms": 640, "txn_ok": 3, "txn_fail": 0}
+            mosquitto_pub(centre, creds, "telemetry", json.dumps(telemetry))
+            mosquitto_pub(centre, creds, "event", json.dumps({"v": 1, "ts": now_ms(), "seq": 2, "event": "card_jam"}))
+            return await wait_for(
+                ws, lambda m: m["type"] == "alarm.raised" and m["data"].get("source") == "kiosk-e2e", 15
+            )
+
+    raised = asyncio.run(scenario())
+    alarm = raised["data"]
+    assert alarm["state"] == "active"
+    assert alarm["severity"] in {"critical", "major"}
+    status, alarms = http(centre, "GET", "/api/alarms?state=active", token=token)
+    assert status == 200
+    assert any(a["id"] == alarm["id"] and a["source"] == "kiosk-e2e" for a in alarms)
+    status, tickets = http(centre, "GET", "/api/tickets?state=open", token=login(centre, "maintenance"))
+    assert status == 200
+    assert any(t["device_id"] == "kiosk-e2e" and t["alarm_id"] == alarm["id"] for t in tickets)
+
+    # The reading reached InfluxDB through the edge agent.
+    deadline = time.monotonic() + 15
+    history: list = []
+    while time.monotonic() < deadline and not history:
+        status, history = http(centre, "GET", "/api/devices/kiosk-e2e/history?since=1h", token=token)
+        time.sleep(0.3)
+    assert any(row.get("resp_ms") == 640 for row in history), history
+
+
+def test_malformed_payload_is_dead_lettered_and_the_path_still_works(control_centre: ControlCentre) -> None:
+    centre = control_centre
+    creds = json.loads(cli(centre, "-m", "hub", "devices", "add", "kiosk-e2f", "--kind", "kiosk", "--zone", "lab"))
+    token = login(centre, "monitor")
+
+    async def scenario() -> dict:
+        ws_url = centre.hub_url.replace("http://", "ws://") + f"/ws?token={token}"
+        async with websockets.connect(ws_url) as ws:
+            mosquitto_pub(centre, creds, "event", '{"v":1,"ts":12,"seq":"one","event":')  # broken JSON
+            mosquitto_pub(centre, creds, "event", json.dumps({"v": 1, "ts": now_ms(), "seq": 5, "event": "explode"}))
+            mosquitto_pub(centre, creds, "event", json.dumps({"v": 1, "ts": now_ms(), "seq": 6, "event": "app_crash"}))
+            return await wait_for(
+                ws, lambda m: m["type"] == "alarm.raised" and m["data"].get("source") == "kiosk-e2f", 15
+            )
+
+    alarm = asyncio.run(scenario())["data"]
+    assert "crash" in alarm["type"] or "app" in alarm["type"]
+    listing = cli(centre, "-m", "edge", "deadletters")
+    assert "kiosk-e2f" in listing
+    assert "bad_json" in listing and "bad_enum" in listing
+
+
+def test_make_run_launcher_stops_everything_it_started(tmp_path: Path) -> None:
+    """``python -m floorops.launcher`` (what ``make run`` runs): up, console printed, SIGTERM, nothing left."""
+    env = dict(
+        os.environ,
+        FLOOROPS_VAR_DIR=str(tmp_path / "var"),
+        FLOOROPS_MQTT__PORT=str(free_port()),
+        FLOOROPS_INFLUX__URL=f"http://127.0.0.1:{free_port()}",
+        FLOOROPS_INFLUX__RPC_PORT=str(free_port()),
+        FLOOROPS_HUB__HTTP_PORT=str(free_port()),
+        FLOOROPS_EDGE__METRICS_PORT=str(free_port()),
+        FLOOROPS_SIM__CONTROL_PORT=str(free_port()),
+    )
+    proc = subprocess.Popen([sys.executable, "-m", "floorops.launcher"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    seen: list[str] = []
+    try:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            text = proc.stdout.readline()
+            if not text:
+                break
+            seen.append(text)
+            if "Ctrl-C stops everything" in text:
+                break
+        output = "".join(seen)
+        assert "Console:   http://127.0.0.1:" in output, output[-3000:]
+        assert "monitor" in output and "maintenance" in output
+        secrets_file = tmp_path / "var" / "secrets.json"
+        assert secrets_file.stat().st_mode & 0o077 == 0
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+    time.sleep(0.5)
+    assert processes_mentioning(str(tmp_path)) == [], "processes left behind"
+
+
+def processes_mentioning(text: str) -> list[str]:
+    """Command lines of live processes that mention ``text`` (what pgrep -f does, without procps)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in args:
+            found.append(args)
+    return found
