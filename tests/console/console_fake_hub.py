@@ -70,6 +70,7 @@ class FakeHub:
         }
         self.zones["reg_hall"].update(occupancy=240, waiting=61, level="crowded")
         self.zones["lab"].update(occupancy=80, waiting=22, level="busy")
+        self.zones["imaging_xr"].update(occupancy=None)  # no occupancy measured yet (probes silent)
         self.devices = {
             d.id: {"id": d.id, "kind": d.kind, "zone": d.zone, "state": "online", "last_seen": iso(now)}
             for d in self.site.devices

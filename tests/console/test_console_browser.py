@@ -68,6 +68,8 @@ def test_operations_shows_live_zones_kpis_devices_forecast_and_staffing(
     reg = page.locator('.zone-g[data-zone="reg_hall"]')
     expect(reg).to_have_attribute("data-level", "crowded")
     expect(page.locator('.zone-g[data-zone="lab"]')).to_have_attribute("data-level", "busy")
+    # A zone with no occupancy measured is grey ("no data"), not green.
+    expect(page.locator('.zone-g[data-zone="imaging_xr"]')).to_have_attribute("data-level", "unknown")
     # The most crowded zone is selected first: its forecast band and staffing plan are drawn.
     expect(page.get_by_test_id("zone-occupancy")).to_have_text("240")
     expect(page.get_by_test_id("forecast-chart").locator("path.band")).to_have_count(1)

@@ -6,9 +6,10 @@ const Y_SCALE = 0.62; // floors are wider than deep: squash the 0..100 y range
 
 export const LEVELS = ["normal", "busy", "crowded"];
 
+/** The crowding level to colour; "unknown" while no occupancy has been measured (probes silent, start-up). */
 export function levelOf(zone) {
-  if (zone && LEVELS.includes(zone.level)) return zone.level;
-  return "unknown";
+  if (!zone || zone.occupancy === null || zone.occupancy === undefined) return "unknown";
+  return LEVELS.includes(zone.level) ? zone.level : "unknown";
 }
 
 function fitText(text, widthUnits, fontUnits) {

@@ -89,9 +89,12 @@ export class AdminView {
     const i = this.i18n;
     try {
       const users = rowsOf(await this.app.api.get("/api/users"), "users");
+      // The hub names a user's person by roster id: show the person's name when the roster is readable.
+      const roster = await this.app.api.get("/api/roster").then((r) => rowsOf(r, "roster")).catch(() => []);
+      const nameOf = new Map(roster.map((p) => [p.id, (i.lang === "zh" && p.name_zh) || p.name]));
       fill(this.usersEl, h("table", { "data-testid": "users" },
         h("thead", {}, h("tr", {}, h("th", {}, i.t("admin.username")), h("th", {}, i.t("admin.role")), h("th", {}, i.t("admin.person")))),
-        h("tbody", {}, users.map((u) => h("tr", {}, h("td", {}, u.username), h("td", {}, i.term("role", u.role)), h("td", { class: "muted" }, u.person || u.name || ""))))));
+        h("tbody", {}, users.map((u) => h("tr", {}, h("td", {}, u.username), h("td", {}, i.term("role", u.role)), h("td", { class: "muted" }, nameOf.get(u.person) || u.person || ""))))));
     } catch (e) {
       fill(this.usersEl, e.unavailable ? unavailable(i, "/api/users") : h("div", { class: "error-text" }, errorText(i, e)));
     }

@@ -149,7 +149,8 @@ export class OperationsView {
       const zones = this.app.site?.zones || [];
       const live = this.app.store.zones;
       const ratio = (z) => (+(live.get(z.id)?.occupancy) || 0) / (z.capacity || 1);
-      const top = [...zones].sort((a, b) => ratio(b) - ratio(a))[0];
+      const waiting = (z) => +(live.get(z.id)?.waiting) || 0;
+      const top = [...zones].sort((a, b) => ratio(b) - ratio(a) || waiting(b) - waiting(a))[0];
       if (top) this.selectZone(top.id);
     }
   }
@@ -205,7 +206,7 @@ export class OperationsView {
       onDuty ? h("span", {}, i.t("zone.on_duty"), " ", h("b", {}, i.number(onDuty.length))) : null);
     if (onDuty) {
       fill(this.staffEl, onDuty.length
-        ? `${i.t("zone.staff")}: ${onDuty.map((p) => p.name + (p.elastic ? ` (${i.t("zone.elastic")})` : "")).join(", ")}`
+        ? `${i.t("zone.staff")}: ${onDuty.map((p) => ((this.i18n.lang === "zh" && p.name_zh) || p.name) + (p.elastic ? ` (${i.t("zone.elastic")})` : "")).join(", ")}`
         : i.t("zone.no_staff"));
     }
   }
