@@ -15,6 +15,7 @@ point a whole control centre at a temporary folder by changing one value.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import tomllib
 import typing
@@ -146,6 +147,18 @@ class ModelsConfig:
     dir: str = "models"
     bucket_min: int = 15
     forecast_every_s: int = 900
+    # Training: how much history to read, how many newest days the saved backtest scores cover, how many
+    # saved models to keep.
+    history_days: int = 182
+    test_days: int = 14
+    keep: int = 10
+    max_rows: int = 150_000  # training rows sampled per target: bounds training time
+    # Staffing (Erlang C): a share `service_level` of patients called within `target_wait_s`, staff busy at
+    # most `max_occupancy` of the time, rosters grossed up for `shrinkage` (breaks, absence).
+    target_wait_s: float = 900.0
+    service_level: float = 0.8
+    max_occupancy: float = 0.85
+    shrinkage: float = 0.3
 
 
 @dataclass
@@ -248,7 +261,25 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
     elif path is not None:
         raise ConfigError(f"{file}: no such configuration file")
     _apply(cfg, _env_overrides(env), "")
+    _fill_secrets(cfg)
     return cfg
+
+
+def _fill_secrets(cfg: Config) -> None:
+    """Passwords left empty are taken from ``<var_dir>/secrets.json`` (mode 600, written by ``make run``),
+    so that command-line tools run beside ``make run`` need no flags; explicit settings always win."""
+    path = Path(cfg.var_dir) / "secrets.json"
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return
+    if not isinstance(data, dict):
+        return
+    for section, key, name in (("broker", "admin_password", "broker_admin"), ("edge", "mqtt_password", "edge"),
+                               ("hub", "mqtt_password", "hub")):
+        obj = getattr(cfg, section)
+        if not getattr(obj, key) and isinstance(data.get(name), str):
+            setattr(obj, key, data[name])
 
 
 def dump_toml(cfg: Config) -> str:

@@ -29,13 +29,22 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, default=str, ensure_ascii=False)
 
 
+class TextFormatter(logging.Formatter):
+    """Plain lines for a terminal, with the ``extra={...}`` fields as key=value."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        extras = " ".join(f"{k}={v}" for k, v in record.__dict__.items() if k not in _STANDARD and not k.startswith("_"))
+        return f"{text} {extras}" if extras else text
+
+
 def setup_logging(level: str = "INFO", fmt: str = "json", component: str = "") -> None:
     """Configure the root logger once per process (each component runs in its own process)."""
     handler = logging.StreamHandler(sys.stderr)
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter(f"%(asctime)s {component} %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(TextFormatter(f"%(asctime)s {component} %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

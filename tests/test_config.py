@@ -79,3 +79,9 @@ def test_config_command_prints_the_effective_config_without_secrets(monkeypatch:
     out = capsys.readouterr().out
     assert "http_port = 9191" in out
     assert "do-not-print-me" not in out and 'mqtt_password = "***"' in out
+
+
+def test_empty_passwords_come_from_the_secrets_file(tmp_path: Path) -> None:
+    (tmp_path / "secrets.json").write_text('{"broker_admin": "adm", "edge": "edg", "hub": "hb", "users": {}}')
+    cfg = load_config(env={"FLOOROPS_VAR_DIR": str(tmp_path), "FLOOROPS_HUB__MQTT_PASSWORD": "explicit"})
+    assert (cfg.broker.admin_password, cfg.edge.mqtt_password, cfg.hub.mqtt_password) == ("adm", "edg", "explicit")
