@@ -118,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(cfg, args) -> int:  # type: ignore[no-untyped-def]
+    from firmware_sim.links.modbus_bus import BusError
     from firmware_sim.links.mqtt_link import CredentialsError
     from firmware_sim.links.pty import PtyError
     from firmware_sim.runner import options_from, parse_start, run_live
@@ -137,7 +138,7 @@ def _run(cfg, args) -> int:  # type: ignore[no-untyped-def]
         return 2
     try:
         asyncio.run(run_live(cfg, site, options, start_ms))
-    except (CredentialsError, PtyError, OSError) as exc:
+    except (CredentialsError, PtyError, BusError, OSError) as exc:
         log.error("simulator cannot start", extra={"error": str(exc)})
         print(f"error: {exc}", file=sys.stderr)
         return 1

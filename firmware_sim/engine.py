@@ -14,7 +14,7 @@ import heapq
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -27,7 +27,7 @@ from firmware_sim.devices.wifi_probe import Hearing, WifiProbeSim
 from firmware_sim.faults import CLEAR, check_fault, faults_for
 from firmware_sim.flow import FlowModel, FlowState
 from firmware_sim.history import WARMUP_MIN, demand_for
-from firmware_sim.patients import PatientTracker, QueueEvent
+from firmware_sim.patients import PatientTracker
 from firmware_sim.truth import TruthRecorder
 from floorops.site import Site
 
@@ -77,12 +77,12 @@ class Simulation:
         self.now_ms = self.start_ms
         self.truth = TruthRecorder(self.model.zone_ids, site.tz, self.opt.truth_csv)
         self.devices: dict[str, DeviceSim] = {}
-        self._queue = [i for i, n in enumerate(self.model.nodes)]
         self._heap: list[_Action] = []
         self._order = 0
         self._day: dt.date | None = None
         self._rates: tuple[np.ndarray, np.ndarray] | None = None
-        self.counts: dict[str, int] = {"steps": 0, "faults": 0, "bad_input": 0, "wheelchairs_borrowed": 0}
+        self.counts: dict[str, int] = {"steps": 0, "faults": 0, "bad_input": 0, "wheelchairs_borrowed": 0,
+                                   "errors": 0}
         self._build_devices(seed)
 
     # Set-up ------------------------------------------------------------------------------------
@@ -159,18 +159,26 @@ class Simulation:
             a = heapq.heappop(self._heap)
             self.now_ms = max(self.now_ms, a.t_ms)
             if a.kind == "minute":
-                self._flow_minute(a.t_ms, emit=True)
                 self._push(a.t_ms + MINUTE_MS, "minute")
             elif a.kind == "tick":
-                dev = self.devices[a.arg]
-                dev.tick(a.t_ms)
-                self._push(a.t_ms + self.device_period_ms(dev), "tick", dev.id)
-            elif a.kind == "queue_event":
-                for screen in self._screens.get(a.arg.queue, []):
-                    screen.on_queue_event(a.arg)
+                self._push(a.t_ms + self.device_period_ms(self.devices[a.arg]), "tick", a.arg)
+            try:
+                self._run(a)
+            except Exception:  # noqa: BLE001 - a simulator bug must not stop the whole hospital
+                self.counts["errors"] += 1
+                log.exception("simulation action failed", extra={"action": a.kind, "arg": str(a.arg)})
             done += 1
         self.now_ms = max(self.now_ms, t_ms)
         return done
+
+    def _run(self, a: _Action) -> None:
+        if a.kind == "minute":
+            self._flow_minute(a.t_ms, emit=True)
+        elif a.kind == "tick":
+            self.devices[a.arg].tick(a.t_ms)
+        elif a.kind == "queue_event":
+            for screen in self._screens.get(a.arg.queue, []):
+                screen.on_queue_event(a.arg)
 
     def _rates_for(self, t_ms: int) -> tuple[float, float, int]:
         local = dt.datetime.fromtimestamp(t_ms / 1000, self.site.tz)
@@ -190,12 +198,12 @@ class Simulation:
         res = self.model.step(self.state, minute_of_day, np.array([out_rate]), np.array([er_rate]), self.flow_rng)
         events = self.tracker.apply(res, t_ms, t_ms / MINUTE_MS)
         self.counts["steps"] += 1
+        if not emit:
+            return  # warm-up: the hospital fills up; its ground truth starts with the run
         self.truth.record(
             t_ms, self.model.zone_arrivals(res)[0], self.model.zone_population(self.state)[0],
             self.model.zone_waiting(self.state)[0],
         )
-        if not emit:
-            return
         counters = self.model.counters_open(minute_of_day)
         for i, node in enumerate(self.model.nodes):
             for screen in self._screens.get(node.name, []):
@@ -288,6 +296,3 @@ class Simulation:
             "counts": dict(self.counts),
         }
 
-
-QueueEventT = QueueEvent
-Callback = Callable[..., None]

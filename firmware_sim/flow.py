@@ -216,10 +216,7 @@ class FlowModel:
         # Leave: service completions at queues, end of dwell elsewhere (memoryless, mean service_min).
         finished = rng.binomial(state.serving, self._p_finish[None, :])
         state.serving -= finished
-        routed = np.zeros((b, n, n + 1), dtype=np.int64)
-        for i in range(n):
-            if finished[:, i].any():
-                routed[:, i, :] = rng.multinomial(finished[:, i], self.routing[i])
+        routed = rng.multinomial(finished, self.routing[None, :, :])  # (batch, nodes, nodes + 1)
         moved_in = routed[:, :, :n].sum(axis=1)
         new_out = rng.poisson(out_rate)
         new_er = rng.poisson(er_rate)

@@ -22,6 +22,10 @@ from floorops import contract
 log = logging.getLogger(__name__)
 
 
+class BusError(ValueError):
+    """The site file puts two stations with the same unit id on one bus."""
+
+
 def _action_for(charger: ChargerSim) -> Any:
     async def action(function_code: int, start_address: int, address: int, count: int,
                      registers: list[int], set_values: Any) -> None:
@@ -37,7 +41,11 @@ class ModbusBus:
 
     def __init__(self, port_path: str, chargers: list[ChargerSim], baudrate: int = 9600) -> None:
         self.port_path = port_path
-        self.by_unit = {c.device.unit_id: c for c in chargers}
+        self.by_unit: dict[int, ChargerSim] = {}
+        for c in chargers:
+            other = self.by_unit.setdefault(c.device.unit_id, c)
+            if other is not c:
+                raise BusError(f"{c.device.port}: unit id {c.device.unit_id} is used by both {other.id} and {c.id}")
         self.baudrate = baudrate
         self.server: ModbusSerialServer | None = None
         self.answers = 0

@@ -43,6 +43,7 @@ def test_every_mqtt_message_validates(morning) -> None:
     assert kinds[("queue_screen", "event")] > 100
     assert kinds[("kiosk", "telemetry")] > 30
     assert kinds[("wifi_probe", "telemetry")] > 100
+    assert sim.counts["errors"] == 0
 
 
 def test_queue_events_tell_a_consistent_story(morning) -> None:
