@@ -134,17 +134,23 @@ class EdgeAgent:
 
     async def _timers(self, stop: asyncio.Event) -> None:
         """Probe-silence checks every few seconds; occupancy every occupancy_publish_s."""
-        next_occ = time.monotonic() + self.cfg.edge.occupancy_publish_s
+        every = self.cfg.edge.occupancy_publish_s
+        next_occ = time.monotonic() + every
+        next_check = time.monotonic() + PROBE_CHECK_S
         while not stop.is_set():
+            delay = max(0.0, min(next_occ, next_check) - time.monotonic())
             try:
-                await asyncio.wait_for(stop.wait(), PROBE_CHECK_S)
+                await asyncio.wait_for(stop.wait(), delay)
             except TimeoutError:
                 pass
             if stop.is_set():
                 break
-            publish = time.monotonic() >= next_occ
+            now = time.monotonic()
+            publish = now >= next_occ
             if publish:
-                next_occ += self.cfg.edge.occupancy_publish_s
+                next_occ = max(next_occ + every, now)
+            if now >= next_check:
+                next_check = now + PROBE_CHECK_S
             await asyncio.to_thread(self.intake.put, Tick(int(time.time() * 1000), publish))
 
     def healthy(self) -> bool:

@@ -58,6 +58,7 @@ class MqttLink:
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
         c.on_message = self._on_message
+        c.on_subscribe = self._on_subscribe
         c.on_publish = self._on_publish
         self.client = c
         self.connects = 0
@@ -85,10 +86,16 @@ class MqttLink:
             return
         self.connects += 1
         client.subscribe(self.subscriptions)
-        client.publish(self.status_topic, _status_payload("online"), qos=1, retain=True)
-        self.connected.set()
         log.info("connected to the broker", extra={"session_present": bool(getattr(flags, "session_present", 0)),
                                                    "connects": self.connects})
+
+    def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, rcs: Any, props: Any = None) -> None:
+        """Ready only once the broker confirmed the subscriptions (before that, messages would be missed)."""
+        if any(getattr(rc, "is_failure", False) for rc in rcs):
+            log.error("broker refused a subscription", extra={"codes": [str(rc) for rc in rcs]})
+            return
+        client.publish(self.status_topic, _status_payload("online"), qos=1, retain=True)
+        self.connected.set()
         if self.on_connected:
             self.on_connected()
 
