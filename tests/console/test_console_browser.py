@@ -304,3 +304,17 @@ def test_screenshot_of_every_view(fake_hub: FakeHub, open_console: Callable[...,
         if lang == "zh":
             assert re.search(r"[\u4e00-\u9fff]", page.locator("#view").inner_text())
         console.close()
+
+
+def test_an_alarm_storm_shows_the_most_severe_first_and_counts_the_rest(
+    fake_hub: FakeHub, open_console: Callable[..., Console]
+) -> None:
+    page = open_console(fake_hub.url, WALL).login("monitor", "monitor-pw")
+    expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+    for n in range(70):
+        fake_hub.raise_alarm(f"kiosk-{1 + n % 15:02d}", "paper_out", "minor")
+    critical = fake_hub.raise_alarm("charger-02", "charger_over_temperature", "critical")
+    expect(page.get_by_test_id("alarms-more")).to_contain_text("11 more", timeout=3000)
+    expect(page.get_by_test_id("alarm")).to_have_count(60)
+    expect(page.get_by_test_id("alarm").first).to_have_attribute("data-alarm-id", str(critical["id"]))
+    expect(page.get_by_test_id("alarm").first).to_contain_text("Charger over temperature")

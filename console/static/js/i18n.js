@@ -57,21 +57,33 @@ export class I18n extends EventTarget {
     return (this.lang === "zh" && site.name_zh) || site.name || site.id;
   }
 
+  /** Intl formatters are costly to build: one per (kind, locale, time zone), reused for every row drawn. */
+  formatter(kind, make) {
+    const key = `${kind}|${this.locale}|${this.timeZone}`;
+    this.formatters ??= new Map();
+    let f = this.formatters.get(key);
+    if (!f) {
+      f = make();
+      this.formatters.set(key, f);
+    }
+    return f;
+  }
+
   // Times show in the site's own time zone, whatever the browser's is.
   time(value, withSeconds = false) {
     const d = toDate(value);
     if (!d) return "—";
-    return new Intl.DateTimeFormat(this.locale, {
+    return this.formatter(withSeconds ? "hms" : "hm", () => new Intl.DateTimeFormat(this.locale, {
       hour: "2-digit", minute: "2-digit", second: withSeconds ? "2-digit" : undefined, hour12: false, timeZone: this.timeZone,
-    }).format(d);
+    })).format(d);
   }
 
   dateTime(value) {
     const d = toDate(value);
     if (!d) return "—";
-    return new Intl.DateTimeFormat(this.locale, {
+    return this.formatter("mdhm", () => new Intl.DateTimeFormat(this.locale, {
       month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hour12: false, timeZone: this.timeZone,
-    }).format(d);
+    })).format(d);
   }
 
   /** A duration in seconds as "4 min", "1 h 12 min", "38 s". */
@@ -86,7 +98,7 @@ export class I18n extends EventTarget {
 
   number(value, digits = 0) {
     if (value === undefined || value === null || Number.isNaN(Number(value))) return "—";
-    return new Intl.NumberFormat(this.locale, { maximumFractionDigits: digits, minimumFractionDigits: digits }).format(Number(value));
+    return this.formatter(`n${digits}`, () => new Intl.NumberFormat(this.locale, { maximumFractionDigits: digits, minimumFractionDigits: digits })).format(Number(value));
   }
 
   percent(value, digits = 1) {

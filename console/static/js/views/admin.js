@@ -1,6 +1,6 @@
 // Admin: users, devices (provisioning shows the MQTT credentials once), rule thresholds.
 import { h, fill, toast } from "../dom.js";
-import { errorText, rowsOf, unavailable } from "./common.js";
+import { errorText, RenderQueue, rowsOf, unavailable } from "./common.js";
 
 const ROLES = ["monitor", "floor_manager", "maintenance", "admin"];
 const KINDS = ["queue_screen", "kiosk", "wifi_probe", "charger"];
@@ -48,7 +48,8 @@ export class AdminView {
       h("section", { class: "panel" }, h("div", { class: "panel-head" }, h("h2", {}, i.t("admin.users"))), this.userForm(), this.usersEl),
       h("section", { class: "panel" }, h("div", { class: "panel-head" }, h("h2", {}, i.t("admin.devices"))), this.deviceForm(), this.secretEl, this.devicesEl),
       h("section", { class: "panel", style: "grid-column: 1 / -1" }, h("div", { class: "panel-head" }, h("h2", {}, i.t("admin.rules"))), this.rulesEl)));
-    this.onChange = (ev) => { if (ev.detail.collection === "devices") this.renderDevices(); };
+    this.queue = new RenderQueue({ devices: () => this.renderDevices() });
+    this.onChange = (ev) => { if (ev.detail.collection === "devices") this.queue.mark("devices"); };
     this.app.store.addEventListener("change", this.onChange);
     this.loadUsers();
     this.renderDevices();
@@ -57,6 +58,7 @@ export class AdminView {
 
   unmount() {
     this.app.store.removeEventListener("change", this.onChange);
+    this.queue.cancel();
   }
 
   // -- users -----------------------------------------------------------------------------------------

@@ -40,3 +40,37 @@ export function every(ms, fn) {
   const timer = setInterval(fn, ms);
   return () => clearInterval(timer);
 }
+
+/**
+ * Coalesces re-renders: a burst of live events marks parts dirty, and each part is drawn once per frame
+ * (or after 100 ms when the tab is hidden and frames do not run).
+ */
+export class RenderQueue {
+  constructor(renderers) {
+    this.renderers = renderers;
+    this.dirty = new Set();
+    this.scheduled = false;
+  }
+
+  mark(...parts) {
+    for (const p of parts) this.dirty.add(p);
+    if (this.scheduled) return;
+    this.scheduled = true;
+    const run = () => {
+      if (!this.scheduled) return;
+      this.scheduled = false;
+      clearTimeout(this.timer);
+      const parts = [...this.dirty];
+      this.dirty.clear();
+      for (const p of parts) this.renderers[p]?.();
+    };
+    requestAnimationFrame(run);
+    this.timer = setTimeout(run, 100);
+  }
+
+  cancel() {
+    this.scheduled = false;
+    clearTimeout(this.timer);
+    this.dirty.clear();
+  }
+}

@@ -3,7 +3,7 @@
 import { h, fill, toast } from "../dom.js";
 import { levelOf } from "../floorplan.js";
 import { can } from "../roles.js";
-import { errorText, unavailable } from "./common.js";
+import { errorText, RenderQueue, unavailable } from "./common.js";
 
 const OPEN_STATES = ["offered", "accepted"];
 const RECENT_DONE = 5;
@@ -23,8 +23,9 @@ export class DispatchView {
       h("div", { class: "panel-head" }, h("h2", {}, i.t("dispatch.title")), h("span", { class: "spacer" })),
       this.noticeEl, this.listEl,
       h("h2", {}, i.t("dispatch.recent")), this.doneEl));
+    this.queue = new RenderQueue({ all: () => this.render() });
     this.onChange = (ev) => {
-      if (["dispatches", "zones"].includes(ev.detail.collection)) this.render();
+      if (["dispatches", "zones"].includes(ev.detail.collection)) this.queue.mark("all");
     };
     this.app.store.addEventListener("change", this.onChange);
     this.render();
@@ -32,6 +33,7 @@ export class DispatchView {
 
   unmount() {
     this.app.store.removeEventListener("change", this.onChange);
+    this.queue.cancel();
   }
 
   renderNotice() {

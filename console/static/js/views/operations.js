@@ -4,12 +4,14 @@ import { h, fill, toast } from "../dom.js";
 import { forecastChart, staffingChart } from "../charts.js";
 import { FloorPlan, levelOf } from "../floorplan.js";
 import { can } from "../roles.js";
-import { errorText, every, rowsOf, SEVERITY_ORDER, siteDate, unavailable } from "./common.js";
+import { errorText, every, RenderQueue, rowsOf, SEVERITY_ORDER, siteDate, unavailable } from "./common.js";
 
 const KPI_REFRESH_MS = 10_000;
 const ZONE_REFRESH_MS = 5 * 60_000;
 const ACTUALS_HOURS = 8;
 const DEVICE_KINDS = ["queue_screen", "kiosk", "wifi_probe", "charger"];
+// Rows drawn in the alarm list (most severe first); the rest is counted. Bounds the cost of an alarm storm.
+const MAX_ALARM_ROWS = 60;
 
 export class OperationsView {
   constructor(app) {
@@ -18,8 +20,15 @@ export class OperationsView {
     this.stops = [];
     this.selected = null;
     this.fresh = new Set();
+    this.alarmRows = new Map();
     this.kpis = null;
     this.kpiError = null;
+    this.queue = new RenderQueue({
+      alarms: () => this.renderAlarms(),
+      plan: () => this.renderPlan(),
+      facts: () => this.renderZoneFacts(),
+      devices: () => this.renderDevices(),
+    });
   }
 
   mount(root) {
@@ -68,6 +77,7 @@ export class OperationsView {
     this.app.store.removeEventListener("change", this.onChange);
     for (const stop of this.stops) stop();
     clearTimeout(this.kpiTimer);
+    this.queue.cancel();
   }
 
   changed({ collection, type, item }) {
@@ -76,12 +86,12 @@ export class OperationsView {
         this.fresh.add(String(item.id));
         setTimeout(() => this.fresh.delete(String(item.id)), 3000);
       }
-      this.renderAlarms();
+      this.queue.mark("alarms");
     } else if (collection === "zones") {
-      this.renderPlan();
-      if (this.selected && (!item || item.id === this.selected)) this.renderZoneFacts();
+      this.queue.mark("plan");
+      if (this.selected && (!item || item.id === this.selected)) this.queue.mark("facts");
     } else if (collection === "devices") {
-      this.renderDevices();
+      this.queue.mark("devices");
     } else if (collection === "forecast.updated") {
       if (this.selected) this.loadZone();
     }
@@ -280,25 +290,50 @@ export class OperationsView {
     const active = alarms.filter((a) => a.state === "active").length;
     this.alarmCount.textContent = i.t("alarms.count", { n: active });
     this.alarmCount.dataset.tone = active ? "bad" : "ok";
+    if (!alarms.length) {
+      this.alarmRows.clear();
+      fill(this.alarmsEl, h("div", { class: "empty" }, i.t("alarms.none")));
+      return;
+    }
+    // Keyed: a row is rebuilt only when its alarm changed, so hundreds of active alarms stay cheap to update.
+    const rows = alarms.slice(0, MAX_ALARM_ROWS).map((a) => {
+      const key = String(a.id);
+      const sig = `${a.state}|${a.severity}|${a.count}|${a.type}|${a.zone}|${a.raised_at}|${a.escalated}|${a.flapping}|${this.fresh.has(key)}`;
+      const cached = this.alarmRows.get(key);
+      if (cached && cached.sig === sig) return cached.el;
+      const el = this.alarmRow(a);
+      this.alarmRows.set(key, { sig, el });
+      return el;
+    });
+    const shown = new Set(alarms.slice(0, MAX_ALARM_ROWS).map((a) => String(a.id)));
+    for (const key of this.alarmRows.keys()) if (!shown.has(key)) this.alarmRows.delete(key);
+    if (alarms.length > MAX_ALARM_ROWS) {
+      rows.push(h("div", { class: "empty", "data-testid": "alarms-more" }, i.t("alarms.more", { n: alarms.length - MAX_ALARM_ROWS })));
+    }
+    this.alarmsEl.replaceChildren(...rows);
+  }
+
+  alarmRow(a) {
+    const i = this.i18n;
     const role = this.app.me.role;
-    fill(this.alarmsEl, alarms.length ? alarms.map((a) => {
-      const zone = this.app.zone(a.zone);
-      const ack = a.state === "active" && can(role, "ackAlarm")
-        ? h("button", { class: "btn", "data-testid": "alarm-ack", onclick: (ev) => this.act(ev.target, `/api/alarms/${encodeURIComponent(a.id)}/ack`) }, i.t("alarms.ack"))
-        : null;
-      const clear = can(role, "clearAlarm")
-        ? h("button", { class: "btn-ghost", "data-testid": "alarm-clear", onclick: (ev) => this.act(ev.target, `/api/alarms/${encodeURIComponent(a.id)}/clear`) }, i.t("alarms.clear"))
-        : null;
-      return h("div", { class: `alarm${this.fresh.has(String(a.id)) ? " fresh" : ""}`, dataset: { severity: a.severity, state: a.state, alarmId: a.id, source: a.source }, "data-testid": "alarm" },
-        h("div", { class: "sev" }),
-        h("div", {},
-          h("div", { class: "alarm-title" }, i.term("alarm", a.type), " · ", a.source || "",
-            a.count > 1 ? h("span", { class: "count" }, `×${a.count}`) : null),
-          h("div", { class: "alarm-meta" },
-            i.term("severity", a.severity), " · ", i.zoneName(zone), " · ", i.dateTime(a.raised_at), " · ",
-            h("span", { "data-testid": "alarm-state" }, i.term("alarm_state", a.state)))),
-        h("div", { style: "display:flex; gap:6px" }, ack, clear));
-    }) : h("div", { class: "empty" }, i.t("alarms.none")));
+    const zone = this.app.zone(a.zone);
+    const ack = a.state === "active" && can(role, "ackAlarm")
+      ? h("button", { class: "btn", "data-testid": "alarm-ack", onclick: (ev) => this.act(ev.target, `/api/alarms/${encodeURIComponent(a.id)}/ack`) }, i.t("alarms.ack"))
+      : null;
+    const clear = can(role, "clearAlarm")
+      ? h("button", { class: "btn-ghost", "data-testid": "alarm-clear", onclick: (ev) => this.act(ev.target, `/api/alarms/${encodeURIComponent(a.id)}/clear`) }, i.t("alarms.clear"))
+      : null;
+    return h("div", { class: `alarm${this.fresh.has(String(a.id)) ? " fresh" : ""}`, dataset: { severity: a.severity, state: a.state, alarmId: a.id, source: a.source }, "data-testid": "alarm" },
+      h("div", { class: "sev" }),
+      h("div", {},
+        h("div", { class: "alarm-title" }, i.term("alarm", a.type), " · ", a.source || "",
+          a.count > 1 ? h("span", { class: "count" }, `×${a.count}`) : null,
+          a.escalated ? h("span", { class: "badge", dataset: { tone: "bad" }, style: "margin-left:6px" }, i.t("alarms.escalated")) : null,
+          a.flapping ? h("span", { class: "badge", dataset: { tone: "warn" }, style: "margin-left:6px" }, i.t("alarms.flapping")) : null),
+        h("div", { class: "alarm-meta" },
+          i.term("severity", a.severity), " · ", i.zoneName(zone), " · ", i.dateTime(a.raised_at), " · ",
+          h("span", { "data-testid": "alarm-state" }, i.term("alarm_state", a.state)))),
+      h("div", { style: "display:flex; gap:6px" }, ack, clear));
   }
 
   async act(button, path) {

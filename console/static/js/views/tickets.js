@@ -4,7 +4,7 @@ import { h, fill, toast } from "../dom.js";
 import { lineChart } from "../charts.js";
 import { toDate } from "../i18n.js";
 import { can } from "../roles.js";
-import { errorText, every, rowsOf, unavailable } from "./common.js";
+import { errorText, every, RenderQueue, rowsOf, unavailable } from "./common.js";
 
 // Resolution codes offered to the technician: the hub's list (hub/tickets.py RESOLUTION_CODES; a test keeps
 // them equal). The hub validates them; a 400 shows its message.
@@ -38,6 +38,7 @@ export class TicketsView {
     this.selected = null;
     this.showResolved = false;
     this.stops = [];
+    this.queue = new RenderQueue({ table: () => this.renderTable(), head: () => this.renderDetailHead() });
   }
 
   mount(root) {
@@ -55,9 +56,9 @@ export class TicketsView {
     this.onChange = (ev) => {
       const { collection, item } = ev.detail;
       if (collection === "tickets") {
-        this.renderTable();
-        if (item && this.selected && String(item.id) === String(this.selected)) this.renderDetailHead();
-      } else if (collection === "devices") this.renderDetailHead();
+        this.queue.mark("table");
+        if (item && this.selected && String(item.id) === String(this.selected)) this.queue.mark("head");
+      } else if (collection === "devices") this.queue.mark("head");
       else if (collection === "alarms" && this.selected) this.loadDetail(false);
     };
     this.app.store.addEventListener("change", this.onChange);
@@ -67,6 +68,7 @@ export class TicketsView {
   unmount() {
     this.app.store.removeEventListener("change", this.onChange);
     for (const stop of this.stops) stop();
+    this.queue.cancel();
   }
 
   dueClass(t) {
