@@ -8,6 +8,7 @@ import contextlib
 import datetime as dt
 import json
 import logging
+import threading
 from pathlib import Path
 from typing import Any, AsyncIterator
 
@@ -71,7 +72,10 @@ async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        return ok({"error": exc.reason or "error"}, status=exc.status)
+        resp = ok({"error": exc.reason or "error"}, status=exc.status)
+        if "Allow" in exc.headers:  # 405 must say which methods are allowed (RFC 9110)
+            resp.headers["Allow"] = exc.headers["Allow"]
+        return resp
     except (asyncio.CancelledError, ConnectionResetError):
         raise
     except Exception:  # noqa: BLE001
@@ -191,10 +195,11 @@ def create_app(cfg: Config, clock: Clock | None = None, connect_broker: bool = T
     for r in all_routes():
         app.router.add_route(r.method, r.path, guarded(r))
     app.router.add_get("/", static)
-    app.router.add_get("/{path:.*}", static)
+    app.router.add_get(r"/{path:(?!api/|ws$|healthz$|metrics$).*}", static)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         tasks: list[asyncio.Task[Any]] = []
+        threading.Thread(target=c.forecaster.warm_up, name="forecast-warm-up", daemon=True).start()
         if connect_broker:
             c.ingest = MqttIngest(cfg, site.id, hub.apply_messages)
             c.ingest.start()

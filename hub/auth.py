@@ -19,6 +19,7 @@ from hub.db import Database
 ROLES = ("admin", "monitor", "floor_manager", "maintenance")
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 MIN_PASSWORD = 8
+MAX_PASSWORD = 256
 
 # Permission -> roles that hold it. Every route names one permission (hub/api/*); admin holds all.
 PERMISSIONS: dict[str, frozenset[str]] = {
@@ -69,8 +70,8 @@ class UserStore:
             raise AuthError("username must be 1-64 letters, digits, '.', '_' or '-'")
         if role not in ROLES:
             raise AuthError(f"role must be one of {', '.join(ROLES)}")
-        if len(password) < MIN_PASSWORD:
-            raise AuthError(f"password must have at least {MIN_PASSWORD} characters")
+        if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+            raise AuthError(f"password must have {MIN_PASSWORD} to {MAX_PASSWORD} characters")
         with self.db.transaction():
             self.db.execute(
                 "INSERT INTO users(username, role, password_hash, person, created_at) VALUES (?,?,?,?,?) "

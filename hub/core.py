@@ -58,6 +58,7 @@ class Hub:
         self.forecasts: dict[str, list[dict[str, Any]]] = {}
         self.forecast_at: float | None = None
         self._zone_dirty: set[str] = set()
+        self._last_rejection_log: dict[str, float] = {}
         with self.unit_of_work():
             for d in site.devices:
                 self.state.dirty_devices.add(d.id)
@@ -109,12 +110,20 @@ class Hub:
                             applied += 1
                 except BadInput as exc:
                     self.metrics[f"rejected_{exc.reason}"] += 1
-                    log.warning("message rejected", extra={"topic": topic, "reason": exc.reason, "error": str(exc)})
+                    self._log_rejection(topic, exc)
                 except Exception:  # noqa: BLE001 - one bad message must not stop the stream
                     self.metrics["rejected_internal"] += 1
                     log.exception("message failed", extra={"topic": topic})
             self._zone_events()
         return applied
+
+    def _log_rejection(self, topic: str, exc: BadInput) -> None:
+        """At most one log line per reason and second: a flood of bad input must not flood the log."""
+        now = self.clock.now()
+        if now - self._last_rejection_log.get(exc.reason, 0.0) >= 1.0:
+            self._last_rejection_log[exc.reason] = now
+            log.warning("message rejected", extra={"topic": topic, "reason": exc.reason, "error": str(exc),
+                                                   "rejected_total": self.metrics[f"rejected_{exc.reason}"]})
 
     def apply_message(self, topic: str, payload: bytes) -> bool:
         parts = topic.split("/")

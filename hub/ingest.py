@@ -19,7 +19,7 @@ from floorops.topics import site_filter
 log = logging.getLogger("hub.ingest")
 
 SESSION_EXPIRY_S = 7 * 86400
-BATCH_MAX = 2000
+BATCH_MAX = 500  # bounds how long a fault waits behind other traffic in one transaction
 
 
 class MqttIngest:
@@ -89,6 +89,9 @@ class MqttIngest:
             for m in batch:
                 if m.qos > 0:
                     self.client.ack(m.mid, m.qos)
+            # Queue.get() does not yield while items are waiting: give the HTTP server, the WebSocket
+            # writers and the ticker their turn between batches, or a busy stream starves them.
+            await asyncio.sleep(0)
 
     def stop(self) -> None:
         self.client.disconnect()

@@ -16,12 +16,16 @@ def all_routes() -> list[Route]:
             *stream.ROUTES]
 
 
-def _operation(r: Route) -> dict[str, Any]:
+def _operation(r: Route, zones: list[str]) -> dict[str, Any]:
     op: dict[str, Any] = {"summary": r.summary, "operationId": f"{r.method.lower()}_{re.sub(r'[^a-z0-9]+', '_', r.path.lower()).strip('_')}",
                           "tags": [r.tag] if r.tag else []}
-    params = [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
-              for n in re.findall(r"{(\w+)}", r.path)]
-    params += [{"name": n, "in": "query", "required": False, "schema": s} for n, s in r.query.items()]
+    id_schema = ({"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"} if r.path.startswith("/api/devices/")
+                 else {"type": "integer", "minimum": 0})
+    params = [{"name": n, "in": "path", "required": True, "schema": id_schema} for n in re.findall(r"{(\w+)}", r.path)]
+    for n, s in r.query.items():
+        if s.get("x-enum-site-zones"):
+            s = {"type": "string", "enum": zones} if zones else {"type": "string"}
+        params.append({"name": n, "in": "query", "required": False, "schema": s})
     if params:
         op["parameters"] = params
     if r.body is not None:
@@ -41,7 +45,10 @@ def _operation(r: Route) -> dict[str, Any]:
         responses["404"] = {"description": "No such resource", **err}
     if r.method == "POST" and "{id}" in r.path:
         responses["409"] = {"description": "Not possible in the resource's present state", **err}
-    if r.path in ("/healthz", "/api/forecast", "/api/staffing", "/api/devices", "/api/devices/{id}/history"):
+    if r.path == "/healthz":
+        responses["503"] = {"description": "A component the hub needs (db, mqtt) is down",
+                            "content": {"application/json": {"schema": r.response}}}
+    elif r.path in ("/api/forecast", "/api/staffing", "/api/devices", "/api/devices/{id}/history"):
         responses["503"] = {"description": "A component is unavailable (no model trained, InfluxDB or broker down)", **err}
     op["responses"] = responses
     if r.permission is not None:
@@ -52,10 +59,11 @@ def _operation(r: Route) -> dict[str, Any]:
     return op
 
 
-def document() -> dict[str, Any]:
+def document(zones: list[str] | None = None) -> dict[str, Any]:
+    """The document; ``zones`` (the site's zone ids) makes ``zone`` parameters enumerations."""
     paths: dict[str, dict[str, Any]] = {}
     for r in all_routes():
-        paths.setdefault(r.path, {})[r.method.lower()] = _operation(r)
+        paths.setdefault(r.path, {})[r.method.lower()] = _operation(r, zones or [])
     return {
         "openapi": "3.1.0",
         "info": {"title": "FloorOps hub", "version": "1.0.0",

@@ -85,3 +85,10 @@ NSTR = {"type": ["string", "null"]}
 NNUM = {"type": ["number", "null"]}
 TIME = {"type": ["string", "null"], "format": "date-time"}
 ANY_OBJ = {"type": "object"}
+DIGITS = {"type": "string", "pattern": "^[0-9]{1,15}$"}
+DATE = {"type": "string", "format": "date"}
+DURATION = {"type": "string", "pattern": "^[0-9]{1,6}[smhdw]$"}
+
+
+def enum(*values: str) -> dict[str, Any]:
+    return {"type": "string", "enum": list(values)}

@@ -11,7 +11,7 @@ from hub.api import ANY_OBJ, INT, STR, ApiError, Route, arr, body_json, obj, ok
 from hub.auth import ROLES, AuthError
 from hub.context import ctx
 from hub.clock import iso
-from hub.rules.config import RulesError
+from hub.rules.config import RulesError, rules_schema
 from floorops.dynsec import DynsecError
 
 USER = obj(username=STR, role={"type": "string", "enum": list(ROLES)}, person=STR)
@@ -81,7 +81,9 @@ ROUTES = [
     Route("GET", "/api/users", users, "users.read", "Users and roles", arr(USER), tag="admin"),
     Route("POST", "/api/users", add_user, "users.write", "Create a user or reset their role and password", USER,
           body={"type": "object", "required": ["username", "role", "password"],
-                "properties": {"username": STR, "role": {"type": "string", "enum": list(ROLES)}, "password": STR}},
+                "properties": {"username": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,64}$"},
+                               "role": {"type": "string", "enum": list(ROLES)},
+                               "password": {"type": "string", "minLength": 8, "maxLength": 256}}},
           tag="admin"),
     Route("POST", "/api/devices", add_device, "devices.write",
           "Register a device: broker account and ACL; the password is shown once",
@@ -91,7 +93,7 @@ ROUTES = [
                                "zone": STR}}, tag="devices"),
     Route("GET", "/api/rules", get_rules, "read", "Rule settings in force (hub/rules.toml, or as edited)", ANY_OBJ, tag="admin"),
     Route("PUT", "/api/rules", put_rules, "rules.write", "Replace the rule settings (validated; unset keys keep defaults)",
-          ANY_OBJ, body={"type": "object"}, tag="admin"),
+          ANY_OBJ, body=rules_schema(), tag="admin"),
     Route("GET", "/api/audit", audit, "audit.read", "Every state-changing action, newest first",
           arr(obj(id=INT, at=STR, actor=STR, action=STR, target=STR)), tag="admin"),
 ]

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from floorops.influx import InfluxWriteError, rows
 from hub import kpis
-from hub.api import (ANY_OBJ, INT, NNUM, NUM, NSTR, STR, TIME, ApiError, Route, arr, obj, ok)
+from hub.api import (ANY_OBJ, DATE, DIGITS, DURATION, INT, NNUM, NUM, NSTR, STR, TIME, ApiError, Route, arr, obj, ok)
 from hub.clock import iso, parse_since
 from hub.context import ctx
 
@@ -94,7 +94,7 @@ async def kpi(request: web.Request) -> web.Response:
     hub = ctx(request).hub
     day = request.query.get("date")
     try:
-        d = dt.date.fromisoformat(day) if day else None
+        d = dt.date.fromisoformat(day) if day is not None else None
     except ValueError:
         raise ApiError(400, "date must be YYYY-MM-DD") from None
     return ok(kpis.compute(hub, d))
@@ -120,15 +120,15 @@ ROUTES = [
     Route("GET", "/api/zones", zones, "read", "Every zone's occupancy, waiting and level", arr(ZONE), tag="floor"),
     Route("GET", "/api/devices", devices, "read", "Every device's live state", arr(DEVICE), tag="devices"),
     Route("GET", "/api/devices/{id}/history", history, "read", "The device's readings from InfluxDB",
-          arr(obj(ts=STR)), query={"since": STR, "limit": STR}, tag="devices"),
+          arr(obj(ts=STR)), query={"since": DURATION, "limit": {"type": "integer", "minimum": 1, "maximum": 10000}}, tag="devices"),
     Route("GET", "/api/devices/{id}/timeline", timeline, "read", "Alarms, tickets and state changes of a device",
           obj(device=DEVICE, items=arr(ANY_OBJ)), tag="devices"),
     Route("GET", "/api/kpis", kpi, "read", "Operations KPIs (today, or ?date=)",
           obj(waiting_now=INT, avg_wait_s=NUM, devices_faulted=INT, fault_rate=NUM, open_tickets=INT,
-              sla_breaches=INT, open_dispatches=INT, mtta_s=NNUM, mttr_s=NNUM), query={"date": STR}, tag="floor"),
+              sla_breaches=INT, open_dispatches=INT, mtta_s=NNUM, mttr_s=NNUM), query={"date": DATE}, tag="floor"),
     Route("GET", "/api/roster", roster, "read", "People, roles, zones, shifts, on duty",
           arr(obj(id=STR, name=STR, role=STR, zones=arr(STR), on_duty={"type": "boolean"},
                   elastic={"type": "boolean"}, username=NSTR)), tag="floor"),
     Route("GET", "/api/events", events, "read", "Events after id ?since= (catch-up)", arr(EVENT),
-          query={"since": STR}, tag="stream"),
+          query={"since": DIGITS}, tag="stream"),
 ]

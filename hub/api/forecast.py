@@ -7,7 +7,7 @@ import datetime as dt
 
 from aiohttp import web
 
-from hub.api import ANY_OBJ, NUM, STR, ApiError, Route, arr, obj, ok
+from hub.api import ANY_OBJ, DATE, NUM, STR, ApiError, Route, arr, obj, ok
 from hub.context import ctx
 from hub.forecasting import ForecastUnavailable
 
@@ -35,7 +35,7 @@ async def staffing(request: web.Request) -> web.Response:
     c = ctx(request)
     text = request.query.get("date")
     try:
-        day = dt.date.fromisoformat(text) if text else dt.datetime.fromtimestamp(c.hub.clock.now(), c.hub.tz).date()
+        day = dt.date.fromisoformat(text) if text is not None else dt.datetime.fromtimestamp(c.hub.clock.now(), c.hub.tz).date()
     except ValueError:
         raise ApiError(400, "date must be YYYY-MM-DD") from None
     try:
@@ -48,7 +48,7 @@ async def staffing(request: web.Request) -> web.Response:
 ROUTES = [
     Route("GET", "/api/forecast", forecast, "read",
           "Occupancy forecast per bucket: one zone's list (?zone=), or every zone's", {"type": ["array", "object"]},
-          query={"zone": STR, "hours": STR}, tag="forecast"),
+          query={"zone": {"type": "string", "x-enum-site-zones": True}, "hours": {"type": "integer", "minimum": 1, "maximum": 168}}, tag="forecast"),
     Route("GET", "/api/staffing", staffing, "read", "Staff required per zone and hour (?date=YYYY-MM-DD)", arr(ANY_OBJ),
-          query={"date": STR}, tag="forecast"),
+          query={"date": DATE}, tag="forecast"),
 ]

@@ -7,7 +7,7 @@ from typing import Callable
 from aiohttp import web
 
 from hub.alarms import STATES as ALARM_STATES, AlarmActionError
-from hub.api import ANY_OBJ, BOOL, INT, NSTR, STR, TIME, ApiError, Route, arr, body_json, int_id, obj, ok, query_choice
+from hub.api import ANY_OBJ, BOOL, INT, NSTR, STR, TIME, ApiError, Route, arr, body_json, enum, int_id, obj, ok, query_choice
 from hub.context import ctx
 from hub.dispatch import DispatchActionError, NotYours
 from hub.tickets import RESOLUTION_CODES, TicketActionError
@@ -84,7 +84,8 @@ async def ticket_resolve(request: web.Request) -> web.Response:
 async def dispatches(request: web.Request) -> web.Response:
     state = query_choice(request, "state", DISPATCH_STATES)
     user = request["user"]
-    mine = user.username if user.role == "floor_manager" and request.query.get("all") != "1" else None
+    query_choice(request, "all", ("0", "1"))
+    mine = user.username if user.role == "floor_manager" and query_choice(request, "all", ("0", "1")) != "1" else None
     return ok(ctx(request).hub.dispatch.list(state, username=mine))
 
 
@@ -98,21 +99,20 @@ def _dispatch_action(name: str) -> Callable[[web.Request], object]:
 
 
 RESOLVE_BODY = {"type": "object", "required": ["code"], "properties": {"code": {"type": "string", "enum": list(RESOLUTION_CODES)}}}
-STATE_Q = {"state": STR}
 ROUTES = [
     Route("GET", "/api/alarms", alarms, "read", "Alarms, newest first (?state=active|acknowledged|cleared)", arr(ALARM),
-          query=STATE_Q, tag="alarms"),
+          query={"state": enum(*ALARM_STATES)}, tag="alarms"),
     Route("POST", "/api/alarms/{id}/ack", alarm_ack, "alarms.act", "Acknowledge an alarm", ALARM, tag="alarms"),
     Route("POST", "/api/alarms/{id}/clear", alarm_clear, "alarms.act", "Clear an alarm by hand", ALARM, tag="alarms"),
     Route("GET", "/api/alarms/{id}/history", alarm_history, "read", "Every step of an alarm", arr(ANY_OBJ), tag="alarms"),
     Route("GET", "/api/tickets", tickets, "read", "Maintenance tickets (?state=open|accepted|resolved)", arr(TICKET),
-          query=STATE_Q, tag="tickets"),
+          query={"state": enum(*TICKET_STATES)}, tag="tickets"),
     Route("POST", "/api/tickets/{id}/accept", ticket_accept, "tickets.act", "Accept a ticket", TICKET, tag="tickets"),
     Route("POST", "/api/tickets/{id}/resolve", ticket_resolve, "tickets.act", "Resolve a ticket with a resolution code",
           TICKET, body=RESOLVE_BODY, tag="tickets"),
     Route("GET", "/api/dispatches", dispatches, "read",
           "Dispatches (a floor manager sees their own unless ?all=1)", arr(DISPATCH),
-          query={"state": STR, "all": STR}, tag="dispatch"),
+          query={"state": enum(*DISPATCH_STATES), "all": enum("0", "1")}, tag="dispatch"),
 ] + [
     Route("POST", f"/api/dispatches/{{id}}/{name}", _dispatch_action(name), "dispatches.act",  # type: ignore[arg-type]
           f"{name.capitalize()} a dispatch offered to you", DISPATCH, tag="dispatch")

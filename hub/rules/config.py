@@ -137,6 +137,32 @@ def validate_rules(data: Any) -> dict[str, Any]:
     return out
 
 
+def rules_schema() -> dict[str, Any]:
+    """JSON Schema of the settings (for the OpenAPI document), from ``SCHEMA``."""
+    def node(default: Any, key: str) -> dict[str, Any]:
+        if key in ("escalate_after_s", "repair_min"):
+            return {"type": "object", "additionalProperties": False,
+                    "properties": {s: {"type": "number", "minimum": 0} for s in SEVERITIES}}
+        if key == "timeout_s":
+            return {"type": "object", "additionalProperties": False,
+                    "properties": {k: {"type": "number", "minimum": 0} for k in KINDS}}
+        if key == "queues":
+            return {"type": "object", "additionalProperties": {
+                "type": "object", "additionalProperties": False,
+                "properties": {q: {"type": "number", "minimum": 0} for q in sorted(_QUEUE_KEYS)}}}
+        if isinstance(default, dict):
+            return {"type": "object", "additionalProperties": False,
+                    "properties": {k: node(v, k) for k, v in default.items()}}
+        if isinstance(default, bool):
+            return {"type": "boolean"}
+        if isinstance(default, int):
+            return {"type": "integer", "minimum": 1}
+        if isinstance(default, float):
+            return {"type": "number", "minimum": 0}
+        return {"type": "string", "enum": list(SEVERITIES)}
+    return node(SCHEMA, "")
+
+
 def load_rules_file(path: str | Path) -> dict[str, Any]:
     p = Path(path)
     if not p.exists():

@@ -55,7 +55,7 @@ def test_card_jam_becomes_alarm_on_websocket_and_ticket(hub_process: HubProcess,
     assert out.returncode == 0, out.stderr
     assert cli(hub_process, "users", "add", "maintenance", "--role", "maintenance", stdin="maint-pass-1\n").returncode == 0
     short = cli(hub_process, "users", "add", "x", "--role", "monitor", stdin="short\n")
-    assert short.returncode == 1 and "at least" in short.stderr
+    assert short.returncode == 1 and "8 to 256 characters" in short.stderr
 
     # Registry subscriber: the retained registry message must be on the broker.
     seen: list[bytes] = []

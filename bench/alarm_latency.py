@@ -1,0 +1,210 @@
+"""Alarm latency: a device fault published on the broker (as the edge's EdgeRecord) -> ``alarm.raised`` at
+a WebSocket client of a real ``python -m hub`` process. p50/p99 alone, under ~5,000 messages/s of other
+traffic, and fanned out to 500 WebSocket clients. Reference in the same run: the broker's own
+publish -> subscriber latency (paho -> paho, QoS 1).
+
+    .venv/bin/python bench/alarm_latency.py [--events 200] [--rate 5000] [--clients 500]
+
+Starts its own Mosquitto and hub in a temporary folder; stops them at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import websockets
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from floorops.config import dump_toml, load_config  # noqa: E402
+from floorops.dynsec import DynsecClient, edge_acls, hub_acls  # noqa: E402
+from floorops.services import ManagedProcess, MosquittoServer, free_port, wait_until  # noqa: E402
+from floorops.topics import EdgeRecord, edge_record_topic  # noqa: E402
+
+
+def pct(values: list[float], p: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
+
+
+def summary(ms: list[float]) -> str:
+    return f"p50 {pct(ms, 50):.1f} ms, p99 {pct(ms, 99):.1f} ms, max {max(ms):.1f} ms (n={len(ms)})"
+
+
+def client(cfg, user: str, password: str, name: str) -> mqtt.Client:
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"{name}-{secrets.token_hex(3)}")
+    c.username_pw_set(user, password)
+    c.max_inflight_messages_set(1000)
+    c.connect(cfg.mqtt.host, cfg.mqtt.port)
+    c.loop_start()
+    return c
+
+
+def broker_reference(cfg, n: int) -> list[float]:
+    """publish -> on_message of another client through the same broker, QoS 1."""
+    sub = client(cfg, cfg.edge.mqtt_username, cfg.edge.mqtt_password, "ref-sub")
+    got: dict[int, float] = {}
+    done = threading.Event()
+    sub.on_message = lambda c, u, m: (got.__setitem__(int(m.payload), time.perf_counter()),
+                                      len(got) >= n and done.set())
+    topic = f"floorops/{cfg.site.id}/bench/ref"
+    sub.subscribe(topic, qos=1)
+    time.sleep(0.5)
+    pub = client(cfg, cfg.edge.mqtt_username, cfg.edge.mqtt_password, "ref-pub")
+    sent: dict[int, float] = {}
+    for i in range(n):
+        sent[i] = time.perf_counter()
+        pub.publish(topic, str(i), qos=1)
+        time.sleep(0.01)
+    done.wait(10)
+    for c in (pub, sub):
+        c.loop_stop()
+        c.disconnect()
+    return [(got[i] - sent[i]) * 1000 for i in sent if i in got]
+
+
+class Load(threading.Thread):
+    """Other traffic: kiosk telemetry of 200 devices at ``rate`` messages/s, QoS 1."""
+
+    def __init__(self, cfg, rate: int) -> None:
+        super().__init__(daemon=True)
+        self.cfg, self.rate = cfg, rate
+        self.stop_flag = threading.Event()
+        self.sent = 0
+
+    def run(self) -> None:
+        c = client(self.cfg, self.cfg.edge.mqtt_username, self.cfg.edge.mqtt_password, "load")
+        data = {"cpu_pct": 20.0, "mem_pct": 40.0, "paper_pct": 80, "card_reader": "ok", "printer": "ok", "app": "ok",
+                "resp_ms": 600, "txn_ok": 3, "txn_fail": 0}
+        start = time.perf_counter()
+        while not self.stop_flag.is_set():
+            for _ in range(50):
+                dev = f"kiosk-load-{self.sent % 200:03d}"
+                rec = EdgeRecord(dev, "kiosk", "telemetry", int(time.time() * 1000), self.sent, data, zone="reg_hall",
+                                 site=self.cfg.site.id)
+                c.publish(edge_record_topic(self.cfg.site.id, "kiosk", dev, "telemetry"), rec.to_json(), qos=1)
+                self.sent += 1
+            ahead = self.sent / self.rate - (time.perf_counter() - start)
+            if ahead > 0:
+                time.sleep(ahead)
+        c.loop_stop()
+        c.disconnect()
+
+
+async def measure(cfg, ws_url: str, token: str, events: int, clients: int, tag: str) -> tuple[list[float], list[float]]:
+    """Publish ``events`` card jams of fresh devices; per event, latency to each client and to the last one."""
+    pub = client(cfg, cfg.edge.mqtt_username, cfg.edge.mqtt_password, "faults")
+    socks = []
+    for _ in range(clients):
+        socks.append(await websockets.connect(ws_url + f"?token={token}", max_queue=None, open_timeout=60))
+    arrivals: dict[str, list[float]] = {}
+
+    async def reader(ws) -> None:
+        async for raw in ws:
+            msg = json.loads(raw)
+            if msg["type"] == "alarm.raised":
+                arrivals.setdefault(msg["data"]["source"], []).append(time.perf_counter())
+
+    tasks = [asyncio.create_task(reader(ws)) for ws in socks]
+    sent: dict[str, float] = {}
+    per_client, per_event = [], []
+    loop = asyncio.get_running_loop()
+    for i in range(events):
+        dev = f"kiosk-{tag}-{i:04d}"
+        rec = EdgeRecord(dev, "kiosk", "event", int(time.time() * 1000), 1, {"event": "card_jam"}, zone="reg_hall",
+                         site=cfg.site.id)
+        sent[dev] = time.perf_counter()
+        await loop.run_in_executor(None, lambda: pub.publish(edge_record_topic(cfg.site.id, "kiosk", dev, "event"),
+                                                             rec.to_json(), qos=1))
+        deadline = time.perf_counter() + 10
+        while len(arrivals.get(dev, [])) < clients and time.perf_counter() < deadline:
+            await asyncio.sleep(0.001)
+        got = arrivals.get(dev, [])
+        per_client += [(t - sent[dev]) * 1000 for t in got]
+        if len(got) == clients:
+            per_event.append((max(got) - sent[dev]) * 1000)
+        await asyncio.sleep(0.02)
+    for t in tasks:
+        t.cancel()
+    for ws in socks:
+        await ws.close()
+    pub.loop_stop()
+    pub.disconnect()
+    return per_client, per_event
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--events", type=int, default=200)
+    ap.add_argument("--rate", type=int, default=5000)
+    ap.add_argument("--clients", type=int, default=500)
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="floorops-bench-"))
+    broker = MosquittoServer(data_dir=tmp / "mosquitto", port=free_port(), admin_username="floorops-admin",
+                             admin_password=secrets.token_urlsafe(12)).start()
+    hub = None
+    try:
+        cfg = load_config(env={})
+        cfg.var_dir = str(tmp)
+        cfg.mqtt.port = broker.port
+        cfg.broker.admin_password = broker.admin_password
+        cfg.hub.http_port = free_port()
+        cfg.hub.mqtt_password = secrets.token_urlsafe(12)
+        cfg.edge.mqtt_password = secrets.token_urlsafe(12)
+        cfg.influx.url = f"http://127.0.0.1:{free_port()}"  # not needed for alarms
+        cfg.log_level = "WARNING"
+        with DynsecClient(cfg.mqtt.host, cfg.mqtt.port, cfg.broker.admin_username, cfg.broker.admin_password) as ds:
+            ds.provision_service(cfg.hub.mqtt_username, cfg.hub.mqtt_password, hub_acls(cfg.site.id))
+            ds.provision_service(cfg.edge.mqtt_username, cfg.edge.mqtt_password, edge_acls(cfg.site.id))
+        from hub import provisioning
+        provisioning.ensure_user(cfg, "bench", "monitor", "bench-password")
+        conf = tmp / "floorops.toml"
+        conf.write_text(dump_toml(cfg))
+        env = {k: v for k, v in os.environ.items() if k != "FLOOROPS_CONFIG"}
+        hub = ManagedProcess("hub", [sys.executable, "-m", "hub", "--config", str(conf)], tmp / "hub.log", env=env).start()
+        url = f"http://127.0.0.1:{cfg.hub.http_port}"
+        wait_until(lambda: urllib.request.urlopen(url + "/healthz", timeout=1).status == 200, 30, "hub")
+        req = urllib.request.Request(url + "/api/login", data=json.dumps({"username": "bench", "password": "bench-password"}).encode(),
+                                     headers={"Content-Type": "application/json"})
+        token = json.loads(urllib.request.urlopen(req).read())["token"]
+        ws_url = url.replace("http://", "ws://") + "/ws"
+
+        ref = broker_reference(cfg, args.events)
+        print(f"reference, broker publish -> subscriber (QoS 1): {summary(ref)}")
+        alone, _ = asyncio.run(measure(cfg, ws_url, token, args.events, 1, "alone"))
+        print(f"fault -> alarm.raised, 1 client, no other traffic: {summary(alone)}")
+        load = Load(cfg, args.rate)
+        load.start()
+        time.sleep(3)
+        t0, n0 = time.perf_counter(), load.sent
+        loaded, _ = asyncio.run(measure(cfg, ws_url, token, args.events, 1, "loaded"))
+        rate = (load.sent - n0) / (time.perf_counter() - t0)
+        load.stop_flag.set()
+        load.join()
+        print(f"fault -> alarm.raised, 1 client, under {rate:.0f} msg/s of telemetry: {summary(loaded)}")
+        time.sleep(2)
+        fan_client, fan_last = asyncio.run(measure(cfg, ws_url, token, max(20, args.events // 4), args.clients, "fan"))
+        print(f"fault -> alarm.raised at each of {args.clients} clients: {summary(fan_client)}")
+        if fan_last:
+            print(f"fault -> alarm.raised at the last of {args.clients} clients: {summary(fan_last)}")
+        return 0
+    finally:
+        if hub is not None:
+            hub.stop()
+        broker.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
