@@ -171,8 +171,9 @@ class FakeHub:
 
     def offer_dispatch(self, zone: str, assignee: str = "fm-zhang", reason: str = "zone_crowded") -> dict[str, Any]:
         dispatch_id = len(self.dispatches) + 1
+        now = dt.datetime.now(dt.timezone.utc)
         d = {"id": dispatch_id, "zone": zone, "reason": reason, "state": "offered", "assignee": assignee,
-             "created_at": iso(dt.datetime.now(dt.timezone.utc))}
+             "created_at": iso(now), "expires_at": iso(now + dt.timedelta(minutes=3))}
         self.dispatches[dispatch_id] = d
         self.publish("dispatch.offered", d)
         return d

@@ -152,6 +152,7 @@ def test_dispatch_offer_rings_notifies_and_is_accepted_on_a_phone(
     expect(card).to_be_visible(timeout=2000)
     expect(card).to_contain_text("Registration & payment hall")
     expect(card.get_by_test_id("dispatch-zone-state")).to_contain_text("240")
+    expect(card.locator("[data-expires]")).to_have_text(re.compile(r"answer within [23]:\d\d"))
     expect(page.locator("body")).to_have_attribute("data-chimes", "1", timeout=3000)
     notes = page.evaluate("window.__notifications")
     assert len(notes) == 1 and notes[0]["title"] == "New dispatch" and "Registration" in notes[0]["body"]

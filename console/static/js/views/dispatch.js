@@ -2,6 +2,7 @@
 // complete, and the current state of each offer's zone.
 import { h, fill, toast } from "../dom.js";
 import { levelOf } from "../floorplan.js";
+import { toDate } from "../i18n.js";
 import { can } from "../roles.js";
 import { errorText, RenderQueue, unavailable } from "./common.js";
 
@@ -24,6 +25,10 @@ export class DispatchView {
       this.noticeEl, this.listEl,
       h("h2", {}, i.t("dispatch.recent")), this.doneEl));
     this.queue = new RenderQueue({ all: () => this.render() });
+    // The answer-within countdowns tick every second without redrawing the cards.
+    this.ticker = setInterval(() => {
+      for (const el of this.listEl.querySelectorAll("[data-expires]")) el.textContent = ` · ${this.expiresText(el.dataset.expires)}`;
+    }, 1000);
     this.onChange = (ev) => {
       if (["dispatches", "zones"].includes(ev.detail.collection)) this.queue.mark("all");
     };
@@ -34,6 +39,7 @@ export class DispatchView {
   unmount() {
     this.app.store.removeEventListener("change", this.onChange);
     this.queue.cancel();
+    clearInterval(this.ticker);
   }
 
   renderNotice() {
@@ -73,6 +79,13 @@ export class DispatchView {
       : h("div", { class: "empty" }, "—"));
   }
 
+  /** "answer within 2:41": an offer nobody answers goes to the next person. */
+  expiresText(expiresAt) {
+    const left = Math.max(0, Math.round((toDate(expiresAt)?.getTime() - Date.now()) / 1000));
+    if (!Number.isFinite(left)) return "";
+    return this.i18n.t("dispatch.expires", { t: `${Math.floor(left / 60)}:${String(left % 60).padStart(2, "0")}` });
+  }
+
   card(d) {
     const i = this.i18n;
     const zone = this.app.zone(d.zone) || {};
@@ -104,7 +117,8 @@ export class DispatchView {
         h("div", {}, h("b", {}, i.number(zone.waiting)), h("span", {}, i.t("zone.waiting"))),
         h("div", {}, h("b", {}, h("span", { class: "level-pill", dataset: { level } }, i.term("level", level))), h("span", {}, i.t("zone.level")))),
       h("div", { class: "offer-meta" }, i.t("dispatch.created", { time: i.time(d.created_at) }),
-        d.assignee ? ` · ${i.t("dispatch.assignee")}: ${d.assignee}` : ""),
+        d.state === "offered" && d.expires_at ? h("span", { "data-expires": d.expires_at, class: "expires" }, ` · ${this.expiresText(d.expires_at)}`) : null,
+        d.assignee && this.app.me.role === "admin" ? ` · ${i.t("dispatch.assignee")}: ${d.assignee}` : ""),
       actions);
   }
 }
