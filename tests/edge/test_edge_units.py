@@ -244,3 +244,30 @@ def test_pipeline_rejects_with_reasons_and_survives_an_unexpected_error(tmp_path
                    qs(1, now[0])])
     assert [d.reason for d in b.deadletters] == ["wrong_site", "noise"]
     assert b"3c:22" not in b.deadletters[1].payload and len(b.lines) == 1
+
+
+# -- normalisation fast paths ------------------------------------------------------------------------
+
+@given(st.text(max_size=12), st.text(min_size=1, max_size=12), st.integers(-2**40, 2**40),
+       st.floats(allow_nan=False, allow_infinity=False), st.booleans())
+def test_fast_line_writes_exactly_what_floorops_influx_line_writes(tag: str, s: str, i: int, f: float,
+                                                                    b: bool) -> None:
+    from floorops.influx import line as reference
+    from edge.processors.normalise import fast_line
+
+    tags = {"site": "demo", "zone": tag, "device_id": "d 1,=x"}
+    fields = {"waiting": i, "serving": s, "avg wait": f, "ok": b}
+    assert fast_line("queue_screen", tags, fields, 123) == reference("queue_screen", tags, fields, 123)
+
+
+def test_hub_record_is_the_edge_record_json() -> None:
+    from floorops.topics import EdgeRecord
+    from edge.processors.normalise import hub_record
+    from edge.processors.validate import DeviceMessage
+
+    msg = DeviceMessage("kiosk", "k1", "event", 1_800_000_000_000, 7, {"event": "card_jam"}, flags=["clock_corrected"])
+    topic, payload = hub_record(msg, "demo", "reg_hall")
+    assert topic == "floorops/demo/edge/kiosk/k1/event"
+    assert payload == EdgeRecord("k1", "kiosk", "event", 1_800_000_000_000, 7, {"event": "card_jam"}, "reg_hall",
+                                 "demo", ["clock_corrected"]).to_json()
+    assert EdgeRecord.from_json(payload).flags == ["clock_corrected"]

@@ -1,0 +1,220 @@
+"""Edge ingest throughput: device messages per second from MQTT into InfluxDB for one agent process.
+
+    .venv/bin/python bench/ingest.py [--messages 200000] [--devices 8] [--latency-rate 50]
+
+Starts its own Mosquitto and influxd (the project's configuration, floorops.services) in a temporary
+folder, one edge agent (``python -m edge``), and C publishers (``mosquitto_pub -l -q 1``, one per device,
+each with its own broker account) streaming queue-screen telemetry as fast as the broker takes it.
+
+- rate: messages / (last point stored in InfluxDB - first message published), the agent's sustained rate;
+- reference, same run: ``mosquitto_sub -q 1`` subscribed to the same stream (``-C N``): the broker's own
+  delivery rate to one QoS 1 subscriber, from its first message to its Nth;
+- latency publish -> stored: a separate device publishes ``--latency-rate`` messages/s carrying their send
+  time during the load; a poller asks InfluxDB for that device's newest seq every 20 ms (points are stored
+  in order, so a seq is stored when the newest stored seq reaches it). Resolution: the poll period plus
+  the query time.
+Results: printed, and as JSON in bench/results/ingest-<UTC stamp>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from floorops.config import dump_toml, load_config  # noqa: E402
+from floorops.dynsec import DynsecClient, edge_acls  # noqa: E402
+from floorops.influx import query_sync  # noqa: E402
+from floorops.services import InfluxServer, ManagedProcess, MosquittoServer, free_port, wait_until  # noqa: E402
+
+SITE = "demo"
+
+
+def payload_lines(n: int, base_ts: int) -> bytes:
+    return b"".join(
+        b'{"v":1,"ts":%d,"seq":%d,"queue":"REG-1","waiting":%d,"serving":"A%03d","counters_open":3,"avg_wait_s":840}\n'
+        % (base_ts + i, i + 1, i % 97, i % 1000) for i in range(n))
+
+
+def count_points(url: str, db: str) -> int:
+    s = query_sync(url, db, "SELECT count(seq) FROM queue_screen WHERE device_id =~ /^bench-qs-/")
+    return int(s[0]["values"][0][1]) if s else 0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--messages", type=int, default=200_000)
+    ap.add_argument("--devices", type=int, default=8)
+    ap.add_argument("--latency-rate", type=float, default=50.0)
+    ap.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    args = ap.parse_args()
+    per = args.messages // args.devices
+    total = per * args.devices
+    tmp = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
+    broker = MosquittoServer(tmp / "mosquitto", free_port(), "floorops-admin", secrets.token_urlsafe(12)).start()
+    influx = InfluxServer(tmp / "influxdb", free_port(), free_port()).start()
+    procs: list[subprocess.Popen[bytes]] = []
+    edge = None
+    try:
+        cfg = load_config(env={})
+        cfg.var_dir = str(tmp / "var")
+        cfg.mqtt.port = broker.port
+        cfg.influx.url = influx.url
+        cfg.edge.mqtt_password = secrets.token_urlsafe(12)
+        cfg.edge.metrics_port = free_port()
+        ref_pw = secrets.token_urlsafe(12)
+        with DynsecClient("127.0.0.1", broker.port, broker.admin_username, broker.admin_password) as ds:
+            ds.provision_service(cfg.edge.mqtt_username, cfg.edge.mqtt_password, edge_acls(SITE))
+            ds.provision_service("bench-reference", ref_pw, edge_acls(SITE))
+            creds = {f"bench-qs-{i}": ds.provision_device(SITE, "queue_screen", f"bench-qs-{i}")
+                     for i in range(args.devices)}
+            lat = ds.provision_device(SITE, "queue_screen", "bench-lat")
+        conf = tmp / "edge.toml"
+        conf.write_text(dump_toml(cfg))
+        edge = ManagedProcess("edge", [sys.executable, "-m", "edge", "--config", str(conf)], tmp / "edge.log",
+                              cwd=REPO).start()
+
+        def metric(name: str) -> float:
+            import urllib.request
+            with urllib.request.urlopen(f"http://127.0.0.1:{cfg.edge.metrics_port}/metrics", timeout=2) as r:
+                for ln in r.read().decode().splitlines():
+                    if ln.startswith(name + " "):
+                        return float(ln.split()[1])
+            return 0.0
+
+        wait_until(lambda: metric("edge_mqtt_connected") == 1, 30, "edge agent")
+        ref_out = tmp / "reference.txt"
+        ref = subprocess.Popen(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(broker.port), "-u", "bench-reference",
+                                "-P", ref_pw, "-q", "1", "-c", "-i", "bench-reference", "-t",
+                                f"hospital/{SITE}/queue_screen/+/telemetry", "-C", str(total), "-F", "%U"],
+                               stdout=open(ref_out, "wb"), stderr=subprocess.DEVNULL)
+        procs.append(ref)
+        time.sleep(1.0)  # the reference subscription is in place
+
+        base = int(time.time() * 1000) - 3_600_000
+        files = []
+        for dev in creds:
+            f = tmp / f"{dev}.jsonl"
+            f.write_bytes(payload_lines(per, base))
+            files.append(f)
+
+        # Latency probe: its own device at a low rate during the load.
+        lat_sent: dict[int, float] = {}
+        lat_stored: dict[int, float] = {}
+        stop = threading.Event()
+        lc = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-lat")
+        lc.username_pw_set(lat.username, lat.password)
+        lc.connect("127.0.0.1", broker.port)
+        lc.loop_start()
+
+        def latency_publisher() -> None:
+            seq = 0
+            while not stop.is_set():
+                seq += 1
+                now = time.time()
+                lat_sent[seq] = now
+                lc.publish(f"hospital/{SITE}/queue_screen/bench-lat/telemetry", json.dumps(
+                    {"v": 1, "ts": int(now * 1000), "seq": seq, "queue": "REG-1", "waiting": 1, "serving": "",
+                     "counters_open": 1, "avg_wait_s": 1}), qos=1)
+                time.sleep(1 / args.latency_rate)
+
+        def latency_poller() -> None:
+            last = 0
+            while not stop.is_set() or last < len(lat_sent):
+                try:
+                    s = query_sync(influx.url, "floorops", "SELECT last(seq) FROM queue_screen WHERE device_id='bench-lat'")
+                except Exception:  # noqa: BLE001
+                    s = []
+                now = time.time()
+                newest = int(s[0]["values"][0][1]) if s else 0
+                for q in range(last + 1, newest + 1):
+                    lat_stored.setdefault(q, now)
+                last = max(last, newest)
+                if stop.is_set() and time.time() - stop_time[0] > 30:
+                    break
+                time.sleep(0.02)
+
+        stop_time = [0.0]
+        threads = [threading.Thread(target=latency_publisher, daemon=True),
+                   threading.Thread(target=latency_poller, daemon=True)]
+        for t in threads:
+            t.start()
+        cpu_before = os.times()
+        load_before = os.getloadavg()
+        t0 = time.time()
+        pubs = [subprocess.Popen(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(broker.port), "-u", c.username,
+                                  "-P", c.password, "-i", f"pub-{dev}", "-q", "1", "-l", "-t",
+                                  f"hospital/{SITE}/queue_screen/{dev}/telemetry"], stdin=open(f, "rb"),
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                for (dev, c), f in zip(creds.items(), files)]
+        procs += pubs
+        for p in pubs:
+            p.wait(600)
+        t_published = time.time()
+        ref.wait(600)
+        stamps = ref_out.read_text().split()
+        ref_rate = (len(stamps) - 1) / (float(stamps[-1]) - float(stamps[0])) if len(stamps) > 1 else 0.0
+        deadline = time.time() + 600
+        stored = 0
+        while time.time() < deadline:
+            stored = count_points(influx.url, "floorops")
+            if stored >= total:
+                break
+            time.sleep(0.05)
+        t_stored = time.time()
+        stop.set()
+        stop_time[0] = time.time()
+        for t in threads:
+            t.join(40)
+        lc.loop_stop()
+        load_after = os.getloadavg()
+        lats = sorted(lat_stored[s] - lat_sent[s] for s in lat_stored if s in lat_sent)
+        result = {
+            "utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t0)),
+            "messages": total, "devices": args.devices, "stored": stored,
+            "publish_s": round(t_published - t0, 2), "publish_rate": round(total / (t_published - t0)),
+            "agent_s": round(t_stored - t0, 2), "agent_rate": round(total / (t_stored - t0)),
+            "reference_rate": round(ref_rate), "reference_messages": len(stamps),
+            "ratio_to_reference": round(total / (t_stored - t0) / ref_rate, 2) if ref_rate else None,
+            "latency_samples": len(lats),
+            "latency_p50_ms": round(1000 * statistics.median(lats), 1) if lats else None,
+            "latency_p99_ms": round(1000 * lats[min(len(lats) - 1, int(0.99 * len(lats)))], 1) if lats else None,
+            "duplicates": metric("edge_duplicates_total"), "rejected": metric("edge_rejected_total"),
+            "loadavg_before": load_before, "loadavg_after": load_after,
+            "cpus": os.cpu_count(), "python": platform.python_version(),
+        }
+        print(json.dumps(result, indent=2))
+        out = REPO / "bench" / "results"
+        out.mkdir(parents=True, exist_ok=True)
+        (out / f"ingest-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(t0))}.json").write_text(json.dumps(result, indent=2))
+        del cpu_before
+        return 0 if stored >= total else 1
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.terminate()
+                p.wait(10)
+        if edge is not None:
+            edge.stop()
+        influx.stop()
+        broker.stop()
+        if not args.keep:
+            subprocess.run(["rm", "-rf", str(tmp)], check=False)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
