@@ -59,10 +59,13 @@ class AlarmManager:
         self.tz = tz
         self.listeners: list[Callable[[AlarmChange], None]] = []
         # (source, type) -> id of the open alarm: most signals say "still fine", answered without a query.
-        self.open: dict[tuple[str, str], int] = {
-            (r["source"], r["type"]): r["id"]
-            for r in db.all("SELECT id, source, type FROM alarms WHERE state != 'cleared' ORDER BY id")
-        }
+        self.open: dict[tuple[str, str], int] = {}
+        self.reload_open()
+
+    def reload_open(self) -> None:
+        self.open.clear()
+        self.open.update({(r["source"], r["type"]): r["id"] for r in self.db.all(
+            "SELECT id, source, type FROM alarms WHERE state != 'cleared' ORDER BY id")})
 
     # -- helpers ------------------------------------------------------------------------------------
 

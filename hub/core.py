@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from collections import Counter
+from collections import Counter, deque
 from typing import Any, Iterator
 
 from floorops.config import Config
@@ -30,7 +30,7 @@ from hub.tickets import TicketManager
 log = logging.getLogger("hub.core")
 
 CHANNELS = ("telemetry", "event", "status")
-SEEN_KEEP_S = 7 * 86400
+SEEN_KEEP_S = 2 * 86400  # redeliveries and edge replays come within hours, not days
 
 
 class BadInput(ValueError):
@@ -39,6 +39,26 @@ class BadInput(ValueError):
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(f"{reason}: {message}")
         self.reason = reason
+
+
+class RecentKeys:
+    """The last ``size`` (seq, ts) keys of one device channel."""
+
+    __slots__ = ("keys", "order", "size")
+
+    def __init__(self, size: int = 512) -> None:
+        self.keys: set[tuple[int, int]] = set()
+        self.order: deque[tuple[int, int]] = deque()
+        self.size = size
+
+    def __contains__(self, key: tuple[int, int]) -> bool:
+        return key in self.keys
+
+    def add(self, key: tuple[int, int]) -> None:
+        self.keys.add(key)
+        self.order.append(key)
+        if len(self.order) > self.size:
+            self.keys.discard(self.order.popleft())
 
 
 class Hub:
@@ -59,6 +79,7 @@ class Hub:
         self.forecast_at: float | None = None
         self._zone_dirty: set[str] = set()
         self._last_rejection_log: dict[str, float] = {}
+        self._recent: dict[tuple[str, str], RecentKeys] = {}
         with self.unit_of_work():
             for d in site.devices:
                 self.state.dirty_devices.add(d.id)
@@ -100,22 +121,47 @@ class Hub:
     # -- the stream --------------------------------------------------------------------------------------
 
     def apply_messages(self, messages: list[tuple[str, bytes]]) -> int:
-        """Apply a batch; bad messages are counted and skipped, the good ones around them kept."""
+        """Apply a batch in one transaction; bad messages are counted and skipped, the good ones kept.
+
+        Fast path: no savepoint per message (bad input is refused before it changes anything). If a
+        message fails in an unexpected way, the batch is rolled back and applied again message by
+        message, each in its own savepoint, so that one bug costs one message, not the batch."""
+        try:
+            return self._apply_batch(messages, careful=False)
+        except Exception:  # noqa: BLE001
+            log.exception("batch failed; applying it again message by message")
+            self.reload_memory()
+            applied = self._apply_batch(messages, careful=True)
+            self.reload_memory()
+            return applied
+
+    def _apply_batch(self, messages: list[tuple[str, bytes]], careful: bool) -> int:
         applied = 0
         with self.unit_of_work():
             for topic, payload in messages:
                 try:
-                    with self.db.transaction():  # nested: a failing message leaves no half-applied change
-                        if self.apply_message(topic, payload):
-                            applied += 1
+                    if careful:
+                        with self.db.transaction():
+                            applied += self.apply_message(topic, payload)
+                    else:
+                        applied += self.apply_message(topic, payload)
                 except BadInput as exc:
                     self.metrics[f"rejected_{exc.reason}"] += 1
                     self._log_rejection(topic, exc)
-                except Exception:  # noqa: BLE001 - one bad message must not stop the stream
+                except Exception:
+                    if not careful:
+                        raise
                     self.metrics["rejected_internal"] += 1
                     log.exception("message failed", extra={"topic": topic})
             self._zone_events()
         return applied
+
+    def reload_memory(self) -> None:
+        """Rebuild what is held in memory from the database (after a rolled-back batch)."""
+        self.state = LiveState(self.site)
+        self.state.load(self.db)
+        self.alarms.reload_open()
+        self._recent.clear()
 
     def _log_rejection(self, topic: str, exc: BadInput) -> None:
         """At most one log line per reason and second: a flood of bad input must not flood the log."""
@@ -151,10 +197,7 @@ class Hub:
             raise BadInput("bad_record", "topic and record disagree")
         if not isinstance(rec.data, dict) or not isinstance(rec.ts, int):
             raise BadInput("bad_record", "data must be an object and ts an integer")
-        seq = rec.seq if isinstance(rec.seq, int) else -1
-        cur = self.db.execute("INSERT OR IGNORE INTO seen_records VALUES (?,?,?,?,?)",
-                              (device_id, channel, seq, rec.ts, self.clock.now()))
-        if cur.rowcount == 0:
+        if self._duplicate(device_id, channel, rec.seq if isinstance(rec.seq, int) else -1, rec.ts):
             self.metrics["duplicates"] += 1
             return False
         dev = self.state.device(device_id, kind, rec.zone or "")
@@ -167,19 +210,38 @@ class Hub:
         elif channel == "status":
             dev.readings = {**dev.readings, "status": rec.data.get("state")}
         self.state.dirty_devices.add(device_id)
-        signals: list[Signal] = offline.signals(rec, self.rules)
+        open_ = self.alarms.open
+        signals: list[Signal] = offline.signals(rec, self.rules, open_)
         if kind == "kiosk":
-            signals += kiosk.signals(rec, self.rules)
+            signals += kiosk.signals(rec, self.rules, open_)
         elif kind == "queue_screen":
             signals += display.signals(rec, self.rules)
             signals += self._queue(rec, dev.queue)
         elif kind == "charger":
-            signals += charger.signals(rec, self.rules)
+            signals += charger.signals(rec, self.rules, open_)
         for sig in signals:
             self.alarms.apply(sig)
         if dev.state != before:
             self._device_event(device_id)
         return True
+
+    def _duplicate(self, device_id: str, channel: str, seq: int, ts: int) -> bool:
+        """Seen before? Recent keys are checked in memory; events and status (which count and change
+        state) are also recorded in SQLite, in the batch's transaction, so a redelivery after a crash is
+        recognised too. A replayed reading is harmless (same values) and not stored."""
+        recent = self._recent.get((device_id, channel))
+        if recent is None:
+            recent = self._recent[(device_id, channel)] = RecentKeys()
+        key = (seq, ts)
+        if key in recent:
+            return True
+        if channel != "telemetry":
+            cur = self.db.execute("INSERT OR IGNORE INTO seen_records VALUES (?,?,?,?,?)",
+                                  (device_id, channel, seq, ts, self.clock.now()))
+            if cur.rowcount == 0:
+                return True
+        recent.add(key)
+        return False
 
     def _queue(self, rec: EdgeRecord, queue_hint: str) -> list[Signal]:
         queue = str(rec.data.get("queue") or queue_hint or "")

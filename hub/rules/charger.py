@@ -6,7 +6,7 @@ so the same reading that shows a fault gone clears its alarm.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Container
 
 from floorops.topics import EdgeRecord
 from hub.rules.base import Signal, device_signal
@@ -34,14 +34,16 @@ def _station_flags(station: dict[str, Any]) -> dict[str, bool]:
     }
 
 
-def signals(rec: EdgeRecord, rules: RuleSet) -> list[Signal]:
+def signals(rec: EdgeRecord, rules: RuleSet, open_: Container[tuple[str, str]] = ()) -> list[Signal]:
+    """``open_``: (source, type) of open alarms; a reading that says "fine" only matters for those."""
     if rec.channel != "telemetry":
         return []
     out: list[Signal] = []
     station = rec.data.get("station")
     if isinstance(station, dict):
         for type_, active in _station_flags(station).items():
-            out.append(device_signal(rec, type_, active, temperature_c=station.get("temperature_c")))
+            if active or (rec.device_id, type_) in open_:
+                out.append(device_signal(rec, type_, active, temperature_c=station.get("temperature_c")))
     slots = rec.data.get("slots")
     if isinstance(slots, list):
         for s in slots:
@@ -52,6 +54,7 @@ def signals(rec: EdgeRecord, rules: RuleSet) -> list[Signal]:
                 code = 5
             source = f"{rec.device_id}:slot{s['slot']}"
             for c, type_ in SLOT_FAULTS.items():
-                out.append(device_signal(rec, type_, code == c, source=source, slot=s["slot"],
-                                         battery_temp_c=s.get("battery_temp_c")))
+                if code == c or (source, type_) in open_:
+                    out.append(device_signal(rec, type_, code == c, source=source, slot=s["slot"],
+                                             battery_temp_c=s.get("battery_temp_c")))
     return out

@@ -6,6 +6,8 @@ states the current condition of reader, printer and app, so it both raises and c
 
 from __future__ import annotations
 
+from typing import Container
+
 from floorops.topics import EdgeRecord
 from hub.rules.base import Signal, device_signal
 from hub.rules.config import RuleSet
@@ -20,7 +22,8 @@ STATE_FAULTS = {
 }
 
 
-def signals(rec: EdgeRecord, rules: RuleSet) -> list[Signal]:
+def signals(rec: EdgeRecord, rules: RuleSet, open_: Container[tuple[str, str]] = ()) -> list[Signal]:
+    """``open_``: (source, type) of open alarms; a reading that says "fine" only matters for those."""
     d = rec.data
     out: list[Signal] = []
     if rec.channel == "event":
@@ -35,12 +38,13 @@ def signals(rec: EdgeRecord, rules: RuleSet) -> list[Signal]:
             if value is None:
                 continue
             for state, type_ in faults.items():
-                out.append(device_signal(rec, type_, value == state, **{fieldname: value}))
+                if value == state or (rec.device_id, type_) in open_:
+                    out.append(device_signal(rec, type_, value == state, **{fieldname: value}))
         resp = d.get("resp_ms")
         if isinstance(resp, (int, float)):
             slow = rules.rule("slow_response")
             if resp > slow["threshold_ms"]:
                 out.append(device_signal(rec, "slow_response", True, resp_ms=resp))
-            elif resp <= slow["clear_below_ms"]:
+            elif resp <= slow["clear_below_ms"] and (rec.device_id, "slow_response") in open_:
                 out.append(device_signal(rec, "slow_response", False, resp_ms=resp))
     return out

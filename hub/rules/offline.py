@@ -3,7 +3,7 @@ message for longer than its kind's heartbeat timeout. Any message from the devic
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Container, Iterable
 
 from floorops.topics import EdgeRecord
 from hub.rules.base import Signal, device_signal
@@ -11,11 +11,12 @@ from hub.rules.config import RuleSet
 from hub.state import DeviceState
 
 
-def signals(rec: EdgeRecord, rules: RuleSet) -> list[Signal]:
-    if rec.channel == "status":
-        offline = rec.data.get("state") == "offline"
-        return [device_signal(rec, "device_offline", offline, repeat=False, reason="status")]
-    return [device_signal(rec, "device_offline", False)]
+def signals(rec: EdgeRecord, rules: RuleSet, open_: Container[tuple[str, str]] = ()) -> list[Signal]:
+    if rec.channel == "status" and rec.data.get("state") == "offline":
+        return [device_signal(rec, "device_offline", True, reason="status")]
+    if (rec.device_id, "device_offline") in open_:
+        return [device_signal(rec, "device_offline", False)]
+    return []
 
 
 def heartbeat(devices: Iterable[DeviceState], now: float, started_at: float, rules: RuleSet) -> list[Signal]:
