@@ -85,3 +85,21 @@ def test_empty_passwords_come_from_the_secrets_file(tmp_path: Path) -> None:
     (tmp_path / "secrets.json").write_text('{"broker_admin": "adm", "edge": "edg", "hub": "hb", "users": {}}')
     cfg = load_config(env={"FLOOROPS_VAR_DIR": str(tmp_path), "FLOOROPS_HUB__MQTT_PASSWORD": "explicit"})
     assert (cfg.broker.admin_password, cfg.edge.mqtt_password, cfg.hub.mqtt_password) == ("adm", "edg", "explicit")
+
+
+def test_every_setting_is_documented() -> None:
+    import dataclasses
+
+    from floorops.config import REPO_ROOT, Config
+
+    doc = (REPO_ROOT / "docs" / "configuration.md").read_text()
+    missing = []
+    for f in dataclasses.fields(Config):
+        section = getattr(Config(), f.name)
+        if dataclasses.is_dataclass(section):
+            if f"## `[{f.name}]`" not in doc:
+                missing.append(f"[{f.name}]")
+            missing += [f"{f.name}.{k.name}" for k in dataclasses.fields(section) if f"`{k.name}`" not in doc]
+        elif f"`{f.name}`" not in doc:
+            missing.append(f.name)
+    assert missing == [], f"undocumented settings: {missing}"
