@@ -23,7 +23,6 @@ import json
 import os
 import platform
 import secrets
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -50,6 +49,26 @@ def payload_lines(n: int, base_ts: int) -> bytes:
         % (base_ts + i, i + 1, i % 97, i % 1000) for i in range(n))
 
 
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far (/proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def runqueue_wait_s(pid: int) -> float:
+    """Seconds the process's threads spent runnable but waiting for a CPU (/proc/<pid>/task/*/schedstat)."""
+    total = 0
+    for f in Path(f"/proc/{pid}/task").glob("*/schedstat"):
+        try:
+            total += int(f.read_text().split()[1])
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / 1e9
+
+
 def count_points(url: str, db: str) -> int:
     s = query_sync(url, db, "SELECT count(seq) FROM queue_screen WHERE device_id =~ /^bench-qs-/")
     return int(s[0]["values"][0][1]) if s else 0
@@ -60,6 +79,8 @@ def main() -> int:
     ap.add_argument("--messages", type=int, default=200_000)
     ap.add_argument("--devices", type=int, default=8)
     ap.add_argument("--latency-rate", type=float, default=50.0)
+    ap.add_argument("--light-s", type=float, default=10.0,
+                    help="seconds of latency probing after the load (latency at light load)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = ap.parse_args()
     per = args.messages // args.devices
@@ -85,7 +106,10 @@ def main() -> int:
             lat = ds.provision_device(SITE, "queue_screen", "bench-lat")
         conf = tmp / "edge.toml"
         conf.write_text(dump_toml(cfg))
-        edge = ManagedProcess("edge", [sys.executable, "-m", "edge", "--config", str(conf)], tmp / "edge.log",
+        argv = [sys.executable, "-m", "edge", "--config", str(conf)]
+        if os.environ.get("BENCH_EDGE_ARGV"):  # e.g. a profiling wrapper: "python /tmp/prof.py"
+            argv = os.environ["BENCH_EDGE_ARGV"].split() + [str(conf)]
+        edge = ManagedProcess("edge", argv, tmp / "edge.log",
                               cwd=REPO).start()
 
         def metric(name: str) -> float:
@@ -153,7 +177,10 @@ def main() -> int:
                    threading.Thread(target=latency_poller, daemon=True)]
         for t in threads:
             t.start()
-        cpu_before = os.times()
+        watched = {"edge": edge.proc.pid, "mosquitto": broker.process.proc.pid, "influxd": influx.process.proc.pid,
+                   }
+        cpu_before = {k: cpu_s(pid) for k, pid in watched.items()}
+        wait_before = runqueue_wait_s(edge.proc.pid)
         load_before = os.getloadavg()
         t0 = time.time()
         pubs = [subprocess.Popen(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(broker.port), "-u", c.username,
@@ -165,7 +192,8 @@ def main() -> int:
         for p in pubs:
             p.wait(600)
         t_published = time.time()
-        ref.wait(600)
+        _, status, ref_usage = os.wait4(ref.pid, 0)
+        ref.returncode = os.waitstatus_to_exitcode(status)
         stamps = ref_out.read_text().split()
         ref_rate = (len(stamps) - 1) / (float(stamps[-1]) - float(stamps[0])) if len(stamps) > 1 else 0.0
         deadline = time.time() + 600
@@ -176,13 +204,21 @@ def main() -> int:
                 break
             time.sleep(0.05)
         t_stored = time.time()
+        time.sleep(args.light_s)
+        cpu_used = {k: round(cpu_s(pid) - cpu_before[k], 1) for k, pid in watched.items()}
+        edge_runqueue_wait = round(runqueue_wait_s(edge.proc.pid) - wait_before, 1)
         stop.set()
         stop_time[0] = time.time()
         for t in threads:
             t.join(40)
         lc.loop_stop()
         load_after = os.getloadavg()
-        lats = sorted(lat_stored[s] - lat_sent[s] for s in lat_stored if s in lat_sent)
+        def pct(sel: list[float], q: float) -> float | None:
+            return round(1000 * sel[min(len(sel) - 1, int(q * len(sel)))], 1) if sel else None
+
+        lats = sorted(lat_stored[s] - lat_sent[s] for s in lat_stored if s in lat_sent and lat_sent[s] < t_published)
+        light = sorted(lat_stored[s] - lat_sent[s] for s in lat_stored
+                       if s in lat_sent and lat_sent[s] > t_stored + 1)
         result = {
             "utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t0)),
             "messages": total, "devices": args.devices, "stored": stored,
@@ -190,10 +226,15 @@ def main() -> int:
             "agent_s": round(t_stored - t0, 2), "agent_rate": round(total / (t_stored - t0)),
             "reference_rate": round(ref_rate), "reference_messages": len(stamps),
             "ratio_to_reference": round(total / (t_stored - t0) / ref_rate, 2) if ref_rate else None,
-            "latency_samples": len(lats),
-            "latency_p50_ms": round(1000 * statistics.median(lats), 1) if lats else None,
-            "latency_p99_ms": round(1000 * lats[min(len(lats) - 1, int(0.99 * len(lats)))], 1) if lats else None,
+            "latency_under_load_samples": len(lats),
+            "latency_under_load_p50_ms": pct(lats, 0.5), "latency_under_load_p99_ms": pct(lats, 0.99),
+            "latency_light_samples": len(light),
+            "latency_light_p50_ms": pct(light, 0.5), "latency_light_p99_ms": pct(light, 0.99),
             "duplicates": metric("edge_duplicates_total"), "rejected": metric("edge_rejected_total"),
+            "cpu_s_during_run": cpu_used, "wall_s": round(t_stored - t0, 1),
+            "edge_cpu_us_per_message": round(1e6 * cpu_used["edge"] / total, 1),
+            "edge_runqueue_wait_s": edge_runqueue_wait,
+            "reference_cpu_s": round(ref_usage.ru_utime + ref_usage.ru_stime, 1),
             "loadavg_before": load_before, "loadavg_after": load_after,
             "cpus": os.cpu_count(), "python": platform.python_version(),
         }
@@ -201,7 +242,6 @@ def main() -> int:
         out = REPO / "bench" / "results"
         out.mkdir(parents=True, exist_ok=True)
         (out / f"ingest-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(t0))}.json").write_text(json.dumps(result, indent=2))
-        del cpu_before
         return 0 if stored >= total else 1
     finally:
         for p in procs:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import queue
+import struct
 import threading
 import time
 
@@ -30,6 +31,8 @@ from floorops.topics import ROOT, agent_status_topic
 from edge.pipeline import Item, MqttIn
 
 log = logging.getLogger(__name__)
+
+_PUBACK = struct.Struct("!BBH")
 
 
 def _status_payload(state: str) -> bytes:
@@ -53,7 +56,9 @@ class MqttLink:
             c.username_pw_set(cfg.edge.mqtt_username, cfg.edge.mqtt_password)
         c.will_set(self.status_topic, _status_payload("offline"), qos=1, retain=True)
         c.reconnect_delay_set(min_delay=1, max_delay=30)
-        c.max_inflight_messages_set(1000)
+        # No paho in-flight limit (0): the hub publisher bounds what is in flight itself. With a limit, paho
+        # scans every outgoing message on each PUBACK (measured: the largest cost under load).
+        c.max_inflight_messages_set(0)
         c.max_queued_messages_set(0)
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
@@ -123,8 +128,18 @@ class MqttLink:
     # -- used by other threads -----------------------------------------------------------------------
 
     def ack(self, acks: list[tuple[int, int]]) -> None:
-        for mid, qos in acks:
-            self.client.ack(mid, qos)
+        """PUBACK a committed batch, in the order the messages came (MQTT requires it).
+
+        paho sends each acknowledgement as its own packet (a queue entry, a wake-up of its loop and a
+        send() each); for a batch of QoS 1 messages the 4-byte PUBACKs are joined into one write instead,
+        through paho's own packet queue. Falls back to ``ack()`` if paho's internals change."""
+        queue_packet = getattr(self.client, "_packet_queue", None)
+        if queue_packet is None or any(qos != 1 for _, qos in acks):
+            for mid, qos in acks:
+                self.client.ack(mid, qos)
+            return
+        packet = b"".join(_PUBACK.pack(mqtt.PUBACK, 2, mid) for mid, _ in acks)
+        queue_packet(mqtt.PUBACK, packet, 0, 1)
 
     def publish(self, topic: str, payload: bytes, retain: bool = False) -> int:
         info = self.client.publish(topic, payload, qos=1, retain=retain)

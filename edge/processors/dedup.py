@@ -2,19 +2,21 @@
 
 QoS 1 delivers at least once, so the same message can arrive twice (a redelivery after the edge or the
 broker restarted). A device's ``seq`` grows by one per message and wraps at 2^32; the tracker remembers
-the highest seq and the recent ones below it, so a late message is accepted once and a repeat is dropped.
-The state is small and serialisable, so the agent stores it with the buffer in the same transaction.
+the highest seq and which of the RECENT seqs below it were seen (a bit mask), so a late message is
+accepted once and a repeat is dropped. The state is a few hundred bytes per device, so the agent stores
+it with the buffer in the same transaction (a redelivery after ``kill -9`` is still recognised).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 
 from floorops.contract import SEQ_MODULUS
 
 HALF = SEQ_MODULUS // 2
 RECENT = 1024  # how far back a late message is still recognised
+_MASK = (1 << RECENT) - 1
 
 
 class SeqVerdict(Enum):
@@ -27,7 +29,7 @@ class SeqVerdict(Enum):
 @dataclass
 class DeviceSeq:
     last: int
-    seen: set[int] = field(default_factory=set)  # recent seqs at or below ``last``
+    seen: int = 1  # bit i set: seq ``last - i`` was seen (bit 0 is ``last`` itself)
 
 
 @dataclass
@@ -46,7 +48,7 @@ class SeqTracker:
     def check(self, device_id: str, seq: int) -> SeqResult:
         d = self.devices.get(device_id)
         if d is None:
-            self.devices[device_id] = DeviceSeq(seq, {seq})
+            self.devices[device_id] = DeviceSeq(seq)
             self.dirty.add(device_id)
             return SeqResult(SeqVerdict.NEW)
         ahead = (seq - d.last) % SEQ_MODULUS
@@ -55,31 +57,32 @@ class SeqTracker:
         self.dirty.add(device_id)
         if ahead < HALF:
             d.last = seq
-            d.seen.add(seq)
-            if len(d.seen) > 2 * RECENT:
-                floor = (seq - RECENT) % SEQ_MODULUS
-                d.seen = {s for s in d.seen if (seq - s) % SEQ_MODULUS < RECENT or s == floor}
+            d.seen = ((d.seen << ahead) | 1) & _MASK if ahead < RECENT else 1
             return SeqResult(SeqVerdict.NEW, gap=ahead - 1)
         behind = SEQ_MODULUS - ahead
-        if seq in d.seen:
-            return SeqResult(SeqVerdict.DUPLICATE)
         if behind < RECENT:
-            d.seen.add(seq)
+            bit = 1 << behind
+            if d.seen & bit:
+                return SeqResult(SeqVerdict.DUPLICATE)
+            d.seen |= bit
             return SeqResult(SeqVerdict.LATE)
-        # Far behind and unknown: the device restarted (seq back to 0). Start over from here.
-        self.devices[device_id] = DeviceSeq(seq, {seq})
+        # Far behind: the device restarted (seq back to 0). Start over from here.
+        self.devices[device_id] = DeviceSeq(seq)
         return SeqResult(SeqVerdict.RESET)
 
     # -- persistence -------------------------------------------------------------------------------
 
     def dump(self, device_id: str) -> str:
         d = self.devices[device_id]
-        recent = sorted(s for s in d.seen if (d.last - s) % SEQ_MODULUS < RECENT)
-        return f"{d.last}:" + ",".join(map(str, recent))
+        return f"{d.last}:{d.seen:x}"
 
     def load(self, device_id: str, text: str) -> None:
-        last, _, rest = text.partition(":")
-        self.devices[device_id] = DeviceSeq(int(last), {int(s) for s in rest.split(",") if s})
+        last, _, mask = text.partition(":")
+        try:
+            seen = int(mask or "1", 16) & _MASK
+        except ValueError:  # unreadable: keep the highest seq, forget which recent ones were seen
+            seen = 1
+        self.devices[device_id] = DeviceSeq(int(last), seen)
 
     def take_dirty(self) -> list[tuple[str, str]]:
         out = [(dev, self.dump(dev)) for dev in self.dirty if dev in self.devices]
