@@ -28,7 +28,7 @@ from firmware_sim.faults import CLEAR, check_fault, faults_for
 from firmware_sim.flow import FlowModel, FlowState
 from firmware_sim.history import WARMUP_MIN, demand_for
 from firmware_sim.patients import PatientTracker
-from firmware_sim.truth import TruthRecorder
+from firmware_sim.truth import BUCKET_MS, TruthRecorder
 from floorops.site import Site
 
 log = logging.getLogger(__name__)
@@ -80,6 +80,9 @@ class Simulation:
         self._heap: list[_Action] = []
         self._order = 0
         self._day: dt.date | None = None
+        self._warm = False
+        # Ground truth starts with the first whole 15-minute bucket of the run.
+        self._truth_from_ms = -(-self.start_ms // BUCKET_MS) * BUCKET_MS
         self._rates: tuple[np.ndarray, np.ndarray] | None = None
         self.counts: dict[str, int] = {"steps": 0, "faults": 0, "bad_input": 0, "wheelchairs_borrowed": 0,
                                    "errors": 0}
@@ -127,9 +130,12 @@ class Simulation:
     def device_period_ms(self, dev: DeviceSim) -> int:
         return max(dev.period_ms, int(self.opt.speed * self.opt.min_wall_period_s * 1000))
 
-    def start(self) -> None:
-        """Fill the hospital as it is at the start time (from two hours before local midnight), then
-        power the devices on and schedule their first reports."""
+    def warm_up(self) -> None:
+        """Fill the hospital as it is at the start time: the flow from two hours before local midnight,
+        silently. Done once; the live runner calls it before opening any port (it takes a moment)."""
+        if self._warm:
+            return
+        self._warm = True
         tz = self.site.tz
         local = dt.datetime.fromtimestamp(self.start_ms / 1000, tz)
         midnight = dt.datetime(local.year, local.month, local.day, tzinfo=tz)
@@ -137,6 +143,10 @@ class Simulation:
         while t < self.start_ms:
             self._flow_minute(t, emit=False)
             t += MINUTE_MS
+
+    def start(self) -> None:
+        """Warm up, then power the devices on and schedule their first reports."""
+        self.warm_up()
         for dev in self.devices.values():
             if isinstance(dev, QueueScreenSim):
                 node = self.model.nodes.index(next(n for n in self.model.nodes if n.name == dev.device.queue))
@@ -199,11 +209,12 @@ class Simulation:
         events = self.tracker.apply(res, t_ms, t_ms / MINUTE_MS)
         self.counts["steps"] += 1
         if not emit:
-            return  # warm-up: the hospital fills up; its ground truth starts with the run
-        self.truth.record(
-            t_ms, self.model.zone_arrivals(res)[0], self.model.zone_population(self.state)[0],
-            self.model.zone_waiting(self.state)[0],
-        )
+            return  # warm-up: the hospital fills up silently
+        if t_ms >= self._truth_from_ms:
+            self.truth.record(
+                t_ms, self.model.zone_arrivals(res)[0], self.model.zone_population(self.state)[0],
+                self.model.zone_waiting(self.state)[0],
+            )
         counters = self.model.counters_open(minute_of_day)
         for i, node in enumerate(self.model.nodes):
             for screen in self._screens.get(node.name, []):

@@ -81,6 +81,7 @@ class LiveSimulator:
 
     async def start(self) -> None:
         cfg = self.cfg
+        self.sim.warm_up()  # before any port opens: nobody waits on a busy loop
         if self.with_mqtt:
             creds = load_credentials(cfg.path(cfg.hub.credentials_file))
             link = MqttLink(self.site.id, creds, cfg.mqtt.host, cfg.mqtt.port, cfg.mqtt.keepalive_s, self.clock.now_ms)

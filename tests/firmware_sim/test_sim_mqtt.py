@@ -102,6 +102,8 @@ def provisioned(tmp_path: Path, sim_broker: MosquittoServer, device_creds: dict[
     cfg.sim.speed = 20.0
     cfg.sim.faults_per_device_day = 0.0
     cfg.sim.bad_input_per_device_hour = 0.0
+    cfg.sim.repair_min = 0.0  # faults stay until cleared by hand: the test decides when
+    cfg.sim.start = "2026-11-24T10:00"  # a busy Tuesday morning, whatever the time of the test run
     path = cfg.path(cfg.hub.credentials_file)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(device_creds))
