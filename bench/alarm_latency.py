@@ -181,6 +181,22 @@ def ingest_capacity(cfg, url: str, token: str, n: int) -> float:
     return (hub_messages(url, token) - before) / elapsed
 
 
+def publisher_reference(cfg, n: int) -> float:
+    """The same Python publisher and broker with no hub in the path: a device account publishing ``n``
+    QoS 1 messages on its own topic (nobody subscribed), timed until every PUBACK is back."""
+    with DynsecClient(cfg.mqtt.host, cfg.mqtt.port, cfg.broker.admin_username, cfg.broker.admin_password) as ds:
+        creds = ds.provision_device(cfg.site.id, "kiosk", "kiosk-ref")
+    c = client(cfg, creds.username, creds.password, "ref-burst")
+    t0 = time.perf_counter()
+    infos = [c.publish(f"hospital/{cfg.site.id}/kiosk/kiosk-ref/telemetry", b"x" * 250, qos=1) for _ in range(n)]
+    for info in infos:
+        info.wait_for_publish(60)
+    rate = n / (time.perf_counter() - t0)
+    c.loop_stop()
+    c.disconnect()
+    return rate
+
+
 def main() -> int:
     signal.signal(signal.SIGTERM, lambda *a: sys.exit(1))  # run the finally: stop the hub and broker
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -218,6 +234,9 @@ def main() -> int:
         token = json.loads(urllib.request.urlopen(req).read())["token"]
         ws_url = url.replace("http://", "ws://") + "/ws"
 
+        print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
+        print(f"reference, the same publisher -> broker, no subscriber (30,000 QoS 1): "
+              f"{publisher_reference(cfg, 30_000):.0f} msg/s", flush=True)
         capacity = ingest_capacity(cfg, url, token, 30_000)
         print(f"hub ingest capacity (30,000 kiosk readings published at once): {capacity:.0f} msg/s", flush=True)
         time.sleep(2)
