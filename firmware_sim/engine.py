@@ -147,10 +147,13 @@ class Simulation:
     def start(self) -> None:
         """Warm up, then power the devices on and schedule their first reports."""
         self.warm_up()
+        local = dt.datetime.fromtimestamp(self.start_ms / 1000, self.site.tz)
+        counters = self.model.counters_open(local.hour * 60 + local.minute)
         for dev in self.devices.values():
             if isinstance(dev, QueueScreenSim):
                 node = self.model.nodes.index(next(n for n in self.model.nodes if n.name == dev.device.queue))
                 dev.waiting = len(self.tracker.waiting[node])
+                dev.counters_open = int(counters[node])
             if isinstance(dev, MqttDeviceSim):
                 dev.set_power(True, self.start_ms)
             first = self.start_ms + int(dev.rng.integers(0, self.device_period_ms(dev)))

@@ -1,0 +1,83 @@
+"""The virtual clock, the live ground truth's buckets, and the control server's answers to bad requests."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from firmware_sim.clock import VirtualClock
+from firmware_sim.control import ControlServer
+from firmware_sim.engine import SimOptions, Simulation
+from floorops.site import Site
+
+from .conftest import Recorder, local_ms
+
+
+class FakeWall:
+    def __init__(self) -> None:
+        self.t = 100.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_virtual_clock_runs_at_its_speed() -> None:
+    wall = FakeWall()
+    clock = VirtualClock(1_763_884_800_000, speed=60, wall=wall)
+    assert clock.now_ms() == 1_763_884_800_000
+    wall.t += 1.0
+    assert clock.now_ms() == 1_763_884_800_000 + 60_000  # a wall second is a virtual minute
+    assert clock.wall_delay_s(1_763_884_800_000 + 120_000) == pytest.approx(1.0)
+    assert clock.wall_delay_s(0) == 0.0
+    with pytest.raises(ValueError):
+        VirtualClock(0, speed=0)
+
+
+def test_live_truth_starts_at_a_whole_bucket_and_writes_csv(demo_site: Site, tmp_path) -> None:
+    csv_path = tmp_path / "truth.csv"
+    sim = Simulation(demo_site, local_ms(demo_site, 2026, 11, 24, 9, 7), Recorder(),
+                     SimOptions(seed=1, only_devices=set(), truth_csv=csv_path))
+    sim.start()
+    sim.advance_to(sim.start_ms + 40 * 60_000)
+    lines = csv_path.read_text().splitlines()
+    assert lines[0] == "ts,zone,arrivals,occupancy,waiting"
+    stamps = sorted({line.split(",")[0] for line in lines[1:]})
+    # Run 09:07..09:47: the buckets of 09:15 and 09:30 are complete; 09:00 (not whole) and 09:45 (open) are not.
+    assert stamps == ["2026-11-24T09:15:00+08:00", "2026-11-24T09:30:00+08:00"]
+    rows = [r for r in sim.truth.rows if r.zone == "lab"]
+    assert rows[0].occupancy > 5 and rows[0].arrivals > 0
+
+
+@pytest.fixture
+def control(demo_site: Site):
+    sim = Simulation(demo_site, local_ms(demo_site, 2026, 11, 24, 9, 0), Recorder(),
+                     SimOptions(seed=1, only_devices={"kiosk-01"}))
+    sim.start()
+    return sim, ControlServer(sim, lambda: sim.now_ms, "127.0.0.1", 0)
+
+
+def test_control_server_refuses_bad_requests(control) -> None:
+    sim, server = control
+
+    async def scenario() -> list[tuple[int, dict]]:
+        async with TestClient(TestServer(server.app())) as client:
+            out = []
+            for body in (b"not json", b"[1,2]", json.dumps({"device": "kiosk-01"}).encode(),
+                         json.dumps({"device": "kiosk-01", "fault": "card_jam", "repair_min": "soon"}).encode(),
+                         json.dumps({"device": "kiosk-99", "fault": "card_jam"}).encode(),
+                         json.dumps({"device": "kiosk-01", "fault": "card_jam"}).encode()):
+                r = await client.post("/inject", data=body)
+                out.append((r.status, await r.json()))
+            r = await client.get("/status")
+            out.append((r.status, await r.json()))
+            return out
+
+    results = asyncio.run(scenario())
+    assert [s for s, _ in results[:5]] == [400, 400, 400, 400, 404]
+    assert all("error" in b for _, b in results[:5])
+    assert results[5][0] == 200 and results[5][1]["active"] == ["card_jam"]
+    assert results[6][1]["devices"]["kiosk-01"]["faults"] == ["card_jam"]
+    assert server.rejected == 5
