@@ -198,3 +198,25 @@ def test_device_with_wrong_password_is_refused_and_others_carry_on(provisioned: 
     assert any(e.get("device") == "kiosk-02" and "refused" in e["msg"] for e in logs)
     with reader.lock:
         assert not any("/kiosk-02/" in t or "/kiosk-03/" in t for t, _, _ in reader.msgs if not t.endswith("status"))
+
+
+def test_devices_come_back_after_a_broker_restart(provisioned: Config, reader: Reader, sim_broker: MosquittoServer,
+                                                  tmp_path: Path) -> None:
+    """Real devices reconnect on their own and announce themselves again (online status)."""
+    cfg_path = tmp_path / "floorops.toml"
+    cfg_path.write_text(dump_toml(provisioned))
+    proc = subprocess.Popen([sys.executable, "-m", "firmware_sim", "run", "--config", str(cfg_path)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        reader.wait_for(lambda t, p, r: t.endswith("kiosk-05/telemetry"))
+        sim_broker.restart()
+        with reader.lock:
+            reader.msgs.clear()
+        reader.wait_for(lambda t, p, r: t == "hospital/demo/kiosk/kiosk-05/status" and not r and b'"online"' in p,
+                        timeout_s=40)
+        reader.wait_for(lambda t, p, r: t.endswith("kiosk-05/telemetry"), timeout_s=40)
+        assert proc.poll() is None
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
+    assert proc.returncode == 0

@@ -134,12 +134,14 @@ def test_modbus_stations_on_a_shared_bus(serial_sim: LiveSimulator, tmp_path: Pa
         serial_sim.sim.inject("charger-01", "over_temperature", now())
         regs = client.read_holding_registers(0, count=4, device_id=1).registers
         assert regs[contract.REG_STATUS] & contract.STATUS_OVER_TEMPERATURE
-        serial_sim.sim.inject("charger-01", "bad_crc", now())
-        with pytest.raises(Exception):
-            r = client.read_holding_registers(0, count=4, device_id=1)
-            if r.isError():
-                raise RuntimeError("error answer")
-        assert not client.read_holding_registers(0, count=4, device_id=1).isError()  # the next one is fine
+        for spoiler in ("bad_crc", "truncated_frame"):
+            serial_sim.sim.inject("charger-01", spoiler, now())
+            with pytest.raises(Exception):
+                r = client.read_holding_registers(0, count=4, device_id=1)
+                if r.isError():
+                    raise RuntimeError("error answer")
+            time.sleep(0.3)  # the poller's inter-frame silence before the next request
+            assert not client.read_holding_registers(0, count=4, device_id=1).isError()  # the next one is fine
         serial_sim.sim.inject("charger-01", "power_loss", now())
         failures = 0
         for _ in range(3):
