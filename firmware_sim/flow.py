@@ -243,11 +243,10 @@ class FlowModel:
         return state.waiting @ self._zone_matrix
 
     def zone_arrivals(self, result: StepResult) -> np.ndarray:
-        """Arrivals per zone in the step: tickets issued at its queues, or entries for zones without one."""
-        per_node = result.entered.astype(float)
-        queue_zones = set(nd.zone_index for nd in self.nodes if nd.kind == "queue")
-        mask = np.array([nd.kind == "queue" or nd.zone_index not in queue_zones for nd in self.nodes])
-        return (per_node * mask[None, :]) @ self._zone_matrix
+        """Arrivals per zone in the step: tickets issued at its queues (what the hub counts from the queue
+        screens' ``ticket_issued`` events for ``zone_stats``; zones without a queue have none)."""
+        per_node = result.entered.astype(float) * self._queue_mask[None, :]
+        return per_node @ self._zone_matrix
 
 
 def _by_capacity(nodes: list[Node], members: list[int]) -> dict[int, float]:

@@ -38,6 +38,7 @@ class History:
     arrivals: np.ndarray  # int
     occupancy: np.ndarray  # float, mean people present over the bucket
     waiting: np.ndarray  # int, mean tickets waiting over the bucket, rounded
+    outpatients: np.ndarray  # (days, buckets): outpatients who came through the door (not in the CSV)
     bucket_min: int = BUCKET_MIN
 
     def bucket_starts(self) -> list[dt.datetime]:
@@ -95,6 +96,7 @@ def simulate_days(site: Site, days: list[dt.date], seed: int, bucket_min: int = 
     arrivals = np.zeros((b, nb, nz))
     occupancy = np.zeros((b, nb, nz))
     waiting = np.zeros((b, nb, nz))
+    outpatients = np.zeros((b, nb), dtype=np.int64)
     state = FlowState.empty(b, len(model.nodes))
     for col, m in enumerate(minutes):
         res = model.step(state, int(m), out_rate[:, col], er_rate[:, col], rng)
@@ -102,11 +104,13 @@ def simulate_days(site: Site, days: list[dt.date], seed: int, bucket_min: int = 
             continue
         k = m // bucket_min
         arrivals[:, k, :] += model.zone_arrivals(res)
+        outpatients[:, k] += res.new_outpatients
         occupancy[:, k, :] += model.zone_population(state)
         waiting[:, k, :] += model.zone_waiting(state)
     occupancy /= bucket_min
     waiting = np.rint(waiting / bucket_min)
-    return History(site, days, model.zone_ids, arrivals.astype(np.int64), occupancy, waiting.astype(np.int64), bucket_min)
+    return History(site, days, model.zone_ids, arrivals.astype(np.int64), occupancy, waiting.astype(np.int64),
+                   outpatients, bucket_min)
 
 
 def history_days(weeks: int, end: dt.date) -> list[dt.date]:
@@ -128,5 +132,5 @@ def simulate_weeks(site: Site, weeks: int, seed: int, end: dt.date | None = None
     return History(
         site, days, parts[0].zones,
         np.concatenate([p.arrivals for p in parts]), np.concatenate([p.occupancy for p in parts]),
-        np.concatenate([p.waiting for p in parts]),
+        np.concatenate([p.waiting for p in parts]), np.concatenate([p.outpatients for p in parts]),
     )

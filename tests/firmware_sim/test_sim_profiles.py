@@ -20,27 +20,36 @@ def month(demo_site: Site):
     return simulate_weeks(demo_site, 4, seed=7, end=END)
 
 
-def daily_arrivals(hist, zone: str) -> np.ndarray:
-    return hist.arrivals[:, :, hist.zones.index(zone)].sum(axis=1)
+def daily_outpatients(hist) -> np.ndarray:
+    return hist.outpatients.sum(axis=1)
 
 
 def test_about_five_thousand_outpatients_on_a_weekday(month) -> None:
     weekdays = [i for i, d in enumerate(month.days) if d.weekday() in (1, 2, 3, 4) and d not in month.site.holidays]
-    mean = daily_arrivals(month, "entrance")[weekdays].mean()
+    mean = daily_outpatients(month)[weekdays].mean()
     assert 4500 <= mean <= 5500
 
 
 def test_morning_peak_between_eight_and_ten(month) -> None:
     weekdays = [i for i, d in enumerate(month.days) if d.weekday() < 5]
-    hourly = month.arrivals[weekdays][:, :, month.zones.index("entrance")].reshape(len(weekdays), 24, 4).sum(axis=2)
-    mean = hourly.mean(axis=0)
-    assert int(np.argmax(mean)) in (8, 9)
-    # An afternoon bump: 14:00 busier than the lunch hour.
-    assert mean[14] > mean[12] * 1.3
+    door = month.outpatients[weekdays].reshape(len(weekdays), 24, 4).sum(axis=2).mean(axis=0)
+    tickets = month.arrivals[weekdays].sum(axis=2).reshape(len(weekdays), 24, 4).sum(axis=2).mean(axis=0)
+    for hourly in (door, tickets):
+        assert int(np.argmax(hourly)) in (8, 9)
+        # An afternoon bump: 14:00 busier than the lunch hour.
+        assert hourly[14] > hourly[12] * 1.3
+
+
+def test_arrivals_are_tickets_issued(month) -> None:
+    """As the hub counts them for zone_stats: zones without a queue (the entrance hall) have none."""
+    assert month.arrivals[:, :, month.zones.index("entrance")].sum() == 0
+    assert month.arrivals[:, :, month.zones.index("reg_hall")].sum() > 0
+    # Every outpatient and emergency takes a ticket or more on average (some only pass through).
+    assert month.arrivals.sum() > 0.9 * month.outpatients.sum()
 
 
 def test_monday_busiest_weekends_light(month) -> None:
-    per_day = daily_arrivals(month, "entrance")
+    per_day = daily_outpatients(month)
     by_weekday = {w: per_day[[i for i, d in enumerate(month.days) if d.weekday() == w]].mean() for w in range(7)}
     assert by_weekday[0] == max(by_weekday.values())
     weekday_mean = np.mean([by_weekday[w] for w in range(5)])
@@ -63,7 +72,7 @@ def test_public_holiday_is_light(demo_site: Site) -> None:
     ordinary = dt.date(2026, 10, 15)  # a Thursday
     assert holiday in demo_site.holidays
     hist = simulate_days(demo_site, [holiday, ordinary], seed=3)
-    per_day = daily_arrivals(hist, "entrance")
+    per_day = daily_outpatients(hist)
     assert per_day[0] < 0.4 * per_day[1]
 
 
