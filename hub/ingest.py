@@ -1,12 +1,19 @@
-"""MQTT -> hub: a persistent QoS 1 session on ``floorops/<site>/#``, applied in batches, acknowledged after
-the batch's transaction commits (paho manual ack), so a ``kill -9`` loses nothing: the broker redelivers
-what was not acknowledged, and the dedup table drops what was already applied."""
+"""MQTT -> hub: persistent QoS 1 sessions on the site's internal topics, applied in batches, acknowledged
+after the batch's transaction commits (paho manual ack), so a ``kill -9`` loses nothing: the broker
+redelivers what was not acknowledged, and the hub's dedup drops what was already applied.
+
+Two sessions cover ``floorops/<site>/#`` between them, so that a fault never queues behind a flood of
+readings: ``priority`` takes the devices' events and status records (faults, Last Wills, edge liveness),
+``stream`` takes readings, zone occupancy, the registry and agent status. The priority queue is always
+drained first. Ordering between the two streams is not needed: a reading older (device time) than the
+event that raised an alarm never clears it (hub.alarms)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import threading
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import paho.mqtt.client as mqtt
@@ -14,12 +21,32 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from floorops.config import Config
-from floorops.topics import site_filter
+from floorops.topics import ROOT
 
 log = logging.getLogger("hub.ingest")
 
 SESSION_EXPIRY_S = 7 * 86400
-BATCH_MAX = 500  # bounds how long a fault waits behind other traffic in one transaction
+# Messages per transaction. Small enough that a fault arriving mid-batch waits a few ms, large enough that
+# the commit's cost is shared (bench/alarm_latency_ingest.py).
+BATCH_MAX = 100
+
+
+def stream_filters(site: str) -> dict[str, list[str]]:
+    """Topic filters of each session; together exactly ``floorops/<site>/#`` as the hub uses it."""
+    base = f"{ROOT}/{site}"
+    return {
+        "priority": [f"{base}/edge/+/+/event", f"{base}/edge/+/+/status"],
+        "stream": [f"{base}/edge/+/+/telemetry", f"{base}/zone/#", f"{base}/registry/#", f"{base}/agent/#"],
+    }
+
+
+@dataclass
+class _Session:
+    name: str
+    client: mqtt.Client
+    filters: list[str]
+    queue: asyncio.Queue[mqtt.MQTTMessage] | None = None
+    connected: threading.Event = field(default_factory=threading.Event)
 
 
 class MqttIngest:
@@ -28,71 +55,101 @@ class MqttIngest:
         self.cfg = cfg
         self.site_id = site_id
         self.apply = apply
-        self.connected = threading.Event()
-        self._queue: asyncio.Queue[mqtt.MQTTMessage] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self.client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or f"floorops-hub-{site_id}",
-            protocol=mqtt.MQTTv5, manual_ack=True,
-        )
-        self.client.username_pw_set(cfg.hub.mqtt_username, cfg.hub.mqtt_password)
-        self.client.on_connect = self._on_connect
-        self.client.on_disconnect = self._on_disconnect
-        self.client.on_message = self._on_message
-        self.client.reconnect_delay_set(0.5, 10)
-        self.client.max_inflight_messages_set(1000)
-        self.client.max_queued_messages_set(0)
+        self._wake: asyncio.Event | None = None
+        base_id = client_id or f"floorops-hub-{site_id}"
+        self.sessions = [self._session(name, f"{base_id}-{name}", filters)
+                         for name, filters in stream_filters(site_id).items()]
         self.batches = 0
 
-    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any = None) -> None:
-        if getattr(rc, "is_failure", False):
-            log.error("broker refused the hub", extra={"reason": str(rc)})
-            return
-        client.subscribe(site_filter(self.site_id), qos=1)
-        self.connected.set()
-        log.info("connected to the broker", extra={"session_present": getattr(flags, "session_present", None)})
+    def is_connected(self) -> bool:
+        """Every session connected (what /healthz reports)."""
+        return all(s.connected.is_set() for s in self.sessions)
 
-    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any = None) -> None:
-        self.connected.clear()
-        log.warning("disconnected from the broker", extra={"reason": str(rc)})
+    def _session(self, name: str, client_id: str, filters: list[str]) -> _Session:
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5,
+                             manual_ack=True)
+        client.username_pw_set(self.cfg.hub.mqtt_username, self.cfg.hub.mqtt_password)
+        client.reconnect_delay_set(0.5, 10)
+        client.max_inflight_messages_set(1000)
+        client.max_queued_messages_set(0)
+        session = _Session(name, client, filters)
 
-    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        assert self._loop is not None and self._queue is not None
-        self._loop.call_soon_threadsafe(self._queue.put_nowait, msg)
+        def on_connect(c: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any = None) -> None:
+            if getattr(rc, "is_failure", False):
+                log.error("broker refused the hub", extra={"session": name, "reason": str(rc)})
+                return
+            c.subscribe([(f, 1) for f in filters])
+            session.connected.set()
+            log.info("connected to the broker", extra={"session": name,
+                                                       "session_present": getattr(flags, "session_present", None)})
+
+        def on_disconnect(c: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any = None) -> None:
+            session.connected.clear()
+            log.warning("disconnected from the broker", extra={"session": name, "reason": str(rc)})
+
+        def on_message(c: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+            assert self._loop is not None and session.queue is not None
+            self._loop.call_soon_threadsafe(self._put, session, msg)
+
+        client.on_connect = on_connect
+        client.on_disconnect = on_disconnect
+        client.on_message = on_message
+        return session
+
+    def _put(self, session: _Session, msg: mqtt.MQTTMessage) -> None:
+        assert session.queue is not None and self._wake is not None
+        session.queue.put_nowait(msg)
+        self._wake.set()
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._queue = asyncio.Queue()
-        props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = SESSION_EXPIRY_S
-        self.client.connect_async(self.cfg.mqtt.host, self.cfg.mqtt.port, keepalive=self.cfg.mqtt.keepalive_s,
-                                  clean_start=False, properties=props)
-        self.client.loop_start()
+        self._wake = asyncio.Event()
+        for s in self.sessions:
+            s.queue = asyncio.Queue()
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = SESSION_EXPIRY_S
+            s.client.connect_async(self.cfg.mqtt.host, self.cfg.mqtt.port, keepalive=self.cfg.mqtt.keepalive_s,
+                                   clean_start=False, properties=props)
+            s.client.loop_start()
+
+    def _next_batch(self) -> tuple[_Session, list[mqtt.MQTTMessage]] | None:
+        for s in self.sessions:  # priority first
+            assert s.queue is not None
+            if not s.queue.empty():
+                batch = []
+                while len(batch) < BATCH_MAX and not s.queue.empty():
+                    batch.append(s.queue.get_nowait())
+                return s, batch
+        return None
 
     async def run(self) -> None:
-        """Drain the queue in batches forever (until cancelled)."""
-        assert self._queue is not None
+        """Apply batches forever (until cancelled), the priority session's first."""
+        assert self._wake is not None
         while True:
-            first = await self._queue.get()
-            batch = [first]
-            while len(batch) < BATCH_MAX and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
+            found = self._next_batch()
+            if found is None:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            session, batch = found
             try:
                 self.apply([(m.topic, m.payload) for m in batch])
             except Exception:  # noqa: BLE001 - the database failed: do not ack, the broker redelivers
                 log.exception("batch not applied; it will be redelivered after a reconnect")
-                self.client.disconnect()
+                session.client.disconnect()
                 await asyncio.sleep(1)
-                self.client.reconnect()
+                session.client.reconnect()
                 continue
             self.batches += 1
             for m in batch:
                 if m.qos > 0:
-                    self.client.ack(m.mid, m.qos)
-            # Queue.get() does not yield while items are waiting: give the HTTP server, the WebSocket
-            # writers and the ticker their turn between batches, or a busy stream starves them.
+                    session.client.ack(m.mid, m.qos)
+            # Give the HTTP server, the WebSocket writers and the ticker their turn between batches:
+            # a busy stream must not starve them.
             await asyncio.sleep(0)
 
     def stop(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
+        for s in self.sessions:
+            s.client.disconnect()
+            s.client.loop_stop()

@@ -14,7 +14,7 @@ async def healthz(request: web.Request) -> web.Response:
     c = ctx(request)
     components = {
         "db": "up" if c.hub.db.ping() else "down",
-        "mqtt": "up" if c.ingest is not None and c.ingest.connected.is_set() else "down",
+        "mqtt": "up" if c.ingest is not None and c.ingest.is_connected() else "down",
         "influx": "up" if await c.influx.ping() else "down",
     }
     healthy = all(components[k] == "up" for k in REQUIRED)
