@@ -25,9 +25,9 @@ from firmware_sim.devices.queue_screen import QueueScreenSim
 from firmware_sim.devices.serial_probe import SerialProbeSim
 from firmware_sim.devices.wifi_probe import Hearing, WifiProbeSim
 from firmware_sim.faults import CLEAR, check_fault, faults_for
-from firmware_sim.flow import FlowModel, FlowState
-from firmware_sim.history import WARMUP_MIN, demand_for
+from firmware_sim.flow import WARMUP_MIN, FlowModel, FlowState
 from firmware_sim.patients import PatientTracker
+from firmware_sim.profiles import DemandProfile
 from firmware_sim.truth import BUCKET_MS, TruthRecorder
 from floorops.site import Site
 
@@ -67,7 +67,7 @@ class Simulation:
         self.opt = options or SimOptions()
         self.emitter = emitter
         self.model = FlowModel(site)
-        self.demand = demand_for(site)
+        self.demand = DemandProfile.for_site(site)
         seed = int(self.opt.seed)
         self.flow_rng = np.random.default_rng([seed, 1])
         self.fault_rng = np.random.default_rng([seed, 3])

@@ -18,7 +18,8 @@ import numpy as np
 
 from floorops.site import Site
 
-EXIT = -1
+# A day of flow starts empty this long before local midnight (an outpatient hospital at 22:00).
+WARMUP_MIN = 120
 
 # Where outpatients go first, after the entrance hall (shares of arrivals).
 FIRST_STOP = {

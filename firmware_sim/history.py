@@ -17,14 +17,13 @@ from typing import Iterator
 
 import numpy as np
 
-from firmware_sim.flow import FlowModel, FlowState
+from firmware_sim.flow import WARMUP_MIN, FlowModel, FlowState
 from firmware_sim.profiles import DemandProfile, local_day_start
 from floorops.site import Site
 
 log = logging.getLogger(__name__)
 
 BUCKET_MIN = 15
-WARMUP_MIN = 120
 MIN_PER_DAY = 24 * 60
 
 
@@ -73,19 +72,10 @@ class History:
         return n
 
 
-def demand_for(site: Site) -> DemandProfile:
-    """The site's demand: volumes from the site file's optional keys, holidays from its list."""
-    return DemandProfile(
-        outpatients_per_weekday=float(site.extra.get("outpatients_per_weekday", 5000)),
-        emergencies_per_day=float(site.extra.get("emergencies_per_day", 240)),
-        holidays=frozenset(site.holidays),
-    )
-
-
 def simulate_days(site: Site, days: list[dt.date], seed: int, bucket_min: int = BUCKET_MIN) -> History:
     """Run the flow model over ``days`` (a batch) and aggregate per bucket and zone."""
     model = FlowModel(site)
-    demand = demand_for(site)
+    demand = DemandProfile.for_site(site)
     rng = np.random.default_rng([seed, 0x4849])
     b, nz = len(days), len(model.zone_ids)
     nb = MIN_PER_DAY // bucket_min

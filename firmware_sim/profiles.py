@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from floorops.site import Site
+
 # Relative outpatient arrivals per local hour 0..23: a morning peak 8:00-10:00, a lunch dip, an
 # afternoon bump around 14:00, and a night trough (walk-ins for the night pharmacy and registration).
 OUTPATIENT_HOURLY = np.array(
@@ -40,6 +42,15 @@ class DemandProfile:
     holidays: frozenset[dt.date] = field(default_factory=frozenset)
     # Day-to-day variation (weather, epidemics): a log-normal factor per day.
     day_sigma: float = 0.06
+
+    @classmethod
+    def for_site(cls, site: Site) -> "DemandProfile":
+        """Volumes from the site file's optional ``[site]`` keys, holidays from its list."""
+        return cls(
+            outpatients_per_weekday=float(site.extra.get("outpatients_per_weekday", 5000)),
+            emergencies_per_day=float(site.extra.get("emergencies_per_day", 240)),
+            holidays=frozenset(site.holidays),
+        )
 
     def day_factors(self, days: list[dt.date]) -> tuple[np.ndarray, np.ndarray]:
         """(outpatient, emergency) multipliers of each calendar day."""

@@ -14,7 +14,7 @@ from typing import Any, Callable, Protocol
 
 import numpy as np
 
-from firmware_sim.faults import CLEAR, check_fault
+from firmware_sim.faults import check_fault
 from floorops import contract
 from floorops.site import Device
 
