@@ -28,7 +28,7 @@ log = logging.getLogger("hub.ingest")
 SESSION_EXPIRY_S = 7 * 86400
 # Messages per transaction. Small enough that a fault arriving mid-batch waits a few ms, large enough that
 # the commit's cost is shared (bench/alarm_latency_ingest.py).
-BATCH_MAX = 100
+BATCH_MAX = 200
 
 
 def stream_filters(site: str) -> dict[str, list[str]]:
