@@ -246,7 +246,7 @@ class Pipeline:
         at = self.windows.latest_ms if self.use_device_time and self.windows.latest_ms else now_ms
         for zone in sorted(self.probe_zones | set(self.windows.zones)):
             universal, randomised = self.windows.counts(zone, at)
-            occ = round(self.estimator.predict_one(universal, randomised), 1)
+            occ = round(self.estimator.predict_one(universal, randomised, zone), 1)
             devices = universal + randomised
             b.lines.append(line("zone_occupancy", {"site": self.site_id, "zone": zone},
                                 {"occupancy": float(occ), "devices": devices}, point_time_ns(at, None)))

@@ -97,10 +97,11 @@ class EdgeConfig:
     occupancy_window_s: float = 300.0
     occupancy_rssi_min: int = -80
     occupancy_publish_s: float = 60.0
-    # Occupancy calibration (edge/processors/occupancy.py, docs/edge.md): share of people carrying a phone
-    # that probes, and distinct randomised MACs one phone shows per window.
-    occupancy_phone_ratio: float = 0.8
-    occupancy_random_mac_factor: float = 2.0
+    # Occupancy calibration (edge/processors/occupancy.py, docs/edge.md; `python -m edge calibrate`): phones
+    # heard per person, randomised addresses per phone in the window, and per-zone corrections (default 1).
+    occupancy_phone_ratio: float = 0.9
+    occupancy_random_mac_factor: float = 0.89
+    occupancy_zone_factors: dict[str, float] = field(default_factory=dict)
     # Serial inputs: "path" entries; see [[edge.modbus]] / [[edge.serial_probes]] in floorops.toml.
     modbus: list[dict[str, Any]] = field(default_factory=list)
     serial_probes: list[dict[str, Any]] = field(default_factory=list)

@@ -22,18 +22,26 @@ import numpy as np
 
 @dataclass
 class OccupancyEstimator:
-    """occupancy = (universal + randomised / random_mac_factor) / phone_ratio."""
+    """occupancy = zone_factor * (universal + randomised / random_mac_factor) / phone_ratio.
+
+    ``zone_factors`` (default 1) correct what differs between zones: where people pass through quickly
+    (an entrance hall) more of the phones heard in the window have already left."""
 
     phone_ratio: float = 0.8
     random_mac_factor: float = 2.0
+    zone_factors: dict[str, float] = field(default_factory=dict)
 
-    def predict(self, universal: np.ndarray | Sequence[float], randomised: np.ndarray | Sequence[float]) -> np.ndarray:
+    def predict(self, universal: np.ndarray | Sequence[float], randomised: np.ndarray | Sequence[float],
+                zones: Sequence[str] | None = None) -> np.ndarray:
         u = np.asarray(universal, dtype=float)
         r = np.asarray(randomised, dtype=float)
-        return (u + r / self.random_mac_factor) / self.phone_ratio
+        base = (u + r / self.random_mac_factor) / self.phone_ratio
+        if zones is None:
+            return base
+        return base * np.array([self.zone_factors.get(z, 1.0) for z in zones])
 
-    def predict_one(self, universal: int, randomised: int) -> float:
-        return (universal + randomised / self.random_mac_factor) / self.phone_ratio
+    def predict_one(self, universal: int, randomised: int, zone: str = "") -> float:
+        return self.zone_factors.get(zone, 1.0) * (universal + randomised / self.random_mac_factor) / self.phone_ratio
 
     def fit(self, universal: Sequence[float], randomised: Sequence[float], occupancy: Sequence[float]) -> "OccupancyEstimator":
         """Least squares of the true occupancy on the two counts (no intercept: no phones, no people)."""
@@ -44,6 +52,18 @@ class OccupancyEstimator:
             raise ValueError(f"calibration gave non-positive weights ({a:.3f}, {b:.3f}); more data needed")
         self.phone_ratio = float(1.0 / a)
         self.random_mac_factor = float(a / b)
+        return self
+
+    def fit_zones(self, universal: Sequence[float], randomised: Sequence[float], occupancy: Sequence[float],
+                  zones: Sequence[str]) -> "OccupancyEstimator":
+        """Per-zone factors after ``fit``: the ratio of true to estimated people, summed over the data."""
+        base = self.predict(universal, randomised)
+        num: dict[str, float] = {}
+        den: dict[str, float] = {}
+        for z, p, y in zip(zones, base, occupancy):
+            num[z] = num.get(z, 0.0) + float(y)
+            den[z] = den.get(z, 0.0) + float(p)
+        self.zone_factors = {z: round(num[z] / den[z], 3) for z in sorted(num) if den[z] > 0}
         return self
 
 
