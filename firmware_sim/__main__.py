@@ -42,6 +42,9 @@ def _parser() -> argparse.ArgumentParser:
     inj.add_argument("--repair-min", type=float, help="virtual minutes until the technician clears it (0: never)")
     inj.add_argument("--config")
 
+    fl = sub.add_parser("faults", help="list the faults each kind of device can be given (JSON)")
+    fl.add_argument("--config")
+
     st = sub.add_parser("status", help="print the running simulation's state (virtual time, ground truth, faults)")
     st.add_argument("--config")
 
@@ -78,6 +81,12 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"error: {exc}", file=sys.stderr)
                 return 1
             print(json.dumps(out))
+            return 0
+        if args.command == "faults":
+            from firmware_sim.faults import CATALOG
+
+            print(json.dumps({n: {"devices": list(f.kinds), "persistent": f.persistent, "description": f.description}
+                              for n, f in CATALOG.items()}, indent=2))
             return 0
         if args.command == "status":
             from firmware_sim.control import ControlError, get_status

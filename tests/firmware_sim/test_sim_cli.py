@@ -28,6 +28,14 @@ def test_help() -> None:
         assert out.returncode == 0 and "usage: python -m firmware_sim" in out.stdout
 
 
+def test_faults_listing() -> None:
+    out = sim("faults")
+    assert out.returncode == 0
+    listing = json.loads(out.stdout)
+    assert listing["card_jam"]["devices"] == ["kiosk"] and listing["card_jam"]["persistent"] is True
+    assert listing["bad_crc"]["persistent"] is False
+
+
 def test_history_csv(tmp_path: Path, demo_site: Site) -> None:
     out = tmp_path / "h.csv"
     r = sim("history", "--weeks", "2", "--seed", "5", "--out", str(out), "--end", "2026-11-22")
