@@ -18,8 +18,10 @@ WALL = {"width": 1920, "height": 1080}
 DESK = {"width": 1600, "height": 1000}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
+    """Module-scoped on purpose: Playwright's sync API keeps an event loop running in the main thread while it
+    is open, which would break asyncio.run() in other components' tests collected after ours."""
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
     sync_api = pytest.importorskip("playwright.sync_api")

@@ -201,9 +201,9 @@ class FakeHub:
         r.add_get("/api/forecast", self.forecast)
         r.add_get("/api/staffing", self.staffing)
         r.add_get("/api/roster", self._answer(lambda: [
-            {"id": "p1", "name": "Zhang Wei", "role": "floor_manager", "zones": ["reg_hall", "entrance"], "on_duty": True,
+            {"id": "p-zhang", "name": "Zhang Wei", "name_zh": "张伟", "role": "floor_manager", "zones": ["reg_hall", "entrance"], "on_duty": True,
              "elastic": False, "username": "fm-zhang"},
-            {"id": "p2", "name": "Li Na", "role": "floor_manager", "zones": ["lab"], "on_duty": True, "elastic": True,
+            {"id": "p-li", "name": "Li Na", "name_zh": "李娜", "role": "floor_manager", "zones": ["lab"], "on_duty": True, "elastic": True,
              "username": "fm-li"}]))
         r.add_get("/api/users", self._answer(lambda: [{"username": u, "role": role} for u, (_, role) in self.users.items()]))
         r.add_post("/api/users", self.add_user)
@@ -261,7 +261,7 @@ class FakeHub:
         return resp
 
     async def me(self, request: web.Request) -> web.Response:
-        person = {"fm-zhang": "Zhang Wei"}.get(request[USER])
+        person = {"fm-zhang": "p-zhang"}.get(request[USER], "")  # the hub gives the roster id
         return self._json({"username": request[USER], "role": self.role(request), "person": person})
 
     async def get_site(self, request: web.Request) -> web.Response:

@@ -147,6 +147,7 @@ def test_dispatch_offer_rings_notifies_and_is_accepted_on_a_phone(
     page = console.login("fm-zhang", "zhang-pw")
     expect(page.get_by_test_id("no-dispatches")).to_be_visible()
     expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+    expect(page.locator("#user")).to_have_text("Zhang Wei · Floor manager")
     offer = fake_hub.offer_dispatch("reg_hall")
     card = page.locator(f'[data-testid=dispatch][data-dispatch-id="{offer["id"]}"]')
     expect(card).to_be_visible(timeout=2000)
@@ -186,6 +187,13 @@ def test_maintenance_works_tickets_in_due_order(fake_hub: FakeHub, open_console:
     expect(rows.nth(0)).to_have_attribute("data-due", "overdue")
     expect(rows.nth(0)).to_contain_text("overdue")
     expect(rows.nth(1)).to_have_attribute("data-due", "soon")
+    fake_hub.tickets[later["id"]]["assignee"] = "maintenance"
+    fake_hub.publish("ticket.updated", fake_hub.tickets[later["id"]])
+    page.get_by_test_id("only-mine").check()
+    expect(rows).to_have_count(1)
+    expect(rows.nth(0)).to_have_attribute("data-ticket-id", str(later["id"]))
+    page.get_by_test_id("only-mine").uncheck()
+    expect(rows).to_have_count(3)
     rows.nth(0).click()
     detail = page.get_by_test_id("ticket-detail")
     expect(detail.get_by_test_id("timeline")).to_contain_text("Card jam")
@@ -319,3 +327,13 @@ def test_an_alarm_storm_shows_the_most_severe_first_and_counts_the_rest(
     expect(page.get_by_test_id("alarm")).to_have_count(60)
     expect(page.get_by_test_id("alarm").first).to_have_attribute("data-alarm-id", str(critical["id"]))
     expect(page.get_by_test_id("alarm").first).to_contain_text("Charger over temperature")
+
+
+def test_an_ended_session_returns_to_sign_in(fake_hub: FakeHub, open_console: Callable[..., Console]) -> None:
+    """The hub forgets the token (expiry, restart): the refused WebSocket leads back to the sign-in screen."""
+    page = open_console(fake_hub.url).login("maintenance", "maint-pw")
+    expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+    fake_hub.tokens.clear()
+    fake_hub.drop_sockets()
+    expect(page.get_by_test_id("login-error")).to_contain_text("session has ended", timeout=8000)
+    expect(page.locator("#topbar")).to_be_hidden()

@@ -43,6 +43,22 @@ def token(centre: Any, username: str) -> str:
         return json.loads(r.read())["token"]
 
 
+def inject(centre: Any, device: str, fault: str, wait_s: float = 30.0) -> None:
+    """``python -m firmware_sim inject DEVICE FAULT --repair-min 0``: the fault stays until the test clears it
+    (no simulated technician racing the test). Retried while the simulator's control server is still starting
+    (the stack's start returns once the hub is healthy, not the simulator)."""
+    cmd = [centre.python, "-m", "firmware_sim", "inject", device, fault, "--repair-min", "0",
+           "--config", str(centre.runtime_config)]
+    deadline = time.monotonic() + wait_s
+    while True:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+        if done.returncode == 0:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{' '.join(cmd[1:6])} failed: {done.stderr}")
+        time.sleep(0.5)
+
+
 def sign_in(open_console: Callable[..., Console], centre: Any, username: str, viewport: dict[str, int],
             lang: str | None = None, **context_args: Any) -> Console:
     console = open_console(centre.hub_url, viewport, **context_args)
@@ -75,7 +91,7 @@ def test_injected_card_jam_shows_within_2_s_and_is_acknowledged(
     jam = page.locator('[data-testid=alarm][data-source="kiosk-03"][data-state="active"]')
     expect(jam).to_have_count(0)  # nothing on kiosk-03 before the fault
     started = time.monotonic()
-    control_centre.inject("kiosk-03", "card_jam")  # python -m firmware_sim inject kiosk-03 card_jam
+    inject(control_centre, "kiosk-03", "card_jam")  # python -m firmware_sim inject kiosk-03 card_jam
     injected = time.monotonic()
     expect(jam).to_have_count(1, timeout=2000)
     shown = time.monotonic()
@@ -89,7 +105,35 @@ def test_injected_card_jam_shows_within_2_s_and_is_acknowledged(
     expect(acked.get_by_test_id("alarm-state")).to_have_text("Acknowledged")
     alarms = api(control_centre, "GET", "/api/alarms", token(control_centre, "monitor"))
     assert next(a for a in alarms if str(a["id"]) == alarm_id)["state"] == "acknowledged"
-    control_centre.inject("kiosk-03", "clear")
+    inject(control_centre, "kiosk-03", "clear")
+
+
+def test_maintenance_works_a_ticket_from_an_injected_fault(
+    control_centre: Any, open_console: Callable[..., Console], artifacts: Path
+) -> None:
+    page = sign_in(open_console, control_centre, "maintenance", DESK).page
+    expect(page.locator("#conn")).to_have_attribute("data-state", "live", timeout=5000)
+    inject(control_centre, "kiosk-05", "printer_jam")
+    row = page.get_by_test_id("ticket-row").filter(has_text="kiosk-05")
+    expect(row).to_have_count(1, timeout=10_000)
+    expect(row).to_contain_text("Printer jam")
+    row.click()
+    detail = page.get_by_test_id("ticket-detail")
+    expect(detail.get_by_test_id("timeline").locator('li[data-kind="alarm"]')).not_to_have_count(0)
+    # The kiosk's readings come from InfluxDB through the hub: CPU, memory, paper... as small charts.
+    expect(detail.get_by_test_id("telemetry").locator("figure")).not_to_have_count(0, timeout=10_000)
+    expect(detail.get_by_test_id("telemetry")).to_contain_text("CPU %")
+    ticket_id = row.get_attribute("data-ticket-id")
+    detail.get_by_test_id("ticket-accept").click()
+    expect(detail.get_by_test_id("ticket-state")).to_have_text("Accepted")
+    page.screenshot(path=str(artifacts / "live-tickets-detail-en.png"), full_page=True)
+    detail.get_by_test_id("resolution-code").select_option("cleared_jam")
+    detail.get_by_test_id("ticket-resolve").click()
+    expect(page.get_by_test_id("ticket-row").filter(has_text="kiosk-05")).to_have_count(0)
+    tickets = api(control_centre, "GET", "/api/tickets", token(control_centre, "maintenance"))
+    mine = next(t for t in tickets if str(t["id"]) == ticket_id)
+    assert (mine["state"], mine["resolution"], mine["assignee"]) == ("resolved", "cleared_jam", "maintenance")
+    inject(control_centre, "kiosk-05", "clear")
 
 
 def _free_fm_zhang(centre: Any) -> None:
@@ -154,6 +198,14 @@ def test_dispatch_offer_arrives_and_is_accepted_on_a_phone(
 def test_screenshots_of_every_view_on_the_live_stack(
     control_centre: Any, open_console: Callable[..., Console], artifacts: Path, lang: str
 ) -> None:
+    # Something for every view to show: a fault with its ticket stays open on kiosk-07 for the screenshots.
+    inject(control_centre, "kiosk-07", "paper_out")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not any(
+        t["device_id"] == "kiosk-07" and t["state"] != "resolved"
+        for t in api(control_centre, "GET", "/api/tickets", token(control_centre, "maintenance"))
+    ):
+        time.sleep(0.3)
     for username, view in VIEW_OF.items():
         console = sign_in(open_console, control_centre, username, VIEWPORT_OF[view], lang=lang)
         page = console.page

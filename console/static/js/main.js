@@ -76,6 +76,11 @@ class Console {
       this.site = null;
     }
     this.i18n.timeZone = this.site?.timezone;
+    // /api/me names the person by roster id: find their name (and Chinese name) for the top bar.
+    if (me.person) {
+      const roster = await this.api.get("/api/roster").catch(() => []);
+      this.person = Array.isArray(roster) ? roster.find((p) => p.id === me.person || p.username === me.username) : null;
+    } else this.person = null;
     this.store = new Store(this.api);
     this.live = new LiveConnection((since) => this.api.wsUrl(since), (msg) => this.onLive(msg));
     this.live.addEventListener("state", (ev) => this.showConnection(ev.detail));
@@ -154,7 +159,7 @@ class Console {
     document.getElementById("lang-toggle").title = t("lang.switch");
     document.getElementById("logout").textContent = t("logout");
     if (this.me) {
-      const who = this.me.person || this.me.username;
+      const who = (this.i18n.lang === "zh" && this.person?.name_zh) || this.person?.name || this.me.username;
       document.getElementById("user").textContent = `${who} · ${this.i18n.term("role", this.me.role)}`;
     }
     if (this.live) this.showConnection(this.live.state);

@@ -137,9 +137,11 @@ export class OperationsView {
       ["waiting_now", i.number(k.waiting_now), k.waiting_now > 0 ? "" : ""],
       ["avg_wait_s", i.duration(k.avg_wait_s), k.avg_wait_s > 1800 ? "warn" : ""],
       ["devices_faulted", i.number(k.devices_faulted), k.devices_faulted > 0 ? "bad" : ""],
-      ["fault_rate", i.percent(k.fault_rate), k.fault_rate > 0.05 ? "warn" : ""],
+      ["fault_rate", i.percent(k.fault_rate), k.fault_rate > (k.fault_rate_target ?? 0.05) ? "warn" : "",
+        k.fault_rate_target !== undefined ? i.t("kpi.fault_target", { p: i.percent(k.fault_rate_target, 0) }) : ""],
       ["open_tickets", i.number(k.open_tickets), "", k.mttr_s !== undefined ? i.t("kpi.mttr", { d: i.duration(k.mttr_s) }) : ""],
-      ["sla_breaches", i.number(k.sla_breaches), k.sla_breaches > 0 ? "bad" : ""],
+      ["sla_breaches", i.number(k.sla_breaches), k.sla_breaches > 0 ? "bad" : "",
+        k.active_alarms !== undefined ? i.t("kpi.active_alarms", { n: i.number(k.active_alarms) }) : ""],
       ["open_dispatches", i.number(k.open_dispatches), "", k.mtta_s !== undefined ? i.t("kpi.mtta", { d: i.duration(k.mtta_s) }) : ""],
     ];
     fill(this.kpiEl, tiles.map(([key, value, tone, sub]) =>

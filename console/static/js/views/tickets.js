@@ -13,6 +13,7 @@ const SOON_MS = 30 * 60_000;
 const HISTORY_HOURS = 6;
 const HIDDEN_FIELDS = new Set(["seq", "ts", "time"]);
 const MAX_CHARTS = 8;
+const HISTORY_REFRESH_MS = 30_000;
 
 /**
  * One timeline item as {at, kind, what, severity, state, note}. The hub sends
@@ -46,8 +47,11 @@ export class TicketsView {
     this.tableEl = h("div", { class: "scroll", style: "max-height: calc(100vh - 150px)" });
     this.detailEl = h("div", { "data-testid": "ticket-detail" }, h("div", { class: "empty" }, i.t("tickets.pick")));
     this.countEl = h("span", { class: "badge" });
-    const toggle = h("label", { style: "flex-direction: row; align-items: center; gap: 6px" },
-      h("input", { type: "checkbox", onchange: (ev) => { this.showResolved = ev.target.checked; this.renderTable(); } }), i.t("tickets.show_resolved"));
+    const check = (label, testid, onchange) => h("label", { style: "flex-direction: row; align-items: center; gap: 6px" },
+      h("input", { type: "checkbox", "data-testid": testid, onchange: (ev) => { onchange(ev.target.checked); this.renderTable(); } }), label);
+    const toggle = h("span", { style: "display:flex; gap:14px" },
+      check(i.t("tickets.only_mine"), "only-mine", (v) => { this.onlyMine = v; }),
+      check(i.t("tickets.show_resolved"), "show-resolved", (v) => { this.showResolved = v; }));
     root.append(h("div", { class: "tickets", "data-testid": "view-tickets" },
       h("section", { class: "panel" },
         h("div", { class: "panel-head" }, h("h2", {}, i.t("tickets.title")), this.countEl, h("span", { class: "spacer" }), toggle),
@@ -63,6 +67,8 @@ export class TicketsView {
     };
     this.app.store.addEventListener("change", this.onChange);
     this.stops.push(every(30_000, () => this.renderTable()));
+    // New readings keep arriving in InfluxDB: refresh the selected ticket's telemetry now and then.
+    this.stops.push(every(HISTORY_REFRESH_MS, () => this.selected && this.loadDetail(true)));
   }
 
   unmount() {
@@ -95,7 +101,8 @@ export class TicketsView {
       fill(this.tableEl, unavailable(i, "/api/tickets"));
       return;
     }
-    const tickets = store.list("tickets", (t) => this.showResolved || t.state !== "resolved")
+    const me = this.app.me.username;
+    const tickets = store.list("tickets", (t) => (this.showResolved || t.state !== "resolved") && (!this.onlyMine || t.assignee === me))
       .sort((a, b) => (toDate(a.due_at)?.getTime() ?? Infinity) - (toDate(b.due_at)?.getTime() ?? Infinity));
     const open = store.list("tickets", (t) => t.state !== "resolved").length;
     this.countEl.textContent = i.t("tickets.open_count", { n: open });
@@ -118,7 +125,7 @@ export class TicketsView {
         h("td", {}, i.term("fault", t.fault)),
         h("td", {}, i.zoneName(this.app.zone(device?.zone ?? t.zone))),
         h("td", {}, h("span", { class: "badge", dataset: { tone: t.state === "open" ? "warn" : t.state === "accepted" ? "" : "ok" } }, i.term("ticket_state", t.state))),
-        h("td", {}, t.assignee || "—"),
+        h("td", { class: t.assignee === me ? "" : "muted" }, t.assignee === me ? h("b", {}, t.assignee) : (t.assignee || "—")),
         h("td", { class: "num muted" }, i.dateTime(t.opened_at)));
       }))));
   }
@@ -227,9 +234,15 @@ export class TicketsView {
         fields.get(k).push({ t, v });
       }
     }
-    const charts = [...fields.entries()].filter(([, pts]) => pts.length > 1).slice(0, MAX_CHARTS);
-    fill(this.historyEl, charts.length ? h("div", { class: "small-charts", "data-testid": "telemetry" }, charts.map(([name, pts]) =>
-      h("figure", {}, h("figcaption", {}, i.term("field", name)), lineChart({ points: pts.sort((a, b) => a.t - b.t), i18n: i }))))
+    // A field with one reading so far shows its value; two or more draw a line.
+    const charts = [...fields.entries()].slice(0, MAX_CHARTS);
+    fill(this.historyEl, charts.length ? h("div", { class: "small-charts", "data-testid": "telemetry" }, charts.map(([name, pts]) => {
+      pts.sort((a, b) => a.t - b.t);
+      const last = pts[pts.length - 1];
+      return h("figure", { dataset: { field: name } },
+        h("figcaption", {}, i.term("field", name), " ", h("b", { class: "num" }, i.number(last.v, Number.isInteger(last.v) ? 0 : 1))),
+        pts.length > 1 ? lineChart({ points: pts, i18n: i }) : h("div", { class: "faint" }, i.t("tickets.one_reading", { time: i.time(last.t) })));
+    }))
       : h("div", { class: "empty" }, i.t("tickets.no_telemetry")));
   }
 }
