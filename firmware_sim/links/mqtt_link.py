@@ -61,7 +61,7 @@ class DeviceConnection:
     def power_on(self, ts_ms: int) -> None:
         c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.device_id, protocol=mqtt.MQTTv311,
                         clean_session=True)
-        c.username_pw_set(self.creds.get("mqtt_username", self.device_id), self.creds.get("mqtt_password", ""))
+        c.username_pw_set(self.creds["mqtt_username"], self.creds["mqtt_password"])
         c.will_set(self.status_topic, status_payload("offline", ts_ms), qos=1, retain=True)
         c.reconnect_delay_set(1, 30)
         c.on_connect = self._on_connect
@@ -142,10 +142,12 @@ class MqttLink:
                 conn.power_off()
             return
         creds = self.credentials.get(device_id)
-        if creds is None:
+        if not (isinstance(creds, dict) and isinstance(creds.get("mqtt_username"), str)
+                and isinstance(creds.get("mqtt_password"), str)):
             if device_id not in self.missing:
                 self.missing.add(device_id)
-                log.error("no credentials for device; it stays silent", extra={"device": device_id})
+                what = "no credentials" if creds is None else "unusable credentials (need mqtt_username, mqtt_password)"
+                log.error(f"{what} for device; it stays silent", extra={"device": device_id})
             return
         if device_id in self.connections:
             return
