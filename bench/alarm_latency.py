@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from floorops.config import dump_toml, load_config  # noqa: E402
 from floorops.dynsec import DynsecClient, edge_acls, hub_acls  # noqa: E402
-from floorops.services import ManagedProcess, MosquittoServer, free_port, wait_until  # noqa: E402
+from floorops.services import ManagedProcess, MosquittoServer, free_port, tcp_open, wait_until  # noqa: E402
 from floorops.topics import EdgeRecord, edge_record_topic  # noqa: E402
 
 
@@ -203,6 +203,8 @@ def main() -> int:
     ap.add_argument("--events", type=int, default=200)
     ap.add_argument("--rate", type=int, default=5000)
     ap.add_argument("--clients", type=int, default=500)
+    ap.add_argument("--phases", default="capacity,alone,loaded,fanout",
+                    help="comma-separated subset of capacity,alone,loaded,fanout")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="floorops-bench-"))
     broker = MosquittoServer(data_dir=tmp / "mosquitto", port=free_port(), admin_username="floorops-admin",
@@ -234,36 +236,109 @@ def main() -> int:
         token = json.loads(urllib.request.urlopen(req).read())["token"]
         ws_url = url.replace("http://", "ws://") + "/ws"
 
+        phases = set(args.phases.split(","))
         print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
-        print(f"reference, the same publisher -> broker, no subscriber (30,000 QoS 1): "
-              f"{publisher_reference(cfg, 30_000):.0f} msg/s", flush=True)
-        capacity = ingest_capacity(cfg, url, token, 30_000)
-        print(f"hub ingest capacity (30,000 kiosk readings published at once): {capacity:.0f} msg/s", flush=True)
-        time.sleep(2)
+        if "capacity" in phases:
+            print(f"reference, the same publisher -> broker, no subscriber (30,000 QoS 1): "
+                  f"{publisher_reference(cfg, 30_000):.0f} msg/s", flush=True)
+            capacity = ingest_capacity(cfg, url, token, 30_000)
+            print(f"hub ingest capacity (30,000 kiosk readings published at once): {capacity:.0f} msg/s", flush=True)
+            time.sleep(2)
         ref = broker_reference(cfg, args.events)
         print(f"reference, broker publish -> subscriber (QoS 1): {summary(ref)}", flush=True)
-        alone, _ = asyncio.run(measure(cfg, ws_url, token, args.events, 1, "alone"))
-        print(f"fault -> alarm.raised, 1 client, no other traffic: {summary(alone)}")
-        load = Load(cfg, args.rate)
-        load.start()
-        time.sleep(3)
-        t0, h0 = time.perf_counter(), hub_messages(url, token)
-        loaded, _ = asyncio.run(measure(cfg, ws_url, token, args.events, 1, "loaded"))
-        rate = (hub_messages(url, token) - h0) / (time.perf_counter() - t0)  # what the hub applied
-        load.stop_flag.set()
-        load.join()
-        print(f"fault -> alarm.raised, 1 client, while the hub applied {rate:.0f} msg/s of telemetry "
-              f"(offered {args.rate}/s): {summary(loaded)}", flush=True)
-        time.sleep(2)
-        fan_client, fan_last = asyncio.run(measure(cfg, ws_url, token, max(20, args.events // 4), args.clients, "fan"))
-        print(f"fault -> alarm.raised at each of {args.clients} clients: {summary(fan_client)}")
-        if fan_last:
-            print(f"fault -> alarm.raised at the last of {args.clients} clients: {summary(fan_last)}")
+        if "alone" in phases:
+            alone, _ = asyncio.run(measure(cfg, ws_url, token, args.events, 1, "alone"))
+            print(f"fault -> alarm.raised, 1 client, no other traffic: {summary(alone)}", flush=True)
+        if "loaded" in phases:
+            loaded_phase(cfg, url, ws_url, token, args)
+        if "fanout" in phases:
+            drained(url, token)
+            fan_client, fan_last = asyncio.run(measure(cfg, ws_url, token, max(20, args.events // 4), args.clients,
+                                                       "fan"))
+            print(f"fault -> alarm.raised at each of {args.clients} clients: {summary(fan_client)}")
+            if fan_last:
+                print(f"fault -> alarm.raised at the last of {args.clients} clients: {summary(fan_last)}")
+            ref_client, ref_last = asyncio.run(reference_fanout(args.clients, max(20, args.events // 4)))
+            print(f"reference, bare aiohttp broadcast (HTTP POST -> {args.clients} clients), each client: "
+                  f"{summary(ref_client)}")
+            if ref_last:
+                print(f"reference, bare aiohttp broadcast, the last of {args.clients} clients: {summary(ref_last)}")
         return 0
     finally:
         if hub is not None:
             hub.stop()
         broker.stop()
+
+
+async def reference_fanout(clients: int, events: int) -> tuple[list[float], list[float]]:
+    """The same clients on a bare aiohttp broadcast server (bench/ws_fanout_reference.py)."""
+    port = free_port()
+    ref = ManagedProcess("ws-reference", [sys.executable, str(Path(__file__).with_name("ws_fanout_reference.py")),
+                                          str(port)], Path(tempfile.mkdtemp()) / "ref.log").start()
+    try:
+        wait_until(lambda: tcp_open("127.0.0.1", port), 20, "reference server")
+        socks = [await websockets.connect(f"ws://127.0.0.1:{port}/ws", max_queue=None, open_timeout=60)
+                 for _ in range(clients)]
+        arrivals: dict[str, list[float]] = {}
+
+        async def reader(ws) -> None:
+            async for raw in ws:
+                msg = json.loads(raw)
+                if msg["type"] == "alarm.raised":
+                    arrivals.setdefault(msg["data"]["source"], []).append(time.perf_counter())
+
+        tasks = [asyncio.create_task(reader(ws)) for ws in socks]
+        await asyncio.sleep(0.5)
+        loop = asyncio.get_running_loop()
+        per_client, per_event = [], []
+        for i in range(events):
+            src = f"ref-{i}"
+            body = json.dumps({"id": i, "type": "alarm.raised", "ts": "", "data": {"source": src, "type": "card_jam",
+                                                                                 "severity": "major"}}).encode()
+            req = urllib.request.Request(f"http://127.0.0.1:{port}/emit", data=body, method="POST")
+            t0 = time.perf_counter()
+            await loop.run_in_executor(None, lambda: urllib.request.urlopen(req, timeout=30).read())
+            deadline = time.perf_counter() + 10
+            while len(arrivals.get(src, [])) < clients and time.perf_counter() < deadline:
+                await asyncio.sleep(0.001)
+            got = arrivals.get(src, [])
+            per_client += [(t - t0) * 1000 for t in got]
+            if len(got) == clients:
+                per_event.append((max(got) - t0) * 1000)
+            await asyncio.sleep(0.02)
+        for t in tasks:
+            t.cancel()
+        for ws in socks:
+            await ws.close()
+        return per_client, per_event
+    finally:
+        ref.stop()
+
+
+def drained(url: str, token: str, timeout_s: float = 180) -> None:
+    """Wait until the hub has worked through any backlog (its message counter stops moving)."""
+    deadline = time.monotonic() + timeout_s
+    last = -1
+    while time.monotonic() < deadline:
+        now = hub_messages(url, token)
+        if now == last:
+            return
+        last = now
+        time.sleep(2)
+
+
+def loaded_phase(cfg, url: str, ws_url: str, token: str, args: argparse.Namespace) -> None:
+    """Faults while a thread offers ``args.rate`` kiosk readings a second."""
+    load = Load(cfg, args.rate)
+    load.start()
+    time.sleep(3)
+    t0, h0 = time.perf_counter(), hub_messages(url, token)
+    loaded, _ = asyncio.run(measure(cfg, ws_url, token, args.events, 1, "loaded"))
+    rate = (hub_messages(url, token) - h0) / (time.perf_counter() - t0)  # what the hub applied
+    load.stop_flag.set()
+    load.join()
+    print(f"fault -> alarm.raised, 1 client, while the hub applied {rate:.0f} msg/s of telemetry "
+          f"(offered {args.rate}/s): {summary(loaded)}", flush=True)
 
 
 if __name__ == "__main__":

@@ -165,8 +165,13 @@ async def forecaster_loop(c: HubContext) -> None:
         try:
             result = await loop.run_in_executor(None, lambda: c.forecaster.forecast(now, hours=24))
             hub.apply_forecast(result)
+            lines = await loop.run_in_executor(None, lambda: c.forecaster.forecast_lines(result))
+            if lines:
+                await c.influx.write(lines)
         except ForecastUnavailable as exc:
             log.info("no forecast", extra={"reason": str(exc)})
+        except InfluxWriteError as exc:
+            log.warning("forecast not stored in InfluxDB", extra={"error": str(exc)})
         except Exception:  # noqa: BLE001 - a model bug must not stop the hub
             log.exception("forecast failed")
         await asyncio.sleep(every)

@@ -13,6 +13,7 @@ from collections import Counter, deque
 from typing import Any, Iterator
 
 from floorops.config import Config
+from floorops.contract import ID_RE
 from floorops.site import DEVICE_KINDS, Site
 from floorops.topics import ROOT, EdgeRecord
 from hub.alarms import AlarmManager
@@ -195,6 +196,8 @@ class Hub:
             raise BadInput("bad_record", f"not an EdgeRecord: {type(exc).__name__}") from None
         if kind not in DEVICE_KINDS or channel not in CHANNELS or rec.device_id != device_id or rec.channel != channel:
             raise BadInput("bad_record", "topic and record disagree")
+        if not ID_RE.match(device_id):
+            raise BadInput("bad_record", "device id is not [A-Za-z0-9_-]{1,64}")
         if not isinstance(rec.data, dict) or not isinstance(rec.ts, int):
             raise BadInput("bad_record", "data must be an object and ts an integer")
         if self._duplicate(device_id, channel, rec.seq if isinstance(rec.seq, int) else -1, rec.ts):

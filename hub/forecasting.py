@@ -80,6 +80,10 @@ class Forecaster:
     def forecast(self, now: dt.datetime, hours: int = 24, zones: list[str] | None = None) -> dict[str, list[dict]]:
         return self._call(lambda s: s.forecast(now, hours=hours, zones=zones))
 
+    def forecast_lines(self, forecasts: dict[str, list[dict]]) -> list[str]:
+        """InfluxDB ``forecast`` points of a forecast (the models service formats them)."""
+        return self._call(lambda s: s.forecast_lines(forecasts) if hasattr(s, "forecast_lines") else [])
+
     def staffing(self, day: dt.date) -> list[dict[str, Any]]:
         return self._call(lambda s: s.staffing(day, on_roster=self.on_roster(day)))
 

@@ -56,7 +56,8 @@ async def history(request: web.Request) -> web.Response:
     if not limit_s.isdigit() or not 1 <= int(limit_s) <= 10000:
         raise ApiError(400, "limit must be an integer 1..10000")
     measurement = READINGS[kind]
-    assert re.match(r"^[A-Za-z0-9_-]+$", device_id)
+    if not re.match(r"^[A-Za-z0-9_-]{1,64}$", device_id):  # it goes into InfluxQL
+        raise ApiError(404, f"no such device: {device_id}")
     q = (f'SELECT * FROM "{measurement}" WHERE "device_id" = \'{device_id}\' AND time >= {int(since * 1000)}ms '
          f"ORDER BY time ASC LIMIT {int(limit_s)}")
     try:

@@ -63,6 +63,7 @@ async def openapi(request: web.Request) -> web.Response:
 ROUTES = [
     Route("GET", "/healthz", healthz, None, "Health of the hub and each component it uses (503 when db or mqtt is down)",
           ANY_OBJ, tag="system"),
-    Route("GET", "/metrics", metrics, "read", "Prometheus text format", {"type": "string"}, tag="system"),
+    # Public like /healthz, for a Prometheus scraper: counters only, nothing about patients or people.
+    Route("GET", "/metrics", metrics, None, "Prometheus text format", {"type": "string"}, tag="system"),
     Route("GET", "/api/openapi.json", openapi, None, "This document", ANY_OBJ, tag="system"),
 ]

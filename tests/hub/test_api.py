@@ -177,6 +177,25 @@ def test_forecast_is_503_with_a_clear_error_without_a_model(live: LiveHub) -> No
     assert status == 503 and ("model" in body["error"] or "models" in body["error"])
 
 
+def test_console_is_served_at_root(live: LiveHub) -> None:
+    import urllib.request
+    from hub.app import STATIC_DIR
+    if not (STATIC_DIR / "index.html").exists():
+        pytest.skip("console/static not present")
+    with urllib.request.urlopen(live.url + "/") as r:
+        assert r.status == 200 and r.headers.get_content_type() == "text/html"
+        assert r.read() == (STATIC_DIR / "index.html").read_bytes()
+    status, body = http(live.url + "/../../etc/passwd")
+    assert status == 404
+
+
+def test_metrics_count_rejected_input(live: LiveHub) -> None:
+    import urllib.request
+    live.call(live.ctx.hub.apply_messages, [("floorops/demo/edge/kiosk/kiosk-01/event", b"{broken")])
+    text = urllib.request.urlopen(live.url + "/metrics").read().decode()
+    assert 'floorops_hub_rejected_total{reason="bad_record"} 1' in text
+
+
 def test_openapi_document_lists_every_route(live: LiveHub) -> None:
     status, doc = http(live.url + "/api/openapi.json")
     assert status == 200 and doc["openapi"].startswith("3.")
