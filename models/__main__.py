@@ -96,7 +96,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     holidays = tuple(h.isoformat() for h in site.holidays) if site else ()
     hist = _csv_history(args, None)
     target = next(iter(hist.values))
-    model = default_forecaster(target, holidays)
+    model = default_forecaster(target, holidays, max_rows=cfg.models.max_rows)
     result = backtest(hist, model, args.horizon, args.test_days, progress=_progress)
     scores = dict(result.scores, rejected_rows=hist.rejected_rows, series=len(hist.keys))
     if args.plot:

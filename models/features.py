@@ -36,6 +36,7 @@ FEATURE_NAMES = (
     "mean_4week_smooth",  # same slot and its two neighbours over four weeks: a low-noise weekly profile
     "median_12week",  # median of the same slot over twelve weeks: the long-run profile, robust to holidays
     "mean_7day",  # same slot over the last seven days (observed ones): the recent daily shape
+    "profile",  # long-run median of this weekday and slot, learned at fit time (see WeeklyProfile)
 )
 KEY_COLUMN = FEATURE_NAMES.index("key")
 
@@ -100,7 +101,7 @@ def _mean_observed(stack: np.ndarray) -> np.ndarray:
 
 
 def make_features(y: np.ndarray, cal: Calendar, key: np.ndarray, origin: np.ndarray, target: np.ndarray,
-                  freq_min: int) -> np.ndarray:
+                  freq_min: int, profile: np.ndarray | None = None) -> np.ndarray:
     """Feature matrix, one row per (key, origin, target) triple; see FEATURE_NAMES.
 
     ``y`` has shape (keys, buckets) and is the only series input; ``cal`` must cover every target index.
@@ -150,5 +151,51 @@ def make_features(y: np.ndarray, cal: Calendar, key: np.ndarray, origin: np.ndar
         last_hour - mean_upto(origin - week, hour),
         last_day - mean_upto(origin - week, day),
         smooth4, median12, mean7d,
+        np.full(len(target), np.nan) if profile is None else profile,
     ]
     return np.column_stack(cols)
+
+
+def weekly_cell(cal: Calendar, freq_min: int) -> np.ndarray:
+    """Index of (weekday, slot) of each bucket: 0 .. 7 * buckets_per_day - 1."""
+    return (cal.dow * steps_per_day(freq_min) + cal.slot).astype(np.int64)
+
+
+class WeeklyProfile:
+    """Median of each series per weekday and slot over the training weeks, holidays left out.
+
+    Why: the hospital's weekly pattern is its strongest signal, and a median over months is far less
+    noisy than any single lag. It is learned at fit time from training data only. For training rows it
+    is computed without the row's own week (leave-one-week-out), so the model learns how much to trust
+    it on a week it has not seen — exactly the situation when forecasting.
+    """
+
+    def __init__(self, y: np.ndarray, cal: Calendar, freq_min: int) -> None:
+        n = y.shape[1]
+        cell = weekly_cell(cal, freq_min)[:n]
+        week = np.arange(n) // (7 * steps_per_day(freq_min))
+        table = np.full((y.shape[0], 7 * steps_per_day(freq_min), int(week[-1]) + 1), np.nan)
+        usable = cal.holiday[:n] == 0
+        table[:, cell[usable], week[usable]] = y[:, usable]
+        self.cell, self.week, self.table = cell, week, table
+
+    def median(self) -> np.ndarray:
+        """(series, cells) long-run medians."""
+        return _nanmedian(self.table, axis=2)
+
+    def leave_one_week_out(self, key: np.ndarray, target: np.ndarray) -> np.ndarray:
+        """Per row, the median of the target's cell over every training week but the target's own."""
+        out = np.full(len(target), np.nan)
+        cells, weeks = self.cell[target], self.week[target]
+        for w in np.unique(weeks):
+            rows = weeks == w
+            masked = self.table.copy()
+            masked[:, :, w] = np.nan
+            out[rows] = _nanmedian(masked, axis=2)[key[rows], cells[rows]]
+        return out
+
+
+def _nanmedian(a: np.ndarray, axis: int) -> np.ndarray:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmedian(a, axis=axis)

@@ -18,7 +18,8 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from threadpoolctl import threadpool_limits
 
 from models.data import History
-from models.features import FEATURE_NAMES, KEY_COLUMN, holiday_ordinals, make_calendar, make_features, steps_per_day
+from models.features import (FEATURE_NAMES, KEY_COLUMN, WeeklyProfile, holiday_ordinals, make_calendar, make_features,
+                             steps_per_day, weekly_cell)
 
 Progress = Callable[[str], None]
 
@@ -37,6 +38,21 @@ class Forecast:
     def quantile(self, q: float) -> np.ndarray:
         """(keys, steps) array of one quantile."""
         return self.values[:, :, self.quantiles.index(q)]
+
+
+_PROFILE = FEATURE_NAMES.index("profile")
+_MEAN_4WEEK = FEATURE_NAMES.index("mean_4week")
+
+
+def baseline(X: np.ndarray) -> np.ndarray:
+    """What the trees correct: the long-run weekly profile, else the four-week mean, else zero.
+
+    Why: trees approximate "about the profile" with many steps; learning the deviation from it instead
+    lets every split go to what differs (holidays, recent trend, horizon).
+    """
+    base = X[:, _PROFILE]
+    base = np.where(np.isnan(base), X[:, _MEAN_4WEEK], base)
+    return np.where(np.isnan(base), 0.0, base)
 
 
 class QuantileForecaster(BaseEstimator):
@@ -103,7 +119,11 @@ class QuantileForecaster(BaseEstimator):
         if len(yt) < 50:
             raise ValueError(f"only {len(yt)} usable training rows for {self.target!r}")
         cal = make_calendar(history.start_s, history.freq_min, n, history.timezone, holiday_ordinals(self.holidays))
-        X = make_features(y, cal, key, origin, target, history.freq_min)
+        profile = WeeklyProfile(y, cal, history.freq_min)
+        self.profile_ = profile.median()
+        X = make_features(y, cal, key, origin, target, history.freq_min,
+                          profile=profile.leave_one_week_out(key, target))
+        base = baseline(X)
         say(f"{self.target}: {len(yt):,} training rows from {len(self.keys_)} series, "
             f"{n} buckets, features in {time.monotonic() - t0:.1f}s")
         categorical = np.zeros(X.shape[1], dtype=bool)
@@ -119,7 +139,7 @@ class QuantileForecaster(BaseEstimator):
             )
             # Weighting by the series level makes the scaled loss equal the loss in people: big zones count.
             with threadpool_limits(self.n_threads):
-                est.fit(X, yt, sample_weight=self.scale_[key])
+                est.fit(X, yt - base, sample_weight=self.scale_[key])
             self.estimators_.append(est)
             say(f"{self.target}: quantile {q:g} fitted ({i + 1}/{len(self.quantiles)}, "
                 f"{est.n_iter_} trees, {time.monotonic() - t1:.1f}s)")
@@ -146,10 +166,12 @@ class QuantileForecaster(BaseEstimator):
         target = origin_arr + np.tile(np.arange(1, steps + 1), n_keys)
         cal = make_calendar(history.start_s, history.freq_min, origin + steps + 1, history.timezone,
                             holiday_ordinals(self.holidays))
-        X = make_features(y, cal, rows_key, origin_arr, target, history.freq_min)
-        X[:, KEY_COLUMN] = key_ids[rows_key]  # the model's own key ids, not the history's row numbers
+        model_key = key_ids[rows_key]  # the model's own key ids, not the history's row numbers
+        X = make_features(y, cal, rows_key, origin_arr, target, history.freq_min,
+                          profile=self.profile_[model_key, weekly_cell(cal, history.freq_min)[target]])
+        X[:, KEY_COLUMN] = model_key  # the model's own key ids, not the history's row numbers
         with threadpool_limits(self.n_threads):
-            pred = np.column_stack([est.predict(X) for est in self.estimators_])
+            pred = np.column_stack([est.predict(X) for est in self.estimators_]) + baseline(X)[:, None]
         pred = np.sort(pred, axis=1)  # quantiles never cross
         pred = np.clip(pred, 0.0, None) * self.scale_[key_ids][rows_key][:, None]
         return Forecast(
