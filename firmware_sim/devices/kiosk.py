@@ -29,6 +29,7 @@ class KioskSim(MqttDeviceSim):
         self.txn_fail = 0
         self.slowest_ms = 0
         self._last_tick_ms: int | None = None
+        self._rebooted = False  # power came back: announce the reboot with the next report
 
     def state(self) -> dict[str, str]:
         out = {"card_reader": "ok", "printer": "ok", "app": "ok"}
@@ -66,6 +67,9 @@ class KioskSim(MqttDeviceSim):
                     self.inject("paper_out", now_ms, self.repair_due(now_ms))
 
     def tick(self, now_ms: int) -> None:
+        if self._rebooted and self.powered:
+            self._rebooted = False
+            self.send_event(now_ms, {"event": "reboot"})
         st = self.state()
         interval_min = max(1.0, (now_ms - (self._last_tick_ms or now_ms - self.period_ms)) / 60_000)
         self._last_tick_ms = now_ms
@@ -94,6 +98,9 @@ class KioskSim(MqttDeviceSim):
 
     def on_clear(self, name: str, now_ms: int) -> None:
         super().on_clear(name, now_ms)
+        if name == "power_loss":
+            self._rebooted = True
+            self.txn_ok = self.txn_fail = self.slowest_ms = 0
         if name == "paper_out":
             self.paper_pct = 100.0  # the technician loads a new roll
         if name in ("app_hang", "app_crash"):

@@ -101,6 +101,15 @@ def test_power_loss_goes_silent_and_comes_back(demo_site: Site) -> None:
     assert len(rec.of("probe-05")) > n
 
 
+def test_kiosk_reboots_after_power_loss(demo_site: Site) -> None:
+    sim, rec = sim_for(demo_site, "kiosk-06")
+    sim.inject("kiosk-06", "power_loss")
+    advance(sim, 3)
+    sim.inject("kiosk-06", "clear")
+    advance(sim, 1)
+    assert [e["event"] for e in decoded(rec, "kiosk-06", "event")] == ["reboot"]
+
+
 def test_bad_input_is_rejected_by_the_contract_for_its_reason(demo_site: Site) -> None:
     sim, rec = sim_for(demo_site, "qs-reg-1")
     expected = {"malformed_json": "bad_json", "wrong_type": "wrong_type", "out_of_range": "out_of_range"}
