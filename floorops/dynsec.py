@@ -153,11 +153,10 @@ class DynsecClient:
             if "already exists" not in str(exc):
                 raise
         self.command("setClientPassword", username=username, password=password)
-        try:
+        # Mosquitto 2.0.11 answers "Internal error" to adding a role the client already has: ask first.
+        client = self.command("getClient", username=username).get("data", {}).get("client", {})
+        if rolename not in {r.get("rolename") for r in client.get("roles", [])}:
             self.command("addClientRole", username=username, rolename=rolename)
-        except DynsecError as exc:
-            if "already" not in str(exc):
-                raise
 
     def delete_client(self, username: str) -> None:
         self.command("deleteClient", username=username)

@@ -127,3 +127,16 @@ def test_influx_answers_line_protocol_and_influxql(influx: InfluxServer, influx_
         "SELECT sum(value) FROM probe_test"
     )
     assert res["results"][0]["series"][0]["values"][0][1] == 7
+
+
+def test_provisioning_again_rotates_the_password(broker: MosquittoServer, dynsec: DynsecClient) -> None:
+    first = dynsec.provision_device("demo", "kiosk", "kiosk-rotate")
+    second = dynsec.provision_device("demo", "kiosk", "kiosk-rotate")
+    assert first.password != second.password
+    c, rc = connect(broker.port, second.username, first.password)
+    c.loop_stop()
+    assert rc.is_failure
+    c, rc = connect(broker.port, second.username, second.password)
+    c.disconnect()
+    c.loop_stop()
+    assert not rc.is_failure
