@@ -190,9 +190,17 @@ class ControlCentre:
                        60, "hub")
         except ServiceError:
             raise ServiceError(f"the hub did not start:\n{hub.log_tail()}") from None
-        if self.with_simulator:
-            self._spawn("simulator", "-m", "firmware_sim", "run", "--config", conf)
-        self._spawn("edge", "-m", "edge", "--config", conf)
+        sim = self._spawn("simulator", "-m", "firmware_sim", "run", "--config", conf) if self.with_simulator else None
+        edge = self._spawn("edge", "-m", "edge", "--config", conf)
+        # Ready means ready: the simulator takes faults on its control port, the edge serves its metrics.
+        for proc, host, port in ((sim, "127.0.0.1", self.cfg.sim.control_port),
+                                 (edge, self.cfg.edge.metrics_host, self.cfg.edge.metrics_port)):
+            if proc is None:
+                continue
+            try:
+                wait_until(lambda: proc.running and tcp_open(host, port), 90, proc.name)
+            except ServiceError:
+                raise ServiceError(f"{proc.name} did not start:\n{proc.log_tail()}") from None
         if self.bootstrap_models and not any(self.cfg.path(self.cfg.models.dir).glob("*.skops")):
             threading.Thread(target=self._bootstrap_models, name="bootstrap-models", daemon=True).start()
 
