@@ -181,20 +181,41 @@ def ingest_capacity(cfg, url: str, token: str, n: int) -> float:
     return (hub_messages(url, token) - before) / elapsed
 
 
-def publisher_reference(cfg, n: int) -> float:
-    """The same Python publisher and broker with no hub in the path: a device account publishing ``n``
-    QoS 1 messages on its own topic (nobody subscribed), timed until every PUBACK is back."""
+def publisher_reference(cfg, n: int) -> tuple[float, float]:
+    """The same Python publisher and broker with no hub in the path: a device account publishes ``n``
+    QoS 1 messages on its own topic; (publisher rate until every PUBACK is back, rate at which a bare
+    paho subscriber with manual acknowledgement, as the hub uses it, receives and acknowledges them)."""
     with DynsecClient(cfg.mqtt.host, cfg.mqtt.port, cfg.broker.admin_username, cfg.broker.admin_password) as ds:
         creds = ds.provision_device(cfg.site.id, "kiosk", "kiosk-ref")
+    got = [0]
+    done = threading.Event()
+    sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"ref-sub-{secrets.token_hex(3)}",
+                      protocol=mqtt.MQTTv5, manual_ack=True)
+    sub.username_pw_set(cfg.edge.mqtt_username, cfg.edge.mqtt_password)
+
+    def on_message(c: mqtt.Client, u: object, m: mqtt.MQTTMessage) -> None:
+        c.ack(m.mid, m.qos)
+        got[0] += 1
+        if got[0] >= n:
+            done.set()
+
+    sub.on_message = on_message
+    sub.connect(cfg.mqtt.host, cfg.mqtt.port)
+    sub.loop_start()
+    sub.subscribe(f"hospital/{cfg.site.id}/kiosk/kiosk-ref/#", qos=1)
+    time.sleep(0.5)
     c = client(cfg, creds.username, creds.password, "ref-burst")
     t0 = time.perf_counter()
     infos = [c.publish(f"hospital/{cfg.site.id}/kiosk/kiosk-ref/telemetry", b"x" * 250, qos=1) for _ in range(n)]
     for info in infos:
         info.wait_for_publish(60)
-    rate = n / (time.perf_counter() - t0)
-    c.loop_stop()
-    c.disconnect()
-    return rate
+    pub_rate = n / (time.perf_counter() - t0)
+    done.wait(120)
+    sub_rate = got[0] / (time.perf_counter() - t0)
+    for x in (c, sub):
+        x.loop_stop()
+        x.disconnect()
+    return pub_rate, sub_rate
 
 
 def main() -> int:
@@ -239,8 +260,9 @@ def main() -> int:
         phases = set(args.phases.split(","))
         print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
         if "capacity" in phases:
-            print(f"reference, the same publisher -> broker, no subscriber (30,000 QoS 1): "
-                  f"{publisher_reference(cfg, 30_000):.0f} msg/s", flush=True)
+            pub_rate, sub_rate = publisher_reference(cfg, 30_000)
+            print(f"reference, 30,000 QoS 1 messages from the same publisher: published {pub_rate:.0f} msg/s; a bare "
+                  f"paho subscriber with manual ack (no hub) received {sub_rate:.0f} msg/s", flush=True)
             capacity = ingest_capacity(cfg, url, token, 30_000)
             print(f"hub ingest capacity (30,000 kiosk readings published at once): {capacity:.0f} msg/s", flush=True)
             time.sleep(2)

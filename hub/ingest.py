@@ -11,6 +11,7 @@ event that raised an alarm never clears it (hub.alarms)."""
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -45,7 +46,8 @@ class _Session:
     name: str
     client: mqtt.Client
     filters: list[str]
-    queue: asyncio.Queue[mqtt.MQTTMessage] | None = None
+    # Filled by paho's network thread, emptied by the event loop (deque append/popleft are thread-safe).
+    inbox: collections.deque[mqtt.MQTTMessage] = field(default_factory=collections.deque)
     connected: threading.Event = field(default_factory=threading.Event)
 
 
@@ -57,6 +59,7 @@ class MqttIngest:
         self.apply = apply
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
+        self._wake_pending = False  # True exactly while a wake-up callback is queued on the loop
         base_id = client_id or f"floorops-hub-{site_id}"
         self.sessions = [self._session(name, f"{base_id}-{name}", filters)
                          for name, filters in stream_filters(site_id).items()]
@@ -89,24 +92,26 @@ class MqttIngest:
             log.warning("disconnected from the broker", extra={"session": name, "reason": str(rc)})
 
         def on_message(c: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-            assert self._loop is not None and session.queue is not None
-            self._loop.call_soon_threadsafe(self._put, session, msg)
+            session.inbox.append(msg)
+            # One wake-up for a burst, not one cross-thread call (and self-pipe write) per message.
+            if not self._wake_pending and self._loop is not None:
+                self._wake_pending = True
+                self._loop.call_soon_threadsafe(self._wake_up)
 
         client.on_connect = on_connect
         client.on_disconnect = on_disconnect
         client.on_message = on_message
         return session
 
-    def _put(self, session: _Session, msg: mqtt.MQTTMessage) -> None:
-        assert session.queue is not None and self._wake is not None
-        session.queue.put_nowait(msg)
+    def _wake_up(self) -> None:
+        assert self._wake is not None
+        self._wake_pending = False
         self._wake.set()
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         for s in self.sessions:
-            s.queue = asyncio.Queue()
             props = Properties(PacketTypes.CONNECT)
             props.SessionExpiryInterval = SESSION_EXPIRY_S
             s.client.connect_async(self.cfg.mqtt.host, self.cfg.mqtt.port, keepalive=self.cfg.mqtt.keepalive_s,
@@ -115,11 +120,10 @@ class MqttIngest:
 
     def _next_batch(self) -> tuple[_Session, list[mqtt.MQTTMessage]] | None:
         for s in self.sessions:  # priority first
-            assert s.queue is not None
-            if not s.queue.empty():
+            if s.inbox:
                 batch = []
-                while len(batch) < BATCH_MAX and not s.queue.empty():
-                    batch.append(s.queue.get_nowait())
+                while len(batch) < BATCH_MAX and s.inbox:
+                    batch.append(s.inbox.popleft())
                 return s, batch
         return None
 

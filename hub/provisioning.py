@@ -74,8 +74,13 @@ def publish_registry(cfg: Config, site_id: str, device_id: str, kind: str, zone:
         client.loop_stop()
 
 
+def _audit(db: Database, actor: str, action: str, target: str, detail: dict[str, Any]) -> None:
+    db.execute("INSERT INTO audit(at, actor, action, target, detail) VALUES (?,?,?,?,?)",
+               (time.time(), actor, action, target, json.dumps(detail)))
+
+
 def add_device(cfg: Config, device_id: str, kind: str, zone: str, *, dynsec: DynsecClient | None = None,
-               site: Site | None = None) -> dict[str, Any]:
+               site: Site | None = None, actor: str = "cli") -> dict[str, Any]:
     """Register one device; returns ``{"id","mqtt_username","mqtt_password","topic_prefix"}``.
 
     Run again to rotate the device's password. ``dynsec`` lets a caller reuse one admin connection.
@@ -94,6 +99,7 @@ def add_device(cfg: Config, device_id: str, kind: str, zone: str, *, dynsec: Dyn
     try:
         with db.transaction():
             store_device(db, device_id, kind, zone, queue=queue, mqtt_username=creds.username)
+            _audit(db, actor, "device.add", f"device:{device_id}", {"kind": kind, "zone": zone})
     finally:
         db.close()
     publish_registry(cfg, site.id, device_id, kind, zone)
@@ -102,7 +108,7 @@ def add_device(cfg: Config, device_id: str, kind: str, zone: str, *, dynsec: Dyn
             "topic_prefix": device_topic_prefix(site.id, kind, device_id)}
 
 
-def ensure_user(cfg: Config, username: str, role: str, password: str) -> None:
+def ensure_user(cfg: Config, username: str, role: str, password: str, actor: str = "cli") -> None:
     """Create the user, or reset their role and password."""
     if role not in ROLES:
         raise ProvisioningError(f"role must be one of {', '.join(ROLES)}")
@@ -111,6 +117,8 @@ def ensure_user(cfg: Config, username: str, role: str, password: str) -> None:
     db = Database(cfg.path(cfg.hub.db_path))
     try:
         UserStore(db).upsert(username, role, password, person=person.id if person else "", now=time.time())
+        with db.transaction():
+            _audit(db, actor, "user.upsert", f"user:{username}", {"role": role})
     finally:
         db.close()
 

@@ -46,14 +46,14 @@ async def add_device(request: web.Request) -> web.Response:
     try:
         provisioning.check_device(c.hub.site, device_id, kind, zone)
         creds = await asyncio.get_running_loop().run_in_executor(
-            None, lambda: provisioning.add_device(c.cfg, device_id, kind, zone, site=c.hub.site))
+            None, lambda: provisioning.add_device(c.cfg, device_id, kind, zone, site=c.hub.site,
+                                                  actor=request["user"].username))
     except provisioning.ProvisioningError as exc:
         raise ApiError(400, str(exc)) from None
     except (DynsecError, OSError) as exc:
         raise ApiError(503, f"the broker could not register the device: {exc}") from None
     with c.hub.unit_of_work():
         c.hub.state.device(device_id, kind, zone)
-        c.hub.audit(request["user"].username, "device.add", f"device:{device_id}", {"kind": kind, "zone": zone})
     return ok(creds, status=201)
 
 

@@ -124,6 +124,19 @@ def test_card_jam_becomes_alarm_on_websocket_and_ticket(hub_process: HubProcess,
     assert status == 200 and {z["id"] for z in zones} >= {"reg_hall", "lab"}
     status, history = http(url + "/api/devices/kiosk-t1/history?since=1h", token=token)
     assert status == 200 and [r["resp_ms"] for r in history] == [640]
+    # An admin registers a device through the API; the monitor may not. Both registrations are audited.
+    assert cli(hub_process, "users", "add", "root", "--role", "admin", stdin="admin-pass-1\n").returncode == 0
+    admin = login(url, "root", "admin-pass-1")
+    assert http(url + "/api/devices", "POST", {"id": "qs-t9", "kind": "queue_screen", "zone": "lab"}, token=token)[0] == 403
+    status, created = http(url + "/api/devices", "POST", {"id": "qs-t9", "kind": "queue_screen", "zone": "lab"}, token=admin)
+    assert status == 201 and created["topic_prefix"] == "hospital/demo/queue_screen/qs-t9/" and created["mqtt_password"]
+    status, bad = http(url + "/api/devices", "POST", {"id": "qs-t9", "kind": "toaster", "zone": "lab"}, token=admin)
+    assert status == 400 and "kind" in bad["error"]
+    status, audit = http(url + "/api/audit", token=admin)
+    assert {("cli", "device.add", "device:kiosk-t1"), ("root", "device.add", "device:qs-t9")} <= {
+        (a["actor"], a["action"], a["target"]) for a in audit}
+    status, devices = http(url + "/api/devices", token=token)
+    assert any(d["id"] == "qs-t9" and d["zone"] == "lab" for d in devices)
     # The ticket is in SQLite: it survives a restart of the hub.
     hub_process.stop()
     hub_process.start()
