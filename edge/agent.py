@@ -19,7 +19,7 @@ from floorops.config import Config
 from floorops.influx import InfluxClient
 from floorops.site import Site, load_site
 
-from edge.buffer import DurableBuffer
+from edge.buffer import DurableBuffer, Dropped
 from edge.deadletters import DeadLetterStore
 from edge.inputs.modbus import ModbusBusPoller
 from edge.inputs.mqtt import MqttLink
@@ -27,7 +27,7 @@ from edge.inputs.serial_probe import SerialProbeReader
 from edge.metrics import EdgeMetrics, start_metrics_server
 from edge.outputs.hub import HubPublisher
 from edge.outputs.influx import InfluxWriter
-from edge.pipeline import Item, Pipeline, Tick
+from edge.pipeline import Batch, Item, Pipeline, Tick
 from edge.processors.occupancy import OccupancyEstimator
 from edge.processors.privacy import MacHasher
 
@@ -67,6 +67,8 @@ class EdgeAgent:
         self.stop_event: asyncio.Event | None = None
         self.threads: list[threading.Thread] = []
         self._ingest_done = threading.Event()
+        self._ingest_thread: threading.Thread | None = None
+        self.store_errors = 0
         m = self.metrics
         m.gauge("edge_buffered_points", "Points in the durable buffer not yet acknowledged by InfluxDB",
                 lambda: self.buffer.pending_points)
@@ -74,6 +76,8 @@ class EdgeAgent:
                 lambda: self.buffer.pending_records)
         m.gauge("edge_intake_queue", "Items waiting for the ingest thread", lambda: self.intake.qsize())
         m.gauge("edge_mqtt_connected", "1 while connected to the broker", lambda: int(self.link.connected.is_set()))
+        m.gauge("edge_store_errors_total", "Failed commits of a batch to the buffer (each retried)",
+                lambda: self.store_errors)
         m.gauge("edge_influx_healthy", "1 while the last InfluxDB write succeeded", lambda: int(self.writer.healthy))
 
     # -- callbacks from other threads ----------------------------------------------------------------
@@ -106,9 +110,7 @@ class EdgeAgent:
             except queue.Empty:
                 pass
             batch = self.pipeline.process(items)
-            if batch.deadletters:
-                self.deadletters.add(batch.deadletters)
-            dropped = self.buffer.commit(batch.lines, batch.records, batch.seq_state)
+            dropped = self._store(batch)
             if dropped.points or dropped.records:
                 self.metrics.buffer_dropped.inc(dropped.points, what="points")
                 self.metrics.buffer_dropped.inc(dropped.records, what="records")
@@ -119,6 +121,23 @@ class EdgeAgent:
             if batch.records:
                 self.publisher.wake.set()
         self._ingest_done.set()
+
+    def _store(self, batch: Batch) -> Dropped:
+        """Commit a batch durably, retrying until it works (a full disk, a locked file): until then
+        nothing is acknowledged, so the broker keeps the messages and the inputs wait (backpressure)."""
+        delay = 0.5
+        while True:
+            try:
+                if batch.deadletters:
+                    self.deadletters.add(batch.deadletters)
+                    batch.deadletters = []
+                return self.buffer.commit(batch.lines, batch.records, batch.seq_state)
+            except Exception as exc:  # noqa: BLE001 - retried, never lost
+                self.store_errors += 1
+                log.error("cannot store a batch; retrying", extra={"error": f"{type(exc).__name__}: {exc}",
+                                                                   "retry_s": delay})
+                time.sleep(delay)
+                delay = min(delay * 2, 30.0)
 
     # -- lifecycle ------------------------------------------------------------------------------------
 
@@ -155,7 +174,8 @@ class EdgeAgent:
             await asyncio.to_thread(self.intake.put, Tick(int(time.time() * 1000), publish))
 
     def healthy(self) -> bool:
-        return self.link.connected.is_set() and self.writer.healthy
+        ingesting = self._ingest_thread is not None and self._ingest_thread.is_alive()
+        return ingesting and self.link.connected.is_set() and self.writer.healthy
 
     async def run(self) -> None:
         self.loop = asyncio.get_running_loop()
@@ -167,8 +187,8 @@ class EdgeAgent:
                 pass
         runner = await start_metrics_server(self.metrics, self.cfg.edge.metrics_host, self.cfg.edge.metrics_port,
                                             self.healthy)
-        ingest = threading.Thread(target=self._ingest, name="ingest", daemon=True)
-        ingest.start()
+        self._ingest_thread = threading.Thread(target=self._ingest, name="ingest", daemon=True)
+        self._ingest_thread.start()
         self.publisher.start()
         self._start_serial()
         for t in self.threads:

@@ -273,3 +273,26 @@ def test_hub_record_is_the_edge_record_json() -> None:
     assert payload == EdgeRecord("k1", "kiosk", "event", 1_800_000_000_000, 7, {"event": "card_jam"}, "reg_hall",
                                  "demo", ["clock_corrected"]).to_json()
     assert EdgeRecord.from_json(payload).flags == ["clock_corrected"]
+
+
+def test_agent_retries_a_failed_buffer_commit_until_it_is_stored(tmp_path: Path, monkeypatch) -> None:
+    from edge import agent as agent_mod
+    from edge.agent import EdgeAgent
+    from edge.pipeline import Batch
+
+    cfg = load_config(env={})
+    cfg.var_dir = str(tmp_path)
+    a = EdgeAgent(cfg, SITE)
+    real_commit = a.buffer.commit
+    failures = [OSError("disk full"), OSError("database is locked")]
+
+    def flaky(*args, **kwargs):  # type: ignore[no-untyped-def]
+        if failures:
+            raise failures.pop(0)
+        return real_commit(*args, **kwargs)
+
+    monkeypatch.setattr(a.buffer, "commit", flaky)
+    monkeypatch.setattr(agent_mod.time, "sleep", lambda s: None)
+    a._store(Batch(lines=["m v=1i 1"], records=[("t", b"p", False)]))
+    assert a.store_errors == 2 and a.buffer.pending_points == 1 and a.buffer.pending_records == 1
+    assert "edge_store_errors_total 2" in a.metrics.render()
