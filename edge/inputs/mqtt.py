@@ -28,7 +28,7 @@ from floorops.config import Config
 from floorops.contract import TOPIC_ROOT
 from floorops.topics import ROOT, agent_status_topic
 
-from edge.pipeline import Item, MqttIn
+from edge.pipeline import MqttIn
 
 log = logging.getLogger(__name__)
 

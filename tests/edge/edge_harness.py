@@ -9,15 +9,14 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import paho.mqtt.client as mqtt
-import pytest
 
 from floorops.config import Config, dump_toml, load_config
 from floorops.dynsec import DynsecClient, edge_acls
 from floorops.influx import query_sync
-from floorops.services import InfluxServer, ManagedProcess, MosquittoServer, free_port, wait_until
+from floorops.services import ManagedProcess, MosquittoServer, free_port, wait_until
 
 SITE = "demo"
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import re
 import subprocess
 import sys
@@ -113,7 +112,6 @@ def test_10000_malformed_payloads_each_dead_lettered_without_a_crash(make_edge, 
                           "--counts"], capture_output=True, text=True, timeout=60, check=True)
     counts = json.loads(out.stdout)
     assert sum(counts.values()) == len(sent)
-    assert not math.isnan(sum(counts.values()))
     assert set(counts) <= {"bad_json", "missing_field", "wrong_type", "out_of_range", "bad_enum", "bad_version",
                            "bad_topic", "bad_mac", "too_large"}, counts
     # No raw MAC of any sighting, valid or broken, is in the dead-letter store.

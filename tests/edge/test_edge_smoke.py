@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 import time
 
@@ -80,8 +82,8 @@ def test_every_mqtt_kind_reaches_influx_and_the_hub(make_edge, broker, dynsec, i
 
     wait_until(lambda: edge.metric("edge_rejected_total") == 1, 10, "rejection counted")
     assert 'edge_rejected_total{reason="bad_json"} 1' in edge.metrics_text()
-    out = __import__("subprocess").run(
-        [__import__("sys").executable, "-m", "edge", "deadletters", "--config", str(edge.config_path), "--json"],
+    out = subprocess.run(
+        [sys.executable, "-m", "edge", "deadletters", "--config", str(edge.config_path), "--json"],
         capture_output=True, text=True, timeout=30, check=True)
     letters = [json.loads(x) for x in out.stdout.splitlines()]
     assert [d["reason"] for d in letters] == ["bad_json"] and letters[0]["payload"] == "{not json"
