@@ -121,6 +121,7 @@ class Pipeline:
         self.probe_zones: set[str] = {d.zone for d in site.devices if d.kind == "wifi_probe"}
         self.serial_probe_seen: dict[str, int] = {}  # probe id -> edge ms of the last line
         self.serial_probe_online: dict[str, bool] = {}
+        self.zone_heard: dict[str, int] = {}  # zone -> edge ms of its probes' last report (even an empty one)
         self.registry_prefix = f"{ROOT}/{self.site_id}/registry/"
 
     def restore(self, seq_state: list[tuple[str, str]]) -> None:
@@ -214,6 +215,8 @@ class Pipeline:
             self.metrics.clock_corrected.inc(kind=msg.kind)
         zone = self.zones.get(msg.device_id, "")
         b.lines.extend(normalise.influx_lines(msg, self.site_id, zone))
+        if msg.kind == "wifi_probe" and msg.channel == "telemetry" and zone:
+            self.zone_heard[zone] = self.now_ms()
         for s in msg.sightings:
             self.windows.observe(zone, s.mac_hash, s.ts, s.rssi, s.randomised)
         if msg.kind != "wifi_probe" or msg.channel == "status":
@@ -244,8 +247,11 @@ class Pipeline:
 
     def _occupancy(self, now_ms: int, b: Batch) -> None:
         at = self.windows.latest_ms if self.use_device_time and self.windows.latest_ms else now_ms
+        window_ms = int(self.window_s * 1000)
         for zone in sorted(self.probe_zones | set(self.windows.zones)):
             universal, randomised = self.windows.counts(zone, at)
+            if self.now_ms() - self.zone_heard.get(zone, -window_ms - 1) > window_ms:
+                continue  # no probe of the zone reported in the window: no data is not "nobody there"
             occ = round(self.estimator.predict_one(universal, randomised, zone), 1)
             devices = universal + randomised
             b.lines.append(line("zone_occupancy", {"site": self.site_id, "zone": zone},

@@ -233,7 +233,12 @@ def test_pipeline_occupancy_published_per_probe_zone_with_corrections(tmp_path: 
                    Tick(now[0] + 1000)])
     occ = {json.loads(r[1])["zone"]: json.loads(r[1]) for r in b.records if "/zone/" in r[0]}
     assert occ["reg_hall"]["devices"] == 12 and occ["reg_hall"]["occupancy"] == pytest.approx((8 + 4 / 2) / 0.8)
-    assert occ["entrance"]["occupancy"] == 0  # zones with probes and no phones are published as 0
+    assert "entrance" not in occ  # its probes said nothing: no data is not "nobody there"
+    empty = {"v": 1, "ts": now[0], "seq": 1, "sightings": []}
+    b = p.process([MqttIn("hospital/demo/wifi_probe/probe-01/telemetry", json.dumps(empty).encode(), 2, 1),
+                   Tick(now[0] + 2000)])
+    occ = {json.loads(r[1])["zone"]: json.loads(r[1]) for r in b.records if "/zone/" in r[0]}
+    assert occ["entrance"]["occupancy"] == 0 and occ["reg_hall"]["devices"] == 12
     assert not any("/wifi_probe/" in r[0] for r in b.records)
 
 
