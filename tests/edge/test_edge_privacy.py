@@ -77,8 +77,11 @@ def test_no_raw_mac_is_written_anywhere(make_edge, make_influx, broker, dynsec, 
         assert scan([buffer.parent], macs) == []
         own_influx.start()
         edge.start()
-        wait_until(lambda: edge.count("wifi_sighting") >= 230, 60, "sightings written after the restart")
-        time.sleep(1.5)  # one more occupancy round
+        probe.publish(f"hospital/{SITE}/wifi_probe/probe-05/telemetry", json.dumps(
+            {"v": 1, "ts": now + 50, "seq": 50, "sightings": [{"mac": m, "rssi": -60, "ts": now + 50}
+                                                            for m in macs[100:110]]}), qos=1)
+        wait_until(lambda: edge.count("wifi_sighting") >= 240, 60, "sightings written after the restart")
+        wait_until(lambda: any(t.endswith("/occupancy") for t, _ in delivered), 10, "an occupancy round")
         edge.process.stop()
         own_influx.stop()  # flush InfluxDB's WAL and caches to its files
 
