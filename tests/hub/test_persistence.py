@@ -3,6 +3,7 @@ is killed and restarted are applied exactly once (persistent session + ack after
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -33,11 +34,13 @@ def test_kill_9_loses_nothing_and_duplicates_nothing(hub_process: HubProcess, li
             publish(pub, cfg, EdgeRecord(device, "kiosk", "event", now_ms + seq, seq, data, zone="reg_hall", site="demo"))
 
     try:
-        for device in KIOSKS[:5]:
-            jam_and_clear(device)
-        hub_process.kill()  # kill -9 with records possibly in flight
-        for device in KIOSKS[5:]:  # published while the hub is dead: queued by the broker
-            jam_and_clear(device)
+        # A steady stream (one record every 15 ms) with the hub killed in the middle of it, so that some
+        # records are in flight: received but not committed, or committed but not acknowledged.
+        streamer = threading.Thread(target=lambda: [jam_and_clear(d) or time.sleep(0.03) for d in KIOSKS])
+        streamer.start()
+        time.sleep(0.15)
+        hub_process.kill()  # kill -9
+        streamer.join()
         # Replays of already-applied records (an edge re-sending its buffer) must change nothing.
         for i in range(1, 11):
             publish(pub, cfg, EdgeRecord(KIOSKS[(i - 1) // 2], "kiosk", "event", now_ms + i, i,
