@@ -19,8 +19,8 @@ def all_routes() -> list[Route]:
 def _operation(r: Route, zones: list[str]) -> dict[str, Any]:
     op: dict[str, Any] = {"summary": r.summary, "operationId": f"{r.method.lower()}_{re.sub(r'[^a-z0-9]+', '_', r.path.lower()).strip('_')}",
                           "tags": [r.tag] if r.tag else []}
-    id_schema = ({"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"} if r.path.startswith("/api/devices/")
-                 else {"type": "integer", "minimum": 0})
+    id_schema = ({"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}
+                 if r.path.startswith(("/api/devices/", "/api/zones/")) else {"type": "integer", "minimum": 0})
     params = [{"name": n, "in": "path", "required": True, "schema": id_schema} for n in re.findall(r"{(\w+)}", r.path)]
     for n, s in r.query.items():
         if s.get("x-enum-site-zones"):
@@ -48,7 +48,8 @@ def _operation(r: Route, zones: list[str]) -> dict[str, Any]:
     if r.path == "/healthz":
         responses["503"] = {"description": "A component the hub needs (db, mqtt) is down",
                             "content": {"application/json": {"schema": r.response}}}
-    elif r.path in ("/api/forecast", "/api/staffing", "/api/devices", "/api/devices/{id}/history"):
+    elif r.path in ("/api/forecast", "/api/staffing", "/api/devices", "/api/devices/{id}/history",
+                    "/api/zones/{id}/history"):
         responses["503"] = {"description": "A component is unavailable (no model trained, InfluxDB or broker down)", **err}
     op["responses"] = responses
     if r.permission is not None:

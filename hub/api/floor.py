@@ -47,19 +47,17 @@ def _device(request: web.Request) -> str:
 async def history(request: web.Request) -> web.Response:
     c = ctx(request)
     device_id = _device(request)
-    kind = c.hub.state.devices[device_id].kind
-    try:
-        since = parse_since(request.query.get("since", "1h"), c.hub.clock.now())
-    except ValueError as exc:
-        raise ApiError(400, str(exc)) from None
-    limit_s = request.query.get("limit", "1000")
-    if not limit_s.isdigit() or not 1 <= int(limit_s) <= 10000:
-        raise ApiError(400, "limit must be an integer 1..10000")
-    measurement = READINGS[kind]
     if not re.match(r"^[A-Za-z0-9_-]{1,64}$", device_id):  # it goes into InfluxQL
         raise ApiError(404, f"no such device: {device_id}")
+    since, limit = _since_and_limit(request, "1h")
+    measurement = READINGS[c.hub.state.devices[device_id].kind]
     q = (f'SELECT * FROM "{measurement}" WHERE "device_id" = \'{device_id}\' AND time >= {int(since * 1000)}ms '
-         f"ORDER BY time ASC LIMIT {int(limit_s)}")
+         f"ORDER BY time ASC LIMIT {limit}")
+    return ok(await _influx_rows(request, q))
+
+
+async def _influx_rows(request: web.Request, q: str) -> list[dict]:
+    c = ctx(request)
     try:
         series = await c.influx.query(q, epoch="ms")
     except InfluxWriteError as exc:
@@ -70,7 +68,29 @@ async def history(request: web.Request) -> web.Response:
             item = {"ts": iso(r["time"] / 1000, c.hub.tz)}
             item.update({k: v for k, v in r.items() if k not in HIDDEN_COLUMNS and v is not None})
             out.append(item)
-    return ok(out)
+    return out
+
+
+def _since_and_limit(request: web.Request, default: str) -> tuple[float, int]:
+    try:
+        since = parse_since(request.query.get("since", default), ctx(request).hub.clock.now())
+    except ValueError as exc:
+        raise ApiError(400, str(exc)) from None
+    limit_s = request.query.get("limit", "1000")
+    if not limit_s.isdigit() or not 1 <= int(limit_s) <= 10000:
+        raise ApiError(400, "limit must be an integer 1..10000")
+    return since, int(limit_s)
+
+
+async def zone_history(request: web.Request) -> web.Response:
+    """The zone's occupancy as the edge measured it (InfluxDB ``zone_occupancy``)."""
+    zone = request.match_info["id"]
+    if zone not in ctx(request).hub.state.zones:
+        raise ApiError(404, f"no such zone: {zone}")
+    since, limit = _since_and_limit(request, "6h")
+    q = (f'SELECT occupancy, devices FROM "zone_occupancy" WHERE "zone" = \'{zone}\' '
+         f"AND time >= {int(since * 1000)}ms ORDER BY time ASC LIMIT {limit}")
+    return ok(await _influx_rows(request, q))
 
 
 async def timeline(request: web.Request) -> web.Response:
@@ -119,8 +139,13 @@ EVENT = obj(id=INT, type=STR, ts=STR, data=ANY_OBJ)
 ROUTES = [
     Route("GET", "/api/site", site, "read", "The site: zones with floor-plan rectangles, floors, queues", ANY_OBJ, tag="floor"),
     Route("GET", "/api/zones", zones, "read", "Every zone's occupancy, waiting and level", arr(ZONE), tag="floor"),
+    Route("GET", "/api/zones/{id}/history", zone_history, "read",
+          "The zone's measured occupancy from InfluxDB (?since=6h, 30m, 2d, epoch or ISO 8601)",
+          arr(obj(ts=STR, occupancy=NUM, devices=NUM)),
+          query={"since": DURATION, "limit": {"type": "integer", "minimum": 1, "maximum": 10000}}, tag="floor"),
     Route("GET", "/api/devices", devices, "read", "Every device's live state", arr(DEVICE), tag="devices"),
-    Route("GET", "/api/devices/{id}/history", history, "read", "The device's readings from InfluxDB",
+    Route("GET", "/api/devices/{id}/history", history, "read",
+          "The device's readings from InfluxDB (?since=1h, 30m, 2d, epoch or ISO 8601)",
           arr(obj(ts=STR)), query={"since": DURATION, "limit": {"type": "integer", "minimum": 1, "maximum": 10000}}, tag="devices"),
     Route("GET", "/api/devices/{id}/timeline", timeline, "read", "Alarms, tickets and state changes of a device",
           obj(device=DEVICE, items=arr(ANY_OBJ)), tag="devices"),

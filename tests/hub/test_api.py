@@ -34,6 +34,8 @@ def token(live: LiveHub, username: str) -> str:
 
 
 def concrete(path: str) -> str:
+    if path.startswith("/api/zones/"):
+        return path.replace("{id}", "lab")
     return path.replace("{id}", "kiosk-01" if path.startswith("/api/devices/") else "1")
 
 

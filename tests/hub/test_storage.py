@@ -180,3 +180,36 @@ def test_webhook_retries_until_delivered() -> None:
     got, sender = asyncio.run(scenario())
     assert got == [{"id": 7, "type": "alarm.raised", "data": {"id": 1, "type": "card_jam"}}]
     assert sender.stats["retries"] == 2 and sender.stats["delivered"] == 1
+
+
+@pytest.mark.integration
+def test_zone_and_device_history_from_influxdb(offline_cfg: Config, clock: ManualClock, influx, influx_db) -> None:
+    import time
+    from floorops.influx import line, point_time_ns, write_sync
+    from tests.hub.conftest import http
+    from tests.hub.live import PASSWORDS, LiveHub
+
+    offline_cfg.influx.url, offline_cfg.influx.database = influx.url, influx_db
+    now_ms = int(time.time() * 1000)
+    clock.set(now_ms / 1000)
+    write_sync(influx.url, influx_db, [
+        line("zone_occupancy", {"site": "demo", "zone": "lab"}, {"occupancy": 41.0, "devices": 2}, (now_ms - 600_000) * 10**6),
+        line("zone_occupancy", {"site": "demo", "zone": "lab"}, {"occupancy": 57.0, "devices": 3}, (now_ms - 60_000) * 10**6),
+        line("zone_occupancy", {"site": "demo", "zone": "paed"}, {"occupancy": 9.0, "devices": 1}, (now_ms - 60_000) * 10**6),
+        line("kiosk", {"site": "demo", "zone": "reg_hall", "device_id": "kiosk-01"}, {"resp_ms": 900, "seq": 3},
+             point_time_ns(now_ms - 30_000, 3)),
+    ])
+    live = LiveHub(offline_cfg, clock).start()
+    try:
+        token = http(live.url + "/api/login", "POST", {"username": "monitor", "password": PASSWORDS["monitor"]})[1]["token"]
+        since = dt.datetime.fromtimestamp(now_ms / 1000 - 3600, dt.timezone.utc).isoformat()
+        status, hist = http(live.url + f"/api/zones/lab/history?since={since.replace('+', '%2B')}", token=token)
+        assert status == 200 and [(r["occupancy"], r["devices"]) for r in hist] == [(41.0, 2), (57.0, 3)]
+        assert hist[0]["ts"].endswith("+08:00")
+        status, hist = http(live.url + "/api/zones/lab/history?since=5m", token=token)
+        assert [r["occupancy"] for r in hist] == [57.0]
+        assert http(live.url + "/api/zones/mars/history", token=token)[0] == 404
+        status, rows_ = http(live.url + "/api/devices/kiosk-01/history?since=1h", token=token)
+        assert status == 200 and [r["resp_ms"] for r in rows_] == [900] and "device_id" not in rows_[0]
+    finally:
+        live.stop()
