@@ -39,6 +39,8 @@ def _operation(r: Route, zones: list[str]) -> dict[str, Any]:
     responses["400"] = {"description": "Bad request", **err}
     if r.permission is not None or r.path == "/api/login":
         responses["401"] = {"description": "Not logged in, or the token expired", **err}
+    if r.path == "/api/login":
+        responses["429"] = {"description": "Too many failed logins for this username; try again later", **err}
     if r.permission not in (None, "read"):
         responses["403"] = {"description": "The role may not do this", **err}
     if "{" in r.path:

@@ -69,6 +69,17 @@ def test_token_expires(live: LiveHub, clock: ManualClock) -> None:
     assert http(live.url + "/api/me", token=t)[0] == 401
 
 
+def test_password_guessing_is_throttled_per_username(live: LiveHub, clock: ManualClock) -> None:
+    url = live.url + "/api/login"
+    for _ in range(5):
+        assert http(url, "POST", {"username": "admin", "password": "guess-guess"})[0] == 401
+    status, body = http(url, "POST", {"username": "admin", "password": PASSWORDS["admin"]})
+    assert status == 429 and "try again" in body["error"]
+    assert http(url, "POST", {"username": "monitor", "password": PASSWORDS["monitor"]})[0] == 200  # others unaffected
+    clock.advance(301)
+    assert http(url, "POST", {"username": "admin", "password": PASSWORDS["admin"]})[0] == 200
+
+
 def test_session_cookie_authenticates(live: LiveHub) -> None:
     t = token(live, "monitor")
     status, body = http(live.url + "/api/zones", headers={"Cookie": f"floorops_session={t}"})
