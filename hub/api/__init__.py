@@ -60,6 +60,7 @@ def int_id(request: web.Request, name: str = "id") -> int:
 
 
 def query_choice(request: web.Request, name: str, choices: tuple[str, ...]) -> str | None:
+    """An optional filter; left out or empty (``?state=``) means no filter."""
     value = request.query.get(name)
     if value in (None, ""):
         return None

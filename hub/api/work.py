@@ -101,18 +101,18 @@ def _dispatch_action(name: str) -> Callable[[web.Request], object]:
 RESOLVE_BODY = {"type": "object", "required": ["code"], "properties": {"code": {"type": "string", "enum": list(RESOLUTION_CODES)}}}
 ROUTES = [
     Route("GET", "/api/alarms", alarms, "read", "Alarms, newest first (?state=active|acknowledged|cleared)", arr(ALARM),
-          query={"state": enum(*ALARM_STATES)}, tag="alarms"),
+          query={"state": enum(*ALARM_STATES, "")}, tag="alarms"),
     Route("POST", "/api/alarms/{id}/ack", alarm_ack, "alarms.act", "Acknowledge an alarm", ALARM, tag="alarms"),
     Route("POST", "/api/alarms/{id}/clear", alarm_clear, "alarms.act", "Clear an alarm by hand", ALARM, tag="alarms"),
     Route("GET", "/api/alarms/{id}/history", alarm_history, "read", "Every step of an alarm", arr(ANY_OBJ), tag="alarms"),
     Route("GET", "/api/tickets", tickets, "read", "Maintenance tickets (?state=open|accepted|resolved)", arr(TICKET),
-          query={"state": enum(*TICKET_STATES)}, tag="tickets"),
+          query={"state": enum(*TICKET_STATES, "")}, tag="tickets"),
     Route("POST", "/api/tickets/{id}/accept", ticket_accept, "tickets.act", "Accept a ticket", TICKET, tag="tickets"),
     Route("POST", "/api/tickets/{id}/resolve", ticket_resolve, "tickets.act", "Resolve a ticket with a resolution code",
           TICKET, body=RESOLVE_BODY, tag="tickets"),
     Route("GET", "/api/dispatches", dispatches, "read",
           "Dispatches (a floor manager sees their own unless ?all=1)", arr(DISPATCH),
-          query={"state": enum(*DISPATCH_STATES), "all": enum("0", "1")}, tag="dispatch"),
+          query={"state": enum(*DISPATCH_STATES, ""), "all": enum("0", "1", "")}, tag="dispatch"),
 ] + [
     Route("POST", f"/api/dispatches/{{id}}/{name}", _dispatch_action(name), "dispatches.act",  # type: ignore[arg-type]
           f"{name.capitalize()} a dispatch offered to you", DISPATCH, tag="dispatch")
