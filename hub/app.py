@@ -159,6 +159,7 @@ async def forecaster_loop(c: HubContext) -> None:
     hub = c.hub
     loop = asyncio.get_running_loop()
     every = max(30, c.cfg.models.forecast_every_s)
+    await loop.run_in_executor(None, c.forecaster.warm_up)  # import scikit-learn once, off the loop
     while True:
         c.forecaster.reload()  # pick up a newly trained model
         now = dt.datetime.fromtimestamp(hub.clock.now(), hub.tz)
@@ -204,7 +205,8 @@ def create_app(cfg: Config, clock: Clock | None = None, connect_broker: bool = T
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         tasks: list[asyncio.Task[Any]] = []
-        threading.Thread(target=c.forecaster.warm_up, name="forecast-warm-up", daemon=True).start()
+        if not background:  # otherwise the forecasting loop warms up first
+            threading.Thread(target=c.forecaster.warm_up, name="forecast-warm-up", daemon=True).start()
         if connect_broker:
             c.ingest = MqttIngest(cfg, site.id, hub.apply_messages)
             c.ingest.start()
