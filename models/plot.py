@@ -17,14 +17,16 @@ from models.backtest import BacktestResult  # noqa: E402
 
 
 def plot_backtest(result: BacktestResult, key: str, path: str | Path, timezone: str, title: str = "",
-                  quantiles: tuple[float, ...] = (0.1, 0.5, 0.9)) -> Path:
+                  quantiles: tuple[float, ...] = (0.1, 0.5, 0.9), last_origins: int | None = None,
+                  ylabel: str = "") -> Path:
     """One panel: each origin's forecast (median line, band) against what happened."""
     tz = ZoneInfo(timezone)
     k = result.keys.index(key)
     freq_s = result.freq_min * 60
     fig, ax = plt.subplots(figsize=(12, 4), dpi=110)
     lo, mid, hi = (quantiles.index(q) for q in (0.1, 0.5, 0.9))
-    for i, (o, act, fc) in enumerate(zip(result.origins, result.actual, result.forecast)):
+    runs = list(zip(result.origins, result.actual, result.forecast))
+    for i, (o, act, fc) in enumerate(runs[-last_origins:] if last_origins else runs):
         steps = act.shape[1]
         times = [dt.datetime.fromtimestamp(result.start_s + (o + 1 + j) * freq_s, tz) for j in range(steps)]
         first = i == 0
@@ -35,6 +37,8 @@ def plot_backtest(result: BacktestResult, key: str, path: str | Path, timezone: 
     ax.set_title(title or f"{key}: forecast from each midnight vs actual")
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%a %m-%d", tz=tz))
     ax.set_ylim(bottom=0)
+    if ylabel:
+        ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
     ax.legend(loc="upper right")
     fig.tight_layout()

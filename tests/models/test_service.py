@@ -140,7 +140,7 @@ def test_train_command_reads_influxdb_and_saves_a_model(tmp_path: Path, loaded) 
     doc = json.loads(out.stdout)
     saved = Path(doc["model"])
     assert saved.parent == mine.path(mine.models.dir) and saved.exists()
-    assert sorted(doc["keys"]) == sorted(ZONES) and set(doc["targets"]) == {"arrivals", "occupancy", "waiting"}
+    assert sorted(doc["keys"]) == sorted(ZONES) and set(doc["targets"]) == {"arrivals", "occupancy"}
     meta = json.loads(saved.with_suffix(".json").read_text())
     assert meta["source"].startswith("influxdb:") and meta["train_range"][0] < meta["train_range"][1]
     assert "quantile 0.9 fitted" in out.stderr  # progress while training
