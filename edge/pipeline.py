@@ -173,6 +173,12 @@ class Pipeline:
                 return
             self._serial_probe_alive(msg.device_id, msg.ts, b)
             if msg.channel == "heartbeat":
+                # A USB probe's heartbeat is its sign of life for the hub (every 10 s).
+                zone = self.zones.get(msg.device_id, "")
+                beat = validate.DeviceMessage("wifi_probe", msg.device_id, "telemetry", msg.ts, None,
+                                              {"sightings": 0, "uptime_s": msg.data.get("uptime_s", 0)})
+                topic, payload = normalise.hub_record(beat, self.site_id, zone)
+                b.records.append((topic, payload, False))
                 return
             self._accept(msg, b)
         elif isinstance(item, SerialReject):
@@ -221,6 +227,12 @@ class Pipeline:
             self.windows.observe(zone, s.mac_hash, s.ts, s.rssi, s.randomised)
         if msg.kind != "wifi_probe" or msg.channel == "status":
             topic, payload = normalise.hub_record(msg, self.site_id, zone)
+            b.records.append((topic, payload, False))
+        elif msg.channel == "telemetry":
+            # The hub needs to hear each probe to know it is alive: a count, never a MAC or a hash.
+            alive = validate.DeviceMessage(msg.kind, msg.device_id, "telemetry", msg.ts, msg.seq,
+                                           {"sightings": len(msg.sightings)}, flags=msg.flags)
+            topic, payload = normalise.hub_record(alive, self.site_id, zone)
             b.records.append((topic, payload, False))
 
     def _status(self, kind: str, device_id: str, state: str, ts_ms: int, b: Batch) -> None:
