@@ -13,12 +13,16 @@ import numpy as np
 
 from firmware_sim.devices.base import DeviceSim, Emitter
 from floorops import contract
+from floorops.contract import SLOT_FAULTS, SLOT_STATES
 from floorops.site import Device
 
 FIRMWARE_VERSION = 203  # 2.03
 CHARGE_PCT_PER_MIN = 100 / 180
-EMPTY, DOCKED, CHARGING, FULL, FAULT = 0, 1, 2, 3, 4
-FAULT_CODE = {"over_temperature": 1, "over_current": 2, "ground_fault": 3, "battery_fault": 4}
+# The codes are the contract's (floorops.contract), named here for the simulation's own use.
+_STATE_CODE = {name: code for code, name in SLOT_STATES.items()}
+EMPTY, DOCKED, CHARGING, FULL, FAULT = (_STATE_CODE[n] for n in ("empty", "docked", "charging", "full", "fault"))
+FAULT_CODE = {name: code for code, name in SLOT_FAULTS.items()
+              if name in ("over_temperature", "over_current", "ground_fault", "battery_fault")}
 
 
 @dataclass
