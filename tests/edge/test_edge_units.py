@@ -214,7 +214,9 @@ def test_pipeline_serial_probe_goes_offline_after_30_s_of_silence(tmp_path: Path
     now = [1_800_000_000_000]
     p, _ = make_pipeline(tmp_path, now)
     b = p.process([ProbeLine("probe-11", line("HBT", "probe-11", str(now[0]), "5")[:-2])])
-    assert [json.loads(r[1])["data"]["state"] for r in b.records] == ["online"]
+    recs = [json.loads(r[1]) for r in b.records]
+    assert [(r["channel"], r["data"]) for r in recs] == [
+        ("status", {"state": "online", "source": "edge"}), ("telemetry", {"sightings": 0, "uptime_s": 5})]
     now[0] += 20_000
     assert p.process([Tick(now[0], False)]).records == []
     now[0] += 15_000
@@ -239,7 +241,8 @@ def test_pipeline_occupancy_published_per_probe_zone_with_corrections(tmp_path: 
                    Tick(now[0] + 2000)])
     occ = {json.loads(r[1])["zone"]: json.loads(r[1]) for r in b.records if "/zone/" in r[0]}
     assert occ["entrance"]["occupancy"] == 0 and occ["reg_hall"]["devices"] == 12
-    assert not any("/wifi_probe/" in r[0] for r in b.records)
+    probe_recs = [json.loads(r[1]) for r in b.records if "/wifi_probe/" in r[0]]
+    assert [r["data"] for r in probe_recs] == [{"sightings": 0}]  # liveness only: no MAC, no hash
 
 
 def test_pipeline_rejects_with_reasons_and_survives_an_unexpected_error(tmp_path: Path) -> None:
