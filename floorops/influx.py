@@ -13,6 +13,7 @@ import math
 import urllib.error
 import urllib.parse
 import urllib.request
+from functools import lru_cache
 from typing import Any, Iterable, Mapping
 
 import aiohttp
@@ -29,6 +30,7 @@ class InfluxWriteError(RuntimeError):
         self.retryable = retryable
 
 
+@lru_cache(maxsize=65536)
 def _escape_key(s: str) -> str:
     return s.replace("\\", "\\\\").replace(",", r"\,").replace("=", r"\=").replace(" ", r"\ ")
 
@@ -51,15 +53,23 @@ def _field(v: FieldValue) -> str:
     raise TypeError(f"unsupported field type {type(v).__name__}")
 
 
+@lru_cache(maxsize=65536)
+def _series_key(measurement: str, tags: tuple[tuple[str, str], ...]) -> str:
+    """Measurement and tags, escaped and sorted; cached, as they repeat for every point of a device."""
+    tag_part = "".join(
+        f",{_escape_key(k)}={_escape_key(str(v))}" for k, v in sorted(tags) if v is not None and v != ""
+    )
+    return f"{_escape_measurement(measurement)}{tag_part}"
+
+
 def line(measurement: str, tags: Mapping[str, str], fields: Mapping[str, FieldValue], ts_ns: int) -> str:
-    """One point in line protocol; tags sorted (InfluxDB's fast path), empty tag values left out."""
+    """One point in line protocol; tags sorted (InfluxDB's fast path), empty tag values left out.
+
+    On the edge's hot path: the series part and key escapes are cached."""
     if not fields:
         raise ValueError("a point needs at least one field")
-    tag_part = "".join(
-        f",{_escape_key(k)}={_escape_key(str(v))}" for k, v in sorted(tags.items()) if v is not None and v != ""
-    )
     field_part = ",".join(f"{_escape_key(k)}={_field(v)}" for k, v in fields.items())
-    return f"{_escape_measurement(measurement)}{tag_part} {field_part} {int(ts_ns)}"
+    return f"{_series_key(measurement, tuple(tags.items()))} {field_part} {int(ts_ns)}"
 
 
 def point_time_ns(ts_ms: int, seq: int | None) -> int:
