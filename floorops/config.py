@@ -6,7 +6,8 @@ Settings come from three layers, later ones winning:
 2. a TOML file (``floorops.toml`` at the repository root, or the file named by ``--config`` or
    ``FLOOROPS_CONFIG``), one table per section;
 3. environment variables ``FLOOROPS_<SECTION>__<KEY>``, for example ``FLOOROPS_MQTT__PORT=1884``
-   or ``FLOOROPS_HUB__HTTP_PORT=9090``.
+   or ``FLOOROPS_HUB__HTTP_PORT=9090``; a table-valued setting takes JSON
+   (``FLOOROPS_EDGE__OCCUPANCY_ZONE_FACTORS='{"lab": 1.1}'``).
 
 Relative paths are resolved against ``var_dir`` (generated state: data, secrets, logs), so a test can
 point a whole control centre at a temporary folder by changing one value.
@@ -102,6 +103,10 @@ class EdgeConfig:
     occupancy_phone_ratio: float = 0.9
     occupancy_random_mac_factor: float = 0.89
     occupancy_zone_factors: dict[str, float] = field(default_factory=dict)
+    # Per-zone linear models (feature -> weight; edge/processors/occupancy.py FEATURES): with the queue
+    # screens, and phones only (used while a zone's screens are silent). Fitted by `python -m edge calibrate`.
+    occupancy_zone_weights: dict[str, dict[str, float]] = field(default_factory=dict)
+    occupancy_zone_phone_weights: dict[str, dict[str, float]] = field(default_factory=dict)
     # Serial inputs: "path" entries; see [[edge.modbus]] / [[edge.serial_probes]] in floorops.toml.
     modbus: list[dict[str, Any]] = field(default_factory=list)
     serial_probes: list[dict[str, Any]] = field(default_factory=list)
@@ -193,6 +198,16 @@ def _coerce(value: Any, typ: Any, where: str) -> Any:
     if origin is list:
         if not isinstance(value, list):
             raise ConfigError(f"{where}: expected a list, got {type(value).__name__}")
+        return value
+    if origin is dict:
+        if isinstance(value, str):  # from the environment: JSON, e.g. '{"lab": 1.1}'
+            try:
+                value = json.loads(value)
+            except ValueError as exc:
+                raise ConfigError(f"{where}: expected a JSON object, got {value!r} ({exc})") from None
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a table (a JSON object from the environment), "
+                              f"got {type(value).__name__}")
         return value
     if typ is bool:
         if isinstance(value, bool):

@@ -43,6 +43,16 @@ def test_bad_configuration_is_named(tmp_path: Path, text: str, message: str) -> 
         load_config(f, env={})
 
 
+def test_table_settings_from_the_environment_as_json() -> None:
+    cfg = load_config(env={"FLOOROPS_EDGE__OCCUPANCY_ZONE_FACTORS": '{"lab": 1.1, "paed": 0.9}',
+                           "FLOOROPS_EDGE__OCCUPANCY_ZONE_WEIGHTS": '{"lab": {"universal": 0.6, "waiting": 1}}'})
+    assert cfg.edge.occupancy_zone_factors == {"lab": 1.1, "paed": 0.9}
+    assert cfg.edge.occupancy_zone_weights == {"lab": {"universal": 0.6, "waiting": 1}}
+    for bad, message in (("{lab: 1.1}", "expected a JSON object"), ("[1, 2]", "expected a table")):
+        with pytest.raises(ConfigError, match=f"edge.occupancy_zone_factors: {message}"):
+            load_config(env={"FLOOROPS_EDGE__OCCUPANCY_ZONE_FACTORS": bad})
+
+
 def test_missing_explicit_file_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no such configuration file"):
         load_config(tmp_path / "absent.toml", env={})
