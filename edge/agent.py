@@ -52,8 +52,7 @@ class EdgeAgent:
         self.pipeline = Pipeline(
             self.site, self.hasher, self.metrics, clock_skew_bound_s=e.clock_skew_bound_s,
             occupancy_window_s=e.occupancy_window_s, occupancy_rssi_min=e.occupancy_rssi_min,
-            estimator=OccupancyEstimator(e.occupancy_phone_ratio, e.occupancy_random_mac_factor,
-                                         {str(k): float(v) for k, v in e.occupancy_zone_factors.items()}),
+            estimator=OccupancyEstimator.from_config(e),
         )
         self.pipeline.restore(self.buffer.load_seq_state())
         self.stop_threads = threading.Event()

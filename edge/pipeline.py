@@ -225,6 +225,8 @@ class Pipeline:
             self.zone_heard[zone] = self.now_ms()
         for s in msg.sightings:
             self.windows.observe(zone, s.mac_hash, s.ts, s.rssi, s.randomised)
+        if msg.kind == "queue_screen" and msg.channel == "telemetry":
+            self.windows.observe_queue(zone, msg.device_id, msg.ts, msg.data)
         if msg.kind != "wifi_probe" or msg.channel == "status":
             topic, payload = normalise.hub_record(msg, self.site_id, zone)
             b.records.append((topic, payload, False))
@@ -264,7 +266,7 @@ class Pipeline:
             universal, randomised = self.windows.counts(zone, at)
             if self.now_ms() - self.zone_heard.get(zone, -window_ms - 1) > window_ms:
                 continue  # no probe of the zone reported in the window: no data is not "nobody there"
-            occ = round(self.estimator.predict_one(universal, randomised, zone), 1)
+            occ = round(self.estimator.predict_zone(zone, self.windows.features(zone, at)), 1)
             devices = universal + randomised
             b.lines.append(line("zone_occupancy", {"site": self.site_id, "zone": zone},
                                 {"occupancy": float(occ), "devices": devices}, point_time_ns(at, None)))
