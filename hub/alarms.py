@@ -25,6 +25,9 @@ from hub.rules.config import RuleSet
 log = logging.getLogger("hub.alarms")
 
 STATES = ("active", "acknowledged", "cleared")
+# ``cleared_by`` of alarms nobody cleared by hand: the condition ended, or the device was taken out of service.
+DEVICE_REMOVED = "device_removed"
+AUTOMATIC = ("auto", DEVICE_REMOVED)
 
 
 class AlarmActionError(ValueError):
@@ -35,7 +38,7 @@ class AlarmActionError(ValueError):
 class AlarmChange:
     """What happened to an alarm, for the ticket and dispatch managers and webhooks."""
 
-    action: str  # raised | repeat | reopened | cleared | acknowledged | escalated
+    action: str  # raised | repeat | reopened | cleared | removed (device removed) | acknowledged | escalated
     alarm: dict[str, Any]
     by: str = ""
 
@@ -150,24 +153,34 @@ class AlarmManager:
             return None
         return self._clear(alarm_id, "auto", sig.detail)
 
-    def _clear(self, alarm_id: int, by: str, detail: dict[str, Any] | None = None) -> AlarmChange:
+    def _clear(self, alarm_id: int, by: str, detail: dict[str, Any] | None = None, action: str = "cleared") -> AlarmChange:
         now = self.clock.now()
         self.db.execute("UPDATE alarms SET state='cleared', cleared_at=?, cleared_by=?, updated_at=?, "
                         "clear_pending_since=NULL WHERE id=?", (now, by, now, alarm_id))
         row = self.get(alarm_id)
         assert row is not None
         self.open.pop((row["source"], row["type"]), None)
-        self._history(alarm_id, "cleared", "" if by == "auto" else by, **(detail or {}))
-        return self._announce("alarm.cleared", "cleared", alarm_id, by)
+        self._history(alarm_id, "cleared", "" if by in AUTOMATIC else by, **(detail or {}))
+        return self._announce("alarm.cleared", action, alarm_id, by)
+
+    def clear_device(self, device_id: str) -> list[AlarmChange]:
+        """Close every open alarm of a device (and its slots) at once: the device was taken out of service."""
+        rows = self.db.all("SELECT id FROM alarms WHERE device_id=? AND state != 'cleared' ORDER BY id", (device_id,))
+        return [self._clear(r["id"], DEVICE_REMOVED, action="removed") for r in rows]
 
     # -- people ------------------------------------------------------------------------------------------
 
-    def acknowledge(self, alarm_id: int, username: str) -> dict[str, Any]:
+    def _not_cleared(self, alarm_id: int) -> sqlite3.Row:
+        """The alarm a person acts on: KeyError if there is none (404), AlarmActionError once cleared (409)."""
         row = self.get(alarm_id)
         if row is None:
             raise KeyError(alarm_id)
         if row["state"] == "cleared":
             raise AlarmActionError("the alarm is already cleared")
+        return row
+
+    def acknowledge(self, alarm_id: int, username: str) -> dict[str, Any]:
+        row = self._not_cleared(alarm_id)
         if row["state"] == "acknowledged":
             return alarm_json(row, self.tz)
         now = self.clock.now()
@@ -177,11 +190,7 @@ class AlarmManager:
         return self._announce("alarm.updated", "acknowledged", alarm_id, username).alarm
 
     def clear_by_hand(self, alarm_id: int, username: str) -> dict[str, Any]:
-        row = self.get(alarm_id)
-        if row is None:
-            raise KeyError(alarm_id)
-        if row["state"] == "cleared":
-            raise AlarmActionError("the alarm is already cleared")
+        self._not_cleared(alarm_id)
         return self._clear(alarm_id, username).alarm
 
     # -- time ---------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@
     python -m hub users add NAME --role ROLE [--config FILE]        password read from standard input
     python -m hub users list
     python -m hub devices add ID --kind KIND --zone ZONE            prints {"id","mqtt_username","mqtt_password","topic_prefix"}
+    python -m hub devices remove ID                                 empty retained registry entry, broker account deleted
     python -m hub devices list
     python -m hub migrate                                           create or upgrade the database
 """
@@ -40,7 +41,10 @@ def _parser() -> argparse.ArgumentParser:
     da.add_argument("id")
     da.add_argument("--kind", required=True, choices=list(DEVICE_KINDS))
     da.add_argument("--zone", required=True)
-    devices.add_parser("list", parents=[common], help="list registered devices")
+    dr = devices.add_parser("remove", parents=[common],
+                            help="take a device out of service: registry entry removed, broker account deleted")
+    dr.add_argument("id")
+    devices.add_parser("list", parents=[common], help="list registered devices (not the removed ones)")
     sub.add_parser("migrate", parents=[common], help="create or upgrade the hub database")
     return p
 
@@ -88,9 +92,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "devices" and args.action == "add":
             print(json.dumps(provisioning.add_device(cfg, args.id, args.kind, args.zone)))
             return 0
+        if args.command == "devices" and args.action == "remove":
+            print(json.dumps(provisioning.remove_device(cfg, args.id)))
+            return 0
         if args.command == "devices" and args.action == "list":
             db = Database(cfg.path(cfg.hub.db_path))
-            for r in db.all("SELECT id, kind, zone, state, last_seen FROM devices ORDER BY id"):
+            for r in db.all("SELECT id, kind, zone, state, last_seen FROM devices WHERE removed_at IS NULL ORDER BY id"):
                 print(json.dumps(dict(r)))
             db.close()
             return 0

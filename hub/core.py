@@ -22,10 +22,10 @@ from hub.db import Database
 from hub.dispatch import DispatchManager
 from hub.events import EventBus
 from hub.roster import Roster
-from hub.rules import charger, crowding, display, forecast, kiosk, offline, waits
+from hub.rules import agents, charger, crowding, display, forecast, kiosk, offline, waits
 from hub.rules.base import Signal
 from hub.rules.config import RuleSet, load_rules_file, validate_rules
-from hub.state import LiveState
+from hub.state import AgentState, LiveState
 from hub.tickets import TicketManager
 
 log = logging.getLogger("hub.core")
@@ -82,8 +82,7 @@ class Hub:
         self._last_rejection_log: dict[str, float] = {}
         self._recent: dict[tuple[str, str], RecentKeys] = {}
         with self.unit_of_work():
-            for d in site.devices:
-                self.state.dirty_devices.add(d.id)
+            self.state.dirty_devices.update(d.id for d in site.devices if d.id in self.state.devices)
 
     # -- rules settings ------------------------------------------------------------------------------
 
@@ -184,8 +183,8 @@ class Hub:
             return self.apply_occupancy(parts[3], _json(payload))
         if section == "registry" and len(parts) == 4:
             return self.apply_registry(parts[3], payload)
-        if section == "agent":
-            return False  # edge agent liveness: shown in the logs only for now
+        if section == "agent" and len(parts) == 5 and parts[4] == "status":
+            return self.apply_agent_status(parts[3], payload)
         raise BadInput("bad_topic", f"unknown topic {topic}")
 
     def apply_record(self, parts: list[str], payload: bytes) -> bool:
@@ -200,6 +199,8 @@ class Hub:
             raise BadInput("bad_record", "device id is not [A-Za-z0-9_-]{1,64}")
         if not isinstance(rec.data, dict) or not isinstance(rec.ts, int):
             raise BadInput("bad_record", "data must be an object and ts an integer")
+        if device_id in self.state.removed:
+            raise BadInput("removed_device", f"{device_id} was removed (registry); register it again to use it")
         if self._duplicate(device_id, channel, rec.seq if isinstance(rec.seq, int) else -1, rec.ts):
             self.metrics["duplicates"] += 1
             return False
@@ -287,17 +288,87 @@ class Hub:
         return True
 
     def apply_registry(self, device_id: str, payload: bytes) -> bool:
+        """``{"id","kind","zone"}`` registers or moves a device; the empty payload removes it."""
+        if not ID_RE.match(device_id):
+            raise BadInput("bad_registry", "device id is not [A-Za-z0-9_-]{1,64}")
         if not payload:
-            return False
+            return self.remove_device(device_id)
         data = _json(payload)
         kind, zone = data.get("kind"), data.get("zone")
         if kind not in DEVICE_KINDS or zone not in self.state.zones:
             raise BadInput("bad_registry", f"registry entry of {device_id} has an unknown kind or zone")
+        self.register_device(device_id, kind, zone)
+        return True
+
+    def register_device(self, device_id: str, kind: str, zone: str) -> None:
+        """A device (new, moved, or registered again after a removal) is live with this kind and zone."""
+        returning = device_id in self.state.removed
         dev = self.state.device(device_id, kind, zone)
         if (dev.kind, dev.zone) != (kind, zone):
             dev.kind, dev.zone = kind, zone
             self.state.dirty_devices.add(device_id)
-        self.db.execute("UPDATE devices SET kind=?, zone=? WHERE id=?", (kind, zone, device_id))
+        self.db.execute("UPDATE devices SET kind=?, zone=?, removed_at=NULL WHERE id=?", (kind, zone, device_id))
+        if returning:
+            self._device_event(device_id)
+
+    def remove_device(self, device_id: str) -> bool:
+        """Take a device out of service: off the live lists, its open alarms closed (``cleared_by =
+        "device_removed"``, their tickets resolved as ``device_removed``); alarms, tickets, the audit log
+        and its InfluxDB readings stay. Idempotent: the removal may arrive again (redelivery), or after the
+        CLI already marked the row while the hub was down."""
+        known = self.state.known(device_id) is not None
+        dev = self.state.remove(device_id)
+        self.alarms.clear_device(device_id)
+        if dev is not None:
+            dev.faults.clear()
+        self.db.execute("UPDATE devices SET removed_at=COALESCE(removed_at, ?) WHERE id=?", (self.clock.now(), device_id))
+        for key in [k for k in self._recent if k[0] == device_id]:
+            del self._recent[key]
+        if dev is not None:
+            self.bus.emit("device.removed", self.device_json(device_id))
+            log.info("device removed", extra={"device_id": device_id})
+        return known
+
+    def apply_agent_status(self, agent_id: str, payload: bytes) -> bool:
+        """An edge agent's retained status. The same status delivered again (retained, at each subscribe)
+        changes nothing; the empty payload (retained status deleted) forgets a decommissioned agent."""
+        if not ID_RE.match(agent_id):
+            raise BadInput("bad_agent_status", "agent id is not [A-Za-z0-9_-]{1,64}")
+        now = self.clock.now()
+        if not payload:
+            return self._forget_agent(agent_id)
+        data = _json(payload)
+        state, ts = data.get("state"), data.get("ts")
+        if state not in ("online", "offline") or isinstance(ts, bool) or not isinstance(ts, int):
+            raise BadInput("bad_agent_status", "agent status must be {ts: integer, state: online|offline}")
+        agent = self.state.agents.get(agent_id)
+        if agent is not None and (agent.state, agent.ts) == (state, ts):
+            return False
+        # Arrival order, not ``ts``, decides: the Last Will carries the time the agent connected.
+        if agent is None:
+            agent = self.state.agents[agent_id] = AgentState(agent_id, state, ts, now, now)
+        elif agent.state != state:
+            agent.state, agent.since = state, now
+        agent.ts, agent.seen_at = ts, now
+        self.state.dirty_agents.add(agent_id)
+        self._evaluate_agent(agent)
+        self.bus.emit("agent.updated", self.agent_json(agent_id))
+        return True
+
+    def _evaluate_agent(self, agent: AgentState) -> None:
+        for sig in agents.evaluate(agent, self.clock.now(), self.rules, self.alarms.open):
+            self.alarms.apply(sig)
+
+    def _forget_agent(self, agent_id: str) -> bool:
+        agent = self.state.agents.pop(agent_id, None)
+        if agent is None:
+            return False
+        self.state.dirty_agents.discard(agent_id)
+        self.db.execute("DELETE FROM agents WHERE id=?", (agent_id,))
+        key = (agents.source(agent_id), agents.RULE)
+        if key in self.alarms.open:
+            self.alarms.apply(Signal(agents.RULE, key[0], False, kind=agents.KIND, detail={"forgotten": True}))
+        self.bus.emit("agent.removed", {"id": agent_id, "state": "removed"})
         return True
 
     # -- events about state ----------------------------------------------------------------------------
@@ -337,6 +408,8 @@ class Hub:
             now = self.clock.now()
             for sig in offline.heartbeat(list(self.state.devices.values()), now, self.started_at, self.rules):
                 self.alarms.apply(sig)
+            for agent in self.state.agents.values():
+                self._evaluate_agent(agent)
             for z in self.state.zones.values():
                 for sig in crowding.evaluate(z, now, self.rules):
                     self.alarms.apply(sig)
@@ -361,9 +434,18 @@ class Hub:
     # -- views -------------------------------------------------------------------------------------------
 
     def device_json(self, device_id: str) -> dict[str, Any]:
-        d = self.state.devices[device_id]
-        return {"id": d.id, "kind": d.kind, "zone": d.zone, "queue": d.queue, "state": d.state,
-                "last_seen": iso(d.last_seen, self.tz), "faults": sorted(d.faults), "readings": d.readings}
+        """A live device, or a removed one (``state: "removed"``), whose history is still served."""
+        d = self.state.known(device_id)
+        if d is None:
+            raise KeyError(device_id)
+        live = device_id in self.state.devices
+        return {"id": d.id, "kind": d.kind, "zone": d.zone, "queue": d.queue, "state": d.state if live else "removed",
+                "last_seen": iso(d.last_seen, self.tz), "faults": sorted(d.faults) if live else [],
+                "readings": d.readings}
+
+    def agent_json(self, agent_id: str) -> dict[str, Any]:
+        a = self.state.agents[agent_id]
+        return {"id": a.id, "state": a.state, "since": iso(a.since, self.tz), "seen_at": iso(a.seen_at, self.tz)}
 
     def zone_json(self, zone_id: str) -> dict[str, Any]:
         z = self.state.zones[zone_id]

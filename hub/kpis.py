@@ -12,6 +12,7 @@ import datetime as dt
 from typing import Any
 
 from hub.core import Hub
+from hub.tickets import REMOVED_RESOLUTION
 
 
 def _mean(values: list[float]) -> float | None:
@@ -27,7 +28,8 @@ def compute(hub: Hub, day: dt.date | None = None) -> dict[str, Any]:
     mtta = [r[0] for r in db.all("SELECT acked_at - raised_at FROM alarms WHERE acked_at IS NOT NULL "
                                  "AND raised_at >= ? AND raised_at < ?", (start, end))]
     mttr = [r[0] for r in db.all("SELECT resolved_at - opened_at FROM tickets WHERE resolved_at IS NOT NULL "
-                                 "AND opened_at >= ? AND opened_at < ?", (start, end))]
+                                 "AND resolution != ? AND opened_at >= ? AND opened_at < ?",
+                                 (REMOVED_RESOLUTION, start, end))]
     ticket_types = [name for name, r in hub.rules.settings["rules"].items() if r.get("ticket")]
     marks = ",".join("?" * len(ticket_types))
     faulted: dict[str, int] = {}

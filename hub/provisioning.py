@@ -17,7 +17,7 @@ import paho.mqtt.client as mqtt
 
 from floorops.config import Config
 from floorops.contract import ID_RE, device_topic_prefix
-from floorops.dynsec import DynsecClient
+from floorops.dynsec import DynsecClient, DynsecError
 from floorops.site import DEVICE_KINDS, Site, load_site
 from floorops.topics import registry_topic
 from hub.auth import ROLES, UserStore
@@ -44,10 +44,10 @@ def check_device(site: Site, device_id: str, kind: str, zone: str) -> None:
 
 def store_device(db: Database, device_id: str, kind: str, zone: str, queue: str = "", mqtt_username: str = "",
                  now: float | None = None) -> None:
-    """Insert or move a device (kind and zone may change; live state is kept)."""
+    """Insert or move a device (kind and zone may change; live state is kept; a removed one is back)."""
     db.execute(
         "INSERT INTO devices(id, kind, zone, queue, mqtt_username, created_at) VALUES (?,?,?,?,?,?) "
-        "ON CONFLICT(id) DO UPDATE SET kind=excluded.kind, zone=excluded.zone, "
+        "ON CONFLICT(id) DO UPDATE SET kind=excluded.kind, zone=excluded.zone, removed_at=NULL, "
         "queue=CASE WHEN excluded.queue != '' THEN excluded.queue ELSE devices.queue END, "
         "mqtt_username=CASE WHEN excluded.mqtt_username != '' THEN excluded.mqtt_username ELSE devices.mqtt_username END",
         (device_id, kind, zone, queue, mqtt_username, time.time() if now is None else now),
@@ -56,6 +56,12 @@ def store_device(db: Database, device_id: str, kind: str, zone: str, queue: str 
 
 def publish_registry(cfg: Config, site_id: str, device_id: str, kind: str, zone: str, timeout_s: float = 10.0) -> None:
     """The retained registry message, published as the hub's broker account, QoS 1, waited for."""
+    _publish_registry(cfg, site_id, device_id, json.dumps({"id": device_id, "kind": kind, "zone": zone}).encode(),
+                      timeout_s)
+
+
+def _publish_registry(cfg: Config, site_id: str, device_id: str, payload: bytes, timeout_s: float) -> None:
+    """``payload`` retained on the device's registry topic (empty: the device is removed)."""
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"floorops-hub-cli-{uuid.uuid4().hex[:8]}")
     client.username_pw_set(cfg.hub.mqtt_username, cfg.hub.mqtt_password)
     try:
@@ -64,8 +70,7 @@ def publish_registry(cfg: Config, site_id: str, device_id: str, kind: str, zone:
         raise ProvisioningError(f"broker at {cfg.mqtt.host}:{cfg.mqtt.port} unreachable: {exc}") from None
     client.loop_start()
     try:
-        info = client.publish(registry_topic(site_id, device_id),
-                              json.dumps({"id": device_id, "kind": kind, "zone": zone}), qos=1, retain=True)
+        info = client.publish(registry_topic(site_id, device_id), payload, qos=1, retain=True)
         info.wait_for_publish(timeout_s)
         if not info.is_published():
             raise ProvisioningError("the broker did not acknowledge the registry message (hub credentials?)")
@@ -106,6 +111,51 @@ def add_device(cfg: Config, device_id: str, kind: str, zone: str, *, dynsec: Dyn
     log.info("device registered", extra={"device_id": device_id, "kind": kind, "zone": zone})
     return {"id": device_id, "mqtt_username": creds.username, "mqtt_password": creds.password,
             "topic_prefix": device_topic_prefix(site.id, kind, device_id)}
+
+
+def remove_device(cfg: Config, device_id: str, *, dynsec: DynsecClient | None = None, site: Site | None = None,
+                  actor: str = "cli") -> dict[str, Any]:
+    """Take a device out of service; returns ``{"id","removed_at","mqtt_username"}``.
+
+    In this order, so that nothing the device still says reopens what its removal closed:
+    1. the empty retained registry message: the edge forgets the device's zone, a running hub takes it off
+       its live lists and closes its open alarms (a stopped hub's persistent session gets it at start);
+    2. the broker account is deleted, so the device can no longer publish (its Last Will, if the broker
+       sends it, reaches a hub that already refuses records of removed devices);
+    3. the hub database marks the row removed (for a hub that has never been connected) and audits it.
+    Its alarms, tickets, audit entries and InfluxDB readings stay. ``devices add`` brings it back."""
+    site = site or load_site(cfg.site.file)
+    if not ID_RE.match(device_id):
+        raise ProvisioningError(f"device id {device_id!r} must be [A-Za-z0-9_-]{{1,64}}")
+    db = Database(cfg.path(cfg.hub.db_path))
+    try:
+        row = db.one("SELECT mqtt_username, removed_at FROM devices WHERE id=?", (device_id,))
+        inventory = next((d for d in site.devices if d.id == device_id), None)
+        if row is None and inventory is None:
+            raise ProvisioningError(f"no such device: {device_id}")
+        username = (row["mqtt_username"] if row is not None else "") or device_id
+        _publish_registry(cfg, site.id, device_id, b"", 10.0)
+        own = dynsec is None
+        ds = dynsec or DynsecClient(cfg.mqtt.host, cfg.mqtt.port, cfg.broker.admin_username, cfg.broker.admin_password)
+        try:
+            ds.delete_client(username)
+        except DynsecError as exc:
+            if "not found" not in str(exc).lower():
+                raise
+        finally:
+            if own:
+                ds.close()
+        now = time.time()
+        with db.transaction():
+            if row is None and inventory is not None:
+                store_device(db, device_id, inventory.kind, inventory.zone, queue=inventory.queue, now=now)
+            db.execute("UPDATE devices SET removed_at=COALESCE(removed_at, ?) WHERE id=?", (now, device_id))
+            _audit(db, actor, "device.remove", f"device:{device_id}", {"mqtt_username": username})
+            removed_at = db.one("SELECT removed_at FROM devices WHERE id=?", (device_id,))["removed_at"]
+    finally:
+        db.close()
+    log.info("device removed", extra={"device_id": device_id})
+    return {"id": device_id, "removed_at": removed_at, "mqtt_username": username}
 
 
 def ensure_user(cfg: Config, username: str, role: str, password: str, actor: str = "cli") -> None:

@@ -35,6 +35,17 @@ class DeviceState:
 
 
 @dataclass
+class AgentState:
+    """An edge agent as its retained status topic says (Last Will ``offline``)."""
+
+    id: str
+    state: str  # online | offline
+    ts: int  # the agent's time of that status (epoch ms)
+    since: float  # hub time of the last change of state
+    seen_at: float  # hub time of the last status message
+
+
+@dataclass
 class QueueState:
     id: str
     zone: str
@@ -57,11 +68,15 @@ class LiveState:
     def __init__(self, site: Site) -> None:
         self.site = site
         self.devices: dict[str, DeviceState] = {}
+        # Devices taken out of service (registry's empty payload): off the live lists, their history kept.
+        self.removed: dict[str, DeviceState] = {}
+        self.agents: dict[str, AgentState] = {}
         self.queues: dict[str, QueueState] = {q.id: QueueState(q.id, q.zone) for q in site.queues}
         self.zones: dict[str, ZoneState] = {z.id: ZoneState(z.id, z.capacity) for z in site.zones}
         self.dirty_devices: set[str] = set()
         self.dirty_queues: set[str] = set()
         self.dirty_zones: set[str] = set()
+        self.dirty_agents: set[str] = set()
 
     # -- loading --------------------------------------------------------------------------------
 
@@ -69,13 +84,17 @@ class LiveState:
         """Site inventory, then the devices table (registered devices and their snapshot), then alarms."""
         for d in self.site.devices:
             self.devices[d.id] = DeviceState(d.id, d.kind, d.zone, d.queue)
-        for r in db.all("SELECT id, kind, zone, queue, last_seen, readings FROM devices"):
+        for r in db.all("SELECT id, kind, zone, queue, last_seen, readings, removed_at FROM devices"):
             dev = self.devices.get(r["id"]) or DeviceState(r["id"], r["kind"], r["zone"])
             dev.kind, dev.zone = r["kind"], r["zone"]
             dev.queue = r["queue"] or dev.queue
             dev.last_seen = r["last_seen"]
             dev.readings = json.loads(r["readings"] or "{}")
-            self.devices[dev.id] = dev
+            if r["removed_at"] is not None:
+                self.devices.pop(dev.id, None)
+                self.removed[dev.id] = dev
+            else:
+                self.devices[dev.id] = dev
         for r in db.all("SELECT device_id, type FROM alarms WHERE state != 'cleared' AND device_id != ''"):
             if r["device_id"] in self.devices:
                 self.devices[r["device_id"]].faults.add(r["type"])
@@ -88,14 +107,31 @@ class LiveState:
             if z:
                 z.occupancy, z.occupancy_at, z.crowd_since = r["occupancy"], r["occupancy_at"], r["crowd_since"]
 
+        for r in db.all("SELECT id, state, ts, since, seen_at FROM agents"):
+            self.agents[r["id"]] = AgentState(r["id"], r["state"], r["ts"], r["since"], r["seen_at"])
+
     # -- changes ----------------------------------------------------------------------------------
 
     def device(self, device_id: str, kind: str, zone: str) -> DeviceState:
+        """The live device, created if new; a removed one comes back (registered again) with its history."""
         dev = self.devices.get(device_id)
         if dev is None:
-            dev = self.devices[device_id] = DeviceState(device_id, kind, zone)
+            dev = self.removed.pop(device_id, None) or DeviceState(device_id, kind, zone)
+            self.devices[device_id] = dev
             self.dirty_devices.add(device_id)
         return dev
+
+    def remove(self, device_id: str) -> DeviceState | None:
+        """Take a device off the live lists (the caller marks its row removed); None if it was not live."""
+        dev = self.devices.pop(device_id, None)
+        self.dirty_devices.discard(device_id)
+        if dev is not None:
+            self.removed[device_id] = dev
+        return dev
+
+    def known(self, device_id: str) -> DeviceState | None:
+        """A live or a removed device (whose history is still served)."""
+        return self.devices.get(device_id) or self.removed.get(device_id)
 
     def save(self, db: Database) -> None:
         """Write what changed since the last save (called inside the batch's transaction)."""
@@ -106,7 +142,11 @@ class LiveState:
         db.conn.executemany(
             "INSERT INTO devices(id, kind, zone, queue, created_at, state, last_seen, readings) "
             "VALUES (?1,?2,?3,?4,COALESCE(?6, 0),?5,?6,?7) ON CONFLICT(id) DO UPDATE SET state=excluded.state, "
-            "last_seen=excluded.last_seen, readings=excluded.readings", now_rows,
+            "last_seen=excluded.last_seen, readings=excluded.readings, removed_at=NULL", now_rows,
+        )
+        db.conn.executemany(
+            "INSERT OR REPLACE INTO agents VALUES (?,?,?,?,?)",
+            [(a.id, a.state, a.ts, a.since, a.seen_at) for a in (self.agents[i] for i in self.dirty_agents)],
         )
         db.conn.executemany(
             "INSERT OR REPLACE INTO queue_state VALUES (?,?,?,?,?,?)",
@@ -120,6 +160,7 @@ class LiveState:
         self.dirty_devices.clear()
         self.dirty_queues.clear()
         self.dirty_zones.clear()
+        self.dirty_agents.clear()
 
     # -- views --------------------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from hub.rules.config import RuleSet
 
 RESOLUTION_CODES = ("repaired", "replaced_part", "restarted", "cleared_jam", "refilled", "no_fault_found", "other")
 AUTO_RESOLUTION = "auto_cleared"
+REMOVED_RESOLUTION = "device_removed"  # nothing left to repair: not counted in MTTR (hub.kpis)
 
 
 class TicketActionError(ValueError):
@@ -90,9 +91,10 @@ class TicketManager:
                 self.open_for(a)
             elif row["state"] == "resolved":
                 self._reopen(row["id"], a)
-        elif change.action == "cleared" and change.by == "auto":
+        elif (change.action == "cleared" and change.by == "auto") or change.action == "removed":
+            code = AUTO_RESOLUTION if change.action == "cleared" else REMOVED_RESOLUTION
             for r in self.db.all("SELECT id FROM tickets WHERE alarm_id=? AND state != 'resolved'", (a["id"],)):
-                self._resolve(r["id"], AUTO_RESOLUTION, "device")
+                self._resolve(r["id"], code, "device")
 
     def open_for(self, alarm: dict[str, Any]) -> int:
         now = self.clock.now()

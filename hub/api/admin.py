@@ -21,12 +21,18 @@ async def users(request: web.Request) -> web.Response:
     return ok([{"username": u.username, "role": u.role, "person": u.person} for u in ctx(request).users.list()])
 
 
+async def _strings(request: web.Request, *names: str) -> list[str]:
+    """The body's fields ``names``, each a required string (400 naming them otherwise)."""
+    data = await body_json(request)
+    values = [data.get(n) for n in names]
+    if not all(isinstance(v, str) for v in values):
+        raise ApiError(400, f"{', '.join(names[:-1])} and {names[-1]} are required strings")
+    return values  # type: ignore[return-value]
+
+
 async def add_user(request: web.Request) -> web.Response:
     c = ctx(request)
-    data = await body_json(request)
-    username, role, password = data.get("username"), data.get("role"), data.get("password")
-    if not all(isinstance(x, str) for x in (username, role, password)):
-        raise ApiError(400, "username, role and password are required strings")
+    username, role, password = await _strings(request, "username", "role", "password")
     person = c.hub.roster.by_username(username)
     try:
         c.users.upsert(username, role, password, person=person.id if person else "", now=c.hub.clock.now())
@@ -39,10 +45,7 @@ async def add_user(request: web.Request) -> web.Response:
 
 async def add_device(request: web.Request) -> web.Response:
     c = ctx(request)
-    data = await body_json(request)
-    device_id, kind, zone = data.get("id"), data.get("kind"), data.get("zone")
-    if not all(isinstance(x, str) for x in (device_id, kind, zone)):
-        raise ApiError(400, "id, kind and zone are required strings")
+    device_id, kind, zone = await _strings(request, "id", "kind", "zone")
     try:
         provisioning.check_device(c.hub.site, device_id, kind, zone)
         creds = await asyncio.get_running_loop().run_in_executor(
@@ -53,7 +56,7 @@ async def add_device(request: web.Request) -> web.Response:
     except (DynsecError, OSError) as exc:
         raise ApiError(503, f"the broker could not register the device: {exc}") from None
     with c.hub.unit_of_work():
-        c.hub.state.device(device_id, kind, zone)
+        c.hub.register_device(device_id, kind, zone)
     return ok(creds, status=201)
 
 

@@ -14,8 +14,10 @@ from hub.api import (ANY_OBJ, DATE, DIGITS, DURATION, INT, NNUM, NUM, NSTR, STR,
 from hub.clock import iso, parse_since
 from hub.context import ctx
 
-DEVICE = obj(id=STR, kind=STR, zone=STR, queue=STR, state={"type": "string", "enum": ["online", "offline", "fault", "unknown"]},
+DEVICE = obj(id=STR, kind=STR, zone=STR, queue=STR,
+             state={"type": "string", "enum": ["online", "offline", "fault", "unknown", "removed"]},
              last_seen=TIME, faults=arr(STR), readings=ANY_OBJ)
+AGENT = obj(id=STR, state={"type": "string", "enum": ["online", "offline"]}, since=TIME, seen_at=TIME)
 ZONE = obj(id=STR, name=STR, name_zh=STR, capacity=INT, occupancy=NNUM, occupancy_at=TIME, waiting=INT,
            avg_wait_s=NUM, level={"type": "string", "enum": ["normal", "busy", "crowded"]})
 # Device kind -> the InfluxDB measurement of its readings (docs/architecture.md).
@@ -37,9 +39,15 @@ async def devices(request: web.Request) -> web.Response:
     return ok([hub.device_json(d) for d in sorted(hub.state.devices)])
 
 
+async def agents(request: web.Request) -> web.Response:
+    hub = ctx(request).hub
+    return ok([hub.agent_json(a) for a in sorted(hub.state.agents)])
+
+
 def _device(request: web.Request) -> str:
+    """A live device, or a removed one: its history stays."""
     device_id = request.match_info["id"]
-    if device_id not in ctx(request).hub.state.devices:
+    if ctx(request).hub.state.known(device_id) is None:
         raise ApiError(404, f"no such device: {device_id}")
     return device_id
 
@@ -50,7 +58,7 @@ async def history(request: web.Request) -> web.Response:
     if not re.match(r"^[A-Za-z0-9_-]{1,64}$", device_id):  # it goes into InfluxQL
         raise ApiError(404, f"no such device: {device_id}")
     since, limit = _since_and_limit(request, "1h")
-    measurement = READINGS[c.hub.state.devices[device_id].kind]
+    measurement = READINGS[c.hub.state.known(device_id).kind]  # type: ignore[union-attr]
     q = (f'SELECT * FROM "{measurement}" WHERE "device_id" = \'{device_id}\' AND time >= {int(since * 1000)}ms '
          f"ORDER BY time ASC LIMIT {limit}")
     return ok(await _influx_rows(request, q))
@@ -104,7 +112,7 @@ async def timeline(request: web.Request) -> web.Response:
     for t in hub.db.all("SELECT id FROM tickets WHERE device_id=? ORDER BY id DESC LIMIT 200", (device_id,)):
         tj = hub.tickets.json(t["id"])
         items.append({"at": tj["opened_at"], "what": "ticket", "ticket": tj})
-    for e in hub.db.all("SELECT id, type, at, data FROM events WHERE type='device.updated' AND "
+    for e in hub.db.all("SELECT id, type, at, data FROM events WHERE type IN ('device.updated', 'device.removed') AND "
                         "json_extract(data, '$.id')=? ORDER BY id DESC LIMIT 200", (device_id,)):
         items.append({"at": iso(e["at"], hub.tz), "what": "event", "type": e["type"], "data": json.loads(e["data"])})
     items.sort(key=lambda i: i["at"] or "", reverse=True)
@@ -144,6 +152,8 @@ ROUTES = [
           arr(obj(ts=STR, occupancy=NUM, devices=NUM)),
           query={"since": DURATION, "limit": {"type": "integer", "minimum": 1, "maximum": 10000}}, tag="floor"),
     Route("GET", "/api/devices", devices, "read", "Every device's live state", arr(DEVICE), tag="devices"),
+    Route("GET", "/api/agents", agents, "read", "Every edge agent's state from its retained status (Last Will offline)",
+          arr(AGENT), tag="devices"),
     Route("GET", "/api/devices/{id}/history", history, "read",
           "The device's readings from InfluxDB (?since=1h, 30m, 2d, epoch or ISO 8601)",
           arr(obj(ts=STR)), query={"since": DURATION, "limit": {"type": "integer", "minimum": 1, "maximum": 10000}}, tag="devices"),

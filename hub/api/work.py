@@ -7,8 +7,10 @@ from typing import Callable
 from aiohttp import web
 
 from hub.alarms import STATES as ALARM_STATES, AlarmActionError
-from hub.api import ANY_OBJ, BOOL, INT, NSTR, STR, TIME, ApiError, Route, arr, body_json, enum, int_id, obj, ok, query_choice
+from hub.api import ANY_OBJ, BOOL, INT, NSTR, STR, TIME, ApiError, Handler, Route, arr, body_json, enum, int_id, obj, ok, query_choice
+from hub.auth import User
 from hub.context import ctx
+from hub.core import Hub
 from hub.dispatch import DispatchActionError, NotYours
 from hub.tickets import RESOLUTION_CODES, TicketActionError
 
@@ -45,14 +47,18 @@ async def alarms(request: web.Request) -> web.Response:
     return ok(ctx(request).hub.alarms.list(state))
 
 
-async def alarm_ack(request: web.Request) -> web.Response:
-    i, user = int_id(request), request["user"].username
-    return _act(request, lambda: ctx(request).hub.alarms.acknowledge(i, user), f"alarm:{i}", "alarm.ack")
+def _action(thing: str, verb: str, call: Callable[[Hub, int, User], dict]) -> Handler:
+    """The handler of ``POST /api/<thing>s/{id}/<verb>``: ``call(hub, id, user)`` audited as ``<thing>.<verb>``."""
+    async def handler(request: web.Request) -> web.Response:
+        i, user = int_id(request), request["user"]
+        return _act(request, lambda: call(ctx(request).hub, i, user), f"{thing}:{i}", f"{thing}.{verb}")
+    handler.__name__ = f"{thing}_{verb}"
+    return handler
 
 
-async def alarm_clear(request: web.Request) -> web.Response:
-    i, user = int_id(request), request["user"].username
-    return _act(request, lambda: ctx(request).hub.alarms.clear_by_hand(i, user), f"alarm:{i}", "alarm.clear")
+alarm_ack = _action("alarm", "ack", lambda hub, i, user: hub.alarms.acknowledge(i, user.username))
+alarm_clear = _action("alarm", "clear", lambda hub, i, user: hub.alarms.clear_by_hand(i, user.username))
+ticket_accept = _action("ticket", "accept", lambda hub, i, user: hub.tickets.accept(i, user.username))
 
 
 async def alarm_history(request: web.Request) -> web.Response:
@@ -65,11 +71,6 @@ async def alarm_history(request: web.Request) -> web.Response:
 async def tickets(request: web.Request) -> web.Response:
     state = query_choice(request, "state", TICKET_STATES)
     return ok(ctx(request).hub.tickets.list(state))
-
-
-async def ticket_accept(request: web.Request) -> web.Response:
-    i, user = int_id(request), request["user"].username
-    return _act(request, lambda: ctx(request).hub.tickets.accept(i, user), f"ticket:{i}", "ticket.accept")
 
 
 async def ticket_resolve(request: web.Request) -> web.Response:
@@ -89,15 +90,6 @@ async def dispatches(request: web.Request) -> web.Response:
     return ok(ctx(request).hub.dispatch.list(state, username=mine))
 
 
-def _dispatch_action(name: str) -> Callable[[web.Request], object]:
-    async def handler(request: web.Request) -> web.Response:
-        i, user = int_id(request), request["user"]
-        method = getattr(ctx(request).hub.dispatch, name)
-        return _act(request, lambda: method(i, user.username, user.role), f"dispatch:{i}", f"dispatch.{name}")
-    handler.__name__ = f"dispatch_{name}"
-    return handler
-
-
 RESOLVE_BODY = {"type": "object", "required": ["code"], "properties": {"code": {"type": "string", "enum": list(RESOLUTION_CODES)}}}
 ROUTES = [
     Route("GET", "/api/alarms", alarms, "read", "Alarms, newest first (?state=active|acknowledged|cleared)", arr(ALARM),
@@ -114,7 +106,8 @@ ROUTES = [
           "Dispatches (a floor manager sees their own unless ?all=1)", arr(DISPATCH),
           query={"state": enum(*DISPATCH_STATES, ""), "all": enum("0", "1", "")}, tag="dispatch"),
 ] + [
-    Route("POST", f"/api/dispatches/{{id}}/{name}", _dispatch_action(name), "dispatches.act",  # type: ignore[arg-type]
-          f"{name.capitalize()} a dispatch offered to you", DISPATCH, tag="dispatch")
+    Route("POST", f"/api/dispatches/{{id}}/{name}", _action(
+              "dispatch", name, lambda hub, i, user, name=name: getattr(hub.dispatch, name)(i, user.username, user.role)),
+          "dispatches.act", f"{name.capitalize()} a dispatch offered to you", DISPATCH, tag="dispatch")
     for name in ("accept", "decline", "complete")
 ]
