@@ -75,6 +75,7 @@ class FakeHub:
             d.id: {"id": d.id, "kind": d.kind, "zone": d.zone, "state": "online", "last_seen": iso(now)}
             for d in self.site.devices
         }
+        self.agents = {"edge-1": {"id": "edge-1", "state": "online", "since": iso(now), "seen_at": iso(now)}}
         self.alarms: dict[int, dict[str, Any]] = {}
         self.tickets: dict[int, dict[str, Any]] = {}
         self.dispatches: dict[int, dict[str, Any]] = {}
@@ -196,6 +197,7 @@ class FakeHub:
         r.add_post("/api/dispatches/{id}/{verb}", self.dispatch_verb)
         r.add_get("/api/devices", self._answer(lambda: list(self.devices.values())))
         r.add_post("/api/devices", self.add_device)
+        r.add_get("/api/agents", self._answer(lambda: list(self.agents.values())))
         r.add_get("/api/devices/{id}/timeline", self.timeline)
         r.add_get("/api/devices/{id}/history", self.history)
         r.add_get("/api/forecast", self.forecast)

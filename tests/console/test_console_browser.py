@@ -100,6 +100,32 @@ def test_alarm_arrives_live_and_is_acknowledged(fake_hub: FakeHub, open_console:
     assert fake_hub.alarms[alarm["id"]]["state"] == "acknowledged"
 
 
+def test_edge_agent_going_offline_and_a_removed_device_show_live(fake_hub: FakeHub, open_console: Callable[..., Console]) -> None:
+    page = open_console(fake_hub.url, WALL).login("monitor", "monitor-pw")
+    expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+    agent = page.locator('[data-testid=agents] [data-agent="edge-1"]')
+    expect(agent).to_have_attribute("data-state", "online")
+    expect(page.get_by_test_id("agents")).to_contain_text("Edge agents (1)")
+    fake_hub.agents["edge-1"].update(state="offline")
+    fake_hub.publish("agent.updated", fake_hub.agents["edge-1"])
+    expect(agent).to_have_attribute("data-state", "offline", timeout=2000)
+    alarm = {"id": 1, "type": "agent_offline", "severity": "critical", "source": "agent:edge-1", "zone": "",
+             "kind": "edge_agent", "state": "active", "raised_at": fake_hub.agents["edge-1"]["since"], "count": 1}
+    fake_hub.alarms[1] = alarm
+    fake_hub.publish("alarm.raised", alarm)
+    expect(page.locator('[data-testid=alarm][data-alarm-id="1"]')).to_contain_text("Edge agent offline", timeout=2000)
+
+    devices = len(fake_hub.devices)
+    expect(page.get_by_test_id("device")).to_have_count(devices)
+    removed = fake_hub.devices.pop("kiosk-03")
+    fake_hub.publish("device.removed", {**removed, "state": "removed"})
+    expect(page.get_by_test_id("device")).to_have_count(devices - 1, timeout=2000)
+    expect(page.locator('[data-device="kiosk-03"]')).to_have_count(0)
+    page.reload()  # the snapshot agrees
+    expect(page.get_by_test_id("device")).to_have_count(devices - 1)
+    expect(page.locator('[data-testid=agents] [data-agent="edge-1"]')).to_have_attribute("data-state", "offline")
+
+
 def test_reconnects_and_catches_up_on_everything_missed(fake_hub: FakeHub, open_console: Callable[..., Console]) -> None:
     page = open_console(fake_hub.url, WALL).login("monitor", "monitor-pw")
     expect(page.locator("#conn")).to_have_attribute("data-state", "live")

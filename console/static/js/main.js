@@ -13,7 +13,7 @@ import { TicketsView } from "./views/tickets.js";
 import { AdminView } from "./views/admin.js";
 
 const VIEWS = { operations: OperationsView, dispatch: DispatchView, tickets: TicketsView, admin: AdminView };
-const COLLECTIONS = ["zones", "alarms", "devices", "tickets", "dispatches"];
+const COLLECTIONS = ["zones", "alarms", "devices", "agents", "tickets", "dispatches"];
 
 class Console {
   constructor() {

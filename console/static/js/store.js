@@ -11,6 +11,13 @@ const COLLECTION_OF = {
   "dispatch.updated": "dispatches",
   "zone.updated": "zones",
   "device.updated": "devices",
+  "agent.updated": "agents",
+};
+
+// Events that take an entity off its collection (a device removed from service, an agent decommissioned).
+const REMOVAL_OF = {
+  "device.removed": "devices",
+  "agent.removed": "agents",
 };
 
 const SNAPSHOT_ROUTES = {
@@ -19,6 +26,7 @@ const SNAPSHOT_ROUTES = {
   dispatches: "/api/dispatches",
   zones: "/api/zones",
   devices: "/api/devices",
+  agents: "/api/agents",
 };
 
 // Points of live zone occupancy kept per zone (the forecast chart's actuals when the hub has no zone history).
@@ -38,6 +46,7 @@ export class Store extends EventTarget {
     this.dispatches = new Map();
     this.zones = new Map();
     this.devices = new Map();
+    this.agents = new Map();
     this.unavailable = new Set();
     this.zoneTrail = new Map();
     this.loaded = new Set();
@@ -95,6 +104,10 @@ export class Store extends EventTarget {
       this.pending.push(msg);
       return;
     }
+    if (REMOVAL_OF[msg.type]) {
+      this.remove(REMOVAL_OF[msg.type], msg);
+      return;
+    }
     if (!collection) {
       this.emit(msg.type, msg.data, msg.type, msg);
       return;
@@ -111,6 +124,17 @@ export class Store extends EventTarget {
     if (collection === "zones") this.trail(merged, Date.parse(msg.ts) || Date.now());
     this.applied += 1;
     this.emit(collection, merged, msg.type, msg);
+  }
+
+  remove(collection, msg) {
+    const id = entityId(msg.data);
+    if (id === undefined) {
+      this.ignored += 1;
+      return;
+    }
+    this[collection].delete(String(id));
+    this.applied += 1;
+    this.emit(collection, msg.data, msg.type, msg);
   }
 
   trail(zone, tsMs) {

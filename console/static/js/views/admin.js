@@ -1,6 +1,6 @@
 // Admin: users, devices (provisioning shows the MQTT credentials once), rule thresholds.
 import { h, fill, toast } from "../dom.js";
-import { errorText, RenderQueue, rowsOf, unavailable } from "./common.js";
+import { byId, errorText, RenderQueue, rowsOf, rowsOrUnavailable, unavailable } from "./common.js";
 
 const ROLES = ["monitor", "floor_manager", "maintenance", "admin"];
 const KINDS = ["queue_screen", "kiosk", "wifi_probe", "charger"];
@@ -140,12 +140,8 @@ export class AdminView {
 
   renderDevices() {
     const i = this.i18n;
-    const { store } = this.app;
-    if (store.unavailable.has("devices")) {
-      fill(this.devicesEl, unavailable(i, "/api/devices"));
-      return;
-    }
-    const devices = store.list("devices").sort((a, b) => String(a.id).localeCompare(String(b.id), undefined, { numeric: true }));
+    const devices = rowsOrUnavailable(i, this.app.store, "devices", this.devicesEl)?.sort(byId);
+    if (!devices) return;
     fill(this.devicesEl, h("table", { "data-testid": "device-table" },
       h("thead", {}, h("tr", {}, ["device_id", "kind", "zone", "state", "last_seen"].map((c) => h("th", {}, i.t(`admin.${c}`))))),
       h("tbody", {}, devices.map((d) => h("tr", { dataset: { device: d.id } }, h("td", {}, d.id), h("td", {}, i.term("kind", d.kind)),

@@ -1,5 +1,5 @@
 // Pieces several views share: "not available" placeholders, error text, the site-local date.
-import { h } from "../dom.js";
+import { fill, h } from "../dom.js";
 
 export function unavailable(i18n, what) {
   return h("div", { class: "unavailable", "data-testid": "unavailable" }, i18n.t("common.unavailable", { what }));
@@ -30,6 +30,23 @@ export function rowsOf(data, ...keys) {
     for (const k of [...keys, "items", "rows", "data"]) if (Array.isArray(data[k])) return data[k];
   }
   return [];
+}
+
+/** Order of rows by id as people read them: kiosk-2 before kiosk-10. */
+export function byId(a, b) {
+  return String(a.id).localeCompare(String(b.id), undefined, { numeric: true });
+}
+
+/**
+ * The rows of a live collection that pass `filter`, or null after putting the "not available" placeholder
+ * in `el` when this role or this hub has no such route (the caller then draws nothing else).
+ */
+export function rowsOrUnavailable(i18n, store, collection, el, filter = () => true) {
+  if (store.unavailable.has(collection)) {
+    fill(el, unavailable(i18n, `/api/${collection}`));
+    return null;
+  }
+  return store.list(collection, filter);
 }
 
 export const SEVERITY_ORDER = { critical: 0, major: 1, minor: 2, warning: 3 };

@@ -4,7 +4,9 @@ import { h, fill, toast } from "../dom.js";
 import { forecastChart, staffingChart } from "../charts.js";
 import { FloorPlan, levelOf } from "../floorplan.js";
 import { can } from "../roles.js";
-import { errorText, every, RenderQueue, rowsOf, SEVERITY_ORDER, siteDate, unavailable } from "./common.js";
+import {
+  byId, errorText, every, RenderQueue, rowsOf, rowsOrUnavailable, SEVERITY_ORDER, siteDate, unavailable,
+} from "./common.js";
 
 const KPI_REFRESH_MS = 10_000;
 const ZONE_REFRESH_MS = 5 * 60_000;
@@ -90,7 +92,7 @@ export class OperationsView {
     } else if (collection === "zones") {
       this.queue.mark("plan");
       if (this.selected && (!item || item.id === this.selected)) this.queue.mark("facts");
-    } else if (collection === "devices") {
+    } else if (collection === "devices" || collection === "agents") {
       this.queue.mark("devices");
     } else if (collection === "forecast.updated") {
       if (this.selected) this.loadZone();
@@ -280,15 +282,11 @@ export class OperationsView {
 
   renderAlarms() {
     const i = this.i18n;
-    const { store } = this.app;
-    if (store.unavailable.has("alarms")) {
-      fill(this.alarmsEl, unavailable(i, "/api/alarms"));
-      return;
-    }
-    const alarms = store.list("alarms", (a) => a.state !== "cleared").sort((a, b) =>
+    const alarms = rowsOrUnavailable(i, this.app.store, "alarms", this.alarmsEl, (a) => a.state !== "cleared")?.sort((a, b) =>
       (a.state === "active" ? 0 : 1) - (b.state === "active" ? 0 : 1)
       || (SEVERITY_ORDER[a.severity] ?? 9) - (SEVERITY_ORDER[b.severity] ?? 9)
       || String(b.raised_at).localeCompare(String(a.raised_at)));
+    if (!alarms) return;
     const active = alarms.filter((a) => a.state === "active").length;
     this.alarmCount.textContent = i.t("alarms.count", { n: active });
     this.alarmCount.dataset.tone = active ? "bad" : "ok";
@@ -353,23 +351,35 @@ export class OperationsView {
 
   renderDevices() {
     const i = this.i18n;
-    const { store } = this.app;
-    if (store.unavailable.has("devices")) {
-      fill(this.devicesEl, unavailable(i, "/api/devices"));
-      return;
-    }
-    const devices = store.list("devices").sort((a, b) => String(a.id).localeCompare(String(b.id), undefined, { numeric: true }));
+    const devices = rowsOrUnavailable(i, this.app.store, "devices", this.devicesEl)?.sort(byId);
+    if (!devices) return;
     const by = (st) => devices.filter((d) => d.state === st).length;
     this.deviceCount.textContent = i.t("devices.summary", { online: by("online"), offline: by("offline"), fault: by("fault") });
     const kinds = [...DEVICE_KINDS, ...new Set(devices.map((d) => d.kind).filter((k) => !DEVICE_KINDS.includes(k)))];
-    fill(this.devicesEl, kinds.map((kind) => {
+    fill(this.devicesEl, this.agentGroup(), kinds.map((kind) => {
       const group = devices.filter((d) => d.kind === kind);
-      if (!group.length) return null;
-      return h("div", { class: "devgroup" }, h("h4", {}, `${i.term("kind", kind)} (${group.length})`),
-        h("div", { class: "devgrid" }, group.map((d) => h("div", {
-          class: "dev", dataset: { state: d.state || "unknown", device: d.id }, "data-testid": "device",
-          title: `${d.id} · ${i.zoneName(this.app.zone(d.zone))} · ${i.term("device_state", d.state)} · ${i.t("devices.last_seen")} ${i.dateTime(d.last_seen)}`,
-        }, d.id))));
+      return tileGroup(i.term("kind", kind), group, (d) => h("div", {
+        class: "dev", dataset: { state: d.state || "unknown", device: d.id }, "data-testid": "device",
+        title: `${d.id} · ${i.zoneName(this.app.zone(d.zone))} · ${i.term("device_state", d.state)} · ${i.t("devices.last_seen")} ${i.dateTime(d.last_seen)}`,
+      }, d.id));
     }));
   }
+
+  /** The edge agents first: without its agent a site's devices all fall silent (none on an older hub). */
+  agentGroup() {
+    const i = this.i18n;
+    const { store } = this.app;
+    if (store.unavailable.has("agents")) return null;
+    return tileGroup(i.t("devices.agents"), store.list("agents").sort(byId), (a) => h("div", {
+      class: "dev", dataset: { state: a.state || "unknown", agent: a.id }, "data-testid": "agent",
+      title: `${a.id} · ${i.term("device_state", a.state)} · ${i.t("devices.agent_since")} ${i.dateTime(a.since)}`,
+    }, a.id), "agents");
+  }
+}
+
+/** A titled grid of state tiles (nothing when the group is empty). */
+function tileGroup(title, items, tile, testid) {
+  if (!items.length) return null;
+  return h("div", { class: "devgroup", "data-testid": testid }, h("h4", {}, `${title} (${items.length})`),
+    h("div", { class: "devgrid" }, items.map(tile)));
 }

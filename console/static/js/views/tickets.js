@@ -4,7 +4,7 @@ import { h, fill, toast } from "../dom.js";
 import { lineChart } from "../charts.js";
 import { toDate } from "../i18n.js";
 import { can } from "../roles.js";
-import { errorText, every, RenderQueue, rowsOf, unavailable } from "./common.js";
+import { errorText, every, RenderQueue, rowsOf, rowsOrUnavailable, unavailable } from "./common.js";
 
 // Resolution codes offered to the technician: the hub's list (hub/tickets.py RESOLUTION_CODES; a test keeps
 // them equal). The hub validates them; a 400 shows its message.
@@ -97,13 +97,11 @@ export class TicketsView {
   renderTable() {
     const i = this.i18n;
     const { store } = this.app;
-    if (store.unavailable.has("tickets")) {
-      fill(this.tableEl, unavailable(i, "/api/tickets"));
-      return;
-    }
     const me = this.app.me.username;
-    const tickets = store.list("tickets", (t) => (this.showResolved || t.state !== "resolved") && (!this.onlyMine || t.assignee === me))
-      .sort((a, b) => (toDate(a.due_at)?.getTime() ?? Infinity) - (toDate(b.due_at)?.getTime() ?? Infinity));
+    const tickets = rowsOrUnavailable(i, store, "tickets", this.tableEl,
+      (t) => (this.showResolved || t.state !== "resolved") && (!this.onlyMine || t.assignee === me))
+      ?.sort((a, b) => (toDate(a.due_at)?.getTime() ?? Infinity) - (toDate(b.due_at)?.getTime() ?? Infinity));
+    if (!tickets) return;
     const open = store.list("tickets", (t) => t.state !== "resolved").length;
     this.countEl.textContent = i.t("tickets.open_count", { n: open });
     if (!tickets.length) {
