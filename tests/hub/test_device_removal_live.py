@@ -42,6 +42,17 @@ def test_cli_remove_takes_the_device_out_of_hub_broker_and_registry(hub_process:
     assert added.returncode == 0, added.stderr
     creds = json.loads(added.stdout)
     assert can_connect(cfg, creds["mqtt_username"], creds["mqtt_password"])
+    # The device is connected while it is removed: the broker must drop it, not only refuse the next login.
+    dropped: list[object] = []
+    device = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="kiosk-r1")
+    device.username_pw_set(creds["mqtt_username"], creds["mqtt_password"])
+    connected: list[bool] = []
+    device.on_connect = lambda c, u, f, rc, p=None: connected.append(not rc.is_failure)
+    device.on_disconnect = lambda c, u, f, rc, p=None: dropped.append(rc)
+    device.reconnect_delay_set(30, 30)  # no reconnect within the test
+    device.connect(cfg.mqtt.host, cfg.mqtt.port)
+    device.loop_start()
+    wait_for(lambda: connected == [True], 5, "device connected")
     url, token = hub_process.url, login(hub_process.url, "root", "admin-pass-1")
 
     pub = edge_publisher(cfg)
@@ -62,6 +73,12 @@ def test_cli_remove_takes_the_device_out_of_hub_broker_and_registry(hub_process:
         pub.loop_stop()
         pub.disconnect()
 
+    try:
+        wait_for(lambda: dropped, 10, "the connected device dropped by the broker")
+        assert connected == [True]  # dropped, and not let back in
+    finally:
+        device.loop_stop()
+        device.disconnect()
     assert not can_connect(cfg, creds["mqtt_username"], creds["mqtt_password"])
     wait_for(lambda: all(d["id"] != "kiosk-r1" for d in http(url + "/api/devices", token=token)[1]), 10,
              "device off the hub's list")
