@@ -201,7 +201,10 @@ class Hub:
             raise BadInput("bad_record", "data must be an object and ts an integer")
         if device_id in self.state.removed:
             raise BadInput("removed_device", f"{device_id} was removed (registry); register it again to use it")
-        if self._duplicate(device_id, channel, rec.seq if isinstance(rec.seq, int) else -1, rec.ts):
+        # A reading without a seq (a USB probe's sighting or heartbeat) has nothing that tells a replay from
+        # another reading in the same millisecond; replaying a reading is harmless, so it is not checked.
+        has_seq = isinstance(rec.seq, int)
+        if (has_seq or channel != "telemetry") and self._duplicate(device_id, channel, rec.seq if has_seq else -1, rec.ts):
             self.metrics["duplicates"] += 1
             return False
         dev = self.state.device(device_id, kind, rec.zone or "")

@@ -44,6 +44,10 @@ class ProbeEdge:
         self.seq += 1
         self._send(DeviceMessage("wifi_probe", probe, "telemetry", self.now_ms(), self.seq, {"sightings": count}))
 
+    def usb_sighting(self, probe: str) -> None:
+        """A USB probe's $PRB line: one record per sighting, without a seq (pipeline._accept)."""
+        self._send(DeviceMessage("wifi_probe", probe, "telemetry", self.now_ms(), None, {"sightings": 1}))
+
     def heartbeat(self, probe: str, uptime_s: int) -> None:
         """A USB probe's $HBT line, forwarded without a seq (pipeline._one)."""
         self._send(DeviceMessage("wifi_probe", probe, "telemetry", self.now_ms(), None,
@@ -128,3 +132,14 @@ def test_usb_probe_silent_while_the_edge_says_nothing_goes_offline_by_the_hub_bo
     assert [a["source"] for a in open_alarms(hub, "device_offline")] == ["probe-12"]
     run(hub, clock, 30, 10, lambda t: edge.heartbeat("probe-12", t))
     assert open_alarms(hub) == [] and hub.device_json("probe-12")["state"] == "online"
+
+
+def test_usb_probe_records_in_the_same_millisecond_are_not_counted_as_duplicates(hub: Hub, clock: ManualClock) -> None:
+    """Two phones seen in one millisecond are two records with no seq and the same time: nothing tells a
+    replay from them, and counting them as duplicates would make the hub's duplicate counter lie."""
+    edge = ProbeEdge(hub)
+    for _ in range(3):
+        edge.usb_sighting("probe-11")
+    edge.heartbeat("probe-11", 50)
+    assert hub.metrics["duplicates"] == 0
+    assert hub.device_json("probe-11")["state"] == "online"
