@@ -6,6 +6,7 @@ Devices publish under ``hospital/...`` (floorops.contract). FloorOps' components
 | topic | from -> to | payload |
 |---|---|---|
 | ``floorops/<site>/edge/<kind>/<device_id>/<channel>`` | edge -> hub | :class:`EdgeRecord` JSON, QoS 1 |
+| ``floorops/<site>/records/<agent_id>/<stream>`` | edge -> hub | many of the records above in one message (below) |
 | ``floorops/<site>/zone/<zone>/occupancy`` | edge -> hub | ``{"v","ts","zone","occupancy","devices","window_s"}`` QoS 1 |
 | ``floorops/<site>/agent/<agent_id>/status`` | edge -> hub | retained ``{"v","ts","state"}``, Last Will offline |
 | ``floorops/<site>/registry/<device_id>`` | hub CLI -> edge, hub | retained ``{"id","kind","zone"}``; empty deletes |
@@ -38,6 +39,62 @@ def registry_topic(site: str, device_id: str) -> str:
 
 def site_filter(site: str) -> str:
     return f"{ROOT}/{site}/#"
+
+
+# -- record batches ---------------------------------------------------------------------------------
+#
+# Publishing one QoS 1 message per record costs a Python MQTT client about 40 us of CPU on each side
+# (docs/benchmarks.md), more than validating the record. So the edge sends the records of one ingest
+# batch as one message: a line per record, ``<record topic> TAB <record payload>``, joined by LF. Payloads
+# are compact JSON, which never holds a raw TAB or LF. Records keep their own topics inside the batch, so
+# the hub applies them exactly as if they had come one by one (same dedup, same rules).
+#
+# Two streams, so that a fault never waits behind a flood of readings: ``priority`` carries devices'
+# events and status records, ``stream`` everything else; the hub reads each with its own session.
+
+RECORD_STREAMS = ("priority", "stream")
+
+
+def records_topic(site: str, agent_id: str, stream: str) -> str:
+    return f"{ROOT}/{site}/records/{agent_id}/{stream}"
+
+
+def records_filter(site: str, stream: str) -> str:
+    return f"{ROOT}/{site}/records/+/{stream}"
+
+
+def record_stream(topic: str) -> str:
+    """Which stream a record's topic belongs to: devices' events and status go first."""
+    parts = topic.split("/")
+    return "priority" if len(parts) == 6 and parts[2] == "edge" and parts[5] in ("event", "status") else "stream"
+
+
+def encode_records(records: list[tuple[str, bytes]]) -> bytes:
+    return b"\n".join(topic.encode() + b"\t" + payload for topic, payload in records)
+
+
+def is_records_topic(topic: str) -> bool:
+    parts = topic.split("/")
+    return len(parts) == 5 and parts[0] == ROOT and parts[2] == "records"
+
+
+def expand(topic: str, payload: bytes) -> list[tuple[str, bytes]]:
+    """A received message as the records it carries: itself, or each line of a batch.
+
+    A batch line without a TAB is passed on under the batch's own topic, which the hub refuses and
+    counts as a bad topic; the good lines around it are kept."""
+    if not is_records_topic(topic):
+        return [(topic, payload)]
+    out: list[tuple[str, bytes]] = []
+    for line in payload.split(b"\n"):
+        if not line:
+            continue
+        t, sep, p = line.partition(b"\t")
+        try:
+            out.append((t.decode(), p) if sep else (topic, line))
+        except UnicodeDecodeError:
+            out.append((topic, line))
+    return out
 
 
 @dataclass(slots=True)

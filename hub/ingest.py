@@ -4,7 +4,9 @@ redelivers what was not acknowledged, and the hub's dedup drops what was already
 
 Two sessions cover ``floorops/<site>/#`` between them, so that a fault never queues behind a flood of
 readings: ``priority`` takes the devices' events and status records (faults, Last Wills, edge liveness),
-``stream`` takes readings, zone occupancy, the registry and agent status. The priority queue is always
+``stream`` takes readings, zone occupancy, the registry and agent status. The edge sends its records in
+batches, one message per stream (``floorops.topics.expand``); a batch is unpacked here, so the core sees
+records exactly as if they had come one by one. The priority queue is always
 drained first. Ordering between the two streams is not needed: a reading older (device time) than the
 event that raised an alarm never clears it (hub.alarms)."""
 
@@ -22,13 +24,13 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from floorops.config import Config
-from floorops.topics import ROOT
+from floorops.topics import ROOT, expand, records_filter
 
 log = logging.getLogger("hub.ingest")
 
 SESSION_EXPIRY_S = 7 * 86400
-# Messages per transaction. Small enough that a fault arriving mid-batch waits a few ms, large enough that
-# the commit's cost is shared (bench/alarm_latency_ingest.py).
+# Records per transaction (a message may carry many). Small enough that a fault arriving mid-batch waits a
+# few ms, large enough that the commit's cost is shared (bench/alarm_latency_ingest.py).
 BATCH_MAX = 200
 
 
@@ -36,8 +38,9 @@ def stream_filters(site: str) -> dict[str, list[str]]:
     """Topic filters of each session; together exactly ``floorops/<site>/#`` as the hub uses it."""
     base = f"{ROOT}/{site}"
     return {
-        "priority": [f"{base}/edge/+/+/event", f"{base}/edge/+/+/status"],
-        "stream": [f"{base}/edge/+/+/telemetry", f"{base}/zone/#", f"{base}/registry/#", f"{base}/agent/#"],
+        "priority": [f"{base}/edge/+/+/event", f"{base}/edge/+/+/status", records_filter(site, "priority")],
+        "stream": [f"{base}/edge/+/+/telemetry", f"{base}/zone/#", f"{base}/registry/#", f"{base}/agent/#",
+                   records_filter(site, "stream")],
     }
 
 
@@ -118,13 +121,17 @@ class MqttIngest:
                                    clean_start=False, properties=props)
             s.client.loop_start()
 
-    def _next_batch(self) -> tuple[_Session, list[mqtt.MQTTMessage]] | None:
-        for s in self.sessions:  # priority first
+    def _next_batch(self) -> tuple[_Session, list[mqtt.MQTTMessage], list[tuple[str, bytes]]] | None:
+        """The next messages to apply, the priority session's first, with the records they carry."""
+        for s in self.sessions:
             if s.inbox:
-                batch = []
-                while len(batch) < BATCH_MAX and s.inbox:
-                    batch.append(s.inbox.popleft())
-                return s, batch
+                batch: list[mqtt.MQTTMessage] = []
+                records: list[tuple[str, bytes]] = []
+                while len(records) < BATCH_MAX and s.inbox:
+                    m = s.inbox.popleft()
+                    batch.append(m)
+                    records.extend(expand(m.topic, m.payload))
+                return s, batch, records
         return None
 
     async def run(self) -> None:
@@ -136,9 +143,9 @@ class MqttIngest:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            session, batch = found
+            session, batch, records = found
             try:
-                self.apply([(m.topic, m.payload) for m in batch])
+                self.apply(records)
             except Exception:  # noqa: BLE001 - the database failed: do not ack, the broker redelivers
                 log.exception("batch not applied; it will be redelivered after a reconnect")
                 session.client.disconnect()

@@ -14,13 +14,14 @@ import pytest
 from edge_harness import SITE, telemetry
 from floorops.dynsec import hub_acls
 from floorops.services import wait_until
-from floorops.topics import EdgeRecord
+from floorops.topics import EdgeRecord, expand
 
 pytestmark = pytest.mark.integration
 
 
 def hub_listener(broker, dynsec, name: str) -> tuple[mqtt.Client, list[tuple[str, bytes]]]:
-    """Subscribes like the hub does, to see what the edge publishes on floorops/<site>/#."""
+    """Subscribes like the hub does, to see what the edge publishes on floorops/<site>/#, batches unpacked
+    into their records as the hub unpacks them."""
     creds = dynsec.provision_service(f"floorops-hub-{name}", "pw-" + name, hub_acls(SITE))
     got: list[tuple[str, bytes]] = []
     c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"hub-{name}")
@@ -28,7 +29,7 @@ def hub_listener(broker, dynsec, name: str) -> tuple[mqtt.Client, list[tuple[str
     ready = threading.Event()
     c.on_subscribe = lambda *a: ready.set()
     c.on_connect = lambda cl, *a: cl.subscribe(f"floorops/{SITE}/#", qos=1)
-    c.on_message = lambda cl, u, m: got.append((m.topic, m.payload))
+    c.on_message = lambda cl, u, m: got.extend(expand(m.topic, m.payload))
     c.connect("127.0.0.1", broker.port)
     c.loop_start()
     assert ready.wait(10)

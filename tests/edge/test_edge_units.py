@@ -311,3 +311,23 @@ def test_agent_retries_a_failed_buffer_commit_until_it_is_stored(tmp_path: Path,
     a._store(Batch(lines=["m v=1i 1"], records=[("t", b"p", False)]))
     assert a.store_errors == 2 and a.buffer.pending_points == 1 and a.buffer.pending_records == 1
     assert "edge_store_errors_total 2" in a.metrics.render()
+
+
+# -- hub record batches ------------------------------------------------------------------------------
+
+def test_hub_rows_become_one_message_per_stream_in_order_bounded_in_size() -> None:
+    from edge.buffer import HubRow
+    from edge.outputs.hub import RECORDS_PER_MESSAGE, batch_rows
+    from floorops.topics import edge_record_topic, zone_occupancy_topic
+
+    rows = [HubRow(i, edge_record_topic("demo", "kiosk", "k1", "telemetry"), b"{}", False) for i in range(1, 1201)]
+    rows.insert(10, HubRow(5000, edge_record_topic("demo", "kiosk", "k2", "event"), b'{"e":1}', False))
+    rows.append(HubRow(5001, zone_occupancy_topic("demo", "lab"), b"{}", False))
+    rows.append(HubRow(5002, "floorops/demo/registry/x", b"{}", True))
+    out = batch_rows(rows)
+    streams = [s for s, _ in out]
+    assert streams.count("priority") == 1 and [r.id for r in dict(out)["priority"]] == [5000]
+    readings = [r.id for s, members in out if s == "stream" for r in members]
+    assert readings == list(range(1, 1201)) + [5001]  # every row once, in buffer order
+    assert max(len(m) for s, m in out if s == "stream") == RECORDS_PER_MESSAGE
+    assert ("", [rows[-1]]) in out  # a retained row goes alone, under its own topic
