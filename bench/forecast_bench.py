@@ -1,12 +1,19 @@
 """Forecasting and staffing benchmark: accuracy on the simulator's history, and the speed goals.
 
-Run:  .venv/bin/python bench/forecast_bench.py [--weeks 26] [--seed 1] [--test-days 14]
+Run:  .venv/bin/python bench/forecast_bench.py [--weeks 26] [--seed 1] [--test-days 14] [--long-test-days 84]
 
 1. ``python -m firmware_sim history --weeks W`` writes the ground truth (14 zones, 15-minute buckets).
-2. Rolling-origin backtest (forecast 96 buckets from each local midnight of the last D days) of arrivals
-   and occupancy: FloorOps' forecaster, the seasonal-naive baseline, and a statistical peer
-   (statsforecast MSTL with an exponential-smoothing trend, eight weeks of input, daily and weekly seasons, 80% intervals) on the same points.
-   statsforecast is installed into the venv from bench/requirements-forecast.txt (benchmark only).
+2. Rolling-origin backtests (forecast a day from each local midnight) of arrivals and occupancy, in
+   15-minute and in hourly buckets, on two test periods: the last D days (one fit before them) and the
+   last L days (refitted every R days; with the defaults twelve weeks holding the site's holidays of
+   2026-09-25 and 2026-10-01..07). Scored on the same points: FloorOps' forecaster, the seasonal-naive
+   baseline, and an oracle that knows the simulator (bench/forecast_oracle.py: the median and band of
+   many fresh simulations of each test day: the best any forecaster could do), overall and split into
+   holidays / the week after a holiday / other days.
+   A statistical peer on the same points of the D-day period: statsforecast MSTL (daily and weekly
+   seasons, exponential-smoothing trend, eight weeks of input, 80% intervals) on every zone in hourly
+   buckets, and on the three busiest zones in 15-minute buckets (about a minute per zone there). statsforecast is installed into
+   the venv from bench/requirements-forecast.txt (benchmark only).
 3. ``python -m models train --csv`` on the whole history: wall time of the process.
 4. A real influxd holding five weeks of zone_stats: ForecastService forecasts every zone (first call and
    warm calls), and plans staff for every zone and hour of tomorrow.
@@ -36,7 +43,8 @@ from floorops.config import dump_toml, load_config  # noqa: E402
 from floorops.influx import line, write_sync  # noqa: E402
 from floorops.services import InfluxServer, free_port  # noqa: E402
 from floorops.site import load_site  # noqa: E402
-from models.backtest import backtest, coverage, mae, rmse  # noqa: E402
+from models.backtest import backtest, coverage, mae, rmse, score  # noqa: E402
+from bench.forecast_oracle import day_kinds, oracle_forecasts, simulate_oracle  # noqa: E402
 from models.data import History, read_csv  # noqa: E402
 from models.plot import plot_backtest  # noqa: E402
 from models.service import ForecastService  # noqa: E402
@@ -68,7 +76,7 @@ def reference_fit_seconds() -> float:
     return time.perf_counter() - t
 
 
-def peer_backtest(hist: History, target: str, horizon: int, test_days: int) -> dict:
+def peer_backtest(hist: History, target: str, horizon: int, test_days: int, refit: bool | int = False) -> dict:
     """statsforecast MSTL (seasons: a day and a week; trend: simple exponential smoothing, AutoETS "ZNN") on
     the same test points."""
     import pandas as pd
@@ -85,10 +93,10 @@ def peer_backtest(hist: History, target: str, horizon: int, test_days: int) -> d
     model = MSTL(season_length=[day, 7 * day], trend_forecaster=AutoETS(model="ZNN"))
     sf = StatsForecast(models=[model], freq=f"{hist.freq_min}min", n_jobs=1)
     t = time.perf_counter()
-    # Fitted once on the data before the test period, then rolled forward over it (refit=False): the same
-    # protocol as FloorOps' backtest.
+    # Fitted on the data before the test period, then rolled forward over it (refit=False), or refitted
+    # every ``refit`` origins: the same protocol as FloorOps' backtest.
     # Input: the newest eight weeks before each origin (MSTL on all 26 weeks takes minutes per zone here).
-    cv = sf.cross_validation(df=df, h=horizon, step_size=day, n_windows=test_days, level=[80], refit=False,
+    cv = sf.cross_validation(df=df, h=horizon, step_size=day, n_windows=test_days, level=[80], refit=refit,
                              input_size=8 * 7 * day)
     seconds = time.perf_counter() - t
     a = cv["y"].to_numpy()
@@ -162,14 +170,63 @@ def service_timings(csv_path: Path, models_dir: Path, site_file: str, work: Path
         server.stop()
 
 
+KINDS = {0: "other_days", 1: "week_after_holiday", 2: "holidays"}
+
+
+def scored(actual: list[np.ndarray], forecast: list[np.ndarray], naive: list[np.ndarray], oracle: list[np.ndarray],
+           mask: np.ndarray | None = None) -> dict:
+    """FloorOps, seasonal naive and the oracle on exactly the same points (optionally a subset)."""
+    a = np.concatenate([x.ravel() for x in actual])
+    f = np.concatenate([x.reshape(-1, 3) for x in forecast])
+    b = np.concatenate([x.ravel() for x in naive])
+    o = np.concatenate([x.reshape(-1, 3) for x in oracle])
+    a = np.where(np.isnan(o[:, 1]), np.nan, a)  # only points the oracle covers (all test days, normally)
+    if mask is not None:
+        a = np.where(mask, a, np.nan)
+    ours = score(a, f, b, (0.1, 0.5, 0.9))
+    best = score(a, o, b, (0.1, 0.5, 0.9))
+    keep = ("mae", "rmse", "pinball", "coverage_80")
+    return {
+        "n_points": ours["n_points"],
+        "floorops": {k: round(ours[k], 4) for k in keep},
+        "seasonal_naive": {"mae": round(ours["seasonal_naive_mae"], 4), "rmse": round(ours["seasonal_naive_rmse"], 4)},
+        "oracle": {k: round(best[k], 4) for k in keep},
+        "floorops_mae_below_naive_pct": round(100 * (1 - ours["mae_vs_seasonal_naive"]), 1),
+        "oracle_mae_below_naive_pct": round(100 * (1 - best["mae_vs_seasonal_naive"]), 1),
+    }
+
+
+def accuracy(csv_path: Path, site, holidays: tuple[str, ...], oracle_table, freq_min: int, target: str,
+             test_days: int, refit_every_days: int | None) -> tuple[dict, object, History]:
+    """One backtest of FloorOps against seasonal naive and the oracle, overall and per kind of day."""
+    hist = read_csv(csv_path, "ts", {target: target}, freq=f"{freq_min}min", key_col="zone", timezone=site.timezone)
+    t = time.perf_counter()
+    bt = backtest(hist, default_forecaster(target, holidays), 1440 // freq_min, test_days,
+                  refit_every_days=refit_every_days)
+    seconds = round(time.perf_counter() - t, 1)
+    oracle = oracle_forecasts(bt, hist, oracle_table, target)
+    entry = scored(bt.actual, bt.forecast, bt.baseline, oracle)
+    kinds = np.concatenate([k.ravel() for k in day_kinds(bt, hist, set(site.holidays))])
+    entry["by_day"] = {name: scored(bt.actual, bt.forecast, bt.baseline, oracle, kinds == code)
+                       for code, name in KINDS.items() if np.any(kinds == code)}
+    entry.update(test_range=bt.scores["test_range"], fits=bt.scores["fits"], backtest_s=seconds)
+    log(f"{target} {freq_min} min, {test_days} days: FloorOps {entry['floorops_mae_below_naive_pct']} % below naive, "
+        f"oracle {entry['oracle_mae_below_naive_pct']} %, coverage {entry['floorops']['coverage_80']:.3f} ({seconds} s)")
+    return entry, bt, hist
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--weeks", type=int, default=26)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--test-days", type=int, default=14)
+    ap.add_argument("--long-test-days", type=int, default=84, help="the long rolling-origin test period")
+    ap.add_argument("--refit-every-days", type=int, default=14, help="refits during the long test period")
+    ap.add_argument("--oracle-replicas", type=int, default=120)
     ap.add_argument("--plot-zone", default="reg_hall")
     ap.add_argument("--no-peer", action="store_true")
-    ap.add_argument("--peer-zones", default="reg_hall,lab,pharmacy")
+    ap.add_argument("--peer-zones", default="reg_hall,lab,pharmacy", help="15-minute peer: these zones")
+    ap.add_argument("--no-peer-15min", action="store_true", help="skip the 15-minute peer (about 7 minutes)")
     args = ap.parse_args()
     result: dict = {"started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
     if not args.no_peer:
@@ -185,43 +242,55 @@ def main() -> int:
         subprocess.run([sys.executable, "-m", "firmware_sim", "history", "--weeks", str(args.weeks), "--seed",
                         str(args.seed), "--out", str(csv_path)], check=True, cwd=REPO, stdout=subprocess.DEVNULL)
         result["history_s"] = round(time.perf_counter() - t, 1)
-        for target in ("arrivals", "occupancy"):
-            hist = read_csv(csv_path, "ts", {target: target}, key_col="zone", timezone=site.timezone)
-            t = time.perf_counter()
-            bt = backtest(hist, default_forecaster(target, holidays), 96, args.test_days)
-            s = bt.scores
-            entry = {"floorops": {k: s[k] for k in ("mae", "rmse", "pinball", "coverage_80", "n_points")},
-                     "seasonal_naive": {"mae": s["seasonal_naive_mae"], "rmse": s["seasonal_naive_rmse"]},
-                     "mae_vs_seasonal_naive": s["mae_vs_seasonal_naive"], "test_range": s["test_range"],
-                     "backtest_s": round(time.perf_counter() - t, 1)}
-            log(f"{target}: FloorOps backtest done, MAE {s['mae']:.3f} vs seasonal naive {s['seasonal_naive_mae']:.3f}")
-            if not args.no_peer:
-                # The peer takes about a minute per zone here, so it runs on the busiest zones only, and
-                # FloorOps and seasonal naive are scored again on exactly those points.
-                zones = args.peer_zones.split(",")
-                peer = peer_backtest(hist.select(zones), target, 96, args.test_days)
-                idx = [bt.keys.index(z) for z in zones]
-                act = np.concatenate([a[idx].ravel() for a in bt.actual])
-                med = np.concatenate([f[idx, :, 1].ravel() for f in bt.forecast])
-                lo = np.concatenate([f[idx, :, 0].ravel() for f in bt.forecast])
-                hi = np.concatenate([f[idx, :, 2].ravel() for f in bt.forecast])
-                y = hist.values[target]
-                naive = np.concatenate([y[[hist.keys.index(z) for z in zones], o + 1 - 672: o + 97 - 672].ravel()
-                                        for o in bt.origins])
-                entry["peer_zones"] = {
-                    "zones": zones,
-                    "floorops": {"mae": mae(act, med), "coverage_80": coverage(act, lo, hi)},
-                    "seasonal_naive": {"mae": mae(act, naive)},
-                    "statsforecast_mstl": peer,
-                }
-                log(f"{target}: peer MAE {peer['mae']:.3f}, FloorOps {mae(act, med):.3f} on {zones}")
-            result[target] = entry
-            suffix = "" if target == "occupancy" else "-arrivals"
-            plot_backtest(bt, args.plot_zone, REPO / "docs" / "img" / f"forecast-{args.plot_zone}{suffix}.png",
-                          hist.timezone, last_origins=7, ylabel=f"{target} per 15 min" if target == "arrivals"
-                          else "people present",
-                          title=f"{site.zone(args.plot_zone).name}: {target}, forecast from each midnight "
-                                f"(median, 10th-90th percentile) vs actual")
+        whole = read_csv(csv_path, "ts", {"arrivals": "arrivals"}, key_col="zone", timezone=site.timezone)
+        last_day = whole.time_of(whole.n_steps - 1).date() + dt.timedelta(days=1)  # the day after the history
+        t = time.perf_counter()
+        oracle_days = [last_day - dt.timedelta(days=i) for i in range(args.long_test_days, 0, -1)]
+        oracle_table = simulate_oracle(site, oracle_days, args.oracle_replicas)
+        result["oracle"] = {"replicas": args.oracle_replicas, "days": len(oracle_days),
+                            "seconds": round(time.perf_counter() - t, 1)}
+        log(f"oracle: {args.oracle_replicas} replicas of {len(oracle_days)} days in {result['oracle']['seconds']} s")
+        windows = [(f"{args.test_days}_days", args.test_days, None),
+                   (f"{args.long_test_days}_days_refit_{args.refit_every_days}", args.long_test_days,
+                    args.refit_every_days)]
+        for freq_min in (15, 60):
+            for target in ("arrivals", "occupancy"):
+                for name, days, refit in windows:
+                    entry, bt, hist = accuracy(csv_path, site, holidays, oracle_table, freq_min, target, days, refit)
+                    if not args.no_peer and freq_min == 60 and refit is None:
+                        # Hourly: the peer on every zone, same points. Not on the long window: refitting
+                        # MSTL every two weeks there takes over eight minutes per target here.
+                        peer = peer_backtest(hist, target, 24, days)
+                        entry["statsforecast_mstl_every_zone"] = peer
+                        log(f"{target} hourly {name}: peer MAE {peer['mae']:.3f} ({peer['seconds']} s), "
+                            f"FloorOps {entry['floorops']['mae']:.3f}")
+                    if (not args.no_peer and not args.no_peer_15min and freq_min == 15
+                            and days == args.test_days):
+                        # 15 minutes: about a minute per zone, so the three busiest zones only.
+                        zones = args.peer_zones.split(",")
+                        peer = peer_backtest(hist.select(zones), target, 96, days)
+                        idx = [bt.keys.index(z) for z in zones]
+                        act = np.concatenate([a[idx].ravel() for a in bt.actual])
+                        med = np.concatenate([f[idx, :, 1].ravel() for f in bt.forecast])
+                        lo = np.concatenate([f[idx, :, 0].ravel() for f in bt.forecast])
+                        hi = np.concatenate([f[idx, :, 2].ravel() for f in bt.forecast])
+                        naive = np.concatenate([b[idx].ravel() for b in bt.baseline])
+                        entry["peer_zones_15min"] = {
+                            "zones": zones,
+                            "floorops": {"mae": mae(act, med), "coverage_80": coverage(act, lo, hi)},
+                            "seasonal_naive": {"mae": mae(act, naive)},
+                            "statsforecast_mstl": peer,
+                        }
+                        log(f"{target}: 15-min peer MAE {peer['mae']:.3f}, FloorOps {mae(act, med):.3f} on {zones}")
+                    result[f"{target}_{freq_min}min_{name}"] = entry
+                    if freq_min == 15 and days == args.test_days:
+                        suffix = "" if target == "occupancy" else "-arrivals"
+                        plot_backtest(bt, args.plot_zone,
+                                      REPO / "docs" / "img" / f"forecast-{args.plot_zone}{suffix}.png",
+                                      hist.timezone, last_origins=7,
+                                      ylabel=f"{target} per 15 min" if target == "arrivals" else "people present",
+                                      title=f"{site.zone(args.plot_zone).name}: {target}, forecast from each "
+                                            f"midnight (median, 10th-90th percentile) vs actual")
         log("training with python -m models train")
         conf = work / "floorops.toml"
         tcfg = load_config(env={})

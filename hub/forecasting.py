@@ -1,5 +1,6 @@
 """The hub's link to the models service (models.service.ForecastService, owned by models/): load the
-newest trained model, forecast occupancy, staffing; and say clearly when there is no model yet."""
+newest trained model, forecast zones (occupancy, arrivals) and queues (arrivals, waiting), staffing; and
+say clearly when there is no model yet."""
 
 from __future__ import annotations
 
@@ -77,8 +78,10 @@ class Forecaster:
         """Look for a newer model at the next call."""
         self._loaded = False
 
-    def forecast(self, now: dt.datetime, hours: int = 24, zones: list[str] | None = None) -> dict[str, list[dict]]:
-        return self._call(lambda s: s.forecast(now, hours=hours, zones=zones))
+    def forecast(self, now: dt.datetime, hours: int = 24, zones: list[str] | None = None,
+                 target: str = "occupancy") -> dict[str, list[dict]]:
+        """Key -> buckets; keys are zone ids and ``queue:<id>`` (queues: arrivals and waiting)."""
+        return self._call(lambda s: s.forecast(now, hours=hours, zones=zones, target=target))
 
     def forecast_lines(self, forecasts: dict[str, list[dict]]) -> list[str]:
         """InfluxDB ``forecast`` points of a forecast (the models service formats them)."""

@@ -97,7 +97,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     hist = _csv_history(args, None)
     target = next(iter(hist.values))
     model = default_forecaster(target, holidays, max_rows=cfg.models.max_rows)
-    result = backtest(hist, model, args.horizon, args.test_days, progress=_progress)
+    result = backtest(hist, model, args.horizon, args.test_days, progress=_progress,
+                      refit_every_days=args.refit_every_days)
     scores = dict(result.scores, rejected_rows=hist.rejected_rows, series=len(hist.keys))
     if args.plot:
         key = args.plot_key or busiest_key(result)
@@ -108,7 +109,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from models.data import load_zone_stats
+    from models.data import DataError, load_queue_stats, load_zone_stats, merge
     from models.store import save_model
     from models.training import train_site_model
 
@@ -128,6 +129,15 @@ def cmd_train(args: argparse.Namespace) -> int:
                                cfg.models.bucket_min, site.timezone, cfg.influx.username, cfg.influx.password,
                                site=site.id, progress=_progress)
         source = f"influxdb:{cfg.influx.database}/zone_stats"
+        try:
+            queues = load_queue_stats(cfg.influx.url, cfg.influx.database, until - dt.timedelta(days=days), until,
+                                      cfg.models.bucket_min, site.timezone, [q.id for q in site.queues],
+                                      cfg.influx.username, cfg.influx.password, site=site.id, progress=_progress)
+        except DataError as exc:
+            log.info("no queue history: forecasting zones only", extra={"reason": str(exc)})
+        else:
+            hist = merge([hist, queues])
+            source += "+queue_screen,device_event"
     test_days = cfg.models.test_days if args.test_days is None else args.test_days
     model, meta = train_site_model(hist, holidays, test_days=test_days, source=source, progress=_progress,
                                    max_rows=cfg.models.max_rows)
@@ -181,6 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_csv_options(p, required=True)
     p.add_argument("--horizon", type=int, required=True, help="buckets forecast from each midnight")
     p.add_argument("--test-days", type=int, required=True, help="the last D days are the test period")
+    p.add_argument("--refit-every-days", type=int, default=None,
+                   help="refit on everything before each block of N test days (default: one fit before the test period)")
     p.add_argument("--plot", default=None, help="write a PNG of forecasts, band and actuals")
     p.add_argument("--plot-key", default=None, help="series to plot (default: the busiest)")
     p.add_argument("--no-site-holidays", dest="holidays_from_site", action="store_false",

@@ -1,8 +1,11 @@
 """Rolling-origin backtest against the seasonal-naive baseline (same slot one week earlier).
 
-How: the model is fitted once on everything before the first test day (it never sees a test target),
-then forecasts ``horizon`` buckets from each local midnight of the last ``test_days`` days, reading the
-actual history only up to each origin. The baseline is scored on exactly the same points.
+How: the model is fitted on everything before the first test day (it never sees a test target), then
+forecasts ``horizon`` buckets from each local midnight of the last ``test_days`` days, reading the actual
+history only up to each origin. With ``refit_every_days`` the model is refitted on everything before each
+block of that many test days, as a hospital retraining it would be: a test period of months stays
+affordable and still never trains on a bucket it is scored on. The baseline is scored on exactly the
+same points.
 """
 
 from __future__ import annotations
@@ -73,6 +76,7 @@ class BacktestResult:
     freq_min: int
     actual: list[np.ndarray] = field(default_factory=list)  # per origin: (keys, steps)
     forecast: list[np.ndarray] = field(default_factory=list)  # per origin: (keys, steps, quantiles)
+    baseline: list[np.ndarray] = field(default_factory=list)  # per origin: (keys, steps), seasonal naive
 
 
 def score(actual: np.ndarray, forecast: np.ndarray, baseline: np.ndarray,
@@ -98,9 +102,19 @@ def score(actual: np.ndarray, forecast: np.ndarray, baseline: np.ndarray,
     return out
 
 
+def refit_blocks(origins: list[int], refit_every_days: int | None) -> list[list[int]]:
+    """Consecutive blocks of daily origins, one model fit per block (one block when never refitting)."""
+    if refit_every_days is None or refit_every_days >= len(origins):
+        return [list(origins)]
+    if refit_every_days < 1:
+        raise ValueError("refit_every_days must be at least 1")
+    return [list(origins[i:i + refit_every_days]) for i in range(0, len(origins), refit_every_days)]
+
+
 def backtest(history: History, model: QuantileForecaster, horizon: int, test_days: int,
-             progress: Progress | None = None) -> BacktestResult:
-    """Fit ``model`` on the history before the test period, then forecast from each test midnight."""
+             progress: Progress | None = None, refit_every_days: int | None = None) -> BacktestResult:
+    """Fit ``model`` on the history before the test period (again before each block of
+    ``refit_every_days`` test days, if given), then forecast from each test midnight."""
     say = progress or (lambda _m: None)
     if horizon < 1 or test_days < 1:
         raise ValueError("horizon and test_days must be at least 1")
@@ -109,31 +123,37 @@ def backtest(history: History, model: QuantileForecaster, horizon: int, test_day
     week = 7 * steps_per_day(history.freq_min)
     if first < 2 * steps_per_day(history.freq_min):
         raise ValueError("too little history before the test period to train (need at least two days)")
-    say(f"training on {first} buckets before the test period, testing {len(origins)} origins x {horizon} buckets")
-    t0 = time.monotonic()
-    model.fit(history.slice(first), progress=say)
-    fit_s = time.monotonic() - t0
+    blocks = refit_blocks(origins, refit_every_days)
+    say(f"training on {first} buckets before the test period, testing {len(origins)} origins x {horizon} buckets"
+        + (f", refitting before each of {len(blocks)} blocks" if len(blocks) > 1 else ""))
     y = history.values[model.target]
     result = BacktestResult(scores={}, keys=history.keys, origins=origins, start_s=history.start_s,
                             freq_min=history.freq_min)
     actuals, forecasts, baselines = [], [], []
-    for o in origins:
-        fc = model.predict(history, o, horizon)
-        rows = [history.keys.index(k) for k in fc.keys]
-        act = np.full((len(rows), horizon), np.nan)
-        stop = min(history.n_steps, o + 1 + horizon)
-        act[:, : stop - o - 1] = y[rows, o + 1: stop]
-        actuals.append(act)
-        forecasts.append(fc.values)
-        baselines.append(seasonal_naive(y[rows], o, horizon, week))
-    result.actual, result.forecast = actuals, forecasts
+    fit_s = 0.0
+    for b, block in enumerate(blocks):
+        t0 = time.monotonic()
+        model.fit(history.slice(block[0] + 1), progress=say)  # nothing from this block's test days
+        fit_s += time.monotonic() - t0
+        if len(blocks) > 1:
+            say(f"block {b + 1}/{len(blocks)} fitted up to {history.time_of(block[0] + 1).date().isoformat()}")
+        for o in block:
+            fc = model.predict(history, o, horizon)
+            rows = [history.keys.index(k) for k in fc.keys]
+            act = np.full((len(rows), horizon), np.nan)
+            stop = min(history.n_steps, o + 1 + horizon)
+            act[:, : stop - o - 1] = y[rows, o + 1: stop]
+            actuals.append(act)
+            forecasts.append(fc.values)
+            baselines.append(seasonal_naive(y[rows], o, horizon, week))
+    result.actual, result.forecast, result.baseline = actuals, forecasts, baselines
     result.keys = fc.keys
     qs = tuple(model.quantiles)
     s = score(np.concatenate([a.ravel() for a in actuals]),
               np.concatenate([f.reshape(-1, len(qs)) for f in forecasts]),
               np.concatenate([b.ravel() for b in baselines]), qs)
     s.update(target=model.target, horizon=horizon, test_days=test_days, n_origins=len(origins),
-             freq_min=history.freq_min, fit_seconds=round(fit_s, 2),
+             freq_min=history.freq_min, fit_seconds=round(fit_s, 2), fits=len(blocks),
              train_range=[history.time_of(0).isoformat(), history.time_of(first).isoformat()],
              test_range=[history.time_of(first).isoformat(), history.time_of(min(history.n_steps,
                                                                                origins[-1] + 1 + horizon)).isoformat()])

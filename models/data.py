@@ -1,4 +1,5 @@
-"""History tables: bucketed series per key (zone or queue), from a CSV export or InfluxDB ``zone_stats``.
+"""History tables: bucketed series per key (zone or queue), from a CSV export or InfluxDB (``zone_stats`` for
+zones; queue screens' readings and ticket events for queues).
 
 Why one table: the forecaster, the backtest and the service all work on the same regular grid of
 buckets (UTC epoch seconds, fixed width), so a CSV from a hospital system and the live database feed
@@ -287,6 +288,116 @@ def load_zone_stats(url: str, database: str, since: dt.datetime, until: dt.datet
         raise DataError(f"no zone_stats points between {since.isoformat()} and {until.isoformat()}")
     hist = acc.table(timezone, TARGETS, AGGREGATION, fill_missing_counts=False)
     # Pad to the requested end so "now" falls at a known index even if the newest buckets are missing.
+    return _pad_to(hist, until)
+
+
+QUEUE_PREFIX = "queue:"
+
+
+def queue_key(queue_id: str) -> str:
+    """The series key of a queue: queues and zones share one table and one model, and never collide."""
+    return f"{QUEUE_PREFIX}{queue_id}"
+
+
+def is_queue_key(key: str) -> bool:
+    return key.startswith(QUEUE_PREFIX)
+
+
+def load_queue_stats(url: str, database: str, since: dt.datetime, until: dt.datetime, freq_min: int,
+                     timezone: str, queues: Iterable[str], username: str = "", password: str = "",
+                     site: str | None = None, chunk_days: int = 7,
+                     progress: Callable[[str], None] | None = None) -> History:
+    """Per-queue ``arrivals`` and ``waiting`` from what queue screens report (docs/architecture.md), keys
+    ``queue:<id>``.
+
+    ``arrivals``: ``device_event`` points with ``event=ticket_issued`` counted per ``queue`` field and
+    bucket (the same events the hub counts into a zone's arrivals). ``waiting``: the mean of the
+    ``queue_screen`` readings in the bucket. A bucket counts as observed when the queue's screen reported
+    in it or a ticket was issued, so a quiet night is zero arrivals and a gap in the data stays NaN.
+    Readings of queues not in ``queues`` (another site, a retired queue) are ignored.
+    """
+    wanted = set(queues)
+    acc = _Accumulator(freq_min)
+    freq_s = freq_min * 60
+    observed: set[tuple[str, int]] = set()
+    site_clause = f" AND \"site\" = '{_quote(site)}'" if site else ""
+    start = since
+    while start < until:
+        stop = min(until, start + dt.timedelta(days=chunk_days))
+        window = f"time >= {int(start.timestamp() * 1000)}ms AND time < {int(stop.timestamp() * 1000)}ms"
+        # Screens report every few seconds: InfluxDB averages them per bucket (buckets start at epoch
+        # multiples of the width, as ours do).
+        q_wait = (f'SELECT mean("waiting") AS "waiting" FROM "queue_screen" WHERE {window}{site_clause} '
+                  f'GROUP BY time({freq_min}m), "queue" fill(none)')
+        for series in query_sync(url, database, q_wait, epoch="ms", username=username, password=password):
+            queue = (series.get("tags") or {}).get("queue", "")
+            if queue not in wanted:
+                continue
+            cols = series["columns"]
+            ti, wi = cols.index("time"), cols.index("waiting")
+            for row in series["values"]:
+                v = row[wi]
+                if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0:
+                    ts = row[ti] / 1000.0
+                    acc.add("waiting", queue_key(queue), ts, float(v))
+                    observed.add((queue, int(ts // freq_s)))
+        q_tickets = (f'SELECT "queue" FROM "device_event" WHERE "event" = \'ticket_issued\' AND {window}'
+                     f"{site_clause}")
+        for series in query_sync(url, database, q_tickets, epoch="ms", username=username, password=password):
+            cols = series["columns"]
+            ti, qi = cols.index("time"), cols.index("queue")
+            for row in series["values"]:
+                queue = row[qi]
+                if queue in wanted:
+                    ts = row[ti] / 1000.0
+                    acc.add("arrivals", queue_key(queue), ts, 1.0)
+                    observed.add((queue, int(ts // freq_s)))
+        if progress:
+            progress(f"read queue screens and tickets up to {stop.date().isoformat()}")
+        start = stop
+    if not acc.cells:
+        raise DataError(f"no queue readings between {since.isoformat()} and {until.isoformat()}")
+    hist = acc.table(timezone, ("arrivals", "waiting"), AGGREGATION, fill_missing_counts=False)
+    first_b = hist.start_s // freq_s
+    arrivals = hist.values["arrivals"]
+    for queue, b in observed:  # reported but no ticket: zero arrivals, not unknown
+        k = hist.keys.index(queue_key(queue))
+        if np.isnan(arrivals[k, b - first_b]):
+            arrivals[k, b - first_b] = 0.0
+    return _pad_to(hist, until)
+
+
+def merge(histories: Iterable[History]) -> History:
+    """One table of every key of several histories with the same bucket width (e.g. zones and queues).
+
+    Why: one model learns across zones and queues alike; the grid is the union of the inputs' ranges.
+    """
+    parts = [h for h in histories if h.keys]
+    if not parts:
+        raise DataError("nothing to merge")
+    freq_s = parts[0].freq_s
+    if any(h.freq_s != freq_s for h in parts):
+        raise DataError("histories with different bucket widths")
+    start = min(h.start_s for h in parts)
+    end = max(h.end_s for h in parts)
+    keys: list[str] = []
+    for h in parts:
+        keys += [k for k in h.keys if k not in keys]
+    targets = [t for t in TARGETS if any(t in h.values for h in parts)]
+    out = History(start, parts[0].freq_min, parts[0].timezone, tuple(keys),
+                  {t: np.full((len(keys), (end - start) // freq_s), np.nan) for t in targets},
+                  rejected_rows=sum(h.rejected_rows for h in parts))
+    for h in parts:
+        off = (h.start_s - start) // freq_s
+        for t, arr in h.values.items():
+            for i, k in enumerate(h.keys):
+                row = out.values[t][keys.index(k), off: off + h.n_steps]
+                out.values[t][keys.index(k), off: off + h.n_steps] = np.where(np.isnan(arr[i]), row, arr[i])
+    return out
+
+
+def _pad_to(hist: History, until: dt.datetime) -> History:
+    """Pad with NaN to the bucket containing ``until``, so "now" falls at a known index."""
     end_bucket = math.ceil(until.timestamp() / hist.freq_s)
     missing = end_bucket - hist.end_s // hist.freq_s
     if missing > 0:
@@ -298,5 +409,5 @@ def _quote(s: str) -> str:
     return s.replace("\\", "\\\\").replace("'", "\\'")
 
 
-__all__ = ["History", "DataError", "read_csv", "load_zone_stats", "parse_freq", "parse_time", "TARGETS",
-           "InfluxWriteError"]
+__all__ = ["History", "DataError", "read_csv", "load_zone_stats", "load_queue_stats", "merge", "queue_key",
+           "is_queue_key", "QUEUE_PREFIX", "parse_freq", "parse_time", "TARGETS", "InfluxWriteError"]

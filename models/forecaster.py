@@ -89,8 +89,12 @@ class QuantileForecaster(BaseEstimator):
         """Learn from every bucket of ``history`` (hide the test period before calling, in a backtest)."""
         if self.target not in history.values:
             raise ValueError(f"the history has no {self.target!r} series")
+        # Only series that have this target (zones have occupancy, queues do not): a key without any
+        # observation would be forecast from nothing.
+        history = history.select(k for i, k in enumerate(history.keys)
+                                 if np.any(~np.isnan(history.values[self.target][i])))
         if not 0 < len(history.keys) <= 250:
-            raise ValueError("between 1 and 250 series per model")
+            raise ValueError(f"between 1 and 250 series with {self.target!r} data per model")
         say = progress or (lambda _msg: None)
         t0 = time.monotonic()
         raw = history.values[self.target]

@@ -20,7 +20,8 @@ import numpy as np
 from floorops.config import Config
 from floorops.influx import InfluxWriteError
 from floorops.site import Site
-from models.data import DataError, History, load_zone_stats
+from models.data import (QUEUE_PREFIX, DataError, History, is_queue_key, load_queue_stats, load_zone_stats,
+                         merge, queue_key)
 from models.forecaster import Forecast
 from models.staffing import StaffingPolicy, handling_minutes, plan_day
 from models.store import SiteModel, newest_good_model
@@ -77,9 +78,28 @@ class ForecastService:
     # -- recent history ----------------------------------------------------------------------------------
 
     def _read(self, since: dt.datetime, until: dt.datetime) -> History:
+        """Zones' ``zone_stats`` and, when the model forecasts queues, the queue screens' readings."""
         c = self.cfg.influx
-        return load_zone_stats(c.url, c.database, since, until, self.model.freq_min if self.model else 15,
-                               self.site.timezone, c.username, c.password, site=self.site.id, chunk_days=30)
+        freq_min = self.model.freq_min if self.model else 15
+        zones = load_zone_stats(c.url, c.database, since, until, freq_min, self.site.timezone, c.username,
+                                c.password, site=self.site.id, chunk_days=30)
+        if not self._queue_ids():
+            return zones
+        try:
+            queues = load_queue_stats(c.url, c.database, since, until, freq_min, self.site.timezone,
+                                      self._queue_ids(), c.username, c.password, site=self.site.id, chunk_days=30)
+        except DataError:
+            return zones  # no queue readings in this window: queue lags stay unknown
+        return merge([zones, queues])
+
+    def _queue_ids(self) -> list[str]:
+        """Queues of the site that some loaded model forecasts."""
+        keys = {k for f in (self.model.forecasters.values() if self.model else ()) for k in f.keys_}
+        return [q.id for q in self.site.queues if queue_key(q.id) in keys]
+
+    def keys(self) -> tuple[str, ...]:
+        """Every series the service may forecast: the site's zones, then ``queue:<id>`` of its queues."""
+        return tuple(z.id for z in self.site.zones) + tuple(queue_key(q.id) for q in self.site.queues)
 
     def recent_history(self, now: dt.datetime) -> History:
         """``zone_stats`` from LOOKBACK_DAYS before ``now`` up to the bucket containing ``now``."""
@@ -87,7 +107,7 @@ class ForecastService:
         freq_s = self.model.freq_min * 60
         end_b = math.floor(now.timestamp() / freq_s) + 1
         start_b = end_b - LOOKBACK_DAYS * 86400 // freq_s
-        keys = tuple(z.id for z in self.site.zones)
+        keys = self.keys()
         grid = History(start_b * freq_s, self.model.freq_min, self.site.timezone, keys,
                        {t: np.full((len(keys), end_b - start_b), np.nan) for t in self.model.forecasters})
         old = self._cache
@@ -116,6 +136,11 @@ class ForecastService:
     def forecast_target(self, target: str, now: dt.datetime, steps: int, zones: list[str] | None = None) -> Forecast:
         """Quantile forecast of ``target`` for ``steps`` buckets starting with the bucket containing ``now``."""
         model = self._forecaster(target)
+        if zones is not None:
+            missing = [k for k in zones if k not in model.keys_]
+            if missing:
+                raise ModelUnavailable(f"the loaded model has no {target} forecast for {', '.join(missing)} "
+                                       "(no history for it when it was trained)")
         hist = self.recent_history(now)
         if zones is not None:
             hist = hist.select(zones)
@@ -124,7 +149,10 @@ class ForecastService:
 
     def forecast(self, now: dt.datetime, hours: int = 24, zones: list[str] | None = None,
                  target: str = "occupancy") -> dict[str, list[dict]]:
-        """Zone -> [{start, p10, p50, p90}] per ``cfg.models.bucket_min`` bucket (of occupancy by default)."""
+        """Key -> [{start, p10, p50, p90}] per bucket (of occupancy by default).
+
+        Keys are zone ids and ``queue:<queue id>`` (arrivals and waiting); ``zones=None`` means every key
+        the model forecasts for ``target`` (occupancy: the zones)."""
         if now.tzinfo is None:
             raise ValueError("now must be timezone-aware")
         steps = max(1, math.ceil(hours * 60 / self._forecaster(target).freq_min_))
@@ -145,10 +173,12 @@ class ForecastService:
         from floorops.influx import line
 
         out = []
-        for zone, buckets in forecasts.items():
+        for key, buckets in forecasts.items():
+            tags = ({"site": self.site.id, "queue": key[len(QUEUE_PREFIX):], "target": target} if is_queue_key(key)
+                    else {"site": self.site.id, "zone": key, "target": target})
             for b in buckets:
                 ts_ns = int(dt.datetime.fromisoformat(b["start"]).timestamp()) * 1_000_000_000
-                out.append(line("forecast", {"site": self.site.id, "zone": zone, "target": target},
+                out.append(line("forecast", tags,
                                 {"p10": float(b["p10"]), "p50": float(b["p50"]), "p90": float(b["p90"])}, ts_ns))
         return out
 
@@ -176,7 +206,7 @@ class ForecastService:
         first_b = math.floor(origin_time.timestamp() / freq_s)  # the forecast starts with this bucket
         end_b = math.ceil(day_end.timestamp() / freq_s)
         aht = handling_minutes(self.site)
-        zones = [z.id for z in self.site.zones if z.id in aht]
+        zones = [z.id for z in self.site.zones if z.id in aht and z.id in model.keys_]  # trained ones
         fc = self.forecast_target("arrivals", origin_time, end_b - first_b, zones)
         day_b = math.floor(day_start.timestamp() / freq_s) - first_b
         p50, p90 = fc.quantile(0.5)[:, day_b:], fc.quantile(0.9)[:, day_b:]

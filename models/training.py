@@ -16,15 +16,28 @@ import sklearn
 import skops
 
 from models.backtest import backtest
-from models.data import History
+from models.data import History, is_queue_key
 from models.features import steps_per_day
 from models.forecaster import QuantileForecaster
 from models.store import SiteModel
 
 Progress = Callable[[str], None]
 
-# What the hub uses: occupancy for the floor forecast, arrivals for staffing. Others (waiting) on request.
+# What the hub uses: occupancy for the floor forecast, arrivals for staffing and per queue; waiting once the
+# history holds queues (what a queue screen shows), so a zones-only history trains two models, not three.
 SERVED_TARGETS = ("arrivals", "occupancy")
+QUEUE_TARGETS = ("arrivals", "waiting")
+
+
+def served_targets(history: History) -> tuple[str, ...]:
+    """The targets worth a model for this history: the served ones it has data for."""
+    present = [t for t, v in history.values.items() if np.any(~np.isnan(v))]
+    wanted = list(SERVED_TARGETS)
+    queue_rows = [i for i, k in enumerate(history.keys) if is_queue_key(k)]
+    for t in QUEUE_TARGETS:
+        if t not in wanted and t in history.values and np.any(~np.isnan(history.values[t][queue_rows])):
+            wanted.append(t)
+    return tuple(t for t in wanted if t in present) or tuple(present)
 
 
 def default_forecaster(target: str, holidays: tuple[str, ...], max_rows: int = 60_000) -> QuantileForecaster:
@@ -44,8 +57,7 @@ def train_site_model(history: History, holidays: tuple[str, ...], targets: tuple
     """Backtest (when the history is long enough) and fit one forecaster per target."""
     say = progress or (lambda _m: None)
     t0 = time.monotonic()
-    present = [t for t, v in history.values.items() if np.any(~np.isnan(v))]
-    targets = targets or tuple(t for t in present if t in SERVED_TARGETS) or tuple(present)
+    targets = targets or served_targets(history)
     day = steps_per_day(history.freq_min)
     horizon = max(1, horizon_hours * 60 // history.freq_min)
     # A fair backtest needs a week for the seasonal baseline and a week of training before the test days.

@@ -14,21 +14,36 @@ from hub.forecasting import ForecastUnavailable
 BUCKET = obj(start=STR, p10=NUM, p50=NUM, p90=NUM)
 
 
+TARGETS = ("occupancy", "arrivals", "waiting")
+QUEUE_TARGETS = ("arrivals", "waiting")
+
+
 async def forecast(request: web.Request) -> web.Response:
     c = ctx(request)
     zone = request.query.get("zone")
+    queue = request.query.get("queue")
+    if zone and queue:
+        raise ApiError(400, "ask for a zone or a queue, not both")
     if zone and zone not in c.hub.state.zones:
         raise ApiError(400, f"no such zone: {zone}")
+    if queue and queue not in c.hub.state.queues:
+        raise ApiError(400, f"no such queue: {queue}")
+    target = request.query.get("target") or ("arrivals" if queue else "occupancy")
+    if target not in TARGETS:
+        raise ApiError(400, f"target must be one of {', '.join(TARGETS)}")
+    if queue and target not in QUEUE_TARGETS:
+        raise ApiError(400, f"a queue's forecast is one of {', '.join(QUEUE_TARGETS)}")
     hours_s = request.query.get("hours", "24")
     if not hours_s.isdigit() or not 1 <= int(hours_s) <= 168:
         raise ApiError(400, "hours must be an integer 1..168")
     now = dt.datetime.fromtimestamp(c.hub.clock.now(), c.hub.tz)
+    key = f"queue:{queue}" if queue else zone  # the models service's key of a queue's series
     try:
         result = await asyncio.get_running_loop().run_in_executor(
-            None, lambda: c.forecaster.forecast(now, hours=int(hours_s), zones=[zone] if zone else None))
+            None, lambda: c.forecaster.forecast(now, hours=int(hours_s), zones=[key] if key else None, target=target))
     except ForecastUnavailable as exc:
         raise ApiError(503, str(exc)) from None
-    return ok(result.get(zone, []) if zone else result)
+    return ok(result.get(key, []) if key else result)
 
 
 async def staffing(request: web.Request) -> web.Response:
@@ -47,8 +62,11 @@ async def staffing(request: web.Request) -> web.Response:
 
 ROUTES = [
     Route("GET", "/api/forecast", forecast, "read",
-          "Occupancy forecast per bucket: one zone's list (?zone=), or every zone's", {"type": ["array", "object"]},
-          query={"zone": {"type": "string", "x-enum-site-zones": True}, "hours": {"type": "integer", "minimum": 1, "maximum": 168}}, tag="forecast"),
+          "Forecast per bucket (occupancy by default): one zone's list (?zone=), one queue's (?queue=, arrivals or "
+          "waiting), or every series' ({zone or queue:<id>: [...]})", {"type": ["array", "object"]},
+          query={"zone": {"type": "string", "x-enum-site-zones": True}, "queue": {"type": "string"},
+                 "target": {"type": "string", "enum": list(TARGETS)},
+                 "hours": {"type": "integer", "minimum": 1, "maximum": 168}}, tag="forecast"),
     Route("GET", "/api/staffing", staffing, "read", "Staff required per zone and hour (?date=YYYY-MM-DD)", arr(ANY_OBJ),
           query={"date": DATE}, tag="forecast"),
 ]

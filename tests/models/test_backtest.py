@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.backtest import backtest, coverage, mae, midnight_origins, pinball_loss, rmse, score, seasonal_naive
+from models.backtest import (backtest, coverage, mae, midnight_origins, pinball_loss, refit_blocks, rmse, score,
+                             seasonal_naive)
 from models.data import History
 from models.forecaster import QuantileForecaster
 from models.synthetic import synthetic_history
@@ -70,6 +71,34 @@ def test_beats_seasonal_naive_with_a_calibrated_band() -> None:
     assert s["mae"] < 0.9 * s["seasonal_naive_mae"]
     assert 0.65 <= s["coverage_80"] <= 0.95
     assert s["pinball"] < s["seasonal_naive_pinball"]
+
+
+def test_refit_blocks_cover_every_origin_once() -> None:
+    origins = list(range(10))
+    assert refit_blocks(origins, None) == [origins]
+    assert refit_blocks(origins, 4) == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+    assert refit_blocks(origins, 30) == [origins]
+    with pytest.raises(ValueError):
+        refit_blocks(origins, 0)
+
+
+def test_periodic_refits_train_on_exactly_the_past_of_each_block() -> None:
+    """Each block's forecasts equal those of a model fitted by hand on the history before that block:
+    the refit sees the newest weeks (unlike one fit) and never a bucket it is scored on."""
+    hist = synthetic_history(weeks=5, freq_min=60, seed=4, zones={"lab": 20.0, "paed": 6.0})
+    params = dict(max_iter=15, max_rows=3000)
+    res = backtest(hist, QuantileForecaster("arrivals", **params), horizon=24, test_days=4, refit_every_days=2)
+    assert res.scores["fits"] == 2 and res.scores["n_origins"] == 4
+    for block in (res.origins[:2], res.origins[2:]):
+        by_hand = QuantileForecaster("arrivals", **params).fit(hist.slice(block[0] + 1))
+        for o in block:
+            i = res.origins.index(o)
+            np.testing.assert_allclose(res.forecast[i], by_hand.predict(hist, o, 24).values)
+    # The second block's model differs from a single fit before the test period (it learned two more days).
+    single = backtest(hist, QuantileForecaster("arrivals", **params), horizon=24, test_days=4)
+    assert single.scores["fits"] == 1
+    assert not np.allclose(single.forecast[3], res.forecast[3])
+    np.testing.assert_allclose(single.forecast[0], res.forecast[0])
 
 
 def _write_csv(hist: History, path: Path) -> None:
