@@ -52,13 +52,8 @@ def _calibrate(cfg, args) -> int:  # type: ignore[no-untyped-def]
     site = load_site(cfg.site.file)
     window = args.window_s or cfg.edge.occupancy_window_s
     h0, h1 = (int(x) for x in args.hours.split("-"))
-    est, score = calibration.calibrate(site, window, cfg.edge.occupancy_rssi_min,
-                                       dt.date.fromisoformat(args.fit_day), dt.date.fromisoformat(args.test_day),
-                                       h0, h1)
-    print(calibration.toml_snippet(est, window))
-    print(f"# MAPE in the peak hours {score.peak_hours[0]}:00-{score.peak_hours[1]}:00 of the test day: "
-          f"per zone and minute {score.zone_minute} %, per zone and 15 minutes {score.zone_bucket} %, "
-          f"all probe zones together {score.site_minute} % ({score.zone_minutes} zone-minutes)")
+    print(calibration.report(site, window, cfg.edge.occupancy_rssi_min, dt.date.fromisoformat(args.fit_day),
+                             dt.date.fromisoformat(args.test_day), h0, h1))
     return 0
 
 

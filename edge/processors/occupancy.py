@@ -4,14 +4,15 @@ How many people are in a zone is estimated from the distinct phones its probes h
 window, above an RSSI threshold (weaker signals come from the corridor next door). Phones alone cannot
 be exact: whether a person carries a phone that probes is a coin flip no window undoes (docs/edge.md,
 "Where the error comes from"). The zone's queue screens know part of the answer exactly: tickets
-waiting, and counters open (all busy while anyone waits). So each zone gets a calibrated linear model
+waiting, and tickets called to a counter and not yet finished. So each zone gets a calibrated linear model
 (``fit_zones_linear``) over these features (``ZoneFeatures``):
 
 - ``universal`` / ``randomised``: distinct burnt-in / locally administered (randomised) MAC hashes heard
   in the window; ``*_recent``: the same in the last half of the window (people who just left are not in
   it, so together the two let each zone find its own dwell correction);
 - ``waiting``: tickets waiting at the zone's queues (queue screens' telemetry);
-- ``counters_busy`` / ``counters_idle``: counters open at queues with / without anyone waiting.
+- ``at_counter``: tickets called to a counter and not yet served or marked no-show (the screens' ticket
+  events; at most the counters open).
 
 When a zone's screens are silent (a fault, no screen) its phones-only weights are used instead; a zone
 without fitted weights falls back to the global formula ``(universal + randomised / random_mac_factor)
@@ -27,13 +28,15 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 PHONE_FEATURES = ("universal", "randomised", "universal_recent", "randomised_recent")
-QUEUE_FEATURES = ("waiting", "counters_busy", "counters_idle")
+QUEUE_FEATURES = ("waiting", "at_counter")
 FEATURES = PHONE_FEATURES + QUEUE_FEATURES
-# Upper bounds of the fitted weights: a ticket or a busy counter is at most one person (companions and
-# anyone else are what the phones see), so the queue weights cannot absorb a day's level as an offset.
+# Upper bound of the fitted queue weights: a ticket is at most one person (companions and anyone else are
+# what the phones see), so the queue weights cannot absorb a day's level as an offset.
 QUEUE_WEIGHT_MAX = 1.0
 # A queue screen reports every 5 to 30 s (device contract); older than this, its zone falls back to phones.
 QUEUE_STALE_MS = 60_000
+# A ticket called to a counter whose end (served, no-show) was never seen stops counting after this long.
+AT_COUNTER_MAX_MS = 60 * 60_000
 
 
 @dataclass(frozen=True)
@@ -45,8 +48,7 @@ class ZoneFeatures:
     universal_recent: int = 0
     randomised_recent: int = 0
     waiting: int = 0
-    counters_busy: int = 0
-    counters_idle: int = 0
+    at_counter: int = 0
     queues_fresh: bool = False  # the zone's queue screens all reported within QUEUE_STALE_MS
 
     def vector(self, names: Sequence[str] = FEATURES) -> list[float]:
@@ -192,6 +194,9 @@ class _QueueReading:
     counters_open: int
 
 
+TICKET_ENDS = ("ticket_served", "ticket_no_show")
+
+
 class ZoneWindows:
     """Sliding windows of sightings per zone, and the latest reading of each queue screen.
 
@@ -204,6 +209,7 @@ class ZoneWindows:
         self.rssi_min = rssi_min
         self.zones: dict[str, _Window] = {}
         self.queues: dict[str, dict[str, _QueueReading]] = {}  # zone -> queue -> latest reading
+        self.called: dict[str, dict[str, dict[str, int]]] = {}  # zone -> queue -> ticket -> ts called
         self.latest_ms = 0
 
     def observe(self, zone: str, mac_hash: str, ts_ms: int, rssi: int, randomised: bool) -> bool:
@@ -221,8 +227,11 @@ class ZoneWindows:
         return True
 
     def observe_queue(self, zone: str, device_id: str, ts_ms: int, data: Mapping[str, Any]) -> bool:
-        """Record a queue screen's telemetry (``waiting``, ``counters_open``, validated by the contract);
-        keyed by its queue, so two screens showing one queue count it once. False if unusable."""
+        """Record a queue screen's telemetry (``waiting``, ``counters_open``) or ticket event (validated by
+        the contract); keyed by its queue, so two screens showing one queue count it once. False if
+        unusable."""
+        if "event" in data:
+            return self._ticket_event(zone, str(data.get("queue") or device_id), ts_ms, data)
         try:
             queue = str(data.get("queue") or device_id)
             reading = _QueueReading(int(ts_ms), max(0, int(data["waiting"])), max(0, int(data["counters_open"])))
@@ -234,6 +243,19 @@ class ZoneWindows:
         prev = per_zone.get(queue)
         if prev is None or prev.ts_ms <= reading.ts_ms:
             per_zone[queue] = reading
+        return True
+
+    def _ticket_event(self, zone: str, queue: str, ts_ms: int, data: Mapping[str, Any]) -> bool:
+        event, ticket = data.get("event"), data.get("ticket")
+        if not zone or not isinstance(ticket, str):
+            return False
+        tickets = self.called.setdefault(zone, {}).setdefault(queue, {})
+        if event == "ticket_called":
+            tickets[ticket] = int(ts_ms)
+        elif event in TICKET_ENDS:
+            tickets.pop(ticket, None)
+        else:
+            return False
         return True
 
     def counts(self, zone: str, now_ms: int) -> tuple[int, int]:
@@ -260,15 +282,17 @@ class ZoneWindows:
                 else:
                     u += 1
                     u_recent += ts > recent
-        waiting = busy = idle = 0
+        waiting = at_counter = 0
         queues = self.queues.get(zone, {})
+        called = self.called.get(zone, {})
         fresh = bool(queues)
-        for q in queues.values():
+        for name, q in queues.items():
             if now_ms - q.ts_ms > QUEUE_STALE_MS:
                 fresh = False
             waiting += q.waiting
-            if q.waiting > 0:
-                busy += q.counters_open
-            else:
-                idle += q.counters_open
-        return ZoneFeatures(u, r, u_recent, r_recent, waiting, busy, idle, fresh)
+            tickets = called.get(name)
+            if tickets:
+                for t in [t for t, ts in tickets.items() if now_ms - ts > AT_COUNTER_MAX_MS]:
+                    del tickets[t]
+                at_counter += min(q.counters_open, sum(1 for ts in tickets.values() if ts <= now_ms))
+        return ZoneFeatures(u, r, u_recent, r_recent, waiting, at_counter, fresh)
