@@ -225,7 +225,7 @@ class Pipeline:
             self.zone_heard[zone] = self.now_ms()
         for s in msg.sightings:
             self.windows.observe(zone, s.mac_hash, s.ts, s.rssi, s.randomised)
-        if msg.kind == "queue_screen" and msg.channel == "telemetry":
+        if msg.kind == "queue_screen" and msg.channel != "status":
             self.windows.observe_queue(zone, msg.device_id, msg.ts, msg.data)
         if msg.kind != "wifi_probe" or msg.channel == "status":
             topic, payload = normalise.hub_record(msg, self.site_id, zone)
