@@ -1,6 +1,6 @@
 """Edge ingest throughput: device messages per second from MQTT into InfluxDB for one agent process.
 
-    .venv/bin/python bench/ingest.py [--messages 200000] [--devices 8] [--latency-rate 50]
+    .venv/bin/python bench/ingest.py [--messages 200000] [--devices 8] [--latency-rate 50] [--mode live|drain]
 
 Starts its own Mosquitto and influxd (the project's configuration, floorops.services) in a temporary
 folder, one edge agent (``python -m edge``), and C publishers (``mosquitto_pub -l -q 1``, one per device,
@@ -13,6 +13,12 @@ each with its own broker account) streaming queue-screen telemetry as fast as th
   time during the load; a poller asks InfluxDB for that device's newest seq every 20 ms (points are stored
   in order, so a seq is stored when the newest stored seq reaches it). Resolution: the poll period plus
   the query time.
+``--mode drain`` measures the agent's own capacity, without publishers competing for the two cores: the
+messages are queued by the broker in the agent's persistent session while it is stopped, then the agent is
+started and drains them into InfluxDB. References, each draining the same queue in its own session, alone,
+in the same run: ``mosquitto_sub -q 1`` (C) and a bare paho subscriber that does nothing with a message
+(the most any Python process built on paho can receive here).
+
 Results: printed, and as JSON in bench/results/ingest-<UTC stamp>.json.
 """
 
@@ -74,6 +80,103 @@ def count_points(url: str, db: str) -> int:
     return int(s[0]["values"][0][1]) if s else 0
 
 
+def paho_drain(port: int, username: str, password: str, client_id: str, n: int) -> tuple[float, float]:
+    """A bare paho subscriber (auto PUBACK, nothing done with a message) draining its queued session:
+    (messages/s from connect to the nth message, CPU us per message of this thread's process)."""
+    got = [0]
+    done = threading.Event()
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
+    c.username_pw_set(username, password)
+
+    def on_message(cl: mqtt.Client, u: object, m: mqtt.MQTTMessage) -> None:
+        got[0] += 1
+        if got[0] >= n:
+            done.set()
+
+    c.on_message = on_message
+    cpu0, t0 = time.process_time(), time.time()
+    c.connect("127.0.0.1", port)
+    c.loop_start()
+    done.wait(600)
+    dt, cpu = time.time() - t0, time.process_time() - cpu0
+    c.loop_stop()
+    c.disconnect()
+    return got[0] / dt, 1e6 * cpu / max(1, got[0])
+
+
+def drain(args: argparse.Namespace, tmp: Path, broker: MosquittoServer, influx: InfluxServer, creds: dict,
+          ref_pw: str, edge: ManagedProcess, metric, per: int, total: int) -> int:
+    """Queue ``total`` messages in three persistent sessions (agent, mosquitto_sub, paho), then drain each alone."""
+    port = broker.port
+    topic = f"hospital/{SITE}/queue_screen/+/telemetry"
+    sub = ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(port), "-u", "bench-reference", "-P", ref_pw, "-q", "1",
+           "-c", "-i", "bench-reference", "-t", topic]
+    subprocess.run(sub + ["-E"], check=True, stdout=subprocess.DEVNULL)  # the session exists, then it exits
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-paho", clean_session=False)
+    c.username_pw_set("bench-reference", ref_pw)
+    c.connect("127.0.0.1", port)
+    c.subscribe(topic, 1)
+    c.loop(1)
+    c.loop(1)
+    c.disconnect()
+    edge.stop()  # clean stop: its session stays on the broker and queues what comes
+    base = int(time.time() * 1000) - 3_600_000
+    t = time.time()
+    pubs = []
+    for dev, cr in creds.items():
+        f = tmp / f"{dev}.jsonl"
+        f.write_bytes(payload_lines(per, base))
+        pubs.append(subprocess.Popen(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(port), "-u", cr.username, "-P",
+                                      cr.password, "-i", f"pub-{dev}", "-q", "1", "-l", "-t",
+                                      f"hospital/{SITE}/queue_screen/{dev}/telemetry"], stdin=open(f, "rb"),
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    for p in pubs:
+        p.wait(600)
+    publish_s = time.time() - t
+    load_before = os.getloadavg()
+    # Reference 1: mosquitto_sub (C) drains its session.
+    t = time.time()
+    out = subprocess.run(sub + ["-C", str(total)], capture_output=True, timeout=600)
+    ref_c = out.stdout.count(b"\n") / (time.time() - t)
+    # Reference 2: bare paho.
+    ref_paho, ref_paho_cpu = paho_drain(port, "bench-reference", ref_pw, "bench-paho", total)
+    # The agent.
+    edge.start()
+    pid = edge.proc.pid
+    wait_until(lambda: metric("edge_mqtt_connected") == 1, 60, "edge agent")
+    t0, cpu0 = time.time(), cpu_s(pid)
+    watched = {"mosquitto": broker.process.proc.pid, "influxd": influx.process.proc.pid}
+    cpu_before = {k: cpu_s(v) for k, v in watched.items()}
+    stored = 0
+    while time.time() < t0 + 600:
+        stored = count_points(influx.url, "floorops")
+        if stored >= total:
+            break
+        time.sleep(0.05)
+    dt = time.time() - t0
+    edge_cpu = cpu_s(pid) - cpu0
+    result = {
+        "mode": "drain", "utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t0)), "messages": total,
+        "devices": args.devices, "stored": stored, "queued_by_publishers_per_s": round(total / publish_s),
+        "agent_rate": round(total / dt), "agent_s": round(dt, 2),
+        "reference_mosquitto_sub_rate": round(ref_c), "reference_paho_rate": round(ref_paho),
+        "reference_paho_cpu_us_per_message": round(ref_paho_cpu, 1),
+        "ratio_to_mosquitto_sub": round(total / dt / ref_c, 2), "ratio_to_paho": round(total / dt / ref_paho, 2),
+        "edge_cpu_us_per_message": round(1e6 * edge_cpu / total, 1),
+        "cpu_s_during_agent_drain": {"edge": round(edge_cpu, 1),
+                                     **{k: round(cpu_s(v) - cpu_before[k], 1) for k, v in watched.items()}},
+        "duplicates": metric("edge_duplicates_total"), "hub_records_published": metric("edge_hub_records_acked_total"),
+        "loadavg_before": load_before, "loadavg_after": os.getloadavg(), "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+    }
+    print(json.dumps(result, indent=2))
+    out_dir = REPO / "bench" / "results"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / f"ingest-drain-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(t0))}.json").write_text(
+        json.dumps(result, indent=2))
+    return 0 if stored >= total else 1
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--messages", type=int, default=200_000)
@@ -82,6 +185,7 @@ def main() -> int:
     ap.add_argument("--light-s", type=float, default=10.0,
                     help="seconds of latency probing after the load (latency at light load)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    ap.add_argument("--mode", choices=["live", "drain"], default="live")
     args = ap.parse_args()
     per = args.messages // args.devices
     total = per * args.devices
@@ -121,6 +225,8 @@ def main() -> int:
             return 0.0
 
         wait_until(lambda: metric("edge_mqtt_connected") == 1, 30, "edge agent")
+        if args.mode == "drain":
+            return drain(args, tmp, broker, influx, creds, ref_pw, edge, metric, per, total)
         ref_out = tmp / "reference.txt"
         ref = subprocess.Popen(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(broker.port), "-u", "bench-reference",
                                 "-P", ref_pw, "-q", "1", "-c", "-i", "bench-reference", "-t",
