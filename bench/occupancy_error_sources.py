@@ -98,16 +98,16 @@ def main() -> int:
     window = args.window_s or cfg.edge.occupancy_window_s
     load_before = os.getloadavg()
     t0 = time.perf_counter()
-    fit_rows, fit_oracle = simulate(site, dt.date.fromisoformat(args.fit_day), 1, cfg.edge.occupancy_rssi_min, window)
-    test_rows, test_oracle = simulate(site, dt.date.fromisoformat(args.test_day), 2, cfg.edge.occupancy_rssi_min, window)
+    rssi_min = cfg.edge.occupancy_rssi_min
+    fit_rows, fit_oracle = simulate(site, dt.date.fromisoformat(args.fit_day), 1, rssi_min, window)
+    test_rows, test_oracle = simulate(site, dt.date.fromisoformat(args.test_day), 2, rssi_min, window)
     fit_rows = [r for r in fit_rows if r.t_ms in fit_oracle]
     test_rows = [r for r in test_rows if r.t_ms in test_oracle]
     est = calibration.fit(fit_rows)
-    est.zone_factors = calibration.global_only(est).fit_zones(
-        [r.universal for r in fit_rows], [r.randomised for r in fit_rows], [r.truth for r in fit_rows],
-        [r.zone for r in fit_rows]).zone_factors
 
-    def matrix(rows: list[ZoneMinute], oracle: Oracle, cols: Callable[[ZoneMinute, tuple[int, int]], list[float]]) -> np.ndarray:
+    Columns = Callable[[ZoneMinute, tuple[int, int]], list[float]]
+
+    def matrix(rows: list[ZoneMinute], oracle: Oracle, cols: Columns) -> np.ndarray:
         return np.array([cols(r, oracle[r.t_ms][r.zone]) for r in rows], float)
 
     ladder: list[tuple[str, Any]] = []
@@ -115,7 +115,8 @@ def main() -> int:
         ("1. true phone carriers (oracle): who carries a phone", lambda r, o: [o[0]]),
         ("2. burnt-in phones heard + true randomising phones: + detection and window lag",
          lambda r, o: [r.features.universal, o[1]]),
-        ("3. all phones as heard: + randomised-MAC overcount", lambda r, o: [r.features.universal, r.features.randomised]),
+        ("3. all phones as heard: + randomised-MAC overcount",
+         lambda r, o: [r.features.universal, r.features.randomised]),
     ):
         ladder.append((name, per_zone_least_squares(fit_rows, matrix(fit_rows, fit_oracle, cols), test_rows,
                                                     matrix(test_rows, test_oracle, cols))))

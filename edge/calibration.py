@@ -214,10 +214,11 @@ def score(rows: list[ZoneMinute], est: OccupancyEstimator, tz: Any, peak: tuple[
 
 
 def fit(rows: list[ZoneMinute]) -> OccupancyEstimator:
-    """The global formula (fallback for zones without weights) and both per-zone linear models."""
+    """The global formula with zone factors (fallback for zones without weights) and both per-zone
+    linear models."""
     u, r, y, z = ([x.universal for x in rows], [x.randomised for x in rows], [x.truth for x in rows],
                   [x.zone for x in rows])
-    est = OccupancyEstimator().fit(u, r, y)
+    est = OccupancyEstimator().fit(u, r, y).fit_zones(u, r, y, z)
     return est.fit_zones_linear(z, [x.features for x in rows], y)
 
 
@@ -228,7 +229,7 @@ def phones_only(est: OccupancyEstimator) -> OccupancyEstimator:
 
 
 def global_only(est: OccupancyEstimator) -> OccupancyEstimator:
-    """The global formula with per-zone factors fitted on the same rows (the model before fusion)."""
+    """The global formula with its zone factors (the model before the per-zone weights)."""
     return OccupancyEstimator(est.phone_ratio, est.random_mac_factor, dict(est.zone_factors))
 
 
@@ -254,9 +255,6 @@ def calibrate(site: Site, window_s: float, rssi_min: int, fit_day: dt.date, test
     a = counts(simulate_day(site, fit_day, 1, rssi_min, from_hour, to_hour), window_s)
     b = counts(simulate_day(site, test_day, 2, rssi_min, from_hour, to_hour), window_s)
     est = fit(a)
-    zone_factors = OccupancyEstimator(est.phone_ratio, est.random_mac_factor).fit_zones(
-        [x.universal for x in a], [x.randomised for x in a], [x.truth for x in a], [x.zone for x in a]).zone_factors
-    est.zone_factors = zone_factors
     peak = peak_hours(b, site.tz)
     return Calibration(est, score(b, est, site.tz, peak), score(b, phones_only(est), site.tz, peak),
                        score(b, global_only(est), site.tz, peak))

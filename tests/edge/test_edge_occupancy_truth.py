@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 
@@ -19,15 +20,21 @@ pytestmark = pytest.mark.slow
 PHONES_ONLY_LIMITED = {"emergency"}
 
 
-def test_configured_occupancy_calibration_holds_per_zone_on_a_new_simulated_morning() -> None:
-    """The weights in floorops.toml, on a day and seed they were not fitted on, in the morning peak."""
+@pytest.fixture(scope="module")
+def morning() -> tuple[Any, list[calibration.ZoneMinute]]:
+    """A simulated morning none of the configured weights were fitted on (2026-11-19, seed 3)."""
     cfg = load_config(env={})
     site = load_site(cfg.site.file)
-    e = cfg.edge
-    day = calibration.simulate_day(site, dt.date(2026, 11, 19), seed=3, rssi_min=e.occupancy_rssi_min,
+    day = calibration.simulate_day(site, dt.date(2026, 11, 19), seed=3, rssi_min=cfg.edge.occupancy_rssi_min,
                                    from_hour=9, to_hour=11)
-    rows = calibration.counts(day, e.occupancy_window_s)
-    configured = OccupancyEstimator.from_config(e)
+    return site, calibration.counts(day, cfg.edge.occupancy_window_s)
+
+
+def test_configured_occupancy_calibration_holds_per_zone_on_a_new_simulated_morning(
+        morning: tuple[Any, list[calibration.ZoneMinute]]) -> None:
+    """The weights in floorops.toml, on a day and seed they were not fitted on, in the morning peak."""
+    site, rows = morning
+    configured = OccupancyEstimator.from_config(load_config(env={}).edge)
     score = calibration.score(rows, configured, site.tz, peak=(9, 11))
     phones = calibration.score(rows, calibration.phones_only(configured), site.tz, peak=(9, 11))
     uncalibrated = calibration.score(rows, OccupancyEstimator(1.0, 1.0), site.tz, peak=(9, 11))
@@ -42,13 +49,16 @@ def test_configured_occupancy_calibration_holds_per_zone_on_a_new_simulated_morn
     assert score.zone_minute < phones.zone_minute < uncalibrated.zone_minute
 
 
-def test_fit_on_two_simulated_hours_recovers_people_better_than_raw_counts() -> None:
-    site = load_site(load_config(env={}).site.file)
-    day = calibration.simulate_day(site, dt.date(2026, 11, 18), seed=4, rssi_min=-80, from_hour=9, to_hour=11)
-    rows = calibration.counts(day, 120)
-    fitted = calibration.fit(rows)
-    raw = calibration.score(rows, OccupancyEstimator(1.0, 1.0), site.tz, peak=(9, 11))
-    assert calibration.score(rows, fitted, site.tz, peak=(9, 11)).site_minute < raw.site_minute
+def test_fit_on_the_first_80_minutes_predicts_the_next_40(morning: tuple[Any, list[calibration.ZoneMinute]]) -> None:
+    site, rows = morning
+    split = min(r.t_ms for r in rows) + 80 * calibration.MINUTE_MS
+    fitted = calibration.fit([r for r in rows if r.t_ms < split])
+    later = [r for r in rows if r.t_ms >= split]
+    fused = calibration.score(later, fitted, site.tz, peak=(10, 11))
+    phones = calibration.score(later, calibration.phones_only(fitted), site.tz, peak=(10, 11))
+    raw = calibration.score(later, OccupancyEstimator(1.0, 1.0), site.tz, peak=(10, 11))
+    assert fused.zone_minute < phones.zone_minute < raw.zone_minute
+    assert fused.site_minute < raw.site_minute
     probe_zones = {d.zone for d in site.devices if d.kind == "wifi_probe"}
     screen_zones = {d.zone for d in site.devices if d.kind == "queue_screen"} & probe_zones
     assert set(fitted.zone_phone_weights) == probe_zones and set(fitted.zone_weights) == screen_zones

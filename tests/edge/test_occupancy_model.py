@@ -98,7 +98,8 @@ def test_windows_give_recent_half_queues_by_name_tickets_at_counters_and_stalene
     assert not w.observe_queue("z", "screen-4", 100_000, {"queue": "Q3"})  # no reading: ignored
     for ts, event, ticket in ((101_000, "ticket_called", "A1"), (102_000, "ticket_called", "A2"),
                               (103_000, "ticket_called", "A3"), (104_000, "ticket_called", "A4"),
-                              (106_000, "ticket_served", "A1"), (107_000, "ticket_served", "A0"),  # A0: before we started
+                              (106_000, "ticket_served", "A1"),
+                              (107_000, "ticket_served", "A0"),  # called before the edge started: ignored
                               (108_000, "ticket_no_show", "A2"), (109_000, "ticket_called", "B1")):
         assert w.observe_queue("z", "screen-1", ts, {"event": event, "queue": "Q1", "ticket": ticket})
     w.observe_queue("z", "screen-3", 109_000, {"event": "ticket_called", "queue": "Q2", "ticket": "C1"})
