@@ -25,7 +25,7 @@ from edge.inputs.modbus import ModbusBusPoller
 from edge.inputs.mqtt import MqttLink
 from edge.inputs.serial_probe import SerialProbeReader
 from edge.metrics import EdgeMetrics, start_metrics_server
-from edge.outputs.hub import HubPublisher
+from edge.outputs.hub import HubPublisher, pack_records
 from edge.outputs.influx import InfluxWriter
 from edge.pipeline import Batch, Item, Pipeline, Tick
 from edge.processors.occupancy import OccupancyEstimator
@@ -125,12 +125,13 @@ class EdgeAgent:
         """Commit a batch durably, retrying until it works (a full disk, a locked file): until then
         nothing is acknowledged, so the broker keeps the messages and the inputs wait (backpressure)."""
         delay = 0.5
+        messages = pack_records(batch.records, self.site.id, self.cfg.edge.agent_id)
         while True:
             try:
                 if batch.deadletters:
                     self.deadletters.add(batch.deadletters)
                     batch.deadletters = []
-                return self.buffer.commit(batch.lines, batch.records, batch.seq_state)
+                return self.buffer.commit(batch.lines, messages, batch.seq_state)
             except Exception as exc:  # noqa: BLE001 - retried, never lost
                 self.store_errors += 1
                 log.error("cannot store a batch; retrying", extra={"error": f"{type(exc).__name__}: {exc}",

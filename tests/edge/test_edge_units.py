@@ -16,7 +16,6 @@ from floorops import contract
 from floorops.site import load_site
 from floorops.config import load_config
 
-from edge.buffer import DurableBuffer
 from edge.inputs.serial_probe import LineFramer
 from edge.metrics import EdgeMetrics
 from edge.pipeline import MqttIn, Pipeline, ProbeLine, SerialReject, Tick
@@ -165,26 +164,6 @@ def test_estimator_fit_recovers_the_factors_it_was_built_with() -> None:
     assert fitted.phone_ratio == pytest.approx(0.7) and fitted.random_mac_factor == pytest.approx(2.5)
 
 
-# -- buffer ----------------------------------------------------------------------------------------
-
-def test_buffer_replays_in_order_and_drops_oldest_past_its_bound_counting_them(tmp_path: Path) -> None:
-    b = DurableBuffer(tmp_path / "b.sqlite", max_rows=10)
-    b.commit([f"m v={i}i {i}" for i in range(4)], [("t/1", b"r1", False)], [("d", "1:1")])
-    b.commit([f"m v={i}i {i}" for i in range(4, 8)], [("t/2", b"r2", False)])
-    assert (b.pending_points, b.pending_records) == (8, 2)
-    dropped = b.commit([f"m v={i}i {i}" for i in range(8, 11)], [])
-    assert dropped.points == 4 and b.dropped.points == 4  # the oldest chunk went
-    chunks = b.influx_chunks(0, 100)
-    assert b"".join(c.body for c in chunks).split(b"\n")[0] == b"m v=4i 4"
-    again = DurableBuffer(tmp_path / "b.sqlite", max_rows=10)  # reopened (a restart) sees the same
-    assert (again.pending_points, again.pending_records) == (7, 2)
-    assert [r.topic for r in again.hub_rows(0, 10)] == ["t/1", "t/2"]
-    assert again.load_seq_state() == [("d", "1:1")]
-    again.ack_influx(again.influx_chunks(0, 100))
-    again.ack_hub([r.id for r in again.hub_rows(0, 10)])
-    assert (again.pending_points, again.pending_records) == (0, 0)
-
-
 # -- pipeline ---------------------------------------------------------------------------------------
 
 def make_pipeline(tmp_path: Path, now: list[int], bound_s: float = 120) -> tuple[Pipeline, EdgeMetrics]:
@@ -312,22 +291,3 @@ def test_agent_retries_a_failed_buffer_commit_until_it_is_stored(tmp_path: Path,
     assert a.store_errors == 2 and a.buffer.pending_points == 1 and a.buffer.pending_records == 1
     assert "edge_store_errors_total 2" in a.metrics.render()
 
-
-# -- hub record batches ------------------------------------------------------------------------------
-
-def test_hub_rows_become_one_message_per_stream_in_order_bounded_in_size() -> None:
-    from edge.buffer import HubRow
-    from edge.outputs.hub import RECORDS_PER_MESSAGE, batch_rows
-    from floorops.topics import edge_record_topic, zone_occupancy_topic
-
-    rows = [HubRow(i, edge_record_topic("demo", "kiosk", "k1", "telemetry"), b"{}", False) for i in range(1, 1201)]
-    rows.insert(10, HubRow(5000, edge_record_topic("demo", "kiosk", "k2", "event"), b'{"e":1}', False))
-    rows.append(HubRow(5001, zone_occupancy_topic("demo", "lab"), b"{}", False))
-    rows.append(HubRow(5002, "floorops/demo/registry/x", b"{}", True))
-    out = batch_rows(rows)
-    streams = [s for s, _ in out]
-    assert streams.count("priority") == 1 and [r.id for r in dict(out)["priority"]] == [5000]
-    readings = [r.id for s, members in out if s == "stream" for r in members]
-    assert readings == list(range(1, 1201)) + [5001]  # every row once, in buffer order
-    assert max(len(m) for s, m in out if s == "stream") == RECORDS_PER_MESSAGE
-    assert ("", [rows[-1]]) in out  # a retained row goes alone, under its own topic
