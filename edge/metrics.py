@@ -1,128 +1,120 @@
-"""The agent's own numbers in the Prometheus text format, served on ``/metrics`` (aiohttp).
+"""The agent's own numbers for Prometheus, served on ``/metrics`` (aiohttp), backed by prometheus_client.
 
-Small on purpose (no client library): counters and gauges with labels, and a latency histogram.
-Updates come from several threads; each is a dict update under the GIL plus a lock where a
-read-modify-write must not interleave.
+Each :class:`EdgeMetrics` owns its ``CollectorRegistry``: tests run many agents in one process, and the
+library's global default registry would refuse a second metric of the same name. The rest of the edge keeps
+its call style (``metrics.rejected.inc(reason="bad_json")``); prometheus_client does the storage, the
+locking and the text format.
 """
 
 from __future__ import annotations
 
-import bisect
-import threading
-from typing import Callable
+import logging
+import math
+from typing import Any, Callable
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+log = logging.getLogger("edge.metrics")
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
-
-def _labels(pairs: tuple[tuple[str, str], ...]) -> str:
-    if not pairs:
-        return ""
-    inner = ",".join(f'{k}="{v.replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"' for k, v in pairs)
-    return "{" + inner + "}"
+LabelKey = tuple[tuple[str, Any], ...]
 
 
-class Counter:
-    def __init__(self, name: str, help_: str) -> None:
-        self.name, self.help = name, help_
-        self.values: dict[tuple[tuple[str, str], ...], float] = {}
-        self._lock = threading.Lock()
+class LabelledCounter:
+    """A prometheus_client ``Counter`` with the edge's call style: ``inc(amount=1, **labels)``.
 
-    def inc(self, amount: float = 1, **labels: str) -> None:
-        key = tuple(sorted(labels.items()))
-        with self._lock:
-            self.values[key] = self.values.get(key, 0) + amount
+    The labelled child is cached per label tuple as the call site passes it, so the hot path (one ``inc``
+    per device message) pays one dict lookup and the library's locked add, not its label validation.
+    """
 
-    def get(self, **labels: str) -> float:
-        return self.values.get(tuple(sorted(labels.items())), 0)
+    __slots__ = ("name", "labelnames", "counter", "_children")
+
+    def __init__(self, name: str, help_: str, labelnames: tuple[str, ...], registry: CollectorRegistry) -> None:
+        self.name = name  # as exposed, with the ``_total`` that prometheus_client appends to the base name
+        self.labelnames = labelnames
+        self.counter = Counter(name.removesuffix("_total"), help_, labelnames, registry=registry)
+        self._children: dict[LabelKey, Counter] = {} if labelnames else {(): self.counter}
+
+    def inc(self, amount: float = 1, **labels: Any) -> None:
+        key = tuple(labels.items())
+        child = self._children.get(key)
+        if child is None:
+            child = self._child(labels, key)
+        child.inc(amount)
+
+    def _child(self, labels: dict[str, Any], key: LabelKey) -> Counter:
+        if set(labels) != set(self.labelnames):
+            raise ValueError(f"{self.name} is counted by {list(self.labelnames) or 'no labels'}, "
+                             f"not by {sorted(labels) or 'no labels'}")
+        child = self.counter.labels(**labels)
+        self._children[key] = child  # a race only stores the same child twice (labels() is locked)
+        return child
+
+    def _samples(self) -> list[tuple[dict[str, str], float]]:
+        return [(s.labels, s.value) for family in self.counter.collect() for s in family.samples
+                if s.name == self.name]
+
+    def get(self, **labels: Any) -> float:
+        """The count for exactly these labels (0 when never counted)."""
+        want = {k: str(v) for k, v in labels.items()}
+        return next((v for got, v in self._samples() if got == want), 0.0)
 
     def total(self) -> float:
-        return sum(self.values.values())
-
-    def render(self, kind: str = "counter") -> list[str]:
-        out = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} {kind}"]
-        out += [f"{self.name}{_labels(k)} {v:g}" for k, v in sorted(self.values.items())]
-        if not self.values:
-            out.append(f"{self.name} 0")
-        return out
-
-
-class Gauge:
-    """A value read when scraped (buffer sizes live in the buffer, not copied here)."""
-
-    def __init__(self, name: str, help_: str, read: Callable[[], float]) -> None:
-        self.name, self.help, self.read = name, help_, read
-
-    def render(self) -> list[str]:
-        return [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} gauge", f"{self.name} {self.read():g}"]
-
-
-class Histogram:
-    def __init__(self, name: str, help_: str, buckets: tuple[float, ...] = LATENCY_BUCKETS) -> None:
-        self.name, self.help, self.buckets = name, help_, buckets
-        self.counts = [0] * (len(buckets) + 1)
-        self.sum = 0.0
-        self.count = 0
-        self._lock = threading.Lock()
-
-    def observe(self, value: float) -> None:
-        i = bisect.bisect_left(self.buckets, value)
-        with self._lock:
-            self.counts[i] += 1
-            self.sum += value
-            self.count += 1
-
-    def render(self) -> list[str]:
-        out = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} histogram"]
-        acc = 0
-        for b, c in zip(self.buckets, self.counts):
-            acc += c
-            out.append(f'{self.name}_bucket{{le="{b:g}"}} {acc}')
-        out.append(f'{self.name}_bucket{{le="+Inf"}} {self.count}')
-        out += [f"{self.name}_sum {self.sum:g}", f"{self.name}_count {self.count}"]
-        return out
+        """The count summed over every label set."""
+        return sum(v for _, v in self._samples())
 
 
 class EdgeMetrics:
-    """Every number the agent exposes; one instance per agent (no global registry)."""
+    """Every number the agent exposes; one instance per agent, with its own registry."""
 
     def __init__(self) -> None:
-        self.messages_in = Counter("edge_messages_in_total", "Device messages received, by kind and transport")
-        self.rejected = Counter("edge_rejected_total", "Device input rejected and dead-lettered, by reason")
-        self.duplicates = Counter("edge_duplicates_total", "Messages dropped as repeats of a seen seq")
-        self.gaps = Counter("edge_seq_gap_messages_total", "Messages missing according to seq gaps, by device")
-        self.late = Counter("edge_seq_late_total", "Messages that arrived after a gap was counted")
-        self.clock_corrected = Counter("edge_clock_corrected_total", "Messages whose device clock was corrected")
-        self.points_written = Counter("edge_points_written_total", "Points acknowledged by InfluxDB")
-        self.write_errors = Counter("edge_influx_write_errors_total", "Failed InfluxDB writes, by kind")
-        self.records_published = Counter("edge_hub_records_acked_total", "Hub records acknowledged by the broker")
-        self.buffer_dropped = Counter("edge_buffer_dropped_total", "Entries dropped because the buffer was full")
-        self.occupancy_published = Counter("edge_occupancy_published_total", "Zone occupancy estimates published")
-        self.modbus_polls = Counter("edge_modbus_polls_total", "Modbus polls, by result")
-        self.write_latency = Histogram("edge_influx_write_seconds", "Duration of one InfluxDB write request")
-        self.gauges: list[Gauge] = []
+        self.registry = CollectorRegistry()
+
+        def counter(name: str, help_: str, *labelnames: str) -> LabelledCounter:
+            return LabelledCounter(name, help_, labelnames, self.registry)
+
+        self.messages_in = counter("edge_messages_in_total", "Device messages received, by kind and transport",
+                                   "kind", "transport")
+        self.rejected = counter("edge_rejected_total", "Device input rejected and dead-lettered, by reason", "reason")
+        self.duplicates = counter("edge_duplicates_total", "Messages dropped as repeats of a seen seq", "kind")
+        self.gaps = counter("edge_seq_gap_messages_total", "Messages missing according to seq gaps, by device",
+                            "device_id")
+        self.late = counter("edge_seq_late_total", "Messages that arrived after a gap was counted", "kind")
+        self.clock_corrected = counter("edge_clock_corrected_total", "Messages whose device clock was corrected",
+                                       "kind")
+        self.points_written = counter("edge_points_written_total", "Points acknowledged by InfluxDB")
+        self.write_errors = counter("edge_influx_write_errors_total", "Failed InfluxDB writes, by kind", "kind")
+        self.records_published = counter("edge_hub_records_acked_total", "Hub records acknowledged by the broker")
+        self.buffer_dropped = counter("edge_buffer_dropped_total", "Entries dropped because the buffer was full",
+                                      "what")
+        self.occupancy_published = counter("edge_occupancy_published_total", "Zone occupancy estimates published")
+        self.modbus_polls = counter("edge_modbus_polls_total", "Modbus polls, by result", "result")
+        self.write_latency = Histogram("edge_influx_write_seconds", "Duration of one InfluxDB write request",
+                                       buckets=LATENCY_BUCKETS, registry=self.registry)
 
     def gauge(self, name: str, help_: str, read: Callable[[], float]) -> None:
-        self.gauges.append(Gauge(name, help_, read))
+        """A value read when scraped (buffer sizes live in the buffer, not copied here)."""
+        def guarded() -> float:
+            try:
+                return float(read())
+            except Exception:  # noqa: BLE001 - one broken reading must not hide every other number
+                log.warning("metric not readable", extra={"metric": name}, exc_info=True)
+                return math.nan
+
+        Gauge(name, help_, registry=self.registry).set_function(guarded)
 
     def render(self) -> str:
-        lines: list[str] = []
-        for c in (self.messages_in, self.rejected, self.duplicates, self.gaps, self.late, self.clock_corrected,
-                  self.points_written, self.write_errors, self.records_published, self.buffer_dropped,
-                  self.occupancy_published, self.modbus_polls):
-            lines += c.render()
-        lines += self.write_latency.render()
-        for g in self.gauges:
-            lines += g.render()
-        return "\n".join(lines) + "\n"
+        """The Prometheus text exposition of everything above."""
+        return generate_latest(self.registry).decode("utf-8")
 
 
 async def start_metrics_server(metrics: EdgeMetrics, host: str, port: int,
                                healthy: Callable[[], bool]) -> web.AppRunner:
+    """``/metrics`` for Prometheus and ``/healthz`` (200/503) on the agent's own event loop."""
     async def handle_metrics(_: web.Request) -> web.Response:
-        return web.Response(text=metrics.render(), content_type="text/plain", charset="utf-8",
-                            headers={"X-Prometheus-Format": "0.0.4"})
+        return web.Response(body=generate_latest(metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def handle_health(_: web.Request) -> web.Response:
         ok = healthy()

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 from floorops.config import Config, dump_toml, load_config
 from floorops.dynsec import DynsecClient, edge_acls
@@ -47,8 +49,7 @@ class EdgeHarness:
             "edge", [sys.executable, "-m", "edge", "--config", str(self.config_path)], self.dir / "edge.log",
             cwd=Path(__file__).resolve().parents[2],
         ).start()
-        wait_until(lambda: self.metrics_text() is not None and "edge_mqtt_connected 1" in (self.metrics_text() or ""),
-                   30, "edge agent")
+        wait_until(lambda: self.metric("edge_mqtt_connected") == 1, 30, "edge agent")
         return self
 
     def metrics_text(self) -> str | None:
@@ -60,14 +61,14 @@ class EdgeHarness:
         except OSError:
             return None
 
-    def metric(self, name: str) -> float:
-        """Sum of a metric over its labels, from the running agent."""
+    def samples(self, name: str) -> list[Sample]:
+        """The running agent's samples of one metric (every label set), as Prometheus parses them."""
         text = self.metrics_text() or ""
-        total = 0.0
-        for ln in text.splitlines():
-            if ln.startswith(name + " ") or ln.startswith(name + "{"):
-                total += float(ln.rsplit(" ", 1)[1])
-        return total
+        return [s for family in text_string_to_metric_families(text) for s in family.samples if s.name == name]
+
+    def metric(self, name: str, **labels: str) -> float:
+        """Sum of a metric over the label sets that carry ``labels`` (all of them when none is given)."""
+        return sum(s.value for s in self.samples(name) if labels.items() <= s.labels.items())
 
     def query(self, q: str) -> list[dict[str, Any]]:
         return query_sync(self.influx_url, self.database, q)

@@ -52,9 +52,8 @@ def test_usb_probe_lines_and_noise_over_a_pty(make_edge, broker, influx, influx_
         port.flush()
         wait_until(lambda: edge.count("wifi_sighting") == 20, 20, "the 20 good sightings")
         wait_until(lambda: edge.metric("edge_rejected_total") == len(bad), 10, "every bad line rejected")
-        text = edge.metrics_text()
         for reason in ("bad_checksum", "field_count", "out_of_range", "bad_mac", "too_long", "noise", "bad_frame"):
-            assert f'reason="{reason}"' in text, reason
+            assert edge.metric("edge_rejected_total", reason=reason) >= 1, reason
         assert edge.count("device_status", "WHERE device_id='probe-11'") == 1  # online, from the heartbeat
         zone = edge.query("SELECT zone, channel FROM wifi_sighting LIMIT 1")[0]["values"][0]
         assert zone[1:] == ["lab", 6]
@@ -140,7 +139,7 @@ def test_modbus_station_polled_then_offline_after_three_failed_polls(
                    30, "offline after three failed polls")
         assert edge.count("charger_station", "WHERE device_id='charger-03' AND online=false") == 1
         assert edge.metric("edge_modbus_polls_total") >= 3
-        assert 'edge_modbus_polls_total{result="failed"}' in edge.metrics_text()
+        assert edge.metric("edge_modbus_polls_total", result="failed") >= 3
     finally:
         if station.is_alive():
             station.stop()

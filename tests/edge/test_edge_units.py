@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from prometheus_client.parser import text_string_to_metric_families
 
 from floorops import contract
 from floorops.site import load_site
@@ -289,5 +290,6 @@ def test_agent_retries_a_failed_buffer_commit_until_it_is_stored(tmp_path: Path,
     monkeypatch.setattr(agent_mod.time, "sleep", lambda s: None)
     a._store(Batch(lines=["m v=1i 1"], records=[("t", b"p", False)]))
     assert a.store_errors == 2 and a.buffer.pending_points == 1 and a.buffer.pending_records == 1
-    assert "edge_store_errors_total 2" in a.metrics.render()
+    exposed = {s.name: s.value for f in text_string_to_metric_families(a.metrics.render()) for s in f.samples}
+    assert exposed["edge_store_errors_total"] == 2
 
