@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Iterator
+
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from hub.api import ANY_OBJ, ApiError, Route, ok
-from hub.context import ctx
+from hub.context import HubContext, ctx
 
+METRICS_REGISTRY = "metrics_registry"  # key in HubContext.extra
+REJECTED_PREFIX = "rejected_"  # hub.metrics["rejected_<reason>"]
 REQUIRED = ("db", "mqtt")  # the hub cannot do its job without these; InfluxDB only feeds history and stats
 
 
@@ -21,38 +27,56 @@ async def healthz(request: web.Request) -> web.Response:
     return ok({"status": "ok" if healthy else "degraded", "components": components}, status=200 if healthy else 503)
 
 
+class HubCollector:
+    """The hub's live numbers as Prometheus families, read at scrape time from where they already live
+    (the hub's counters, the alarm table, the event bus, the webhook sender, the tickets table)."""
+
+    def __init__(self, c: HubContext) -> None:
+        self.c = c
+
+    def collect(self) -> Iterator[Metric]:
+        hub, webhooks = self.c.hub, self.c.webhooks
+        yield CounterMetricFamily("floorops_hub_messages", "Messages received from the broker.",
+                                  value=hub.metrics["messages"])
+        yield CounterMetricFamily("floorops_hub_duplicates", "Records dropped as repeats of a seen seq.",
+                                  value=hub.metrics["duplicates"])
+        rejected = CounterMetricFamily("floorops_hub_rejected", "Messages the hub could not use, by reason.",
+                                       labels=["reason"])
+        for key, n in sorted(hub.metrics.items()):
+            if key.startswith(REJECTED_PREFIX):
+                rejected.add_metric([key.removeprefix(REJECTED_PREFIX)], n)
+        yield rejected
+        yield GaugeMetricFamily("floorops_hub_alarms_active", "Alarms open now.", value=len(hub.alarms.open))
+        yield GaugeMetricFamily("floorops_hub_ws_clients", "Console WebSocket clients connected now.",
+                                value=len(hub.bus.subscribers))
+        yield CounterMetricFamily("floorops_hub_events", "Events delivered to WebSocket clients.",
+                                  value=hub.bus.delivered)
+        yield CounterMetricFamily("floorops_hub_login_failed", "Failed logins.", value=hub.metrics["login_failed"])
+        if webhooks is not None:
+            sent = CounterMetricFamily("floorops_hub_webhooks", "Webhook deliveries, by result.", labels=["result"])
+            for key in ("delivered", "retries", "failed", "dropped"):
+                sent.add_metric([key], webhooks.stats[key])
+            yield sent
+        tickets = GaugeMetricFamily("floorops_hub_tickets", "Tickets, by state.", labels=["state"])
+        for state, n in hub.db.all("SELECT state, COUNT(*) FROM tickets GROUP BY state"):
+            tickets.add_metric([state], n)
+        yield tickets
+
+
+def metrics_registry(c: HubContext) -> CollectorRegistry:
+    """The app's own registry (kept in its context), never prometheus_client's global one: tests run
+    several hubs in one process."""
+    registry = c.extra.get(METRICS_REGISTRY)
+    if registry is None:
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(HubCollector(c))
+        c.extra[METRICS_REGISTRY] = registry
+    return registry
+
+
 async def metrics(request: web.Request) -> web.Response:
-    c = ctx(request)
-    hub = c.hub
-    lines = [
-        "# HELP floorops_hub_messages_total Messages received from the broker.",
-        "# TYPE floorops_hub_messages_total counter",
-        f"floorops_hub_messages_total {hub.metrics['messages']}",
-        "# TYPE floorops_hub_duplicates_total counter",
-        f"floorops_hub_duplicates_total {hub.metrics['duplicates']}",
-        "# HELP floorops_hub_rejected_total Messages the hub could not use, by reason.",
-        "# TYPE floorops_hub_rejected_total counter",
-    ]
-    for key, n in sorted(hub.metrics.items()):
-        if key.startswith("rejected_"):
-            lines.append(f'floorops_hub_rejected_total{{reason="{key[9:]}"}} {n}')
-    lines += [
-        "# TYPE floorops_hub_alarms_active gauge",
-        f"floorops_hub_alarms_active {len(hub.alarms.open)}",
-        "# TYPE floorops_hub_ws_clients gauge",
-        f"floorops_hub_ws_clients {len(hub.bus.subscribers)}",
-        "# TYPE floorops_hub_events_total counter",
-        f"floorops_hub_events_total {hub.bus.delivered}",
-        "# TYPE floorops_hub_login_failed_total counter",
-        f"floorops_hub_login_failed_total {hub.metrics['login_failed']}",
-    ]
-    if c.webhooks is not None:
-        lines.append("# TYPE floorops_hub_webhooks_total counter")
-        for key in ("delivered", "retries", "failed", "dropped"):
-            lines.append(f'floorops_hub_webhooks_total{{result="{key}"}} {c.webhooks.stats[key]}')
-    for state, n in hub.db.all("SELECT state, COUNT(*) FROM tickets GROUP BY state"):
-        lines.append(f'floorops_hub_tickets{{state="{state}"}} {n}')
-    return web.Response(text="\n".join(lines) + "\n", content_type="text/plain", charset="utf-8")
+    body = generate_latest(metrics_registry(ctx(request)))
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 async def openapi(request: web.Request) -> web.Response:

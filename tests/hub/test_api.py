@@ -204,9 +204,59 @@ def test_console_is_served_at_root(live: LiveHub) -> None:
 
 def test_metrics_count_rejected_input(live: LiveHub) -> None:
     import urllib.request
-    live.call(live.ctx.hub.apply_messages, [("floorops/demo/edge/kiosk/kiosk-01/event", b"{broken")])
-    text = urllib.request.urlopen(live.url + "/metrics").read().decode()
-    assert 'floorops_hub_rejected_total{reason="bad_record"} 1' in text
+
+    from prometheus_client import CONTENT_TYPE_LATEST
+    from prometheus_client.parser import text_string_to_metric_families
+
+    hub = live.ctx.hub
+    f = Feeder(hub)
+    live.call(hub.apply_messages, [("floorops/demo/edge/kiosk/kiosk-01/event", b"{broken")])
+    live.call(f.record, "kiosk-01", "event", {"event": "card_jam"}, 7)  # an alarm and its ticket
+    live.call(f.record, "kiosk-01", "event", {"event": "card_jam"}, 7)  # the same seq again: a duplicate
+    assert http(live.url + "/api/login", "POST", {"username": "monitor", "password": "wrong"})[0] == 401
+    with urllib.request.urlopen(live.url + "/metrics") as r:
+        assert r.headers["Content-Type"] == CONTENT_TYPE_LATEST
+        families = list(text_string_to_metric_families(r.read().decode()))
+    types = {fam.name: fam.type for fam in families}
+    got = {(s.name, tuple(sorted(s.labels.items()))): s.value for fam in families for s in fam.samples}
+    assert types == {"floorops_hub_messages": "counter", "floorops_hub_duplicates": "counter",
+                     "floorops_hub_rejected": "counter", "floorops_hub_alarms_active": "gauge",
+                     "floorops_hub_ws_clients": "gauge", "floorops_hub_events": "counter",
+                     "floorops_hub_login_failed": "counter", "floorops_hub_tickets": "gauge"}
+    assert got[("floorops_hub_rejected_total", (("reason", "bad_record"),))] == 1
+    assert got[("floorops_hub_messages_total", ())] == 3
+    assert got[("floorops_hub_duplicates_total", ())] == 1
+    assert got[("floorops_hub_login_failed_total", ())] == 1
+    assert got[("floorops_hub_alarms_active", ())] == 1
+    assert got[("floorops_hub_tickets", (("state", "open"),))] == 1
+    assert got[("floorops_hub_ws_clients", ())] == 0
+
+
+def test_metrics_show_webhook_deliveries_and_tickets_by_label() -> None:
+    from collections import Counter
+    from types import SimpleNamespace
+
+    from prometheus_client import generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from hub.api.system import metrics_registry
+
+    hub = SimpleNamespace(metrics=Counter(messages=5, rejected_bad_topic=2), alarms=SimpleNamespace(open={}),
+                          bus=SimpleNamespace(subscribers=[], delivered=9),
+                          db=SimpleNamespace(all=lambda sql: [("open", 2), ("resolved", 1)]))
+    c = SimpleNamespace(hub=hub, webhooks=SimpleNamespace(stats=Counter(delivered=4, failed=1)), extra={})
+    registry = metrics_registry(c)  # type: ignore[arg-type]
+    assert metrics_registry(c) is registry  # one per app, kept in its context
+    hub.metrics["messages"] += 1  # read live at each scrape
+    got = {(s.name, tuple(s.labels.items())): s.value
+           for fam in text_string_to_metric_families(generate_latest(registry).decode()) for s in fam.samples}
+    assert got[("floorops_hub_messages_total", ())] == 6 and got[("floorops_hub_events_total", ())] == 9
+    assert got[("floorops_hub_rejected_total", (("reason", "bad_topic"),))] == 2
+    assert got[("floorops_hub_webhooks_total", (("result", "delivered"),))] == 4
+    assert got[("floorops_hub_webhooks_total", (("result", "retries"),))] == 0
+    assert got[("floorops_hub_webhooks_total", (("result", "failed"),))] == 1
+    assert got[("floorops_hub_tickets", (("state", "open"),))] == 2
+    assert got[("floorops_hub_tickets", (("state", "resolved"),))] == 1
 
 
 def test_openapi_document_lists_every_route(live: LiveHub) -> None:
