@@ -409,7 +409,8 @@ class Hub:
         flapping holds, dispatch offers expiring, old dedup keys and events pruned."""
         with self.unit_of_work():
             now = self.clock.now()
-            for sig in offline.heartbeat(list(self.state.devices.values()), now, self.started_at, self.rules):
+            for sig in offline.heartbeat(list(self.state.devices.values()), now, self.started_at, self.rules,
+                                         self.state.agents.values()):
                 self.alarms.apply(sig)
             for agent in self.state.agents.values():
                 self._evaluate_agent(agent)

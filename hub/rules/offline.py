@@ -1,5 +1,12 @@
 """Device offline: the device's own status (Last Will, or the edge's liveness for serial devices), or no
-message for longer than its kind's heartbeat timeout. Any message from the device brings it back."""
+message for longer than its kind's heartbeat timeout. Any message from the device brings it back.
+
+Silence is a symptom when the edge agent that relays the device is down: every device it reads falls
+silent at once. Then the agent's own ``agent_offline`` alarm is the one alarm for the cause, and the
+silence alarms are held back while an agent is offline and for ``startup_grace_s`` after it is back (it
+needs that long to hear its devices again). A device's explicit offline status still counts. The edge's
+records do not say which agent relayed them, so any offline agent holds back every device's silence
+alarm (one agent per site, as in the demo); devices still silent after the grace raise as usual."""
 
 from __future__ import annotations
 
@@ -8,7 +15,7 @@ from typing import Container, Iterable
 from floorops.topics import EdgeRecord
 from hub.rules.base import Signal, device_signal
 from hub.rules.config import RuleSet
-from hub.state import DeviceState
+from hub.state import AgentState, DeviceState
 
 
 def signals(rec: EdgeRecord, rules: RuleSet, open_: Container[tuple[str, str]] = ()) -> list[Signal]:
@@ -19,10 +26,19 @@ def signals(rec: EdgeRecord, rules: RuleSet, open_: Container[tuple[str, str]] =
     return []
 
 
-def heartbeat(devices: Iterable[DeviceState], now: float, started_at: float, rules: RuleSet) -> list[Signal]:
-    """Devices silent for longer than their timeout; none in the first ``startup_grace_s`` after a start."""
+def agents_holding_back(agents: Iterable[AgentState], now: float, rules: RuleSet) -> list[str]:
+    """Ids of the agents offline now, or back for less than ``startup_grace_s``: while there is one, the
+    silence of the devices it serves says nothing about the devices."""
+    grace = rules.rule("device_offline")["startup_grace_s"]
+    return sorted(a.id for a in agents if a.state == "offline" or now - a.since < grace)
+
+
+def heartbeat(devices: Iterable[DeviceState], now: float, started_at: float, rules: RuleSet,
+              agents: Iterable[AgentState] = ()) -> list[Signal]:
+    """Devices silent for longer than their timeout; none in the first ``startup_grace_s`` after a start,
+    and none while an edge agent is offline or just back (``agents_holding_back``)."""
     rule = rules.rule("device_offline")
-    if now - started_at < rule["startup_grace_s"]:
+    if now - started_at < rule["startup_grace_s"] or agents_holding_back(agents, now, rules):
         return []
     out = []
     for d in devices:

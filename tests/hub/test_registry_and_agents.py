@@ -12,7 +12,7 @@ from floorops.topics import agent_status_topic, registry_topic
 from hub import kpis
 from hub.clock import ManualClock
 from hub.core import Hub
-from tests.hub.helpers import Feeder, kiosk_ok, make_hub, open_alarms
+from tests.hub.helpers import Feeder, kiosk_ok, make_hub, open_alarms, queue_reading
 
 
 @pytest.fixture
@@ -187,3 +187,65 @@ def test_bad_agent_status_is_counted_and_an_empty_one_forgets_the_agent(hub: Hub
     hub.apply_messages([(topic, b"")])  # the retained status deleted: the agent is decommissioned
     assert "edge-4" not in hub.state.agents and open_alarms(hub) == []
     assert events(hub, "agent.removed") == [{"id": "edge-4", "state": "removed"}]
+
+
+# -- an offline agent is one alarm, not one per silent device --------------------------------------
+
+
+def test_agent_offline_holds_back_silence_alarms_of_its_devices_until_grace_after_return(
+        hub: Hub, clock: ManualClock) -> None:
+    """60 silent devices behind a dead edge agent are one cause: one agent_offline, no device tickets.
+    A device's own Last Will (relayed by the edge) still raises; after the agent is back and the grace
+    is over, the devices that stayed silent raise as usual and those heard again do not."""
+    f = Feeder(hub)
+    grace = hub.rules.rule("device_offline")["startup_grace_s"]
+    agent_status(hub, "edge-1", "online")
+    run(hub, clock, int(grace) + 5)  # past the hub's start-up grace and the agent's first-online grace
+    kiosks = ["kiosk-01", "kiosk-02", "kiosk-03"]
+    for k in kiosks:
+        f.record(k, "telemetry", kiosk_ok())
+    f.record("qs-reg-1", "telemetry", queue_reading("REG-1", 3, 60))
+    agent_status(hub, "edge-1", "offline")
+    run(hub, clock, 400)  # far past every kind's heartbeat timeout (screens 90 s, kiosks 180 s)
+    assert [a["type"] for a in open_alarms(hub)] == ["agent_offline"]
+    assert hub.tickets.list() == []
+    assert hub.device_json("kiosk-01")["state"] == "online"
+    # An explicit offline status (the device's Last Will) is not silence: it still counts.
+    f.record("kiosk-02", "status", {"state": "offline"}, seq=None)
+    assert [a["source"] for a in open_alarms(hub, "device_offline")] == ["kiosk-02"]
+    assert [t["alarm_id"] for t in hub.tickets.list()] == [open_alarms(hub, "device_offline")[0]["id"]]
+
+    agent_status(hub, "edge-1", "online")
+    assert open_alarms(hub, "agent_offline") == []
+    f.record("kiosk-01", "telemetry", kiosk_ok())  # heard again within the grace
+    run(hub, clock, int(grace) - 2)
+    assert [a["source"] for a in open_alarms(hub, "device_offline")] == ["kiosk-02"]  # still held back
+    run(hub, clock, 3)
+    assert sorted(a["source"] for a in open_alarms(hub, "device_offline")) == ["kiosk-02", "kiosk-03", "qs-reg-1"]
+    assert {a["detail"]["reason"] for a in open_alarms(hub, "device_offline") if a["source"] != "kiosk-02"} \
+        == {"heartbeat"}
+
+
+def test_silence_alarms_are_not_held_back_without_an_offline_agent(hub: Hub, clock: ManualClock) -> None:
+    """An agent online for longer than the grace holds nothing back: a silent device alone is the device."""
+    f = Feeder(hub)
+    agent_status(hub, "edge-1", "online")
+    run(hub, clock, 65)
+    f.record("qs-reg-1", "telemetry", queue_reading("REG-1", 3, 60))
+    run(hub, clock, 91)
+    assert [a["source"] for a in open_alarms(hub, "device_offline")] == ["qs-reg-1"]
+
+
+def test_an_agent_offline_across_a_hub_restart_still_holds_back(offline_cfg: Config, clock: ManualClock) -> None:
+    hub = make_hub(offline_cfg, clock)
+    f = Feeder(hub)
+    f.record("qs-reg-1", "telemetry", queue_reading("REG-1", 3, 60))
+    agent_status(hub, "edge-1", "offline")
+    hub.db.close()
+    clock.advance(30)
+    hub2 = make_hub(offline_cfg, clock)
+    try:
+        run(hub2, clock, 300)
+        assert [a["type"] for a in open_alarms(hub2)] == ["agent_offline"]
+    finally:
+        hub2.db.close()
