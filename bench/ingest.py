@@ -217,12 +217,13 @@ def main() -> int:
                               cwd=REPO).start()
 
         def metric(name: str) -> float:
+            """A sample of the agent's /metrics, summed over its labels (0 before its first count)."""
             import urllib.request
+
+            from prometheus_client.parser import text_string_to_metric_families
             with urllib.request.urlopen(f"http://127.0.0.1:{cfg.edge.metrics_port}/metrics", timeout=2) as r:
-                for ln in r.read().decode().splitlines():
-                    if ln.startswith(name + " "):
-                        return float(ln.split()[1])
-            return 0.0
+                text = r.read().decode()
+            return sum(s.value for f in text_string_to_metric_families(text) for s in f.samples if s.name == name)
 
         wait_until(lambda: metric("edge_mqtt_connected") == 1, 30, "edge agent")
         if args.mode == "drain":
