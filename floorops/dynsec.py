@@ -44,6 +44,11 @@ def device_acls(site: str, kind: str, device_id: str) -> list[dict[str, Any]]:
     return [{"acltype": "publishClientSend", "topic": device_topic_prefix(site, kind, device_id) + "#", "allow": True}]
 
 
+def device_role(device_id: str) -> str:
+    """The role holding one device's ACL (created by ``provision_device``, deleted when it is removed)."""
+    return f"device-{device_id}"
+
+
 def edge_acls(site: str) -> list[dict[str, Any]]:
     """The edge reads every device of its site and writes FloorOps' internal topics of the site."""
     own = f"{ROOT}/{site}/#"
@@ -161,11 +166,26 @@ class DynsecClient:
     def delete_client(self, username: str) -> None:
         self.command("deleteClient", username=username)
 
+    def delete_role(self, rolename: str) -> None:
+        """Delete a role (a removed device's ``device-<id>``); raises DynsecError if there is none.
+
+        Mosquitto 2.0.11's plugin stops answering every later command if a role still held by a client is
+        deleted, so the clients holding it lose it first (FloorOps gives roles to clients, not groups)."""
+        clients = self.command("listClients", verbose=True, count=-1).get("data", {}).get("clients", [])
+        for c in clients:
+            if rolename in {r.get("rolename") for r in c.get("roles", [])}:
+                self.command("removeClientRole", username=c["username"], rolename=rolename)
+        self.command("deleteRole", rolename=rolename)
+
+    def role_names(self) -> list[str]:
+        """Every role the broker has (``listRoles``)."""
+        return list(self.command("listRoles", count=-1).get("data", {}).get("roles", []))
+
     def provision_device(self, site: str, kind: str, device_id: str) -> Credentials:
         """A fresh password and an own-topic-only role for one device (run again to rotate it)."""
         username = device_id
         password = new_password()
-        role = f"device-{device_id}"
+        role = device_role(device_id)
         self.ensure_role(role, device_acls(site, kind, device_id))
         self.ensure_client(username, password, role)
         return Credentials(username, password)

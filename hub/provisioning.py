@@ -17,7 +17,7 @@ import paho.mqtt.client as mqtt
 
 from floorops.config import Config
 from floorops.contract import ID_RE, device_topic_prefix
-from floorops.dynsec import DynsecClient, DynsecError
+from floorops.dynsec import DynsecClient, DynsecError, device_role
 from floorops.site import DEVICE_KINDS, Site, load_site
 from floorops.topics import registry_topic
 from hub.auth import ROLES, UserStore
@@ -120,8 +120,8 @@ def remove_device(cfg: Config, device_id: str, *, dynsec: DynsecClient | None = 
     In this order, so that nothing the device still says reopens what its removal closed:
     1. the empty retained registry message: the edge forgets the device's zone, a running hub takes it off
        its live lists and closes its open alarms (a stopped hub's persistent session gets it at start);
-    2. the broker account is deleted, so the device can no longer publish (its Last Will, if the broker
-       sends it, reaches a hub that already refuses records of removed devices);
+    2. the broker account and its ``device-<id>`` role are deleted, so the device can no longer publish (its
+       Last Will, if the broker sends it, reaches a hub that already refuses records of removed devices);
     3. the hub database marks the row removed (for a hub that has never been connected) and audits it.
     Its alarms, tickets, audit entries and InfluxDB readings stay. ``devices add`` brings it back."""
     site = site or load_site(cfg.site.file)
@@ -138,10 +138,13 @@ def remove_device(cfg: Config, device_id: str, *, dynsec: DynsecClient | None = 
         own = dynsec is None
         ds = dynsec or DynsecClient(cfg.mqtt.host, cfg.mqtt.port, cfg.broker.admin_username, cfg.broker.admin_password)
         try:
-            ds.delete_client(username)
-        except DynsecError as exc:
-            if "not found" not in str(exc).lower():
-                raise
+            # The account first (the device can no longer log in), then its own-topics role.
+            for delete, name in ((ds.delete_client, username), (ds.delete_role, device_role(device_id))):
+                try:
+                    delete(name)
+                except DynsecError as exc:
+                    if "not found" not in str(exc).lower():
+                        raise
         finally:
             if own:
                 ds.close()

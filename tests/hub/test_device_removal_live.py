@@ -1,5 +1,5 @@
 """``python -m hub devices remove`` with real processes: the empty retained registry message reaches the
-running hub (device off the lists, its alarm closed, its history kept), the broker account is gone, and an
+running hub (device off the lists, its alarm closed, its history kept), the broker account and role are gone, and an
 edge agent's Last Will raises ``agent_offline`` on the same hub."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from floorops.config import Config
+from floorops.dynsec import DynsecClient, device_role
 from floorops.topics import EdgeRecord, agent_status_topic, registry_topic
 from tests.hub.conftest import HubProcess, http, wait_for
 from tests.hub.test_thin_path import cli, edge_publisher, login, publish
@@ -80,6 +81,8 @@ def test_cli_remove_takes_the_device_out_of_hub_broker_and_registry(hub_process:
         device.loop_stop()
         device.disconnect()
     assert not can_connect(cfg, creds["mqtt_username"], creds["mqtt_password"])
+    with DynsecClient(cfg.mqtt.host, cfg.mqtt.port, cfg.broker.admin_username, cfg.broker.admin_password) as ds:
+        assert device_role("kiosk-r1") not in ds.role_names()  # no role left behind
     wait_for(lambda: all(d["id"] != "kiosk-r1" for d in http(url + "/api/devices", token=token)[1]), 10,
              "device off the hub's list")
     status, alarms = http(url + "/api/alarms", token=token)
