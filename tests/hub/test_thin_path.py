@@ -109,7 +109,8 @@ def test_card_jam_becomes_alarm_on_websocket_and_ticket(hub_process: HubProcess,
     assert alarm["type"] == "card_jam" and alarm["source"] == "kiosk-t1" and alarm["state"] == "active"
     assert alarm["severity"] == "major" and alarm["zone"] == "reg_hall"
     status, alarms = http(url + "/api/alarms?state=active", token=token)
-    assert status == 200 and [a["id"] for a in alarms] == [alarm["id"]]
+    # The broker is shared with other tests, whose agents' retained statuses may raise agent alarms here.
+    assert status == 200 and [a["id"] for a in alarms if a["source"] == "kiosk-t1"] == [alarm["id"]]
     m_token = login(url, "maintenance", "maint-pass-1")
     status, tickets = http(url + "/api/tickets?state=open", token=m_token)
     assert status == 200 and len(tickets) == 1
