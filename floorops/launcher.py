@@ -146,7 +146,7 @@ class ControlCentre:
         ).start()
 
     def provision(self) -> None:
-        """Service accounts, every device of the site, demo users. Idempotent."""
+        """Service accounts, every device of the site (except those removed), demo users. Idempotent."""
         from hub import provisioning  # the hub owns devices and users
 
         cfg = self.cfg
@@ -156,8 +156,9 @@ class ControlCentre:
         with DynsecClient(cfg.mqtt.host, cfg.mqtt.port, cfg.broker.admin_username, cfg.broker.admin_password) as ds:
             ds.provision_service(cfg.edge.mqtt_username, cfg.edge.mqtt_password, edge_acls(site.id))
             ds.provision_service(cfg.hub.mqtt_username, cfg.hub.mqtt_password, hub_acls(site.id))
+            removed = provisioning.removed_device_ids(cfg)  # taken out of service: not brought back
             for device in site.devices:
-                if device.id not in creds:
+                if device.id not in creds and device.id not in removed:
                     creds[device.id] = provisioning.add_device(
                         cfg, device.id, device.kind, device.zone, dynsec=ds, site=site
                     )

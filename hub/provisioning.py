@@ -161,6 +161,19 @@ def remove_device(cfg: Config, device_id: str, *, dynsec: DynsecClient | None = 
     return {"id": device_id, "removed_at": removed_at, "mqtt_username": username}
 
 
+def removed_device_ids(cfg: Config) -> set[str]:
+    """Ids of the devices taken out of service (``devices remove``), which provisioning the site's
+    inventory again (the launcher, at every ``make run``) must not bring back. None without a database."""
+    path = cfg.path(cfg.hub.db_path)
+    if not path.exists():
+        return set()
+    db = Database(path)
+    try:
+        return {r["id"] for r in db.all("SELECT id FROM devices WHERE removed_at IS NOT NULL")}
+    finally:
+        db.close()
+
+
 def ensure_user(cfg: Config, username: str, role: str, password: str, actor: str = "cli") -> None:
     """Create the user, or reset their role and password."""
     if role not in ROLES:
