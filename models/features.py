@@ -120,6 +120,17 @@ def make_features(y: np.ndarray, cal: Calendar, key: np.ndarray, origin: np.ndar
         ok = (idx >= 0) & (idx <= origin) & (idx < n)
         return np.where(ok, y[key, np.clip(idx, 0, n - 1)], np.nan)
 
+    n_cal = len(cal.holiday)
+    target_holiday = cal.holiday[target]
+
+    def same_kind(idx: np.ndarray, of: np.ndarray) -> np.ndarray:
+        # A seasonal lag only counts from the same kind of day: last week's holiday says little about an
+        # ordinary Tuesday (where seasonal naive fails worst), and an ordinary day little about a holiday.
+        return cal.holiday[np.clip(idx, 0, n_cal - 1)] == of
+
+    def lag(idx: np.ndarray) -> np.ndarray:
+        return np.where(same_kind(idx, target_holiday), at(idx), np.nan)
+
     s, c = _rolling_sums(y)
 
     def mean_upto(end: np.ndarray, width: int) -> np.ndarray:
@@ -130,35 +141,41 @@ def make_features(y: np.ndarray, cal: Calendar, key: np.ndarray, origin: np.ndar
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(count > 0, (s[key, hi] - s[key, lo]) / np.maximum(count, 1), np.nan)
 
-    lags4 = np.stack([at(target - k * week) for k in range(1, 5)])
+    lags4 = np.stack([lag(target - k * week) for k in range(1, 5)])
     mean4 = _mean_observed(lags4)
-    smooth4 = _mean_observed(np.stack([at(target - k * week + j) for k in range(1, 5) for j in (-1, 0, 1)]))
+    smooth4 = _mean_observed(np.stack([lag(target - k * week + j) for k in range(1, 5) for j in (-1, 0, 1)]))
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns (too little history) give NaN
-        median12 = np.nanmedian(np.concatenate([lags4, np.stack([at(target - k * week) for k in range(5, 13)])]),
+        median12 = np.nanmedian(np.concatenate([lags4, np.stack([lag(target - k * week) for k in range(5, 13)])]),
                                 axis=0)
-    mean7d = _mean_observed(np.stack([at(target - k * day) for k in range(1, 8)]))
+    mean7d = _mean_observed(np.stack([lag(target - k * day) for k in range(1, 8)]))
     lag_week_idx = np.clip(target - week, 0, len(cal.holiday) - 1)
     last_hour = mean_upto(origin, hour)
     last_day = mean_upto(origin, day)
+    # This week's deviation from last week, only when the two are the same kind of day.
+    comparable = same_kind(origin - week, cal.holiday[origin])
     cols = [
         (target - origin).astype(np.float64),
         cal.slot[target], cal.dow[target], cal.holiday[target], cal.before_holiday[target], cal.after_holiday[target],
         key.astype(np.float64),
-        at(target - day), lags4[0], lags4[1], mean4,
+        lag(target - day), lags4[0], lags4[1], mean4,
         np.where(target - week >= 0, cal.holiday[lag_week_idx], np.nan),
         at(origin), last_hour, last_day,
-        last_hour - mean_upto(origin - week, hour),
-        last_day - mean_upto(origin - week, day),
+        np.where(comparable, last_hour - mean_upto(origin - week, hour), np.nan),
+        np.where(comparable, last_day - mean_upto(origin - week, day), np.nan),
         smooth4, median12, mean7d,
         np.full(len(target), np.nan) if profile is None else profile,
     ]
     return np.column_stack(cols)
 
 
-def weekly_cell(cal: Calendar, freq_min: int) -> np.ndarray:
-    """Index of (weekday, slot) of each bucket: 0 .. 7 * buckets_per_day - 1."""
-    return (cal.dow * steps_per_day(freq_min) + cal.slot).astype(np.int64)
+def weekly_cell(cal: Calendar, freq_min: int, holiday_as: int | None = None) -> np.ndarray:
+    """Index of (weekday, slot) of each bucket: 0 .. 7 * buckets_per_day - 1.
+
+    ``holiday_as``: the weekday whose profile a holiday takes (a hospital's public holiday looks like its
+    Sunday far more than like the weekday it falls on); None keeps the holiday's own weekday."""
+    dow = cal.dow if holiday_as is None else np.where(cal.holiday == 1, holiday_as, cal.dow)
+    return (dow * steps_per_day(freq_min) + cal.slot).astype(np.int64)
 
 
 class WeeklyProfile:
@@ -170,9 +187,9 @@ class WeeklyProfile:
     it on a week it has not seen — exactly the situation when forecasting.
     """
 
-    def __init__(self, y: np.ndarray, cal: Calendar, freq_min: int) -> None:
+    def __init__(self, y: np.ndarray, cal: Calendar, freq_min: int, holiday_as: int | None = None) -> None:
         n = y.shape[1]
-        cell = weekly_cell(cal, freq_min)[:n]
+        cell = weekly_cell(cal, freq_min, holiday_as)[:n]  # holidays read their stand-in day's cell
         week = np.arange(n) // (7 * steps_per_day(freq_min))
         table = np.full((y.shape[0], 7 * steps_per_day(freq_min), int(week[-1]) + 1), np.nan)
         usable = cal.holiday[:n] == 0

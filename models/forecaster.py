@@ -61,7 +61,8 @@ class QuantileForecaster(BaseEstimator):
     def __init__(self, target: str = "arrivals", quantiles: tuple[float, ...] = (0.1, 0.5, 0.9),
                  max_horizon_hours: int = 48, max_rows: int = 200_000, max_iter: int = 300,
                  learning_rate: float = 0.08, max_leaf_nodes: int = 31, min_samples_leaf: int = 40,
-                 holidays: tuple[str, ...] = (), random_state: int = 0, n_threads: int | None = 1) -> None:
+                 holidays: tuple[str, ...] = (), holiday_as_weekday: int | None = 6, random_state: int = 0,
+                 n_threads: int | None = 1) -> None:
         self.target = target
         self.quantiles = quantiles
         self.max_horizon_hours = max_horizon_hours
@@ -71,12 +72,19 @@ class QuantileForecaster(BaseEstimator):
         self.max_leaf_nodes = max_leaf_nodes
         self.min_samples_leaf = min_samples_leaf
         self.holidays = holidays
+        # Whose weekly profile a holiday starts from (Sunday by default): with a holiday or two a year in
+        # the training data, the trees cannot learn a holiday's level alone; a Sunday they see every week.
+        self.holiday_as_weekday = holiday_as_weekday
         self.random_state = random_state
         # One OpenMP thread by default: on a shared 2-core server, busy-waiting threads that lose their core
         # to the hub or influxd make training over ten times slower than a single thread.
         self.n_threads = n_threads
 
     # -- training -------------------------------------------------------------------------------------
+
+    def _holiday_as(self) -> int | None:
+        # Models saved before this parameter existed keep their holidays' own weekday.
+        return getattr(self, "holiday_as_weekday", None)
 
     def _scaled(self, history: History) -> tuple[np.ndarray, np.ndarray]:
         """Rows of the history matching the fitted keys, divided by each key's level; and their key ids."""
@@ -123,7 +131,7 @@ class QuantileForecaster(BaseEstimator):
         if len(yt) < 50:
             raise ValueError(f"only {len(yt)} usable training rows for {self.target!r}")
         cal = make_calendar(history.start_s, history.freq_min, n, history.timezone, holiday_ordinals(self.holidays))
-        profile = WeeklyProfile(y, cal, history.freq_min)
+        profile = WeeklyProfile(y, cal, history.freq_min, self._holiday_as())
         self.profile_ = profile.median()
         X = make_features(y, cal, key, origin, target, history.freq_min,
                           profile=profile.leave_one_week_out(key, target))
@@ -172,7 +180,8 @@ class QuantileForecaster(BaseEstimator):
                             holiday_ordinals(self.holidays))
         model_key = key_ids[rows_key]  # the model's own key ids, not the history's row numbers
         X = make_features(y, cal, rows_key, origin_arr, target, history.freq_min,
-                          profile=self.profile_[model_key, weekly_cell(cal, history.freq_min)[target]])
+                          profile=self.profile_[model_key,
+                                                weekly_cell(cal, history.freq_min, self._holiday_as())[target]])
         X[:, KEY_COLUMN] = model_key  # the model's own key ids, not the history's row numbers
         with threadpool_limits(self.n_threads):
             pred = np.column_stack([est.predict(X) for est in self.estimators_]) + baseline(X)[:, None]

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from models.features import FEATURE_NAMES, holiday_ordinals, make_calendar, make_features
+from models.features import FEATURE_NAMES, holiday_ordinals, make_calendar, make_features, weekly_cell
 from models.forecaster import QuantileForecaster
 from models.synthetic import synthetic_history
 
@@ -73,3 +74,26 @@ def test_prediction_reads_nothing_after_the_origin() -> None:
     cut = model.predict(hist.slice(origin + 1), origin, 30).values
     np.testing.assert_allclose(full, cut)
     assert (np.diff(full, axis=2) >= 0).all()  # p10 <= p50 <= p90
+
+
+def test_a_holiday_takes_the_sunday_profile() -> None:
+    """A Wednesday holiday: its profile cell is Sunday's, so a model that has seen a single holiday in
+    training still forecasts a Sunday-like day, not an ordinary Wednesday."""
+    tz = "Asia/Shanghai"
+    hols = ("2026-01-28", "2026-02-25")  # Wednesdays: one in training, one to forecast
+    hist = synthetic_history(weeks=8, freq_min=60, seed=9, timezone=tz, holidays=hols, zones={"lab": 30.0})
+    cal = make_calendar(hist.start_s, FREQ, hist.n_steps, tz, holiday_ordinals(hols))
+    holiday = hist.index_of(dt.datetime(2026, 2, 25, 10, tzinfo=ZoneInfo(tz)))
+    assert weekly_cell(cal, FREQ, holiday_as=6)[holiday] == 6 * 24 + 10
+    assert weekly_cell(cal, FREQ)[holiday] == 2 * 24 + 10
+    origin = holiday - 11  # the midnight before
+    actual = hist.series("arrivals", "lab")[origin + 1: origin + 25].sum()
+    wednesday = hist.series("arrivals", "lab")[origin + 1 - 168: origin + 25 - 168].sum()
+    assert actual < 0.4 * wednesday  # the day really is light
+    train = hist.slice(origin + 1)
+    kw = dict(max_iter=60, max_rows=8000, holidays=hols)
+    sunday_like = QuantileForecaster("arrivals", **kw).fit(train).predict(hist, origin, 24).quantile(0.5).sum()
+    own_weekday = QuantileForecaster("arrivals", holiday_as_weekday=None, **kw).fit(train).predict(
+        hist, origin, 24).quantile(0.5).sum()
+    assert abs(sunday_like - actual) < 0.25 * actual
+    assert abs(sunday_like - actual) < abs(own_weekday - actual)

@@ -3,13 +3,13 @@ stored as the edge stores them (docs/architecture.md), read back, trained on, fo
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import json
 import math
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +21,8 @@ from floorops.site import load_site
 from models.data import load_queue_stats, merge, queue_key
 from models.service import ForecastService, ModelUnavailable
 from models.synthetic import synthetic_history
+from tests.hub.conftest import http, make_cfg
+from tests.hub.live import PASSWORDS, LiveHub
 
 pytestmark = pytest.mark.integration
 ZONES = {"reg_hall": 30.0, "lab": 15.0}
@@ -109,13 +111,12 @@ def test_queue_arrivals_and_waiting_read_back_per_bucket(queue_history) -> None:
         np.testing.assert_allclose(got.series("waiting", queue_key(q))[:n][outside], w[outside] + 0.5)
 
 
-def test_train_from_influxdb_and_forecast_a_queue(queue_history, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_train_from_influxdb_and_forecast_a_queue(queue_history, influx, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     cfg, site, now, queues, _gap = queue_history
-    mine = copy.deepcopy(cfg)
-    mine.var_dir = str(tmp_path)
+    mine = make_cfg(tmp_path, influx=influx, database=cfg.influx.database)  # also a hub's configuration
     conf = tmp_path / "floorops.toml"
     conf.write_text(dump_toml(mine))
-    env = dict(os.environ, FLOOROPS_MODELS__MAX_ROWS="6000")
+    env = dict(os.environ, FLOOROPS_MODELS__MAX_ROWS="4000")
     out = subprocess.run([sys.executable, "-m", "models", "train", "--config", str(conf), "--days", "29",
                           "--test-days", "0"], capture_output=True, text=True, timeout=240, env=env)
     assert out.returncode == 0, out.stderr
@@ -150,6 +151,30 @@ def test_train_from_influxdb_and_forecast_a_queue(queue_history, tmp_path: Path)
     # A queue the model never saw: a clear refusal, not an empty or invented forecast.
     with pytest.raises(ModelUnavailable, match="queue:PHA-1"):
         svc.forecast(now, hours=1, zones=["queue:PHA-1"], target="arrivals")
+
+    # The hub serves it: GET /api/forecast?queue=...
+    live = LiveHub(mine).start()
+    try:
+        _status, body = http(live.url + "/api/login", "POST", {"username": "monitor", "password": PASSWORDS["monitor"]})
+        token = body["token"]
+        for _ in range(40):  # the first call may find the models package still importing (503 "starting")
+            status, rows = http(live.url + "/api/forecast?queue=REG-1&hours=2", token=token)
+            if status != 503 or "starting" not in str(rows):
+                break
+            time.sleep(0.5)
+        assert status == 200 and len(rows) == 8 and all(r["p10"] <= r["p50"] <= r["p90"] for r in rows)
+        status, rows = http(live.url + "/api/forecast?queue=LAB-1&target=waiting&hours=1", token=token)
+        assert status == 200 and len(rows) == 4
+        status, every = http(live.url + "/api/forecast?target=arrivals&hours=1", token=token)
+        assert status == 200 and {"queue:REG-1", "reg_hall"} <= set(every)
+        status, body = http(live.url + "/api/forecast?queue=REG-1&target=occupancy", token=token)
+        assert status == 400 and "arrivals" in body["error"]
+        status, body = http(live.url + "/api/forecast?queue=NOPE", token=token)
+        assert status == 400 and "NOPE" in body["error"]
+        status, body = http(live.url + "/api/forecast?queue=PHA-1", token=token)
+        assert status == 503 and "queue:PHA-1" in body["error"]
+    finally:
+        live.stop()
 
 
 def test_merge_keeps_every_key_on_one_grid() -> None:
