@@ -45,13 +45,13 @@ def _operation(r: Route, zones: list[str]) -> dict[str, Any]:
         responses["403"] = {"description": "The role may not do this", **err}
     if "{" in r.path:
         responses["404"] = {"description": "No such resource", **err}
-    if r.method == "POST" and "{id}" in r.path:
+    if r.method in ("POST", "DELETE") and "{id}" in r.path:
         responses["409"] = {"description": "Not possible in the resource's present state", **err}
     if r.path == "/healthz":
         responses["503"] = {"description": "A component the hub needs (db, mqtt) is down",
                             "content": {"application/json": {"schema": r.response}}}
     elif r.path in ("/api/forecast", "/api/staffing", "/api/devices", "/api/devices/{id}/history",
-                    "/api/zones/{id}/history"):
+                    "/api/zones/{id}/history") or (r.method, r.path) == ("DELETE", "/api/devices/{id}"):
         responses["503"] = {"description": "A component is unavailable (no model trained, InfluxDB or broker down)", **err}
     op["responses"] = responses
     if r.permission is not None:

@@ -7,7 +7,7 @@ import asyncio
 from aiohttp import web
 
 from hub import provisioning
-from hub.api import ANY_OBJ, INT, STR, ApiError, Route, arr, body_json, obj, ok
+from hub.api import ANY_OBJ, INT, NUM, STR, ApiError, Route, arr, body_json, obj, ok
 from hub.auth import ROLES, AuthError
 from hub.context import ctx
 from hub.clock import iso
@@ -60,6 +60,30 @@ async def add_device(request: web.Request) -> web.Response:
     return ok(creds, status=201)
 
 
+async def remove_device(request: web.Request) -> web.Response:
+    """What ``python -m hub devices remove`` does (hub.provisioning.remove_device), then applied here at once:
+    the registry's empty message reaches this hub again through the broker and changes nothing more."""
+    c = ctx(request)
+    device_id = request.match_info["id"]
+    if device_id in c.hub.state.removed:
+        raise ApiError(409, f"{device_id} is already removed")
+    if device_id not in c.hub.state.devices:
+        raise ApiError(404, f"no such device: {device_id}")
+    try:
+        result = await asyncio.get_running_loop().run_in_executor(
+            None, lambda: provisioning.remove_device(c.cfg, device_id, site=c.hub.site,
+                                                     actor=request["user"].username))
+    except provisioning.ProvisioningError as exc:
+        if str(exc).startswith("no such device"):
+            raise ApiError(404, str(exc)) from None
+        raise ApiError(503, f"the device could not be removed: {exc}") from None
+    except (DynsecError, OSError) as exc:
+        raise ApiError(503, f"the broker could not remove the device: {exc}") from None
+    with c.hub.unit_of_work():
+        c.hub.remove_device(device_id)
+    return ok(result)
+
+
 async def get_rules(request: web.Request) -> web.Response:
     return ok(ctx(request).hub.rules.settings)
 
@@ -94,6 +118,10 @@ ROUTES = [
           body={"type": "object", "required": ["id", "kind", "zone"],
                 "properties": {"id": STR, "kind": {"type": "string", "enum": ["queue_screen", "kiosk", "wifi_probe", "charger"]},
                                "zone": STR}}, tag="devices"),
+    Route("DELETE", "/api/devices/{id}", remove_device, "devices.write",
+          "Take a device out of service (as `python -m hub devices remove`): registry entry emptied, broker "
+          "account and role deleted, open alarms closed and their tickets resolved; its history stays",
+          obj(id=STR, removed_at=NUM, mqtt_username=STR), tag="devices"),
     Route("GET", "/api/rules", get_rules, "read", "Rule settings in force (hub/rules.toml, or as edited)", ANY_OBJ, tag="admin"),
     Route("PUT", "/api/rules", put_rules, "rules.write", "Replace the rule settings (validated; unset keys keep defaults)",
           ANY_OBJ, body=rules_schema(), tag="admin"),

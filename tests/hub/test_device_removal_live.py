@@ -150,3 +150,51 @@ def test_agent_last_will_raises_agent_offline_and_reconnect_clears(hub_process: 
     finally:
         second.loop_stop()
         second.disconnect()
+
+
+def test_api_delete_removes_like_the_cli_admin_only_and_audited(hub_process: HubProcess, live_cfg: Config) -> None:
+    cfg = live_cfg
+    for name, role in (("root", "admin"), ("watcher", "monitor")):
+        assert cli(hub_process, "users", "add", name, "--role", role, stdin="pass-word-1\n").returncode == 0
+    hub_process.start()
+    url = hub_process.url
+    admin, monitor = login(url, "root", "pass-word-1"), login(url, "watcher", "pass-word-1")
+    status, creds = http(url + "/api/devices", "POST", {"id": "kiosk-api", "kind": "kiosk", "zone": "lab"}, token=admin)
+    assert status == 201, creds
+    assert can_connect(cfg, creds["mqtt_username"], creds["mqtt_password"])
+    pub = edge_publisher(cfg)
+    try:
+        publish(pub, cfg, EdgeRecord("kiosk-api", "kiosk", "event", int(time.time() * 1000), 1,
+                                     {"event": "paper_out"}, zone="lab", site="demo"))
+        [alarm] = wait_for(lambda: http(url + "/api/alarms?state=active", token=admin)[1], 10, "paper_out alarm")
+        [ticket] = wait_for(lambda: http(url + "/api/tickets", token=admin)[1], 10, "its ticket")
+    finally:
+        pub.loop_stop()
+        pub.disconnect()
+
+    status, body = http(url + "/api/devices/kiosk-api", "DELETE", token=monitor)
+    assert status == 403 and set(body) == {"error"}
+    status, removed = http(url + "/api/devices/kiosk-api", "DELETE", token=admin)
+    assert status == 200, removed
+    assert removed["id"] == "kiosk-api" and removed["mqtt_username"] == creds["mqtt_username"]
+    # At once, without waiting for the registry message to come back through the broker:
+    assert all(d["id"] != "kiosk-api" for d in http(url + "/api/devices", token=admin)[1])
+    cleared = next(a for a in http(url + "/api/alarms", token=admin)[1] if a["id"] == alarm["id"])
+    assert cleared["state"] == "cleared" and cleared["cleared_by"] == "device_removed"
+    resolved = next(t for t in http(url + "/api/tickets", token=admin)[1] if t["id"] == ticket["id"])
+    assert resolved["state"] == "resolved"
+    assert not can_connect(cfg, creds["mqtt_username"], creds["mqtt_password"])
+    with DynsecClient(cfg.mqtt.host, cfg.mqtt.port, cfg.broker.admin_username, cfg.broker.admin_password) as ds:
+        assert device_role("kiosk-api") not in ds.role_names()
+    audit = http(url + "/api/audit", token=admin)[1]
+    assert ("root", "device.remove", "device:kiosk-api") in {(a["actor"], a["action"], a["target"]) for a in audit}
+    assert http(url + "/api/devices/kiosk-api/timeline", token=admin)[1]["device"]["state"] == "removed"
+
+    status, body = http(url + "/api/devices/kiosk-api", "DELETE", token=admin)
+    assert status == 409 and "already removed" in body["error"]
+    status, body = http(url + "/api/devices/no-such-device", "DELETE", token=admin)
+    assert status == 404 and "no such device" in body["error"]
+    # The registry's empty message, back through the broker, changes nothing more: still one removal.
+    time.sleep(0.5)
+    assert sum(1 for a in http(url + "/api/audit", token=admin)[1] if a["action"] == "device.remove") == 1
+    assert all(d["id"] != "kiosk-api" for d in http(url + "/api/devices", token=admin)[1])
