@@ -305,13 +305,14 @@ class Hub:
 
     def register_device(self, device_id: str, kind: str, zone: str) -> None:
         """A device (new, moved, or registered again after a removal) is live with this kind and zone."""
-        returning = device_id in self.state.removed
+        changed = device_id in self.state.removed or device_id not in self.state.devices  # back, or new
         dev = self.state.device(device_id, kind, zone)
         if (dev.kind, dev.zone) != (kind, zone):
             dev.kind, dev.zone = kind, zone
             self.state.dirty_devices.add(device_id)
+            changed = True
         self.db.execute("UPDATE devices SET kind=?, zone=?, removed_at=NULL WHERE id=?", (kind, zone, device_id))
-        if returning:
+        if changed:  # the console's lists learn of it without a reload
             self._device_event(device_id)
 
     def remove_device(self, device_id: str) -> bool:

@@ -75,6 +75,7 @@ class FakeHub:
             d.id: {"id": d.id, "kind": d.kind, "zone": d.zone, "state": "online", "last_seen": iso(now)}
             for d in self.site.devices
         }
+        self.removal_error = ""  # DELETE /api/devices/{id} answers 503 with this message while it is set
         self.agents = {"edge-1": {"id": "edge-1", "state": "online", "since": iso(now), "seen_at": iso(now)}}
         self.alarms: dict[int, dict[str, Any]] = {}
         self.tickets: dict[int, dict[str, Any]] = {}
@@ -197,6 +198,7 @@ class FakeHub:
         r.add_post("/api/dispatches/{id}/{verb}", self.dispatch_verb)
         r.add_get("/api/devices", self._answer(lambda: list(self.devices.values())))
         r.add_post("/api/devices", self.add_device)
+        r.add_delete("/api/devices/{id}", self.remove_device)
         r.add_get("/api/agents", self._answer(lambda: list(self.agents.values())))
         r.add_get("/api/devices/{id}/timeline", self.timeline)
         r.add_get("/api/devices/{id}/history", self.history)
@@ -334,6 +336,19 @@ class FakeHub:
         await self._publish("device.updated", self.devices[body["id"]])
         return self._json({"id": body["id"], "mqtt_username": body["id"], "mqtt_password": secrets.token_urlsafe(12),
                            "topic_prefix": f"hospital/{self.site.id}/{body['kind']}/{body['id']}"})
+
+    async def remove_device(self, request: web.Request) -> web.Response:
+        """As the hub: admin only, 404 unknown, ``removal_error`` (set by a test) answers 503 with it."""
+        self._need(request, "admin")
+        device_id = request.match_info["id"]
+        if device_id not in self.devices:
+            return self._json({"error": f"no such device: {device_id}"}, 404)
+        if self.removal_error:
+            return self._json({"error": self.removal_error}, 503)
+        device = self.devices.pop(device_id)
+        await self._publish("device.removed", {**device, "state": "removed"})
+        return self._json({"id": device_id, "removed_at": dt.datetime.now(dt.timezone.utc).timestamp(),
+                           "mqtt_username": device_id})
 
     async def add_user(self, request: web.Request) -> web.Response:
         self._need(request, "admin")

@@ -273,6 +273,38 @@ def test_admin_provisions_a_device_and_sees_its_password_once(
     assert fake_hub.rules["tickets"] == {"respond_min": 20, "repair_min": {"critical": 120, "major": 240}}
 
 
+def test_admin_removes_a_device_after_confirming(fake_hub: FakeHub, open_console: Callable[..., Console]) -> None:
+    page = open_console(fake_hub.url).login("admin", "admin-pw")
+    row = page.locator('[data-testid=device-table] tr[data-device="kiosk-05"]')
+    expect(row).to_be_visible()
+    # Remove asks first, naming the device; Cancel leaves it alone.
+    row.get_by_test_id("device-remove").click()
+    expect(row.get_by_test_id("device-remove-confirm")).to_contain_text("Take kiosk-05 out of service?")
+    expect(page.get_by_test_id("device-remove-confirm")).to_have_count(1)
+    row.get_by_test_id("device-remove-no").click()
+    expect(row.get_by_test_id("device-remove-confirm")).to_have_count(0)
+    assert "kiosk-05" in fake_hub.devices
+    # The hub cannot reach the broker: its message shows in the row, the device stays.
+    fake_hub.removal_error = "the device could not be removed: broker at 127.0.0.1:1883 unreachable"
+    row.get_by_test_id("device-remove").click()
+    row.get_by_test_id("device-remove-yes").click()
+    expect(row.locator(".error-text")).to_contain_text("broker at 127.0.0.1:1883 unreachable")
+    assert "kiosk-05" in fake_hub.devices
+    # A live update re-draws the table: the open confirmation stays.
+    fake_hub.devices["kiosk-01"]["state"] = "fault"
+    fake_hub.publish("device.updated", fake_hub.devices["kiosk-01"])
+    expect(page.locator('[data-testid=device-table] tr[data-device="kiosk-01"]')).to_contain_text("Fault")
+    expect(row.get_by_test_id("device-remove-confirm")).to_be_visible()
+    fake_hub.removal_error = ""
+    row.get_by_test_id("device-remove-yes").click()
+    expect(page.locator(".toast", has_text="Device kiosk-05 removed.")).to_be_visible()
+    expect(row).to_have_count(0, timeout=2000)
+    assert "kiosk-05" not in fake_hub.devices
+    page.reload()
+    expect(page.locator('[data-testid=device-table] tr[data-device="kiosk-04"]')).to_be_visible()
+    expect(page.locator('[data-testid=device-table] tr[data-device="kiosk-05"]')).to_have_count(0)
+
+
 def test_language_switch_shows_chinese_names_and_sticks(fake_hub: FakeHub, open_console: Callable[..., Console]) -> None:
     page = open_console(fake_hub.url, WALL).login("monitor", "monitor-pw")
     expect(page.get_by_test_id("tab-operations")).to_have_text("Operations")

@@ -194,6 +194,50 @@ def test_dispatch_offer_arrives_and_is_accepted_on_a_phone(
     expect(accepted).to_have_count(0)
 
 
+def test_admin_provisions_then_removes_a_device_from_the_console(
+    control_centre: Any, open_console: Callable[..., Console]
+) -> None:
+    """A device of its own (the stack is shared): provisioned in the admin view, then removed there after the
+    confirmation; the hub takes it off its list, the broker refuses its credentials, the audit names the admin."""
+    device_id = f"kiosk-rm-{random.randrange(10**6)}"
+    page = sign_in(open_console, control_centre, "admin", DESK).page
+    expect(page.locator("#conn")).to_have_attribute("data-state", "live", timeout=5000)
+    page.get_by_test_id("device-id").fill(device_id)
+    page.get_by_test_id("device-kind").select_option("kiosk")
+    page.get_by_test_id("device-zone").select_option("lab")
+    page.get_by_test_id("device-add").click()
+    creds = json.loads(page.get_by_test_id("credentials-json").text_content() or "{}")
+    assert creds["id"] == device_id
+    page.get_by_test_id("credentials-dismiss").click()
+    row = page.locator(f'[data-testid=device-table] tr[data-device="{device_id}"]')
+    expect(row).to_be_visible(timeout=5000)
+    row.get_by_test_id("device-remove").click()
+    expect(row.get_by_test_id("device-remove-confirm")).to_contain_text(f"Take {device_id} out of service?")
+    row.get_by_test_id("device-remove-yes").click()
+    expect(page.locator(".toast", has_text=f"Device {device_id} removed.")).to_be_visible()
+    expect(row).to_have_count(0, timeout=5000)
+    admin = token(control_centre, "admin")
+    assert all(d["id"] != device_id for d in api(control_centre, "GET", "/api/devices", admin))
+    audit = api(control_centre, "GET", "/api/audit", admin)
+    assert ("admin", "device.remove", f"device:{device_id}") in {(a["actor"], a["action"], a["target"]) for a in audit}
+    import paho.mqtt.client as mqtt
+
+    refused: list[bool] = []
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"{device_id}-probe")
+    client.username_pw_set(creds["mqtt_username"], creds["mqtt_password"])
+    client.on_connect = lambda c, u, f, rc, p=None: refused.append(rc.is_failure)
+    client.connect(control_centre.cfg.mqtt.host, control_centre.cfg.mqtt.port)
+    client.loop_start()
+    try:
+        deadline = time.monotonic() + 5
+        while not refused and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        client.loop_stop()
+        client.disconnect()
+    assert refused == [True]  # the broker no longer knows its account
+
+
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_screenshots_of_every_view_on_the_live_stack(
     control_centre: Any, open_console: Callable[..., Console], artifacts: Path, lang: str

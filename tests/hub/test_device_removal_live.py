@@ -35,6 +35,12 @@ def can_connect(cfg: Config, username: str, password: str) -> bool:
     return result[0]
 
 
+def of_device(rows: list[dict], device_id: str) -> list[dict]:
+    """Only this test's device: hub processes share the broker session id floorops-hub-demo-*, so records other
+    tests published while no hub was connected may be queued for it, and other agents' retained statuses too."""
+    return [r for r in rows if r["device_id"] == device_id]
+
+
 def test_cli_remove_takes_the_device_out_of_hub_broker_and_registry(hub_process: HubProcess, live_cfg: Config) -> None:
     cfg = live_cfg
     assert cli(hub_process, "users", "add", "root", "--role", "admin", stdin="admin-pass-1\n").returncode == 0
@@ -64,7 +70,8 @@ def test_cli_remove_takes_the_device_out_of_hub_broker_and_registry(hub_process:
         wait_for(lambda: seen, 5, "retained registry entry")
         publish(pub, cfg, EdgeRecord("kiosk-r1", "kiosk", "event", int(time.time() * 1000), 1, {"event": "card_jam"},
                                      zone="lab", site="demo"))
-        [alarm] = wait_for(lambda: http(url + "/api/alarms?state=active", token=token)[1], 10, "card jam alarm")
+        [alarm] = wait_for(lambda: of_device(http(url + "/api/alarms?state=active", token=token)[1], "kiosk-r1"), 10,
+                           "card jam alarm")
 
         out = cli(hub_process, "devices", "remove", "kiosk-r1")
         assert out.returncode == 0, out.stderr
@@ -166,8 +173,9 @@ def test_api_delete_removes_like_the_cli_admin_only_and_audited(hub_process: Hub
     try:
         publish(pub, cfg, EdgeRecord("kiosk-api", "kiosk", "event", int(time.time() * 1000), 1,
                                      {"event": "paper_out"}, zone="lab", site="demo"))
-        [alarm] = wait_for(lambda: http(url + "/api/alarms?state=active", token=admin)[1], 10, "paper_out alarm")
-        [ticket] = wait_for(lambda: http(url + "/api/tickets", token=admin)[1], 10, "its ticket")
+        [alarm] = wait_for(lambda: of_device(http(url + "/api/alarms?state=active", token=admin)[1], "kiosk-api"), 10,
+                           "paper_out alarm")
+        [ticket] = wait_for(lambda: of_device(http(url + "/api/tickets", token=admin)[1], "kiosk-api"), 10, "its ticket")
     finally:
         pub.loop_stop()
         pub.disconnect()

@@ -94,6 +94,18 @@ def test_removal_recorded_while_the_hub_was_down_still_closes_alarms(offline_cfg
     hub2.db.close()
 
 
+def test_a_new_or_moved_device_is_announced_once(hub: Hub) -> None:
+    """The console adds a device to its lists from ``device.updated``; the retained registry entry delivered
+    again (at each subscribe) announces nothing."""
+    entry = b'{"id":"kiosk-new","kind":"kiosk","zone":"lab"}'
+    hub.apply_messages([(registry_topic("demo", "kiosk-new"), entry)])
+    assert [d["id"] for d in events(hub, "device.updated")] == ["kiosk-new"]
+    hub.apply_messages([(registry_topic("demo", "kiosk-new"), entry)])
+    assert len(events(hub, "device.updated")) == 1
+    hub.apply_messages([(registry_topic("demo", "kiosk-new"), b'{"id":"kiosk-new","kind":"kiosk","zone":"pharmacy"}')])
+    assert [d["zone"] for d in events(hub, "device.updated")] == ["lab", "pharmacy"]
+
+
 def test_bad_registry_ids_are_refused(hub: Hub) -> None:
     hub.apply_messages([("floorops/demo/registry/bad id!", b"")])
     assert hub.metrics["rejected_bad_registry"] == 1

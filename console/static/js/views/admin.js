@@ -143,9 +143,41 @@ export class AdminView {
     const devices = rowsOrUnavailable(i, this.app.store, "devices", this.devicesEl)?.sort(byId);
     if (!devices) return;
     fill(this.devicesEl, h("table", { "data-testid": "device-table" },
-      h("thead", {}, h("tr", {}, ["device_id", "kind", "zone", "state", "last_seen"].map((c) => h("th", {}, i.t(`admin.${c}`))))),
+      h("thead", {}, h("tr", {}, ["device_id", "kind", "zone", "state", "last_seen", "actions"].map((c) => h("th", {}, i.t(`admin.${c}`))))),
       h("tbody", {}, devices.map((d) => h("tr", { dataset: { device: d.id } }, h("td", {}, d.id), h("td", {}, i.term("kind", d.kind)),
-        h("td", {}, i.zoneName(this.app.zone(d.zone))), h("td", {}, i.term("device_state", d.state)), h("td", { class: "muted num" }, i.dateTime(d.last_seen)))))));
+        h("td", {}, i.zoneName(this.app.zone(d.zone))), h("td", {}, i.term("device_state", d.state)), h("td", { class: "muted num" }, i.dateTime(d.last_seen)),
+        h("td", { class: "actions" }, this.removeCell(d.id)))))));
+  }
+
+  /** Remove, then a confirmation in the row itself (which device, what it does) before the hub is asked.
+   * The confirmation is kept across re-renders (live updates re-draw the table) until answered. */
+  removeCell(id) {
+    const i = this.i18n;
+    if (this.confirmingRemoval !== id) {
+      return h("button", { class: "btn-ghost", type: "button", "data-testid": "device-remove",
+        onclick: () => { this.confirmingRemoval = id; this.removeError = ""; this.renderDevices(); } }, i.t("admin.remove"));
+    }
+    return h("div", { class: "confirm", role: "alertdialog", "data-testid": "device-remove-confirm" },
+      h("span", {}, i.t("admin.remove_confirm", { id })),
+      h("div", { class: "form-row" },
+        h("button", { class: "btn-danger", type: "button", "data-testid": "device-remove-yes", onclick: (ev) => this.removeDevice(id, ev.target) }, i.t("admin.remove_yes")),
+        h("button", { class: "btn-ghost", type: "button", "data-testid": "device-remove-no",
+          onclick: () => { this.confirmingRemoval = null; this.removeError = ""; this.renderDevices(); } }, i.t("admin.cancel"))),
+      this.removeError ? h("div", { class: "error-text" }, this.removeError) : null);
+  }
+
+  /** DELETE /api/devices/{id}; the row leaves the table on the hub's device.removed event. */
+  async removeDevice(id, button) {
+    const i = this.i18n;
+    button.disabled = true;
+    try {
+      await this.app.api.delete(`/api/devices/${encodeURIComponent(id)}`);
+      this.confirmingRemoval = null;
+      toast(i.t("admin.device_removed", { id }), "info");
+    } catch (e) {
+      this.removeError = errorText(i, e);
+    }
+    this.renderDevices();
   }
 
   // -- rules -----------------------------------------------------------------------------------------
