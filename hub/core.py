@@ -10,12 +10,12 @@ import contextlib
 import json
 import logging
 from collections import Counter, deque
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 from floorops.config import Config
 from floorops.contract import ID_RE
 from floorops.site import DEVICE_KINDS, Site
-from floorops.topics import ROOT, EdgeRecord
+from floorops.topics import ROOT, EdgeRecord, is_records_topic
 from hub.alarms import AlarmManager
 from hub.clock import Clock, iso
 from hub.db import Database
@@ -120,8 +120,11 @@ class Hub:
 
     # -- the stream --------------------------------------------------------------------------------------
 
-    def apply_messages(self, messages: list[tuple[str, bytes]]) -> int:
+    def apply_messages(self, messages: Sequence[tuple[str, bytes] | tuple[str, bytes, str]]) -> int:
         """Apply a batch in one transaction; bad messages are counted and skipped, the good ones kept.
+
+        A message is ``(topic, payload)``, or ``(topic, payload, agent_id)`` for a record that came in the
+        batch of that edge agent (``floorops/<site>/records/<agent_id>/<stream>``, see ``relaying_agent``).
 
         Fast path: no savepoint per message (bad input is refused before it changes anything). If a
         message fails in an unexpected way, the batch is rolled back and applied again message by
@@ -135,16 +138,17 @@ class Hub:
             self.reload_memory()
             return applied
 
-    def _apply_batch(self, messages: list[tuple[str, bytes]], careful: bool) -> int:
+    def _apply_batch(self, messages: Sequence[tuple[str, bytes] | tuple[str, bytes, str]], careful: bool) -> int:
         applied = 0
         with self.unit_of_work():
-            for topic, payload in messages:
+            for topic, payload, *via in messages:
+                agent_id = via[0] if via else ""
                 try:
                     if careful:
                         with self.db.transaction():
-                            applied += self.apply_message(topic, payload)
+                            applied += self.apply_message(topic, payload, agent_id)
                     else:
-                        applied += self.apply_message(topic, payload)
+                        applied += self.apply_message(topic, payload, agent_id)
                 except BadInput as exc:
                     self.metrics[f"rejected_{exc.reason}"] += 1
                     self._log_rejection(topic, exc)
@@ -171,14 +175,14 @@ class Hub:
             log.warning("message rejected", extra={"topic": topic, "reason": exc.reason, "error": str(exc),
                                                    "rejected_total": self.metrics[f"rejected_{exc.reason}"]})
 
-    def apply_message(self, topic: str, payload: bytes) -> bool:
+    def apply_message(self, topic: str, payload: bytes, agent_id: str = "") -> bool:
         parts = topic.split("/")
         if len(parts) < 3 or parts[0] != ROOT or parts[1] != self.site.id:
             raise BadInput("bad_topic", f"not a topic of site {self.site.id}: {topic}")
         self.metrics["messages"] += 1
         section = parts[2]
         if section == "edge" and len(parts) == 6:
-            return self.apply_record(parts, payload)
+            return self.apply_record(parts, payload, agent_id)
         if section == "zone" and len(parts) == 5 and parts[4] == "occupancy":
             return self.apply_occupancy(parts[3], _json(payload))
         if section == "registry" and len(parts) == 4:
@@ -187,7 +191,7 @@ class Hub:
             return self.apply_agent_status(parts[3], payload)
         raise BadInput("bad_topic", f"unknown topic {topic}")
 
-    def apply_record(self, parts: list[str], payload: bytes) -> bool:
+    def apply_record(self, parts: list[str], payload: bytes, agent_id: str = "") -> bool:
         _, _, _, kind, device_id, channel = parts
         try:
             rec = EdgeRecord.from_json(payload)
@@ -212,6 +216,7 @@ class Hub:
         now = self.clock.now()
         before = dev.state
         dev.last_seen = now
+        dev.agent = agent_id or dev.agent
         if channel == "telemetry":
             dev.readings = dict(rec.data)
         elif channel == "status":
@@ -468,6 +473,15 @@ class Hub:
                 "zones": [{"id": z.id, "name": z.name, "name_zh": z.name_zh, "kind": z.kind, "capacity": z.capacity,
                            "floor": z.floor, "x": z.x, "y": z.y, "w": z.w, "h": z.h} for z in s.zones],
                 "queues": [{"id": q.id, "zone": q.zone, "name": q.name, "name_zh": q.name_zh} for q in s.queues]}
+
+
+def relaying_agent(topic: str) -> str:
+    """The edge agent whose records batch ``topic`` is (``floorops/<site>/records/<agent_id>/<stream>``), or
+    '' for any other topic: the third element of the records ``Hub.apply_messages`` takes from that batch."""
+    if not is_records_topic(topic):
+        return ""
+    agent_id = topic.split("/")[3]
+    return agent_id if ID_RE.match(agent_id) else ""
 
 
 def _json(payload: bytes) -> dict[str, Any]:

@@ -23,6 +23,9 @@ class DeviceState:
     last_seen: float | None = None
     readings: dict[str, Any] = field(default_factory=dict)
     faults: set[str] = field(default_factory=set)  # types of the device's open alarms
+    # The edge agent that last relayed its records ('' unknown): whose outage its silence is. Not stored:
+    # after a restart it is learnt again from the next record.
+    agent: str = ""
 
     @property
     def state(self) -> str:

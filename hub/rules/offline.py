@@ -4,9 +4,10 @@ message for longer than its kind's heartbeat timeout. Any message from the devic
 Silence is a symptom when the edge agent that relays the device is down: every device it reads falls
 silent at once. Then the agent's own ``agent_offline`` alarm is the one alarm for the cause, and the
 silence alarms are held back while an agent is offline and for ``startup_grace_s`` after it is back (it
-needs that long to hear its devices again). A device's explicit offline status still counts. The edge's
-records do not say which agent relayed them, so any offline agent holds back every device's silence
-alarm (one agent per site, as in the demo); devices still silent after the grace raise as usual."""
+needs that long to hear its devices again). A device's explicit offline status still counts. A device
+whose relaying agent is known (``DeviceState.agent``, from the records batch topic) is held back only by
+that agent; one whose agent is not known (records that came alone, or none since the hub started) by
+any agent (right for one agent per site, as in the demo). Devices still silent after the grace raise."""
 
 from __future__ import annotations
 
@@ -38,12 +39,15 @@ def heartbeat(devices: Iterable[DeviceState], now: float, started_at: float, rul
     """Devices silent for longer than their timeout; none in the first ``startup_grace_s`` after a start,
     and none while an edge agent is offline or just back (``agents_holding_back``)."""
     rule = rules.rule("device_offline")
-    if now - started_at < rule["startup_grace_s"] or agents_holding_back(agents, now, rules):
+    if now - started_at < rule["startup_grace_s"]:
         return []
+    holding = set(agents_holding_back(agents, now, rules))
     out = []
     for d in devices:
         timeout = rule["timeout_s"].get(d.kind)
         if not timeout or d.last_seen is None or "device_offline" in d.faults:
+            continue
+        if holding and (d.agent in holding or not d.agent):
             continue
         if now - d.last_seen > timeout:
             out.append(Signal("device_offline", d.id, True, device_id=d.id, kind=d.kind, zone=d.zone,

@@ -8,10 +8,10 @@ import json
 import pytest
 
 from floorops.config import Config
-from floorops.topics import agent_status_topic, registry_topic
+from floorops.topics import EdgeRecord, agent_status_topic, edge_record_topic, records_topic, registry_topic
 from hub import kpis
 from hub.clock import ManualClock
-from hub.core import Hub
+from hub.core import Hub, relaying_agent
 from tests.hub.helpers import Feeder, kiosk_ok, make_hub, open_alarms, queue_reading
 
 
@@ -236,6 +236,33 @@ def test_agent_offline_holds_back_silence_alarms_of_its_devices_until_grace_afte
     assert sorted(a["source"] for a in open_alarms(hub, "device_offline")) == ["kiosk-02", "kiosk-03", "qs-reg-1"]
     assert {a["detail"]["reason"] for a in open_alarms(hub, "device_offline") if a["source"] != "kiosk-02"} \
         == {"heartbeat"}
+
+
+def test_with_the_relaying_agent_known_only_its_own_devices_are_held_back(hub: Hub, clock: ManualClock) -> None:
+    """Two agents: records that came in an agent's batch (``Hub.apply_messages`` with the agent id, as the
+    ingest passes it from ``floorops/<site>/records/<agent_id>/<stream>``) tie the device to that agent.
+    edge-a down holds back its kiosks' silence only; edge-b's screen, silent too, is that screen's fault."""
+    agent_status(hub, "edge-a", "online")
+    agent_status(hub, "edge-b", "online")
+    run(hub, clock, 65)
+    batch_topic = {a: records_topic("demo", a, "stream") for a in ("edge-a", "edge-b")}
+    assert relaying_agent(batch_topic["edge-a"]) == "edge-a" and relaying_agent("floorops/demo/zone/lab/occupancy") == ""
+
+    def via(agent_id: str, device_id: str, kind: str, data: dict) -> None:
+        rec = EdgeRecord(device_id, kind, "telemetry", int(clock.now() * 1000), None, data, zone="reg_hall", site="demo")
+        hub.apply_messages([(edge_record_topic("demo", kind, device_id, "telemetry"), rec.to_json(),
+                             relaying_agent(batch_topic[agent_id]))])
+
+    via("edge-a", "kiosk-01", "kiosk", kiosk_ok())
+    via("edge-a", "kiosk-02", "kiosk", kiosk_ok())
+    via("edge-b", "qs-reg-1", "queue_screen", queue_reading("REG-1", 3, 60))
+    agent_status(hub, "edge-a", "offline")
+    run(hub, clock, 200)
+    assert sorted((a["type"], a["source"]) for a in open_alarms(hub)) == [
+        ("agent_offline", "agent:edge-a"), ("device_offline", "qs-reg-1")]
+    agent_status(hub, "edge-a", "online")
+    run(hub, clock, 61)
+    assert sorted(a["source"] for a in open_alarms(hub, "device_offline")) == ["kiosk-01", "kiosk-02", "qs-reg-1"]
 
 
 def test_silence_alarms_are_not_held_back_without_an_offline_agent(hub: Hub, clock: ManualClock) -> None:
