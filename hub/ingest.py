@@ -25,6 +25,7 @@ from paho.mqtt.properties import Properties
 
 from floorops.config import Config
 from floorops.topics import ROOT, expand, records_filter
+from hub.core import relaying_agent
 
 log = logging.getLogger("hub.ingest")
 
@@ -55,7 +56,7 @@ class _Session:
 
 
 class MqttIngest:
-    def __init__(self, cfg: Config, site_id: str, apply: Callable[[list[tuple[str, bytes]]], Any],
+    def __init__(self, cfg: Config, site_id: str, apply: Callable[[list[tuple[str, bytes, str]]], Any],
                  client_id: str | None = None) -> None:
         self.cfg = cfg
         self.site_id = site_id
@@ -121,16 +122,18 @@ class MqttIngest:
                                    clean_start=False, properties=props)
             s.client.loop_start()
 
-    def _next_batch(self) -> tuple[_Session, list[mqtt.MQTTMessage], list[tuple[str, bytes]]] | None:
-        """The next messages to apply, the priority session's first, with the records they carry."""
+    def _next_batch(self) -> tuple[_Session, list[mqtt.MQTTMessage], list[tuple[str, bytes, str]]] | None:
+        """The next messages to apply, the priority session's first, with the records they carry and the
+        edge agent that relayed them ('' when the topic does not say)."""
         for s in self.sessions:
             if s.inbox:
                 batch: list[mqtt.MQTTMessage] = []
-                records: list[tuple[str, bytes]] = []
+                records: list[tuple[str, bytes, str]] = []
                 while len(records) < BATCH_MAX and s.inbox:
                     m = s.inbox.popleft()
                     batch.append(m)
-                    records.extend(expand(m.topic, m.payload))
+                    agent = relaying_agent(m.topic)
+                    records.extend((t, p, agent) for t, p in expand(m.topic, m.payload))
                 return s, batch, records
         return None
 

@@ -32,9 +32,11 @@ def test_a_batch_is_applied_record_by_record_and_a_broken_line_costs_only_itself
     jam = record(cfg, clock, "kiosk-02", "event", 1, {"event": "card_jam", "severity": "critical", "detail": "slot 1"})
     stream = encode_records(readings[:150]) + b"\nno tab on this line\n" + encode_records(readings[150:])
     applied_order: list[list[str]] = []
+    relayed_by: set[str] = set()
 
-    def apply(messages: list[tuple[str, bytes]]) -> int:
-        applied_order.append([t for t, _ in messages])
+    def apply(messages: list[tuple[str, bytes, str]]) -> int:
+        applied_order.append([m[0] for m in messages])
+        relayed_by.update(m[2] for m in messages)
         return hub.apply_messages(messages)
 
     async def scenario() -> None:
@@ -73,3 +75,4 @@ def test_a_batch_is_applied_record_by_record_and_a_broken_line_costs_only_itself
     assert [a["device_id"] for a in open_alarms(hub, "card_jam")] == ["kiosk-02"]
     applied = [t for batch in applied_order for t in batch]
     assert applied.count(readings[0][0]) == 300
+    assert relayed_by == {"edge-1"}  # the batch topic names the agent; the hub holds its devices' silence alarms
