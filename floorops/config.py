@@ -158,7 +158,7 @@ class ModelsConfig:
     history_days: int = 182
     test_days: int = 14
     keep: int = 10
-    max_rows: int = 60_000  # training rows sampled per target: bounds training time
+    max_rows: int = 50_000  # training rows sampled per target: bounds training time
     # Staffing (Erlang C): a share `service_level` of patients called within `target_wait_s`, staff busy at
     # most `max_occupancy` of the time, rosters grossed up for `shrinkage` (breaks, absence).
     target_wait_s: float = 900.0

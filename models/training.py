@@ -40,12 +40,12 @@ def served_targets(history: History) -> tuple[str, ...]:
     return tuple(t for t in wanted if t in present) or tuple(present)
 
 
-def default_forecaster(target: str, holidays: tuple[str, ...], max_rows: int = 60_000) -> QuantileForecaster:
+def default_forecaster(target: str, holidays: tuple[str, ...], max_rows: int = 50_000) -> QuantileForecaster:
     """The one place the production hyper-parameters are chosen.
 
-    60,000 rows and 150 trees at rate 0.15 keep a 26-week demo-site training (two targets, each backtested
-    then refitted) under a minute on one core; 150,000 rows and 250 trees at 0.08 were ~1 point of MAE
-    better and three times slower (docs/benchmarks.md).
+    50,000 rows and 150 trees at rate 0.15 keep a 26-week demo-site training (two targets, each backtested
+    then refitted) under a minute on one core (60,000 took 57-64 s on a quiet machine); 150,000 rows and
+    250 trees at 0.08 were ~1 point of MAE better and three times slower (docs/benchmarks.md).
     """
     return QuantileForecaster(target=target, holidays=holidays, max_rows=max_rows, max_iter=150,
                               learning_rate=0.15, max_horizon_hours=48)
@@ -53,7 +53,7 @@ def default_forecaster(target: str, holidays: tuple[str, ...], max_rows: int = 6
 
 def train_site_model(history: History, holidays: tuple[str, ...], targets: tuple[str, ...] | None = None,
                      test_days: int = 14, horizon_hours: int = 24, source: str = "",
-                     progress: Progress | None = None, max_rows: int = 60_000) -> tuple[SiteModel, dict[str, Any]]:
+                     progress: Progress | None = None, max_rows: int = 50_000) -> tuple[SiteModel, dict[str, Any]]:
     """Backtest (when the history is long enough) and fit one forecaster per target."""
     say = progress or (lambda _m: None)
     t0 = time.monotonic()

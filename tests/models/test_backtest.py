@@ -119,7 +119,8 @@ def test_backtest_command_line_prints_json_and_draws_a_plot(tmp_path: Path) -> N
     env = dict(os.environ, FLOOROPS_MODELS__MAX_ROWS="4000")  # a small, quick fit
     out = subprocess.run(
         [sys.executable, "-m", "models", "backtest", "--csv", str(src), "--time-col", "ts", "--value-col", "arrivals",
-         "--freq", "1h", "--horizon", "24", "--test-days", "3", "--plot", str(png), "--no-site-holidays"],
+         "--freq", "1h", "--horizon", "24", "--test-days", "3", "--refit-every-days", "2", "--plot", str(png),
+         "--no-site-holidays"],
         capture_output=True, text=True, timeout=120, env=env,
     )
     assert out.returncode == 0, out.stderr
@@ -127,6 +128,7 @@ def test_backtest_command_line_prints_json_and_draws_a_plot(tmp_path: Path) -> N
     for key in ("mae", "rmse", "coverage_80", "seasonal_naive_mae", "pinball"):
         assert isinstance(doc[key], float)
     assert doc["n_origins"] == 3 and doc["series"] == 1  # no --key-col: zones summed into one series
+    assert doc["fits"] == 2  # refitted before the third test day
     assert "fitted" in out.stderr  # progress while training
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
 
