@@ -141,7 +141,9 @@ def test_agent_last_will_raises_agent_offline_and_reconnect_clears(hub_process: 
         return next((a["state"] for a in http(url + "/api/agents", token=token)[1] if a["id"] == "edge-live"), None)
 
     def active() -> list[dict]:
-        return [a for a in http(url + "/api/alarms?state=active", token=token)[1] if a["type"] == "agent_offline"]
+        # Only this agent's: the shared broker holds other tests' agents' retained statuses.
+        return [a for a in http(url + "/api/alarms?state=active", token=token)[1]
+                if a["type"] == "agent_offline" and a["source"] == "agent:edge-live"]
 
     first = agent()
     wait_for(lambda: state() == "online", 10, "agent online")
