@@ -229,6 +229,10 @@ def test_maintenance_works_tickets_in_due_order(fake_hub: FakeHub, open_console:
     assert fake_hub.tickets[overdue["id"]]["assignee"] == "maintenance"
     expect(detail.get_by_test_id("ticket-resolve")).to_be_disabled()
     detail.get_by_test_id("resolution-code").select_option("cleared_jam")
+    # A live update of the same ticket redraws its head: the picked code and the enabled button survive it.
+    fake_hub.publish("ticket.updated", {**fake_hub.tickets[overdue["id"]], "note": "redraw"})
+    expect(detail.get_by_test_id("resolution-code")).to_have_value("cleared_jam")
+    expect(detail.get_by_test_id("ticket-resolve")).to_be_enabled()
     detail.get_by_test_id("ticket-resolve").click()
     expect(rows).to_have_count(2)
     assert fake_hub.tickets[overdue["id"]]["state"] == "resolved"

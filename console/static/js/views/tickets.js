@@ -153,9 +153,14 @@ export class TicketsView {
     const code = h("select", { "data-testid": "resolution-code" },
       h("option", { value: "" }, i.t("tickets.pick_code")),
       RESOLUTION_CODES.map((c) => h("option", { value: c }, i.term("resolution", c))));
-    const resolve = h("button", { class: "btn-primary", "data-testid": "ticket-resolve", disabled: true, onclick: () =>
+    // A live update redraws this head; the code the user already picked must survive it.
+    if (this.pickedCode?.ticket === t.id) code.value = this.pickedCode.code;
+    const resolve = h("button", { class: "btn-primary", "data-testid": "ticket-resolve", disabled: !code.value, onclick: () =>
       this.act(resolve, `/api/tickets/${encodeURIComponent(t.id)}/resolve`, { code: code.value }) }, i.t("tickets.resolve"));
-    code.addEventListener("change", () => { resolve.disabled = !code.value; });
+    code.addEventListener("change", () => {
+      this.pickedCode = { ticket: t.id, code: code.value };
+      resolve.disabled = !code.value;
+    });
     fill(this.headEl,
       h("div", { class: "panel-head" }, h("h3", { style: "margin:0" }, `${i.term("fault", t.fault)} · ${t.device_id}`),
         h("span", { class: "spacer" }), h("span", { class: "badge", "data-testid": "ticket-state" }, i.term("ticket_state", t.state))),
