@@ -203,7 +203,7 @@ class Pipeline:
 
     def _accept(self, msg: validate.DeviceMessage, b: Batch) -> None:
         if msg.seq is not None and msg.kind != "charger":
-            r = self.seqs.check(msg.device_id, msg.seq)
+            r = self.seqs.check(msg.device_id, msg.seq, msg.ts)
             if r.verdict is SeqVerdict.DUPLICATE:
                 self.metrics.duplicates.inc(kind=msg.kind)
                 return
@@ -211,6 +211,8 @@ class Pipeline:
                 self.metrics.gaps.inc(r.gap, device_id=msg.device_id)
             if r.verdict is SeqVerdict.LATE:
                 self.metrics.late.inc(kind=msg.kind)
+            elif r.verdict is SeqVerdict.RESET:
+                log.info("device restarted its seq counter", extra={"device_id": msg.device_id, "seq": msg.seq})
         ts, corrected = self.clock.correct(msg.device_id, msg.ts)
         if corrected:
             offset = ts - msg.ts

@@ -3,7 +3,12 @@
 QoS 1 delivers at least once, so the same message can arrive twice (a redelivery after the edge or the
 broker restarted). A device's ``seq`` grows by one per message and wraps at 2^32; the tracker remembers
 the highest seq and which of the RECENT seqs below it were seen (a bit mask), so a late message is
-accepted once and a repeat is dropped. The state is a few hundred bytes per device, so the agent stores
+accepted once and a repeat is dropped.
+
+A device that reboots starts counting again. A seq at or below the highest seen is then not a repeat when
+the message is newer (device time) than the one that carried the highest seq: a redelivered or late
+message is older than that, a rebooted device's is not. Without that test a device restarted after a
+few hundred messages had its next few hundred dropped as duplicates. The state is a few hundred bytes per device, so the agent stores
 it with the buffer in the same transaction (a redelivery after ``kill -9`` is still recognised).
 """
 
@@ -30,6 +35,7 @@ class SeqVerdict(Enum):
 class DeviceSeq:
     last: int
     seen: int = 1  # bit i set: seq ``last - i`` was seen (bit 0 is ``last`` itself)
+    ts: int = 0  # device time (ms) of the message that carried ``last``; 0: unknown
 
 
 @dataclass
@@ -45,20 +51,28 @@ class SeqTracker:
         self.devices: dict[str, DeviceSeq] = {}
         self.dirty: set[str] = set()
 
-    def check(self, device_id: str, seq: int) -> SeqResult:
+    def check(self, device_id: str, seq: int, ts: int = 0) -> SeqResult:
+        """``ts``: the message's device time (ms), 0 if unknown."""
         d = self.devices.get(device_id)
         if d is None:
-            self.devices[device_id] = DeviceSeq(seq)
+            self.devices[device_id] = DeviceSeq(seq, ts=ts)
             self.dirty.add(device_id)
             return SeqResult(SeqVerdict.NEW)
         ahead = (seq - d.last) % SEQ_MODULUS
+        if ahead < HALF and ahead != 0:
+            self.dirty.add(device_id)
+            d.last = seq
+            d.seen = ((d.seen << ahead) | 1) & _MASK if ahead < RECENT else 1
+            d.ts = ts
+            return SeqResult(SeqVerdict.NEW, gap=ahead - 1)
+        if ts and d.ts and ts > d.ts:
+            # At or behind the highest seq, yet newer than it: the device restarted its counter.
+            self.devices[device_id] = DeviceSeq(seq, ts=ts)
+            self.dirty.add(device_id)
+            return SeqResult(SeqVerdict.RESET)
         if ahead == 0:
             return SeqResult(SeqVerdict.DUPLICATE)
         self.dirty.add(device_id)
-        if ahead < HALF:
-            d.last = seq
-            d.seen = ((d.seen << ahead) | 1) & _MASK if ahead < RECENT else 1
-            return SeqResult(SeqVerdict.NEW, gap=ahead - 1)
         behind = SEQ_MODULUS - ahead
         if behind < RECENT:
             bit = 1 << behind
@@ -67,22 +81,24 @@ class SeqTracker:
             d.seen |= bit
             return SeqResult(SeqVerdict.LATE)
         # Far behind: the device restarted (seq back to 0). Start over from here.
-        self.devices[device_id] = DeviceSeq(seq)
+        self.devices[device_id] = DeviceSeq(seq, ts=ts)
         return SeqResult(SeqVerdict.RESET)
 
     # -- persistence -------------------------------------------------------------------------------
 
     def dump(self, device_id: str) -> str:
         d = self.devices[device_id]
-        return f"{d.last}:{d.seen:x}"
+        return f"{d.last}:{d.seen:x}:{d.ts}"
 
     def load(self, device_id: str, text: str) -> None:
-        last, _, mask = text.partition(":")
+        """``last:mask:ts``, or ``last:mask`` as stored before device time was kept."""
+        last, _, rest = text.partition(":")
+        mask, _, ts = rest.partition(":")
         try:
             seen = int(mask or "1", 16) & _MASK
         except ValueError:  # unreadable: keep the highest seq, forget which recent ones were seen
             seen = 1
-        self.devices[device_id] = DeviceSeq(int(last), seen)
+        self.devices[device_id] = DeviceSeq(int(last), seen, int(ts) if ts.isdigit() else 0)
 
     def take_dirty(self) -> list[tuple[str, str]]:
         out = [(dev, self.dump(dev)) for dev in self.dirty if dev in self.devices]

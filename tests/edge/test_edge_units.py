@@ -53,6 +53,23 @@ def test_seq_wraps_at_2_32_and_a_device_restart_is_not_a_duplicate() -> None:
     assert t.check("e", 2).verdict is SeqVerdict.NEW
 
 
+def test_a_rebooted_device_counting_from_one_again_is_not_dropped_as_duplicates() -> None:
+    t = SeqTracker()
+    for s in range(1, 301):
+        t.check("k", s, ts=1_000_000 + s)
+    # Redeliveries after a reconnect carry their old device time: still duplicates, late ones still late.
+    assert t.check("k", 300, ts=1_000_300).verdict is SeqVerdict.DUPLICATE
+    assert t.check("k", 250, ts=1_000_250).verdict is SeqVerdict.DUPLICATE
+    # The device reboots and starts again at 1, later in time: every new message is kept.
+    assert t.check("k", 1, ts=2_000_001).verdict is SeqVerdict.RESET
+    assert [t.check("k", s, ts=2_000_000 + s).verdict for s in range(2, 5)] == [SeqVerdict.NEW] * 3
+    assert t.check("k", 3, ts=2_000_003).verdict is SeqVerdict.DUPLICATE  # and its own repeats are not
+    u = SeqTracker()
+    u.check("q", 10, ts=5_000)
+    assert u.check("q", 10, ts=9_000).verdict is SeqVerdict.RESET  # same seq, rebooted at exactly it
+    assert u.check("q", 10, ts=9_000).verdict is SeqVerdict.DUPLICATE
+
+
 def test_seq_state_survives_a_restart_through_dump_and_load() -> None:
     t = SeqTracker()
     for s in (1, 2, 3, 7):
@@ -64,6 +81,14 @@ def test_seq_state_survives_a_restart_through_dump_and_load() -> None:
     assert u.check("d", 3).verdict is SeqVerdict.DUPLICATE
     assert u.check("d", 5).verdict is SeqVerdict.LATE
     assert u.check("d", 8).verdict is SeqVerdict.NEW
+    # Device time is kept too, and state stored before it was kept still loads.
+    t.check("k", 5, ts=7_000)
+    v = SeqTracker()
+    v.load("k", dict(t.take_dirty())["k"])
+    assert v.check("k", 1, ts=8_000).verdict is SeqVerdict.RESET
+    old = SeqTracker()
+    old.load("d", "7:1")
+    assert old.check("d", 7, ts=9_999).verdict is SeqVerdict.DUPLICATE  # no stored time: no reset guess
 
 
 # -- clock -----------------------------------------------------------------------------------------
