@@ -32,6 +32,7 @@ from edge.processors.privacy import MacHasher
 log = logging.getLogger(__name__)
 
 PROBE_SILENT_OFFLINE_MS = 30_000  # device contract: heartbeat every 10 s; offline after 30 s without
+RETAINED_FLAG = "retained"  # EdgeRecord flag: the message was the broker's retained copy
 
 
 # -- what the inputs put on the queue ------------------------------------------------------------
@@ -163,6 +164,9 @@ class Pipeline:
             except ContractError as exc:
                 self._reject(b, item.topic, exc.reason, exc.message, item.payload)
                 return
+            if item.retain:
+                # The broker's copy of a device's last status, replayed on (re)subscription: memory, not news.
+                msg.flags.append(RETAINED_FLAG)
             self._accept(msg, b)
         elif isinstance(item, ProbeLine):
             self.metrics.messages_in.inc(kind="wifi_probe", transport="serial")

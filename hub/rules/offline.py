@@ -4,7 +4,8 @@ message for longer than its kind's heartbeat timeout. Any message from the devic
 Silence is a symptom when the edge agent that relays the device is down: every device it reads falls
 silent at once. Then the agent's own ``agent_offline`` alarm is the one alarm for the cause, and the
 silence alarms are held back while an agent is offline and for ``startup_grace_s`` after it is back (it
-needs that long to hear its devices again). A device's explicit offline status still counts. A device
+needs that long to hear its devices again). A device's explicit offline status still counts, unless it
+is the broker's retained copy (flag ``retained``), which is memory, not news. A device
 whose relaying agent is known (``DeviceState.agent``, from the records batch topic) is held back only by
 that agent; one whose agent is not known (records that came alone, or none since the hub started) by
 any agent (right for one agent per site, as in the demo). Devices still silent after the grace raise."""
@@ -21,6 +22,12 @@ from hub.state import AgentState, DeviceState
 
 def signals(rec: EdgeRecord, rules: RuleSet, open_: Container[tuple[str, str]] = ()) -> list[Signal]:
     if rec.channel == "status" and rec.data.get("state") == "offline":
+        if "retained" in rec.flags:
+            # The broker's retained copy, replayed when the edge (re)subscribes: after a restart of the
+            # control centre it is every device's Last Will from the shutdown. It says when the device was
+            # last heard of, not that it just went down; if the device stays silent the heartbeat rule
+            # raises the alarm, after the start-up grace like any silence.
+            return []
         return [device_signal(rec, "device_offline", True, reason="status")]
     if (rec.device_id, "device_offline") in open_:
         return [device_signal(rec, "device_offline", False)]

@@ -215,6 +215,15 @@ def test_pipeline_counts_duplicates_gaps_and_flags_corrected_clocks(tmp_path: Pa
     assert json.loads(b.records[-1][1])["flags"] == ["clock_corrected"] and m.clock_corrected.total() == 1
 
 
+def test_pipeline_marks_a_retained_status_as_the_brokers_copy(tmp_path: Path) -> None:
+    now = [1_800_000_000_000]
+    p, _ = make_pipeline(tmp_path, now)
+    body = json.dumps({"v": 1, "ts": now[0] - 600_000, "state": "offline"}).encode()
+    topic = "hospital/demo/kiosk/kiosk-reg-1/status"
+    b = p.process([MqttIn(topic, body, 1, 1, retain=True), MqttIn(topic, body, 2, 1, retain=False)])
+    assert ["retained" in json.loads(r[1])["flags"] for r in b.records] == [True, False]
+
+
 def test_pipeline_serial_probe_goes_offline_after_30_s_of_silence(tmp_path: Path) -> None:
     now = [1_800_000_000_000]
     p, _ = make_pipeline(tmp_path, now)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from floorops.config import Config
+from floorops.topics import EdgeRecord, edge_record_topic
 from hub.clock import ManualClock
 from tests.hub.helpers import Feeder, kiosk_ok, make_hub, open_alarms, queue_reading
 
@@ -71,6 +72,21 @@ def test_offline_from_last_will_and_back(hub) -> None:
     f.record("qs-reg-1", "status", {"state": "online"})
     assert open_alarms(hub, "device_offline") == []
     assert hub.device_json("qs-reg-1")["state"] == "online"
+
+
+def test_a_retained_offline_status_replayed_at_start_raises_nothing_until_the_silence_rule_does(
+        hub, clock: ManualClock) -> None:
+    """After a restart the edge relays every device's retained Last Will from the shutdown: no flood."""
+    f = Feeder(hub)
+    rec = EdgeRecord("qs-reg-1", "queue_screen", "status", int(clock.now() * 1000), None, {"state": "offline"},
+                     zone="reg_hall", site=hub.site.id, flags=["retained"])
+    hub.apply_messages([(edge_record_topic(hub.site.id, "queue_screen", "qs-reg-1", "status"), rec.to_json())])
+    assert open_alarms(hub, "device_offline") == [] and hub.tickets.list() == []
+    f.record("qs-reg-1", "status", {"state": "online"})  # the device is back: nothing was raised
+    assert open_alarms(hub, "device_offline") == []
+    clock.advance(120 + 91)  # a device that stays silent still raises, through the heartbeat rule
+    hub.tick()
+    assert [a["source"] for a in open_alarms(hub, "device_offline")] == ["qs-reg-1"]
 
 
 def test_offline_by_heartbeat_timeout_per_kind(hub, clock: ManualClock) -> None:
