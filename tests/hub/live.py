@@ -55,6 +55,24 @@ class LiveHub:
             return fn(*args)
         return asyncio.run_coroutine_threadsafe(wrapper(), self.loop).result(10)
 
+    def login(self, username: str = "monitor") -> str:
+        from tests.hub.conftest import http
+        status, body = http(self.url + "/api/login", "POST", {"username": username, "password": PASSWORDS[username]})
+        assert status == 200, body
+        return body["token"]
+
+    def get_when_models_loaded(self, path: str, token: str) -> tuple[int, Any]:
+        """GET ``path``; the first calls may find the models package still importing (503 "starting")."""
+        import time
+
+        from tests.hub.conftest import http
+        for _ in range(40):
+            status, body = http(self.url + path, token=token)
+            if status != 503 or "starting" not in str(body):
+                break
+            time.sleep(0.5)
+        return status, body
+
     def stop(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(20)

@@ -14,7 +14,7 @@ from floorops.config import Config
 from floorops.influx import line, write_sync
 from floorops.site import load_site
 from tests.hub.conftest import http, make_cfg
-from tests.hub.live import PASSWORDS, LiveHub
+from tests.hub.live import LiveHub
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ZONES = {"reg_hall": 40.0, "lab": 20.0, "paed": 8.0}
@@ -50,14 +50,8 @@ def trained(influx, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Config
 def test_forecast_and_staffing_routes_with_a_trained_model(trained: Config) -> None:
     live = LiveHub(trained).start()
     try:
-        status, body = http(live.url + "/api/login", "POST", {"username": "monitor", "password": PASSWORDS["monitor"]})
-        token = body["token"]
-        for _ in range(20):  # the first call may find the models package still importing (503 "starting")
-            status, rows = http(live.url + "/api/forecast?zone=lab&hours=2", token=token)
-            if status != 503 or "starting" not in str(rows):
-                break
-            import time
-            time.sleep(0.5)
+        token = live.login()
+        status, rows = live.get_when_models_loaded("/api/forecast?zone=lab&hours=2", token)
         assert status == 200, rows
         assert len(rows) == 8
         assert all(r["p10"] <= r["p50"] <= r["p90"] for r in rows)

@@ -9,7 +9,6 @@ import math
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +21,7 @@ from models.data import load_queue_stats, merge, queue_key
 from models.service import ForecastService, ModelUnavailable
 from models.synthetic import synthetic_history
 from tests.hub.conftest import http, make_cfg
-from tests.hub.live import PASSWORDS, LiveHub
+from tests.hub.live import LiveHub
 
 pytestmark = pytest.mark.integration
 ZONES = {"reg_hall": 30.0, "lab": 15.0}
@@ -155,13 +154,8 @@ def test_train_from_influxdb_and_forecast_a_queue(queue_history, influx, tmp_pat
     # The hub serves it: GET /api/forecast?queue=...
     live = LiveHub(mine).start()
     try:
-        _status, body = http(live.url + "/api/login", "POST", {"username": "monitor", "password": PASSWORDS["monitor"]})
-        token = body["token"]
-        for _ in range(40):  # the first call may find the models package still importing (503 "starting")
-            status, rows = http(live.url + "/api/forecast?queue=REG-1&hours=2", token=token)
-            if status != 503 or "starting" not in str(rows):
-                break
-            time.sleep(0.5)
+        token = live.login()
+        status, rows = live.get_when_models_loaded("/api/forecast?queue=REG-1&hours=2", token)
         assert status == 200 and len(rows) == 8 and all(r["p10"] <= r["p50"] <= r["p90"] for r in rows)
         status, rows = http(live.url + "/api/forecast?queue=LAB-1&target=waiting&hours=1", token=token)
         assert status == 200 and len(rows) == 4
