@@ -101,6 +101,7 @@ class DurableBuffer:
         """One transaction for a whole batch; returns what the size bound pushed out."""
         db = self._db()
         records = sum(m.records for m in messages)
+        counted: Dropped | None = None
         db.execute("BEGIN IMMEDIATE")
         try:
             if lines:
@@ -111,16 +112,25 @@ class DurableBuffer:
                                [(m.topic, m.payload, m.records, m.retain) for m in messages])
             db.executemany("INSERT OR REPLACE INTO seq_state (device_id, state) VALUES (?, ?)", seq_state)
             dropped = self._enforce_bound(db, len(lines), records)
+            # Counted before COMMIT: the outputs can only acknowledge (and subtract) what is committed, so
+            # their subtraction never comes first. Counted after it, an output that was quick enough had its
+            # subtraction clamped at zero and the gauge stayed above zero for good.
+            self._count(len(lines) - dropped.points, records - dropped.records, dropped)
+            counted = dropped
             db.execute("COMMIT")
         except BaseException:
+            if counted is not None:
+                self._count(-(len(lines) - counted.points), -(records - counted.records), Dropped(), undo=counted)
             db.execute("ROLLBACK")
             raise
-        with self._lock:
-            self.pending_points += len(lines) - dropped.points
-            self.pending_records += records - dropped.records
-            self.dropped.points += dropped.points
-            self.dropped.records += dropped.records
         return dropped
+
+    def _count(self, points: int, records: int, dropped: Dropped, undo: Dropped | None = None) -> None:
+        with self._lock:
+            self.pending_points += points
+            self.pending_records += records
+            self.dropped.points += dropped.points - (undo.points if undo else 0)
+            self.dropped.records += dropped.records - (undo.records if undo else 0)
 
     def _enforce_bound(self, db: sqlite3.Connection, new_points: int, new_records: int) -> Dropped:
         dropped = Dropped()

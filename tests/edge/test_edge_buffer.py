@@ -81,3 +81,32 @@ def test_records_are_packed_per_stream_in_order_bounded_and_expand_back() -> Non
     assert [m.records for m in stream] == [RECORDS_PER_MESSAGE, RECORDS_PER_MESSAGE, 201]
     assert HubMessage("floorops/demo/registry/x", b"{}", 1, True) in out  # retained: alone, under its own topic
     assert len(out) == len(priority) + len(stream) + 1
+
+
+def test_pending_counts_stay_true_while_an_output_acknowledges_as_fast_as_it_can(tmp_path: Path) -> None:
+    """The gauges the operators watch (edge_buffered_*) must reach 0 when the buffer is empty, however the
+    ingest thread's commits and the publisher's acknowledgements interleave."""
+    import threading
+
+    b = DurableBuffer(tmp_path / "b.sqlite", max_rows=1_000_000)
+    done = threading.Event()
+
+    def publisher() -> None:
+        cursor = 0
+        while not done.is_set() or b.hub_messages(cursor, 1000):
+            got = b.hub_messages(cursor, 1000)
+            if got:
+                b.ack_hub([m.id for m in got])
+                cursor = got[-1].id
+                chunks = b.influx_chunks(0, 1000)
+                b.ack_influx(chunks)
+
+    t = threading.Thread(target=publisher)
+    t.start()
+    for i in range(2000):
+        b.commit([f"m v={i}i {i}"], [msg(f"t/{i}", 3)])
+    done.set()
+    t.join(30)
+    b.ack_influx(b.influx_chunks(0, 10_000))
+    assert b.hub_messages(0, 10) == [] and b.influx_chunks(0, 10) == []
+    assert (b.pending_points, b.pending_records) == (0, 0)
