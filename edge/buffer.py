@@ -2,7 +2,7 @@
 
 InfluxDB lines are stored as one chunk per batch and hub records as the MQTT messages that will carry
 them (batches, ``edge.outputs.hub.pack_records``): a few rows per batch instead of one per message, which
-halved the buffer's share of the agent's CPU (bench/ingest.py).
+cut the buffer's CPU per message from 20 to 8 us (bench/edge_buffer.py).
 
 SQLite in WAL mode, so a ``kill -9`` loses nothing that was committed: the ingest thread commits a whole
 batch (InfluxDB lines, hub records and the sequence state of the devices concerned) in one transaction and
@@ -115,22 +115,23 @@ class DurableBuffer:
             # Counted before COMMIT: the outputs can only acknowledge (and subtract) what is committed, so
             # their subtraction never comes first. Counted after it, an output that was quick enough had its
             # subtraction clamped at zero and the gauge stayed above zero for good.
-            self._count(len(lines) - dropped.points, records - dropped.records, dropped)
+            self._count(len(lines), records, dropped)
             counted = dropped
             db.execute("COMMIT")
         except BaseException:
             if counted is not None:
-                self._count(-(len(lines) - counted.points), -(records - counted.records), Dropped(), undo=counted)
+                self._count(len(lines), records, counted, sign=-1)
             db.execute("ROLLBACK")
             raise
         return dropped
 
-    def _count(self, points: int, records: int, dropped: Dropped, undo: Dropped | None = None) -> None:
+    def _count(self, points: int, records: int, dropped: Dropped, sign: int = 1) -> None:
+        """Add a committed batch to the pending and dropped counts (``sign=-1``: take it back)."""
         with self._lock:
-            self.pending_points += points
-            self.pending_records += records
-            self.dropped.points += dropped.points - (undo.points if undo else 0)
-            self.dropped.records += dropped.records - (undo.records if undo else 0)
+            self.pending_points += sign * (points - dropped.points)
+            self.pending_records += sign * (records - dropped.records)
+            self.dropped.points += sign * dropped.points
+            self.dropped.records += sign * dropped.records
 
     def _enforce_bound(self, db: sqlite3.Connection, new_points: int, new_records: int) -> Dropped:
         dropped = Dropped()

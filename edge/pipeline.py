@@ -179,10 +179,8 @@ class Pipeline:
             if msg.channel == "heartbeat":
                 # A USB probe's heartbeat is its sign of life for the hub (every 10 s).
                 zone = self.zones.get(msg.device_id, "")
-                beat = validate.DeviceMessage("wifi_probe", msg.device_id, "telemetry", msg.ts, None,
-                                              {"sightings": 0, "uptime_s": msg.data.get("uptime_s", 0)})
-                topic, payload = normalise.hub_record(beat, self.site_id, zone)
-                b.records.append((topic, payload, False))
+                self._record(validate.DeviceMessage("wifi_probe", msg.device_id, "telemetry", msg.ts, None,
+                                                    {"sightings": 0, "uptime_s": msg.data.get("uptime_s", 0)}), zone, b)
                 return
             self._accept(msg, b)
         elif isinstance(item, SerialReject):
@@ -234,14 +232,16 @@ class Pipeline:
         if msg.kind == "queue_screen" and msg.channel != "status":
             self.windows.observe_queue(zone, msg.device_id, msg.ts, msg.data)
         if msg.kind != "wifi_probe" or msg.channel == "status":
-            topic, payload = normalise.hub_record(msg, self.site_id, zone)
-            b.records.append((topic, payload, False))
+            self._record(msg, zone, b)
         elif msg.channel == "telemetry":
             # The hub needs to hear each probe to know it is alive: a count, never a MAC or a hash.
-            alive = validate.DeviceMessage(msg.kind, msg.device_id, "telemetry", msg.ts, msg.seq,
-                                           {"sightings": len(msg.sightings)}, flags=msg.flags)
-            topic, payload = normalise.hub_record(alive, self.site_id, zone)
-            b.records.append((topic, payload, False))
+            self._record(validate.DeviceMessage(msg.kind, msg.device_id, "telemetry", msg.ts, msg.seq,
+                                                {"sightings": len(msg.sightings)}, flags=msg.flags), zone, b)
+
+    def _record(self, msg: validate.DeviceMessage, zone: str, b: Batch) -> None:
+        """The message as an EdgeRecord for the hub (never retained)."""
+        topic, payload = normalise.hub_record(msg, self.site_id, zone)
+        b.records.append((topic, payload, False))
 
     def _status(self, kind: str, device_id: str, state: str, ts_ms: int, b: Batch) -> None:
         zone = self.zones.get(device_id, "")
@@ -249,8 +249,7 @@ class Pipeline:
         b.lines.extend(normalise.influx_lines(msg, self.site_id, zone))
         if kind == "charger" and state == "offline":
             b.lines.append(normalise.offline_station_line(self.site_id, zone, device_id, ts_ms))
-        topic, payload = normalise.hub_record(msg, self.site_id, zone)
-        b.records.append((topic, payload, False))
+        self._record(msg, zone, b)
         log.info("device liveness", extra={"device_id": device_id, "kind": kind, "state": state})
 
     def _serial_probe_alive(self, probe_id: str, device_ts: int, b: Batch) -> None:

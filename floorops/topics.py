@@ -18,6 +18,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from floorops.contract import ID_RE
+
 ROOT = "floorops"
 
 
@@ -76,6 +78,14 @@ def encode_records(records: list[tuple[str, bytes]]) -> bytes:
 def is_records_topic(topic: str) -> bool:
     parts = topic.split("/")
     return len(parts) == 5 and parts[0] == ROOT and parts[2] == "records"
+
+
+def relaying_agent(topic: str) -> str:
+    """The edge agent whose records batch ``topic`` is (``records_topic``), or '' for any other topic."""
+    if not is_records_topic(topic):
+        return ""
+    agent_id = topic.split("/")[3]
+    return agent_id if ID_RE.match(agent_id) else ""
 
 
 def expand(topic: str, payload: bytes) -> list[tuple[str, bytes]]:

@@ -15,7 +15,7 @@ from typing import Any, Iterator, Sequence
 from floorops.config import Config
 from floorops.contract import ID_RE
 from floorops.site import DEVICE_KINDS, Site
-from floorops.topics import ROOT, EdgeRecord, is_records_topic
+from floorops.topics import ROOT, EdgeRecord
 from hub.alarms import AlarmManager
 from hub.clock import Clock, iso
 from hub.db import Database
@@ -124,7 +124,7 @@ class Hub:
         """Apply a batch in one transaction; bad messages are counted and skipped, the good ones kept.
 
         A message is ``(topic, payload)``, or ``(topic, payload, agent_id)`` for a record that came in the
-        batch of that edge agent (``floorops/<site>/records/<agent_id>/<stream>``, see ``relaying_agent``).
+        batch of that edge agent (``floorops.topics.relaying_agent``).
 
         Fast path: no savepoint per message (bad input is refused before it changes anything). If a
         message fails in an unexpected way, the batch is rolled back and applied again message by
@@ -473,15 +473,6 @@ class Hub:
                 "zones": [{"id": z.id, "name": z.name, "name_zh": z.name_zh, "kind": z.kind, "capacity": z.capacity,
                            "floor": z.floor, "x": z.x, "y": z.y, "w": z.w, "h": z.h} for z in s.zones],
                 "queues": [{"id": q.id, "zone": q.zone, "name": q.name, "name_zh": q.name_zh} for q in s.queues]}
-
-
-def relaying_agent(topic: str) -> str:
-    """The edge agent whose records batch ``topic`` is (``floorops/<site>/records/<agent_id>/<stream>``), or
-    '' for any other topic: the third element of the records ``Hub.apply_messages`` takes from that batch."""
-    if not is_records_topic(topic):
-        return ""
-    agent_id = topic.split("/")[3]
-    return agent_id if ID_RE.match(agent_id) else ""
 
 
 def _json(payload: bytes) -> dict[str, Any]:

@@ -24,8 +24,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from floorops.config import Config
-from floorops.topics import ROOT, expand, records_filter
-from hub.core import relaying_agent
+from floorops.topics import ROOT, expand, records_filter, relaying_agent
 
 log = logging.getLogger("hub.ingest")
 

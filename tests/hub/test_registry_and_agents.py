@@ -11,7 +11,8 @@ from floorops.config import Config
 from floorops.topics import EdgeRecord, agent_status_topic, edge_record_topic, records_topic, registry_topic
 from hub import kpis
 from hub.clock import ManualClock
-from hub.core import Hub, relaying_agent
+from floorops.topics import relaying_agent
+from hub.core import Hub
 from tests.hub.helpers import Feeder, kiosk_ok, make_hub, open_alarms, queue_reading
 
 
