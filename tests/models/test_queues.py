@@ -4,17 +4,13 @@ stored as the edge stores them (docs/architecture.md), read back, trained on, fo
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from floorops.config import dump_toml, load_config
+from floorops.config import load_config
 from floorops.influx import line, point_time_ns, write_sync
 from floorops.site import load_site
 from models.data import load_queue_stats, merge, queue_key
@@ -22,6 +18,7 @@ from models.service import ForecastService, ModelUnavailable
 from models.synthetic import synthetic_history
 from tests.hub.conftest import http, make_cfg
 from tests.hub.live import LiveHub
+from tests.models.train_cli import train
 
 pytestmark = pytest.mark.integration
 ZONES = {"reg_hall": 30.0, "lab": 15.0}
@@ -113,13 +110,7 @@ def test_queue_arrivals_and_waiting_read_back_per_bucket(queue_history) -> None:
 def test_train_from_influxdb_and_forecast_a_queue(queue_history, influx, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     cfg, site, now, queues, _gap = queue_history
     mine = make_cfg(tmp_path, influx=influx, database=cfg.influx.database)  # also a hub's configuration
-    conf = tmp_path / "floorops.toml"
-    conf.write_text(dump_toml(mine))
-    env = dict(os.environ, FLOOROPS_MODELS__MAX_ROWS="4000")
-    out = subprocess.run([sys.executable, "-m", "models", "train", "--config", str(conf), "--days", "29",
-                          "--test-days", "0"], capture_output=True, text=True, timeout=240, env=env)
-    assert out.returncode == 0, out.stderr
-    doc = json.loads(out.stdout)
+    doc, _progress = train(mine, tmp_path, days=29, max_rows=4000)
     assert {"queue:REG-1", "queue:LAB-1", "reg_hall", "lab"} <= set(doc["keys"])
     assert set(doc["targets"]) == {"arrivals", "occupancy", "waiting"}
 

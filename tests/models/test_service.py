@@ -5,15 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from floorops.config import Config, dump_toml, load_config
+from floorops.config import Config, load_config
 from floorops.influx import line, write_sync
 from floorops.site import load_site
 from floorops.services import free_port
@@ -23,6 +20,7 @@ from models.service import ForecastService, ModelUnavailable
 from models.staffing import handling_minutes
 from models.store import SiteModel, save_model
 from models.synthetic import synthetic_history
+from tests.models.train_cli import train
 
 pytestmark = pytest.mark.integration
 ZONES = {"reg_hall": 40.0, "lab": 20.0, "paed": 8.0}
@@ -131,16 +129,10 @@ def test_influxdb_down_degrades_instead_of_failing(tmp_path: Path, loaded) -> No
 def test_train_command_reads_influxdb_and_saves_a_model(tmp_path: Path, loaded) -> None:  # type: ignore[no-untyped-def]
     cfg, _site, _now = loaded
     mine = _cfg(tmp_path, cfg.influx.url, cfg.influx.database)
-    conf = tmp_path / "floorops.toml"
-    conf.write_text(dump_toml(mine))
-    env = dict(os.environ, FLOOROPS_MODELS__MAX_ROWS="3000")
-    out = subprocess.run([sys.executable, "-m", "models", "train", "--config", str(conf), "--days", "40",
-                          "--test-days", "0"], capture_output=True, text=True, timeout=240, env=env)
-    assert out.returncode == 0, out.stderr
-    doc = json.loads(out.stdout)
+    doc, progress = train(mine, tmp_path, days=40, max_rows=3000)
     saved = Path(doc["model"])
     assert saved.parent == mine.path(mine.models.dir) and saved.exists()
     assert sorted(doc["keys"]) == sorted(ZONES) and set(doc["targets"]) == {"arrivals", "occupancy"}
     meta = json.loads(saved.with_suffix(".json").read_text())
     assert meta["source"].startswith("influxdb:") and meta["train_range"][0] < meta["train_range"][1]
-    assert "quantile 0.9 fitted" in out.stderr  # progress while training
+    assert "quantile 0.9 fitted" in progress  # progress while training
