@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import tempfile
 import time
 import uuid
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 import paho.mqtt.client as mqtt
 
@@ -122,7 +125,9 @@ def remove_device(cfg: Config, device_id: str, *, dynsec: DynsecClient | None = 
        its live lists and closes its open alarms (a stopped hub's persistent session gets it at start);
     2. the broker account and its ``device-<id>`` role are deleted, so the device can no longer publish (its
        Last Will, if the broker sends it, reaches a hub that already refuses records of removed devices);
-    3. the hub database marks the row removed (for a hub that has never been connected) and audits it.
+    3. the hub database marks the row removed (for a hub that has never been connected) and audits it;
+    4. the device leaves the credentials file (``hub.credentials_file``, :func:`forget_credentials`), reported
+       as ``credentials_file`` in the result; a missing or unreadable file does not undo 1-3.
     Its alarms, tickets, audit entries and InfluxDB readings stay. ``devices add`` brings it back."""
     site = site or load_site(cfg.site.file)
     if not ID_RE.match(device_id):
@@ -157,8 +162,59 @@ def remove_device(cfg: Config, device_id: str, *, dynsec: DynsecClient | None = 
             removed_at = db.one("SELECT removed_at FROM devices WHERE id=?", (device_id,))["removed_at"]
     finally:
         db.close()
-    log.info("device removed", extra={"device_id": device_id})
-    return {"id": device_id, "removed_at": removed_at, "mqtt_username": username}
+    credentials = forget_credentials(cfg.path(cfg.hub.credentials_file), device_id)
+    log.info("device removed", extra={"device_id": device_id, "credentials_file": credentials})
+    return {"id": device_id, "removed_at": removed_at, "mqtt_username": username, "credentials_file": credentials}
+
+
+CredentialsOutcome = Literal["removed", "not_listed", "no_file", "unreadable", "unwritable"]
+
+
+def forget_credentials(path: Path, device_id: str) -> CredentialsOutcome:
+    """Drop ``device_id`` from the device credentials file (``{device_id: {...}}``, mode 600, written by the
+    launcher's provisioning and read by the simulator), so that it no longer lists a device whose broker
+    account is gone.
+
+    Atomic: the new content goes to a private temporary file in the same folder, then replaces the old one,
+    so a crash leaves the old file or the new one, never half of one. The outcome is returned (and logged);
+    a file that is not a JSON object, or cannot be read or written, is an error logged with its reason and
+    left as it was, never an exception: the device is out of service either way."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return "no_file"
+    except (OSError, UnicodeDecodeError) as exc:
+        log.error("device credentials file unreadable; the removed device is still listed there",
+                  extra={"file": str(path), "device_id": device_id, "error": str(exc)})
+        return "unreadable"
+    try:
+        creds = json.loads(text)
+    except ValueError as exc:
+        creds, reason = None, f"not JSON: {exc}"
+    else:
+        reason = f"expected a JSON object of devices, found {type(creds).__name__}"
+    if not isinstance(creds, dict):
+        log.error("device credentials file unreadable; the removed device is still listed there",
+                  extra={"file": str(path), "device_id": device_id, "error": reason})
+        return "unreadable"
+    if device_id not in creds:
+        return "not_listed"
+    del creds[device_id]
+    tmp = ""
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")  # mode 600
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(json.dumps(creds, indent=2))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        if tmp:
+            Path(tmp).unlink(missing_ok=True)
+        log.error("device credentials file could not be rewritten; the removed device is still listed there",
+                  extra={"file": str(path), "device_id": device_id, "error": str(exc)})
+        return "unwritable"
+    return "removed"
 
 
 def removed_device_ids(cfg: Config) -> set[str]:

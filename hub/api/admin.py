@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from typing import get_args
 
 from aiohttp import web
 
 from hub import provisioning
-from hub.api import ANY_OBJ, INT, NUM, STR, ApiError, Route, arr, body_json, obj, ok
+from hub.api import ANY_OBJ, INT, NUM, STR, ApiError, Route, arr, body_json, enum, obj, ok
 from hub.auth import ROLES, AuthError
 from hub.context import ctx
 from hub.clock import iso
@@ -120,8 +121,10 @@ ROUTES = [
                                "zone": STR}}, tag="devices"),
     Route("DELETE", "/api/devices/{id}", remove_device, "devices.write",
           "Take a device out of service (as `python -m hub devices remove`): registry entry emptied, broker "
-          "account and role deleted, open alarms closed and their tickets resolved; its history stays",
-          obj(id=STR, removed_at=NUM, mqtt_username=STR), tag="devices"),
+          "account and role deleted, open alarms closed and their tickets resolved, dropped from the device "
+          "credentials file (`credentials_file`: what happened there); its history stays",
+          obj(id=STR, removed_at=NUM, mqtt_username=STR,
+              credentials_file=enum(*get_args(provisioning.CredentialsOutcome))), tag="devices"),
     Route("GET", "/api/rules", get_rules, "read", "Rule settings in force (hub/rules.toml, or as edited)", ANY_OBJ, tag="admin"),
     Route("PUT", "/api/rules", put_rules, "rules.write", "Replace the rule settings (validated; unset keys keep defaults)",
           ANY_OBJ, body=rules_schema(), tag="admin"),

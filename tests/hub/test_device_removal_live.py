@@ -49,6 +49,11 @@ def test_cli_remove_takes_the_device_out_of_hub_broker_and_registry(hub_process:
     assert added.returncode == 0, added.stderr
     creds = json.loads(added.stdout)
     assert can_connect(cfg, creds["mqtt_username"], creds["mqtt_password"])
+    # The launcher's record of provisioned devices (hub.credentials_file), as make run writes it.
+    cred_path = cfg.path(cfg.hub.credentials_file)
+    other = {"id": "kiosk-r2", "mqtt_username": "kiosk-r2", "mqtt_password": "secret-2", "topic_prefix": "t"}
+    cred_path.write_text(json.dumps({"kiosk-r1": creds, "kiosk-r2": other}, indent=2))
+    cred_path.chmod(0o600)
     # The device is connected while it is removed: the broker must drop it, not only refuse the next login.
     dropped: list[object] = []
     device = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="kiosk-r1")
@@ -76,6 +81,9 @@ def test_cli_remove_takes_the_device_out_of_hub_broker_and_registry(hub_process:
         out = cli(hub_process, "devices", "remove", "kiosk-r1")
         assert out.returncode == 0, out.stderr
         assert json.loads(out.stdout)["id"] == "kiosk-r1"
+        assert json.loads(out.stdout)["credentials_file"] == "removed"
+        assert json.loads(cred_path.read_text()) == {"kiosk-r2": other}  # the others' credentials kept
+        assert cred_path.stat().st_mode & 0o777 == 0o600
         wait_for(lambda: seen[-1] == b"", 5, "empty registry message")
     finally:
         pub.loop_stop()
@@ -184,9 +192,14 @@ def test_api_delete_removes_like_the_cli_admin_only_and_audited(hub_process: Hub
 
     status, body = http(url + "/api/devices/kiosk-api", "DELETE", token=monitor)
     assert status == 403 and set(body) == {"error"}
+    # A corrupt credentials file (hub.credentials_file) is reported and left alone; the removal still happens.
+    cred_path = cfg.path(cfg.hub.credentials_file)
+    cred_path.write_text('{"kiosk-api": {"id": "kiosk-a')
     status, removed = http(url + "/api/devices/kiosk-api", "DELETE", token=admin)
     assert status == 200, removed
     assert removed["id"] == "kiosk-api" and removed["mqtt_username"] == creds["mqtt_username"]
+    assert removed["credentials_file"] == "unreadable"
+    assert cred_path.read_text() == '{"kiosk-api": {"id": "kiosk-a'
     # At once, without waiting for the registry message to come back through the broker:
     assert all(d["id"] != "kiosk-api" for d in http(url + "/api/devices", token=admin)[1])
     cleared = next(a for a in http(url + "/api/alarms", token=admin)[1] if a["id"] == alarm["id"])

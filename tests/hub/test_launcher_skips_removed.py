@@ -29,8 +29,18 @@ def test_provisioning_again_does_not_bring_back_a_removed_device(
     cred_path = cfg.path(cfg.hub.credentials_file)
     assert "kiosk-01" in json.loads(cred_path.read_text())
 
-    provisioning.remove_device(cfg, "kiosk-01")
+    removed = provisioning.remove_device(cfg, "kiosk-01")
     assert provisioning.removed_device_ids(cfg) == {"kiosk-01"}
+    # The launcher's record of provisioned devices no longer lists it; the others keep their credentials.
+    assert removed["credentials_file"] == "removed"
+    after = json.loads(cred_path.read_text())
+    assert "kiosk-01" not in after and len(after) == len(centre.site.devices) - 1
+    assert after["kiosk-02"]["mqtt_password"]
+    assert cred_path.stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in cred_path.parent.iterdir() if p.name.startswith(f".{cred_path.name}")] == []
+    # Provisioning again as the file stands: the removed device is not brought back, the others not re-issued.
+    centre.provision()
+    assert json.loads(cred_path.read_text()) == after
     # Every device's credentials are asked for again (devices.json deleted to rotate them): the launcher
     # provisions the whole inventory anew, except the removed device.
     cred_path.unlink()
