@@ -144,6 +144,11 @@ def drain(args: argparse.Namespace, tmp: Path, broker: MosquittoServer, influx: 
     edge.start()
     pid = edge.proc.pid
     wait_until(lambda: metric("edge_mqtt_connected") == 1, 60, "edge agent")
+    spy = None
+    if args.profile:  # py-spy (not a project dependency): where the agent's CPU goes while it drains
+        spy = subprocess.Popen([args.profile, "record", "--pid", str(pid), "--rate", "250", "--threads", "--nonblocking",
+                                "--format", "raw", "-o", str(REPO / "bench" / "results" / "ingest-drain-profile.txt")],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     t0, cpu0 = time.time(), cpu_s(pid)
     watched = {"mosquitto": broker.process.proc.pid, "influxd": influx.process.proc.pid}
     cpu_before = {k: cpu_s(v) for k, v in watched.items()}
@@ -155,6 +160,9 @@ def drain(args: argparse.Namespace, tmp: Path, broker: MosquittoServer, influx: 
         time.sleep(0.05)
     dt = time.time() - t0
     edge_cpu = cpu_s(pid) - cpu0
+    if spy is not None:
+        spy.send_signal(2)
+        spy.wait(30)
     result = {
         "mode": "drain", "utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t0)), "messages": total,
         "devices": args.devices, "stored": stored, "queued_by_publishers_per_s": round(total / publish_s),
@@ -186,6 +194,9 @@ def main() -> int:
                     help="seconds of latency probing after the load (latency at light load)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder")
     ap.add_argument("--mode", choices=["live", "drain"], default="live")
+    ap.add_argument("--profile", metavar="PY_SPY",
+                    help="drain mode: path of a py-spy binary; samples the agent while it drains "
+                         "(bench/results/ingest-drain-profile.txt, collapsed stacks)")
     args = ap.parse_args()
     per = args.messages // args.devices
     total = per * args.devices

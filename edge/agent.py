@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import queue
 import signal
 import threading
 import time
@@ -21,6 +20,7 @@ from floorops.site import Site, load_site
 
 from edge.buffer import DurableBuffer, Dropped
 from edge.deadletters import DeadLetterStore
+from edge.intake import Intake
 from edge.inputs.modbus import ModbusBusPoller
 from edge.inputs.mqtt import MqttLink
 from edge.inputs.serial_probe import SerialProbeReader
@@ -44,7 +44,7 @@ class EdgeAgent:
         e = cfg.edge
         self.site = site or load_site(cfg.site.file)
         self.metrics = EdgeMetrics()
-        self.intake: queue.Queue[Item] = queue.Queue(maxsize=INTAKE_MAX_ITEMS)
+        self.intake: Intake[Item] = Intake(INTAKE_MAX_ITEMS)
         self.buffer = DurableBuffer(cfg.path(e.buffer_path), e.buffer_max_rows)
         self.deadletters = DeadLetterStore(cfg.path(e.deadletter_path), e.deadletter_max_rows)
         self.hasher = MacHasher(cfg.path(e.mac_key_dir), self.site.tz)
@@ -56,7 +56,7 @@ class EdgeAgent:
         )
         self.pipeline.restore(self.buffer.load_seq_state())
         self.stop_threads = threading.Event()
-        self.link = MqttLink(cfg, self.intake.put, self._puback, on_connected=self._connected)
+        self.link = MqttLink(cfg, self.intake.put_many, self._puback, on_connected=self._connected)
         self.publisher = HubPublisher(self.buffer, self.link, self.metrics, self.stop_threads)
         self.influx = InfluxClient(cfg.influx.url, cfg.influx.database, cfg.influx.username, cfg.influx.password,
                                    cfg.influx.timeout_s)
@@ -96,18 +96,11 @@ class EdgeAgent:
     def _ingest(self) -> None:
         """Batch, process, commit durably, then acknowledge: the order that makes kill -9 safe."""
         while True:
-            try:
-                first = self.intake.get(timeout=0.1)
-            except queue.Empty:
+            items = self.intake.get_batch(BATCH_MAX_ITEMS, timeout=0.1)
+            if not items:
                 if self.stop_threads.is_set():
                     break
                 continue
-            items = [first]
-            try:
-                while len(items) < BATCH_MAX_ITEMS:
-                    items.append(self.intake.get_nowait())
-            except queue.Empty:
-                pass
             batch = self.pipeline.process(items)
             dropped = self._store(batch)
             if dropped.points or dropped.records:

@@ -8,11 +8,12 @@ dead-letter store are keyed by) and a sentence for people.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass
 from typing import Any, Final
+
+import orjson
 
 CONTRACT_VERSION: Final = 1
 SEQ_MODULUS: Final = 2**32
@@ -240,8 +241,8 @@ def decode_json(payload: bytes) -> dict[str, Any]:
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise ContractError("too_large", f"payload of {len(payload)} bytes (at most {MAX_PAYLOAD_BYTES})")
     try:
-        data = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        data = orjson.loads(payload)  # strict RFC 8259: no NaN, UTF-8 only, integers within 64 bits
+    except orjson.JSONDecodeError as exc:
         raise ContractError("bad_json", f"payload is not UTF-8 JSON ({type(exc).__name__})") from None
     if not isinstance(data, dict):
         raise ContractError("bad_json", "payload must be a JSON object")

@@ -4,9 +4,10 @@
   by the broker and delivered when it returns.
 - ``manual_ack=True``: a device message is acknowledged (PUBACK) only after the batch holding it is
   committed to the durable buffer (``ack``), so a ``kill -9`` makes the broker redeliver it.
-- ``on_message`` only puts the message on the bounded intake queue. When the queue is full the put
-  blocks, which stops paho reading the socket: backpressure reaches the broker (whose per-client
-  in-flight window then holds further messages) instead of memory growing without bound.
+- Device messages only go onto the bounded intake queue, every message of one socket read at once
+  (``BufferedReadClient.on_publishes``). When the queue is full the put blocks, which stops paho reading
+  the socket: backpressure reaches the broker (whose per-client in-flight window then holds further
+  messages) instead of memory growing without bound.
 - The agent's status topic is retained, with a Last Will of ``offline``.
 - paho reconnects by itself, with backoff (1 s doubling to 30 s).
 """
@@ -36,18 +37,28 @@ _PUBACK = struct.Struct("!BBH")
 
 
 class BufferedReadClient(mqtt.Client):
-    """paho with its socket reads served from a 64 KiB buffer.
+    """paho with its socket reads served from a 64 KiB buffer, and the PUBLISH packets in it taken at once.
 
     paho reads a packet with at least three ``recv()`` calls (command byte, length, body), and its loop
     calls ``select()`` before each packet. Each of those releases the GIL, and under load the network
     thread then waits for the ingest thread to give it back (up to the 5 ms switch interval): profiled
     during a 60,000-message drain, ``recv`` took 48 us per call, nearly all of it waiting for the GIL
     (docs/benchmarks.md). Here one ``recv()`` serves every packet in the buffer, and ``loop_read`` reads on
-    while bytes are buffered (``select()`` cannot see them). Overrides paho 2.x's ``_sock_recv``,
-    ``_sock_close`` and ``loop_read``; tests/edge run the agent through it against a real broker."""
+    while bytes are buffered (``select()`` cannot see them).
+
+    With ``on_publishes`` set, the complete QoS 0 and 1 PUBLISH packets at the head of the buffer are
+    decoded here, in one pass, and handed over as one list: paho's own path costs about 20 us of CPU a
+    message (a packet dict, an ``MQTTMessage``, a debug-log call, a topic-filter walk for the callback),
+    which alone capped the agent below 20,000 messages/s (docs/benchmarks.md). Anything else - another
+    packet type, QoS 2 (paho keeps its state), a packet split across reads, or one this decoding finds
+    malformed - is left to paho, which then reads on from exactly that byte. Acknowledging is the
+    caller's (``manual_ack``), as for paho's path. Overrides paho 2.x's ``_sock_recv``, ``_sock_close`` and
+    ``loop_read``; tests/edge/test_mqtt_fast_path.py checks it against paho's decoding on split and
+    malformed streams, and tests/edge run the agent through it against a real broker."""
 
     _rbuf: bytes = b""
     _rpos: int = 0
+    on_publishes: Callable[[list[MqttIn]], None] | None = None
 
     def _sock_recv(self, bufsize: int) -> bytes:
         data, pos = self._rbuf, self._rpos
@@ -61,6 +72,13 @@ class BufferedReadClient(mqtt.Client):
         self._rpos = pos + bufsize
         return data[pos:pos + bufsize]
 
+    def supports_fast_path(self) -> bool:
+        """Whether this paho has the read state the fast path relies on (checked, not assumed: a paho
+        release that changes it gets paho's own path and a warning instead of a broken network thread)."""
+        packet = getattr(self, "_in_packet", None)
+        return (isinstance(packet, dict) and "command" in packet and hasattr(self, "_msgtime_mutex")
+                and hasattr(self, "_last_bytes_received"))
+
     def buffered(self) -> int:
         return len(self._rbuf) - self._rpos
 
@@ -71,8 +89,57 @@ class BufferedReadClient(mqtt.Client):
     def loop_read(self, max_packets: int = 1) -> mqtt.MQTTErrorCode:
         rc = super().loop_read(max_packets)
         while rc == mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS and self._rpos < len(self._rbuf):
+            if self.on_publishes is not None and self._in_packet["command"] == 0 and self._take_publishes():
+                continue
             rc = super().loop_read(max_packets)
         return rc
+
+    def _take_publishes(self) -> int:
+        """Decode the complete QoS 0/1 PUBLISH packets at the head of the buffer; how many were taken."""
+        data, pos, end = self._rbuf, self._rpos, len(self._rbuf)
+        out: list[MqttIn] = []
+        while pos < end:
+            cmd = data[pos]
+            if cmd & 0xF0 != 0x30 or cmd & 0x06 > 0x02:  # not a PUBLISH, or QoS 2 (or the invalid 3)
+                break
+            # Remaining length: 1-4 bytes, 7 bits each, low first.
+            p, length, shift = pos + 1, 0, 0
+            while p < end and shift < 28:
+                b = data[p]
+                p += 1
+                length |= (b & 0x7F) << shift
+                shift += 7
+                if not b & 0x80:
+                    break
+            else:
+                break  # the length is not complete in the buffer (or longer than 4 bytes)
+            stop = p + length
+            if stop > end or length < 2:
+                break
+            topic_len = data[p] << 8 | data[p + 1]
+            body = p + 2 + topic_len
+            qos = cmd >> 1 & 3
+            if qos:
+                if body + 2 > stop:
+                    break
+                mid = data[body] << 8 | data[body + 1]
+                payload_at = body + 2
+            else:
+                mid, payload_at = 0, body
+            if topic_len == 0 or payload_at > stop:
+                break
+            # Mosquitto refuses topics that are not UTF-8; should one come, it is dead-lettered, not fatal.
+            topic = data[p + 2:body].decode("utf-8", "replace")
+            out.append(MqttIn(topic, data[payload_at:stop], mid, qos, bool(cmd & 1)))
+            pos = stop
+        if not out:
+            return 0
+        self._rpos = pos
+        with self._msgtime_mutex:
+            self._last_bytes_received = mqtt.time_func()  # what paho's keepalive reads
+        assert self.on_publishes is not None
+        self.on_publishes(out)
+        return len(out)
 
 
 def _status_payload(state: str) -> bytes:
@@ -80,11 +147,11 @@ def _status_payload(state: str) -> bytes:
 
 
 class MqttLink:
-    def __init__(self, cfg: Config, put: Callable[..., None], on_puback: Callable[[int], None],
-                 on_connected: Callable[[], None] | None = None) -> None:
+    def __init__(self, cfg: Config, put_many: Callable[[list[MqttIn], float | None], None],
+                 on_puback: Callable[[int], None], on_connected: Callable[[], None] | None = None) -> None:
         self.cfg = cfg
         self.site = cfg.site.id
-        self.put = put
+        self.put_many = put_many
         self.on_puback = on_puback
         self.on_connected = on_connected
         self.connected = threading.Event()
@@ -103,6 +170,11 @@ class MqttLink:
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
         c.on_message = self._on_message
+        if c.supports_fast_path():
+            c.on_publishes = self._on_publishes
+        else:
+            log.warning("this paho-mqtt has no read state the fast path knows; using paho's own decoding",
+                        extra={"paho": getattr(mqtt, "__version__", "?")})
         c.on_subscribe = self._on_subscribe
         c.on_publish = self._on_publish
         self.client = c
@@ -149,14 +221,18 @@ class MqttLink:
         log.warning("disconnected from the broker; paho reconnects", extra={"reason": str(rc)})
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        item = MqttIn(msg.topic, msg.payload, msg.mid, msg.qos, bool(msg.retain))
+        """The messages paho decoded itself (a packet split across reads, QoS 2)."""
+        topic = msg._topic.decode("utf-8", "replace")  # .topic raises on bad UTF-8; the pipeline dead-letters it
+        self._on_publishes([MqttIn(topic, msg.payload, msg.mid, msg.qos, bool(msg.retain))])
+
+    def _on_publishes(self, items: list[MqttIn]) -> None:
         while not self.closing:
             try:
-                self.put(item, timeout=0.5)
+                self.put_many(items, 0.5)
                 return
             except queue.Full:
                 continue
-        # Closing: leave it unacknowledged; the broker redelivers it to the next session.
+        # Closing: leave them unacknowledged; the broker redelivers them to the next session.
 
     def pause_intake(self) -> None:
         """Stop taking messages (before shutdown); what is not taken stays with the broker."""
