@@ -4,6 +4,8 @@ The same :class:`~firmware_sim.flow.FlowModel` and :class:`~firmware_sim.profile
 live simulation, vectorised over days (each day starts empty two hours before local midnight, which is
 how an outpatient hospital looks at 22:00). Output: one row per zone and 15-minute bucket,
 ``ts,zone,arrivals,occupancy,waiting``; ``ts`` is the bucket start in ISO 8601 with the site's offset.
+On request (``queues=True``) also each queue's minutes (:class:`QueueMinutes`), from which
+:mod:`firmware_sim.screen_history` tells what the queue screens would have reported.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
@@ -28,6 +30,32 @@ MIN_PER_DAY = 24 * 60
 
 
 @dataclass
+class QueueMinutes:
+    """Each queue's minutes, arrays of shape (days, 1440, queues); minute 0 is local midnight.
+
+    Kept apart from the 15-minute zone buckets because the queue screens' history needs each ticket's
+    minute, and only on request: a year of minutes is a few hundred MB the zone history does not need."""
+
+    queues: list[str]  # queue ids, in the site file's order
+    nodes: list[int]  # each queue's index in FlowModel.nodes (its ticket letter)
+    tickets: np.ndarray  # int16: tickets issued in the minute
+    calls: np.ndarray  # int16: tickets called to a counter in the minute
+    waiting: np.ndarray  # int32: tickets waiting at the end of the minute
+    waiting_at_midnight: np.ndarray  # (days, queues) int32: tickets from the evening before, still waiting
+
+    @classmethod
+    def empty(cls, queues: list[str], nodes: list[int], days: int) -> "QueueMinutes":
+        shape = (days, MIN_PER_DAY, len(queues))
+        return cls(queues, nodes, np.zeros(shape, np.int16), np.zeros(shape, np.int16), np.zeros(shape, np.int32),
+                   np.zeros((days, len(queues)), np.int32))
+
+    @classmethod
+    def concat(cls, parts: list["QueueMinutes"]) -> "QueueMinutes":
+        return cls(parts[0].queues, parts[0].nodes, *(np.concatenate([getattr(p, a) for p in parts])
+                   for a in ("tickets", "calls", "waiting", "waiting_at_midnight")))
+
+
+@dataclass
 class History:
     """Ground truth per day, bucket and zone: arrays of shape (days, buckets, zones)."""
 
@@ -39,6 +67,11 @@ class History:
     waiting: np.ndarray  # int, mean tickets waiting over the bucket, rounded
     outpatients: np.ndarray  # (days, buckets): outpatients who came through the door (not in the CSV)
     bucket_min: int = BUCKET_MIN
+    queue_minutes: QueueMinutes | None = field(default=None, repr=False)  # only when asked for (queues=True)
+
+    def day_starts_utc(self) -> list[dt.datetime]:
+        """Local midnight of every day, in UTC (minutes and buckets are added in UTC: DST days stay right)."""
+        return [local_day_start(day, self.site.tz).astimezone(dt.timezone.utc) for day in self.days]
 
     def bucket_starts(self) -> list[dt.datetime]:
         """Aware local datetimes of every bucket, day by day."""
@@ -72,8 +105,10 @@ class History:
         return n
 
 
-def simulate_days(site: Site, days: list[dt.date], seed: int, bucket_min: int = BUCKET_MIN) -> History:
-    """Run the flow model over ``days`` (a batch) and aggregate per bucket and zone."""
+def simulate_days(site: Site, days: list[dt.date], seed: int, bucket_min: int = BUCKET_MIN,
+                  queues: bool = False) -> History:
+    """Run the flow model over ``days`` (a batch) and aggregate per bucket and zone (and, with ``queues``,
+    keep each queue's minutes). The same random draws either way: the zones do not depend on ``queues``."""
     model = FlowModel(site)
     demand = DemandProfile.for_site(site)
     rng = np.random.default_rng([seed, 0x4849])
@@ -88,10 +123,18 @@ def simulate_days(site: Site, days: list[dt.date], seed: int, bucket_min: int = 
     waiting = np.zeros((b, nb, nz))
     outpatients = np.zeros((b, nb), dtype=np.int64)
     state = FlowState.empty(b, len(model.nodes))
+    q_nodes = [i for i, n in enumerate(model.nodes) if n.kind == "queue"]
+    qm = QueueMinutes.empty([model.nodes[i].name for i in q_nodes], q_nodes, b) if queues else None
     for col, m in enumerate(minutes):
+        if m == 0 and qm is not None:
+            qm.waiting_at_midnight[:] = state.waiting[:, q_nodes]
         res = model.step(state, int(m), out_rate[:, col], er_rate[:, col], rng)
         if m < 0:
             continue
+        if qm is not None:
+            qm.tickets[:, m, :] = res.entered[:, q_nodes]
+            qm.calls[:, m, :] = res.started[:, q_nodes]
+            qm.waiting[:, m, :] = state.waiting[:, q_nodes]
         k = m // bucket_min
         arrivals[:, k, :] += model.zone_arrivals(res)
         outpatients[:, k] += res.new_outpatients
@@ -100,7 +143,7 @@ def simulate_days(site: Site, days: list[dt.date], seed: int, bucket_min: int = 
     occupancy /= bucket_min
     waiting = np.rint(waiting / bucket_min)
     return History(site, days, model.zone_ids, arrivals.astype(np.int64), occupancy, waiting.astype(np.int64),
-                   outpatients, bucket_min)
+                   outpatients, bucket_min, qm)
 
 
 def history_days(weeks: int, end: dt.date) -> list[dt.date]:
@@ -109,8 +152,9 @@ def history_days(weeks: int, end: dt.date) -> list[dt.date]:
     return [end - dt.timedelta(days=n - 1 - i) for i in range(n)]
 
 
-def simulate_weeks(site: Site, weeks: int, seed: int, end: dt.date | None = None) -> History:
-    """The last ``weeks`` weeks up to ``end`` (default: yesterday, local), in batches of 64 days."""
+def simulate_weeks(site: Site, weeks: int, seed: int, end: dt.date | None = None, queues: bool = False) -> History:
+    """The last ``weeks`` weeks up to ``end`` (default: yesterday, local), in batches of 64 days; ``queues``:
+    keep each queue's minutes too (:class:`QueueMinutes`)."""
     if weeks <= 0:
         raise ValueError("weeks must be positive")
     if end is None:
@@ -118,9 +162,11 @@ def simulate_weeks(site: Site, weeks: int, seed: int, end: dt.date | None = None
     days = history_days(weeks, end)
     parts = []
     for i in range(0, len(days), 64):
-        parts.append(simulate_days(site, days[i:i + 64], seed + i))
+        parts.append(simulate_days(site, days[i:i + 64], seed + i, queues=queues))
     return History(
         site, days, parts[0].zones,
         np.concatenate([p.arrivals for p in parts]), np.concatenate([p.occupancy for p in parts]),
         np.concatenate([p.waiting for p in parts]), np.concatenate([p.outpatients for p in parts]),
+        queue_minutes=QueueMinutes.concat([p.queue_minutes for p in parts if p.queue_minutes is not None])
+        if queues else None,
     )

@@ -25,6 +25,15 @@ WHEELCHAIR_SHARE = 0.03  # patients who borrow a wheelchair at the entrance
 OUIS = ("3c:22:fb", "f0:18:98", "a4:83:e7", "dc:a6:32", "64:9a:be", "88:66:5a", "ac:bc:32", "40:4e:36")
 
 
+TICKETS_PER_ROUND = 999  # ticket numbers run 001..999, then start again
+
+
+def ticket_label(node: int, nth_of_day: int) -> str:
+    """The ticket a calling system prints for the ``nth_of_day`` ticket (from 1) of the queue that is flow node
+    ``node``: a letter per node, three digits that start again at 1 each morning and after 999."""
+    return f"{chr(ord('A') + node % 26)}{(nth_of_day - 1) % TICKETS_PER_ROUND + 1:03d}"
+
+
 @dataclass
 class Patient:
     pid: int
@@ -73,7 +82,6 @@ class PatientTracker:
         self.patients: dict[int, Patient] = {}
         self._next_pid = 1
         self._ticket_no = [0] * n
-        self._letters = [chr(ord("A") + i % 26) for i in range(n)]
         self._free_counters: list[list[int]] = [list(range(1, nd.counters + 1)) for nd in model.nodes]
         self._zone_nodes: dict[str, list[int]] = {}
         for i, nd in enumerate(model.nodes):
@@ -168,8 +176,8 @@ class PatientTracker:
                 p = self.patients[pid]
                 p.node = j
                 if nodes[j].kind == "queue":
-                    self._ticket_no[j] = self._ticket_no[j] % 999 + 1
-                    p.ticket = f"{self._letters[j]}{self._ticket_no[j]:03d}"
+                    self._ticket_no[j] = self._ticket_no[j] % TICKETS_PER_ROUND + 1
+                    p.ticket = ticket_label(j, self._ticket_no[j])
                     p.issued_ms = self._ts(t0_ms)
                     out.queue_events.append(QueueEvent(p.issued_ms, nodes[j].name, "ticket_issued", p.ticket))
                     self.waiting[j].append(pid)

@@ -73,17 +73,28 @@ def test_load_history_into_influx(influx: InfluxServer, influx_db: str, demo_sit
     n = load_history(cfg, demo_site, 1, seed=3, now=now)
     # Seven days up to today 09:45 (the last whole bucket before 10:07), two measurements.
     buckets = 6 * 96 + (9 * 4 + 4)
-    assert n == 2 * buckets * len(demo_site.zones)
     series = query_sync(influx.url, influx_db, "SELECT count(arrivals) FROM zone_stats GROUP BY zone")
     assert {s["tags"]["zone"] for s in series} == {z.id for z in demo_site.zones}
     assert all(s["values"][0][1] == buckets for s in series)
     last = query_sync(influx.url, influx_db,
                       "SELECT last(occupancy) FROM zone_occupancy WHERE zone='entrance'", epoch="ms")
     assert last[0]["values"][0][0] == int(dt.datetime(2026, 11, 23, 9, 45, tzinfo=demo_site.tz).timestamp() * 1000)
+    # And every queue screen: a reading a minute up to 09:59, its queue's tickets (tests/test_sim_queue_history.py).
+    screens = query_sync(influx.url, influx_db, "SELECT count(waiting) FROM queue_screen GROUP BY device_id")
+    assert {s["tags"]["device_id"] for s in screens} == {d.id for d in demo_site.devices if d.kind == "queue_screen"}
+    assert all(s["values"][0][1] == buckets * 15 for s in screens)
+    last = query_sync(influx.url, influx_db, "SELECT last(waiting) FROM queue_screen", epoch="ms")
+    assert dt.datetime.fromtimestamp(last[0]["values"][0][0] / 1000, demo_site.tz).strftime("%H:%M") == "09:59"
+    tickets = query_sync(influx.url, influx_db, "SELECT count(seq) FROM device_event WHERE event='ticket_issued'")
+    zone_arrivals = query_sync(influx.url, influx_db, "SELECT sum(arrivals) FROM zone_stats")
+    assert tickets[0]["values"][0][1] == zone_arrivals[0]["values"][0][1] > 1000  # one screen a queue on the demo
+    assert n == 2 * buckets * len(demo_site.zones) + len(screens) * buckets * 15 + tickets[0]["values"][0][1]
     # Loading twice overwrites rather than duplicates (same series, same timestamps).
     load_history(cfg, demo_site, 1, seed=3, now=now)
     again = query_sync(influx.url, influx_db, "SELECT count(arrivals) FROM zone_stats GROUP BY zone")
     assert again == series
+    assert query_sync(influx.url, influx_db, "SELECT count(seq) FROM device_event") == tickets
+    assert query_sync(influx.url, influx_db, "SELECT count(waiting) FROM queue_screen GROUP BY device_id") == screens
 
 
 @pytest.mark.integration
