@@ -114,12 +114,18 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "load-history":
             from firmware_sim.load import load_history
+            from floorops.influx import InfluxWriteError
 
             if args.weeks <= 0:
                 print("error: --weeks must be positive", file=sys.stderr)
                 return 2
             seed = cfg.sim.seed if args.seed is None else args.seed
-            n = load_history(cfg, site, args.weeks, seed)
+            try:
+                n = load_history(cfg, site, args.weeks, seed)
+            except InfluxWriteError as exc:
+                log.error("history not loaded", extra={"error": str(exc), "url": cfg.influx.url})
+                print(f"error: {exc}", file=sys.stderr)
+                return 3
             print(json.dumps({"points": n, "weeks": args.weeks, "seed": seed}))
             return 0
     except (ConfigError, SiteError) as exc:

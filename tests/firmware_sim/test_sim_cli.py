@@ -55,6 +55,15 @@ def test_history_bad_arguments_are_clear(tmp_path: Path) -> None:
     assert r.returncode == 2 and "no such configuration file" in r.stderr
 
 
+def test_load_history_without_influxdb_is_a_clear_error(tmp_path: Path) -> None:
+    cfg = Config(var_dir=str(tmp_path))
+    cfg.influx.url = "http://127.0.0.1:9"  # nothing listens there
+    path = tmp_path / "c.toml"
+    path.write_text(dump_toml(cfg))
+    r = sim("load-history", "--weeks", "1", "--config", str(path))
+    assert r.returncode == 3 and "InfluxDB unreachable" in r.stderr and "Traceback" not in r.stderr
+
+
 def test_inject_without_a_running_simulator(tmp_path: Path) -> None:
     cfg = Config(var_dir=str(tmp_path))
     cfg.sim.control_port = 9  # nothing listens there
