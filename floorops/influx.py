@@ -65,11 +65,20 @@ def _series_key(measurement: str, tags: tuple[tuple[str, str], ...]) -> str:
 def line(measurement: str, tags: Mapping[str, str], fields: Mapping[str, FieldValue], ts_ns: int) -> str:
     """One point in line protocol; tags sorted (InfluxDB's fast path), empty tag values left out.
 
-    On the edge's hot path: the series part and key escapes are cached."""
+    On the edge's hot path (once per device message): the series part and key escapes are cached, and
+    integers and plain strings, most fields, are formatted inline rather than through ``_field``."""
     if not fields:
         raise ValueError("a point needs at least one field")
-    field_part = ",".join(f"{_escape_key(k)}={_field(v)}" for k, v in fields.items())
-    return f"{_series_key(measurement, tuple(tags.items()))} {field_part} {int(ts_ns)}"
+    parts = []
+    for k, v in fields.items():
+        t = type(v)
+        if t is int:
+            parts.append(f"{_escape_key(k)}={v}i")
+        elif t is str and '"' not in v and "\\" not in v and "\n" not in v:
+            parts.append(f'{_escape_key(k)}="{v}"')
+        else:
+            parts.append(f"{_escape_key(k)}={_field(v)}")
+    return f"{_series_key(measurement, tuple(tags.items()))} {','.join(parts)} {int(ts_ns)}"
 
 
 def point_time_ns(ts_ms: int, seq: int | None) -> int:
