@@ -56,7 +56,8 @@ def screen_lines(hist: History, site_id: str, not_after: dt.datetime, seed: int)
     screens = queue_screens(hist)
     counters = _counters_per_minute(hist, qm)
     seqs = {d.id: 0 for d, _ in screens}
-    phase_ms = {d.id: (i * 7_919) % MINUTE_MS for i, (d, _) in enumerate(screens)}  # readings spread in the minute
+    # Each screen reads at its own second of the minute (a prime step), as live screens are not in step.
+    phase_ms = {d.id: (i * 7_919) % MINUTE_MS for i, (d, _) in enumerate(screens)}
     bucket_ms = hist.bucket_min * MINUTE_MS
     limit_ms = int(not_after.timestamp() * 1000)
     for d, midnight in enumerate(hist.day_starts_utc()):
