@@ -1,7 +1,9 @@
 """``python -m models``: train, backtest, staffing, forecast (see /work/shared/spec/api.md).
 
 Results go to stdout as one JSON object; progress and errors go to stderr as log lines. Exit codes:
-0 done, 2 bad input (file, column, option), 3 a server (InfluxDB) could not be reached.
+0 done, 2 bad input (file, column, option), 3 a server (InfluxDB) could not be reached, 4 too little
+history to train (less than models.training.MIN_HISTORY_DAYS days of data; nothing saved, the previous
+model stays in use).
 """
 
 from __future__ import annotations
@@ -20,6 +22,14 @@ from floorops.logs import setup_logging
 from floorops.site import SiteError, load_site
 
 log = logging.getLogger("models")
+
+EXIT_INSUFFICIENT_HISTORY = 4
+EXIT_CODES = f"""exit codes:
+  0  done
+  2  bad input (file, column, option, configuration)
+  3  InfluxDB could not be reached
+  {EXIT_INSUFFICIENT_HISTORY}  too little history to train: fewer days of data than the model needs (the error names both);
+     nothing is saved and the newest trained model, if any, stays in use"""
 
 
 def _progress(msg: str) -> None:
@@ -144,7 +154,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     path = save_model(model, cfg.path(cfg.models.dir), meta, keep=cfg.models.keep)
     log.info("model saved", extra={"file": str(path), "train_seconds": meta["train_seconds"]})
     _print({"model": str(path), **{k: meta[k] for k in ("train_range", "targets", "keys", "backtest",
-                                                          "train_seconds", "rejected_rows")}})
+                                                          "train_seconds", "rejected_rows", "history_days",
+                                                          "short_series", "unused_features")}})
     return 0
 
 
@@ -175,11 +186,13 @@ def _add_csv_options(p: argparse.ArgumentParser, required: bool) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m models", description="FloorOps forecasting and staffing")
+    ap = argparse.ArgumentParser(prog="python -m models", description="FloorOps forecasting and staffing",
+                                 epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--log-format", choices=("json", "text"), default=None)
     sub = ap.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("train", help="train a forecaster from InfluxDB zone_stats (or --csv) and save it")
+    p = sub.add_parser("train", help="train a forecaster from InfluxDB zone_stats (or --csv) and save it",
+                       epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", default=None)
     p.add_argument("--days", type=int, default=None, help="days of InfluxDB history (default models.history_days)")
     p.add_argument("--test-days", type=int, default=None, help="days held out for the saved backtest scores")
@@ -224,6 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     from models.data import DataError
     from models.store import ModelLoadError
+    from models.training import InsufficientHistory
 
     args = build_parser().parse_args(argv)
     level, fmt = "INFO", args.log_format or "json"
@@ -235,6 +249,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(level, fmt, component="models")
     try:
         return args.func(args)
+    except InsufficientHistory as exc:
+        log.error(str(exc))
+        return EXIT_INSUFFICIENT_HISTORY
     except (ConfigError, SiteError, DataError, ModelLoadError, ValueError) as exc:
         log.error(str(exc))
         return 2

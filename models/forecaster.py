@@ -136,10 +136,19 @@ class QuantileForecaster(BaseEstimator):
         X = make_features(y, cal, key, origin, target, history.freq_min,
                           profile=profile.leave_one_week_out(key, target))
         base = baseline(X)
+        # A feature no training row has (two weeks of history hold no "same slot two weeks earlier") teaches
+        # the trees nothing, and scikit-learn's binning fails on a column without a single value: leave it
+        # out, here and in predict. The trees then treat it as they treat any gap: unknown.
+        observed = ~np.all(np.isnan(X), axis=0)
+        self.used_features_ = tuple(name for name, seen in zip(FEATURE_NAMES, observed) if seen)
+        X = X[:, observed]
+        if len(self.used_features_) < len(FEATURE_NAMES):
+            say(f"{self.target}: features never observed in this history, left out: "
+                f"{', '.join(self.unused_features())}")
         say(f"{self.target}: {len(yt):,} training rows from {len(self.keys_)} series, "
             f"{n} buckets, features in {time.monotonic() - t0:.1f}s")
         categorical = np.zeros(X.shape[1], dtype=bool)
-        categorical[KEY_COLUMN] = True
+        categorical[self.used_features_.index("key")] = True
         self.estimators_ = []
         for i, q in enumerate(self.quantiles):
             t1 = time.monotonic()
@@ -157,6 +166,15 @@ class QuantileForecaster(BaseEstimator):
                 f"{est.n_iter_} trees, {time.monotonic() - t1:.1f}s)")
         self.n_training_rows_ = int(len(yt))
         return self
+
+    def unused_features(self) -> tuple[str, ...]:
+        """Features the training history never had (too short for them): the trees do not read them."""
+        used = getattr(self, "used_features_", FEATURE_NAMES)
+        return tuple(name for name in FEATURE_NAMES if name not in used)
+
+    def _feature_columns(self) -> list[int]:
+        # Models saved before ``used_features_`` existed were trained on every feature.
+        return [FEATURE_NAMES.index(name) for name in getattr(self, "used_features_", FEATURE_NAMES)]
 
     # -- forecasting ----------------------------------------------------------------------------------
 
@@ -183,8 +201,12 @@ class QuantileForecaster(BaseEstimator):
                           profile=self.profile_[model_key,
                                                 weekly_cell(cal, history.freq_min, self._holiday_as())[target]])
         X[:, KEY_COLUMN] = model_key  # the model's own key ids, not the history's row numbers
+        used = self._feature_columns()
+        # What training never had stays unknown here too: the baseline must not start reading the weekly
+        # profile (or the four-week mean) that the trees learned to do without.
+        X[:, [i for i in range(X.shape[1]) if i not in used]] = np.nan
         with threadpool_limits(self.n_threads):
-            pred = np.column_stack([est.predict(X) for est in self.estimators_]) + baseline(X)[:, None]
+            pred = np.column_stack([est.predict(X[:, used]) for est in self.estimators_]) + baseline(X)[:, None]
         pred = np.sort(pred, axis=1)  # quantiles never cross
         pred = np.clip(pred, 0.0, None) * self.scale_[key_ids][rows_key][:, None]
         return Forecast(

@@ -16,12 +16,59 @@ import sklearn
 import skops
 
 from models.backtest import backtest
-from models.data import History, is_queue_key
+from models.data import DataError, History, is_queue_key
 from models.features import steps_per_day
 from models.forecaster import QuantileForecaster
 from models.store import SiteModel
 
 Progress = Callable[[str], None]
+
+# Less than a week and some weekday has never been seen: the trees would give it the level of whichever
+# day they split it with (a Monday forecast from a weekend). A week of data is what a model needs to know
+# every weekday once (docs/forecasting.md, "Minimum history"); below it, training refuses.
+MIN_HISTORY_DAYS = 7
+
+
+class InsufficientHistory(DataError):
+    """Too little history to train a model worth serving; nothing is saved, the previous model stays."""
+
+
+def observed_days(history: History, key: str | None = None) -> float:
+    """Days of data: buckets in which any target of ``key`` (or of any series) was observed, in days.
+
+    Why buckets and not the date range: an InfluxDB that lost weeks still spans them.
+    """
+    rows = slice(None) if key is None else [history.keys.index(key)]
+    seen = np.zeros(history.n_steps, dtype=bool)
+    for values in history.values.values():
+        seen |= np.any(~np.isnan(values[rows]), axis=0)
+    return int(seen.sum()) / steps_per_day(history.freq_min)
+
+
+def long_enough(history: History, source: str = "", min_days: float = MIN_HISTORY_DAYS,
+                progress: Progress | None = None) -> tuple[History, dict[str, float]]:
+    """The series with at least ``min_days`` of data, and the days of each one left out.
+
+    Raises :class:`InsufficientHistory` (one line: how many days there are, how many are needed) when the
+    whole history is shorter. A series that is short on its own (a queue screen installed last week) is left
+    out rather than forecast from a few days' level; the model has no forecast for it until it has a week.
+    """
+    days = observed_days(history)
+    if days < min_days:
+        first, last = history.date_range()
+        raise InsufficientHistory(
+            f"{source or 'the history'} holds {days:.1f} days of data ({first[:16]} .. {last[:16]}); training "
+            f"needs at least {min_days:g} days (every weekday once); nothing was saved")
+    short = {k: round(d, 2) for k in history.keys if (d := observed_days(history, k)) < min_days}
+    if short:
+        (progress or (lambda _m: None))(
+            "series with less than %g days of data, left out until they have more: %s"
+            % (min_days, ", ".join(f"{k} ({d:.1f} days)" for k, d in short.items())))
+    if not short:
+        return history, short
+    kept = history.select(k for k in history.keys if k not in short)
+    kept.rejected_rows, kept.notes = history.rejected_rows, history.notes
+    return kept, short
 
 # What the hub uses: occupancy for the floor forecast, arrivals for staffing and per queue; waiting once the
 # history holds queues (what a queue screen shows), so a zones-only history trains two models, not three.
@@ -57,6 +104,7 @@ def train_site_model(history: History, holidays: tuple[str, ...], targets: tuple
     """Backtest (when the history is long enough) and fit one forecaster per target."""
     say = progress or (lambda _m: None)
     t0 = time.monotonic()
+    history, short = long_enough(history, source, progress=say)
     targets = targets or served_targets(history)
     day = steps_per_day(history.freq_min)
     horizon = max(1, horizon_hours * 60 // history.freq_min)
@@ -84,6 +132,9 @@ def train_site_model(history: History, holidays: tuple[str, ...], targets: tuple
         "targets": list(forecasters),
         "source": source,
         "rejected_rows": history.rejected_rows,
+        "history_days": round(observed_days(history), 2),
+        "short_series": short,  # series left out: too little data of their own (days they have)
+        "unused_features": {t: list(f.unused_features()) for t, f in forecasters.items()},
         "backtest": scores,
         "train_seconds": round(time.monotonic() - t0, 2),
         "versions": {"python": platform.python_version(), "scikit-learn": sklearn.__version__,
