@@ -80,20 +80,21 @@ def test_kill_9_while_20000_messages_stream_in_loses_and_duplicates_nothing(
     listener.disconnect()
 
 
-def test_influxd_down_for_20_s_under_load_loses_nothing(make_edge, make_influx, broker, dynsec) -> None:
+def test_influxd_down_for_a_minute_under_load_loses_nothing(make_edge, make_influx, broker, dynsec) -> None:
     own = make_influx()  # this test stops its InfluxDB; the shared one stays up for the others
     edge = make_edge(broker, own, own.database).start()
     base = int(time.time() * 1000) - 60_000
-    publisher = stream(edge, dynsec, 8000, base, "influx", rate_per_s=250)
+    publisher = stream(edge, dynsec, 16_000, base, "influx", rate_per_s=200)  # 80 s: the load spans the outage
     wait_until(lambda: edge.count("queue_screen") >= 500, 30, "first points")
     own.stop()
-    time.sleep(20)  # the issue asks for a minute; 20 s keeps the suite short and still spans many retries
+    time.sleep(60)
+    assert publisher.is_alive()  # still under load when InfluxDB comes back
     assert edge.metric("edge_influx_write_errors_total") >= 3
-    assert edge.metric("edge_buffered_points") > 1000
+    assert edge.metric("edge_buffered_points") > 8000
     own.start()
     publisher.join(120)
-    wait_until(lambda: edge.count("queue_screen") >= 8000, 120, "all points after InfluxDB returned")
-    assert_exactly_once(edge, "influx", 2000)
+    wait_until(lambda: edge.count("queue_screen") >= 16_000, 120, "all points after InfluxDB returned")
+    assert_exactly_once(edge, "influx", 4000)
 
 
 def test_broker_restart_the_agent_reconnects_and_resumes(make_edge, make_broker, influx, influx_db) -> None:
