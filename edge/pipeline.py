@@ -132,8 +132,9 @@ class Pipeline:
         self._messages_in[key] = self._messages_in.get(key, 0) + 1
 
     def restore(self, seq_state: list[tuple[str, str]]) -> None:
+        now = self.now_ms()
         for device_id, state in seq_state:
-            self.seqs.load(device_id, state)
+            self.seqs.load(device_id, state, now)
 
     # -- batch ---------------------------------------------------------------------------------------
 

@@ -90,15 +90,20 @@ class SeqTracker:
         d = self.devices[device_id]
         return f"{d.last}:{d.seen:x}:{d.ts}"
 
-    def load(self, device_id: str, text: str) -> None:
-        """``last:mask:ts``, or ``last:mask`` as stored before device time was kept."""
+    def load(self, device_id: str, text: str, loaded_at_ms: int) -> None:
+        """``last:mask:ts``, or ``last:mask`` as stored before device time was kept.
+
+        Without a stored time, the time of loading (the agent's start) stands in for it: a redelivery was
+        stored before the agent stopped, so it is older and still a duplicate, while a device that rebooted
+        since counts from 1 again with newer times and is not muted until it passes its old seq (seen in
+        ``make run`` after an upgrade: probes silenced for their first hundreds of messages, then "offline")."""
         last, _, rest = text.partition(":")
         mask, _, ts = rest.partition(":")
         try:
             seen = int(mask or "1", 16) & _MASK
         except ValueError:  # unreadable: keep the highest seq, forget which recent ones were seen
             seen = 1
-        self.devices[device_id] = DeviceSeq(int(last), seen, int(ts) if ts.isdigit() else 0)
+        self.devices[device_id] = DeviceSeq(int(last), seen, int(ts) if ts.isdigit() else loaded_at_ms)
 
     def take_dirty(self) -> list[tuple[str, str]]:
         out = [(dev, self.dump(dev)) for dev in self.dirty if dev in self.devices]

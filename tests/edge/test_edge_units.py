@@ -76,7 +76,7 @@ def test_seq_state_survives_a_restart_through_dump_and_load() -> None:
         t.check("d", s)
     saved = dict(t.take_dirty())
     u = SeqTracker()
-    u.load("d", saved["d"])
+    u.load("d", saved["d"], loaded_at_ms=1_000)
     assert u.check("d", 7).verdict is SeqVerdict.DUPLICATE
     assert u.check("d", 3).verdict is SeqVerdict.DUPLICATE
     assert u.check("d", 5).verdict is SeqVerdict.LATE
@@ -84,11 +84,15 @@ def test_seq_state_survives_a_restart_through_dump_and_load() -> None:
     # Device time is kept too, and state stored before it was kept still loads.
     t.check("k", 5, ts=7_000)
     v = SeqTracker()
-    v.load("k", dict(t.take_dirty())["k"])
-    assert v.check("k", 1, ts=8_000).verdict is SeqVerdict.RESET
+    v.load("k", dict(t.take_dirty())["k"], loaded_at_ms=99_000)
+    assert v.check("k", 1, ts=8_000).verdict is SeqVerdict.RESET  # the stored device time counts, not the load's
+    # State stored before device time was kept: the agent's start stands in for it.
     old = SeqTracker()
-    old.load("d", "7:1")
-    assert old.check("d", 7, ts=9_999).verdict is SeqVerdict.DUPLICATE  # no stored time: no reset guess
+    old.load("d", "419:" + "f" * 105, loaded_at_ms=5_000)  # seqs 1..419 seen
+    assert old.check("d", 419, ts=4_000).verdict is SeqVerdict.DUPLICATE  # older than the start: a redelivery
+    assert old.check("d", 300, ts=4_100).verdict is SeqVerdict.DUPLICATE
+    assert old.check("d", 1, ts=6_000).verdict is SeqVerdict.RESET  # rebooted since: counted from 1, kept
+    assert [old.check("d", s, ts=6_000 + s).verdict for s in range(2, 5)] == [SeqVerdict.NEW] * 3
 
 
 # -- clock -----------------------------------------------------------------------------------------
