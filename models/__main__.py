@@ -121,7 +121,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from models.data import DataError, load_queue_stats, load_zone_stats, merge
     from models.store import save_model
-    from models.training import train_site_model
+    from models.training import InsufficientHistory, train_site_model
 
     cfg = load_config(args.config)
     site = load_site(cfg.site.file)
@@ -135,10 +135,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         until = dt.datetime.now(dt.timezone.utc)
         days = args.days or cfg.models.history_days
         log.info("reading zone_stats from InfluxDB", extra={"days": days, "url": cfg.influx.url})
-        hist = load_zone_stats(cfg.influx.url, cfg.influx.database, until - dt.timedelta(days=days), until,
-                               cfg.models.bucket_min, site.timezone, cfg.influx.username, cfg.influx.password,
-                               site=site.id, progress=_progress)
         source = f"influxdb:{cfg.influx.database}/zone_stats"
+        try:
+            hist = load_zone_stats(cfg.influx.url, cfg.influx.database, until - dt.timedelta(days=days), until,
+                                   cfg.models.bucket_min, site.timezone, cfg.influx.username, cfg.influx.password,
+                                   site=site.id, progress=_progress)
+        except DataError:  # not a point yet (a new site, before any history is loaded): too little history
+            span = f"site {site.id}, the last {days} days"
+            raise InsufficientHistory.of(0, source, span) from None
         try:
             queues = load_queue_stats(cfg.influx.url, cfg.influx.database, until - dt.timedelta(days=days), until,
                                       cfg.models.bucket_min, site.timezone, [q.id for q in site.queues],

@@ -32,6 +32,12 @@ MIN_HISTORY_DAYS = 7
 class InsufficientHistory(DataError):
     """Too little history to train a model worth serving; nothing is saved, the previous model stays."""
 
+    @classmethod
+    def of(cls, days: float, source: str, span: str, min_days: float = MIN_HISTORY_DAYS) -> "InsufficientHistory":
+        """The one-line refusal: how many days there are (over ``span``) and how many are needed."""
+        return cls(f"{source or 'the history'} holds {days:.1f} days of data ({span}); training needs at least "
+                   f"{min_days:g} days (every weekday once); nothing was saved")
+
 
 def observed_days(history: History, key: str | None = None) -> float:
     """Days of data: buckets in which any target of ``key`` (or of any series) was observed, in days.
@@ -56,9 +62,7 @@ def long_enough(history: History, source: str = "", min_days: float = MIN_HISTOR
     days = observed_days(history)
     if days < min_days:
         first, last = history.date_range()
-        raise InsufficientHistory(
-            f"{source or 'the history'} holds {days:.1f} days of data ({first[:16]} .. {last[:16]}); training "
-            f"needs at least {min_days:g} days (every weekday once); nothing was saved")
+        raise InsufficientHistory.of(days, source, f"{first[:16]} .. {last[:16]}", min_days)
     short = {k: round(d, 2) for k in history.keys if (d := observed_days(history, k)) < min_days}
     if short:
         (progress or (lambda _m: None))(

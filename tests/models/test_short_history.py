@@ -154,3 +154,16 @@ def _zone_stats_lines(site_id: str, now: dt.datetime, days: int) -> list[str]:
                  {"arrivals": int(hist.values["arrivals"][k, i]), "occupancy": float(hist.values["occupancy"][k, i]),
                   "waiting": 0}, (hist.start_s + i * hist.freq_s) * 1_000_000_000)
             for i in range(first, last) for k, z in enumerate(hist.keys)]
+
+
+@pytest.mark.integration
+def test_train_on_an_empty_influxdb_is_the_same_clear_refusal(influx, influx_db, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # A new site before any history is loaded (the launcher's first start, a wiped database).
+    cfg = make_cfg(tmp_path, influx=influx, database=influx_db)
+    out = run_train(cfg, tmp_path, max_rows=4000, test_days=None)
+    assert out.returncode == 4, out.stderr
+    errors = [json.loads(ln)["msg"] for ln in out.stderr.splitlines() if '"level": "error"' in ln]
+    assert errors == [f"influxdb:{influx_db}/zone_stats holds 0.0 days of data (site demo, the last "
+                      f"{cfg.models.history_days} days); training needs at least {MIN_HISTORY_DAYS} days "
+                      "(every weekday once); nothing was saved"]
+    assert not list(cfg.path(cfg.models.dir).glob("*.skops"))
