@@ -72,7 +72,8 @@ def main() -> int:
                 fc = np.stack([model.predict(table, o - (cut - n_days * day), HORIZON).quantile(0.5)
                                for o in origins])
                 m = mae(actual[ok], fc[ok])
-                rows["by_days"][n_days] = {"mae": round(m, 3), "vs_seasonal_naive": round(m / rows["seasonal_naive_mae"], 3),
+                rows["by_days"][n_days] = {"mae": round(m, 3),
+                                           "vs_seasonal_naive": round(m / rows["seasonal_naive_mae"], 3),
                                            "fit_s": round(fit_s, 1), "unused_features": list(model.unused_features())}
                 print(f"{target} {n_days:3d} days: MAE {m:.3f} (seasonal naive {rows['seasonal_naive_mae']:.3f})",
                       file=sys.stderr, flush=True)

@@ -28,8 +28,8 @@ EXIT_CODES = f"""exit codes:
   0  done
   2  bad input (file, column, option, configuration)
   3  InfluxDB could not be reached
-  {EXIT_INSUFFICIENT_HISTORY}  too little history to train: fewer days of data than the model needs (the error names both);
-     nothing is saved and the newest trained model, if any, stays in use"""
+  {EXIT_INSUFFICIENT_HISTORY}  too little history to train: fewer days of data than the model needs (the
+     error names both); nothing is saved and the newest trained model, if any, stays in use"""
 
 
 def _progress(msg: str) -> None:

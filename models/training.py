@@ -7,6 +7,7 @@ the test weeks; the saved model itself then learns from all data (its lags read 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import platform
 import time
 from typing import Any, Callable
@@ -22,6 +23,7 @@ from models.forecaster import QuantileForecaster
 from models.store import SiteModel
 
 Progress = Callable[[str], None]
+log = logging.getLogger("models.training")
 
 # Less than a week and some weekday has never been seen: the trees would give it the level of whichever
 # day they split it with (a Monday forecast from a weekend). A week of data is what a model needs to know
@@ -51,8 +53,8 @@ def observed_days(history: History, key: str | None = None) -> float:
     return int(seen.sum()) / steps_per_day(history.freq_min)
 
 
-def long_enough(history: History, source: str = "", min_days: float = MIN_HISTORY_DAYS,
-                progress: Progress | None = None) -> tuple[History, dict[str, float]]:
+def long_enough(history: History, source: str = "",
+                min_days: float = MIN_HISTORY_DAYS) -> tuple[History, dict[str, float]]:
     """The series with at least ``min_days`` of data, and the days of each one left out.
 
     Raises :class:`InsufficientHistory` (one line: how many days there are, how many are needed) when the
@@ -65,9 +67,8 @@ def long_enough(history: History, source: str = "", min_days: float = MIN_HISTOR
         raise InsufficientHistory.of(days, source, f"{first[:16]} .. {last[:16]}", min_days)
     short = {k: round(d, 2) for k in history.keys if (d := observed_days(history, k)) < min_days}
     if short:
-        (progress or (lambda _m: None))(
-            "series with less than %g days of data, left out until they have more: %s"
-            % (min_days, ", ".join(f"{k} ({d:.1f} days)" for k, d in short.items())))
+        log.warning("series with too little data of their own left out of the model until they have more",
+                    extra={"short_series": short, "min_days": min_days})
     if not short:
         return history, short
     kept = history.select(k for k in history.keys if k not in short)
@@ -108,7 +109,7 @@ def train_site_model(history: History, holidays: tuple[str, ...], targets: tuple
     """Backtest (when the history is long enough) and fit one forecaster per target."""
     say = progress or (lambda _m: None)
     t0 = time.monotonic()
-    history, short = long_enough(history, source, progress=say)
+    history, short = long_enough(history, source)
     targets = targets or served_targets(history)
     day = steps_per_day(history.freq_min)
     horizon = max(1, horizon_hours * 60 // history.freq_min)

@@ -84,7 +84,7 @@ def test_gaps_count_as_missing_days_not_as_history() -> None:
         train_site_model(hist, (), test_days=0, max_rows=4000)
 
 
-def test_a_queue_with_too_little_data_is_left_out_and_named() -> None:
+def test_a_queue_with_too_little_data_is_left_out_and_named(caplog: pytest.LogCaptureFixture) -> None:
     zones = synthetic_history(weeks=2, zones=ZONES, seed=7)
     queues = synthetic_history(weeks=2, zones={"queue:REG-1": 10.0, "queue:LAB-1": 5.0}, seed=8)
     queues.values["waiting"] = queues.values.pop("occupancy")
@@ -96,6 +96,8 @@ def test_a_queue_with_too_little_data_is_left_out_and_named() -> None:
     assert "queue:LAB-1" not in model.forecasters["arrivals"].keys_
     assert meta["short_series"] == {"queue:LAB-1": pytest.approx(2.0)}
     assert "queue:LAB-1" not in meta["keys"]
+    warned = [r for r in caplog.records if r.name == "models.training" and r.levelname == "WARNING"]
+    assert [r.short_series for r in warned] == [{"queue:LAB-1": pytest.approx(2.0)}]  # type: ignore[attr-defined]
 
 
 @pytest.mark.integration
