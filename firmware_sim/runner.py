@@ -125,7 +125,8 @@ class LiveSimulator:
         for bus in self.buses:
             await bus.stop()
         if self.emitter.mqtt_link is not None:
-            await asyncio.get_running_loop().run_in_executor(None, self.emitter.mqtt_link.close)
+            await asyncio.get_running_loop().run_in_executor(None, self.emitter.mqtt_link.close,
+                                                             self.cfg.sim.devices_off_on_stop)
         for w in self.emitter.lines.values():
             w.close()
         for pair in self.pairs:

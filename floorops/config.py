@@ -144,6 +144,9 @@ class SimConfig:
     bad_input_per_device_hour: float = 0.1
     repair_min: float = 20.0  # mean virtual minutes until the simulated technician clears a fault
     truth_file: str = "sim/ground_truth.csv"  # live ground truth per zone and 15 minutes; empty: not written
+    # At the end of a run each networked device says "offline" (an orderly power-down). ``make run`` sets it
+    # false: a hospital's devices stay on when its control centre stops, they only disconnect.
+    devices_off_on_stop: bool = True
 
 
 @dataclass

@@ -112,6 +112,10 @@ class ControlCentre:
         cfg.influx.rpc_port = _port_or_free("127.0.0.1", cfg.influx.rpc_port, "influxd-rpc")
         cfg.edge.metrics_port = _port_or_free(cfg.edge.metrics_host, cfg.edge.metrics_port, "edge-metrics")
         cfg.sim.control_port = _port_or_free("127.0.0.1", cfg.sim.control_port, "sim-control")
+        # Stopping make run stops the control centre, not the hospital: had the simulated devices said
+        # "offline", the edge and hub sessions would keep it, and the next start would raise an offline
+        # alarm and ticket for every device.
+        cfg.sim.devices_off_on_stop = False
         if tcp_open(cfg.hub.http_host, cfg.hub.http_port):
             raise ServiceError(
                 f"port {cfg.hub.http_port} is in use; set FLOOROPS_HUB__HTTP_PORT to another port"

@@ -148,9 +148,9 @@ def test_malformed_payload_is_dead_lettered_and_the_path_still_works(control_cen
     assert "bad_json" in listing and "bad_enum" in listing
 
 
-def test_make_run_launcher_stops_everything_it_started(tmp_path: Path) -> None:
-    """``python -m floorops.launcher`` (what ``make run`` runs): up, console printed, SIGTERM, nothing left."""
-    env = dict(
+def launcher_env(tmp_path: Path) -> dict[str, str]:
+    """``make run``'s environment on free ports, with its ``var/`` in ``tmp_path``."""
+    return dict(
         os.environ,
         FLOOROPS_VAR_DIR=str(tmp_path / "var"),
         FLOOROPS_MQTT__PORT=str(free_port()),
@@ -160,27 +160,88 @@ def test_make_run_launcher_stops_everything_it_started(tmp_path: Path) -> None:
         FLOOROPS_EDGE__METRICS_PORT=str(free_port()),
         FLOOROPS_SIM__CONTROL_PORT=str(free_port()),
     )
+
+
+def start_launcher(env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
+    """``python -m floorops.launcher`` up to its "Ctrl-C stops everything"; the process and what it printed."""
     proc = subprocess.Popen([sys.executable, "-m", "floorops.launcher"], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     seen: list[str] = []
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        text = proc.stdout.readline()
+        if not text:
+            break
+        seen.append(text)
+        if "Ctrl-C stops everything" in text:
+            break
+    return proc, "".join(seen)
+
+
+def stop_launcher(proc: subprocess.Popen[str]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(60)
+
+
+def test_make_run_launcher_stops_everything_it_started(tmp_path: Path) -> None:
+    """``python -m floorops.launcher`` (what ``make run`` runs): up, console printed, SIGTERM, nothing left."""
+    proc, output = start_launcher(launcher_env(tmp_path))
     try:
-        assert proc.stdout is not None
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            text = proc.stdout.readline()
-            if not text:
-                break
-            seen.append(text)
-            if "Ctrl-C stops everything" in text:
-                break
-        output = "".join(seen)
         assert "Console:   http://127.0.0.1:" in output, output[-3000:]
         assert "monitor" in output and "maintenance" in output
         secrets_file = tmp_path / "var" / "secrets.json"
         assert secrets_file.stat().st_mode & 0o077 == 0
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(60)
+        stop_launcher(proc)
+    time.sleep(0.5)
+    assert processes_mentioning(str(tmp_path)) == [], "processes left behind"
+
+
+def test_a_restarted_control_centre_raises_no_offline_alarm_for_the_hospital(tmp_path: Path) -> None:
+    """Stopping ``make run`` must not read as every device going offline: the next start would raise an
+    alarm and a ticket for each of them. The devices were on all along; only the control centre stopped."""
+    env = launcher_env(tmp_path)
+    hub = f"http://127.0.0.1:{env['FLOOROPS_HUB__HTTP_PORT']}"
+
+    def get(path: str, token: str) -> Any:
+        req = urllib.request.Request(hub + path, headers={"Authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return json.loads(r.read())
+
+    def token() -> str:
+        password = json.loads((tmp_path / "var" / "secrets.json").read_text())["users"]["monitor"]
+        req = urllib.request.Request(hub + "/api/login", method="POST", headers={"Content-Type": "application/json"},
+                                     data=json.dumps({"username": "monitor", "password": password}).encode())
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return json.loads(r.read())["token"]
+
+    def wait_mqtt_devices_online(t: str) -> None:
+        deadline = time.monotonic() + 90
+        online = 0
+        while time.monotonic() < deadline:
+            devices = get("/api/devices", t)
+            online = sum(d["state"] == "online" for d in devices if d["kind"] in ("queue_screen", "kiosk"))
+            if online >= 35:  # the demo's 20 screens and 15 kiosks
+                return
+            time.sleep(1)
+        raise AssertionError(f"only {online} screens and kiosks online")
+
+    proc, _ = start_launcher(env)
+    try:
+        wait_mqtt_devices_online(token())
+    finally:
+        stop_launcher(proc)
+    proc, _ = start_launcher(env)
+    try:
+        t = token()
+        wait_mqtt_devices_online(t)
+        time.sleep(5)  # what the edge and hub sessions kept from the stop has been delivered by now
+        alarms = get("/api/alarms", t)
+        offline = [a for a in alarms if a["type"] == "device_offline"]
+        assert offline == [], offline[:3]
+    finally:
+        stop_launcher(proc)
     time.sleep(0.5)
     assert processes_mentioning(str(tmp_path)) == [], "processes left behind"
 
