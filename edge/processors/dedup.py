@@ -93,7 +93,7 @@ class SeqTracker:
     def load(self, device_id: str, text: str, loaded_at_ms: int) -> None:
         """``last:mask:ts``, or ``last:mask`` as stored before device time was kept.
 
-        Without a stored time, the time of loading (the agent's start) stands in for it: a redelivery was
+        Without a stored time (or with 0: a state loaded without one and saved again), the time of loading (the agent's start) stands in for it: a redelivery was
         stored before the agent stopped, so it is older and still a duplicate, while a device that rebooted
         since counts from 1 again with newer times and is not muted until it passes its old seq (seen in
         ``make run`` after an upgrade: probes silenced for their first hundreds of messages, then "offline")."""
@@ -103,7 +103,8 @@ class SeqTracker:
             seen = int(mask or "1", 16) & _MASK
         except ValueError:  # unreadable: keep the highest seq, forget which recent ones were seen
             seen = 1
-        self.devices[device_id] = DeviceSeq(int(last), seen, int(ts) if ts.isdigit() else loaded_at_ms)
+        stored_ts = int(ts) if ts.isdigit() else 0  # 0 was stored for "unknown" too
+        self.devices[device_id] = DeviceSeq(int(last), seen, stored_ts or loaded_at_ms)
 
     def take_dirty(self) -> list[tuple[str, str]]:
         out = [(dev, self.dump(dev)) for dev in self.dirty if dev in self.devices]

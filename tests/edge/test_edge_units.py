@@ -93,6 +93,9 @@ def test_seq_state_survives_a_restart_through_dump_and_load() -> None:
     assert old.check("d", 300, ts=4_100).verdict is SeqVerdict.DUPLICATE
     assert old.check("d", 1, ts=6_000).verdict is SeqVerdict.RESET  # rebooted since: counted from 1, kept
     assert [old.check("d", s, ts=6_000 + s).verdict for s in range(2, 5)] == [SeqVerdict.NEW] * 3
+    resaved = SeqTracker()  # such a state saved again by an agent that did not know the time: "...:0"
+    resaved.load("d", "419:" + "f" * 105 + ":0", loaded_at_ms=5_000)
+    assert resaved.check("d", 1, ts=6_000).verdict is SeqVerdict.RESET
 
 
 # -- clock -----------------------------------------------------------------------------------------
