@@ -219,10 +219,13 @@ class ControlCentre:
             p = self._spawn(name, *args)
             if p is None or p.proc is None:
                 return
-            if p.proc.wait() != 0:
+            rc = p.proc.wait()
+            if rc != 0:
                 if self._stopping:
                     return
-                log.error("model bootstrap step failed", extra={"step": name, "log": str(p.log_path)})
+                # The step's log says why in one line (train: exit 4 is too little history, see its --help).
+                log.error("model bootstrap step failed; the hub serves forecasts once a model is trained",
+                          extra={"step": name, "exit_code": rc, "log": str(p.log_path)})
                 return
         log.info("first forecasting model trained; the hub picks it up at its next forecast")
 
