@@ -19,8 +19,9 @@ from firmware_sim.screen_history import screen_lines
 from floorops.site import Site, load_site
 from models.data import load_queue_stats, load_zone_stats, queue_key
 from models.service import ForecastService
-from tests.hub.conftest import http, make_cfg
+from tests.hub.conftest import make_cfg
 from tests.hub.live import LiveHub
+from tests.models.hub_forecasts import assert_hub_serves_queue_forecasts
 from tests.models.train_cli import train
 
 END = dt.date(2026, 11, 22)  # a Sunday
@@ -162,10 +163,6 @@ def test_trained_model_serves_queue_forecasts_from_the_start(loaded, influx, tmp
     assert peak > 3 * max(night, 0.5)
     live = LiveHub(mine).start()
     try:
-        token = live.login()
-        status, rows = live.get_when_models_loaded("/api/forecast?queue=REG-1&hours=2", token)
-        assert status == 200 and len(rows) == 8 and all(r["p10"] <= r["p50"] <= r["p90"] for r in rows)
-        status, rows = http(live.url + "/api/forecast?queue=LAB-1&target=waiting&hours=1", token=token)
-        assert status == 200 and len(rows) == 4
+        assert_hub_serves_queue_forecasts(live)
     finally:
         live.stop()

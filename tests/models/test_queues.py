@@ -18,6 +18,7 @@ from models.service import ForecastService, ModelUnavailable
 from models.synthetic import synthetic_history
 from tests.hub.conftest import http, make_cfg
 from tests.hub.live import LiveHub
+from tests.models.hub_forecasts import assert_hub_serves_queue_forecasts
 from tests.models.train_cli import train
 
 pytestmark = pytest.mark.integration
@@ -145,11 +146,7 @@ def test_train_from_influxdb_and_forecast_a_queue(queue_history, influx, tmp_pat
     # The hub serves it: GET /api/forecast?queue=...
     live = LiveHub(mine).start()
     try:
-        token = live.login()
-        status, rows = live.get_when_models_loaded("/api/forecast?queue=REG-1&hours=2", token)
-        assert status == 200 and len(rows) == 8 and all(r["p10"] <= r["p50"] <= r["p90"] for r in rows)
-        status, rows = http(live.url + "/api/forecast?queue=LAB-1&target=waiting&hours=1", token=token)
-        assert status == 200 and len(rows) == 4
+        token = assert_hub_serves_queue_forecasts(live)
         status, every = http(live.url + "/api/forecast?target=arrivals&hours=1", token=token)
         assert status == 200 and {"queue:REG-1", "reg_hall"} <= set(every)
         status, body = http(live.url + "/api/forecast?queue=REG-1&target=occupancy", token=token)
