@@ -77,7 +77,7 @@ class BufferedReadClient(mqtt.Client):
         release that changes it gets paho's own path and a warning instead of a broken network thread)."""
         packet = getattr(self, "_in_packet", None)
         return (isinstance(packet, dict) and "command" in packet and hasattr(self, "_msgtime_mutex")
-                and hasattr(self, "_last_bytes_received"))
+                and hasattr(self, "_last_bytes_received") and callable(getattr(mqtt, "time_func", None)))
 
     def buffered(self) -> int:
         return len(self._rbuf) - self._rpos
