@@ -15,8 +15,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -26,21 +24,13 @@ from websockets.exceptions import InvalidStatus
 
 from floorops.launcher import ControlCentre
 from floorops.services import free_port
+from tests.hub.conftest import http as http_url
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def http(centre: ControlCentre, method: str, path: str, body: Any = None, token: str | None = None) -> tuple[int, Any]:
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(centre.hub_url + path, data=data, method=method)
-    req.add_header("Content-Type", "application/json")
-    if token:
-        req.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status, json.loads(r.read() or b"null")
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"null")
+    return http_url(centre.hub_url + path, method, body, token)
 
 
 def login(centre: ControlCentre, username: str) -> str:
@@ -205,16 +195,15 @@ def test_a_restarted_control_centre_raises_no_offline_alarm_for_the_hospital(tmp
     hub = f"http://127.0.0.1:{env['FLOOROPS_HUB__HTTP_PORT']}"
 
     def get(path: str, token: str) -> Any:
-        req = urllib.request.Request(hub + path, headers={"Authorization": f"Bearer {token}"})
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return json.loads(r.read())
+        status, body = http_url(hub + path, token=token)
+        assert status == 200, body
+        return body
 
     def token() -> str:
         password = json.loads((tmp_path / "var" / "secrets.json").read_text())["users"]["monitor"]
-        req = urllib.request.Request(hub + "/api/login", method="POST", headers={"Content-Type": "application/json"},
-                                     data=json.dumps({"username": "monitor", "password": password}).encode())
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return json.loads(r.read())["token"]
+        status, body = http_url(hub + "/api/login", "POST", {"username": "monitor", "password": password})
+        assert status == 200, body
+        return body["token"]
 
     def wait_mqtt_devices_online(t: str) -> None:
         deadline = time.monotonic() + 90
