@@ -8,8 +8,10 @@ accepted once and a repeat is dropped.
 A device that reboots starts counting again. A seq at or below the highest seen is then not a repeat when
 the message is newer (device time) than the one that carried the highest seq: a redelivered or late
 message is older than that, a rebooted device's is not. Without that test a device restarted after a
-few hundred messages had its next few hundred dropped as duplicates. The state is a few hundred bytes per device, so the agent stores
-it with the buffer in the same transaction (a redelivery after ``kill -9`` is still recognised).
+few hundred messages had its next few hundred dropped as duplicates.
+
+The state is a few hundred bytes per device, so the agent stores it with the buffer in the same
+transaction (a redelivery after ``kill -9`` is still recognised).
 """
 
 from __future__ import annotations
@@ -93,10 +95,11 @@ class SeqTracker:
     def load(self, device_id: str, text: str, loaded_at_ms: int) -> None:
         """``last:mask:ts``, or ``last:mask`` as stored before device time was kept.
 
-        Without a stored time (or with 0: a state loaded without one and saved again), the time of loading (the agent's start) stands in for it: a redelivery was
-        stored before the agent stopped, so it is older and still a duplicate, while a device that rebooted
-        since counts from 1 again with newer times and is not muted until it passes its old seq (seen in
-        ``make run`` after an upgrade: probes silenced for their first hundreds of messages, then "offline")."""
+        Without a stored time (or with 0: a state loaded without one and saved again), the time of loading
+        (the agent's start) stands in for it. A redelivery was stored before the agent stopped, so it is
+        older and still a duplicate, while a device that rebooted since counts from 1 again with newer
+        times and is not muted until it passes its old seq (seen in ``make run`` after an upgrade: probes
+        silenced for their first hundreds of messages, then "offline")."""
         last, _, rest = text.partition(":")
         mask, _, ts = rest.partition(":")
         try:
