@@ -128,6 +128,9 @@ class HubConfig:
     webhooks: list[str] = field(default_factory=list)
     # Device credentials written by provisioning, read by the simulator (mode 600).
     credentials_file: str = "devices.json"
+    # How long an HTTP write action waits (async, retrying) for the database's write lock held by another
+    # process (a backup, the CLI) before answering 503.
+    db_busy_wait_s: float = 5.0
 
 
 @dataclass
