@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import json
 import logging
 import threading
 import time
@@ -210,8 +209,8 @@ def create_app(cfg: Config, clock: Clock | None = None, connect_broker: bool = T
                                        cfg.influx.timeout_s),
                    forecaster=Forecaster(cfg, site, roster))
     if cfg.hub.webhooks:
-        c.webhooks = WebhookSender(cfg.hub.webhooks)
-        hub.bus.sinks.append(lambda e: c.webhooks.offer(e, json.loads(e.wire(hub.tz))))
+        c.webhooks = WebhookSender.from_config(cfg.hub, db, hub.tz)
+        c.webhooks.attach(hub.bus)
     app = web.Application(middlewares=[errors, wait_for_db_lock], client_max_size=1024 * 1024)
     app[CONTEXT] = c
     for r in all_routes():

@@ -91,6 +91,8 @@ class EventBus:
         self.delivered = 0
         # Called with every committed event (webhooks).
         self.sinks: list[Callable[[Event], None]] = []
+        # Called with every event inside its transaction (the webhook outbox writes its rows there).
+        self.in_transaction: list[Callable[[Event], None]] = []
 
     def emit(self, type_: str, data: dict[str, Any], audience: str = "") -> Event:
         """Record an event; it is delivered when the current transaction commits (``flush``)."""
@@ -99,6 +101,8 @@ class EventBus:
         cur = self.db.execute("INSERT INTO events(type, at, data, audience) VALUES (?,?,?,?)",
                               (type_, at, json.dumps(data, ensure_ascii=False), audience))
         event = Event(int(cur.lastrowid), type_, at, data, audience)
+        for hook in self.in_transaction:
+            hook(event)
         self._pending.append(event)
         return event
 
