@@ -18,7 +18,7 @@ from floorops.config import Config
 from floorops.influx import InfluxClient
 from floorops.site import Site, load_site
 
-from edge.buffer import DurableBuffer, Dropped
+from edge.buffer import BufferFull, DurableBuffer, Dropped, is_disk_full
 from edge.deadletters import DeadLetterStore
 from edge.intake import Intake
 from edge.inputs.modbus import ModbusBusPoller
@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 INTAKE_MAX_ITEMS = 20_000  # bounded: a full queue blocks the inputs (backpressure), it never grows
 BATCH_MAX_ITEMS = 5_000
 PROBE_CHECK_S = 5.0
+FULL_RETRY_S = 0.5  # a full buffer is tried again this often: cheap, and the edge resumes soon after space returns
 
 
 class EdgeAgent:
@@ -45,7 +46,7 @@ class EdgeAgent:
         self.site = site or load_site(cfg.site.file)
         self.metrics = EdgeMetrics()
         self.intake: Intake[Item] = Intake(INTAKE_MAX_ITEMS)
-        self.buffer = DurableBuffer(cfg.path(e.buffer_path), e.buffer_max_rows)
+        self.buffer = DurableBuffer(cfg.path(e.buffer_path), e.buffer_max_rows, max_bytes=e.buffer_max_bytes)
         self.deadletters = DeadLetterStore(cfg.path(e.deadletter_path), e.deadletter_max_rows)
         self.hasher = MacHasher(cfg.path(e.mac_key_dir), self.site.tz)
         self.hasher.rotate_if_needed()
@@ -68,7 +69,15 @@ class EdgeAgent:
         self._ingest_done = threading.Event()
         self._ingest_thread: threading.Thread | None = None
         self.store_errors = 0
+        self.buffer_full = False  # True while batches are refused (quota or disk full); nothing is acknowledged
         m = self.metrics
+        self.buffer_full_total = m.counter_of("edge_buffer_full_events_total",
+                                              "Times the buffer became full (quota or disk) and intake stopped",
+                                              "reason")
+        m.gauge("edge_buffer_bytes", "Bytes of points and records in the durable buffer (against buffer_max_bytes)",
+                lambda: self.buffer.pending_bytes)
+        m.gauge("edge_buffer_full", "1 while the buffer is full and device messages are left with the broker",
+                lambda: int(self.buffer_full))
         m.gauge("edge_buffered_points", "Points in the durable buffer not yet acknowledged by InfluxDB",
                 lambda: self.buffer.pending_points)
         m.gauge("edge_buffered_records", "Hub records in the durable buffer not yet acknowledged",
@@ -103,6 +112,8 @@ class EdgeAgent:
                 continue
             batch = self.pipeline.process(items)
             dropped = self._store(batch)
+            if dropped is None:
+                break
             if dropped.points or dropped.records:
                 self.metrics.buffer_dropped.inc(dropped.points, what="points")
                 self.metrics.buffer_dropped.inc(dropped.records, what="records")
@@ -114,9 +125,10 @@ class EdgeAgent:
                 self.publisher.wake.set()
         self._ingest_done.set()
 
-    def _store(self, batch: Batch) -> Dropped:
-        """Commit a batch durably, retrying until it works (a full disk, a locked file): until then
-        nothing is acknowledged, so the broker keeps the messages and the inputs wait (backpressure)."""
+    def _store(self, batch: Batch) -> Dropped | None:
+        """Commit a batch durably, retrying until it works (a full buffer or disk, a locked file): until then
+        nothing is acknowledged, so the broker keeps the messages and the inputs wait (backpressure).
+        None: the agent is stopping while the buffer is full (the batch is not stored, not acknowledged)."""
         delay = 0.5
         messages = pack_records(batch.records, self.site.id, self.cfg.edge.agent_id)
         while True:
@@ -124,13 +136,40 @@ class EdgeAgent:
                 if batch.deadletters:
                     self.deadletters.add(batch.deadletters)
                     batch.deadletters = []
-                return self.buffer.commit(batch.lines, messages, batch.seq_state)
+                dropped = self.buffer.commit(batch.lines, messages, batch.seq_state)
+                if self.buffer_full:
+                    self._set_full(None)
+                return dropped
+            except BufferFull as exc:
+                self._set_full(exc)
+                if self.stop_threads.is_set():
+                    return None  # stopping: the batch stays unacknowledged, the broker redelivers it
+                time.sleep(FULL_RETRY_S)
             except Exception as exc:  # noqa: BLE001 - retried, never lost
+                if is_disk_full(exc):  # the dead-letter store on a full disk
+                    self._set_full(BufferFull("disk", str(exc)))
+                    time.sleep(FULL_RETRY_S)
+                    continue
                 self.store_errors += 1
                 log.error("cannot store a batch; retrying", extra={"error": f"{type(exc).__name__}: {exc}",
                                                                    "retry_s": delay})
                 time.sleep(delay)
                 delay = min(delay * 2, 30.0)
+
+    def _set_full(self, exc: BufferFull | None) -> None:
+        """Enter (``exc``) or leave (None) the full state: counted once per episode, logged, announced."""
+        if (exc is not None) == self.buffer_full:
+            return
+        self.buffer_full = exc is not None
+        if exc is not None:
+            self.buffer_full_total.inc(reason=exc.reason)
+            log.warning("edge buffer full: device messages stay with the broker until it drains",
+                        extra={"reason": exc.reason, "error": str(exc), "buffered_bytes": self.buffer.pending_bytes,
+                               "max_bytes": self.buffer.max_bytes})
+        else:
+            log.info("edge buffer has room again: taking device messages", extra={
+                "buffered_bytes": self.buffer.pending_bytes, "buffered_points": self.buffer.pending_points})
+        self.link.publish_status(buffer_full=self.buffer_full)
 
     # -- lifecycle ------------------------------------------------------------------------------------
 
@@ -168,7 +207,7 @@ class EdgeAgent:
 
     def healthy(self) -> bool:
         ingesting = self._ingest_thread is not None and self._ingest_thread.is_alive()
-        return ingesting and self.link.connected.is_set() and self.writer.healthy
+        return ingesting and self.link.connected.is_set() and self.writer.healthy and not self.buffer_full
 
     async def run(self) -> None:
         self.loop = asyncio.get_running_loop()

@@ -7,14 +7,17 @@ cut the buffer's CPU per message from 20 to 8 us (bench/edge_buffer.py).
 SQLite in WAL mode, so a ``kill -9`` loses nothing that was committed: the ingest thread commits a whole
 batch (InfluxDB lines, hub records and the sequence state of the devices concerned) in one transaction and
 only then acknowledges the devices' MQTT messages to the broker. The outputs read in id order (replay in
-order) and delete what was acknowledged. The size is bounded by configuration: past the bound the oldest
-entries are dropped, and counted.
+order) and delete what was acknowledged. The size is bounded by configuration: past ``max_rows`` the oldest
+entries are dropped, and counted. ``max_bytes`` (a disk quota) and a real full disk (ENOSPC, SQLITE_FULL) lose
+nothing instead: :meth:`DurableBuffer.commit` raises :class:`BufferFull` with nothing written, the agent keeps
+the batch and does not acknowledge it, so the broker keeps the devices' messages until the buffer drains.
 
 Each thread gets its own connection (SQLite connections are not shared across threads).
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import sqlite3
 import threading
@@ -41,10 +44,27 @@ DROP TABLE hub_records;
 """
 
 
+class BufferFull(Exception):
+    """The batch does not fit (quota ``max_bytes``, or the disk is full); nothing of it was written."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"edge buffer full ({reason}): {detail}")
+        self.reason = reason  # "quota" or "disk"
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """SQLITE_FULL (SQLite's answer to ENOSPC and to its own size limits) or an OSError ENOSPC/EDQUOT."""
+    if isinstance(exc, sqlite3.Error):
+        code = getattr(exc, "sqlite_errorcode", None)
+        return code == sqlite3.SQLITE_FULL or "database or disk is full" in str(exc)
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
 @dataclass
 class Dropped:
     points: int = 0
     records: int = 0
+    bytes: int = 0
 
 
 @dataclass
@@ -66,12 +86,14 @@ class HubMessage:
 
 
 class DurableBuffer:
-    """Crash-safe FIFO of InfluxDB line chunks and hub records, bounded at ``max_rows`` entries in all."""
+    """Crash-safe FIFO of InfluxDB line chunks and hub records, bounded at ``max_rows`` entries in all
+    (oldest dropped) and at ``max_bytes`` of stored bodies and payloads (0: no quota; new batches refused)."""
 
-    def __init__(self, path: Path, max_rows: int, synchronous: str = "NORMAL") -> None:
+    def __init__(self, path: Path, max_rows: int, synchronous: str = "NORMAL", max_bytes: int = 0) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.max_rows = max_rows
+        self.max_bytes = max_bytes
         self.synchronous = synchronous
         self._local = threading.local()
         self._lock = threading.Lock()
@@ -81,6 +103,8 @@ class DurableBuffer:
             db.executescript(f"BEGIN IMMEDIATE; {MIGRATE_RECORD_ROWS} COMMIT;")
         self.pending_points = db.execute("SELECT COALESCE(SUM(n), 0) FROM influx_chunks").fetchone()[0]
         self.pending_records = db.execute("SELECT COALESCE(SUM(records), 0) FROM hub_messages").fetchone()[0]
+        self.pending_bytes = (db.execute("SELECT COALESCE(SUM(length(body)), 0) FROM influx_chunks").fetchone()[0]
+                              + db.execute("SELECT COALESCE(SUM(length(payload)), 0) FROM hub_messages").fetchone()[0])
         self.dropped = Dropped()
 
     def _db(self) -> sqlite3.Connection:
@@ -98,15 +122,27 @@ class DurableBuffer:
 
     def commit(self, lines: list[str], messages: list[HubMessage],
                seq_state: Iterable[tuple[str, str]] = ()) -> Dropped:
-        """One transaction for a whole batch; returns what the size bound pushed out."""
+        """One transaction for a whole batch; returns what the row bound pushed out.
+
+        Raises :class:`BufferFull` (nothing written) when the batch would take the buffer past ``max_bytes``
+        (a batch alone larger than the quota still goes into an empty buffer: it could never fit otherwise)
+        or when the disk is full."""
         db = self._db()
         records = sum(m.records for m in messages)
+        body = "\n".join(lines).encode() if lines else b""
+        size = len(body) + sum(len(m.payload) for m in messages)
+        if self.max_bytes and self.pending_bytes > 0 and self.pending_bytes + size > self.max_bytes:
+            raise BufferFull("quota", f"{self.pending_bytes} + {size} bytes > max_bytes {self.max_bytes}")
         counted: Dropped | None = None
-        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            if is_disk_full(exc):
+                raise BufferFull("disk", str(exc)) from exc
+            raise
         try:
             if lines:
-                db.execute("INSERT INTO influx_chunks (n, body) VALUES (?, ?)",
-                           (len(lines), "\n".join(lines).encode()))
+                db.execute("INSERT INTO influx_chunks (n, body) VALUES (?, ?)", (len(lines), body))
             if messages:
                 db.executemany("INSERT INTO hub_messages (topic, payload, records, retain) VALUES (?, ?, ?, ?)",
                                [(m.topic, m.payload, m.records, m.retain) for m in messages])
@@ -115,23 +151,31 @@ class DurableBuffer:
             # Counted before COMMIT: the outputs can only acknowledge (and subtract) what is committed, so
             # their subtraction never comes first. Counted after it, an output that was quick enough had its
             # subtraction clamped at zero and the gauge stayed above zero for good.
-            self._count(len(lines), records, dropped)
+            self._count(len(lines), records, size, dropped)
             counted = dropped
             db.execute("COMMIT")
-        except BaseException:
+        except BaseException as exc:
             if counted is not None:
-                self._count(len(lines), records, counted, sign=-1)
-            db.execute("ROLLBACK")
+                self._count(len(lines), records, size, counted, sign=-1)
+            if db.in_transaction:
+                try:
+                    db.execute("ROLLBACK")
+                except sqlite3.Error:
+                    log.warning("edge buffer rollback failed", exc_info=True)
+            if is_disk_full(exc):
+                raise BufferFull("disk", str(exc)) from exc
             raise
         return dropped
 
-    def _count(self, points: int, records: int, dropped: Dropped, sign: int = 1) -> None:
+    def _count(self, points: int, records: int, size: int, dropped: Dropped, sign: int = 1) -> None:
         """Add a committed batch to the pending and dropped counts (``sign=-1``: take it back)."""
         with self._lock:
             self.pending_points += sign * (points - dropped.points)
             self.pending_records += sign * (records - dropped.records)
+            self.pending_bytes += sign * (size - dropped.bytes)
             self.dropped.points += sign * dropped.points
             self.dropped.records += sign * dropped.records
+            self.dropped.bytes += sign * dropped.bytes
 
     def _enforce_bound(self, db: sqlite3.Connection, new_points: int, new_records: int) -> Dropped:
         dropped = Dropped()
@@ -139,18 +183,21 @@ class DurableBuffer:
         if over <= 0:
             return dropped
         # Oldest InfluxDB chunks first (the hub only needs the present), then the oldest records.
-        for chunk_id, n in db.execute("SELECT id, n FROM influx_chunks ORDER BY id").fetchall():
+        for chunk_id, n, size in db.execute("SELECT id, n, length(body) FROM influx_chunks ORDER BY id").fetchall():
             if over <= 0:
                 break
             db.execute("DELETE FROM influx_chunks WHERE id = ?", (chunk_id,))
             dropped.points += n
+            dropped.bytes += size
             over -= n
         if over > 0:
-            for msg_id, n in db.execute("SELECT id, records FROM hub_messages ORDER BY id").fetchall():
+            for msg_id, n, size in db.execute(
+                    "SELECT id, records, length(payload) FROM hub_messages ORDER BY id").fetchall():
                 if over <= 0:
                     break
                 db.execute("DELETE FROM hub_messages WHERE id = ?", (msg_id,))
                 dropped.records += n
+                dropped.bytes += size
                 over -= n
         log.warning("edge buffer full: dropped the oldest entries",
                     extra={"points": dropped.points, "records": dropped.records, "max_rows": self.max_rows})
@@ -178,10 +225,11 @@ class DurableBuffer:
         if not chunks:
             return
         # Chunks are read in id order, so they are one id range; an overflow may have dropped some already.
-        rows = self._db().execute("DELETE FROM influx_chunks WHERE id BETWEEN ? AND ? RETURNING n",
+        rows = self._db().execute("DELETE FROM influx_chunks WHERE id BETWEEN ? AND ? RETURNING n, length(body)",
                                   (chunks[0].id, chunks[-1].id)).fetchall()
         with self._lock:
-            self.pending_points = max(0, self.pending_points - sum(n for (n,) in rows))
+            self.pending_points = max(0, self.pending_points - sum(n for n, _ in rows))
+            self.pending_bytes = max(0, self.pending_bytes - sum(b for _, b in rows))
 
     def hub_messages(self, after_id: int, max_records: int) -> list[HubMessage]:
         """Messages in order after ``after_id`` adding up to about ``max_records`` (at least one)."""
@@ -200,9 +248,11 @@ class DurableBuffer:
         if not ids:
             return
         rows = self._db().execute(
-            f"DELETE FROM hub_messages WHERE id IN ({','.join('?' * len(ids))}) RETURNING records", ids).fetchall()
+            f"DELETE FROM hub_messages WHERE id IN ({','.join('?' * len(ids))}) RETURNING records, length(payload)",
+            ids).fetchall()
         with self._lock:
-            self.pending_records = max(0, self.pending_records - sum(n for (n,) in rows))
+            self.pending_records = max(0, self.pending_records - sum(n for n, _ in rows))
+            self.pending_bytes = max(0, self.pending_bytes - sum(b for _, b in rows))
 
     def close(self) -> None:
         db = getattr(self._local, "db", None)

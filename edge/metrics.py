@@ -94,6 +94,10 @@ class EdgeMetrics:
         self.write_latency = Histogram("edge_influx_write_seconds", "Duration of one InfluxDB write request",
                                        buckets=LATENCY_BUCKETS, registry=self.registry)
 
+    def counter_of(self, name: str, help_: str, *labelnames: str) -> LabelledCounter:
+        """A counter owned by another part of the agent, in this registry."""
+        return LabelledCounter(name, help_, labelnames, self.registry)
+
     def gauge(self, name: str, help_: str, read: Callable[[], float]) -> None:
         """A value read when scraped (buffer sizes live in the buffer, not copied here)."""
         def guarded() -> float:

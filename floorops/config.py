@@ -89,6 +89,9 @@ class EdgeConfig:
     metrics_port: int = 9101
     buffer_path: str = "edge/buffer.sqlite"
     buffer_max_rows: int = 5_000_000
+    # Quota of the buffer's stored bytes: past it (or on a full disk) the edge stops taking device messages,
+    # unacknowledged, so the broker keeps them; it resumes once the buffer drains. 0: no quota.
+    buffer_max_bytes: int = 1_000_000_000
     deadletter_path: str = "edge/deadletters.sqlite"
     deadletter_max_rows: int = 100_000
     mac_key_dir: str = "edge/keys"

@@ -142,8 +142,9 @@ class BufferedReadClient(mqtt.Client):
         return len(out)
 
 
-def _status_payload(state: str) -> bytes:
-    return json.dumps({"v": 1, "ts": int(time.time() * 1000), "state": state}, separators=(",", ":")).encode()
+def _status_payload(state: str, **extra: object) -> bytes:
+    return json.dumps({"v": 1, "ts": int(time.time() * 1000), "state": state, **extra},
+                      separators=(",", ":")).encode()
 
 
 class MqttLink:
@@ -180,6 +181,13 @@ class MqttLink:
         self.client = c
         self.connects = 0
         self.closing = False
+        self.status_extra: dict[str, object] = {}  # more of the agent's state in its online status
+
+    def publish_status(self, **extra: object) -> None:
+        """Announce the agent's state again (retained), e.g. ``buffer_full=True``; kept for reconnects."""
+        self.status_extra.update(extra)
+        if self.connected.is_set():
+            self.client.publish(self.status_topic, _status_payload("online", **self.status_extra), qos=1, retain=True)
 
     def start(self) -> None:
         self.client.connect_async(self.cfg.mqtt.host, self.cfg.mqtt.port, keepalive=self.cfg.mqtt.keepalive_s)
@@ -211,7 +219,7 @@ class MqttLink:
         if any(getattr(rc, "is_failure", False) for rc in rcs):
             log.error("broker refused a subscription", extra={"codes": [str(rc) for rc in rcs]})
             return
-        client.publish(self.status_topic, _status_payload("online"), qos=1, retain=True)
+        client.publish(self.status_topic, _status_payload("online", **self.status_extra), qos=1, retain=True)
         self.connected.set()
         if self.on_connected:
             self.on_connected()

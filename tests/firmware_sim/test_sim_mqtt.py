@@ -212,15 +212,17 @@ def test_devices_come_back_after_a_broker_restart(provisioned: Config, reader: R
     proc = subprocess.Popen([sys.executable, "-m", "firmware_sim", "run", "--config", str(cfg_path)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        reader.wait_for(lambda t, p, r: t.endswith("kiosk-05/telemetry"))
-        restarted_ms = int(time.time() * 1000)
+        _, last, _ = reader.wait_for(lambda t, p, r: t.endswith("kiosk-05/telemetry"))
+        # Device timestamps are the simulator's virtual time (sim.start, sim.speed), not the machine's: the
+        # boundary is the device's own last reading before the restart, whatever day the test runs.
+        before_restart_ms = json.loads(last)["ts"]
         sim_broker.restart()
         with reader.lock:
             reader.msgs.clear()
         # A fresh announcement, told apart by its time: if the device is back before the reader has
         # subscribed again, the reader gets it as the retained copy.
         reader.wait_for(lambda t, p, r: t == "hospital/demo/kiosk/kiosk-05/status" and b'"online"' in p
-                        and json.loads(p)["ts"] >= restarted_ms, timeout_s=40)
+                        and json.loads(p)["ts"] > before_restart_ms, timeout_s=40)
         reader.wait_for(lambda t, p, r: t.endswith("kiosk-05/telemetry"), timeout_s=40)
         assert proc.poll() is None
     finally:

@@ -1,0 +1,280 @@
+"""The chaos suite's eyes and hands on a running control centre (floorops.launcher.ControlCentre).
+
+Hands: kill -9 / SIGSTOP a component, hold the hub database's write lock from another process, stop
+InfluxDB, fill the disk under the edge buffer. Eyes: is each component back (its own health surface, as an
+operator would check it), the hub's alarms and tickets over its API, and a ledger of the readings: every
+seq each queue screen and kiosk sent, as InfluxDB holds it (a gap is a loss, a seq twice a duplicate).
+
+Measurements go to ``chaos.json`` in the suite's tmp dir (and to ``$FLOOROPS_CHAOS_REPORT`` when set), from
+which ``python bench/chaos_report.py FILE`` prints the table of docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from firmware_sim.control import get_status
+from floorops.influx import query_sync
+from floorops.launcher import ControlCentre
+from floorops.services import ManagedProcess, tcp_open
+
+# Readings with a seq, one point each (docs/architecture.md, InfluxDB schema): the ledger's measurements.
+LEDGER_KINDS = ("queue_screen", "kiosk")
+LEDGER_MEASUREMENTS = ("queue_screen", "kiosk", "device_event")
+
+
+def http(url: str, method: str = "GET", body: Any = None, token: str | None = None,
+         timeout_s: float = 5.0) -> tuple[int, Any]:
+    """One request; (0, error) when nothing answers (a killed or stopped hub)."""
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout_s) as r:
+            raw = r.read()
+            return r.status, json.loads(raw) if raw and r.headers.get_content_type() == "application/json" else raw
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+    except (urllib.error.URLError, OSError) as exc:
+        return 0, str(exc)
+
+
+def poll(check: Callable[[], Any], timeout_s: float, every_s: float = 0.25) -> float | None:
+    """Seconds until ``check()`` is truthy, or None at the deadline (a check that raises counts as no)."""
+    t0 = time.monotonic()
+    while True:
+        try:
+            if check():
+                return time.monotonic() - t0
+        except Exception:  # noqa: BLE001 - a component that is down answers with errors
+            pass
+        if time.monotonic() - t0 > timeout_s:
+            return None
+        time.sleep(every_s)
+
+
+@dataclass
+class Measurement:
+    """What one fault did: how long until the component was back, and until the hub and InfluxDB caught up."""
+
+    fault: str
+    device: str  # the kiosk whose card_jam was injected during the fault
+    back_s: float | None = None  # fault over (kill, or the end of a timed fault) -> component healthy again
+    by_supervisor: bool = True  # False: the harness had to restart it (no supervisor brought it back)
+    hub_caught_up_s: float | None = None  # component back -> the fault's alarm is in GET /api/alarms
+    influx_caught_up_s: float | None = None  # component back -> every reading sent until then is in InfluxDB
+    alarms: int = 0
+    tickets: int = 0
+    lost: int = 0
+    duplicated: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Chaos:
+    centre: ControlCentre
+    out_dir: Path
+    small_disk: Path | None = None  # a tmpfs of its own under the edge buffer (None: could not mount one)
+    rate_per_s: float | None = None  # device messages a second the edge took, measured by the first test
+    results: list[Measurement] = field(default_factory=list)
+    _tokens: dict[str, str] = field(default_factory=dict)
+
+    # -- components ------------------------------------------------------------------------------------
+
+    def child(self, name: str) -> ManagedProcess:
+        """The current process of a child (a supervisor may have replaced it)."""
+        found = [p for p in self.centre.processes if p.name == name]
+        assert found, f"no {name} process in the control centre"
+        return found[-1]
+
+    def hub_ok(self) -> bool:
+        return http(self.centre.hub_url + "/healthz", timeout_s=2)[0] == 200
+
+    def edge_metric(self, name: str) -> float | None:
+        cfg = self.centre.cfg.edge
+        status, body = http(f"http://{cfg.metrics_host}:{cfg.metrics_port}/metrics", timeout_s=2)
+        if status != 200:
+            return None
+        for line in body.decode().splitlines():
+            if line.startswith(name + " ") or line.startswith(name + "{"):
+                return float(line.rsplit(" ", 1)[1])
+        return None
+
+    def edge_ok(self) -> bool:
+        return self.edge_metric("edge_mqtt_connected") == 1.0
+
+    def broker_ok(self) -> bool:
+        b = self.centre.broker
+        return b is not None and tcp_open(b.host, b.port) and self.edge_ok() and self.hub_ok()
+
+    def influx_ok(self) -> bool:
+        return self.centre.influx is not None and self.centre.influx.ping()
+
+    def all_ok(self) -> bool:
+        return self.influx_ok() and self.broker_ok() and self.sim_running()
+
+    def sim_running(self) -> bool:
+        return self.child("simulator").running
+
+    def revive(self, component: str) -> None:
+        """The harness's own restart, used only when no supervisor brought the component back in time, so
+        that the next scenarios still test something. Counted against the scenario (``by_supervisor``)."""
+        if component in ("hub", "edge"):
+            p = self.child(component)
+            if not p.running:
+                p.start()
+        elif component == "broker":
+            assert self.centre.broker is not None
+            if not (self.centre.broker.process and self.centre.broker.process.running):
+                self.centre.broker.start()
+        elif component == "influxd":
+            assert self.centre.influx is not None
+            if not self.influx_ok():
+                if self.centre.influx.process and self.centre.influx.process.running:
+                    self.centre.influx.process.kill()
+                self.centre.influx.start()
+
+    # -- the hub's view ----------------------------------------------------------------------------------
+
+    def token(self, user: str) -> str:
+        if user not in self._tokens:
+            status, body = http(self.centre.hub_url + "/api/login", "POST",
+                                {"username": user, "password": self.centre.passwords[user]})
+            assert status == 200, body
+            self._tokens[user] = body["token"]
+        return self._tokens[user]
+
+    def api(self, path: str, user: str = "admin") -> Any:
+        status, body = http(self.centre.hub_url + path, token=self.token(user))
+        if status == 401:  # a restarted hub may not know the old session
+            self._tokens.pop(user, None)
+            status, body = http(self.centre.hub_url + path, token=self.token(user))
+        assert status == 200, (path, status, body)
+        return body
+
+    def alarms(self, device: str, type_: str) -> list[dict[str, Any]]:
+        return [a for a in self.api("/api/alarms", "monitor") if a.get("device_id") == device and a["type"] == type_]
+
+    def tickets(self, device: str) -> list[dict[str, Any]]:
+        return [t for t in self.api("/api/tickets", "admin") if t.get("device_id") == device]
+
+    # -- the ledger ------------------------------------------------------------------------------------
+
+    def sent(self) -> dict[str, int]:
+        """Messages with a seq each ledger device has published so far (the simulator's own count)."""
+        devices = get_status(self.centre.cfg.sim.control_port)["devices"]
+        kinds = {d.id: d.kind for d in self.centre.site.devices}
+        return {d: int(v["sent"]) for d, v in devices.items() if kinds.get(d) in LEDGER_KINDS}
+
+    def stored_seqs(self) -> dict[str, list[int]]:
+        """Every seq InfluxDB holds per ledger device, one entry per point."""
+        cfg = self.centre.cfg.influx
+        out: dict[str, list[int]] = {}
+        for m in LEDGER_MEASUREMENTS:
+            for s in query_sync(cfg.url, cfg.database, f'SELECT "seq" FROM "{m}" GROUP BY "device_id"',
+                                timeout_s=60):
+                dev = s.get("tags", {}).get("device_id", "")
+                out.setdefault(dev, []).extend(int(v[1]) for v in s["values"] if v[1] is not None)
+        return out
+
+    def ledger(self, sent: dict[str, int]) -> tuple[int, int, int]:
+        """(stored short of ``sent``, lost inside the stored range, duplicated) over the ledger devices."""
+        stored = self.stored_seqs()
+        short = lost = dup = 0
+        for dev, n in sent.items():
+            seqs = stored.get(dev, [])
+            distinct = set(seqs)
+            dup += len(seqs) - len(distinct)
+            if distinct:
+                lost += (max(distinct) - min(distinct) + 1) - len(distinct)
+            short += max(0, n - len(distinct))
+        return short, lost, dup
+
+    # -- one fault -------------------------------------------------------------------------------------
+
+    def inject(self, device: str, fault: str) -> None:
+        self.centre.inject(device, fault)
+
+    def settle(self, m: Measurement, back_at: float, alarm_type: str = "card_jam") -> None:
+        """After the fault: the hub shows the fault's alarm (<= 30 s), InfluxDB holds every reading sent up to
+        the moment the component was back, exactly once; one alarm, at most one ticket."""
+        sent = self.sent()
+        hub = poll(lambda: self.alarms(m.device, alarm_type), 60, 0.5)
+        m.hub_caught_up_s = None if hub is None else round(time.monotonic() - back_at, 1)
+        influx = poll(lambda: self.ledger(sent)[0] == 0, 90, 1.0)
+        m.influx_caught_up_s = None if influx is None else round(time.monotonic() - back_at, 1)
+        short, m.lost, m.duplicated = self.ledger(sent)
+        if short:
+            m.notes.append(f"{short} readings sent before recovery never reached InfluxDB")
+            m.lost += short
+        time.sleep(2.0)  # a second alarm or ticket from a replay would show up now
+        m.alarms = len(self.alarms(m.device, alarm_type))
+        m.tickets = len(self.tickets(m.device))
+        self.inject(m.device, "clear")
+
+    def record(self, m: Measurement) -> None:
+        self.results.append(m)
+        doc = {"machine": machine(), "speed": self.centre.cfg.sim.speed, "messages_per_s": self.rate_per_s,
+               "results": [asdict(r) for r in self.results]}
+        text = json.dumps(doc, indent=2)
+        (self.out_dir / "chaos.json").write_text(text)
+        if os.environ.get("FLOOROPS_CHAOS_REPORT"):
+            Path(os.environ["FLOOROPS_CHAOS_REPORT"]).write_text(text)
+        print(f"\nchaos {m.fault}: {json.dumps(asdict(m))}", flush=True)
+
+
+def machine() -> dict[str, Any]:
+    return {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpus": os.cpu_count(),
+            "loadavg": [round(x, 2) for x in os.getloadavg()], "python": platform.python_version(),
+            "platform": platform.platform()}
+
+
+def kill9(proc: ManagedProcess | None) -> int:
+    """``kill -9`` the process (not its children: a supervisor must notice by itself); its pid."""
+    assert proc is not None and proc.proc is not None and proc.running
+    pid = proc.proc.pid
+    os.kill(pid, signal.SIGKILL)
+    proc.proc.wait()
+    return pid
+
+
+def hold_write_lock(db_path: Path, seconds: float) -> subprocess.Popen[str]:
+    """Another process holds the database's write lock (``BEGIN IMMEDIATE``) for ``seconds``; returns once it
+    has the lock."""
+    code = ("import sqlite3, sys, time\n"
+            "db = sqlite3.connect(sys.argv[1], timeout=30, isolation_level=None)\n"
+            "db.execute('BEGIN IMMEDIATE')\n"
+            "print('locked', flush=True)\n"
+            "time.sleep(float(sys.argv[2]))\n"
+            "db.execute('ROLLBACK')\n")
+    p = subprocess.Popen([sys.executable, "-c", code, str(db_path), str(seconds)], stdout=subprocess.PIPE, text=True)
+    assert p.stdout is not None and p.stdout.readline().strip() == "locked"
+    return p
+
+
+def fill_disk(directory: Path) -> Path:
+    """Take every free byte of the filesystem under ``directory`` (a file of zeros until ENOSPC)."""
+    filler = directory / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        for size in (1 << 20, 4096, 64):
+            block = b"\0" * size
+            try:
+                while True:
+                    os.write(fd, block)
+            except OSError:
+                pass
+    finally:
+        os.close(fd)
+    return filler

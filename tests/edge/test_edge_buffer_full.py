@@ -1,0 +1,125 @@
+"""A full edge buffer loses nothing: past its quota (edge.buffer_max_bytes) or on a really full disk the
+agent stops taking device messages, leaves them unacknowledged with the broker, says so (metrics, agent
+status), and resumes by itself once InfluxDB takes the backlog and the buffer drains."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Iterator
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from edge_harness import SITE, EdgeHarness
+from floorops.dynsec import DynsecClient, edge_acls, new_password
+from floorops.services import wait_until
+from test_edge_durability import assert_exactly_once, stream
+
+pytestmark = [pytest.mark.integration]
+
+
+class StatusWatcher:
+    """The agent's retained status topic as the hub sees it (every payload, in order)."""
+
+    def __init__(self, edge: EdgeHarness, dynsec: DynsecClient) -> None:
+        name, pw = f"status-{uuid.uuid4().hex[:8]}", new_password()
+        dynsec.provision_service(name, pw, edge_acls(SITE))
+        self.seen: list[dict[str, Any]] = []
+        self.lock = threading.Lock()
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=name)
+        self.client.username_pw_set(name, pw)
+        topic = f"floorops/{SITE}/agent/{edge.cfg.edge.agent_id}/status"
+        self.client.on_connect = lambda c, *a: c.subscribe(topic, qos=1)
+        self.client.on_message = self._on_message
+        self.client.connect("127.0.0.1", edge.broker.port)
+        self.client.loop_start()
+
+    def _on_message(self, client: Any, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        with self.lock:
+            self.seen.append(json.loads(msg.payload))
+
+    def saw(self, **want: Any) -> bool:
+        with self.lock:
+            return any(want.items() <= s.items() for s in self.seen)
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 2 MiB filesystem (tmpfs) for the buffer; needs root (mount), else the test is skipped."""
+    mnt = tmp_path / "small-disk"
+    mnt.mkdir()
+    mount = shutil.which("mount")
+    if mount is None or subprocess.run([mount, "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)],
+                                       capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root); the quota test covers the same path")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def test_over_its_quota_the_buffer_stops_intake_and_resumes_when_influxdb_returns(
+        make_edge, make_influx, broker, dynsec) -> None:
+    own = make_influx()  # stopped below; the shared one stays up for the others
+    quota = 150_000  # about 1,000 queue-screen points
+    edge = make_edge(broker, own, own.database, buffer_max_bytes=quota).start()
+    watcher = StatusWatcher(edge, dynsec)
+    base = int(time.time() * 1000) - 60_000
+    own.stop()
+    publisher = stream(edge, dynsec, 6000, base, "quota")
+    try:
+        wait_until(lambda: edge.metric("edge_buffer_full") == 1, 60, "the buffer reported full")
+        publisher.join(60)  # the broker takes all of them (and keeps what the agent does not)
+        time.sleep(2.0)  # the agent must stay full, and under its quota, while InfluxDB is away
+        assert edge.metric("edge_buffer_full") == 1
+        assert edge.metric("edge_buffer_bytes") <= quota
+        assert edge.metric("edge_buffered_points") < 6000, "the agent took everything: no quota"
+        assert edge.metric("edge_buffer_full_events_total", reason="quota") == 1
+        assert edge.metric("edge_buffer_dropped_total") == 0
+        wait_until(lambda: watcher.saw(state="online", buffer_full=True), 20, "agent status says buffer_full")
+        assert "edge buffer full" in edge.log_text()
+        own.start()
+        wait_until(lambda: edge.count("queue_screen") >= 6000, 120, "all 6,000 points after InfluxDB returned")
+        time.sleep(1.0)  # anything extra would show up now
+        assert_exactly_once(edge, "quota", 1500)
+        wait_until(lambda: edge.metric("edge_buffer_full") == 0, 20, "the agent left the full state")
+        wait_until(lambda: watcher.saw(state="online", buffer_full=False), 20, "agent status says room again")
+        assert edge.process is not None and edge.process.running
+    finally:
+        watcher.close()
+
+
+def test_a_really_full_disk_stops_intake_and_resumes_when_space_returns(
+        make_edge, make_influx, broker, dynsec, small_disk: Path) -> None:
+    own = make_influx()
+    edge = make_edge(broker, own, own.database, buffer_path=str(small_disk / "buffer.sqlite"),
+                     buffer_max_bytes=0).start()
+    base = int(time.time() * 1000) - 60_000
+    own.stop()
+    publisher = stream(edge, dynsec, 16_000, base, "disk")
+    try:
+        wait_until(lambda: edge.metric("edge_buffer_full") == 1, 90, "the agent noticed the full disk")
+        publisher.join(60)
+        assert edge.metric("edge_buffer_full_events_total", reason="disk") >= 1
+        assert edge.metric("edge_buffered_points") < 16_000, "everything fitted: the disk was not full"
+        assert edge.process is not None and edge.process.running
+        # Space returns (the filesystem grows) and InfluxDB is back: the backlog drains, intake resumes.
+        subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], check=True)
+        own.start()
+        wait_until(lambda: edge.count("queue_screen") >= 16_000, 180, "all 16,000 points after space returned")
+        time.sleep(1.0)
+        assert_exactly_once(edge, "disk", 4000)
+        wait_until(lambda: edge.metric("edge_buffer_full") == 0, 20, "the agent left the full state")
+        assert edge.metric("edge_buffer_dropped_total") == 0
+    finally:
+        publisher.join(1)
