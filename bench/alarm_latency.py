@@ -109,7 +109,8 @@ async def measure(cfg, ws_url: str, token: str, events: int, clients: int, tag: 
     pub = client(cfg, cfg.edge.mqtt_username, cfg.edge.mqtt_password, "faults")
     socks = []
     for _ in range(clients):
-        socks.append(await websockets.connect(ws_url + f"?token={token}", max_queue=None, open_timeout=60))
+        socks.append(await websockets.connect(ws_url, additional_headers={"Authorization": f"Bearer {token}"},
+                                                max_queue=None, open_timeout=60))
     arrivals: dict[str, list[float]] = {}
 
     async def reader(ws) -> None:

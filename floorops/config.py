@@ -143,6 +143,14 @@ class HubConfig:
     # How long an HTTP write action waits (async, retrying) for the database's write lock held by another
     # process (a backup, the CLI) before answering 503.
     db_busy_wait_s: float = 5.0
+    # Login and HTTP (docs/security.md "Login and HTTP"). Addresses (or CIDRs) of reverse proxies whose
+    # X-Forwarded-For / X-Forwarded-Proto the hub believes; empty: the TCP peer is the client.
+    trusted_proxies: list[str] = field(default_factory=list)
+    # Origins allowed to open /ws (e.g. "https://ops.example.org"); empty: the hub's own origin only.
+    ws_origins: list[str] = field(default_factory=list)
+    cookie_secure: str = "auto"  # auto (Secure when served over HTTPS or a trusted TLS proxy), always, never
+    login_workers: int = 2  # threads verifying passwords (argon2), off the event loop
+    login_queue: int = 8  # logins waiting for a thread; more are answered 503 at once
 
 
 @dataclass

@@ -18,7 +18,8 @@ from floorops.config import Config
 from floorops.influx import InfluxClient, InfluxWriteError, line
 from floorops.site import load_site
 from hub.api import ApiError, Route, ok
-from hub.api.session import COOKIE
+from hub.api.session import COOKIE, POOL
+from hub.api.stream import session_watch
 from hub.auth import PERMISSIONS, UserStore
 from hub.clock import Clock, SystemClock
 from hub.context import CONTEXT, HubContext, ctx
@@ -39,18 +40,34 @@ HOUSEKEEPING_S = 3600.0
 ZONE_STATS_CHECK_S = 30.0
 
 
-def _token(request: web.Request) -> str | None:
+def _token(request: web.Request) -> tuple[str | None, bool]:
+    """The session token and whether it came from the cookie. Never from the URL: proxies log URLs."""
     auth = request.headers.get("Authorization", "")
     if auth.lower().startswith("bearer "):
-        return auth[7:].strip() or None
-    return request.cookies.get(COOKIE) or request.query.get("token") or None
+        return auth[7:].strip() or None, False
+    cookie = request.cookies.get(COOKIE) or None
+    return cookie, cookie is not None
+
+
+WRITES = ("POST", "PUT", "PATCH", "DELETE")
+
+
+def _json_content_type(request: web.Request) -> bool:
+    return request.content_type == "application/json"
 
 
 def guarded(route: Route) -> Any:
-    """The route's handler behind authentication (401) and its permission (403)."""
+    """The route's handler behind authentication (401) and its permission (403).
+
+    A write sent with the session cookie must say ``Content-Type: application/json``, body or not: a
+    cross-site HTML form cannot send that type, so a form on another site cannot act as the user. Any write
+    with a body must be JSON too (a bearer-token write without a body, e.g. an ack, needs no type)."""
     async def handler(request: web.Request) -> web.StreamResponse:
+        if request.method in WRITES and not _json_content_type(request) and (
+                request.body_exists or COOKIE in request.cookies and "Authorization" not in request.headers):
+            raise ApiError(415, "send writes as Content-Type: application/json")
         if route.permission is not None:
-            token = _token(request)
+            token, _ = _token(request)
             user = ctx(request).users.user_for_token(token, ctx(request).hub.clock.now()) if token else None
             if user is None:
                 raise ApiError(401, "log in first (POST /api/login), then send the token")
@@ -63,13 +80,29 @@ def guarded(route: Route) -> Any:
     return handler
 
 
+# No inline script or style anywhere in console/static: the console works under this policy.
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self'; "
+       "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+       "frame-ancestors 'none'")
+SECURITY_HEADERS = {"Content-Security-Policy": CSP, "X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff",
+                    "Referrer-Policy": "no-referrer", "Cross-Origin-Opener-Policy": "same-origin"}
+
+
+async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """On every response (JSON, files, errors, the WebSocket handshake), set just before it is sent."""
+    for k, v in SECURITY_HEADERS.items():
+        response.headers.setdefault(k, v)
+
+
 @web.middleware
 async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
     """Every error as JSON {"error": ...}; never a stack trace to the client."""
     try:
         return await handler(request)
     except ApiError as exc:
-        return ok({"error": exc.message}, status=exc.status)
+        resp = ok({"error": exc.message}, status=exc.status)
+        resp.headers.update(exc.headers)
+        return resp
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -91,7 +124,7 @@ async def static(request: web.Request) -> web.StreamResponse:
         raise ApiError(404, f"no such route: /{rel}")
     root = STATIC_DIR.resolve()
     target = (root / rel).resolve()
-    if not str(target).startswith(str(root)) or not target.is_file():
+    if not target.is_relative_to(root) or not target.is_file():  # (a prefix test lets /static-evil through)
         raise ApiError(404, f"not found: /{rel}")
     return web.FileResponse(target, headers={"Cache-Control": "no-cache"})
 
@@ -212,6 +245,7 @@ def create_app(cfg: Config, clock: Clock | None = None, connect_broker: bool = T
         c.webhooks = WebhookSender.from_config(cfg.hub, db, hub.tz)
         c.webhooks.attach(hub.bus)
     app = web.Application(middlewares=[errors, wait_for_db_lock], client_max_size=1024 * 1024)
+    app.on_response_prepare.append(security_headers)
     app[CONTEXT] = c
     for r in all_routes():
         app.router.add_route(r.method, r.path, guarded(r))
@@ -233,6 +267,7 @@ def create_app(cfg: Config, clock: Clock | None = None, connect_broker: bool = T
                       asyncio.create_task(forecaster_loop(c), name="forecast")]
         if c.webhooks is not None:
             tasks.append(asyncio.create_task(c.webhooks.run(), name="webhooks"))
+        tasks.append(asyncio.create_task(session_watch(c), name="session-watch"))
         yield
         for t in tasks:
             t.cancel()
@@ -244,6 +279,8 @@ def create_app(cfg: Config, clock: Clock | None = None, connect_broker: bool = T
         if c.ingest is not None:
             c.ingest.stop()
         await c.influx.close()
+        if POOL in c.extra:
+            c.extra[POOL].close()
         db.close()
 
     app.cleanup_ctx.append(lifecycle)

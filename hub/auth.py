@@ -6,9 +6,12 @@ stored, with an expiry (cfg.hub.token_ttl_s), so a leaked database does not leak
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 import secrets
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
@@ -35,6 +38,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
 }
 
 _hasher = PasswordHasher()
+# Verified against when the username does not exist, so that a miss costs what a hit costs.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
 
 class AuthError(ValueError):
@@ -53,6 +58,92 @@ class User:
 
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
+
+
+def verify_password(stored_hash: str | None, password: str) -> bool:
+    """argon2 verification (tens of ms of CPU: run it in a ``PasswordPool``, never on the event loop).
+    ``None`` (no such user) verifies against a dummy hash so that the answer takes as long."""
+    try:
+        return _hasher.verify(stored_hash or _DUMMY_HASH, password) and stored_hash is not None
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+class LoginBusy(Exception):
+    """Every password thread is busy and the wait queue is full: answer 503 now rather than queue forever."""
+
+
+class PasswordPool:
+    """A few threads for argon2 (argon2-cffi releases the GIL) with a bounded number of waiting logins."""
+
+    def __init__(self, workers: int = 2, queue: int = 8) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="argon2")
+        self.limit = max(1, workers) + max(0, queue)
+        self.in_flight = 0
+
+    async def verify(self, stored_hash: str | None, password: str) -> bool:
+        if self.in_flight >= self.limit:
+            raise LoginBusy()
+        self.in_flight += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._pool, verify_password, stored_hash, password)
+        finally:
+            self.in_flight -= 1
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+class LoginThrottle:
+    """Failed logins per client address and per (address, username), with exponential backoff.
+
+    A key with ``free`` failures waits nothing; each further failure doubles the wait (1 s, 2 s, 4 s ...
+    up to ``max_wait_s``). Keys are the address, never the username alone, so a stranger cannot lock the
+    admin out from elsewhere. At most ``max_keys`` records (oldest dropped first); a record is forgotten
+    ``forget_s`` after its last failure; a success clears the (address, username) record.
+    """
+
+    def __init__(self, free_per_user: int = 3, free_per_address: int = 10, base_s: float = 1.0,
+                 max_wait_s: float = 300.0, forget_s: float = 900.0, max_keys: int = 10_000) -> None:
+        self.free = {"user": free_per_user, "addr": free_per_address}
+        self.base_s = base_s
+        self.max_wait_s = max_wait_s
+        self.forget_s = forget_s
+        self.max_keys = max_keys
+        self._failures: OrderedDict[tuple[str, ...], tuple[int, float]] = OrderedDict()  # key -> (count, last)
+
+    def _keys(self, address: str, username: str) -> list[tuple[str, tuple[str, ...]]]:
+        return [("addr", (address,)), ("user", (address, username))]
+
+    def _prune(self, now: float) -> None:
+        while self._failures:
+            key, (_, last) = next(iter(self._failures.items()))
+            if now - last < self.forget_s and len(self._failures) <= self.max_keys:
+                break
+            del self._failures[key]
+
+    def wait_s(self, address: str, username: str, now: float) -> float:
+        """Seconds until this address may try this username again (0: now)."""
+        self._prune(now)
+        wait = 0.0
+        for kind, key in self._keys(address, username):
+            count, last = self._failures.get(key, (0, now))
+            over = count - self.free[kind]
+            if over >= 0:
+                wait = max(wait, last + min(self.max_wait_s, self.base_s * 2 ** min(over, 30)) - now)
+        return max(0.0, wait)
+
+    def failed(self, address: str, username: str, now: float) -> None:
+        for _, key in self._keys(address, username):
+            count, _ = self._failures.pop(key, (0, now))
+            self._failures[key] = (count + 1, now)  # to the end: the oldest failure is first
+        self._prune(now)
+
+    def succeeded(self, address: str, username: str) -> None:
+        self._failures.pop((address, username), None)
+
+    def __len__(self) -> int:
+        return len(self._failures)
 
 
 def _token_hash(token: str) -> str:
@@ -91,23 +182,44 @@ class UserStore:
             "SELECT username, role, person FROM users ORDER BY username")]
 
     def check_password(self, username: str, password: str) -> User:
-        row = self.db.one("SELECT username, role, person, password_hash FROM users WHERE username=?", (username,))
-        if row is None:
-            _hasher.hash(password)  # same cost whether or not the user exists
-            raise AuthError("wrong username or password")
-        try:
-            _hasher.verify(row["password_hash"], password)
-        except (VerifyMismatchError, VerificationError, InvalidHashError):
-            raise AuthError("wrong username or password") from None
-        return User(row["username"], row["role"], row["person"])
+        """Synchronous check (CLI, tests); the HTTP login uses ``password_hash`` + ``PasswordPool``."""
+        stored = self.password_hash(username)
+        if not verify_password(stored[1] if stored else None, password) or stored is None:
+            raise AuthError("wrong username or password")  # (verify_password(None) is False, at full cost)
+        return stored[0]
 
-    def login(self, username: str, password: str, now: float, ttl_s: float) -> tuple[str, User]:
-        user = self.check_password(username, password)
+    def password_hash(self, username: str) -> tuple[User, str] | None:
+        row = self.db.one("SELECT username, role, person, password_hash FROM users WHERE username=?", (username,))
+        return (User(row["username"], row["role"], row["person"]), row["password_hash"]) if row else None
+
+    def open_session(self, user: User, now: float, ttl_s: float) -> str:
         token = secrets.token_urlsafe(32)
         with self.db.transaction():
             self.db.execute("DELETE FROM sessions WHERE expires_at < ?", (now,))
-            self.db.execute("INSERT INTO sessions VALUES (?,?,?,?)", (_token_hash(token), username, now, now + ttl_s))
-        return token, user
+            self.db.execute("INSERT INTO sessions VALUES (?,?,?,?)",
+                            (_token_hash(token), user.username, now, now + ttl_s))
+        return token
+
+    def login(self, username: str, password: str, now: float, ttl_s: float) -> tuple[str, User]:
+        user = self.check_password(username, password)
+        return self.open_session(user, now, ttl_s), user
+
+    def live_sessions(self, tokens: list[str], now: float) -> dict[str, User]:
+        """token -> its user now, for the tokens whose session still exists and has not expired (one query:
+        the hub checks its open WebSockets with it every second)."""
+        if not tokens:
+            return {}
+        by_hash = {_token_hash(t): t for t in tokens}
+        out: dict[str, User] = {}
+        hashes = list(by_hash)
+        for i in range(0, len(hashes), 500):
+            chunk = hashes[i:i + 500]
+            for r in self.db.all(
+                    "SELECT s.token_hash, u.username, u.role, u.person FROM sessions s JOIN users u ON "
+                    f"u.username=s.username WHERE s.expires_at > ? AND s.token_hash IN ({','.join('?' * len(chunk))})",
+                    (now, *chunk)):
+                out[by_hash[r["token_hash"]]] = User(r["username"], r["role"], r["person"])
+        return out
 
     def user_for_token(self, token: str, now: float) -> User | None:
         row = self.db.one(

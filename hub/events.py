@@ -11,7 +11,7 @@ import asyncio
 import json
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 from zoneinfo import ZoneInfo
 
 from hub.auth import User
@@ -54,11 +54,14 @@ def visible_to(event: Event, user: User) -> bool:
 class Subscriber:
     """One WebSocket client: a bounded queue of wire strings; a client that falls too far behind is dropped."""
 
-    def __init__(self, user: User, maxsize: int = 5000) -> None:
+    def __init__(self, user: User, maxsize: int = 5000, token: str | None = None) -> None:
         self.user = user
+        self.token = token  # the session it runs on: when that ends, so does the socket
         self.queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize)
         self.overflowed = False
         self.last_id = 0
+        self.close_code: int | None = None
+        self.close_reason = ""
 
     def offer(self, event: Event, text: str) -> None:
         if self.overflowed or event.id <= self.last_id:
@@ -70,6 +73,12 @@ class Subscriber:
             self.overflowed = True
             self.queue._queue.clear()  # type: ignore[attr-defined]
             self.queue.put_nowait(None)  # the writer closes; the client reconnects with ?since=
+
+    def end(self, code: int, reason: str) -> None:
+        """Close the socket with ``code`` (e.g. 4001: the session ended) as soon as the writer wakes."""
+        if self.close_code is None:
+            self.close_code, self.close_reason = code, reason
+            self.close()
 
     def close(self) -> None:
         """Wake the writer so that it ends (the client went away)."""
@@ -147,6 +156,22 @@ class EventBus:
         events = [Event(r["id"], r["type"], r["at"], json.loads(r["data"]), r["audience"]) for r in rows]
         return [e for e in events if user is None or visible_to(e, user)]
 
+    def backlog(self, after: int, upto: int, user: User, page: int = 1000) -> Iterator[list[Event]]:
+        """The events ``after`` < id <= ``upto`` that ``user`` may see, a page at a time (each page one query,
+        so a long catch-up neither loads everything into memory nor stops at a fixed count)."""
+        while after < upto:
+            rows = self.db.all("SELECT id, type, at, data, audience FROM events WHERE id > ? AND id <= ? ORDER BY id "
+                               "LIMIT ?", (after, upto, page))
+            if not rows:
+                return
+            after = int(rows[-1]["id"])
+            yield [e for e in (Event(r["id"], r["type"], r["at"], json.loads(r["data"]), r["audience"]) for r in rows)
+                   if visible_to(e, user)]
+
+    def first_id(self) -> int:
+        row = self.db.one("SELECT MIN(id) FROM events")
+        return int(row[0] or 0)
+
     def last_id(self) -> int:
         row = self.db.one("SELECT MAX(id) FROM events")
         return int(row[0] or 0)
@@ -155,8 +180,8 @@ class EventBus:
         """Keep the newest ``keep`` events (catch-up needs minutes of history, not months)."""
         self.db.execute("DELETE FROM events WHERE id <= (SELECT MAX(id) FROM events) - ?", (self.keep,))
 
-    def subscribe(self, user: User) -> Subscriber:
-        sub = Subscriber(user)
+    def subscribe(self, user: User, token: str | None = None) -> Subscriber:
+        sub = Subscriber(user, token=token)
         self.subscribers.add(sub)
         return sub
 

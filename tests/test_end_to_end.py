@@ -122,8 +122,8 @@ def test_malformed_payload_is_dead_lettered_and_the_path_still_works(control_cen
     token = login(centre, "monitor")
 
     async def scenario() -> dict:
-        ws_url = centre.hub_url.replace("http://", "ws://") + f"/ws?token={token}"
-        async with websockets.connect(ws_url) as ws:
+        ws_url = centre.hub_url.replace("http://", "ws://") + "/ws"
+        async with websockets.connect(ws_url, additional_headers={"Authorization": f"Bearer {token}"}) as ws:
             mosquitto_pub(centre, creds, "event", '{"v":1,"ts":12,"seq":"one","event":')  # broken JSON
             mosquitto_pub(centre, creds, "event", json.dumps({"v": 1, "ts": now_ms(), "seq": 5, "event": "explode"}))
             mosquitto_pub(centre, creds, "event", json.dumps({"v": 1, "ts": now_ms(), "seq": 6, "event": "app_crash"}))

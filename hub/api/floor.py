@@ -10,8 +10,9 @@ from aiohttp import web
 
 from floorops.influx import InfluxWriteError, rows
 from hub import kpis
-from hub.api import (ANY_OBJ, DATE, DIGITS, DURATION, INT, NNUM, NUM, NSTR, STR, TIME, ApiError, Route, arr, obj, ok)
-from hub.clock import iso, parse_since
+from hub.api import (ANY_OBJ, DATE, DIGITS, DURATION, INT, NNUM, NUM, NSTR, STR, TIME, ApiError, Route, arr, obj, ok,
+                     query_int, query_time)
+from hub.clock import iso
 from hub.context import ctx
 
 DEVICE = obj(id=STR, kind=STR, zone=STR, queue=STR,
@@ -80,14 +81,10 @@ async def _influx_rows(request: web.Request, q: str) -> list[dict]:
 
 
 def _since_and_limit(request: web.Request, default: str) -> tuple[float, int]:
-    try:
-        since = parse_since(request.query.get("since", default), ctx(request).hub.clock.now())
-    except ValueError as exc:
-        raise ApiError(400, str(exc)) from None
-    limit_s = request.query.get("limit", "1000")
-    if not limit_s.isdigit() or not 1 <= int(limit_s) <= 10000:
-        raise ApiError(400, "limit must be an integer 1..10000")
-    return since, int(limit_s)
+    since = query_time(request, "since", default, ctx(request).hub.clock.now())
+    limit = query_int(request, "limit", 1000, 1, 10000)
+    assert limit is not None
+    return since, limit
 
 
 async def zone_history(request: web.Request) -> web.Response:
@@ -137,10 +134,9 @@ async def roster(request: web.Request) -> web.Response:
 
 async def events(request: web.Request) -> web.Response:
     hub = ctx(request).hub
-    since = request.query.get("since", "0")
-    if not since.isdigit():
-        raise ApiError(400, "since must be an event id (integer >= 0)")
-    return ok([json.loads(e.wire(hub.tz)) for e in hub.bus.since(int(since), request["user"], limit=1000)])
+    since = query_int(request, "since", 0)
+    assert since is not None
+    return ok([json.loads(e.wire(hub.tz)) for e in hub.bus.since(since, request["user"], limit=1000)])
 
 
 EVENT = obj(id=INT, type=STR, ts=STR, data=ANY_OBJ)

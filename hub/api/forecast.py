@@ -7,7 +7,7 @@ import datetime as dt
 
 from aiohttp import web
 
-from hub.api import ANY_OBJ, DATE, NUM, STR, ApiError, Route, arr, obj, ok
+from hub.api import ANY_OBJ, DATE, NUM, STR, ApiError, Route, arr, obj, ok, query_int
 from hub.context import ctx
 from hub.forecasting import ForecastUnavailable
 
@@ -33,14 +33,12 @@ async def forecast(request: web.Request) -> web.Response:
         raise ApiError(400, f"target must be one of {', '.join(TARGETS)}")
     if queue and target not in QUEUE_TARGETS:
         raise ApiError(400, f"a queue's forecast is one of {', '.join(QUEUE_TARGETS)}")
-    hours_s = request.query.get("hours", "24")
-    if not hours_s.isdigit() or not 1 <= int(hours_s) <= 168:
-        raise ApiError(400, "hours must be an integer 1..168")
+    hours = query_int(request, "hours", 24, 1, 168)
     now = dt.datetime.fromtimestamp(c.hub.clock.now(), c.hub.tz)
     key = f"queue:{queue}" if queue else zone  # the models service's key of a queue's series
     try:
         result = await asyncio.get_running_loop().run_in_executor(
-            None, lambda: c.forecaster.forecast(now, hours=int(hours_s), zones=[key] if key else None, target=target))
+            None, lambda: c.forecaster.forecast(now, hours=hours, zones=[key] if key else None, target=target))
     except ForecastUnavailable as exc:
         raise ApiError(503, str(exc)) from None
     return ok(result.get(key, []) if key else result)

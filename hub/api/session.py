@@ -1,25 +1,37 @@
-"""Login, logout, who am I."""
+"""Login, logout, who am I.
+
+Password guessing is slowed per client address and per (address, username) with exponential backoff
+(hub.auth.LoginThrottle), never by locking an account, so nobody can lock the admin out from elsewhere.
+argon2 runs in a small bounded thread pool (hub.auth.PasswordPool): a flood of logins gets 503 answers
+instead of stalling the event loop that serves the floor.
+"""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from hub.api import BOOL, STR, ApiError, Route, body_json, obj, ok
-from hub.auth import AuthError
-from hub.context import ctx
+from hub.api import BOOL, STR, ApiError, Route, body_json, client_address, obj, ok, served_over_https
+from hub.auth import MAX_PASSWORD, USERNAME_RE, LoginBusy, LoginThrottle, PasswordPool
+from hub.context import HubContext, ctx
 
 COOKIE = "floorops_session"
-# Password guessing: after MAX_FAILURES wrong passwords for one username within WINDOW_S, that username
-# is refused (429) until the oldest failure leaves the window.
-MAX_FAILURES = 5
-WINDOW_S = 300.0
+THROTTLE = "login_throttle"  # keys in HubContext.extra
+POOL = "password_pool"
 
 
-def _throttled(request: web.Request, username: str, now: float) -> float:
-    """Seconds until ``username`` may try again (0: now)."""
-    failures = ctx(request).extra.setdefault("login_failures", {}).get(username, [])
-    recent = [t for t in failures if now - t < WINDOW_S]
-    return WINDOW_S - (now - recent[0]) if len(recent) >= MAX_FAILURES else 0.0
+def login_guards(c: HubContext) -> tuple[LoginThrottle, PasswordPool]:
+    """The hub's throttle and password pool (made on first use, one per application)."""
+    if THROTTLE not in c.extra:
+        c.extra[THROTTLE] = LoginThrottle()
+        c.extra[POOL] = PasswordPool(c.cfg.hub.login_workers, c.cfg.hub.login_queue)
+    return c.extra[THROTTLE], c.extra[POOL]
+
+
+def cookie_secure(request: web.Request) -> bool:
+    mode = ctx(request).cfg.hub.cookie_secure
+    if mode in ("always", "never"):
+        return mode == "always"
+    return served_over_https(request)
 
 
 async def login(request: web.Request) -> web.Response:
@@ -28,25 +40,38 @@ async def login(request: web.Request) -> web.Response:
     username, password = data.get("username"), data.get("password")
     if not isinstance(username, str) or not isinstance(password, str):
         raise ApiError(400, "username and password are required strings")
-    now = c.hub.clock.now()
-    wait = _throttled(request, username, now)
-    if wait > 0:
-        raise ApiError(429, f"too many failed logins for {username}; try again in {int(wait) + 1} s")
-    try:
-        token, user = c.users.login(username, password, now, c.cfg.hub.token_ttl_s)
-    except AuthError as exc:
+    if not USERNAME_RE.match(username) or len(password) > MAX_PASSWORD:
         c.hub.metrics["login_failed"] += 1
-        failures = c.extra.setdefault("login_failures", {})
-        failures[username] = [t for t in failures.get(username, []) if now - t < WINDOW_S][-MAX_FAILURES:] + [now]
-        if len(failures) > 10_000:  # bounded: forget usernames whose failures left the window
-            for name in [n for n, ts in failures.items() if now - ts[-1] >= WINDOW_S]:
-                del failures[name]
-        raise ApiError(401, str(exc)) from None
-    c.extra.setdefault("login_failures", {}).pop(username, None)
+        raise ApiError(400, f"a username is 1-64 letters, digits, '.', '_' or '-'; a password at most {MAX_PASSWORD} "
+                            "characters")
+    throttle, pool = login_guards(c)
+    address = client_address(request)
+    now = c.hub.clock.now()
+    wait = throttle.wait_s(address, username, now)
+    if wait > 0:
+        c.hub.metrics["login_throttled"] += 1
+        raise ApiError(429, f"too many failed logins from this address; try again in {int(wait) + 1} s",
+                       headers={"Retry-After": str(int(wait) + 1)})
+    stored = c.users.password_hash(username)
+    try:
+        good = await pool.verify(stored[1] if stored else None, password)
+    except LoginBusy:
+        c.hub.metrics["login_busy"] += 1
+        raise ApiError(503, "the hub is busy checking other logins; try again in a moment",
+                       headers={"Retry-After": "1"}) from None
+    if not good or stored is None:
+        c.hub.metrics["login_failed"] += 1
+        throttle.failed(address, username, c.hub.clock.now())
+        raise ApiError(401, "wrong username or password")
+    throttle.succeeded(address, username)
+    user = stored[0]
+    now = c.hub.clock.now()
+    token = c.users.open_session(user, now, c.cfg.hub.token_ttl_s)
     with c.hub.unit_of_work():
         c.hub.audit(user.username, "login")
     resp = ok({"token": token, "role": user.role, "username": user.username, "expires_in": c.cfg.hub.token_ttl_s})
-    resp.set_cookie(COOKIE, token, max_age=c.cfg.hub.token_ttl_s, httponly=True, samesite="Strict", path="/")
+    resp.set_cookie(COOKIE, token, max_age=c.cfg.hub.token_ttl_s, httponly=True, samesite="Strict", path="/",
+                    secure=cookie_secure(request))
     return resp
 
 
@@ -69,7 +94,9 @@ ROUTES = [
     Route("POST", "/api/login", login, None, "Log in: a token (and a session cookie)",
           obj(token=STR, role=STR, username=STR, expires_in={"type": "integer"}),
           body={"type": "object", "required": ["username", "password"],
-                "properties": {"username": STR, "password": STR}}, tag="session"),
-    Route("POST", "/api/logout", logout, "read", "End this session", obj(ok=BOOL), tag="session"),
+                "properties": {"username": {"type": "string", "pattern": USERNAME_RE.pattern},
+                               "password": {"type": "string", "maxLength": MAX_PASSWORD}}}, tag="session"),
+    Route("POST", "/api/logout", logout, "read", "End this session (its WebSockets close with 4001)", obj(ok=BOOL),
+          tag="session"),
     Route("GET", "/api/me", me, "read", "The logged-in user", obj(username=STR, role=STR, person=STR), tag="session"),
 ]

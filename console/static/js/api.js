@@ -30,7 +30,8 @@ export class Api extends EventTarget {
   async request(method, path, body) {
     const headers = { Accept: "application/json" };
     if (this.token) headers.Authorization = `Bearer ${this.token}`;
-    if (body !== undefined) headers["Content-Type"] = "application/json";
+    // Every write says JSON, body or not: the hub refuses cookie-authenticated writes of any other type.
+    if (body !== undefined || method !== "GET") headers["Content-Type"] = "application/json";
     let resp;
     try {
       resp = await fetch(this.base + path, {
@@ -71,11 +72,10 @@ export class Api extends EventTarget {
     this.setToken("");
   }
 
-  /** WebSocket URL; the token goes in the query because browsers cannot set headers on WebSockets. */
+  /** WebSocket URL. No token in it (proxies log URLs): the browser sends the session cookie on the upgrade. */
   wsUrl(since) {
     const url = new URL(this.base + "/ws", location.href);
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
-    if (this.token) url.searchParams.set("token", this.token);
     if (since !== null && since !== undefined) url.searchParams.set("since", String(since));
     return url.toString();
   }

@@ -8,6 +8,8 @@ function build(el, attrs, children) {
     if (key.startsWith("on") && typeof value === "function") el.addEventListener(key.slice(2), value);
     else if (key === "dataset") Object.assign(el.dataset, value);
     else if (key === "class") el.setAttribute("class", value);
+    // Through the CSSOM, not a style attribute: the hub's CSP (no 'unsafe-inline') blocks style attributes.
+    else if (key === "style") el.style.cssText = String(value);
     else if (key in el && !(el instanceof SVGElement) && key !== "list") el[key] = value;
     else el.setAttribute(key, value === true ? "" : String(value));
   }

@@ -69,8 +69,11 @@ export class LiveConnection extends EventTarget {
       if (this.socket !== ws) return;
       this.socket = null;
       if (this.stopped) return;
-      if (ev.code === 4401 || ev.code === 1008) {
+      // 4001: the hub ended the session (logout elsewhere, expiry, a new role or password): sign in again.
+      if (ev.code === 4001 || ev.code === 4401 || ev.code === 1008) {
+        this.stopped = true;
         this.dispatchEvent(new Event("unauthorized"));
+        return;
       }
       this.failures += 1;
       // A refused upgrade has no close code a page can read: ask the shell to check the session (401 -> sign-in).
@@ -95,6 +98,14 @@ export class LiveConnection extends EventTarget {
       return;
     }
     this.lastMessageAt = Date.now();
+    if (msg.type === "resync") {
+      // The events missed are gone from the hub (or our id is from another database): live resumes after
+      // data.last_id, and the views reload their snapshots.
+      this.lastId = typeof msg.data?.last_id === "number" ? msg.data.last_id : null;
+      this.resyncs = (this.resyncs || 0) + 1;
+      this.dispatchEvent(new Event("resync"));
+      return;
+    }
     if (typeof msg.id === "number") {
       if (this.lastId !== null && msg.id <= this.lastId) {
         this.droppedDuplicates += 1;
