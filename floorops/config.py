@@ -174,6 +174,19 @@ class ModelsConfig:
 
 
 @dataclass
+class SupervisorConfig:
+    """How ``make run`` restarts a crashed child: backoff from ``restart_initial_s``, doubling to
+    ``restart_max_s``, back to the start once the child has run ``steady_s`` without crashing."""
+
+    restart_initial_s: float = 0.5
+    restart_max_s: float = 30.0
+    steady_s: float = 60.0
+    # The launcher's broker account: it may only publish floorops/<site>/supervisor/# (restart notices).
+    mqtt_username: str = "floorops-supervisor"
+    mqtt_password: str = ""
+
+
+@dataclass
 class Config:
     """The whole configuration; ``path()`` resolves a relative setting against ``var_dir``."""
 
@@ -188,6 +201,7 @@ class Config:
     hub: HubConfig = field(default_factory=HubConfig)
     sim: SimConfig = field(default_factory=SimConfig)
     models: ModelsConfig = field(default_factory=ModelsConfig)
+    supervisor: SupervisorConfig = field(default_factory=SupervisorConfig)
 
     def path(self, value: str) -> Path:
         """A configured path: absolute as written, or relative to ``var_dir``."""
@@ -298,7 +312,7 @@ def _fill_secrets(cfg: Config) -> None:
     if not isinstance(data, dict):
         return
     for section, key, name in (("broker", "admin_password", "broker_admin"), ("edge", "mqtt_password", "edge"),
-                               ("hub", "mqtt_password", "hub")):
+                               ("hub", "mqtt_password", "hub"), ("supervisor", "mqtt_password", "supervisor")):
         obj = getattr(cfg, section)
         if not getattr(obj, key) and isinstance(data.get(name), str):
             setattr(obj, key, data[name])

@@ -19,7 +19,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from floorops.contract import device_topic_prefix
-from floorops.topics import ROOT
+from floorops.topics import ROOT, supervisor_filter
 
 CONTROL_TOPIC = "$CONTROL/dynamic-security/v1"
 RESPONSE_TOPIC = "$CONTROL/dynamic-security/v1/response"
@@ -67,6 +67,11 @@ def hub_acls(site: str) -> list[dict[str, Any]]:
         {"acltype": "subscribePattern", "topic": own, "allow": True},
         {"acltype": "publishClientSend", "topic": own, "allow": True},
     ]
+
+
+def supervisor_acls(site: str) -> list[dict[str, Any]]:
+    """make run's launcher announces restarts of its children, and may do nothing else."""
+    return [{"acltype": "publishClientSend", "topic": supervisor_filter(site), "allow": True}]
 
 
 class DynsecClient:

@@ -5,6 +5,10 @@ and every device of the site, creates the demo users, then starts the hub, the s
 agent as child processes, prints where the console is and the demo passwords, and on Ctrl-C or SIGTERM
 stops every process it started. A second run reuses ``var/``: its data, secrets and credentials.
 
+A child that crashes (the broker, influxd, the hub, the edge or the simulator) is started again with
+backoff (floorops.supervision) and the hub is told (a ``component.restarted`` event, a crash-loop alarm):
+one crash never stops the whole centre. Bootstrap steps (load-history, train) are not restarted.
+
 The same class runs the stack for end-to-end and browser tests (tests/conftest.py), in a temporary
 folder on free ports.
 """
@@ -21,20 +25,24 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from floorops.config import Config, dump_toml, load_config
-from floorops.dynsec import DynsecClient, edge_acls, hub_acls
+from floorops.dynsec import DynsecClient, edge_acls, hub_acls, supervisor_acls
 from floorops.logs import setup_logging
 from floorops.services import (
     InfluxServer, ManagedProcess, MosquittoServer, ServiceError, free_port, tcp_open, wait_until,
 )
 from floorops.site import Site, load_site
+from floorops.supervision import Backoff, Notices, RestartHistory, describe_exit
 
 log = logging.getLogger("floorops.launcher")
+
+LONG_RUNNING = ("hub", "edge", "simulator")  # children the launcher restarts (besides the two servers)
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -68,8 +76,13 @@ class ControlCentre:
     processes: list[ManagedProcess] = field(default_factory=list)
     passwords: dict[str, str] = field(default_factory=dict)
     runtime_config: Path | None = None
+    # Restarts per component since start (``wait_restarted``); the supervisor threads update it.
+    history: dict[str, RestartHistory] = field(default_factory=dict)
+    notices: Notices | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _stopping: bool = False
+    _stop_event: threading.Event = field(default_factory=threading.Event, repr=False)
+    _watchers: list[threading.Thread] = field(default_factory=list, repr=False)
 
     @property
     def var(self) -> Path:
@@ -91,6 +104,7 @@ class ControlCentre:
         data.setdefault("broker_admin", secrets.token_urlsafe(18))
         data.setdefault("edge", secrets.token_urlsafe(18))
         data.setdefault("hub", secrets.token_urlsafe(18))
+        data.setdefault("supervisor", secrets.token_urlsafe(18))
         data.setdefault("users", {})
         _write_private(path, json.dumps(data, indent=2))
         return data
@@ -105,6 +119,7 @@ class ControlCentre:
         cfg.broker.admin_password = sec["broker_admin"]
         cfg.edge.mqtt_password = sec["edge"]
         cfg.hub.mqtt_password = sec["hub"]
+        cfg.supervisor.mqtt_password = sec["supervisor"]
         cfg.mqtt.port = _port_or_free(cfg.mqtt.host, cfg.mqtt.port, "mosquitto")
         influx_host = cfg.influx.url.split("//", 1)[-1].split(":")[0]
         influx_port = _port_or_free(influx_host, int(cfg.influx.url.rsplit(":", 1)[-1]), "influxd")
@@ -160,6 +175,8 @@ class ControlCentre:
         with DynsecClient(cfg.mqtt.host, cfg.mqtt.port, cfg.broker.admin_username, cfg.broker.admin_password) as ds:
             ds.provision_service(cfg.edge.mqtt_username, cfg.edge.mqtt_password, edge_acls(site.id))
             ds.provision_service(cfg.hub.mqtt_username, cfg.hub.mqtt_password, hub_acls(site.id))
+            ds.provision_service(cfg.supervisor.mqtt_username, cfg.supervisor.mqtt_password,
+                                 supervisor_acls(site.id))
             removed = provisioning.removed_device_ids(cfg)  # taken out of service: not brought back
             for device in site.devices:
                 if device.id not in creds and device.id not in removed:
@@ -235,10 +252,128 @@ class ControlCentre:
             self.start_servers()
             self.provision()
             self.start_components()
+            self.supervise()
         except BaseException:
             self.stop()
             raise
         return self
+
+    # -- supervision -----------------------------------------------------------------------------
+
+    def supervise(self) -> None:
+        """One watcher thread per long-running child: a crash is followed by a restart, with backoff."""
+        cfg = self.cfg
+        self.notices = Notices(cfg.mqtt.host, cfg.mqtt.port, cfg.supervisor.mqtt_username,
+                               cfg.supervisor.mqtt_password, self.site.id)
+        children = [p.name for p in self.processes if p.name in LONG_RUNNING]
+        for name in ["mosquitto", "influxd", *children]:
+            self.history.setdefault(name, RestartHistory())
+            t = threading.Thread(target=self._watch, args=(name,), name=f"supervise-{name}", daemon=True)
+            self._watchers.append(t)
+            t.start()
+
+    def component(self, name: str) -> ManagedProcess | None:
+        """The process of a component as it runs now (a restart replaces a server's process)."""
+        if name == "mosquitto":
+            return self.broker.process if self.broker else None
+        if name == "influxd":
+            return self.influx.process if self.influx else None
+        return next((p for p in self.processes if p.name == name), None)
+
+    def _restart(self, name: str) -> None:
+        """Start a component again; never once the centre is stopping (a stop never races a restart)."""
+        if name in ("mosquitto", "influxd"):
+            server = self.broker if name == "mosquitto" else self.influx
+            assert server is not None
+            if self._stop_event.is_set():
+                return
+            try:
+                server.start()  # same ports, same data: clients reconnect by themselves
+            finally:
+                if self._stop_event.is_set():  # stop() ran while it was starting: it may have missed it
+                    server.stop()
+            return
+        with self._lock:
+            p = self.component(name)
+            if self._stopping or p is None:
+                return
+            p.start()
+
+    def _watch(self, name: str) -> None:
+        sup = self.cfg.supervisor
+        backoff = Backoff(sup.restart_initial_s, sup.restart_max_s, sup.steady_s)
+        history = self.history[name]
+        started = time.monotonic()
+        unsteady = False  # restarted, and not yet run steady_s since
+        while not self._stop_event.wait(0.1):
+            p = self.component(name)
+            if p is None:
+                return
+            if p.running:
+                if unsteady and time.monotonic() - started >= sup.steady_s:
+                    unsteady = False
+                    log.info("component running steadily again", extra={"component": name,
+                                                                         "restarts": history.restarts})
+                    self._notify(name, "steady", restarts=history.restarts, up_s=round(time.monotonic() - started, 1))
+                continue
+            if self._stop_event.is_set():
+                return
+            exit_ = describe_exit(p.proc.returncode if p.proc else None)
+            _kill_leftovers(p)
+            delay = backoff.after_exit(time.monotonic() - started)
+            log.warning("component exited; restarting it", extra={
+                "component": name, **exit_, "restarts": history.restarts, "next_delay_s": delay,
+                "log": str(p.log_path)})
+            if self._stop_event.wait(delay):
+                return
+            try:
+                self._restart(name)
+            except (ServiceError, OSError) as exc:
+                log.error("component restart failed; trying again", extra={"component": name, "error": str(exc)})
+            started = time.monotonic()
+            p = self.component(name)
+            if self._stop_event.is_set() or p is None or not p.running:
+                continue
+            history.record(int(time.time() * 1000))
+            unsteady = True
+            log.info("component restarted", extra={"component": name, "pid": p.proc.pid if p.proc else None,
+                                                   "restarts": history.restarts})
+            self._notify(name, "restarted", **exit_, restarts=history.restarts, next_delay_s=delay,
+                         recent_ms=list(history.recent_ms))
+
+    def _notify(self, name: str, event: str, **data: Any) -> None:
+        if self.notices is not None:
+            self.notices.send(name, event, **data)
+
+    def ready(self, name: str) -> bool:
+        """Does the component serve again: its port answers (the hub's /healthz, influxd's /ping)?"""
+        cfg = self.cfg
+        try:
+            if name == "hub":
+                with urllib.request.urlopen(f"{self.hub_url}/healthz", timeout=1) as r:
+                    return r.status in (200, 503)
+            if name == "influxd":
+                return self.influx is not None and self.influx.ping()
+        except urllib.error.HTTPError as exc:  # 503: up, its broker sessions still reconnecting
+            return name == "hub" and exc.code == 503
+        except OSError:
+            return False
+        port = {"mosquitto": (cfg.mqtt.host, cfg.mqtt.port), "edge": (cfg.edge.metrics_host, cfg.edge.metrics_port),
+                "simulator": ("127.0.0.1", cfg.sim.control_port)}[name]
+        return tcp_open(*port)
+
+    def restarts(self, name: str) -> int:
+        """How many times the launcher has restarted ``name`` since it started."""
+        h = self.history.get(name)
+        return h.restarts if h else 0
+
+    def wait_restarted(self, name: str, count: int = 1, timeout_s: float = 10.0) -> ManagedProcess:
+        """Wait until ``name`` has been restarted ``count`` times (in total) and runs; its process."""
+        wait_until(lambda: self.restarts(name) >= count and bool((p := self.component(name)) and p.running),
+                   timeout_s, f"restart {count} of {name}")
+        p = self.component(name)
+        assert p is not None
+        return p
 
     def inject(self, device: str, fault: str) -> None:
         subprocess.run(
@@ -247,19 +382,36 @@ class ControlCentre:
         )
 
     def check_alive(self) -> list[str]:
-        """Names of long-running children that have died."""
-        long_running = {"hub", "edge", "simulator"}
-        return [p.name for p in self.processes if p.name in long_running and not p.running]
+        """Names of long-running children not running right now (the supervisor restarts them)."""
+        return [p.name for p in self.processes if p.name in LONG_RUNNING and not p.running]
 
     def stop(self) -> None:
         with self._lock:
             self._stopping = True
+            self._stop_event.set()
             processes, self.processes = self.processes, []
         for p in reversed(processes):
             p.stop()
+        # A watcher that is starting a server again finishes (and stops it) first: nothing outlives stop().
+        for t in self._watchers:
+            t.join(5)
         for server in (self.influx, self.broker):
             if server is not None:
                 server.stop()
+        if self.notices is not None:
+            self.notices.close()
+
+
+def _kill_leftovers(p: ManagedProcess) -> None:
+    """What a crashed child left running in its session (the simulator's socat lines): killed, so that
+    its replacement starts clean and nothing outlives the centre. ``ManagedProcess`` starts each child
+    in its own session, whose process group id is the child's pid."""
+    if p.proc is None:
+        return
+    try:
+        os.killpg(p.proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -303,11 +455,8 @@ Ctrl-C stops everything.""",
         flush=True,
     )
     try:
-        while not stopping.wait(2):
-            dead = centre.check_alive()
-            if dead:
-                print(f"stopping: {', '.join(dead)} exited (see {centre.var / 'logs'}/)", file=sys.stderr)
-                return 1
+        while not stopping.wait(1):
+            pass  # a crashed child is restarted meanwhile, by the centre's supervisor threads
     finally:
         print("stopping FloorOps ...", file=sys.stderr, flush=True)
         centre.stop()

@@ -10,6 +10,7 @@ Devices publish under ``hospital/...`` (floorops.contract). FloorOps' components
 | ``floorops/<site>/zone/<zone>/occupancy`` | edge -> hub | ``{"v","ts","zone","occupancy","devices","window_s"}`` QoS 1 |
 | ``floorops/<site>/agent/<agent_id>/status`` | edge -> hub | retained ``{"v","ts","state"}``, Last Will offline |
 | ``floorops/<site>/registry/<device_id>`` | hub CLI -> edge, hub | retained ``{"id","kind","zone"}``; empty deletes |
+| ``floorops/<site>/supervisor/<component>/<event>`` | launcher -> hub | a child restarted or ran steady, QoS 1 |
 """
 
 from __future__ import annotations
@@ -37,6 +38,32 @@ def agent_status_topic(site: str, agent_id: str) -> str:
 
 def registry_topic(site: str, device_id: str) -> str:
     return f"{ROOT}/{site}/registry/{device_id}"
+
+
+# -- supervision (make run's launcher) ------------------------------------------------------------------
+# The launcher restarts a crashed child and says so here, QoS 1: if the hub is the one that crashed, the
+# broker keeps the message for the hub's persistent session. ``restarted`` after each restart, ``steady``
+# once a restarted child has run long enough for its backoff to reset.
+
+SUPERVISOR_EVENTS = ("restarted", "steady")
+
+
+def supervisor_topic(site: str, component: str, event: str) -> str:
+    return f"{ROOT}/{site}/supervisor/{component}/{event}"
+
+
+def supervisor_filter(site: str) -> str:
+    return f"{ROOT}/{site}/supervisor/#"
+
+
+def parse_supervisor_topic(topic: str) -> tuple[str, str] | None:
+    """``(component, event)`` of a supervisor topic, or None if ``topic`` is not one."""
+    parts = topic.split("/")
+    if len(parts) != 5 or parts[0] != ROOT or parts[2] != "supervisor":
+        return None
+    if not ID_RE.match(parts[3]) or parts[4] not in SUPERVISOR_EVENTS:
+        return None
+    return parts[3], parts[4]
 
 
 def site_filter(site: str) -> str:

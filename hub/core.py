@@ -15,14 +15,14 @@ from typing import Any, Iterator, Sequence
 from floorops.config import Config
 from floorops.contract import ID_RE
 from floorops.site import DEVICE_KINDS, Site
-from floorops.topics import ROOT, EdgeRecord
+from floorops.topics import ROOT, SUPERVISOR_EVENTS, EdgeRecord
 from hub.alarms import AlarmManager
 from hub.clock import Clock, iso
 from hub.db import Database
 from hub.dispatch import DispatchManager
 from hub.events import EventBus
 from hub.roster import Roster
-from hub.rules import agents, charger, crowding, display, forecast, kiosk, offline, waits
+from hub.rules import agents, charger, crowding, display, forecast, kiosk, offline, supervisor, waits
 from hub.rules.base import Signal
 from hub.rules.config import RuleSet, load_rules_file, validate_rules
 from hub.state import AgentState, LiveState
@@ -189,6 +189,8 @@ class Hub:
             return self.apply_registry(parts[3], payload)
         if section == "agent" and len(parts) == 5 and parts[4] == "status":
             return self.apply_agent_status(parts[3], payload)
+        if section == "supervisor" and len(parts) == 5 and parts[4] in SUPERVISOR_EVENTS:
+            return self.apply_supervisor(parts[3], parts[4], payload)
         raise BadInput("bad_topic", f"unknown topic {topic}")
 
     def apply_record(self, parts: list[str], payload: bytes, agent_id: str = "") -> bool:
@@ -362,6 +364,25 @@ class Hub:
         self.state.dirty_agents.add(agent_id)
         self._evaluate_agent(agent)
         self.bus.emit("agent.updated", self.agent_json(agent_id))
+        return True
+
+    def apply_supervisor(self, component: str, event: str, payload: bytes) -> bool:
+        """make run's launcher restarted a component (``component.restarted``; a crash loop raises an alarm),
+        or a restarted one runs steadily again (clears it). A redelivered notice changes nothing."""
+        if not ID_RE.match(component):
+            raise BadInput("bad_supervisor", "component is not [A-Za-z0-9_-]{1,64}")
+        try:
+            notice = supervisor.Notice.parse(component, event, payload)
+        except ValueError as exc:
+            raise BadInput("bad_supervisor", str(exc)) from None
+        if self._duplicate(f"supervisor-{notice.run}-{component}", event, notice.seq, 0):  # seq: one per run
+            self.metrics["duplicates"] += 1
+            return False
+        if event == "restarted":
+            self.bus.emit("component.restarted", notice.json())
+            log.warning("component restarted by the launcher", extra=notice.json())
+        for sig in supervisor.signals(notice, self.rules, self.alarms.open):
+            self.alarms.apply(sig)
         return True
 
     def _evaluate_agent(self, agent: AgentState) -> None:

@@ -24,7 +24,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from floorops.config import Config
-from floorops.topics import ROOT, expand, records_filter, relaying_agent
+from floorops.topics import ROOT, expand, records_filter, relaying_agent, supervisor_filter
 
 log = logging.getLogger("hub.ingest")
 
@@ -38,7 +38,8 @@ def stream_filters(site: str) -> dict[str, list[str]]:
     """Topic filters of each session; together exactly ``floorops/<site>/#`` as the hub uses it."""
     base = f"{ROOT}/{site}"
     return {
-        "priority": [f"{base}/edge/+/+/event", f"{base}/edge/+/+/status", records_filter(site, "priority")],
+        "priority": [f"{base}/edge/+/+/event", f"{base}/edge/+/+/status", records_filter(site, "priority"),
+                     supervisor_filter(site)],
         "stream": [f"{base}/edge/+/+/telemetry", f"{base}/zone/#", f"{base}/registry/#", f"{base}/agent/#",
                    records_filter(site, "stream")],
     }
