@@ -128,9 +128,21 @@ class HubConfig:
     token_ttl_s: int = 12 * 3600
     rules_file: str = str(REPO_ROOT / "hub" / "rules.toml")
     roster_file: str = str(REPO_ROOT / "hub" / "roster-demo.toml")
-    webhooks: list[str] = field(default_factory=list)
+    # Receivers of alarm and dispatch events (hub/webhooks.py, docs/security.md): a URL (unsigned, warned
+    # at start) or a table {url, secret = "whsec_<base64>", events = [...]} (Standard Webhooks signature).
+    webhooks: list[str | dict[str, Any]] = field(default_factory=list)
+    webhook_workers: int = 4  # fixed pool of delivering tasks, however many events wait
+    webhook_queue_max: int = 10_000  # undelivered rows kept; beyond, the least important are dropped (counted)
+    webhook_timeout_s: float = 5.0  # per POST
+    webhook_retries: int = 8  # after the first attempt; then the delivery ends as failed (counted)
+    webhook_backoff_s: float = 1.0  # first retry delay, doubled each time (with jitter) up to the maximum
+    webhook_backoff_max_s: float = 300.0
+    webhook_keep_s: float = 86_400.0  # delivered and failed rows kept this long in the outbox, then pruned
     # Device credentials written by provisioning, read by the simulator (mode 600).
     credentials_file: str = "devices.json"
+    # How long an HTTP write action waits (async, retrying) for the database's write lock held by another
+    # process (a backup, the CLI) before answering 503.
+    db_busy_wait_s: float = 5.0
 
 
 @dataclass

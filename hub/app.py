@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import json
 import logging
 import threading
+import time
 from pathlib import Path
 from typing import Any, AsyncIterator
 
@@ -23,7 +23,8 @@ from hub.auth import PERMISSIONS, UserStore
 from hub.clock import Clock, SystemClock
 from hub.context import CONTEXT, HubContext, ctx
 from hub.core import Hub
-from hub.db import Database
+from hub.db import Database, busy
+from hub.dbwait import wait_for_db_lock
 from hub.forecasting import ForecastUnavailable, Forecaster
 from hub.ingest import MqttIngest
 from hub.openapi import all_routes
@@ -98,12 +99,22 @@ async def static(request: web.Request) -> web.StreamResponse:
 # -- background tasks -------------------------------------------------------------------------------
 
 async def ticker(c: HubContext) -> None:
+    locked_logged = float("-inf")
     while True:
         await asyncio.sleep(TICK_S)
+        if c.ingest is not None:
+            try:
+                c.hub.check_ingest(c.ingest.stalled_for(), c.ingest.health().get("error", ""))
+            except Exception:  # noqa: BLE001
+                log.exception("ingest check failed")
         try:
             c.hub.tick()
-        except Exception:  # noqa: BLE001 - keep ticking
-            log.exception("tick failed")
+        except Exception as exc:  # noqa: BLE001 - keep ticking
+            if not busy(exc):
+                log.exception("tick failed")
+            elif time.monotonic() - locked_logged >= 10:  # held by another process: the next tick retries
+                locked_logged = time.monotonic()
+                log.warning("tick skipped: database locked by another process")
 
 
 async def housekeeping(c: HubContext) -> None:
@@ -149,10 +160,13 @@ async def zone_stats_writer(c: HubContext) -> None:
         except InfluxWriteError as exc:
             log.warning("zone_stats not written; retrying", extra={"error": str(exc)})
             continue
-        with hub.unit_of_work():
-            hub.db.conn.executemany(
-                "INSERT INTO zone_buckets(zone, bucket_start, arrivals, written) VALUES (?,?,0,1) "
-                "ON CONFLICT(zone, bucket_start) DO UPDATE SET written=1", keys)
+        try:
+            with hub.unit_of_work():
+                hub.db.conn.executemany(
+                    "INSERT INTO zone_buckets(zone, bucket_start, arrivals, written) VALUES (?,?,0,1) "
+                    "ON CONFLICT(zone, bucket_start) DO UPDATE SET written=1", keys)
+        except Exception as exc:  # noqa: BLE001 - the points are idempotent: written again next time
+            log.warning("zone_stats not marked written; retrying", extra={"error": str(exc)})
 
 
 async def forecaster_loop(c: HubContext) -> None:
@@ -189,14 +203,15 @@ def create_app(cfg: Config, clock: Clock | None = None, connect_broker: bool = T
     roster = load_roster(cfg.hub.roster_file)
     db = Database(cfg.path(cfg.hub.db_path))
     hub = Hub(cfg, site, db, clock, roster)
+    db.fail_fast()  # from here on the event loop never waits in SQLite for another process's lock
     c = HubContext(cfg=cfg, hub=hub, users=UserStore(db),
                    influx=InfluxClient(cfg.influx.url, cfg.influx.database, cfg.influx.username, cfg.influx.password,
                                        cfg.influx.timeout_s),
                    forecaster=Forecaster(cfg, site, roster))
     if cfg.hub.webhooks:
-        c.webhooks = WebhookSender(cfg.hub.webhooks)
-        hub.bus.sinks.append(lambda e: c.webhooks.offer(e, json.loads(e.wire(hub.tz))))
-    app = web.Application(middlewares=[errors], client_max_size=1024 * 1024)
+        c.webhooks = WebhookSender.from_config(cfg.hub, db, hub.tz)
+        c.webhooks.attach(hub.bus)
+    app = web.Application(middlewares=[errors, wait_for_db_lock], client_max_size=1024 * 1024)
     app[CONTEXT] = c
     for r in all_routes():
         app.router.add_route(r.method, r.path, guarded(r))

@@ -7,6 +7,10 @@
     python -m hub devices remove ID                                 empty retained registry entry, broker account deleted
     python -m hub devices list
     python -m hub migrate                                           create or upgrade the database
+    python -m hub backup DEST                                       consistent copy of the database (hub may run)
+
+Exit codes: 0 done, 1 error (message on stderr), 2 bad usage or configuration, 3 the hub database is corrupt
+(fails PRAGMA quick_check or is not a database: restore a backup, docs/operations.md).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import argparse
 import getpass
 import json
 import logging
+import sqlite3
 import sys
 
 from floorops.config import ConfigError, load_config
@@ -23,6 +28,8 @@ from floorops.logs import setup_logging
 from floorops.site import DEVICE_KINDS, SiteError
 
 log = logging.getLogger("hub")
+
+EXIT_CORRUPT = 3
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -46,6 +53,9 @@ def _parser() -> argparse.ArgumentParser:
     dr.add_argument("id")
     devices.add_parser("list", parents=[common], help="list registered devices (not the removed ones)")
     sub.add_parser("migrate", parents=[common], help="create or upgrade the hub database")
+    bk = sub.add_parser("backup", parents=[common],
+                        help="copy the hub database to DEST with SQLite's online backup (safe while the hub runs)")
+    bk.add_argument("dest")
     return p
 
 
@@ -68,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(cfg.log_level, cfg.log_format, "hub")
     from hub import provisioning
     from hub.auth import AuthError, UserStore
-    from hub.db import Database
+    from hub.db import Database, DatabaseCorrupt, backup
 
     try:
         if args.command is None:
@@ -78,6 +88,9 @@ def main(argv: list[str] | None = None) -> int:
             db = Database(cfg.path(cfg.hub.db_path))
             print(json.dumps({"schema_version": db.version}))
             db.close()
+            return 0
+        if args.command == "backup":
+            print(json.dumps(backup(cfg.path(cfg.hub.db_path), args.dest)))
             return 0
         if args.command == "users" and args.action == "add":
             provisioning.ensure_user(cfg, args.name, args.role, _read_password())
@@ -101,10 +114,13 @@ def main(argv: list[str] | None = None) -> int:
                 print(json.dumps(dict(r)))
             db.close()
             return 0
+    except DatabaseCorrupt as exc:
+        print(f"error: the hub database is corrupt ({exc}); restore a backup (docs/operations.md)", file=sys.stderr)
+        return EXIT_CORRUPT
     except (provisioning.ProvisioningError, AuthError, SiteError, DynsecError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    except OSError as exc:
+    except (OSError, sqlite3.Error) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 2

@@ -18,11 +18,12 @@ from floorops.site import DEVICE_KINDS, Site
 from floorops.topics import ROOT, SUPERVISOR_EVENTS, EdgeRecord
 from hub.alarms import AlarmManager
 from hub.clock import Clock, iso
-from hub.db import Database
+from hub.db import Database, environmental
 from hub.dispatch import DispatchManager
 from hub.events import EventBus
 from hub.roster import Roster
 from hub.rules import agents, charger, crowding, display, forecast, kiosk, offline, supervisor, waits
+from hub.rules import ingest as ingest_rule
 from hub.rules.base import Signal
 from hub.rules.config import RuleSet, load_rules_file, validate_rules
 from hub.state import AgentState, LiveState
@@ -32,6 +33,8 @@ log = logging.getLogger("hub.core")
 
 CHANNELS = ("telemetry", "event", "status")
 SEEN_KEEP_S = 2 * 86400  # redeliveries and edge replays come within hours, not days
+DEAD_LETTER_PAYLOAD_MAX = 65536  # bytes of a dead-lettered record kept
+DEAD_LETTERS_KEEP = 10_000  # newest dead letters kept by housekeeping
 
 
 class BadInput(ValueError):
@@ -81,6 +84,8 @@ class Hub:
         self._zone_dirty: set[str] = set()
         self._last_rejection_log: dict[str, float] = {}
         self._recent: dict[tuple[str, str], RecentKeys] = {}
+        # The ingest_stalled alarm while the database could not store it (hub.rules.ingest).
+        self.held_alarm: dict[str, Any] | None = None
         with self.unit_of_work():
             self.state.dirty_devices.update(d.id for d in site.devices if d.id in self.state.devices)
 
@@ -128,37 +133,64 @@ class Hub:
 
         Fast path: no savepoint per message (bad input is refused before it changes anything). If a
         message fails in an unexpected way, the batch is rolled back and applied again message by
-        message, each in its own savepoint, so that one bug costs one message, not the batch."""
+        message, each in its own savepoint, so that one bug costs one message, not the batch: a message
+        that fails alone is dead-lettered (``dead_letters``) with its reason. A failure of the database
+        or the machine (``hub.db.environmental``: locked, disk full, I/O error) is no message's fault: the
+        batch is rolled back, memory reloaded, and the exception raised for the caller to retry the
+        same batch later (hub.ingest). Memory is reloaded after any failure, whichever pass failed."""
         try:
             return self._apply_batch(messages, careful=False)
-        except Exception:  # noqa: BLE001
-            log.exception("batch failed; applying it again message by message")
+        except Exception as exc:  # noqa: BLE001
             self.reload_memory()
-            applied = self._apply_batch(messages, careful=True)
+            if environmental(exc):
+                raise
+            log.warning("batch failed; applying it again message by message",
+                        extra={"error": f"{type(exc).__name__}: {exc}"[:300], "messages": len(messages)})
+        try:
+            return self._apply_batch(messages, careful=True)
+        finally:
             self.reload_memory()
-            return applied
 
     def _apply_batch(self, messages: Sequence[tuple[str, bytes] | tuple[str, bytes, str]], careful: bool) -> int:
         applied = 0
+        dead = 0
         with self.unit_of_work():
             for topic, payload, *via in messages:
                 agent_id = via[0] if via else ""
+                mark = self.bus.savepoint()
                 try:
                     if careful:
                         with self.db.transaction():
                             applied += self.apply_message(topic, payload, agent_id)
+                            self.state.save(self.db)  # inside the savepoint: a value SQLite refuses is this message's
                     else:
                         applied += self.apply_message(topic, payload, agent_id)
                 except BadInput as exc:
                     self.metrics[f"rejected_{exc.reason}"] += 1
                     self._log_rejection(topic, exc)
-                except Exception:
-                    if not careful:
+                except Exception as exc:
+                    if not careful or environmental(exc):
                         raise
-                    self.metrics["rejected_internal"] += 1
-                    log.exception("message failed", extra={"topic": topic})
+                    self.bus.rollback_to(mark)
+                    self._dead_letter(topic, payload, agent_id, exc)
+                    dead += 1
+                    self.reload_memory()  # what the failed message changed in memory is undone too
             self._zone_events()
+        self.metrics["dead_letters"] += dead
         return applied
+
+    def _dead_letter(self, topic: str, payload: bytes, agent_id: str, exc: Exception) -> None:
+        reason = f"{type(exc).__name__}: {exc}"[:500]
+        self.db.execute("INSERT INTO dead_letters(received_at, topic, agent_id, reason, payload) VALUES (?,?,?,?,?)",
+                        (self.clock.now(), topic, agent_id, reason, bytes(payload[:DEAD_LETTER_PAYLOAD_MAX])))
+        log.error("record dead-lettered", extra={"topic": topic, "agent_id": agent_id, "reason": reason})
+
+    def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]:
+        """The newest records that failed alone, for admins."""
+        rows = self.db.all("SELECT * FROM dead_letters ORDER BY id DESC LIMIT ?", (limit,))
+        return [{"id": r["id"], "received_at": iso(r["received_at"], self.tz), "topic": r["topic"],
+                 "agent_id": r["agent_id"], "reason": r["reason"],
+                 "payload": bytes(r["payload"]).decode("utf-8", "replace")} for r in rows]
 
     def reload_memory(self) -> None:
         """Rebuild what is held in memory from the database (after a rolled-back batch)."""
@@ -448,10 +480,51 @@ class Hub:
             self.alarms.tick()
             self.dispatch.tick()
             self._zone_events()
+        self.metrics["ticks"] += 1
+
+    def check_ingest(self, stalled_s: float, error: str = "") -> None:
+        """Raise or clear ``ingest_stalled``. Called by the ticker whether or not the tick itself works: when
+        the database cannot store the alarm, it is held in memory and pushed to the consoles now, and
+        stored (raised, then cleared if ingest is back) at the first call that can write."""
+        key = (ingest_rule.SOURCE, ingest_rule.RULE)
+        sig = ingest_rule.evaluate(stalled_s, self.rules, key in self.alarms.open or self.held_alarm is not None,
+                                   error)
+        if sig is None and (self.held_alarm is None or stalled_s <= 0):
+            return
+        held = self.held_alarm
+        try:
+            with self.unit_of_work():
+                if held is not None and key not in self.alarms.open:
+                    self.alarms.apply(Signal(ingest_rule.RULE, ingest_rule.SOURCE, True, kind=ingest_rule.KIND,
+                                             detail={**held["detail"], "held_since": held["raised_at"]}))
+                if sig is not None:
+                    self.alarms.apply(sig)
+        except Exception as exc:
+            with contextlib.suppress(Exception):  # alarms.open may hold the rolled-back id
+                self.alarms.reload_open()
+            if not environmental(exc):
+                raise
+            if sig is not None and sig.active and held is None:
+                now = iso(self.clock.now(), self.tz)
+                self.held_alarm = {"id": f"held:{ingest_rule.RULE}", "type": ingest_rule.RULE,
+                                   "severity": self.rules.rule(ingest_rule.RULE)["severity"],
+                                   "source": ingest_rule.SOURCE, "zone": "", "device_id": "", "kind": ingest_rule.KIND,
+                                   "state": "active", "raised_at": now, "updated_at": now, "acked_at": None,
+                                   "acked_by": None, "cleared_at": None, "cleared_by": None, "count": 1,
+                                   "flapping": False, "escalated": False, "detail": sig.detail, "held": True}
+                self.bus.publish_volatile("alarm.raised", self.held_alarm)
+                log.error("ingest stalled; alarm held in memory until the database can store it",
+                          extra={"stalled_s": round(stalled_s, 1), "error": error})
+            return
+        if held is not None:
+            self.held_alarm = None
+            self.bus.publish_volatile("alarm.cleared", {**held, "state": "cleared", "stored": True})
 
     def housekeeping(self) -> None:
         with self.unit_of_work():
             self.db.execute("DELETE FROM seen_records WHERE received_at < ?", (self.clock.now() - SEEN_KEEP_S,))
+            self.db.execute("DELETE FROM dead_letters WHERE id <= (SELECT MAX(id) FROM dead_letters) - ?",
+                            (DEAD_LETTERS_KEEP,))
             self.bus.prune()
 
     def apply_forecast(self, forecasts: dict[str, list[dict[str, Any]]]) -> None:

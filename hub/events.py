@@ -91,6 +91,8 @@ class EventBus:
         self.delivered = 0
         # Called with every committed event (webhooks).
         self.sinks: list[Callable[[Event], None]] = []
+        # Called with every event inside its transaction (the webhook outbox writes its rows there).
+        self.in_transaction: list[Callable[[Event], None]] = []
 
     def emit(self, type_: str, data: dict[str, Any], audience: str = "") -> Event:
         """Record an event; it is delivered when the current transaction commits (``flush``)."""
@@ -99,11 +101,20 @@ class EventBus:
         cur = self.db.execute("INSERT INTO events(type, at, data, audience) VALUES (?,?,?,?)",
                               (type_, at, json.dumps(data, ensure_ascii=False), audience))
         event = Event(int(cur.lastrowid), type_, at, data, audience)
+        for hook in self.in_transaction:
+            hook(event)
         self._pending.append(event)
         return event
 
     def discard(self) -> None:
         self._pending.clear()
+
+    def savepoint(self) -> int:
+        """A mark of the pending events, to drop those of a message whose savepoint is rolled back."""
+        return len(self._pending)
+
+    def rollback_to(self, mark: int) -> None:
+        del self._pending[mark:]
 
     def flush(self) -> list[Event]:
         events, self._pending = self._pending, []
@@ -119,6 +130,16 @@ class EventBus:
         for sink in self.sinks:
             sink(event)
         self.delivered += 1
+
+    def publish_volatile(self, type_: str, data: dict[str, Any]) -> None:
+        """An event that cannot be stored because the database is what fails (``ingest_stalled``): sent to
+        the connected clients now with ``"id": null`` (never replayed, no webhook; the console applies it
+        without moving its catch-up position). The change itself is stored once the database is back."""
+        text = json.dumps({"id": None, "type": type_, "ts": iso(self.clock.now(), self.tz), "data": data},
+                          ensure_ascii=False, separators=(",", ":"))
+        for sub in tuple(self.subscribers):
+            if not sub.overflowed and not sub.queue.full():
+                sub.queue.put_nowait(text)
 
     def since(self, after: int, user: User | None = None, limit: int = 5000) -> list[Event]:
         rows = self.db.all("SELECT id, type, at, data, audience FROM events WHERE id > ? ORDER BY id LIMIT ?",

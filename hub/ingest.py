@@ -8,7 +8,14 @@ readings: ``priority`` takes the devices' events and status records (faults, Las
 batches, one message per stream (``floorops.topics.expand``); a batch is unpacked here, so the core sees
 records exactly as if they had come one by one. The priority queue is always
 drained first. Ordering between the two streams is not needed: a reading older (device time) than the
-event that raised an alarm never clears it (hub.alarms)."""
+event that raised an alarm never clears it (hub.alarms).
+
+A batch that cannot be applied (the database locked by another process, a full disk, an I/O error) is
+retried, the same batch, after an exponential back-off capped at ``RETRY_MAX_S``, and acknowledged only
+once it commits: nothing is lost and nothing jumps the queue. The MQTT sessions are never touched for
+that: paho's own network thread (``loop_start``) keeps them alive and reconnects them after a broker
+outage (``reconnect_delay_set``). While a batch is failing, ``health()`` says ``stalled`` (/healthz 503)
+and the hub raises ``ingest_stalled`` after 30 s (hub.rules.ingest)."""
 
 from __future__ import annotations
 
@@ -16,6 +23,7 @@ import asyncio
 import collections
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -32,6 +40,10 @@ SESSION_EXPIRY_S = 7 * 86400
 # Records per transaction (a message may carry many). Small enough that a fault arriving mid-batch waits a
 # few ms, large enough that the commit's cost is shared (bench/alarm_latency_ingest.py).
 BATCH_MAX = 200
+# Back-off between attempts at a batch that failed: doubles from the first to the cap.
+RETRY_FIRST_S = 0.05
+RETRY_MAX_S = 2.0
+RETRY_LOG_EVERY_S = 10.0
 
 
 def stream_filters(site: str) -> dict[str, list[str]]:
@@ -68,6 +80,19 @@ class MqttIngest:
         self.sessions = [self._session(name, f"{base_id}-{name}", filters)
                          for name, filters in stream_filters(site_id).items()]
         self.batches = 0
+        self.retries = 0  # failed attempts at batches, all time (/metrics)
+        self._failing_since: float | None = None  # time.monotonic() of the current batch's first failure
+        self._last_error = ""
+
+    def health(self) -> dict[str, Any]:
+        """``up``, or ``stalled`` while a batch keeps failing (since how long, why)."""
+        if self._failing_since is None:
+            return {"state": "up"}
+        return {"state": "stalled", "stalled_s": round(self.stalled_for(), 1), "error": self._last_error}
+
+    def stalled_for(self) -> float:
+        """Seconds the current batch has been failing (0 when ingest is healthy)."""
+        return 0.0 if self._failing_since is None else time.monotonic() - self._failing_since
 
     def is_connected(self) -> bool:
         """Every session connected (what /healthz reports)."""
@@ -147,14 +172,7 @@ class MqttIngest:
                 await self._wake.wait()
                 continue
             session, batch, records = found
-            try:
-                self.apply(records)
-            except Exception:  # noqa: BLE001 - the database failed: do not ack, the broker redelivers
-                log.exception("batch not applied; it will be redelivered after a reconnect")
-                session.client.disconnect()
-                await asyncio.sleep(1)
-                session.client.reconnect()
-                continue
+            await self._apply_until_done(records)
             self.batches += 1
             for m in batch:
                 if m.qos > 0:
@@ -162,6 +180,34 @@ class MqttIngest:
             # Give the HTTP server, the WebSocket writers and the ticker their turn between batches:
             # a busy stream must not starve them.
             await asyncio.sleep(0)
+
+    async def _apply_until_done(self, records: list[tuple[str, bytes, str]]) -> None:
+        """Apply one batch, retrying the same batch with back-off until it commits (hub.core.Hub.apply_messages
+        has rolled back and reloaded memory after each failure)."""
+        delay = RETRY_FIRST_S
+        logged_at = 0.0
+        while True:
+            try:
+                self.apply(records)
+            except Exception as exc:  # noqa: BLE001 - the database failed: not acked, retried
+                self.retries += 1
+                self._last_error = f"{type(exc).__name__}: {exc}"[:300]
+                now = time.monotonic()
+                if self._failing_since is None:
+                    self._failing_since = now
+                if now - logged_at >= RETRY_LOG_EVERY_S:
+                    logged_at = now
+                    log.error("batch not applied; retrying the same batch",
+                              extra={"error": self._last_error, "records": len(records),
+                                     "stalled_s": round(now - self._failing_since, 1), "retry_in_s": delay})
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_S)
+                continue
+            if self._failing_since is not None:
+                log.info("ingest recovered", extra={"stalled_s": round(self.stalled_for(), 1)})
+                self._failing_since = None
+                self._last_error = ""
+            return
 
     def stop(self) -> None:
         for s in self.sessions:

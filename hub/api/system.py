@@ -8,23 +8,30 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from hub.api import ANY_OBJ, ApiError, Route, ok
+from hub.api import ANY_OBJ, INT, STR, ApiError, Route, arr, obj, ok
 from hub.context import HubContext, ctx
 
 METRICS_REGISTRY = "metrics_registry"  # key in HubContext.extra
 REJECTED_PREFIX = "rejected_"  # hub.metrics["rejected_<reason>"]
-REQUIRED = ("db", "mqtt")  # the hub cannot do its job without these; InfluxDB only feeds history and stats
+# The hub cannot do its job without these; InfluxDB only feeds history and stats.
+REQUIRED = ("db", "mqtt", "ingest")
 
 
 async def healthz(request: web.Request) -> web.Response:
     c = ctx(request)
+    ingest = c.ingest.health() if c.ingest is not None else {"state": "down"}
     components = {
         "db": "up" if c.hub.db.ping() else "down",
         "mqtt": "up" if c.ingest is not None and c.ingest.is_connected() else "down",
+        # "stalled" while a batch keeps failing (the database locked, full or failing): nothing new applied.
+        "ingest": ingest["state"],
         "influx": "up" if await c.influx.ping() else "down",
     }
     healthy = all(components[k] == "up" for k in REQUIRED)
-    return ok({"status": "ok" if healthy else "degraded", "components": components}, status=200 if healthy else 503)
+    body = {"status": "ok" if healthy else "degraded", "components": components}
+    if ingest["state"] == "stalled":
+        body["ingest"] = ingest
+    return ok(body, status=200 if healthy else 503)
 
 
 class HubCollector:
@@ -46,6 +53,21 @@ class HubCollector:
             if key.startswith(REJECTED_PREFIX):
                 rejected.add_metric([key.removeprefix(REJECTED_PREFIX)], n)
         yield rejected
+        yield CounterMetricFamily("floorops_hub_ticks", "Rule ticks done (time-driven rules, escalation).",
+                                  value=hub.metrics["ticks"])
+        yield CounterMetricFamily("floorops_hub_dead_letters",
+                                  "Records that failed alone for a reason of their own, kept in dead_letters.",
+                                  value=hub.metrics["dead_letters"])
+        ingest = self.c.ingest
+        yield CounterMetricFamily("floorops_hub_ingest_retries",
+                                  "Failed attempts at applying a batch (retried: database locked, full, failing).",
+                                  value=ingest.retries if ingest is not None else 0)
+        yield GaugeMetricFamily("floorops_hub_ingest_stalled_seconds",
+                                "How long the current batch has been failing (0: ingest healthy).",
+                                value=ingest.stalled_for() if ingest is not None else 0.0)
+        yield CounterMetricFamily("floorops_hub_http_db_busy",
+                                  "HTTP actions refused (503) because another process held the database lock.",
+                                  value=hub.metrics["http_db_busy"])
         yield GaugeMetricFamily("floorops_hub_alarms_active", "Alarms open now.", value=len(hub.alarms.open))
         yield GaugeMetricFamily("floorops_hub_ws_clients", "Console WebSocket clients connected now.",
                                 value=len(hub.bus.subscribers))
@@ -79,15 +101,23 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
+async def dead_letters(request: web.Request) -> web.Response:
+    """The newest records the hub could not apply for a reason of their own (admins: audit.read)."""
+    return ok(ctx(request).hub.dead_letters())
+
+
 async def openapi(request: web.Request) -> web.Response:
     from hub.openapi import document  # late: the document lists every module's routes
     return ok(document([z.id for z in ctx(request).hub.site.zones]))
 
 
 ROUTES = [
-    Route("GET", "/healthz", healthz, None, "Health of the hub and each component it uses (503 when db or mqtt is down)",
+    Route("GET", "/healthz", healthz, None, "Health of the hub and each component it uses (503 when db or mqtt is down or ingest is stalled)",
           ANY_OBJ, tag="system"),
     # Public like /healthz, for a Prometheus scraper: counters only, nothing about patients or people.
     Route("GET", "/metrics", metrics, None, "Prometheus text format", {"type": "string"}, tag="system"),
+    Route("GET", "/api/dead-letters", dead_letters, "audit.read",
+          "The newest 100 records that failed alone (kept with their reason, acknowledged to the broker)",
+          arr(obj(id=INT, received_at=STR, topic=STR, agent_id=STR, reason=STR, payload=STR)), tag="system"),
     Route("GET", "/api/openapi.json", openapi, None, "This document", ANY_OBJ, tag="system"),
 ]

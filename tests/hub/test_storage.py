@@ -1,4 +1,4 @@
-"""Live state rebuilt after a restart, migrations, roster and rules files, zone_stats to InfluxDB, webhooks."""
+"""Live state rebuilt after a restart, migrations, roster and rules files, zone_stats to InfluxDB."""
 
 from __future__ import annotations
 
@@ -15,10 +15,8 @@ from floorops.influx import InfluxClient, query_sync, rows
 from hub.app import zone_stats_lines
 from hub.clock import ManualClock
 from hub.db import Database, migrations
-from hub.events import Event
 from hub.roster import RosterError, parse_roster
 from hub.rules.config import RulesError, load_rules_file, validate_rules
-from hub.webhooks import WebhookSender
 from tests.hub.helpers import Feeder, kiosk_ok, make_hub, open_alarms, queue_reading
 
 
@@ -143,43 +141,6 @@ async def _write(cfg: Config, lines: list[str]) -> None:
         await client.write(lines)
     finally:
         await client.close()
-
-
-def test_webhook_retries_until_delivered() -> None:
-    async def scenario() -> tuple[list[dict], WebhookSender]:
-        got: list[dict] = []
-        calls = {"n": 0}
-
-        async def receive(request: web.Request) -> web.Response:
-            calls["n"] += 1
-            if calls["n"] <= 2:
-                return web.Response(status=503)
-            got.append(await request.json())
-            return web.Response(status=204)
-
-        app = web.Application()
-        app.router.add_post("/hook", receive)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        sender = WebhookSender([f"http://127.0.0.1:{port}/hook"], retries=4, backoff_s=0.01)
-        task = asyncio.create_task(sender.run())
-        event = Event(7, "alarm.raised", 0.0, {"id": 1, "type": "card_jam"})
-        sender.offer(event, {"id": 7, "type": "alarm.raised", "data": event.data})
-        sender.offer(Event(8, "zone.updated", 0.0, {}), {"id": 8})  # not forwarded
-        for _ in range(200):
-            if got:
-                break
-            await asyncio.sleep(0.01)
-        task.cancel()
-        await runner.cleanup()
-        return got, sender
-
-    got, sender = asyncio.run(scenario())
-    assert got == [{"id": 7, "type": "alarm.raised", "data": {"id": 1, "type": "card_jam"}}]
-    assert sender.stats["retries"] == 2 and sender.stats["delivered"] == 1
 
 
 @pytest.mark.integration

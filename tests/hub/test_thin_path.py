@@ -79,7 +79,7 @@ def test_card_jam_becomes_alarm_on_websocket_and_ticket(hub_process: HubProcess,
     assert http(url + "/api/login", "POST", {"username": "mon1", "password": "wrong-password"})[0] == 401
     token = login(url, "mon1", "monitor-pass-1")
     status, health = http(url + "/healthz")
-    assert status == 200 and health["components"] == {"db": "up", "mqtt": "up", "influx": "up"}
+    assert status == 200 and health["components"] == {"db": "up", "mqtt": "up", "ingest": "up", "influx": "up"}
 
     # A reading in InfluxDB (as the edge writes it) is served by the history route.
     now_ms = int(time.time() * 1000)
