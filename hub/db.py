@@ -49,7 +49,9 @@ def busy(exc: BaseException) -> bool:
 def quick_check(conn: sqlite3.Connection) -> str:
     """``PRAGMA quick_check``: 'ok', or SQLite's first complaint (a corrupt file)."""
     rows = conn.execute("PRAGMA quick_check(5)").fetchall()
-    return "ok" if [tuple(r) for r in rows] == [("ok",)] else "; ".join(str(r[0]) for r in rows)
+    if [tuple(r) for r in rows] == [("ok",)]:
+        return "ok"
+    return " ".join("; ".join(str(r[0]) for r in rows).split())[:300]  # one line
 
 
 def migrations() -> list[tuple[int, str, str]]:

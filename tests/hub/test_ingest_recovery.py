@@ -93,6 +93,7 @@ class ConsoleFeed:
 def test_a_held_write_lock_delays_ingest_and_loses_nothing(hub_process: HubProcess, live_cfg: Config) -> None:
     cfg = live_cfg
     fast_stall_rules(cfg)
+    cfg.hub.db_busy_wait_s = 2.0
     hub_process.config_path = write_config(cfg)
     from hub import provisioning
     provisioning.ensure_user(cfg, "mon", "monitor", "monitor-pass-1")
@@ -112,6 +113,11 @@ def test_a_held_write_lock_delays_ingest_and_loses_nothing(hub_process: HubProce
         now_ms = int(time.time() * 1000)
         publish(pub, cfg, EdgeRecord("kiosk-03", "kiosk", "event", now_ms, 1, {"event": "card_jam"}, zone="reg_hall",
                                      site="demo"))
+        # An HTTP action that writes waits (async) for the lock, up to db_busy_wait_s, then a clear 503.
+        start = time.monotonic()
+        status, body = http(url + "/api/login", "POST", {"username": "mon", "password": "monitor-pass-1"})
+        assert status == 503 and "locked" in body["error"], (status, body)
+        assert 1.5 <= time.monotonic() - start < 5.0
         slowest = 0.0
         stalled_seen = False
         while time.monotonic() - locked_at < LOCK_S - 2:
