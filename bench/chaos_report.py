@@ -1,6 +1,6 @@
 """The chaos suite's recovery times as the Markdown table of docs/benchmarks.md.
 
-    FLOOROPS_CHAOS_REPORT=/tmp/chaos.json python -m pytest tests/chaos -q -s
+    CHAOS_REPORT=/tmp/chaos.json python -m pytest tests/chaos -q -s
     python bench/chaos_report.py /tmp/chaos.json
 
 The JSON is what tests/chaos/chaos_harness.py writes after each fault (also ``chaos.json`` in the suite's

@@ -5,7 +5,7 @@ InfluxDB, fill the disk under the edge buffer. Eyes: is each component back (its
 operator would check it), the hub's alarms and tickets over its API, and a ledger of the readings: every
 seq each queue screen and kiosk sent, as InfluxDB holds it (a gap is a loss, a seq twice a duplicate).
 
-Measurements go to ``chaos.json`` in the suite's tmp dir (and to ``$FLOOROPS_CHAOS_REPORT`` when set), from
+Measurements go to ``chaos.json`` in the suite's tmp dir (and to ``$CHAOS_REPORT`` when set), from
 which ``python bench/chaos_report.py FILE`` prints the table of docs/benchmarks.md.
 """
 
@@ -236,8 +236,8 @@ class Chaos:
                "results": [asdict(r) for r in self.results]}
         text = json.dumps(doc, indent=2)
         (self.out_dir / "chaos.json").write_text(text)
-        if os.environ.get("FLOOROPS_CHAOS_REPORT"):
-            Path(os.environ["FLOOROPS_CHAOS_REPORT"]).write_text(text)
+        if os.environ.get("CHAOS_REPORT"):
+            Path(os.environ["CHAOS_REPORT"]).write_text(text)
         print(f"\nchaos {m.fault}: {json.dumps(asdict(m))}", flush=True)
 
 
