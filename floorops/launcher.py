@@ -175,6 +175,8 @@ class ControlCentre:
         with DynsecClient(cfg.mqtt.host, cfg.mqtt.port, cfg.broker.admin_username, cfg.broker.admin_password) as ds:
             ds.provision_service(cfg.edge.mqtt_username, cfg.edge.mqtt_password, edge_acls(site.id))
             ds.provision_service(cfg.hub.mqtt_username, cfg.hub.mqtt_password, hub_acls(site.id))
+            # provision() may run without prepare() (tests): the account's password comes from var/ then.
+            cfg.supervisor.mqtt_password = cfg.supervisor.mqtt_password or self._secrets()["supervisor"]
             ds.provision_service(cfg.supervisor.mqtt_username, cfg.supervisor.mqtt_password,
                                  supervisor_acls(site.id))
             removed = provisioning.removed_device_ids(cfg)  # taken out of service: not brought back

@@ -319,5 +319,8 @@ def test_sigterm_of_make_run_stops_every_child_also_after_it_restarted_one(tmp_p
         rc = proc.wait(60)
     assert rc == 0
     assert time.monotonic() - t0 < 30
+    said = proc.stdout.read()
+    [line] = [ln for ln in said.splitlines() if "component exited; restarting it" in ln]
+    assert "component=edge" in line and "signal=SIGKILL" in line and "next_delay_s=0.5" in line, line
     time.sleep(0.5)
     assert processes_mentioning(str(tmp_path)) == [], "processes left behind"
