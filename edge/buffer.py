@@ -106,6 +106,11 @@ class DurableBuffer:
         self.pending_bytes = (db.execute("SELECT COALESCE(SUM(length(body)), 0) FROM influx_chunks").fetchone()[0]
                               + db.execute("SELECT COALESCE(SUM(length(payload)), 0) FROM hub_messages").fetchone()[0])
         self.dropped = Dropped()
+        # Acknowledged entries whose DELETE failed on a full disk: deleted with the next acknowledgement of
+        # the same output (each output acknowledges from its own thread only). Never raised to the output: a
+        # dead publisher or writer thread would stop delivery for good.
+        self._deferred_chunks: list[tuple[int, int]] = []
+        self._deferred_messages: list[int] = []
 
     def _db(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
@@ -222,11 +227,27 @@ class DurableBuffer:
         return out
 
     def ack_influx(self, chunks: list[InfluxChunk]) -> None:
-        if not chunks:
+        if not chunks and not self._deferred_chunks:
             return
         # Chunks are read in id order, so they are one id range; an overflow may have dropped some already.
-        rows = self._db().execute("DELETE FROM influx_chunks WHERE id BETWEEN ? AND ? RETURNING n, length(body)",
-                                  (chunks[0].id, chunks[-1].id)).fetchall()
+        ranges = self._deferred_chunks + ([(chunks[0].id, chunks[-1].id)] if chunks else [])
+        try:
+            db = self._db()
+            rows = []
+            db.execute("BEGIN IMMEDIATE")
+            for lo, hi in ranges:
+                rows += db.execute("DELETE FROM influx_chunks WHERE id BETWEEN ? AND ? RETURNING n, length(body)",
+                                   (lo, hi)).fetchall()
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._rollback()
+            if not is_disk_full(exc):
+                raise
+            self._deferred_chunks = ranges
+            log.warning("edge buffer: cannot delete written points on a full disk; deleted later",
+                        extra={"ranges": len(ranges)})
+            return
+        self._deferred_chunks = []
         with self._lock:
             self.pending_points = max(0, self.pending_points - sum(n for n, _ in rows))
             self.pending_bytes = max(0, self.pending_bytes - sum(b for _, b in rows))
@@ -245,14 +266,38 @@ class DurableBuffer:
         return out
 
     def ack_hub(self, ids: list[int]) -> None:
+        ids = self._deferred_messages + list(ids)
         if not ids:
             return
-        rows = self._db().execute(
-            f"DELETE FROM hub_messages WHERE id IN ({','.join('?' * len(ids))}) RETURNING records, length(payload)",
-            ids).fetchall()
+        try:
+            db = self._db()
+            rows = []
+            db.execute("BEGIN IMMEDIATE")
+            for i in range(0, len(ids), 500):  # SQLite bounds the number of parameters of one statement
+                part = ids[i:i + 500]
+                rows += db.execute(f"DELETE FROM hub_messages WHERE id IN ({','.join('?' * len(part))}) "
+                                   "RETURNING records, length(payload)", part).fetchall()
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._rollback()
+            if not is_disk_full(exc):
+                raise
+            self._deferred_messages = ids
+            log.warning("edge buffer: cannot delete delivered hub records on a full disk; deleted later",
+                        extra={"messages": len(ids)})
+            return
+        self._deferred_messages = []
         with self._lock:
             self.pending_records = max(0, self.pending_records - sum(n for n, _ in rows))
             self.pending_bytes = max(0, self.pending_bytes - sum(b for _, b in rows))
+
+    def _rollback(self) -> None:
+        db = self._db()
+        if db.in_transaction:
+            try:
+                db.execute("ROLLBACK")
+            except sqlite3.Error:
+                log.warning("edge buffer rollback failed", exc_info=True)
 
     def close(self) -> None:
         db = getattr(self._local, "db", None)

@@ -305,7 +305,8 @@ class Simulation:
             "speed": self.opt.speed,
             "patients": len(self.tracker.patients),
             "zones": self.truth.current,
-            "devices": {d.id: {"powered": d.powered, "faults": sorted(d.faults), "sent": d.sent}
+            "devices": {d.id: {"powered": d.powered, "faults": sorted(d.faults), "sent": d.sent,
+                                 "unsent": d.unsent}
                         for d in self.devices.values()},
             "counts": dict(self.counts),
         }

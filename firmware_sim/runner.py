@@ -35,9 +35,10 @@ class LiveEmitter:
     mqtt_link: MqttLink | None = None
     lines: dict[str, LineWriter] = field(default_factory=dict)
 
-    def mqtt(self, device_id: str, topic: str, payload: bytes, retain: bool, qos: int) -> None:
+    def mqtt(self, device_id: str, topic: str, payload: bytes, retain: bool, qos: int) -> bool | None:
         if self.mqtt_link is not None:
-            self.mqtt_link.publish(device_id, topic, payload, retain, qos)
+            return self.mqtt_link.publish(device_id, topic, payload, retain, qos)
+        return None
 
     def serial(self, device_id: str, data: bytes) -> None:
         w = self.lines.get(device_id)

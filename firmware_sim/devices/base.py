@@ -27,7 +27,8 @@ CLOCK_SKEW_MS = 10 * 60 * 1000
 class Emitter(Protocol):
     """Where device output goes."""
 
-    def mqtt(self, device_id: str, topic: str, payload: bytes, retain: bool, qos: int) -> None: ...
+    def mqtt(self, device_id: str, topic: str, payload: bytes, retain: bool, qos: int) -> bool | None:
+        """False: the device had no broker connection and lost the message (no offline queue in firmware)."""
 
     def serial(self, device_id: str, data: bytes) -> None: ...
 
@@ -54,7 +55,8 @@ class DeviceSim:
         self.faults: dict[str, ActiveFault] = {}
         self.pending: list[str] = []  # one-shot bad input armed for the next message
         self.powered = True
-        self.sent = 0
+        self.sent = 0  # messages handed to the device's connection (or line)
+        self.unsent = 0  # messages lost on the device because it had no connection (the seq is used up)
         # When the technician will clear a fault the device raised itself (set by the engine).
         self.repair_due: Callable[[int], int | None] = lambda now_ms: None
 
@@ -145,8 +147,10 @@ class MqttDeviceSim(DeviceSim):
         return {"v": contract.CONTRACT_VERSION, "ts": self.clock(now_ms), "seq": self.seq}
 
     def _publish(self, channel: str, payload: bytes, qos: int) -> None:
-        self.sent += 1
-        self.emitter.mqtt(self.id, self.topic(channel), payload, False, qos)
+        if self.emitter.mqtt(self.id, self.topic(channel), payload, False, qos) is False:
+            self.unsent += 1
+        else:
+            self.sent += 1
 
     def send_event(self, now_ms: int, body: dict[str, Any]) -> None:
         if not self.powered:

@@ -82,14 +82,17 @@ class DeviceConnection:
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any = None) -> None:
         self.connected.clear()
 
-    def publish(self, topic: str, payload: bytes, retain: bool, qos: int) -> None:
+    def publish(self, topic: str, payload: bytes, retain: bool, qos: int) -> bool:
+        """False when the message is lost on the device (not connected, or paho refused it)."""
         c = self.client
         if c is None or not self.connected.is_set():
             self.failed_publishes += 1  # a real device would lose it too (no offline queue in firmware)
-            return
+            return False
         info = c.publish(topic, payload, qos=qos, retain=retain)
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
             self.failed_publishes += 1
+            return False
+        return True
 
     def power_off(self) -> None:
         """Pull the plug: stop the network loop and close the socket; no DISCONNECT is sent."""
@@ -166,10 +169,9 @@ class MqttLink:
         self.connections[device_id] = conn
         conn.power_on(ts_ms)
 
-    def publish(self, device_id: str, topic: str, payload: bytes, retain: bool, qos: int) -> None:
+    def publish(self, device_id: str, topic: str, payload: bytes, retain: bool, qos: int) -> bool:
         conn = self.connections.get(device_id)
-        if conn is not None:
-            conn.publish(topic, payload, retain, qos)
+        return conn is not None and conn.publish(topic, payload, retain, qos)
 
     def close(self, announce_offline: bool = True, timeout_s: float = 2.0) -> None:
         """Orderly stop of every device: offline statuses (unless ``announce_offline`` is false: the

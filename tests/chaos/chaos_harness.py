@@ -5,7 +5,7 @@ InfluxDB, fill the disk under the edge buffer. Eyes: is each component back (its
 operator would check it), the hub's alarms and tickets over its API, and a ledger of the readings: every
 seq each queue screen and kiosk sent, as InfluxDB holds it (a gap is a loss, a seq twice a duplicate).
 
-Measurements go to ``chaos.json`` in the suite's tmp dir (and to ``$FLOOROPS_CHAOS_REPORT`` when set), from
+Measurements go to ``chaos.json`` in the suite's tmp dir (and to ``$CHAOS_REPORT`` when set), from
 which ``python bench/chaos_report.py FILE`` prints the table of docs/benchmarks.md.
 """
 
@@ -171,11 +171,14 @@ class Chaos:
 
     # -- the ledger ------------------------------------------------------------------------------------
 
-    def sent(self) -> dict[str, int]:
-        """Messages with a seq each ledger device has published so far (the simulator's own count)."""
+    def sent(self) -> dict[str, tuple[int, int]]:
+        """Per ledger device: (messages with a seq handed to its broker connection so far, messages it lost
+        itself for want of a connection, each using up a seq: a gap that is not FloorOps'), the simulator's
+        own counts."""
         devices = get_status(self.centre.cfg.sim.control_port)["devices"]
         kinds = {d.id: d.kind for d in self.centre.site.devices}
-        return {d: int(v["sent"]) for d, v in devices.items() if kinds.get(d) in LEDGER_KINDS}
+        return {d: (int(v["sent"]), int(v.get("unsent", 0))) for d, v in devices.items()
+                if kinds.get(d) in LEDGER_KINDS}
 
     def stored_seqs(self) -> dict[str, list[int]]:
         """Every seq InfluxDB holds per ledger device, one entry per point."""
@@ -188,16 +191,20 @@ class Chaos:
                 out.setdefault(dev, []).extend(int(v[1]) for v in s["values"] if v[1] is not None)
         return out
 
-    def ledger(self, sent: dict[str, int]) -> tuple[int, int, int]:
-        """(stored short of ``sent``, lost inside the stored range, duplicated) over the ledger devices."""
+    def ledger(self, sent: dict[str, tuple[int, int]]) -> tuple[int, int, int]:
+        """(stored short of ``sent``, lost inside the stored range, duplicated) over the ledger devices.
+
+        A point overwrites itself when the same message is written again (same time, docs/architecture.md),
+        so a duplicate here is one message stored under two timestamps; a gap in a device's seqs that its
+        own losses do not explain is a message FloorOps lost."""
         stored = self.stored_seqs()
         short = lost = dup = 0
-        for dev, n in sent.items():
+        for dev, (n, unsent) in sent.items():
             seqs = stored.get(dev, [])
             distinct = set(seqs)
             dup += len(seqs) - len(distinct)
             if distinct:
-                lost += (max(distinct) - min(distinct) + 1) - len(distinct)
+                lost += max(0, (max(distinct) - min(distinct) + 1) - len(distinct) - unsent)
             short += max(0, n - len(distinct))
         return short, lost, dup
 
@@ -229,8 +236,8 @@ class Chaos:
                "results": [asdict(r) for r in self.results]}
         text = json.dumps(doc, indent=2)
         (self.out_dir / "chaos.json").write_text(text)
-        if os.environ.get("FLOOROPS_CHAOS_REPORT"):
-            Path(os.environ["FLOOROPS_CHAOS_REPORT"]).write_text(text)
+        if os.environ.get("CHAOS_REPORT"):
+            Path(os.environ["CHAOS_REPORT"]).write_text(text)
         print(f"\nchaos {m.fault}: {json.dumps(asdict(m))}", flush=True)
 
 

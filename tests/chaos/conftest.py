@@ -22,7 +22,7 @@ from floorops.config import load_config
 from floorops.launcher import ControlCentre
 from floorops.services import free_port
 
-SPEED = float(os.environ.get("FLOOROPS_CHAOS_SPEED", "240"))
+SPEED = float(os.environ.get("CHAOS_SPEED", "240"))
 BUFFER_DISK_MB = 64
 
 
@@ -37,7 +37,10 @@ def _mount_tmpfs(path: Path, size_mb: int) -> bool:
 
 @pytest.fixture(scope="module")
 def chaos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chaos]:
-    var = Path(tmp_path_factory.mktemp("chaos-var"))
+    # CHAOS_VAR_DIR (not FLOOROPS_*: the children would read that as a setting) keeps the run's var dir (logs, databases) where it can be read after the run.
+    keep = os.environ.get("CHAOS_VAR_DIR")
+    var = Path(keep) if keep else Path(tmp_path_factory.mktemp("chaos-var"))
+    var.mkdir(parents=True, exist_ok=True)
     buffer_disk = var / "edge-disk"
     small_disk = _mount_tmpfs(buffer_disk, BUFFER_DISK_MB)
     cfg = load_config(env={})

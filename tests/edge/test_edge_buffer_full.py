@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 import subprocess
 import threading
 import time
@@ -16,6 +17,7 @@ from typing import Any, Iterator
 import paho.mqtt.client as mqtt
 import pytest
 
+from edge.buffer import DurableBuffer, HubMessage
 from edge_harness import SITE, EdgeHarness
 from floorops.dynsec import DynsecClient, edge_acls, new_password
 from floorops.services import wait_until
@@ -123,3 +125,38 @@ def test_a_really_full_disk_stops_intake_and_resumes_when_space_returns(
         assert edge.metric("edge_buffer_dropped_total") == 0
     finally:
         publisher.join(1)
+
+
+class _FullDisk:
+    """A buffer connection whose DELETEs fail as SQLite fails them on a full disk (SQLITE_FULL)."""
+
+    def __init__(self, db: Any) -> None:
+        self.db = db
+        self.full = True
+
+    def execute(self, sql: str, *args: Any) -> Any:
+        if self.full and sql.lstrip().startswith("DELETE"):
+            raise sqlite3.OperationalError("database or disk is full")
+        return self.db.execute(sql, *args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.db, name)
+
+
+def test_acknowledgements_on_a_full_disk_are_deleted_later_and_never_kill_an_output(tmp_path: Path) -> None:
+    """The outputs' threads call ack_*; raising there killed the hub publisher (seen in tests/chaos)."""
+    b = DurableBuffer(tmp_path / "b.sqlite", max_rows=1000)
+    b.commit(["m v=1i 1", "m v=2i 2"], [HubMessage("t", b"p1", 1), HubMessage("t", b"p2", 1)])
+    chunks = b.influx_chunks(0, 100)
+    messages = b.hub_messages(0, 100)
+    disk = _FullDisk(b._db())
+    b._local.db = disk
+    b.ack_influx(chunks)  # no exception: remembered
+    b.ack_hub([m.id for m in messages[:1]])
+    assert (b.pending_points, b.pending_records) == (2, 2)
+    disk.full = False  # space returns: the next acknowledgements delete the earlier ones too
+    b.ack_influx([])
+    b.ack_hub([m.id for m in messages[1:]])
+    assert (b.pending_points, b.pending_records, b.pending_bytes) == (0, 0, 0)
+    b._local.db = disk.db
+    assert b.influx_chunks(0, 100) == [] and b.hub_messages(0, 100) == []
