@@ -75,7 +75,8 @@ class ConsoleFeed:
         self._thread.start()
 
     async def _run(self, url: str, token: str) -> None:
-        async with aiohttp.ClientSession() as s, s.ws_connect(url.replace("http", "ws") + f"/ws?token={token}") as ws:
+        async with aiohttp.ClientSession() as s, s.ws_connect(
+                url.replace("http", "ws") + "/ws", headers={"Authorization": f"Bearer {token}"}) as ws:
             while not self._stop.is_set():
                 try:
                     msg = await ws.receive(timeout=0.2)
