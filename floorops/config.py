@@ -149,8 +149,8 @@ class HubConfig:
     # Origins allowed to open /ws (e.g. "https://ops.example.org"); empty: the hub's own origin only.
     ws_origins: list[str] = field(default_factory=list)
     cookie_secure: str = "auto"  # auto (Secure when served over HTTPS or a trusted TLS proxy), always, never
-    login_workers: int = 2  # threads verifying passwords (argon2), off the event loop
-    login_queue: int = 8  # logins waiting for a thread; more are answered 503 at once
+    login_workers: int = 1  # threads verifying passwords (argon2, ~50 ms of a core each), off the event loop
+    login_queue: int = 64  # logins waiting (at most 2 s) for a thread; more, or longer, are answered 503
 
 
 @dataclass

@@ -74,21 +74,34 @@ class LoginBusy(Exception):
 
 
 class PasswordPool:
-    """A few threads for argon2 (argon2-cffi releases the GIL) with a bounded number of waiting logins."""
+    """A few threads for argon2 (argon2-cffi releases the GIL) and a bounded line of waiting logins.
 
-    def __init__(self, workers: int = 2, queue: int = 8) -> None:
+    A login waits (costing the loop nothing) at most ``wait_s`` for a thread; beyond ``queue`` waiters, or
+    after that wait, it is refused (503). Waiting instead of refusing at once paces a flood of clients to
+    what the threads can verify, so the loop is not busy answering thousands of refusals a second."""
+
+    def __init__(self, workers: int = 1, queue: int = 64, wait_s: float = 2.0) -> None:
         self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="argon2")
-        self.limit = max(1, workers) + max(0, queue)
-        self.in_flight = 0
+        self._slots = asyncio.Semaphore(max(1, workers))
+        self.queue = max(0, queue)
+        self.wait_s = wait_s
+        self.waiting = 0
 
     async def verify(self, stored_hash: str | None, password: str) -> bool:
-        if self.in_flight >= self.limit:
+        if self.waiting >= self.queue and self._slots.locked():
+            await asyncio.sleep(self.wait_s)  # held, not answered at once: a flooder waits like the rest
             raise LoginBusy()
-        self.in_flight += 1
+        self.waiting += 1
+        try:
+            await asyncio.wait_for(self._slots.acquire(), self.wait_s)
+        except TimeoutError:
+            raise LoginBusy() from None
+        finally:
+            self.waiting -= 1
         try:
             return await asyncio.get_running_loop().run_in_executor(self._pool, verify_password, stored_hash, password)
         finally:
-            self.in_flight -= 1
+            self._slots.release()
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

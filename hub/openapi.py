@@ -40,7 +40,14 @@ def _operation(r: Route, zones: list[str]) -> dict[str, Any]:
     if r.permission is not None or r.path == "/api/login":
         responses["401"] = {"description": "Not logged in, or the token expired", **err}
     if r.path == "/api/login":
-        responses["429"] = {"description": "Too many failed logins for this username; try again later", **err}
+        responses["429"] = {"description": "Too many failed logins from this address (exponential backoff); "
+                                           "see Retry-After", **err}
+        responses["503"] = {"description": "Every password thread is busy; try again (Retry-After)", **err}
+    if r.method in ("POST", "PUT", "PATCH", "DELETE"):
+        responses["415"] = {"description": "A write with a body or the session cookie must be application/json",
+                            **err}
+    if r.path == "/ws":
+        responses["403"] = {"description": "This Origin may not open the WebSocket (cfg.hub.ws_origins)", **err}
     if r.permission not in (None, "read"):
         responses["403"] = {"description": "The role may not do this", **err}
     if "{" in r.path:
@@ -71,7 +78,8 @@ def document(zones: list[str] | None = None) -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": {"title": "FloorOps hub", "version": "1.0.0",
                  "description": "Live state, alarms, tickets, dispatch and forecasts of a hospital's service floors. "
-                                "Log in with POST /api/login; send the token as `Authorization: Bearer`. "
+                                "Log in with POST /api/login; send the token as `Authorization: Bearer` (or the session cookie; "
+                                "never in a URL). /ws closes with 4000 (too slow) or 4001 (session ended). "
                                 "Times are ISO 8601 with the site's UTC offset; errors are {\"error\": ...}."},
         "servers": [{"url": "/"}],
         "paths": paths,

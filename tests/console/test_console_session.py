@@ -1,0 +1,29 @@
+"""The console against a real ``python -m hub``: the CSP breaks nothing, and a session ended elsewhere closes
+the console's socket (4001) and brings back the sign-in screen."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import pytest
+
+from tests.hub.conftest import HubProcess, http
+from tests.security.hub_under_test import PASSWORDS, real_hub  # noqa: F401 (fixture)
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
+
+
+def test_logout_elsewhere_signs_the_console_out_under_the_csp(real_hub: HubProcess,
+                                                              open_console: Callable[..., Any]) -> None:
+    c = open_console(real_hub.url)
+    console_errors: list[str] = []
+    c.page.on("console", lambda m: m.type == "error" and console_errors.append(m.text))
+    page = c.login("monitor", PASSWORDS["monitor"])
+    page.wait_for_selector("#conn[data-state=live]", timeout=20_000)
+    page.wait_for_selector("[data-testid=tab-operations]", timeout=20_000)
+    assert not console_errors, console_errors  # no CSP violation ("Refused to apply inline style ...")
+    token = page.evaluate("sessionStorage.getItem('floorops.token')")
+    assert token and "token" not in page.evaluate("window.floorops.live.socket.url")
+    assert http(real_hub.url + "/api/logout", "POST", token=token)[0] == 200
+    page.get_by_test_id("login-username").wait_for(timeout=5_000)  # the hub closed the socket with 4001
+    assert page.locator("#topbar").is_hidden()
