@@ -13,11 +13,14 @@ import secrets
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any, Callable, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from hub.db import Database
+
+T = TypeVar("T")
 
 ROLES = ("admin", "monitor", "floor_manager", "maintenance")
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -88,6 +91,13 @@ class PasswordPool:
         self.waiting = 0
 
     async def verify(self, stored_hash: str | None, password: str) -> bool:
+        return await self._run(verify_password, stored_hash, password)
+
+    async def hash(self, password: str) -> str:
+        """A new password's argon2 hash, computed in the pool (an admin adding users must not stall the loop)."""
+        return await self._run(hash_password, password)
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         if self.waiting >= self.queue and self._slots.locked():
             await asyncio.sleep(self.wait_s)  # held, not answered at once: a flooder waits like the rest
             raise LoginBusy()
@@ -99,7 +109,7 @@ class PasswordPool:
         finally:
             self.waiting -= 1
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._pool, verify_password, stored_hash, password)
+            return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
         finally:
             self._slots.release()
 
@@ -169,19 +179,27 @@ class UserStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def upsert(self, username: str, role: str, password: str, person: str = "", now: float = 0.0) -> None:
+    @staticmethod
+    def check(username: str, role: str, password: str) -> None:
+        """Raise :class:`AuthError` naming what is wrong with a user to be stored."""
         if not USERNAME_RE.match(username):
             raise AuthError("username must be 1-64 letters, digits, '.', '_' or '-'")
         if role not in ROLES:
             raise AuthError(f"role must be one of {', '.join(ROLES)}")
         if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
             raise AuthError(f"password must have {MIN_PASSWORD} to {MAX_PASSWORD} characters")
+
+    def upsert(self, username: str, role: str, password: str, person: str = "", now: float = 0.0,
+               password_hash: str | None = None) -> None:
+        """Store a user; ``password_hash``, when the caller hashed ``password`` already (off the event loop)."""
+        self.check(username, role, password)
+        hashed = password_hash if password_hash is not None else hash_password(password)
         with self.db.transaction():
             self.db.execute(
                 "INSERT INTO users(username, role, password_hash, person, created_at) VALUES (?,?,?,?,?) "
                 "ON CONFLICT(username) DO UPDATE SET role=excluded.role, password_hash=excluded.password_hash, "
                 "person=CASE WHEN excluded.person != '' THEN excluded.person ELSE users.person END",
-                (username, role, hash_password(password), person, now),
+                (username, role, hashed, person, now),
             )
             # A changed password or role ends the user's sessions.
             self.db.execute("DELETE FROM sessions WHERE username=?", (username,))

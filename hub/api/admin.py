@@ -9,7 +9,8 @@ from aiohttp import web
 
 from hub import provisioning
 from hub.api import ANY_OBJ, INT, NUM, STR, ApiError, Route, arr, body_json, enum, obj, ok
-from hub.auth import ROLES, AuthError
+from hub.api.session import login_guards
+from hub.auth import ROLES, AuthError, LoginBusy
 from hub.context import ctx
 from hub.clock import iso
 from hub.rules.config import RulesError, rules_schema
@@ -36,9 +37,15 @@ async def add_user(request: web.Request) -> web.Response:
     username, role, password = await _strings(request, "username", "role", "password")
     person = c.hub.roster.by_username(username)
     try:
-        c.users.upsert(username, role, password, person=person.id if person else "", now=c.hub.clock.now())
+        c.users.check(username, role, password)
     except AuthError as exc:
         raise ApiError(400, str(exc)) from None
+    try:
+        hashed = await login_guards(c)[1].hash(password)  # argon2 off the loop, in the login pool
+    except LoginBusy:
+        raise ApiError(503, "the hub is busy hashing passwords; try again in a few seconds") from None
+    c.users.upsert(username, role, password, person=person.id if person else "", now=c.hub.clock.now(),
+                   password_hash=hashed)
     with c.hub.unit_of_work():
         c.hub.audit(request["user"].username, "user.upsert", f"user:{username}", {"role": role})
     return ok({"username": username, "role": role, "person": person.id if person else ""}, status=201)

@@ -271,3 +271,39 @@ def test_openapi_document_lists_every_route(live: LiveHub) -> None:
     for path in ("/api/login", "/api/alarms/{id}/ack", "/api/tickets/{id}/resolve", "/api/dispatches/{id}/decline",
                  "/api/forecast", "/api/staffing", "/healthz", "/metrics", "/api/kpis", "/api/site", "/api/me"):
         assert path in doc["paths"], path
+
+
+def test_adding_a_user_hashes_the_password_off_the_event_loop(live: LiveHub, monkeypatch: pytest.MonkeyPatch) -> None:
+    """argon2 on the loop stalls every request while an admin adds a user; the hub keeps answering instead."""
+    import threading
+
+    import hub.auth
+
+    hashing, release, hashed = threading.Event(), threading.Event(), threading.Event()
+    real_hash = hub.auth.hash_password
+
+    def held_hash(password: str) -> str:
+        hashing.set()
+        release.wait(10)  # held until /healthz has answered (or 10 s: the loop was blocked)
+        hashed.set()
+        return real_hash(password)
+
+    monkeypatch.setattr(hub.auth, "hash_password", held_hash)
+    admin = token(live, "admin")
+    result: dict = {}
+
+    def add() -> None:
+        result["add"] = http(live.url + "/api/users", "POST",
+                             {"username": "desk-wang", "role": "monitor", "password": "desk-pass-1"}, token=admin)
+
+    adder = threading.Thread(target=add)
+    adder.start()
+    assert hashing.wait(10), "the password was never hashed"
+    status, _ = http(live.url + "/healthz")
+    answered_while_hashing = not hashed.is_set()
+    release.set()
+    adder.join(15)
+    assert answered_while_hashing and status in (200, 503)
+    assert result["add"][0] == 201, result
+    status, body = http(live.url + "/api/login", "POST", {"username": "desk-wang", "password": "desk-pass-1"})
+    assert status == 200, body
