@@ -79,6 +79,11 @@ Record = tuple[str, bytes, str]  # (topic, payload, relaying agent) as hub.core.
 Apply = Callable[[list[Record], Callable[[], bool] | None], int]
 
 
+def _waiting(sessions: list[_Session]) -> Callable[[], bool]:
+    """True while any of ``sessions`` has messages waiting (asked between records: a deque's truth is cheap)."""
+    return lambda: any(s.inbox for s in sessions)
+
+
 @dataclass
 class _Work:
     """Messages taken from one session's inbox and the records they carry, applied from ``done`` on."""
@@ -190,8 +195,7 @@ class MqttIngest:
             work = self._held.pop(s.name, None) or (self._take(s) if s.inbox else None)
             if work is None:
                 continue
-            ahead = self.sessions[:i]
-            return work, ((lambda: any(a.inbox for a in ahead)) if ahead else None)
+            return work, (_waiting(self.sessions[:i]) if i else None)
         return None
 
     @staticmethod
