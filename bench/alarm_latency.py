@@ -10,7 +10,10 @@ on the batch topics, a batch every ``--edge-flush-ms`` (the edge's ingest loop t
 meanwhile), the fault on the ``priority`` batch topic. The load runs in a process of its own, so that its
 CPU is not charged to the WebSocket client's timestamps through this process's GIL.
 
-    .venv/bin/python bench/alarm_latency.py [--events 200] [--rate 5000] [--clients 500] [--records edge]
+    .venv/bin/python bench/alarm_latency.py [--events 200] [--rate 5000] [--clients 500] [--records edge] [--src DIR]
+
+``--src`` runs the hub from another checkout (``git archive <commit> | tar -x -C DIR``), to compare
+before and after a change in the same hour.
 
 Starts its own Mosquitto and hub in a temporary folder; stops them at the end.
 """
@@ -257,6 +260,7 @@ def main() -> int:
     ap.add_argument("--records", choices=("single", "edge"), default="single",
                     help="readings and faults one message each, or packed in batches as the edge agent sends them")
     ap.add_argument("--edge-flush-ms", type=float, default=50.0, help="with --records edge: time between batches")
+    ap.add_argument("--src", default=str(Path(__file__).resolve().parent.parent), help="checkout the hub runs from")
     ap.add_argument("--phases", default="capacity,alone,loaded,fanout",
                     help="comma-separated subset of capacity,alone,loaded,fanout")
     args = ap.parse_args()
@@ -282,7 +286,8 @@ def main() -> int:
         conf = tmp / "floorops.toml"
         conf.write_text(dump_toml(cfg))
         env = {k: v for k, v in os.environ.items() if k != "FLOOROPS_CONFIG"}
-        hub = ManagedProcess("hub", [sys.executable, "-m", "hub", "--config", str(conf)], tmp / "hub.log", env=env).start()
+        hub = ManagedProcess("hub", [sys.executable, "-m", "hub", "--config", str(conf)], tmp / "hub.log", env=env,
+                             cwd=Path(args.src)).start()
         url = f"http://127.0.0.1:{cfg.hub.http_port}"
         wait_until(lambda: urllib.request.urlopen(url + "/healthz", timeout=1).status == 200, 30, "hub")
         req = urllib.request.Request(url + "/api/login", data=json.dumps({"username": "bench", "password": "bench-password"}).encode(),
@@ -291,7 +296,7 @@ def main() -> int:
         ws_url = url.replace("http://", "ws://") + "/ws"
 
         phases = set(args.phases.split(","))
-        print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
+        print(f"hub from {args.src}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
         if "capacity" in phases:
             pub_rate, sub_rate = publisher_reference(cfg, 30_000)
             print(f"reference, 30,000 QoS 1 messages from the same publisher: published {pub_rate:.0f} msg/s; a bare "
