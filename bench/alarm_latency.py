@@ -1,9 +1,19 @@
 """Alarm latency: a device fault published on the broker (as the edge's EdgeRecord) -> ``alarm.raised`` at
-a WebSocket client of a real ``python -m hub`` process. p50/p99 alone, under ~5,000 messages/s of other
+a WebSocket client of a real ``python -m hub`` process. p50/p99 alone, under ~5,000 readings/s of other
 traffic, and fanned out to 500 WebSocket clients. Reference in the same run: the broker's own
-publish -> subscriber latency (paho -> paho, QoS 1).
+publish -> subscriber latency (paho -> paho, QoS 1), idle and while the load runs.
 
-    .venv/bin/python bench/alarm_latency.py [--events 200] [--rate 5000] [--clients 500]
+``--records single`` (the default) publishes every reading and fault as its own message, on its record
+topic; ``--records edge`` publishes them as the edge agent does: the records of each ingest batch packed
+by the edge's own code (``edge.outputs.hub.pack_records``: one message per stream, at most 500 records)
+on the batch topics, a batch every ``--edge-flush-ms`` (the edge's ingest loop takes what arrived
+meanwhile), the fault on the ``priority`` batch topic. The load runs in a process of its own, so that its
+CPU is not charged to the WebSocket client's timestamps through this process's GIL.
+
+    .venv/bin/python bench/alarm_latency.py [--events 200] [--rate 5000] [--clients 500] [--records edge] [--src DIR]
+
+``--src`` runs the hub from another checkout (``git archive <commit> | tar -x -C DIR``), to compare
+before and after a change in the same hour.
 
 Starts its own Mosquitto and hub in a temporary folder; stops them at the end.
 """
@@ -12,7 +22,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
+import multiprocessing as mp
 import os
 import secrets
 import signal
@@ -33,6 +45,10 @@ from floorops.config import dump_toml, load_config  # noqa: E402
 from floorops.dynsec import DynsecClient, edge_acls, hub_acls  # noqa: E402
 from floorops.services import ManagedProcess, MosquittoServer, free_port, tcp_open, wait_until  # noqa: E402
 from floorops.topics import EdgeRecord, edge_record_topic  # noqa: E402
+
+from edge.outputs.hub import pack_records  # noqa: E402
+
+AGENT = "edge-bench"  # the edge agent the batches say they come from
 
 
 def pct(values: list[float], p: float) -> float:
@@ -76,35 +92,51 @@ def broker_reference(cfg, n: int) -> list[float]:
     return [(got[i] - sent[i]) * 1000 for i in sent if i in got]
 
 
-class Load(threading.Thread):
-    """Other traffic: kiosk telemetry of 200 devices at ``rate`` messages/s, QoS 1."""
+def load_main(cfg, rate: int, records: str, flush_s: float, stop, sent) -> None:
+    """Other traffic, in its own process: kiosk telemetry of 200 devices at ``rate`` readings/s, QoS 1, one
+    message per reading or packed as the edge packs them (``records``); ``sent`` counts readings."""
+    c = client(cfg, cfg.edge.mqtt_username, cfg.edge.mqtt_password, "load")
+    data = {"cpu_pct": 20.0, "mem_pct": 40.0, "paper_pct": 80, "card_reader": "ok", "printer": "ok", "app": "ok",
+            "resp_ms": 600, "txn_ok": 3, "txn_fail": 0}
+    site = cfg.site.id
+    n = 0
+    start = time.perf_counter()
+    while not stop.is_set():
+        due = int(rate * (time.perf_counter() - start)) - n  # readings owed by now
+        if due <= 0:
+            time.sleep(0.002)
+            continue
+        step = min(due, 50) if records == "single" else due
+        batch = []
+        for _ in range(step):
+            dev = f"kiosk-load-{n % 200:03d}"
+            rec = EdgeRecord(dev, "kiosk", "telemetry", int(time.time() * 1000), n, data, zone="reg_hall", site=site)
+            batch.append((edge_record_topic(site, "kiosk", dev, "telemetry"), rec.to_json(), False))
+            n += 1
+        if records == "single":
+            for topic, payload, _ in batch:
+                c.publish(topic, payload, qos=1)
+        else:
+            for m in pack_records(batch, site, AGENT):
+                c.publish(m.topic, m.payload, qos=1)
+        sent.value = n
+        if records == "edge":
+            time.sleep(flush_s)
+    c.loop_stop()
+    c.disconnect()
 
-    def __init__(self, cfg, rate: int) -> None:
-        super().__init__(daemon=True)
-        self.cfg, self.rate = cfg, rate
-        self.stop_flag = threading.Event()
-        self.sent = 0
 
-    def run(self) -> None:
-        c = client(self.cfg, self.cfg.edge.mqtt_username, self.cfg.edge.mqtt_password, "load")
-        data = {"cpu_pct": 20.0, "mem_pct": 40.0, "paper_pct": 80, "card_reader": "ok", "printer": "ok", "app": "ok",
-                "resp_ms": 600, "txn_ok": 3, "txn_fail": 0}
-        start = time.perf_counter()
-        while not self.stop_flag.is_set():
-            for _ in range(50):
-                dev = f"kiosk-load-{self.sent % 200:03d}"
-                rec = EdgeRecord(dev, "kiosk", "telemetry", int(time.time() * 1000), self.sent, data, zone="reg_hall",
-                                 site=self.cfg.site.id)
-                c.publish(edge_record_topic(self.cfg.site.id, "kiosk", dev, "telemetry"), rec.to_json(), qos=1)
-                self.sent += 1
-            ahead = self.sent / self.rate - (time.perf_counter() - start)
-            if ahead > 0:
-                time.sleep(ahead)
-        c.loop_stop()
-        c.disconnect()
+def fault_message(cfg, rec: EdgeRecord, records: str) -> tuple[str, bytes]:
+    """The fault as the edge would publish it: alone on its record topic, or in a priority batch."""
+    topic = edge_record_topic(cfg.site.id, rec.kind, rec.device_id, rec.channel)
+    if records == "single":
+        return topic, rec.to_json()
+    (m,) = pack_records([(topic, rec.to_json(), False)], cfg.site.id, AGENT)
+    return m.topic, m.payload
 
 
-async def measure(cfg, ws_url: str, token: str, events: int, clients: int, tag: str) -> tuple[list[float], list[float]]:
+async def measure(cfg, ws_url: str, token: str, events: int, clients: int, tag: str,
+                  records: str = "single") -> tuple[list[float], list[float]]:
     """Publish ``events`` card jams of fresh devices; per event, latency to each client and to the last one."""
     pub = client(cfg, cfg.edge.mqtt_username, cfg.edge.mqtt_password, "faults")
     socks = []
@@ -128,9 +160,9 @@ async def measure(cfg, ws_url: str, token: str, events: int, clients: int, tag: 
         dev = f"kiosk-{tag}-{i:04d}"
         rec = EdgeRecord(dev, "kiosk", "event", int(time.time() * 1000), 1, {"event": "card_jam"}, zone="reg_hall",
                          site=cfg.site.id)
+        topic, payload = fault_message(cfg, rec, records)
         sent[dev] = time.perf_counter()
-        await loop.run_in_executor(None, lambda: pub.publish(edge_record_topic(cfg.site.id, "kiosk", dev, "event"),
-                                                             rec.to_json(), qos=1))
+        await loop.run_in_executor(None, functools.partial(pub.publish, topic, payload, 1))
         deadline = time.perf_counter() + 10
         while len(arrivals.get(dev, [])) < clients and time.perf_counter() < deadline:
             await asyncio.sleep(0.001)
@@ -225,6 +257,10 @@ def main() -> int:
     ap.add_argument("--events", type=int, default=200)
     ap.add_argument("--rate", type=int, default=5000)
     ap.add_argument("--clients", type=int, default=500)
+    ap.add_argument("--records", choices=("single", "edge"), default="single",
+                    help="readings and faults one message each, or packed in batches as the edge agent sends them")
+    ap.add_argument("--edge-flush-ms", type=float, default=50.0, help="with --records edge: time between batches")
+    ap.add_argument("--src", default=str(Path(__file__).resolve().parent.parent), help="checkout the hub runs from")
     ap.add_argument("--phases", default="capacity,alone,loaded,fanout",
                     help="comma-separated subset of capacity,alone,loaded,fanout")
     args = ap.parse_args()
@@ -250,7 +286,8 @@ def main() -> int:
         conf = tmp / "floorops.toml"
         conf.write_text(dump_toml(cfg))
         env = {k: v for k, v in os.environ.items() if k != "FLOOROPS_CONFIG"}
-        hub = ManagedProcess("hub", [sys.executable, "-m", "hub", "--config", str(conf)], tmp / "hub.log", env=env).start()
+        hub = ManagedProcess("hub", [sys.executable, "-m", "hub", "--config", str(conf)], tmp / "hub.log", env=env,
+                             cwd=Path(args.src)).start()
         url = f"http://127.0.0.1:{cfg.hub.http_port}"
         wait_until(lambda: urllib.request.urlopen(url + "/healthz", timeout=1).status == 200, 30, "hub")
         req = urllib.request.Request(url + "/api/login", data=json.dumps({"username": "bench", "password": "bench-password"}).encode(),
@@ -259,7 +296,7 @@ def main() -> int:
         ws_url = url.replace("http://", "ws://") + "/ws"
 
         phases = set(args.phases.split(","))
-        print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
+        print(f"hub from {args.src}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
         if "capacity" in phases:
             pub_rate, sub_rate = publisher_reference(cfg, 30_000)
             print(f"reference, 30,000 QoS 1 messages from the same publisher: published {pub_rate:.0f} msg/s; a bare "
@@ -270,7 +307,7 @@ def main() -> int:
         ref = broker_reference(cfg, args.events)
         print(f"reference, broker publish -> subscriber (QoS 1): {summary(ref)}", flush=True)
         if "alone" in phases:
-            alone, _ = asyncio.run(measure(cfg, ws_url, token, args.events, 1, "alone"))
+            alone, _ = asyncio.run(measure(cfg, ws_url, token, args.events, 1, "alone", args.records))
             print(f"fault -> alarm.raised, 1 client, no other traffic: {summary(alone)}", flush=True)
         if "loaded" in phases:
             loaded_phase(cfg, url, ws_url, token, args)
@@ -351,17 +388,25 @@ def drained(url: str, token: str, timeout_s: float = 180) -> None:
 
 
 def loaded_phase(cfg, url: str, ws_url: str, token: str, args: argparse.Namespace) -> None:
-    """Faults while a thread offers ``args.rate`` kiosk readings a second."""
-    load = Load(cfg, args.rate)
+    """Faults while another process offers ``args.rate`` kiosk readings a second; then the broker reference
+    under the same load."""
+    stop, sent = mp.Event(), mp.Value("q", 0)
+    load = mp.Process(target=load_main, args=(cfg, args.rate, args.records, args.edge_flush_ms / 1000, stop, sent),
+                      daemon=True)
     load.start()
     time.sleep(3)
-    t0, h0 = time.perf_counter(), hub_messages(url, token)
-    loaded, _ = asyncio.run(measure(cfg, ws_url, token, args.events, 1, "loaded"))
-    rate = (hub_messages(url, token) - h0) / (time.perf_counter() - t0)  # what the hub applied
-    load.stop_flag.set()
-    load.join()
-    print(f"fault -> alarm.raised, 1 client, while the hub applied {rate:.0f} msg/s of telemetry "
-          f"(offered {args.rate}/s): {summary(loaded)}", flush=True)
+    t0, h0, s0 = time.perf_counter(), hub_messages(url, token), sent.value
+    loaded, _ = asyncio.run(measure(cfg, ws_url, token, args.events, 1, "loaded", args.records))
+    elapsed = time.perf_counter() - t0
+    rate = (hub_messages(url, token) - h0) / elapsed  # what the hub applied
+    offered = (sent.value - s0) / elapsed
+    ref = broker_reference(cfg, args.events)
+    stop.set()
+    load.join(10)
+    how = "one message each" if args.records == "single" else f"edge batches every {args.edge_flush_ms:g} ms"
+    print(f"fault -> alarm.raised, 1 client, while the hub applied {rate:.0f} readings/s ({how}; offered "
+          f"{offered:.0f}/s, load average {os.getloadavg()[0]:.1f}): {summary(loaded)}", flush=True)
+    print(f"reference, broker publish -> subscriber (QoS 1) under the same load: {summary(ref)}", flush=True)
 
 
 if __name__ == "__main__":

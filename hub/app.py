@@ -257,7 +257,7 @@ def create_app(cfg: Config, clock: Clock | None = None, connect_broker: bool = T
         if not background:  # otherwise the forecasting loop warms up first
             threading.Thread(target=c.forecaster.warm_up, name="forecast-warm-up", daemon=True).start()
         if connect_broker:
-            c.ingest = MqttIngest(cfg, site.id, hub.apply_messages)
+            c.ingest = MqttIngest(cfg, site.id, hub.apply_until)
             c.ingest.start()
             tasks.append(asyncio.create_task(c.ingest.run(), name="ingest"))
         if background:

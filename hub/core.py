@@ -10,7 +10,7 @@ import contextlib
 import json
 import logging
 from collections import Counter, deque
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from floorops.config import Config
 from floorops.contract import ID_RE
@@ -138,8 +138,22 @@ class Hub:
         or the machine (``hub.db.environmental``: locked, disk full, I/O error) is no message's fault: the
         batch is rolled back, memory reloaded, and the exception raised for the caller to retry the
         same batch later (hub.ingest). Memory is reloaded after any failure, whichever pass failed."""
+        return self._apply(messages, None)[0]
+
+    def apply_until(self, messages: Sequence[tuple[str, bytes] | tuple[str, bytes, str]],
+                    preempt: Callable[[], bool] | None = None) -> int:
+        """``apply_messages``, but the transaction commits early once ``preempt()`` is true (asked between
+        messages, after the first): returns how many of ``messages``, from the start, were applied and
+        committed; the caller applies the rest later, in order. So a fault never waits for a whole bulk
+        transaction of readings (hub.ingest), and per-device order holds. The careful pass after an
+        unexpected failure is never preempted (it is rare, and it must finish the messages it retried)."""
+        return self._apply(messages, preempt)[1]
+
+    def _apply(self, messages: Sequence[tuple[str, bytes] | tuple[str, bytes, str]],
+               preempt: Callable[[], bool] | None) -> tuple[int, int]:
+        """(applied, consumed) of ``apply_messages`` / ``apply_until``."""
         try:
-            return self._apply_batch(messages, careful=False)
+            return self._apply_batch(messages, careful=False, preempt=preempt)
         except Exception as exc:  # noqa: BLE001
             self.reload_memory()
             if environmental(exc):
@@ -151,11 +165,16 @@ class Hub:
         finally:
             self.reload_memory()
 
-    def _apply_batch(self, messages: Sequence[tuple[str, bytes] | tuple[str, bytes, str]], careful: bool) -> int:
+    def _apply_batch(self, messages: Sequence[tuple[str, bytes] | tuple[str, bytes, str]], careful: bool,
+                     preempt: Callable[[], bool] | None = None) -> tuple[int, int]:
         applied = 0
+        consumed = 0
         dead = 0
         with self.unit_of_work():
             for topic, payload, *via in messages:
+                if consumed and preempt is not None and preempt():
+                    break
+                consumed += 1
                 agent_id = via[0] if via else ""
                 mark = self.bus.savepoint()
                 try:
@@ -177,7 +196,7 @@ class Hub:
                     self.reload_memory()  # what the failed message changed in memory is undone too
             self._zone_events()
         self.metrics["dead_letters"] += dead
-        return applied
+        return applied, consumed
 
     def _dead_letter(self, topic: str, payload: bytes, agent_id: str, exc: Exception) -> None:
         reason = f"{type(exc).__name__}: {exc}"[:500]

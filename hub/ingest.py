@@ -6,8 +6,13 @@ Two sessions cover ``floorops/<site>/#`` between them, so that a fault never que
 readings: ``priority`` takes the devices' events and status records (faults, Last Wills, edge liveness),
 ``stream`` takes readings, zone occupancy, the registry and agent status. The edge sends its records in
 batches, one message per stream (``floorops.topics.expand``); a batch is unpacked here, so the core sees
-records exactly as if they had come one by one. The priority queue is always
-drained first. Ordering between the two streams is not needed: a reading older (device time) than the
+records exactly as if they had come one by one. The priority queue is always drained first, and it
+preempts bulk work already under way: a transaction of readings commits what it has applied as soon as a
+priority message is waiting (``Hub.apply_until``, checked between records), the priority records are
+applied, committed and broadcast in their own transaction, then the readings resume where they stopped.
+So a fault waits for at most one record and one commit, not for a whole batch of readings; each stream's
+records are still applied in the order they came, and a message is acknowledged once all of its records
+are committed. Ordering between the two streams is not needed: a reading older (device time) than the
 event that raised an alarm never clears it (hub.alarms).
 
 A batch that cannot be applied (the database locked by another process, a full disk, an I/O error) is
@@ -37,8 +42,9 @@ from floorops.topics import ROOT, expand, records_filter, relaying_agent, superv
 log = logging.getLogger("hub.ingest")
 
 SESSION_EXPIRY_S = 7 * 86400
-# Records per transaction (a message may carry many). Small enough that a fault arriving mid-batch waits a
-# few ms, large enough that the commit's cost is shared (bench/alarm_latency_ingest.py).
+# Records taken from a session's inbox at once (a message may carry many; its records are never split
+# between takes): one transaction unless priority work preempts it, so large enough that the commit's
+# fsync is shared (bench/db_synchronous.py). A fault does not wait for it (see above).
 BATCH_MAX = 200
 # Back-off between attempts at a batch that failed: doubles from the first to the cap.
 RETRY_FIRST_S = 0.05
@@ -67,9 +73,42 @@ class _Session:
     connected: threading.Event = field(default_factory=threading.Event)
 
 
+Record = tuple[str, bytes, str]  # (topic, payload, relaying agent) as hub.core.Hub.apply_until takes it
+# Applies records in order in one transaction until the callable says more urgent work waits; returns how
+# many of them, from the start, were applied and committed (hub.core.Hub.apply_until).
+Apply = Callable[[list[Record], Callable[[], bool] | None], int]
+
+
+def _waiting(sessions: list[_Session]) -> Callable[[], bool]:
+    """True while any of ``sessions`` has messages waiting (asked between records: a deque's truth is cheap)."""
+    return lambda: any(s.inbox for s in sessions)
+
+
+@dataclass
+class _Work:
+    """Messages taken from one session's inbox and the records they carry, applied from ``done`` on."""
+    session: _Session
+    messages: list[mqtt.MQTTMessage]
+    records: list[Record]
+    ends: list[int]  # for each message, the number of records up to and including its own
+    done: int = 0  # records applied and committed
+    acked: int = 0  # messages acknowledged
+
+    def ack_committed(self) -> None:
+        """Acknowledge every message all of whose records are committed (in order, each once)."""
+        while self.acked < len(self.messages) and self.ends[self.acked] <= self.done:
+            m = self.messages[self.acked]
+            if m.qos > 0:
+                self.session.client.ack(m.mid, m.qos)
+            self.acked += 1
+
+    @property
+    def finished(self) -> bool:
+        return self.done >= len(self.records)
+
+
 class MqttIngest:
-    def __init__(self, cfg: Config, site_id: str, apply: Callable[[list[tuple[str, bytes, str]]], Any],
-                 client_id: str | None = None) -> None:
+    def __init__(self, cfg: Config, site_id: str, apply: Apply, client_id: str | None = None) -> None:
         self.cfg = cfg
         self.site_id = site_id
         self.apply = apply
@@ -79,7 +118,9 @@ class MqttIngest:
         base_id = client_id or f"floorops-hub-{site_id}"
         self.sessions = [self._session(name, f"{base_id}-{name}", filters)
                          for name, filters in stream_filters(site_id).items()]
-        self.batches = 0
+        self.batches = 0  # transactions committed
+        self.preemptions = 0  # bulk transactions committed early because priority work was waiting (/metrics)
+        self._held: dict[str, _Work] = {}  # a session's work that priority work preempted, resumed later
         self.retries = 0  # failed attempts at batches, all time (/metrics)
         self._failing_since: float | None = None  # time.monotonic() of the current batch's first failure
         self._last_error = ""
@@ -147,48 +188,63 @@ class MqttIngest:
                                    clean_start=False, properties=props)
             s.client.loop_start()
 
-    def _next_batch(self) -> tuple[_Session, list[mqtt.MQTTMessage], list[tuple[str, bytes, str]]] | None:
-        """The next messages to apply, the priority session's first, with the records they carry and the
-        edge agent that relayed them ('' when the topic does not say)."""
-        for s in self.sessions:
-            if s.inbox:
-                batch: list[mqtt.MQTTMessage] = []
-                records: list[tuple[str, bytes, str]] = []
-                while len(records) < BATCH_MAX and s.inbox:
-                    m = s.inbox.popleft()
-                    batch.append(m)
-                    agent = relaying_agent(m.topic)
-                    records.extend((t, p, agent) for t, p in expand(m.topic, m.payload))
-                return s, batch, records
+    def _next_work(self) -> tuple[_Work, Callable[[], bool] | None] | None:
+        """The work to apply next: the first session's (in priority order) that has any, its preempted work
+        resumed before new messages; with what preempts it (messages waiting in an earlier session)."""
+        for i, s in enumerate(self.sessions):
+            work = self._held.pop(s.name, None) or (self._take(s) if s.inbox else None)
+            if work is None:
+                continue
+            return work, (_waiting(self.sessions[:i]) if i else None)
         return None
 
+    @staticmethod
+    def _take(s: _Session) -> _Work:
+        """Messages from ``s``'s inbox, up to BATCH_MAX records (at least one message), with the records
+        they carry and the edge agent that relayed them ('' when the topic does not say)."""
+        work = _Work(s, [], [], [])
+        while len(work.records) < BATCH_MAX and s.inbox:
+            m = s.inbox.popleft()
+            work.messages.append(m)
+            agent = relaying_agent(m.topic)
+            work.records.extend((t, p, agent) for t, p in expand(m.topic, m.payload))
+            work.ends.append(len(work.records))
+        return work
+
     async def run(self) -> None:
-        """Apply batches forever (until cancelled), the priority session's first."""
+        """Apply work forever (until cancelled), the priority session's first, preempting the others'."""
         assert self._wake is not None
         while True:
-            found = self._next_batch()
+            found = self._next_work()
             if found is None:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            session, batch, records = found
-            await self._apply_until_done(records)
-            self.batches += 1
-            for m in batch:
-                if m.qos > 0:
-                    session.client.ack(m.mid, m.qos)
+            work, preempt = found
+            before = work.done
+            if not work.finished:  # a batch message may carry no record at all
+                await self._apply_until_done(work, preempt)
+                self.batches += 1
+            work.ack_committed()
+            if not work.finished:
+                self.preemptions += 1
+                self._held[work.session.name] = work
+                log.debug("bulk work preempted by priority work",
+                          extra={"session": work.session.name, "applied": work.done - before,
+                                 "left": len(work.records) - work.done})
             # Give the HTTP server, the WebSocket writers and the ticker their turn between batches:
             # a busy stream must not starve them.
             await asyncio.sleep(0)
 
-    async def _apply_until_done(self, records: list[tuple[str, bytes, str]]) -> None:
-        """Apply one batch, retrying the same batch with back-off until it commits (hub.core.Hub.apply_messages
-        has rolled back and reloaded memory after each failure)."""
+    async def _apply_until_done(self, work: _Work, preempt: Callable[[], bool] | None) -> None:
+        """Apply ``work``'s records from ``done`` on, until a transaction commits (all of them, or the part
+        before ``preempt`` said stop), retrying with back-off (hub.core.Hub.apply_until has rolled back and
+        reloaded memory after each failure)."""
         delay = RETRY_FIRST_S
         logged_at = 0.0
         while True:
             try:
-                self.apply(records)
+                work.done += self.apply(work.records[work.done:], preempt)
             except Exception as exc:  # noqa: BLE001 - the database failed: not acked, retried
                 self.retries += 1
                 self._last_error = f"{type(exc).__name__}: {exc}"[:300]
@@ -198,7 +254,7 @@ class MqttIngest:
                 if now - logged_at >= RETRY_LOG_EVERY_S:
                     logged_at = now
                     log.error("batch not applied; retrying the same batch",
-                              extra={"error": self._last_error, "records": len(records),
+                              extra={"error": self._last_error, "records": len(work.records) - work.done,
                                      "stalled_s": round(now - self._failing_since, 1), "retry_in_s": delay})
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX_S)

@@ -62,6 +62,9 @@ class HubCollector:
         yield CounterMetricFamily("floorops_hub_ingest_retries",
                                   "Failed attempts at applying a batch (retried: database locked, full, failing).",
                                   value=ingest.retries if ingest is not None else 0)
+        yield CounterMetricFamily("floorops_hub_ingest_preemptions",
+                                  "Transactions of readings committed early so that waiting faults went first.",
+                                  value=ingest.preemptions if ingest is not None else 0)
         yield GaugeMetricFamily("floorops_hub_ingest_stalled_seconds",
                                 "How long the current batch has been failing (0: ingest healthy).",
                                 value=ingest.stalled_for() if ingest is not None else 0.0)
