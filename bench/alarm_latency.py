@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import secrets
 import signal
-import statistics
 import sys
 import tempfile
 import threading
@@ -129,8 +129,8 @@ async def measure(cfg, ws_url: str, token: str, events: int, clients: int, tag: 
         rec = EdgeRecord(dev, "kiosk", "event", int(time.time() * 1000), 1, {"event": "card_jam"}, zone="reg_hall",
                          site=cfg.site.id)
         sent[dev] = time.perf_counter()
-        await loop.run_in_executor(None, lambda: pub.publish(edge_record_topic(cfg.site.id, "kiosk", dev, "event"),
-                                                             rec.to_json(), qos=1))
+        await loop.run_in_executor(None, functools.partial(
+            pub.publish, edge_record_topic(cfg.site.id, "kiosk", dev, "event"), rec.to_json(), qos=1))
         deadline = time.perf_counter() + 10
         while len(arrivals.get(dev, [])) < clients and time.perf_counter() < deadline:
             await asyncio.sleep(0.001)
@@ -320,7 +320,7 @@ async def reference_fanout(clients: int, events: int) -> tuple[list[float], list
                                                                                  "severity": "major"}}).encode()
             req = urllib.request.Request(f"http://127.0.0.1:{port}/emit", data=body, method="POST")
             t0 = time.perf_counter()
-            await loop.run_in_executor(None, lambda: urllib.request.urlopen(req, timeout=30).read())
+            await loop.run_in_executor(None, lambda r=req: urllib.request.urlopen(r, timeout=30).read())
             deadline = time.perf_counter() + 10
             while len(arrivals.get(src, [])) < clients and time.perf_counter() < deadline:
                 await asyncio.sleep(0.001)

@@ -8,7 +8,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from hub.api import ANY_OBJ, INT, STR, ApiError, Route, arr, obj, ok
+from hub.api import ANY_OBJ, INT, STR, Route, arr, obj, ok
 from hub.context import HubContext, ctx
 
 METRICS_REGISTRY = "metrics_registry"  # key in HubContext.extra
