@@ -9,7 +9,7 @@ APT_RUN := mosquitto mosquitto-clients influxdb socat
 APT_TEST := $(APT_RUN) chromium fonts-noto-cjk systemd
 PYTEST_ARGS ?=
 
-.PHONY: run test install install-test system-run system-test clean-var help
+.PHONY: run test lint install install-test system-run system-test clean-var help
 
 help:
 	@echo "make run    install what is missing, then run the control centre on the simulated hospital"
@@ -20,6 +20,11 @@ run: system-run $(VENV)/.installed
 
 test: system-test $(VENV)/.installed-test
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# What tests/test_ruff.py and tests/test_layering.py check (also part of make test), alone and quick.
+lint: $(VENV)/.installed-test
+	$(PY) -m ruff check .
+	$(VENV)/bin/lint-imports
 
 # Install the Debian packages that are not installed yet (root, or sudo).
 define apt_install

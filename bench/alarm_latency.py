@@ -28,7 +28,6 @@ import multiprocessing as mp
 import os
 import secrets
 import signal
-import statistics
 import sys
 import tempfile
 import threading
@@ -357,7 +356,7 @@ async def reference_fanout(clients: int, events: int) -> tuple[list[float], list
                                                                                  "severity": "major"}}).encode()
             req = urllib.request.Request(f"http://127.0.0.1:{port}/emit", data=body, method="POST")
             t0 = time.perf_counter()
-            await loop.run_in_executor(None, lambda: urllib.request.urlopen(req, timeout=30).read())
+            await loop.run_in_executor(None, lambda r=req: urllib.request.urlopen(r, timeout=30).read())
             deadline = time.perf_counter() + 10
             while len(arrivals.get(src, [])) < clients and time.perf_counter() < deadline:
                 await asyncio.sleep(0.001)

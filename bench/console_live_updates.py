@@ -18,7 +18,6 @@ Figures:
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import statistics
 import sys

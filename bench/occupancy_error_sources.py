@@ -1,6 +1,6 @@
 """Where the per-zone occupancy error comes from (docs/edge.md, "Where the error comes from").
 
-Runs the simulator for a fit day and a held-out day exactly as ``python -m edge calibrate`` does, and
+Runs the simulator for a fit day and a held-out day exactly as ``python -m tools calibrate`` does, and
 also reads, from inside the simulator, what no device can see: how many people in each zone carry a
 phone and how many of those randomise their MAC. Then it scores a ladder of per-zone models on the
 held-out day, each fitted on the fit day only, adding one real-world effect at a time:
@@ -38,6 +38,7 @@ from floorops.site import load_site  # noqa: E402
 
 from edge import calibration  # noqa: E402
 from edge.calibration import MINUTE_MS, ZoneMinute  # noqa: E402
+from tools.calibration import simulate_day  # noqa: E402
 
 Oracle = dict[int, dict[str, tuple[int, int]]]  # minute -> zone -> (phone carriers, randomising phones)
 
@@ -59,7 +60,7 @@ def simulate(site: Any, day: dt.date, seed: int, rssi_min: int, window_s: float)
             here[z] = (phones, randomising)
         oracle[t_ms + MINUTE_MS] = here  # the step at t holds for the minute that ends at t + 1 min
 
-    day_data = calibration.simulate_day(site, day, seed, rssi_min, 7, 18, on_minute=look_inside)
+    day_data = simulate_day(site, day, seed, rssi_min, 7, 18, on_minute=look_inside)
     return calibration.counts(day_data, window_s), oracle
 
 

@@ -2,7 +2,8 @@
 
     python -m edge --config FILE                 run the agent (also: python -m edge run --config FILE)
     python -m edge deadletters --config FILE     list rejected device input, newest first
-    python -m edge calibrate --config FILE       fit occupancy factors on the simulator, report the error
+
+(Occupancy calibration on the simulator: ``python -m tools calibrate``; the edge does not import it.)
 """
 
 from __future__ import annotations
@@ -32,29 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     dl.add_argument("--reason", help="only this rejection reason (e.g. bad_json, bad_checksum)")
     dl.add_argument("--json", action="store_true", help="one JSON object a line")
     dl.add_argument("--counts", action="store_true", help="only the number of dead letters per reason")
-    cal = sub.add_parser("calibrate", help="fit the occupancy factors on the simulator's patient flow and "
-                                           "report the error (about two minutes)")
-    cal.add_argument("--config", dest="sub_config", help=argparse.SUPPRESS)
-    cal.add_argument("--window-s", type=float, help="sliding window (default: edge.occupancy_window_s)")
-    cal.add_argument("--fit-day", default="2026-11-16", help="simulated weekday to fit on (seed 1)")
-    cal.add_argument("--test-day", default="2026-11-17", help="simulated weekday to score on (seed 2)")
-    cal.add_argument("--hours", default="7-18", help="local hours simulated, e.g. 7-18")
     return p
-
-
-def _calibrate(cfg, args) -> int:  # type: ignore[no-untyped-def]
-    import datetime as dt
-
-    from floorops.site import load_site
-
-    from edge import calibration
-
-    site = load_site(cfg.site.file)
-    window = args.window_s or cfg.edge.occupancy_window_s
-    h0, h1 = (int(x) for x in args.hours.split("-"))
-    print(calibration.report(site, window, cfg.edge.occupancy_rssi_min, dt.date.fromisoformat(args.fit_day),
-                             dt.date.fromisoformat(args.test_day), h0, h1))
-    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,8 +54,6 @@ def main(argv: list[str] | None = None) -> int:
             print(dumps(letters) if args.json else format_table(letters))
         store.close()
         return 0
-    if args.command == "calibrate":
-        return _calibrate(cfg, args)
     setup_logging(cfg.log_level, cfg.log_format, component="edge")
     from edge.agent import run_agent
 

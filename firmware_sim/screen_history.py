@@ -2,9 +2,9 @@
 
 Why: per-queue forecasts (``models.data.load_queue_stats``) train on the screens' ``queue_screen`` readings
 and their ``ticket_issued`` events, so ``load-history`` writes those too and queue forecasts exist from the
-first start. Each report becomes the :class:`~edge.processors.validate.DeviceMessage` the edge makes of a
-valid message, and the edge's own mapping (:func:`edge.processors.normalise.influx_lines`) turns it into
-points: the schema has one home (docs/architecture.md).
+first start. Each report becomes the :class:`~floorops.measurements.DeviceMessage` the edge makes of a
+valid message, and the mapping the edge writes with (:func:`floorops.measurements.influx_lines`) turns it
+into points: the schema has one home, in the shared package (docs/architecture.md).
 
 What a screen reports here, from the flow model's minutes (:class:`~firmware_sim.history.QueueMinutes`):
 
@@ -26,13 +26,12 @@ from typing import Iterator
 
 import numpy as np
 
-from edge.processors.normalise import influx_lines
-from edge.processors.validate import DeviceMessage
 from firmware_sim.devices.queue_screen import AVG_WAIT_WINDOW_MS
 from firmware_sim.flow import FlowModel
 from firmware_sim.history import MIN_PER_DAY, History, QueueMinutes
 from firmware_sim.patients import ticket_label
 from floorops.contract import SEQ_MODULUS
+from floorops.measurements import DeviceMessage, influx_lines
 from floorops.site import Device
 
 READING_PERIOD_MIN = 1

@@ -101,13 +101,13 @@ class EdgeConfig:
     occupancy_window_s: float = 300.0
     occupancy_rssi_min: int = -80
     occupancy_publish_s: float = 60.0
-    # Occupancy calibration (edge/processors/occupancy.py, docs/edge.md; `python -m edge calibrate`): phones
+    # Occupancy calibration (edge/processors/occupancy.py, docs/edge.md; `python -m tools calibrate`): phones
     # heard per person, randomised addresses per phone in the window, and per-zone corrections (default 1).
     occupancy_phone_ratio: float = 0.9
     occupancy_random_mac_factor: float = 0.89
     occupancy_zone_factors: dict[str, float] = field(default_factory=dict)
     # Per-zone linear models (feature -> weight; edge/processors/occupancy.py FEATURES): with the queue
-    # screens, and phones only (used while a zone's screens are silent). Fitted by `python -m edge calibrate`.
+    # screens, and phones only (used while a zone's screens are silent). Fitted by `python -m tools calibrate`.
     occupancy_zone_weights: dict[str, dict[str, float]] = field(default_factory=dict)
     occupancy_zone_phone_weights: dict[str, dict[str, float]] = field(default_factory=dict)
     # Serial inputs: "path" entries; see [[edge.modbus]] / [[edge.serial_probes]] in floorops.toml.

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import logging
 import threading
 import time
@@ -211,9 +212,9 @@ async def forecaster_loop(c: HubContext) -> None:
         c.forecaster.reload()  # pick up a newly trained model
         now = dt.datetime.fromtimestamp(hub.clock.now(), hub.tz)
         try:
-            result = await loop.run_in_executor(None, lambda: c.forecaster.forecast(now, hours=24))
+            result = await loop.run_in_executor(None, functools.partial(c.forecaster.forecast, now, hours=24))
             hub.apply_forecast(result)
-            lines = await loop.run_in_executor(None, lambda: c.forecaster.forecast_lines(result))
+            lines = await loop.run_in_executor(None, c.forecaster.forecast_lines, result)
             if lines:
                 await c.influx.write(lines)
         except ForecastUnavailable as exc:

@@ -1,19 +1,33 @@
-"""The OpenAPI 3.1 document, built from the route table (hub/api/*.py ROUTES)."""
+"""The OpenAPI 3.1 document, built from the route table (hub/api/*.py ROUTES), and its own route.
+
+The document's route lives here, not in hub/api/system.py: the document lists every module's routes, so the
+module that serves it sits above them all (hub/api/* never imports this module; no import cycle).
+"""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
-from hub.api import Route
+from aiohttp import web
+
+from hub.api import ANY_OBJ, Route, ok
+from hub.context import ctx
 
 ERROR = {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}}
 
 
+async def openapi(request: web.Request) -> web.Response:
+    return ok(document([z.id for z in ctx(request).hub.site.zones]))
+
+
+ROUTES = [Route("GET", "/api/openapi.json", openapi, None, "This document", ANY_OBJ, tag="system")]
+
+
 def all_routes() -> list[Route]:
     from hub.api import admin, floor, forecast, session, stream, system, work
-    return [*system.ROUTES, *session.ROUTES, *floor.ROUTES, *work.ROUTES, *forecast.ROUTES, *admin.ROUTES,
-            *stream.ROUTES]
+    return [*system.ROUTES, *ROUTES, *session.ROUTES, *floor.ROUTES, *work.ROUTES, *forecast.ROUTES,
+            *admin.ROUTES, *stream.ROUTES]
 
 
 def _operation(r: Route, zones: list[str]) -> dict[str, Any]:

@@ -20,7 +20,7 @@ import paho.mqtt.client as mqtt
 
 from floorops.config import Config
 from floorops.contract import ID_RE, device_topic_prefix
-from floorops.dynsec import DynsecClient, DynsecError, device_role
+from floorops.dynsec import Credentials, DynsecClient, DynsecError, device_role
 from floorops.site import DEVICE_KINDS, Site, load_site
 from floorops.topics import registry_topic
 from hub.auth import ROLES, UserStore
@@ -34,6 +34,10 @@ DEMO_STAFF = (("admin", "admin"), ("monitor", "monitor"), ("maintenance", "maint
 
 class ProvisioningError(ValueError):
     """The device or user cannot be registered as asked (the message says why)."""
+
+
+class NoSuchDevice(ProvisioningError):
+    """The device to remove is neither in the hub database nor in the site's inventory."""
 
 
 def check_device(site: Site, device_id: str, kind: str, zone: str) -> None:
@@ -92,26 +96,44 @@ def add_device(cfg: Config, device_id: str, kind: str, zone: str, *, dynsec: Dyn
     """Register one device; returns ``{"id","mqtt_username","mqtt_password","topic_prefix"}``.
 
     Run again to rotate the device's password. ``dynsec`` lets a caller reuse one admin connection.
+    A running hub's admin API does the same steps, the database's inside its own unit of work
+    (hub/api/admin.py); this is for the CLI and the launcher, with a connection of their own.
     """
     site = site or load_site(cfg.site.file)
     check_device(site, device_id, kind, zone)
-    own = dynsec is None
-    ds = dynsec or DynsecClient(cfg.mqtt.host, cfg.mqtt.port, cfg.broker.admin_username, cfg.broker.admin_password)
-    try:
-        creds = ds.provision_device(site.id, kind, device_id)
-    finally:
-        if own:
-            ds.close()
-    queue = next((d.queue for d in site.devices if d.id == device_id), "")
+    creds = provision_credentials(cfg, site, kind, device_id, dynsec)
     db = Database(cfg.path(cfg.hub.db_path))
     try:
         with db.transaction():
-            store_device(db, device_id, kind, zone, queue=queue, mqtt_username=creds.username)
+            store_device(db, device_id, kind, zone, queue=inventory_queue(site, device_id),
+                         mqtt_username=creds.username)
             _audit(db, actor, "device.add", f"device:{device_id}", {"kind": kind, "zone": zone})
     finally:
         db.close()
     publish_registry(cfg, site.id, device_id, kind, zone)
     log.info("device registered", extra={"device_id": device_id, "kind": kind, "zone": zone})
+    return device_credentials(site, kind, device_id, creds)
+
+
+def provision_credentials(cfg: Config, site: Site, kind: str, device_id: str,
+                          dynsec: DynsecClient | None = None) -> Credentials:
+    """The device's broker account and own-topics role (a fresh password each time)."""
+    own = dynsec is None
+    ds = dynsec or DynsecClient(cfg.mqtt.host, cfg.mqtt.port, cfg.broker.admin_username, cfg.broker.admin_password)
+    try:
+        return ds.provision_device(site.id, kind, device_id)
+    finally:
+        if own:
+            ds.close()
+
+
+def inventory_queue(site: Site, device_id: str) -> str:
+    """The queue the site's inventory gives the device ("" for none, or a device not in the inventory)."""
+    return next((d.queue for d in site.devices if d.id == device_id), "")
+
+
+def device_credentials(site: Site, kind: str, device_id: str, creds: Credentials) -> dict[str, Any]:
+    """What registering a device returns: its broker credentials and its topic prefix."""
     return {"id": device_id, "mqtt_username": creds.username, "mqtt_password": creds.password,
             "topic_prefix": device_topic_prefix(site.id, kind, device_id)}
 
@@ -137,7 +159,7 @@ def remove_device(cfg: Config, device_id: str, *, dynsec: DynsecClient | None = 
         row = db.one("SELECT mqtt_username, removed_at FROM devices WHERE id=?", (device_id,))
         inventory = next((d for d in site.devices if d.id == device_id), None)
         if row is None and inventory is None:
-            raise ProvisioningError(f"no such device: {device_id}")
+            raise NoSuchDevice(f"no such device: {device_id}")
         username = (row["mqtt_username"] if row is not None else "") or device_id
         _publish_registry(cfg, site.id, device_id, b"", 10.0)
         own = dynsec is None

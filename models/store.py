@@ -95,7 +95,7 @@ def load_model(path: str | Path) -> tuple[SiteModel, dict[str, Any]]:
         model = sio.load(p, trusted=[t for t in untrusted if t in TRUSTED_TYPES])
     except ModelLoadError:
         raise
-    except Exception as exc:  # skops raises many kinds on a damaged file; all mean "not loadable"
+    except Exception as exc:  # noqa: BLE001 - skops raises many kinds on a damaged file; all mean "not loadable"
         raise ModelLoadError(f"{p.name}: cannot load ({type(exc).__name__}: {exc})") from None
     if not isinstance(model, SiteModel):
         raise ModelLoadError(f"{p.name}: holds a {type(model).__name__}, not a SiteModel")

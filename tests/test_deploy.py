@@ -41,7 +41,7 @@ def test_ports_match_the_configuration(compose: dict) -> None:
 
 
 def test_every_environment_key_is_a_real_setting(compose: dict) -> None:
-    for name, service in compose["services"].items():
+    for service in compose["services"].values():
         env = service.get("environment", {})
         if not isinstance(env, dict):
             continue

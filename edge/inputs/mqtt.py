@@ -73,8 +73,12 @@ class BufferedReadClient(mqtt.Client):
         return data[pos:pos + bufsize]
 
     def supports_fast_path(self) -> bool:
-        """Whether this paho has the read state the fast path relies on (checked, not assumed: a paho
-        release that changes it gets paho's own path and a warning instead of a broken network thread)."""
+        """Whether the fast path can decode this client's PUBLISH packets: MQTT 3.1/3.1.1 only (MQTT 5 puts
+        properties, and topic aliases, between the packet id and the payload, so an MQTT 5 client takes
+        paho's decoding), and a paho with the read state the fast path relies on (checked, not assumed: a
+        paho release that changes it gets paho's own path and a warning instead of a broken network thread)."""
+        if getattr(self, "_protocol", None) not in (mqtt.MQTTv31, mqtt.MQTTv311):
+            return False
         packet = getattr(self, "_in_packet", None)
         return (isinstance(packet, dict) and "command" in packet and hasattr(self, "_msgtime_mutex")
                 and hasattr(self, "_last_bytes_received") and callable(getattr(mqtt, "time_func", None)))
@@ -174,8 +178,9 @@ class MqttLink:
         if c.supports_fast_path():
             c.on_publishes = self._on_publishes
         else:
-            log.warning("this paho-mqtt has no read state the fast path knows; using paho's own decoding",
-                        extra={"paho": getattr(mqtt, "__version__", "?")})
+            log.warning("the PUBLISH fast path does not fit this client (MQTT 5, or a paho-mqtt whose read state "
+                        "it does not know); using paho's own decoding",
+                        extra={"paho": getattr(mqtt, "__version__", "?"), "protocol": c._protocol})
         c.on_subscribe = self._on_subscribe
         c.on_publish = self._on_publish
         self.client = c

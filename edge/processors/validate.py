@@ -7,34 +7,13 @@ with a reason. No raw MAC survives validation: probe sightings are hashed right 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Callable
 
 from floorops import contract
 from floorops.contract import ContractError
+from floorops.measurements import DeviceMessage, Sighting
 
-
-@dataclass(slots=True)
-class Sighting:
-    mac_hash: str
-    rssi: int
-    ts: int
-    randomised: bool
-    channel: int | None = None
-
-
-@dataclass(slots=True)
-class DeviceMessage:
-    """One valid device message: kind, device, channel, device time, seq and the contract's fields."""
-
-    kind: str
-    device_id: str
-    channel: str  # telemetry | event | status
-    ts: int
-    seq: int | None
-    data: dict[str, Any]
-    sightings: list[Sighting] = field(default_factory=list)
-    flags: list[str] = field(default_factory=list)
+__all__ = ["DeviceMessage", "HashMac", "Sighting", "from_modbus", "from_mqtt", "from_probe_line"]
 
 
 HashMac = Callable[[str], str]

@@ -76,7 +76,7 @@ class ChargerSim(DeviceSim):
     def minute(self, now_ms: int) -> None:
         blocked = self.has("over_temperature") or self.has("ground_fault") or self.has("power_loss")
         charging = 0
-        for i, s in enumerate(self.slots):
+        for s in self.slots:
             if s.state == EMPTY:
                 s.voltage_v = s.current_a = 0.0
                 continue

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import get_args
 
 from aiohttp import web
@@ -15,6 +16,8 @@ from hub.context import ctx
 from hub.clock import iso
 from hub.rules.config import RulesError, rules_schema
 from floorops.dynsec import DynsecError
+
+log = logging.getLogger("hub.api.admin")
 
 USER = obj(username=STR, role={"type": "string", "enum": list(ROLES)}, person=STR)
 
@@ -52,20 +55,30 @@ async def add_user(request: web.Request) -> web.Response:
 
 
 async def add_device(request: web.Request) -> web.Response:
+    """What ``python -m hub devices add`` does (hub.provisioning.add_device), with the database's part in the
+    hub's own unit of work: the row, its audit entry and the live state commit together, on the hub's
+    connection and clock, and the console's event goes out after the commit."""
     c = ctx(request)
     device_id, kind, zone = await _strings(request, "id", "kind", "zone")
+    site, actor, loop = c.hub.site, request["user"].username, asyncio.get_running_loop()
     try:
-        provisioning.check_device(c.hub.site, device_id, kind, zone)
-        creds = await asyncio.get_running_loop().run_in_executor(
-            None, lambda: provisioning.add_device(c.cfg, device_id, kind, zone, site=c.hub.site,
-                                                  actor=request["user"].username))
+        provisioning.check_device(site, device_id, kind, zone)
+        creds = await loop.run_in_executor(None, provisioning.provision_credentials, c.cfg, site, kind, device_id)
     except provisioning.ProvisioningError as exc:
         raise ApiError(400, str(exc)) from None
     except (DynsecError, OSError) as exc:
         raise ApiError(503, f"the broker could not register the device: {exc}") from None
     with c.hub.unit_of_work():
+        provisioning.store_device(c.hub.db, device_id, kind, zone, queue=provisioning.inventory_queue(site, device_id),
+                                  mqtt_username=creds.username, now=c.hub.clock.now())
+        c.hub.audit(actor, "device.add", f"device:{device_id}", {"kind": kind, "zone": zone})
         c.hub.register_device(device_id, kind, zone)
-    return ok(creds, status=201)
+    try:
+        await loop.run_in_executor(None, provisioning.publish_registry, c.cfg, site.id, device_id, kind, zone)
+    except provisioning.ProvisioningError as exc:
+        raise ApiError(503, f"the device is registered, but the edge could not be told its zone: {exc}") from None
+    log.info("device registered", extra={"device_id": device_id, "kind": kind, "zone": zone, "actor": actor})
+    return ok(provisioning.device_credentials(site, kind, device_id, creds), status=201)
 
 
 async def remove_device(request: web.Request) -> web.Response:
@@ -81,9 +94,9 @@ async def remove_device(request: web.Request) -> web.Response:
         result = await asyncio.get_running_loop().run_in_executor(
             None, lambda: provisioning.remove_device(c.cfg, device_id, site=c.hub.site,
                                                      actor=request["user"].username))
+    except provisioning.NoSuchDevice as exc:
+        raise ApiError(404, str(exc)) from None
     except provisioning.ProvisioningError as exc:
-        if str(exc).startswith("no such device"):
-            raise ApiError(404, str(exc)) from None
         raise ApiError(503, f"the device could not be removed: {exc}") from None
     except (DynsecError, OSError) as exc:
         raise ApiError(503, f"the broker could not remove the device: {exc}") from None

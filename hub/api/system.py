@@ -8,7 +8,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from hub.api import ANY_OBJ, INT, STR, ApiError, Route, arr, obj, ok
+from hub.api import ANY_OBJ, INT, STR, Route, arr, obj, ok
 from hub.context import HubContext, ctx
 
 METRICS_REGISTRY = "metrics_registry"  # key in HubContext.extra
@@ -109,11 +109,6 @@ async def dead_letters(request: web.Request) -> web.Response:
     return ok(ctx(request).hub.dead_letters())
 
 
-async def openapi(request: web.Request) -> web.Response:
-    from hub.openapi import document  # late: the document lists every module's routes
-    return ok(document([z.id for z in ctx(request).hub.site.zones]))
-
-
 ROUTES = [
     Route("GET", "/healthz", healthz, None, "Health of the hub and each component it uses (503 when db or mqtt is down or ingest is stalled)",
           ANY_OBJ, tag="system"),
@@ -122,5 +117,4 @@ ROUTES = [
     Route("GET", "/api/dead-letters", dead_letters, "audit.read",
           "The newest 100 records that failed alone (kept with their reason, acknowledged to the broker)",
           arr(obj(id=INT, received_at=STR, topic=STR, agent_id=STR, reason=STR, payload=STR)), tag="system"),
-    Route("GET", "/api/openapi.json", openapi, None, "This document", ANY_OBJ, tag="system"),
 ]

@@ -11,6 +11,7 @@ from floorops.config import load_config
 from floorops.site import load_site
 
 from edge import calibration
+from tools.calibration import simulate_day
 from edge.processors.occupancy import OccupancyEstimator
 
 pytestmark = pytest.mark.slow
@@ -25,8 +26,8 @@ def morning() -> tuple[Any, list[calibration.ZoneMinute]]:
     """A simulated morning none of the configured weights were fitted on (2026-11-19, seed 3)."""
     cfg = load_config(env={})
     site = load_site(cfg.site.file)
-    day = calibration.simulate_day(site, dt.date(2026, 11, 19), seed=3, rssi_min=cfg.edge.occupancy_rssi_min,
-                                   from_hour=9, to_hour=11)
+    day = simulate_day(site, dt.date(2026, 11, 19), seed=3, rssi_min=cfg.edge.occupancy_rssi_min,
+                       from_hour=9, to_hour=11)
     return site, calibration.counts(day, cfg.edge.occupancy_window_s)
 
 

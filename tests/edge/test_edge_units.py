@@ -291,7 +291,7 @@ def test_edge_lines_are_the_line_protocol_whatever_the_tag_order(tag: str, s: st
     tags = {"site": "demo", "zone": tag, "device_id": "d 1,=x"}
     fields = {"waiting": i, "serving": s, "avg wait": f, "ok": b}
     quoted = s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    expected = (f"queue_screen,device_id=d\\ 1\\,\\=x,site=demo" + (f",zone={esc(tag)}" if tag else "")
+    expected = ("queue_screen,device_id=d\\ 1\\,\\=x,site=demo" + (f",zone={esc(tag)}" if tag else "")
                 + f' waiting={i}i,serving="{quoted}",avg\\ wait={f!r},ok={"true" if b else "false"} 123')
     assert line("queue_screen", tags, fields, 123) == expected
     # The cached series part does not depend on the order the tags come in.

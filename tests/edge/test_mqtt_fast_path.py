@@ -131,3 +131,64 @@ def test_the_installed_paho_supports_the_fast_path() -> None:
     """If a paho upgrade changes its read state, the agent falls back (slowly): this says so loudly."""
     c = BufferedReadClient(mqtt.CallbackAPIVersion.VERSION2, client_id="t", manual_ack=True)
     assert c.supports_fast_path()
+
+
+def paho_publish_packets(protocol: int, messages: list[tuple[str, bytes, int]]) -> bytes:
+    """PUBLISH packets (QoS 1) as paho itself writes them for ``protocol``, with MQTT 5 properties."""
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    sender = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="sender", protocol=protocol)
+    a, b = socket.socketpair()
+    sender._sock = a
+    try:
+        for topic, payload, mid in messages:
+            props = None
+            if protocol == mqtt.MQTTv5:
+                props = Properties(PacketTypes.PUBLISH)
+                props.ContentType = "application/json"
+                props.UserProperty = ("fw", "2.4.1")
+            sender._send_publish(mid, topic.encode(), payload, qos=1, properties=props)
+        b.setblocking(False)
+        return b.recv(1 << 20)
+    finally:
+        a.close()
+        b.close()
+
+
+def receive_as_the_edge_does(stream: bytes, protocol: int) -> list[tuple[str, bytes, int]]:
+    """What an edge client of ``protocol`` hands on from ``stream``: the fast path where the client says
+    it supports it (as edge.inputs.mqtt.MqttLink wires it), paho's own decoding otherwise."""
+    got: list[tuple[str, bytes, int]] = []
+    c = BufferedReadClient(mqtt.CallbackAPIVersion.VERSION2, client_id="t", protocol=protocol, manual_ack=True)
+    c.on_message = lambda _c, _u, m: got.append((m.topic, m.payload, m.mid))
+    if c.supports_fast_path():
+        c.on_publishes = lambda items: got.extend((i.topic, i.payload, i.mid) for i in items)
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    c._sock = a
+    try:
+        b.sendall(stream)
+        assert c.loop_read() == mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS
+        return got
+    finally:
+        a.close()
+        b.close()
+
+
+def test_an_mqtt5_edge_hands_on_the_payloads_paho_wrote_not_their_properties() -> None:
+    """MQTT 5 puts properties between the packet id and the payload, which the 3.1.1 fast path does not
+    know: an MQTT 5 client must take paho's decoding, or every payload starts with property bytes and the
+    pipeline dead-letters it as bad JSON."""
+    messages = [(f"hospital/demo/kiosk/k{i}/telemetry", b'{"v":1,"n":%d}' % i, i + 1) for i in range(6)]
+    stream = PINGRESP + paho_publish_packets(mqtt.MQTTv5, messages)
+    assert receive_as_the_edge_does(stream, mqtt.MQTTv5) == messages
+
+
+def test_an_mqtt311_edge_still_takes_the_fast_path() -> None:
+    messages = [(f"hospital/demo/kiosk/k{i}/telemetry", b'{"v":1,"n":%d}' % i, i + 1) for i in range(6)]
+    stream = PINGRESP + paho_publish_packets(mqtt.MQTTv311, messages)
+    assert receive_as_the_edge_does(stream, mqtt.MQTTv311) == messages
+    v311 = BufferedReadClient(mqtt.CallbackAPIVersion.VERSION2, client_id="t", protocol=mqtt.MQTTv311)
+    v5 = BufferedReadClient(mqtt.CallbackAPIVersion.VERSION2, client_id="t", protocol=mqtt.MQTTv5)
+    assert v311.supports_fast_path() and not v5.supports_fast_path()

@@ -63,7 +63,7 @@ def test_queue_events_tell_a_consistent_story(morning) -> None:
 def test_probe_sightings_follow_the_people_in_the_zone(morning) -> None:
     sim, rec = morning
     macs = set()
-    for t, p in rec.of("probe-03"):  # registration hall
+    for _t, p in rec.of("probe-03"):  # registration hall
         for s in json.loads(p)["sightings"]:
             macs.add(s["mac"])
     present = sim.truth.current["reg_hall"]["occupancy"]
@@ -75,7 +75,7 @@ def test_probe_sightings_follow_the_people_in_the_zone(morning) -> None:
 def test_serial_probe_lines_parse(morning) -> None:
     sim, rec = morning
     parsed = Counter()
-    for device_id, data in rec.serial_data:
+    for _device_id, data in rec.serial_data:
         for line in data.split(b"\r\n"):
             if line:
                 parsed[type(contract.parse_probe_line(line)).__name__] += 1

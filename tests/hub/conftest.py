@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import subprocess
 import sys
 import time
 import urllib.error
@@ -103,7 +102,7 @@ class HubProcess:
                 return not wait_healthy and exc.code == 503
         try:
             wait_until(healthy, 30, "hub")
-        except Exception:
+        except Exception:  # noqa: BLE001 - whatever wait_until raised, the hub's log says why
             raise AssertionError(f"hub did not start:\n{self.proc.log_tail()}") from None
         return self
 

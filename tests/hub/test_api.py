@@ -14,7 +14,7 @@ import websockets.exceptions
 from floorops.config import Config
 from hub.auth import PERMISSIONS, ROLES
 from hub.clock import ManualClock
-from hub.openapi import all_routes, document
+from hub.openapi import all_routes
 from tests.hub.conftest import http
 from tests.hub.helpers import Feeder
 from tests.hub.live import PASSWORDS, LiveHub
@@ -182,7 +182,7 @@ def test_websocket_auth_catch_up_and_floor_manager_filter(live: LiveHub) -> None
             assert [m["id"] for m in replay] == ids
 
     asyncio.run(scenario())
-    status, events = http(live.url + f"/api/events?since=0", token=mon)
+    status, events = http(live.url + "/api/events?since=0", token=mon)
     assert status == 200 and any(e["type"] == "alarm.raised" for e in events)
 
 

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 from pathlib import Path
 
 import pytest
-from aiohttp import web
 
 from floorops.config import Config
 from floorops.influx import InfluxClient, query_sync, rows

@@ -7,7 +7,6 @@ import json
 import math
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from floorops.config import Config, load_config
@@ -69,7 +68,7 @@ def test_forecast_of_every_zone(loaded) -> None:  # type: ignore[no-untyped-def]
     out = svc.forecast(now, hours=48)
     assert set(out) == set(ZONES)
     bucket = math.floor(now.timestamp() / 900) * 900
-    for zone, rows in out.items():
+    for rows in out.values():
         assert len(rows) == 48 * 4
         first = dt.datetime.fromisoformat(rows[0]["start"])
         assert first.timestamp() == bucket and first.utcoffset() == dt.timedelta(hours=8)
