@@ -46,8 +46,7 @@ def accounts(args: argparse.Namespace) -> int:
     deadline = time.monotonic() + args.wait_s
     while True:
         try:
-            with DynsecClient(cfg.mqtt.host, cfg.mqtt.port, cfg.broker.admin_username,
-                              cfg.broker.admin_password) as ds:
+            with DynsecClient.for_config(cfg) as ds:  # TLS to the broker container (mqtt.tls)
                 ds.provision_service(cfg.edge.mqtt_username, cfg.edge.mqtt_password, edge_acls(cfg.site.id))
                 ds.provision_service(cfg.hub.mqtt_username, cfg.hub.mqtt_password, hub_acls(cfg.site.id))
             print("broker accounts for the edge and the hub are in place")
