@@ -19,6 +19,7 @@ import datetime as dt
 import ipaddress
 import logging
 import os
+import ssl
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -256,6 +257,16 @@ def ensure(cfg: Config, now: dt.datetime | None = None) -> TlsFiles:
     _warn_expiry("ca", ca, files.ca_crt, cfg, now)
     _warn_expiry("server", server, files.server_crt, cfg, now)
     return files
+
+
+def server_context(certfile: Path, keyfile: Path) -> ssl.SSLContext:
+    """What an HTTPS server (the hub) serves with: TLS 1.2 or newer, this certificate chain and key."""
+    if not certfile.is_file() or not keyfile.is_file():
+        raise TlsError(f"HTTPS: certificate {certfile} or key {keyfile} is missing")
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(str(certfile), str(keyfile))
+    return ctx
 
 
 def main(argv: list[str] | None = None) -> int:
