@@ -4,9 +4,9 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 # Debian packages the control centre needs, and those the tests need on top (a real browser; systemd-analyze
-# to verify deploy/systemd/).
+# to verify deploy/systemd/; nginx to check deploy/nginx/ with nginx -t).
 APT_RUN := mosquitto mosquitto-clients influxdb socat
-APT_TEST := $(APT_RUN) chromium fonts-noto-cjk systemd
+APT_TEST := $(APT_RUN) chromium fonts-noto-cjk systemd nginx-light
 PYTEST_ARGS ?=
 
 .PHONY: run test lint install install-test system-run system-test clean-var help

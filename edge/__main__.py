@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from floorops.config import ConfigError, load_config
 from floorops.logs import setup_logging
+from floorops.varperms import UMASK
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
             print(dumps(letters) if args.json else format_table(letters))
         store.close()
         return 0
+    os.umask(UMASK)  # buffer, dead letters, MAC keys: the owner's only (floorops/varperms.py)
     setup_logging(cfg.log_level, cfg.log_format, component="edge")
     from edge.agent import run_agent
 

@@ -23,6 +23,7 @@ from firmware_sim.links.modbus_bus import ModbusBus
 from firmware_sim.links.mqtt_link import MqttLink, load_credentials
 from firmware_sim.links.pty import LineWriter, PtyPair
 from floorops.config import Config
+from floorops.mqtt_client import endpoint
 from floorops.site import Site
 
 log = logging.getLogger(__name__)
@@ -85,7 +86,10 @@ class LiveSimulator:
         self.sim.warm_up()  # before any port opens: nobody waits on a busy loop
         if self.with_mqtt:
             creds = load_credentials(cfg.path(cfg.hub.credentials_file))
-            link = MqttLink(self.site.id, creds, cfg.mqtt.host, cfg.mqtt.port, cfg.mqtt.keepalive_s, self.clock.now_ms)
+            # Devices are on the hospital LAN: TLS to the broker's TLS listener, trusting the CA (sim.mqtt_tls).
+            ep = endpoint(cfg, tls=cfg.tls.enabled and cfg.sim.mqtt_tls)
+            link = MqttLink(self.site.id, creds, ep.host, ep.port, cfg.mqtt.keepalive_s, self.clock.now_ms,
+                            cafile=ep.cafile)
             for dev in self.sim.devices.values():
                 if dev.device.transport == "mqtt":
                     link.register(dev.id, dev.device.kind)

@@ -47,8 +47,28 @@ class MqttConfig:
     """Where the broker listens; each component has its own credentials in its own section."""
 
     host: str = "127.0.0.1"
-    port: int = 1883
+    port: int = 1883  # plain listener, bound to loopback only (tools and components on the broker's host)
     keepalive_s: int = 30
+    # TLS (docs/security.md "TLS"): the broker's TLS listener (devices on the LAN; ``tls_bind`` empty: every
+    # address), and whether FloorOps' own clients (edge, hub, CLIs) use it instead of the plain loopback port.
+    tls_port: int = 8883
+    tls_bind: str = ""
+    tls: bool = False
+    cafile: str = ""  # CA the clients trust; empty: the private CA, <tls.dir>/ca.crt
+
+
+@dataclass
+class TlsConfig:
+    """The private CA and server certificate (floorops/tls.py), issued on first start under ``dir``."""
+
+    enabled: bool = True  # the broker's TLS listener and the simulated devices' TLS
+    dir: str = "tls"
+    # Host names or IP addresses the server certificate names besides localhost, 127.0.0.1 and ::1 (the
+    # broker's and the console's names on the hospital LAN). From the environment: JSON or comma-separated.
+    extra_names: list[str] = field(default_factory=list)
+    server_days: int = 825
+    ca_days: int = 3650
+    warn_days: int = 30  # a warning is logged at every start once a certificate expires within this
 
 
 @dataclass
@@ -148,6 +168,9 @@ class HubConfig:
     trusted_proxies: list[str] = field(default_factory=list)
     # Origins allowed to open /ws (e.g. "https://ops.example.org"); empty: the hub's own origin only.
     ws_origins: list[str] = field(default_factory=list)
+    # HTTPS: PEM certificate (chain) and key; both empty: plain HTTP (loopback, or behind the TLS proxy).
+    tls_cert: str = ""
+    tls_key: str = ""
     cookie_secure: str = "auto"  # auto (Secure when served over HTTPS or a trusted TLS proxy), always, never
     login_workers: int = 1  # threads verifying passwords (argon2, ~50 ms of a core each), off the event loop
     login_queue: int = 64  # logins waiting (at most 2 s) for a thread; more, or longer, are answered 503
@@ -170,6 +193,8 @@ class SimConfig:
     # At the end of a run each networked device says "offline" (an orderly power-down). ``make run`` sets it
     # false: a hospital's devices stay on when its control centre stops, they only disconnect.
     devices_off_on_stop: bool = True
+    # Devices connect over TLS (mqtt.tls_port, trusting mqtt.cafile or the private CA) when tls.enabled.
+    mqtt_tls: bool = True
 
 
 @dataclass
@@ -215,6 +240,7 @@ class Config:
     log_format: str = "json"  # "json" or "text"
     site: SiteConfig = field(default_factory=SiteConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
+    tls: TlsConfig = field(default_factory=TlsConfig)
     broker: BrokerConfig = field(default_factory=BrokerConfig)
     influx: InfluxConfig = field(default_factory=InfluxConfig)
     edge: EdgeConfig = field(default_factory=EdgeConfig)
@@ -236,6 +262,12 @@ def _coerce(value: Any, typ: Any, where: str) -> Any:
     """Check or convert one value to the annotated type, with an error that names the key."""
     origin = typing.get_origin(typ)
     if origin is list:
+        if isinstance(value, str):  # from the environment: JSON, or comma-separated words
+            try:
+                value = json.loads(value) if value.strip().startswith("[") else [
+                    v.strip() for v in value.split(",") if v.strip()]
+            except ValueError as exc:
+                raise ConfigError(f"{where}: expected a JSON list, got {value!r} ({exc})") from None
         if not isinstance(value, list):
             raise ConfigError(f"{where}: expected a list, got {type(value).__name__}")
         return value

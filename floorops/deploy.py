@@ -2,7 +2,8 @@
 
 ``broker-files``: write the broker's configuration and dynamic-security file (admin cut down to
 administering accounts) into the broker's data volume, once; the same configuration as ``make run``
-(floorops.services.MosquittoServer), with the broker container's paths.
+(floorops.services.MosquittoServer), with the broker container's paths: TLS on 8883 for every client,
+plain 1883 on the container's loopback only (its healthcheck).
 
 ``accounts``: once the broker is up, give the edge agent and the hub their broker accounts and roles.
 """
@@ -26,11 +27,13 @@ def broker_files(args: argparse.Namespace) -> int:
         print("set FLOOROPS_BROKER__ADMIN_PASSWORD", file=sys.stderr)
         return 2
     server = MosquittoServer(
-        data_dir=Path(args.dir), port=args.port, host="0.0.0.0",
+        data_dir=Path(args.dir), port=args.port, host="127.0.0.1",  # plain: the container's own loopback only
         admin_username=cfg.broker.admin_username, admin_password=cfg.broker.admin_password,
         max_queued_messages=cfg.broker.max_queued_messages, max_inflight_messages=cfg.broker.max_inflight_messages,
         autosave_interval_s=cfg.broker.autosave_interval_s, plugin_path=args.plugin, run_as=args.user,
         data_dir_in_broker=args.broker_dir,
+        # Every client (devices, edge, hub) comes over TLS; certificates from the tls volume (floorops.tls).
+        tls_port=args.tls_port, certfile=f"{args.tls_dir}/server.crt", keyfile=f"{args.tls_dir}/server.key",
     )
     server.write_config()
     if args.owner:
@@ -46,8 +49,7 @@ def accounts(args: argparse.Namespace) -> int:
     deadline = time.monotonic() + args.wait_s
     while True:
         try:
-            with DynsecClient(cfg.mqtt.host, cfg.mqtt.port, cfg.broker.admin_username,
-                              cfg.broker.admin_password) as ds:
+            with DynsecClient.for_config(cfg) as ds:  # TLS to the broker container (mqtt.tls)
                 ds.provision_service(cfg.edge.mqtt_username, cfg.edge.mqtt_password, edge_acls(cfg.site.id))
                 ds.provision_service(cfg.hub.mqtt_username, cfg.hub.mqtt_password, hub_acls(cfg.site.id))
             print("broker accounts for the edge and the hub are in place")
@@ -66,7 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     b = sub.add_parser("broker-files", help="write mosquitto.conf and the dynamic-security file")
     b.add_argument("--dir", required=True, help="the broker's data volume, as mounted here")
     b.add_argument("--broker-dir", default="/mosquitto/data", help="the same volume inside the broker container")
-    b.add_argument("--port", type=int, default=1883)
+    b.add_argument("--port", type=int, default=1883, help="plain listener, bound to the broker's loopback")
+    b.add_argument("--tls-port", type=int, default=8883, help="TLS listener, every address")
+    b.add_argument("--tls-dir", default="/mosquitto/tls", help="server.crt and server.key, as the broker sees them")
     b.add_argument("--plugin", default="/usr/lib/mosquitto_dynamic_security.so")
     b.add_argument("--user", default="mosquitto")
     b.add_argument("--owner", default="1883:1883", help="uid:gid of the broker's user (eclipse-mosquitto: 1883)")

@@ -18,6 +18,8 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
+from floorops.mqtt_client import Endpoint, configure
+
 from floorops.contract import device_topic_prefix
 from floorops.topics import ROOT, supervisor_filter
 
@@ -77,12 +79,13 @@ def supervisor_acls(site: str) -> list[dict[str, Any]]:
 class DynsecClient:
     """A small synchronous client for dynsec commands (used by CLIs and the launcher)."""
 
-    def __init__(self, host: str, port: int, username: str, password: str, timeout_s: float = 10.0) -> None:
+    def __init__(self, host: str, port: int, username: str, password: str, timeout_s: float = 10.0,
+                 cafile: str = "") -> None:
         self._timeout = timeout_s
         self._lock = threading.Lock()
         self._waiting: dict[str, tuple[threading.Event, list[dict[str, Any]]]] = {}
         self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"dynsec-{uuid.uuid4().hex[:8]}")
-        self._client.username_pw_set(username, password)
+        configure(self._client, Endpoint(host, port, cafile), username, password)  # TLS when cafile is given
         self._client.on_message = self._on_message
         self._subscribed = threading.Event()
         self._client.on_subscribe = lambda *a: self._subscribed.set()
@@ -209,3 +212,12 @@ class DynsecClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @classmethod
+    def for_config(cls, cfg: Any, timeout_s: float = 10.0) -> "DynsecClient":
+        """As the broker admin of ``cfg`` (a floorops.config.Config), plain on loopback or TLS (mqtt.tls)."""
+        from floorops.mqtt_client import endpoint
+
+        ep = endpoint(cfg)
+        return cls(ep.host, ep.port, cfg.broker.admin_username, cfg.broker.admin_password, timeout_s,
+                   cafile=ep.cafile)

@@ -34,11 +34,14 @@ from typing import Any
 from floorops.config import Config, dump_toml, load_config
 from floorops.dynsec import DynsecClient, edge_acls, hub_acls, supervisor_acls
 from floorops.logs import setup_logging
+from floorops.mqtt_client import endpoint
 from floorops.services import (
     InfluxServer, ManagedProcess, MosquittoServer, ServiceError, free_port, tcp_open, wait_until,
 )
 from floorops.site import Site, load_site
 from floorops.supervision import Backoff, Notices, RestartHistory, describe_exit
+from floorops import tls
+from floorops.varperms import secure_var
 
 log = logging.getLogger("floorops.launcher")
 
@@ -90,7 +93,18 @@ class ControlCentre:
 
     @property
     def hub_url(self) -> str:
-        return f"http://{self.cfg.hub.http_host}:{self.cfg.hub.http_port}"
+        scheme = "https" if self.cfg.hub.tls_cert else "http"
+        return f"{scheme}://{self.cfg.hub.http_host}:{self.cfg.hub.http_port}"
+
+    def _hub_get(self, path: str) -> int:
+        """Status of a GET to the hub (over HTTPS: its certificate checked against the CA)."""
+        ctx = None
+        if self.cfg.hub.tls_cert:
+            import ssl
+
+            ctx = ssl.create_default_context(cafile=str(tls.ca_file(self.cfg)))
+        with urllib.request.urlopen(f"{self.hub_url}{path}", timeout=1, context=ctx) as r:
+            return int(r.status)
 
     @property
     def site(self) -> Site:
@@ -114,6 +128,7 @@ class ControlCentre:
     def prepare(self) -> None:
         """Choose ports, fill credentials and serial paths into a runtime config (mode 600)."""
         self.var.mkdir(parents=True, exist_ok=True)
+        secure_var(self.var)  # umask 077 for every child, and older files made private
         cfg = self.cfg
         sec = self._secrets()
         cfg.broker.admin_password = sec["broker_admin"]
@@ -121,6 +136,9 @@ class ControlCentre:
         cfg.hub.mqtt_password = sec["hub"]
         cfg.supervisor.mqtt_password = sec["supervisor"]
         cfg.mqtt.port = _port_or_free(cfg.mqtt.host, cfg.mqtt.port, "mosquitto")
+        if cfg.tls.enabled:  # first start: the private CA and server certificate (floorops/tls.py)
+            tls.ensure(cfg)
+            cfg.mqtt.tls_port = _port_or_free(cfg.mqtt.tls_bind or "127.0.0.1", cfg.mqtt.tls_port, "mosquitto-tls")
         influx_host = cfg.influx.url.split("//", 1)[-1].split(":")[0]
         influx_port = _port_or_free(influx_host, int(cfg.influx.url.rsplit(":", 1)[-1]), "influxd")
         cfg.influx.url = f"http://{influx_host}:{influx_port}"
@@ -158,6 +176,7 @@ class ControlCentre:
             max_queued_messages=cfg.broker.max_queued_messages,
             max_inflight_messages=cfg.broker.max_inflight_messages,
             autosave_interval_s=cfg.broker.autosave_interval_s,
+            **_broker_tls(cfg),
         ).start()
         self.influx = InfluxServer(
             data_dir=cfg.path(cfg.influx.data_dir), http_port=int(cfg.influx.url.rsplit(":", 1)[-1]),
@@ -172,7 +191,7 @@ class ControlCentre:
         site = self.site
         cred_path = cfg.path(cfg.hub.credentials_file)
         creds: dict[str, Any] = json.loads(cred_path.read_text()) if cred_path.exists() else {}
-        with DynsecClient(cfg.mqtt.host, cfg.mqtt.port, cfg.broker.admin_username, cfg.broker.admin_password) as ds:
+        with DynsecClient.for_config(cfg) as ds:
             ds.provision_service(cfg.edge.mqtt_username, cfg.edge.mqtt_password, edge_acls(site.id))
             ds.provision_service(cfg.hub.mqtt_username, cfg.hub.mqtt_password, hub_acls(site.id))
             # provision() may run without prepare() (tests): the account's password comes from var/ then.
@@ -210,8 +229,7 @@ class ControlCentre:
         hub = self._spawn("hub", "-m", "hub", "--config", conf)
         assert hub is not None
         try:
-            wait_until(lambda: urllib.request.urlopen(f"{self.hub_url}/healthz", timeout=1).status in (200, 503),
-                       60, "hub")
+            wait_until(lambda: self._hub_get("/healthz") in (200, 503), 60, "hub")
         except ServiceError:
             raise ServiceError(f"the hub did not start:\n{hub.log_tail()}") from None
         sim = self._spawn("simulator", "-m", "firmware_sim", "run", "--config", conf) if self.with_simulator else None
@@ -265,8 +283,9 @@ class ControlCentre:
     def supervise(self) -> None:
         """One watcher thread per long-running child: a crash is followed by a restart, with backoff."""
         cfg = self.cfg
-        self.notices = Notices(cfg.mqtt.host, cfg.mqtt.port, cfg.supervisor.mqtt_username,
-                               cfg.supervisor.mqtt_password, self.site.id)
+        ep = endpoint(cfg)
+        self.notices = Notices(ep.host, ep.port, cfg.supervisor.mqtt_username,
+                               cfg.supervisor.mqtt_password, self.site.id, cafile=ep.cafile)
         children = [p.name for p in self.processes if p.name in LONG_RUNNING]
         for name in ["mosquitto", "influxd", *children]:
             self.history.setdefault(name, RestartHistory())
@@ -352,8 +371,7 @@ class ControlCentre:
         cfg = self.cfg
         try:
             if name == "hub":
-                with urllib.request.urlopen(f"{self.hub_url}/healthz", timeout=1) as r:
-                    return r.status in (200, 503)
+                return self._hub_get("/healthz") in (200, 503)
             if name == "influxd":
                 return self.influx is not None and self.influx.ping()
         except urllib.error.HTTPError as exc:  # 503: up, its broker sessions still reconnecting
@@ -404,6 +422,15 @@ class ControlCentre:
             self.notices.close()
 
 
+def _broker_tls(cfg: Config) -> dict[str, Any]:
+    """The broker's TLS listener settings (none when ``tls.enabled`` is false)."""
+    if not cfg.tls.enabled:
+        return {}
+    files = tls.tls_files(cfg)
+    return {"tls_port": cfg.mqtt.tls_port, "tls_bind": cfg.mqtt.tls_bind, "certfile": str(files.server_crt),
+            "keyfile": str(files.server_key)}
+
+
 def _kill_leftovers(p: ManagedProcess) -> None:
     """What a crashed child left running in its session (the simulator's socat lines): killed, so that
     its replacement starts clean and nothing outlives the centre. ``ManagedProcess`` starts each child
@@ -424,6 +451,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", help="configuration file (default: floorops.toml)")
     parser.add_argument("--no-simulator", action="store_true", help="real devices only")
     args = parser.parse_args(argv)
+    os.umask(0o077)  # everything the centre writes under var/ is its owner's only (docs/security.md)
     cfg = load_config(args.config)
     setup_logging(cfg.log_level, "text", "launcher")
     centre = ControlCentre(cfg, with_simulator=not args.no_simulator)
@@ -446,7 +474,8 @@ FloorOps is running against the simulated hospital.
 
   Console:   {centre.hub_url}/
   API:       {centre.hub_url}/api/openapi.json
-  MQTT:      {cfg.mqtt.host}:{cfg.mqtt.port}  (device credentials: {cfg.path(cfg.hub.credentials_file)})
+  MQTT:      {cfg.mqtt.host}:{cfg.mqtt.port} (loopback, plain)  (device credentials: {cfg.path(cfg.hub.credentials_file)})
+  MQTT TLS:  port {cfg.mqtt.tls_port if cfg.tls.enabled else "off"}  (CA: {tls.ca_file(cfg)})
   InfluxDB:  {cfg.influx.url}  database {cfg.influx.database}
   Logs:      {centre.var / 'logs'}/
 

@@ -8,6 +8,7 @@ data; nothing is written outside it.
 from __future__ import annotations
 
 import glob
+import ipaddress
 import json
 import logging
 import os
@@ -133,6 +134,13 @@ def dynsec_plugin_path() -> str:
     return found[0]
 
 
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
 @dataclass
 class MosquittoServer:
     """Mosquitto with per-client credentials and ACLs from the dynamic security plugin.
@@ -144,7 +152,9 @@ class MosquittoServer:
       the admin role is cut down to administering dynsec only, so it reads no device traffic;
     - ``max_queued_messages``: Mosquitto's default of 1000 per client drops QoS 1 messages under load;
     - ``persistence`` with a short ``autosave_interval``: queued messages of persistent sessions survive
-      a broker restart (the default saves every 30 minutes).
+      a broker restart (the default saves every 30 minutes);
+    - TLS: the plain listener is bound to loopback only (passwords and payloads never cross the LAN in
+      clear); devices and remote components use the TLS listener on ``tls_port`` (floorops/tls.py).
     """
 
     data_dir: Path
@@ -159,7 +169,25 @@ class MosquittoServer:
     plugin_path: str = ""
     run_as: str = ""
     data_dir_in_broker: str = ""
+    # TLS listener (0: none), on ``tls_bind`` (empty: every address), with the server certificate and key
+    # as paths the broker reads.
+    tls_port: int = 0
+    tls_bind: str = ""
+    certfile: str = ""
+    keyfile: str = ""
     process: ManagedProcess | None = None
+
+    def _tls_lines(self) -> list[str]:
+        """The TLS listener block; the plain listener must be loopback-only (checked here)."""
+        if not _is_loopback(self.host):
+            raise ServiceError(f"the plain MQTT listener must be bound to loopback, not {self.host}: "
+                               "devices and other hosts use the TLS listener (mqtt.tls_port)")
+        if not self.tls_port:
+            return []
+        if not (self.certfile and self.keyfile):
+            raise ServiceError("a TLS listener needs certfile and keyfile (floorops.tls.ensure)")
+        return [f"listener {self.tls_port} {self.tls_bind}".rstrip(), f"certfile {self.certfile}",
+                f"keyfile {self.keyfile}", "tls_version tlsv1.2"]
 
     @property
     def conf_path(self) -> Path:
@@ -187,6 +215,7 @@ class MosquittoServer:
                     "per_listener_settings false",
                     "allow_anonymous false",
                     f"listener {self.port} {self.host}",
+                    *self._tls_lines(),
                     f"plugin {self.plugin_path or dynsec_plugin_path()}",
                     f"plugin_opt_config_file {where}/dynamic-security.json",
                     "persistence true",
@@ -225,8 +254,8 @@ class MosquittoServer:
             "mosquitto", [require_binary("mosquitto"), "-c", str(self.conf_path)], self.data_dir / "mosquitto.log"
         ).start()
         try:
-            wait_until(lambda: self.process is not None and self.process.running and tcp_open(self.host, self.port),
-                       timeout_s, "mosquitto")
+            wait_until(lambda: self.process is not None and self.process.running and tcp_open(self.host, self.port)
+                       and (not self.tls_port or tcp_open(self.tls_bind or "127.0.0.1", self.tls_port)), timeout_s, "mosquitto")
         except ServiceError:
             raise ServiceError(f"mosquitto did not start:\n{self.process.log_tail()}") from None
         return self

@@ -26,6 +26,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
+from floorops.mqtt_client import Endpoint, configure
 from floorops.topics import supervisor_topic
 
 log = logging.getLogger("floorops.supervision")
@@ -78,13 +79,13 @@ class RestartHistory:
 class Notices:
     """The launcher's own MQTT client: publishes supervision notices, QoS 1, queued while disconnected."""
 
-    def __init__(self, host: str, port: int, username: str, password: str, site: str) -> None:
+    def __init__(self, host: str, port: int, username: str, password: str, site: str, cafile: str = "") -> None:
         self.site = site
         self.run_id = uuid.uuid4().hex[:12]  # tells one launcher run's notices from the next one's
         self._seq = 0
         self._lock = threading.Lock()
         self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"floorops-supervisor-{self.run_id}")
-        self._client.username_pw_set(username, password)
+        configure(self._client, Endpoint(host, port, cafile), username, password)
         self._client.max_queued_messages_set(NOTICES_QUEUED)
         self._client.reconnect_delay_set(0.2, 2)
         self._client.connect_async(host, port, keepalive=30)

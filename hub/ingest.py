@@ -37,6 +37,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from floorops.config import Config
+from floorops.mqtt_client import configure, endpoint
 from floorops.topics import ROOT, expand, records_filter, relaying_agent, supervisor_filter
 
 log = logging.getLogger("hub.ingest")
@@ -112,6 +113,7 @@ class MqttIngest:
         self.cfg = cfg
         self.site_id = site_id
         self.apply = apply
+        self.endpoint = endpoint(cfg)  # plain loopback, or TLS when mqtt.tls (floorops.mqtt_client)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._wake_pending = False  # True exactly while a wake-up callback is queued on the loop
@@ -142,7 +144,7 @@ class MqttIngest:
     def _session(self, name: str, client_id: str, filters: list[str]) -> _Session:
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5,
                              manual_ack=True)
-        client.username_pw_set(self.cfg.hub.mqtt_username, self.cfg.hub.mqtt_password)
+        configure(client, self.endpoint, self.cfg.hub.mqtt_username, self.cfg.hub.mqtt_password)
         client.reconnect_delay_set(0.5, 10)
         client.max_inflight_messages_set(1000)
         client.max_queued_messages_set(0)
@@ -184,7 +186,7 @@ class MqttIngest:
         for s in self.sessions:
             props = Properties(PacketTypes.CONNECT)
             props.SessionExpiryInterval = SESSION_EXPIRY_S
-            s.client.connect_async(self.cfg.mqtt.host, self.cfg.mqtt.port, keepalive=self.cfg.mqtt.keepalive_s,
+            s.client.connect_async(self.endpoint.host, self.endpoint.port, keepalive=self.cfg.mqtt.keepalive_s,
                                    clean_start=False, properties=props)
             s.client.loop_start()
 

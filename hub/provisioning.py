@@ -21,6 +21,7 @@ import paho.mqtt.client as mqtt
 from floorops.config import Config
 from floorops.contract import ID_RE, device_topic_prefix
 from floorops.dynsec import Credentials, DynsecClient, DynsecError, device_role
+from floorops.mqtt_client import configure, endpoint
 from floorops.site import DEVICE_KINDS, Site, load_site
 from floorops.topics import registry_topic
 from hub.auth import ROLES, UserStore
@@ -70,11 +71,12 @@ def publish_registry(cfg: Config, site_id: str, device_id: str, kind: str, zone:
 def _publish_registry(cfg: Config, site_id: str, device_id: str, payload: bytes, timeout_s: float) -> None:
     """``payload`` retained on the device's registry topic (empty: the device is removed)."""
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"floorops-hub-cli-{uuid.uuid4().hex[:8]}")
-    client.username_pw_set(cfg.hub.mqtt_username, cfg.hub.mqtt_password)
+    ep = endpoint(cfg)
+    configure(client, ep, cfg.hub.mqtt_username, cfg.hub.mqtt_password)
     try:
-        client.connect(cfg.mqtt.host, cfg.mqtt.port, keepalive=30)
+        client.connect(ep.host, ep.port, keepalive=30)
     except OSError as exc:
-        raise ProvisioningError(f"broker at {cfg.mqtt.host}:{cfg.mqtt.port} unreachable: {exc}") from None
+        raise ProvisioningError(f"broker at {ep.host}:{ep.port} unreachable: {exc}") from None
     client.loop_start()
     try:
         info = client.publish(registry_topic(site_id, device_id), payload, qos=1, retain=True)
@@ -119,7 +121,7 @@ def provision_credentials(cfg: Config, site: Site, kind: str, device_id: str,
                           dynsec: DynsecClient | None = None) -> Credentials:
     """The device's broker account and own-topics role (a fresh password each time)."""
     own = dynsec is None
-    ds = dynsec or DynsecClient(cfg.mqtt.host, cfg.mqtt.port, cfg.broker.admin_username, cfg.broker.admin_password)
+    ds = dynsec or DynsecClient.for_config(cfg)
     try:
         return ds.provision_device(site.id, kind, device_id)
     finally:
@@ -163,7 +165,7 @@ def remove_device(cfg: Config, device_id: str, *, dynsec: DynsecClient | None = 
         username = (row["mqtt_username"] if row is not None else "") or device_id
         _publish_registry(cfg, site.id, device_id, b"", 10.0)
         own = dynsec is None
-        ds = dynsec or DynsecClient(cfg.mqtt.host, cfg.mqtt.port, cfg.broker.admin_username, cfg.broker.admin_password)
+        ds = dynsec or DynsecClient.for_config(cfg)
         try:
             # The account first (the device can no longer log in), then its own-topics role.
             for delete, name in ((ds.delete_client, username), (ds.delete_role, device_role(device_id))):

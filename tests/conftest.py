@@ -18,20 +18,36 @@ from floorops.services import InfluxServer, MosquittoServer, free_port
 
 if TYPE_CHECKING:
     from floorops.launcher import ControlCentre
+    from floorops.tls import TlsFiles
 
 
 @pytest.fixture(scope="session")
-def make_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., MosquittoServer]]:
-    """Factory for brokers a test may stop, restart or kill; all stopped at session end."""
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> "TlsFiles":
+    """The private CA and server certificate (floorops.tls) the test brokers serve; ``ca_crt`` for clients."""
+    from floorops.config import load_config
+    from floorops.tls import ensure
+
+    cfg = load_config(env={})
+    cfg.var_dir = str(tmp_path_factory.mktemp("tls-var"))
+    return ensure(cfg)
+
+
+@pytest.fixture(scope="session")
+def make_broker(tmp_path_factory: pytest.TempPathFactory,
+                tls_files: "TlsFiles") -> Iterator[Callable[..., MosquittoServer]]:
+    """Factory for brokers a test may stop, restart or kill; all stopped at session end. Each has the
+    plain loopback listener (``port``) and the TLS one (``tls_port``, trusting ``tls_files.ca_crt``)."""
     started: list[MosquittoServer] = []
 
     def make(**kwargs: object) -> MosquittoServer:
+        tls_settings = {"tls_port": free_port(), "certfile": str(tls_files.server_crt),
+                        "keyfile": str(tls_files.server_key)}
         server = MosquittoServer(
             data_dir=Path(tmp_path_factory.mktemp("mosquitto")),
             port=free_port(),
             admin_username="floorops-admin",
             admin_password=secrets.token_urlsafe(16),
-            **kwargs,  # type: ignore[arg-type]
+            **{**tls_settings, **kwargs},  # type: ignore[arg-type]
         )
         started.append(server)
         return server.start()
@@ -100,6 +116,7 @@ def control_centre(tmp_path_factory: pytest.TempPathFactory) -> Iterator["Contro
     cfg.var_dir = str(var)
     cfg.log_format = "json"
     cfg.mqtt.port = free_port()
+    cfg.mqtt.tls_port = free_port()
     cfg.influx.url = f"http://127.0.0.1:{free_port()}"
     cfg.influx.rpc_port = free_port()
     cfg.hub.http_port = free_port()

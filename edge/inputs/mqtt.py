@@ -27,6 +27,7 @@ import paho.mqtt.client as mqtt
 
 from floorops.config import Config
 from floorops.contract import TOPIC_ROOT
+from floorops.mqtt_client import configure, endpoint
 from floorops.topics import ROOT, agent_status_topic
 
 from edge.pipeline import MqttIn
@@ -164,8 +165,8 @@ class MqttLink:
         self.subscriptions = [(f"{TOPIC_ROOT}/{self.site}/#", 1), (f"{ROOT}/{self.site}/registry/+", 1)]
         c = BufferedReadClient(mqtt.CallbackAPIVersion.VERSION2, client_id=f"floorops-edge-{cfg.edge.agent_id}",
                                clean_session=False, protocol=mqtt.MQTTv311, manual_ack=True)
-        if cfg.edge.mqtt_username:
-            c.username_pw_set(cfg.edge.mqtt_username, cfg.edge.mqtt_password)
+        self.endpoint = endpoint(cfg)  # plain loopback, or TLS when mqtt.tls (floorops.mqtt_client)
+        configure(c, self.endpoint, cfg.edge.mqtt_username, cfg.edge.mqtt_password)
         c.will_set(self.status_topic, _status_payload("offline"), qos=1, retain=True)
         c.reconnect_delay_set(min_delay=1, max_delay=30)
         # No paho in-flight limit (0): the hub publisher bounds what is in flight itself. With a limit, paho
@@ -195,7 +196,7 @@ class MqttLink:
             self.client.publish(self.status_topic, _status_payload("online", **self.status_extra), qos=1, retain=True)
 
     def start(self) -> None:
-        self.client.connect_async(self.cfg.mqtt.host, self.cfg.mqtt.port, keepalive=self.cfg.mqtt.keepalive_s)
+        self.client.connect_async(self.endpoint.host, self.endpoint.port, keepalive=self.cfg.mqtt.keepalive_s)
         self.client.loop_start()
 
     def stop(self) -> None:

@@ -19,6 +19,7 @@ import paho.mqtt.client as mqtt
 
 from firmware_sim.devices.base import FIRMWARE
 from floorops import contract
+from floorops.mqtt_client import Endpoint, configure
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +49,9 @@ class DeviceConnection:
     """A device's MQTT session; ``power_off`` kills it without DISCONNECT."""
 
     def __init__(self, device_id: str, kind: str, site_id: str, creds: dict[str, Any], host: str, port: int,
-                 keepalive_s: int, now_ms: Callable[[], int]) -> None:
+                 keepalive_s: int, now_ms: Callable[[], int], cafile: str = "") -> None:
         self.device_id = device_id
+        self.cafile = cafile  # TLS trusting this CA; empty: plain MQTT
         self.host, self.port, self.keepalive_s = host, port, keepalive_s
         self.creds = creds
         self.status_topic = str(contract.Topic(site_id, kind, device_id, "status"))
@@ -62,7 +64,8 @@ class DeviceConnection:
     def power_on(self, ts_ms: int) -> None:
         c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.device_id, protocol=mqtt.MQTTv311,
                         clean_session=True)
-        c.username_pw_set(self.creds["mqtt_username"], self.creds["mqtt_password"])
+        configure(c, Endpoint(self.host, self.port, self.cafile), self.creds["mqtt_username"],
+                  self.creds["mqtt_password"])
         c.will_set(self.status_topic, status_payload("offline", ts_ms), qos=1, retain=True)
         c.reconnect_delay_set(1, 30)
         c.on_connect = self._on_connect
@@ -133,8 +136,9 @@ class MqttLink:
     """All networked devices' connections; devices without credentials are reported and skipped."""
 
     def __init__(self, site_id: str, credentials: dict[str, dict[str, Any]], host: str, port: int,
-                 keepalive_s: int, now_ms: Callable[[], int]) -> None:
+                 keepalive_s: int, now_ms: Callable[[], int], cafile: str = "") -> None:
         self.site_id = site_id
+        self.cafile = cafile
         self.credentials = credentials
         self.host, self.port, self.keepalive_s = host, port, keepalive_s
         self.now_ms = now_ms
@@ -165,7 +169,7 @@ class MqttLink:
         if device_id in self.connections:
             return
         conn = DeviceConnection(device_id, kind, self.site_id, creds, self.host, self.port, self.keepalive_s,
-                                self.now_ms)
+                                self.now_ms, cafile=self.cafile)
         self.connections[device_id] = conn
         conn.power_on(ts_ms)
 

@@ -94,10 +94,14 @@ def device_creds(sim_dynsec: DynsecClient, demo_site: Site) -> dict[str, dict[st
 
 
 @pytest.fixture
-def provisioned(tmp_path: Path, sim_broker: MosquittoServer, device_creds: dict[str, Any]) -> Iterator[Config]:
-    """A config for a tmp var_dir with the devices' credentials in the credentials file (mode 600)."""
+def provisioned(tmp_path: Path, sim_broker: MosquittoServer, device_creds: dict[str, Any],
+                tls_files: Any) -> Iterator[Config]:
+    """A config for a tmp var_dir with the devices' credentials in the credentials file (mode 600); the
+    devices connect over TLS (sim.mqtt_tls) trusting the test CA."""
     cfg = Config(var_dir=str(tmp_path))
     cfg.mqtt.port = sim_broker.port
+    cfg.mqtt.tls_port = sim_broker.tls_port
+    cfg.mqtt.cafile = str(tls_files.ca_crt)
     cfg.sim.control_port = free_port()
     cfg.sim.speed = 20.0
     cfg.sim.faults_per_device_day = 0.0

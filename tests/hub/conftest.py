@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import ssl
 import sys
 import time
 import urllib.error
@@ -87,7 +88,13 @@ class HubProcess:
 
     @property
     def url(self) -> str:
-        return f"http://{self.cfg.hub.http_host}:{self.cfg.hub.http_port}"
+        scheme = "https" if self.cfg.hub.tls_cert else "http"
+        return f"{scheme}://{self.cfg.hub.http_host}:{self.cfg.hub.http_port}"
+
+    @property
+    def ssl_context(self) -> "ssl.SSLContext | None":
+        """Over HTTPS: a client context trusting the CA the hub's certificate comes from (mqtt.cafile)."""
+        return ssl.create_default_context(cafile=self.cfg.mqtt.cafile) if self.cfg.hub.tls_cert else None
 
     def start(self, wait_healthy: bool = True) -> "HubProcess":
         env = dict(os.environ, PYTHONUNBUFFERED="1")
@@ -96,7 +103,7 @@ class HubProcess:
                                    Path(self.cfg.var_dir) / "hub.log", env=env).start()
         def healthy() -> bool:
             try:
-                with urllib.request.urlopen(self.url + "/healthz", timeout=1) as r:
+                with urllib.request.urlopen(self.url + "/healthz", timeout=1, context=self.ssl_context) as r:
                     return r.status == 200
             except urllib.error.HTTPError as exc:
                 return not wait_healthy and exc.code == 503
