@@ -77,6 +77,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "calibrate":
         return _calibrate(cfg, args)
+    from floorops.retention import plan
+
+    try:
+        plan(cfg)  # a retention that would delete what the models need stops the agent here, clearly
+    except ConfigError as exc:
+        print(f"edge: configuration error: {exc}", file=sys.stderr)
+        return 2
     setup_logging(cfg.log_level, cfg.log_format, component="edge")
     from edge.agent import run_agent
 

@@ -72,7 +72,11 @@ class InfluxConfig:
     database: str = "floorops"
     username: str = ""
     password: str = ""
-    retention: str = ""  # e.g. "90d"; empty keeps the server's default policy
+    # Retention policies, applied by the edge at start (floorops/retention.py, docs/privacy.md; InfluxDB 1.x):
+    # the database's default policy (e.g. "182d"; not shorter than models.history_days; empty: left as
+    # it is, by default infinite) and, if set, a shorter one for raw hashed sightings (wifi_sighting, e.g. "2d").
+    retention: str = ""
+    sighting_retention: str = ""
     timeout_s: float = 10.0
     data_dir: str = "influxdb"
     rpc_port: int = 8088
