@@ -57,6 +57,13 @@ def main(argv: list[str] | None = None) -> int:
         store.close()
         return 0
     os.umask(UMASK)  # buffer, dead letters, MAC keys: the owner's only (floorops/varperms.py)
+    from floorops.retention import plan
+
+    try:
+        plan(cfg)  # a retention that would delete what the models need stops the agent here, clearly
+    except ConfigError as exc:
+        print(f"edge: configuration error: {exc}", file=sys.stderr)
+        return 2
     setup_logging(cfg.log_level, cfg.log_format, component="edge")
     from edge.agent import run_agent
 

@@ -14,6 +14,7 @@ import threading
 import time
 from pathlib import Path
 
+from floorops import retention
 from floorops.config import Config
 from floorops.influx import InfluxClient
 from floorops.site import Site, load_site
@@ -62,7 +63,7 @@ class EdgeAgent:
         self.influx = InfluxClient(cfg.influx.url, cfg.influx.database, cfg.influx.username, cfg.influx.password,
                                    cfg.influx.timeout_s)
         self.writer = InfluxWriter(self.influx, self.buffer, self.deadletters, self.metrics,
-                                   e.batch_max_points, e.batch_max_delay_s)
+                                   e.batch_max_points, e.batch_max_delay_s, retention.plan(cfg))
         self.loop: asyncio.AbstractEventLoop | None = None
         self.stop_event: asyncio.Event | None = None
         self.threads: list[threading.Thread] = []

@@ -38,9 +38,11 @@ class DeadLetter:
 
     @classmethod
     def make(cls, source: str, reason: str, message: str, payload: bytes) -> "DeadLetter":
-        """Redacted at creation, so nothing downstream ever sees a raw MAC from a rejected input."""
-        return cls(redact_text(source), reason, redact_text(message), redact(payload[:MAX_STORED_PAYLOAD]),
-                   int(time.time() * 1000), len(payload))
+        """Redacted at creation, so nothing downstream ever sees a raw MAC from a rejected input: the whole
+        payload first (and its JSON-unescaped form), then cut (a MAC across the cut is gone by then), then
+        once more, in case the cut left a hex run that now reads as a MAC."""
+        return cls(redact_text(source), reason, redact_text(message),
+                   redact(redact(payload)[:MAX_STORED_PAYLOAD]), int(time.time() * 1000), len(payload))
 
     def to_json(self) -> dict[str, object]:
         d = asdict(self)

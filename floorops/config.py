@@ -92,7 +92,11 @@ class InfluxConfig:
     database: str = "floorops"
     username: str = ""
     password: str = ""
-    retention: str = ""  # e.g. "90d"; empty keeps the server's default policy
+    # Retention policies, applied by the edge at start (floorops/retention.py, docs/privacy.md; InfluxDB 1.x):
+    # the database's default policy (e.g. "182d"; not shorter than models.history_days; empty: left as
+    # it is, by default infinite) and, if set, a shorter one for raw hashed sightings (wifi_sighting, e.g. "2d").
+    retention: str = ""
+    sighting_retention: str = ""
     timeout_s: float = 10.0
     data_dir: str = "influxdb"
     rpc_port: int = 8088
@@ -151,6 +155,9 @@ class HubConfig:
     # Receivers of alarm and dispatch events (hub/webhooks.py, docs/security.md): a URL (unsigned, warned
     # at start) or a table {url, secret = "whsec_<base64>", events = [...]} (Standard Webhooks signature).
     webhooks: list[str | dict[str, Any]] = field(default_factory=list)
+    # Signing key of every receiver without its own ``secret`` ("whsec_" + base64); empty: taken from
+    # <var_dir>/secrets.json ("webhook", written by make run), else those deliveries are unsigned.
+    webhook_secret: str = ""
     webhook_workers: int = 4  # fixed pool of delivering tasks, however many events wait
     webhook_queue_max: int = 10_000  # undelivered rows kept; beyond, the least important are dropped (counted)
     webhook_timeout_s: float = 5.0  # per POST
@@ -364,7 +371,8 @@ def _fill_secrets(cfg: Config) -> None:
     if not isinstance(data, dict):
         return
     for section, key, name in (("broker", "admin_password", "broker_admin"), ("edge", "mqtt_password", "edge"),
-                               ("hub", "mqtt_password", "hub"), ("supervisor", "mqtt_password", "supervisor")):
+                               ("hub", "mqtt_password", "hub"), ("supervisor", "mqtt_password", "supervisor"),
+                               ("hub", "webhook_secret", "webhook")):
         obj = getattr(cfg, section)
         if not getattr(obj, key) and isinstance(data.get(name), str):
             setattr(obj, key, data[name])

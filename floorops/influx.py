@@ -118,13 +118,16 @@ class InfluxClient:
             self._session = aiohttp.ClientSession(timeout=self._timeout)
         return self._session
 
-    async def write(self, lines: list[str] | bytes, gzip: bool = True, precision: str = "ns") -> None:
+    async def write(self, lines: list[str] | bytes, gzip: bool = True, precision: str = "ns",
+                    rp: str | None = None) -> None:
         body = lines if isinstance(lines, bytes) else ("\n".join(lines) + "\n").encode()
         headers = {"Content-Type": "text/plain; charset=utf-8"}
         if gzip:
             body = gzip_mod.compress(body, compresslevel=1)
             headers["Content-Encoding"] = "gzip"
         params = {"db": self.database, "precision": precision, **self._auth}
+        if rp:
+            params["rp"] = rp  # a retention policy other than the database's default (floorops/retention.py)
         try:
             async with self._get_session().post(f"{self.url}/write", params=params, data=body, headers=headers) as r:
                 if r.status != 204:

@@ -16,6 +16,7 @@ folder on free ports.
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import logging
 import os
@@ -119,6 +120,7 @@ class ControlCentre:
         data.setdefault("edge", secrets.token_urlsafe(18))
         data.setdefault("hub", secrets.token_urlsafe(18))
         data.setdefault("supervisor", secrets.token_urlsafe(18))
+        data.setdefault("webhook", "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode())  # hub.webhook_secret
         data.setdefault("users", {})
         _write_private(path, json.dumps(data, indent=2))
         return data
@@ -135,6 +137,7 @@ class ControlCentre:
         cfg.edge.mqtt_password = sec["edge"]
         cfg.hub.mqtt_password = sec["hub"]
         cfg.supervisor.mqtt_password = sec["supervisor"]
+        cfg.hub.webhook_secret = cfg.hub.webhook_secret or sec["webhook"]
         cfg.mqtt.port = _port_or_free(cfg.mqtt.host, cfg.mqtt.port, "mosquitto")
         if cfg.tls.enabled:  # first start: the private CA and server certificate (floorops/tls.py)
             tls.ensure(cfg)

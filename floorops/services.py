@@ -282,6 +282,7 @@ class InfluxServer:
     rpc_port: int
     database: str = "floorops"
     host: str = "127.0.0.1"
+    retention_check_interval: str = "30m"  # how often influxd deletes expired shards (tests set it short)
     process: ManagedProcess | None = None
 
     @property
@@ -326,6 +327,10 @@ bind-address = "{self.host}:{self.rpc_port}"
 
 [continuous_queries]
   log-enabled = false
+
+[retention]
+  enabled = true
+  check-interval = "{self.retention_check_interval}"
 """
         )
 

@@ -17,10 +17,11 @@ import hashlib
 import hmac
 import logging
 import random
+import secrets
 import time
 import uuid
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 from zoneinfo import ZoneInfo
 
@@ -44,10 +45,11 @@ USER_AGENT = "FloorOps-hub"
 
 @dataclass(frozen=True)
 class Receiver:
-    """One configured webhook: where, the HMAC key (None: unsigned) and which event types it wants."""
+    """One configured webhook: where, the HMAC key (None: unsigned) and which event types it wants.
+    ``repr`` leaves the key out, so a logged receiver never leaks it."""
 
     url: str
-    key: bytes | None
+    key: bytes | None = field(repr=False)
     events: frozenset[str]
 
     @property
@@ -57,9 +59,29 @@ class Receiver:
         return str(u.with_user(None).with_password(None).with_query(None).with_fragment(None))
 
 
-def parse_receivers(entries: Iterable[str | Mapping[str, Any]]) -> list[Receiver]:
-    """``hub.webhooks``: plain URLs (unsigned) or tables ``{url, secret, events?}``; clear errors otherwise."""
+def parse_secret(secret: str, where: str) -> bytes:
+    """A Standard Webhooks secret: ``whsec_`` + base64 of the HMAC key (at least 24 bytes)."""
+    if not isinstance(secret, str) or not secret.startswith(SECRET_PREFIX):
+        raise ConfigError(f"{where}: expected 'whsec_' + base64 (Standard Webhooks)")
+    try:
+        key = base64.b64decode(secret[len(SECRET_PREFIX):], validate=True)
+    except binascii.Error:
+        raise ConfigError(f"{where}: the part after 'whsec_' is not base64") from None
+    if len(key) < 24:
+        raise ConfigError(f"{where}: use at least 24 random bytes (got {len(key)})")
+    return key
+
+
+def new_secret() -> str:
+    """A fresh secret to hand a receiver (32 random bytes)."""
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def parse_receivers(entries: Iterable[str | Mapping[str, Any]], default_secret: str = "") -> list[Receiver]:
+    """``hub.webhooks``: plain URLs or tables ``{url, secret, events?}``; clear errors otherwise. A receiver
+    without its own secret is signed with ``default_secret`` (``hub.webhook_secret``), if any."""
     out: list[Receiver] = []
+    default_key = parse_secret(default_secret, "hub.webhook_secret") if default_secret else None
     for i, entry in enumerate(entries):
         where = f"hub.webhooks[{i}]"
         if isinstance(entry, str):
@@ -72,17 +94,8 @@ def parse_receivers(entries: Iterable[str | Mapping[str, Any]]) -> list[Receiver
         url = entry.get("url")
         if not isinstance(url, str) or URL(url).scheme not in ("http", "https") or not URL(url).host:
             raise ConfigError(f"{where}.url: expected an http(s) URL, got {url!r}")
-        key = None
         secret = entry.get("secret", "")
-        if secret:
-            if not isinstance(secret, str) or not secret.startswith(SECRET_PREFIX):
-                raise ConfigError(f"{where}.secret: expected 'whsec_' + base64 (Standard Webhooks)")
-            try:
-                key = base64.b64decode(secret[len(SECRET_PREFIX):], validate=True)
-            except binascii.Error:
-                raise ConfigError(f"{where}.secret: the part after 'whsec_' is not base64") from None
-            if len(key) < 24:
-                raise ConfigError(f"{where}.secret: use at least 24 random bytes (got {len(key)})")
+        key = parse_secret(secret, f"{where}.secret") if secret else default_key
         events = entry.get("events", list(FORWARDED))
         if isinstance(events, str):
             events = [events]
@@ -128,7 +141,7 @@ class WebhookSender:
 
     @classmethod
     def from_config(cls, cfg: HubConfig, db: Database, tz: ZoneInfo) -> "WebhookSender":
-        receivers = parse_receivers(cfg.webhooks)
+        receivers = parse_receivers(cfg.webhooks, cfg.webhook_secret)
         for r in receivers:
             if r.key is None:
                 log.warning("webhook receiver has no secret: its deliveries are unsigned", extra={"url": r.shown})

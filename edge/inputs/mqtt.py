@@ -26,7 +26,7 @@ from typing import Any, Callable
 import paho.mqtt.client as mqtt
 
 from floorops.config import Config
-from floorops.contract import TOPIC_ROOT
+from floorops.contract import MQTT_KINDS, TOPIC_ROOT
 from floorops.mqtt_client import configure, endpoint
 from floorops.topics import ROOT, agent_status_topic
 
@@ -152,6 +152,19 @@ def _status_payload(state: str, **extra: object) -> bytes:
                       separators=(",", ":")).encode()
 
 
+def device_subscriptions(site: str) -> list[tuple[str, int]]:
+    """The devices' topics, none overlapping another: Wi-Fi probe telemetry (raw MACs) at QoS 0, everything
+    else at QoS 1. The broker delivers at the lower of the publish and subscription QoS and, with
+    ``queue_qos0_messages false`` (its default), queues no QoS 0 message for an offline session: while the
+    edge is away, raw MACs never sit in the broker's memory or persistence file, whatever QoS a probe used
+    (docs/device-contract.md, docs/privacy.md). Queue screens' and kiosks' readings are kept for the edge."""
+    base = f"{TOPIC_ROOT}/{site}"
+    subs = [(f"{base}/{kind}/#", 1) for kind in MQTT_KINDS if kind != "wifi_probe"]
+    subs += [(f"{base}/wifi_probe/+/telemetry", 0), (f"{base}/wifi_probe/+/event", 1),
+             (f"{base}/wifi_probe/+/status", 1)]
+    return subs
+
+
 class MqttLink:
     def __init__(self, cfg: Config, put_many: Callable[[list[MqttIn], float | None], None],
                  on_puback: Callable[[int], None], on_connected: Callable[[], None] | None = None) -> None:
@@ -162,7 +175,7 @@ class MqttLink:
         self.on_connected = on_connected
         self.connected = threading.Event()
         self.status_topic = agent_status_topic(self.site, cfg.edge.agent_id)
-        self.subscriptions = [(f"{TOPIC_ROOT}/{self.site}/#", 1), (f"{ROOT}/{self.site}/registry/+", 1)]
+        self.subscriptions = device_subscriptions(self.site) + [(f"{ROOT}/{self.site}/registry/+", 1)]
         c = BufferedReadClient(mqtt.CallbackAPIVersion.VERSION2, client_id=f"floorops-edge-{cfg.edge.agent_id}",
                                clean_session=False, protocol=mqtt.MQTTv311, manual_ack=True)
         self.endpoint = endpoint(cfg)  # plain loopback, or TLS when mqtt.tls (floorops.mqtt_client)
@@ -216,6 +229,9 @@ class MqttLink:
             log.error("broker refused the connection", extra={"reason": str(rc)})
             return
         self.connects += 1
+        # A session from before the QoS rule may still hold the old catch-all QoS 1 subscription, which
+        # would keep queueing probe sightings (raw MACs) for this session: drop it first.
+        client.unsubscribe(f"{TOPIC_ROOT}/{self.site}/#")
         client.subscribe(self.subscriptions)
         log.info("connected to the broker", extra={"session_present": bool(getattr(flags, "session_present", 0)),
                                                    "connects": self.connects})

@@ -15,6 +15,7 @@ import asyncio
 import logging
 import time
 
+from floorops import retention
 from floorops.influx import InfluxClient, InfluxWriteError
 
 from edge.buffer import DurableBuffer, InfluxChunk
@@ -29,8 +30,12 @@ BACKOFF_MAX_S = 15.0
 
 class InfluxWriter:
     def __init__(self, client: InfluxClient, buffer: DurableBuffer, deadletters: DeadLetterStore,
-                 metrics: EdgeMetrics, batch_max_points: int, batch_max_delay_s: float) -> None:
+                 metrics: EdgeMetrics, batch_max_points: int, batch_max_delay_s: float,
+                 policies: retention.RetentionPlan | None = None) -> None:
         self.client = client
+        self.policies = policies
+        self._policies_applied = policies is None
+        self._sighting_prefix = retention.SIGHTING_MEASUREMENT.encode() + b","
         self.buffer = buffer
         self.deadletters = deadletters
         self.metrics = metrics
@@ -83,29 +88,50 @@ class InfluxWriter:
             waiting_since = time.monotonic() if self.buffer.pending_points else None
 
     async def _write(self, chunks: list[InfluxChunk]) -> None:
+        if not self._policies_applied:
+            assert self.policies is not None
+            try:  # before the first point: a point written into the wrong policy would be kept too long
+                await retention.apply(self.client, self.policies)
+            except InfluxWriteError as exc:
+                log.error("InfluxDB retention policies not applied; points wait in the buffer",
+                          extra={"error": str(exc)[:300]})
+                raise InfluxWriteError(f"retention policies not applied: {exc}") from None
+            self._policies_applied = True
         body = b"\n".join(c.body for c in chunks) + b"\n"
-        n = sum(c.n for c in chunks)
+        rp = self.policies.sighting_rp if self.policies else None
+        if rp is None:
+            await self._write_lines(body, None, sum(c.n for c in chunks))
+            return
+        lines = [ln for ln in body.split(b"\n") if ln]
+        sightings = [ln for ln in lines if ln.startswith(self._sighting_prefix)]
+        others = [ln for ln in lines if not ln.startswith(self._sighting_prefix)]
+        for group, group_rp in ((others, None), (sightings, rp)):
+            if group:
+                await self._write_lines(b"\n".join(group) + b"\n", group_rp, len(group))
+
+    async def _write_lines(self, body: bytes, rp: str | None, n: int) -> None:
         started = time.perf_counter()
         try:
-            await self.client.write(body)
+            await self.client.write(body, rp=rp)
         except InfluxWriteError as exc:
             if exc.status == 404:  # database missing (a fresh server): create it and try again later
                 await self.client.create_database()
+                self._policies_applied = self.policies is None
                 raise
             if exc.retryable:
                 raise
-            await self._write_bisecting(body.split(b"\n"), str(exc))
+            await self._write_bisecting(body.split(b"\n"), str(exc), rp)
             return
         self.metrics.write_latency.observe(time.perf_counter() - started)
         self.metrics.points_written.inc(n)
 
-    async def _write_bisecting(self, lines: list[bytes], error: str) -> None:
+    async def _write_bisecting(self, lines: list[bytes], error: str, rp: str | None = None) -> None:
         """Write what InfluxDB accepts, dead-letter the lines it refuses, one by one if need be."""
         lines = [ln for ln in lines if ln]
         if not lines:
             return
         try:
-            await self.client.write(b"\n".join(lines) + b"\n")
+            await self.client.write(b"\n".join(lines) + b"\n", rp=rp)
             self.metrics.points_written.inc(len(lines))
             return
         except InfluxWriteError as exc:
@@ -120,8 +146,8 @@ class InfluxWriter:
             log.error("InfluxDB refused a point; dead-lettered", extra={"error": error[:300]})
             return
         half = len(lines) // 2
-        await self._write_bisecting(lines[:half], error)
-        await self._write_bisecting(lines[half:], error)
+        await self._write_bisecting(lines[:half], error, rp)
+        await self._write_bisecting(lines[half:], error, rp)
 
 
 async def _wait_any(event: asyncio.Event, stop: asyncio.Event, timeout: float) -> None:

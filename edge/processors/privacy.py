@@ -33,8 +33,51 @@ _MAC_LIKE = re.compile(
 REDACTED = b"<mac-redacted>"
 
 
+# A JSON string escape: \uXXXX or a one-character escape (\" \\ \/ \b \f \n \r \t).
+_JSON_ESCAPE = re.compile(rb'\\(?:u([0-9a-fA-F]{4})|(["\\/bfnrt]))')
+_SHORT_ESCAPES = {b'"': b'"', b"\\": b"\\", b"/": b"/", b"b": b"\b", b"f": b"\f", b"n": b"\n", b"r": b"\r",
+                  b"t": b"\t"}
+
+
+def _unescaped(data: bytes) -> tuple[bytes, list[int], list[int]]:
+    """``data`` with its JSON escapes decoded, and for each byte of it the raw span it came from, so a MAC
+    found in the decoded form (``aa\\u003abb\\u003a...``) is cut out of the raw bytes."""
+    out = bytearray()
+    starts: list[int] = []
+    ends: list[int] = []
+    pos = 0
+    for m in _JSON_ESCAPE.finditer(data):
+        for i in range(pos, m.start()):
+            out.append(data[i])
+            starts.append(i)
+            ends.append(i + 1)
+        if m.group(1) is not None:
+            piece = chr(int(m.group(1), 16)).encode("utf-8", "surrogatepass")
+        else:
+            piece = _SHORT_ESCAPES[m.group(2)]
+        out += piece
+        starts.extend([m.start()] * len(piece))
+        ends.extend([m.end()] * len(piece))
+        pos = m.end()
+    for i in range(pos, len(data)):
+        out.append(data[i])
+        starts.append(i)
+        ends.append(i + 1)
+    return bytes(out), starts, ends
+
+
 def redact(data: bytes) -> bytes:
-    """Remove anything MAC-shaped from bytes that will be stored or shown (dead letters, errors)."""
+    """Remove anything MAC-shaped from bytes that will be stored or shown (dead letters, errors): as they
+    are, and as they read once JSON-unescaped (a device may send ``\\u003a`` for ``:``). Redact the whole
+    input before cutting it: a cut may split a MAC into pieces too short to be recognised."""
+    if b"\\" in data:
+        decoded, starts, ends = _unescaped(data)
+        out = bytearray()
+        pos = 0
+        for m in _MAC_LIKE.finditer(decoded):
+            out += data[pos:starts[m.start()]] + REDACTED
+            pos = ends[m.end() - 1]
+        data = bytes(out + data[pos:])
     return _MAC_LIKE.sub(REDACTED, data)
 
 

@@ -131,6 +131,8 @@ class DeviceSim:
 class MqttDeviceSim(DeviceSim):
     """JSON over MQTT: header (v, ts, seq), status with Last Will, bad input on telemetry."""
 
+    telemetry_qos = 1  # docs/device-contract.md: QoS 1 except Wi-Fi probes (raw MACs), QoS 0
+
     def __init__(self, device: Device, site_id: str, rng: np.random.Generator, emitter: Emitter) -> None:
         super().__init__(device, site_id, rng, emitter)
         self.seq = int(rng.integers(0, 1000))
@@ -180,12 +182,12 @@ class MqttDeviceSim(DeviceSim):
         if bad == "out_of_order_seq":
             self._held = payload
             return
-        self._publish("telemetry", payload, 1)
+        self._publish("telemetry", payload, self.telemetry_qos)
         if bad == "duplicate_seq":
-            self._publish("telemetry", payload, 1)
+            self._publish("telemetry", payload, self.telemetry_qos)
         if self._held is not None:
             held, self._held = self._held, None
-            self._publish("telemetry", held, 1)
+            self._publish("telemetry", held, self.telemetry_qos)
 
 
 def _spoil(msg: dict[str, Any], how: str) -> dict[str, Any]:

@@ -50,7 +50,9 @@ class Hearing:
 
 
 class WifiProbeSim(MqttDeviceSim):
-    """Networked probe: a batch of sightings every 5 s over MQTT."""
+    """Networked probe: a batch of sightings every 5 s over MQTT, at QoS 0 (no broker queues raw MACs)."""
+
+    telemetry_qos = 0
 
     def __init__(self, device: Device, site_id: str, rng: np.random.Generator, emitter: Emitter,
                  hearing: Hearing) -> None:

@@ -203,7 +203,7 @@ def test_hub_over_https_sets_a_secure_cookie(tmp_path: Path, broker: MosquittoSe
 def _leaky(var: Path) -> list[str]:
     """Paths under var/ that someone other than the owner may read, write or enter."""
     out = []
-    for root, dirs, files in os.walk(var):
+    for root, _dirs, files in os.walk(var):
         for p in [root, *(os.path.join(root, f) for f in files)]:
             st = os.lstat(p)
             if stat.S_ISLNK(st.st_mode):
