@@ -32,6 +32,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from floorops.config import Config
+from floorops.dynsec import SYS_DROPPED_TOPIC, hub_client_id, hub_session_username
 from floorops.topics import ROOT, expand, records_filter, relaying_agent, supervisor_filter
 
 log = logging.getLogger("hub.ingest")
@@ -68,17 +69,20 @@ class _Session:
 
 
 class MqttIngest:
-    def __init__(self, cfg: Config, site_id: str, apply: Callable[[list[tuple[str, bytes, str]]], Any],
-                 client_id: str | None = None) -> None:
+    def __init__(self, cfg: Config, site_id: str, apply: Callable[[list[tuple[str, bytes, str]]], Any]) -> None:
         self.cfg = cfg
         self.site_id = site_id
         self.apply = apply
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._wake_pending = False  # True exactly while a wake-up callback is queued on the loop
-        base_id = client_id or f"floorops-hub-{site_id}"
-        self.sessions = [self._session(name, f"{base_id}-{name}", filters)
+        # Each session is its own broker account, bound to its own client id (floorops.dynsec).
+        self.sessions = [self._session(name, hub_session_username(cfg.hub.mqtt_username, name),
+                                       hub_client_id(cfg.hub.mqtt_username, site_id, name), filters)
                          for name, filters in stream_filters(site_id).items()]
+        # The broker's count of messages it dropped from full session queues (SYS_DROPPED_TOPIC), as last
+        # published; None until the first one arrives. Read by the ticker (hub.rules.broker).
+        self.broker_dropped: int | None = None
         self.batches = 0
         self.retries = 0  # failed attempts at batches, all time (/metrics)
         self._failing_since: float | None = None  # time.monotonic() of the current batch's first failure
@@ -98,10 +102,10 @@ class MqttIngest:
         """Every session connected (what /healthz reports)."""
         return all(s.connected.is_set() for s in self.sessions)
 
-    def _session(self, name: str, client_id: str, filters: list[str]) -> _Session:
+    def _session(self, name: str, username: str, client_id: str, filters: list[str]) -> _Session:
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5,
                              manual_ack=True)
-        client.username_pw_set(self.cfg.hub.mqtt_username, self.cfg.hub.mqtt_password)
+        client.username_pw_set(username, self.cfg.hub.mqtt_password)
         client.reconnect_delay_set(0.5, 10)
         client.max_inflight_messages_set(1000)
         client.max_queued_messages_set(0)
@@ -111,7 +115,7 @@ class MqttIngest:
             if getattr(rc, "is_failure", False):
                 log.error("broker refused the hub", extra={"session": name, "reason": str(rc)})
                 return
-            c.subscribe([(f, 1) for f in filters])
+            c.subscribe([(f, 1) for f in filters] + ([(SYS_DROPPED_TOPIC, 0)] if name == "priority" else []))
             session.connected.set()
             log.info("connected to the broker", extra={"session": name,
                                                        "session_present": getattr(flags, "session_present", None)})
@@ -121,6 +125,9 @@ class MqttIngest:
             log.warning("disconnected from the broker", extra={"session": name, "reason": str(rc)})
 
         def on_message(c: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+            if msg.topic == SYS_DROPPED_TOPIC:  # QoS 0, retained: nothing to acknowledge or apply
+                self._broker_counter(msg.payload)
+                return
             session.inbox.append(msg)
             # One wake-up for a burst, not one cross-thread call (and self-pipe write) per message.
             if not self._wake_pending and self._loop is not None:
@@ -131,6 +138,17 @@ class MqttIngest:
         client.on_disconnect = on_disconnect
         client.on_message = on_message
         return session
+
+    def _broker_counter(self, payload: bytes) -> None:
+        try:
+            value = int(payload.decode("ascii").strip())
+        except (UnicodeDecodeError, ValueError):
+            log.warning("unreadable broker counter", extra={"topic": SYS_DROPPED_TOPIC, "payload": payload[:40].hex()})
+            return
+        if value != self.broker_dropped and value > 0:
+            log.error("the broker dropped messages from a full session queue",
+                      extra={"dropped_total": value, "previous": self.broker_dropped})
+        self.broker_dropped = value
 
     def _wake_up(self) -> None:
         assert self._wake is not None

@@ -27,6 +27,7 @@ import paho.mqtt.client as mqtt
 
 from floorops.config import Config
 from floorops.contract import TOPIC_ROOT
+from floorops.dynsec import edge_client_id
 from floorops.topics import ROOT, agent_status_topic
 
 from edge.pipeline import MqttIn
@@ -158,7 +159,7 @@ class MqttLink:
         self.connected = threading.Event()
         self.status_topic = agent_status_topic(self.site, cfg.edge.agent_id)
         self.subscriptions = [(f"{TOPIC_ROOT}/{self.site}/#", 1), (f"{ROOT}/{self.site}/registry/+", 1)]
-        c = BufferedReadClient(mqtt.CallbackAPIVersion.VERSION2, client_id=f"floorops-edge-{cfg.edge.agent_id}",
+        c = BufferedReadClient(mqtt.CallbackAPIVersion.VERSION2, client_id=edge_client_id(cfg.edge.agent_id),
                                clean_session=False, protocol=mqtt.MQTTv311, manual_ack=True)
         if cfg.edge.mqtt_username:
             c.username_pw_set(cfg.edge.mqtt_username, cfg.edge.mqtt_password)
