@@ -77,10 +77,15 @@ class BrokerConfig:
 
     admin_username: str = "floorops-admin"
     admin_password: str = ""
-    # QoS 1 queue per persistent session. Mosquitto's default (1000) drops messages under load.
+    # QoS 1 queue per persistent session, bounded in messages and bytes (the arithmetic: docs/security.md
+    # "Broker"). Mosquitto's default (1000) drops messages under load; past either bound it drops and counts.
     max_queued_messages: int = 2_000_000
+    max_queued_bytes: int = 268_435_456
+    # Largest MQTT packet accepted: the device contract's 256 KiB payload plus 64 KiB for topic and headers.
+    max_packet_size: int = 327_680
     max_inflight_messages: int = 1000
     autosave_interval_s: int = 10
+    sys_interval_s: int = 10  # how often the broker publishes $SYS counters (the hub's broker_dropping alarm)
     data_dir: str = "mosquitto"
 
 

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from floorops.config import load_config
-from floorops.dynsec import DynsecClient, DynsecError, edge_acls, hub_acls
+from floorops.dynsec import DynsecClient, DynsecError, service_accounts
 from floorops.services import MosquittoServer
 
 
@@ -30,6 +30,8 @@ def broker_files(args: argparse.Namespace) -> int:
         data_dir=Path(args.dir), port=args.port, host="127.0.0.1",  # plain: the container's own loopback only
         admin_username=cfg.broker.admin_username, admin_password=cfg.broker.admin_password,
         max_queued_messages=cfg.broker.max_queued_messages, max_inflight_messages=cfg.broker.max_inflight_messages,
+        max_queued_bytes=cfg.broker.max_queued_bytes, max_packet_size=cfg.broker.max_packet_size,
+        sys_interval_s=cfg.broker.sys_interval_s,
         autosave_interval_s=cfg.broker.autosave_interval_s, plugin_path=args.plugin, run_as=args.user,
         data_dir_in_broker=args.broker_dir,
         # Every client (devices, edge, hub) comes over TLS; certificates from the tls volume (floorops.tls).
@@ -50,8 +52,8 @@ def accounts(args: argparse.Namespace) -> int:
     while True:
         try:
             with DynsecClient.for_config(cfg) as ds:  # TLS to the broker container (mqtt.tls)
-                ds.provision_service(cfg.edge.mqtt_username, cfg.edge.mqtt_password, edge_acls(cfg.site.id))
-                ds.provision_service(cfg.hub.mqtt_username, cfg.hub.mqtt_password, hub_acls(cfg.site.id))
+                # The edge's and the hub's accounts, each bound to its client id; older accounts upgraded.
+                ds.harden(service_accounts(cfg, cfg.site.id, supervisor=False))
             print("broker accounts for the edge and the hub are in place")
             return 0
         except (OSError, DynsecError) as exc:

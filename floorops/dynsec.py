@@ -5,6 +5,14 @@ Every device gets its own username, a random password and a role that lets it pu
 traffic (probe payloads carry raw MACs). FloorOps' own components get roles for their own topics.
 Commands go to ``$CONTROL/dynamic-security/v1`` as the dynsec admin; the running broker applies them
 at once, with no restart.
+
+Identity: every account is bound to exactly one client id (dynsec ``clientid``), and every connection
+FloorOps opens has its own account, so no account can take another's session or kick another client off
+(a device with the edge's id would otherwise get the edge's queued probe payloads; with another device's
+id it would fire that device's Last Will). Device ids may not start with ``floorops-``, which the
+service accounts' ids all do. Receiving is denied by default (``publishClientReceive``): only the edge
+and the hub, which consume, are granted it on their own topics. The dynsec admin alone stays unbound: it
+can rewrite every account anyway, and CLIs and the launcher use it from several processes at once.
 """
 
 from __future__ import annotations
@@ -18,12 +26,25 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
+import logging
 from floorops.mqtt_client import Endpoint, configure
 
 from floorops.contract import device_topic_prefix
-from floorops.topics import ROOT, supervisor_filter
+from floorops.topics import ROOT, registry_topic, supervisor_filter
+
+log = logging.getLogger("floorops.dynsec")
 
 CONTROL_TOPIC = "$CONTROL/dynamic-security/v1"
+# Mosquitto's count of messages it dropped because a session's queue was full (max_queued_messages /
+# max_queued_bytes); published every sys_interval. The hub reads it and raises ``broker_dropping``.
+SYS_DROPPED_TOPIC = "$SYS/broker/publish/messages/dropped"
+# Nobody receives what no role grants (mosquitto_ctrl's default allows receiving).
+DEFAULT_ACL_ACCESS = [
+    {"acltype": "publishClientSend", "allow": False},
+    {"acltype": "publishClientReceive", "allow": False},
+    {"acltype": "subscribe", "allow": False},
+    {"acltype": "unsubscribe", "allow": True},
+]
 RESPONSE_TOPIC = "$CONTROL/dynamic-security/v1/response"
 
 
@@ -54,26 +75,92 @@ def device_role(device_id: str) -> str:
 def edge_acls(site: str) -> list[dict[str, Any]]:
     """The edge reads every device of its site and writes FloorOps' internal topics of the site."""
     own = f"{ROOT}/{site}/#"
+    devices = f"hospital/{site}/#"
     return [
-        {"acltype": "subscribePattern", "topic": f"hospital/{site}/#", "allow": True},
+        {"acltype": "subscribePattern", "topic": devices, "allow": True},
         {"acltype": "subscribePattern", "topic": f"$share/+/hospital/{site}/#", "allow": True},
         {"acltype": "subscribePattern", "topic": own, "allow": True},
         {"acltype": "publishClientSend", "topic": own, "allow": True},
+        {"acltype": "publishClientReceive", "topic": devices, "allow": True},
+        {"acltype": "publishClientReceive", "topic": own, "allow": True},
     ]
 
 
 def hub_acls(site: str) -> list[dict[str, Any]]:
-    """The hub reads and writes FloorOps' internal topics only: no raw device traffic."""
+    """The hub reads and writes FloorOps' internal topics only: no raw device traffic. It also reads the
+    broker's dropped-messages counter (``SYS_DROPPED_TOPIC``), so that an overflow raises an alarm."""
     own = f"{ROOT}/{site}/#"
     return [
         {"acltype": "subscribePattern", "topic": own, "allow": True},
         {"acltype": "publishClientSend", "topic": own, "allow": True},
+        {"acltype": "publishClientReceive", "topic": own, "allow": True},
+        {"acltype": "subscribeLiteral", "topic": SYS_DROPPED_TOPIC, "allow": True},
+        {"acltype": "publishClientReceive", "topic": SYS_DROPPED_TOPIC, "allow": True},
     ]
+
+
+def registry_acls(site: str) -> list[dict[str, Any]]:
+    """The hub CLI's registry publisher (``devices add/remove``) writes registry entries, nothing else."""
+    return [{"acltype": "publishClientSend", "topic": registry_topic(site, "#"), "allow": True}]
 
 
 def supervisor_acls(site: str) -> list[dict[str, Any]]:
     """make run's launcher announces restarts of its children, and may do nothing else."""
     return [{"acltype": "publishClientSend", "topic": supervisor_filter(site), "allow": True}]
+
+
+# -- identities: one account per connection, each bound to one client id ------------------------------
+# The defaults give the ids FloorOps has always used (``floorops-edge-edge-1``, ``floorops-hub-demo-priority``),
+# so an upgraded install keeps its persistent sessions and what they hold.
+
+HUB_SESSIONS = ("priority", "stream")
+
+
+def edge_client_id(agent_id: str) -> str:
+    return f"floorops-edge-{agent_id}"
+
+
+def hub_session_username(hub_username: str, session: str) -> str:
+    """The hub's own account is its priority session's; the stream session has ``<account>-stream``."""
+    return hub_username if session == "priority" else f"{hub_username}-{session}"
+
+
+def hub_client_id(hub_username: str, site: str, session: str) -> str:
+    return f"{hub_username}-{site}-{session}"
+
+
+def registry_username(hub_username: str) -> str:
+    return f"{hub_username}-registry"
+
+
+def supervisor_client_id(username: str, site: str) -> str:
+    return f"{username}-{site}"
+
+
+@dataclass(frozen=True)
+class ServiceAccount:
+    username: str
+    password: str
+    client_id: str
+    acls: list[dict[str, Any]]
+
+
+def service_accounts(cfg: Any, site: str, supervisor: bool = True) -> list[ServiceAccount]:
+    """Every broker account of FloorOps' own components for ``cfg`` (a floorops.config.Config): the edge,
+    the hub's two sessions, the hub CLI's registry publisher and (make run) the launcher's notices. The
+    hub's accounts share the hub's password: they are one component's, on one machine."""
+    hub_user, hub_pw = cfg.hub.mqtt_username, cfg.hub.mqtt_password
+    out = [ServiceAccount(cfg.edge.mqtt_username, cfg.edge.mqtt_password, edge_client_id(cfg.edge.agent_id),
+                          edge_acls(site))]
+    out += [ServiceAccount(hub_session_username(hub_user, s), hub_pw, hub_client_id(hub_user, site, s), hub_acls(site))
+            for s in HUB_SESSIONS]
+    out.append(ServiceAccount(registry_username(hub_user), hub_pw, hub_client_id(hub_user, site, "registry"),
+                              registry_acls(site)))
+    if supervisor:
+        sup = cfg.supervisor.mqtt_username
+        out.append(ServiceAccount(sup, cfg.supervisor.mqtt_password, supervisor_client_id(sup, site),
+                                  supervisor_acls(site)))
+    return out
 
 
 class DynsecClient:
@@ -157,10 +244,11 @@ class DynsecClient:
         for acl in acls:
             self.command("addRoleACL", rolename=rolename, **acl)
 
-    def ensure_client(self, username: str, password: str, rolename: str) -> None:
-        """Create the client with that password and role, or reset both if it exists."""
+    def ensure_client(self, username: str, password: str, rolename: str, client_id: str) -> None:
+        """Create the client with that password, role and client id, or reset all three if it exists."""
         try:
-            self.command("createClient", username=username, password=password, roles=[{"rolename": rolename}])
+            self.command("createClient", username=username, password=password, clientid=client_id,
+                         roles=[{"rolename": rolename}])
             return
         except DynsecError as exc:
             if "already exists" not in str(exc):
@@ -170,6 +258,38 @@ class DynsecClient:
         client = self.command("getClient", username=username).get("data", {}).get("client", {})
         if rolename not in {r.get("rolename") for r in client.get("roles", [])}:
             self.command("addClientRole", username=username, rolename=rolename)
+        self.bind_client_id(username, client_id, current=client.get("clientid"))
+
+    def bind_client_id(self, username: str, client_id: str, current: str | None = None) -> bool:
+        """Bind an existing account to ``client_id`` (an install from before binding); True if changed.
+        Only when it differs: the broker disconnects the account's connection when its id is set."""
+        if current == client_id:
+            return False
+        self.command("setClientId", username=username, clientid=client_id)
+        log.info("broker account bound to its client id", extra={"username": username, "client_id": client_id})
+        return True
+
+    def harden(self, accounts: list[ServiceAccount]) -> list[str]:
+        """Bring a broker's accounts (new, or from an older FloorOps) to today's rules, on every start:
+        receiving denied by default, the service accounts in place with their ids, every device account
+        (role ``device-<username>``) bound to its device id. Returns the usernames of accounts left
+        unbound (none FloorOps made, bar the admin), which are logged as a warning."""
+        self.command("setDefaultACLAccess", acls=DEFAULT_ACL_ACCESS)
+        for a in accounts:
+            self.provision_service(a.username, a.password, a.acls, client_id=a.client_id)
+        known = {a.username for a in accounts}
+        unbound: list[str] = []
+        for c in self.command("listClients", verbose=True, count=-1).get("data", {}).get("clients", []):
+            username = c.get("username", "")
+            roles = {r.get("rolename") for r in c.get("roles", [])}
+            if device_role(username) in roles:
+                self.bind_client_id(username, username, current=c.get("clientid"))
+            elif username not in known and not c.get("clientid") and "admin" not in roles:
+                unbound.append(username)
+        if unbound:
+            log.warning("broker accounts not bound to a client id (not made by FloorOps)",
+                        extra={"usernames": unbound})
+        return unbound
 
     def delete_client(self, username: str) -> None:
         self.command("deleteClient", username=username)
@@ -190,17 +310,20 @@ class DynsecClient:
         return list(self.command("listRoles", count=-1).get("data", {}).get("roles", []))
 
     def provision_device(self, site: str, kind: str, device_id: str) -> Credentials:
-        """A fresh password and an own-topic-only role for one device (run again to rotate it)."""
+        """A fresh password and an own-topic-only role for one device (run again to rotate it); the account
+        connects only with the device id as its client id."""
         username = device_id
         password = new_password()
         role = device_role(device_id)
         self.ensure_role(role, device_acls(site, kind, device_id))
-        self.ensure_client(username, password, role)
+        self.ensure_client(username, password, role, client_id=device_id)
         return Credentials(username, password)
 
-    def provision_service(self, username: str, password: str, acls: list[dict[str, Any]]) -> Credentials:
+    def provision_service(self, username: str, password: str, acls: list[dict[str, Any]],
+                          client_id: str | None = None) -> Credentials:
+        """A service account with its own role, bound to ``client_id`` (default: the username)."""
         self.ensure_role(f"svc-{username}", acls)
-        self.ensure_client(username, password, f"svc-{username}")
+        self.ensure_client(username, password, f"svc-{username}", client_id=client_id or username)
         return Credentials(username, password)
 
     def close(self) -> None:

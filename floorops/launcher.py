@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from floorops.config import Config, dump_toml, load_config
-from floorops.dynsec import DynsecClient, edge_acls, hub_acls, supervisor_acls
+from floorops.dynsec import DynsecClient, service_accounts
 from floorops.logs import setup_logging
 from floorops.mqtt_client import endpoint
 from floorops.services import (
@@ -180,6 +180,8 @@ class ControlCentre:
             max_inflight_messages=cfg.broker.max_inflight_messages,
             autosave_interval_s=cfg.broker.autosave_interval_s,
             **_broker_tls(cfg),
+            max_queued_bytes=cfg.broker.max_queued_bytes, max_packet_size=cfg.broker.max_packet_size,
+            sys_interval_s=cfg.broker.sys_interval_s,
         ).start()
         self.influx = InfluxServer(
             data_dir=cfg.path(cfg.influx.data_dir), http_port=int(cfg.influx.url.rsplit(":", 1)[-1]),
@@ -195,12 +197,10 @@ class ControlCentre:
         cred_path = cfg.path(cfg.hub.credentials_file)
         creds: dict[str, Any] = json.loads(cred_path.read_text()) if cred_path.exists() else {}
         with DynsecClient.for_config(cfg) as ds:
-            ds.provision_service(cfg.edge.mqtt_username, cfg.edge.mqtt_password, edge_acls(site.id))
-            ds.provision_service(cfg.hub.mqtt_username, cfg.hub.mqtt_password, hub_acls(site.id))
             # provision() may run without prepare() (tests): the account's password comes from var/ then.
             cfg.supervisor.mqtt_password = cfg.supervisor.mqtt_password or self._secrets()["supervisor"]
-            ds.provision_service(cfg.supervisor.mqtt_username, cfg.supervisor.mqtt_password,
-                                 supervisor_acls(site.id))
+            # Every service account with its client id; an older var/'s accounts upgraded (floorops.dynsec).
+            ds.harden(service_accounts(cfg, site.id))
             removed = provisioning.removed_device_ids(cfg)  # taken out of service: not brought back
             for device in site.devices:
                 if device.id not in creds and device.id not in removed:

@@ -27,6 +27,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from floorops.mqtt_client import Endpoint, configure
+from floorops.dynsec import supervisor_client_id
 from floorops.topics import supervisor_topic
 
 log = logging.getLogger("floorops.supervision")
@@ -84,7 +85,7 @@ class Notices:
         self.run_id = uuid.uuid4().hex[:12]  # tells one launcher run's notices from the next one's
         self._seq = 0
         self._lock = threading.Lock()
-        self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"floorops-supervisor-{self.run_id}")
+        self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=supervisor_client_id(username, site))
         configure(self._client, Endpoint(host, port, cafile), username, password)
         self._client.max_queued_messages_set(NOTICES_QUEUED)
         self._client.reconnect_delay_set(0.2, 2)

@@ -141,6 +141,11 @@ async def ticker(c: HubContext) -> None:
                 c.hub.check_ingest(c.ingest.stalled_for(), c.ingest.health().get("error", ""))
             except Exception:  # noqa: BLE001
                 log.exception("ingest check failed")
+            try:
+                c.hub.check_broker(c.ingest.broker_dropped)
+            except Exception as exc:  # noqa: BLE001 - the next tick tries again with the same counter
+                if not busy(exc):
+                    log.exception("broker check failed")
         try:
             c.hub.tick()
         except Exception as exc:  # noqa: BLE001 - keep ticking

@@ -7,6 +7,7 @@ method, inside one SQLite transaction whose events are delivered only after it c
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 from collections import Counter, deque
@@ -23,6 +24,7 @@ from hub.dispatch import DispatchManager
 from hub.events import EventBus
 from hub.roster import Roster
 from hub.rules import agents, charger, crowding, display, forecast, kiosk, offline, supervisor, waits
+from hub.rules import broker as broker_rule
 from hub.rules import ingest as ingest_rule
 from hub.rules.base import Signal
 from hub.rules.config import RuleSet, load_rules_file, validate_rules
@@ -86,6 +88,7 @@ class Hub:
         self._recent: dict[tuple[str, str], RecentKeys] = {}
         # The ingest_stalled alarm while the database could not store it (hub.rules.ingest).
         self.held_alarm: dict[str, Any] | None = None
+        self.drop_watch = broker_rule.DropWatch()  # the broker's dropped-messages counter (hub.rules.broker)
         with self.unit_of_work():
             self.state.dirty_devices.update(d.id for d in site.devices if d.id in self.state.devices)
 
@@ -538,6 +541,24 @@ class Hub:
         if held is not None:
             self.held_alarm = None
             self.bus.publish_volatile("alarm.cleared", {**held, "state": "cleared", "stored": True})
+
+    def check_broker(self, dropped_total: int | None) -> None:
+        """Raise, repeat or clear ``broker_dropping`` from the broker's dropped-messages counter (None: not
+        received yet). Called by the ticker."""
+        if dropped_total is None:
+            return
+        now = self.clock.now()
+        watch = dataclasses.replace(self.drop_watch)  # kept only once the alarm is stored: a failed write retries
+        new = watch.observe(dropped_total, now)
+        is_open = (broker_rule.SOURCE, broker_rule.RULE) in self.alarms.open
+        sig = broker_rule.evaluate(watch, new, now, self.rules, is_open)
+        if sig is not None:
+            if sig.active:
+                log.error("the broker is dropping messages: readings or records were lost",
+                          extra={"dropped_new": new, "dropped_total": dropped_total})
+            with self.unit_of_work():
+                self.alarms.apply(sig)
+        self.drop_watch = watch
 
     def housekeeping(self) -> None:
         with self.unit_of_work():

@@ -38,6 +38,7 @@ from paho.mqtt.properties import Properties
 
 from floorops.config import Config
 from floorops.mqtt_client import configure, endpoint
+from floorops.dynsec import SYS_DROPPED_TOPIC, hub_client_id, hub_session_username
 from floorops.topics import ROOT, expand, records_filter, relaying_agent, supervisor_filter
 
 log = logging.getLogger("hub.ingest")
@@ -109,7 +110,7 @@ class _Work:
 
 
 class MqttIngest:
-    def __init__(self, cfg: Config, site_id: str, apply: Apply, client_id: str | None = None) -> None:
+    def __init__(self, cfg: Config, site_id: str, apply: Apply) -> None:
         self.cfg = cfg
         self.site_id = site_id
         self.apply = apply
@@ -117,12 +118,16 @@ class MqttIngest:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._wake_pending = False  # True exactly while a wake-up callback is queued on the loop
-        base_id = client_id or f"floorops-hub-{site_id}"
-        self.sessions = [self._session(name, f"{base_id}-{name}", filters)
+        # Each session is its own broker account, bound to its own client id (floorops.dynsec).
+        self.sessions = [self._session(name, hub_session_username(cfg.hub.mqtt_username, name),
+                                       hub_client_id(cfg.hub.mqtt_username, site_id, name), filters)
                          for name, filters in stream_filters(site_id).items()]
         self.batches = 0  # transactions committed
         self.preemptions = 0  # bulk transactions committed early because priority work was waiting (/metrics)
         self._held: dict[str, _Work] = {}  # a session's work that priority work preempted, resumed later
+        # The broker's count of messages it dropped from full session queues (SYS_DROPPED_TOPIC), as last
+        # published; None until the first one arrives. Read by the ticker (hub.rules.broker).
+        self.broker_dropped: int | None = None
         self.retries = 0  # failed attempts at batches, all time (/metrics)
         self._failing_since: float | None = None  # time.monotonic() of the current batch's first failure
         self._last_error = ""
@@ -141,10 +146,10 @@ class MqttIngest:
         """Every session connected (what /healthz reports)."""
         return all(s.connected.is_set() for s in self.sessions)
 
-    def _session(self, name: str, client_id: str, filters: list[str]) -> _Session:
+    def _session(self, name: str, username: str, client_id: str, filters: list[str]) -> _Session:
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5,
                              manual_ack=True)
-        configure(client, self.endpoint, self.cfg.hub.mqtt_username, self.cfg.hub.mqtt_password)
+        configure(client, self.endpoint, username, self.cfg.hub.mqtt_password)
         client.reconnect_delay_set(0.5, 10)
         client.max_inflight_messages_set(1000)
         client.max_queued_messages_set(0)
@@ -154,7 +159,7 @@ class MqttIngest:
             if getattr(rc, "is_failure", False):
                 log.error("broker refused the hub", extra={"session": name, "reason": str(rc)})
                 return
-            c.subscribe([(f, 1) for f in filters])
+            c.subscribe([(f, 1) for f in filters] + ([(SYS_DROPPED_TOPIC, 0)] if name == "priority" else []))
             session.connected.set()
             log.info("connected to the broker", extra={"session": name,
                                                        "session_present": getattr(flags, "session_present", None)})
@@ -164,6 +169,9 @@ class MqttIngest:
             log.warning("disconnected from the broker", extra={"session": name, "reason": str(rc)})
 
         def on_message(c: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+            if msg.topic == SYS_DROPPED_TOPIC:  # QoS 0, retained: nothing to acknowledge or apply
+                self._broker_counter(msg.payload)
+                return
             session.inbox.append(msg)
             # One wake-up for a burst, not one cross-thread call (and self-pipe write) per message.
             if not self._wake_pending and self._loop is not None:
@@ -174,6 +182,17 @@ class MqttIngest:
         client.on_disconnect = on_disconnect
         client.on_message = on_message
         return session
+
+    def _broker_counter(self, payload: bytes) -> None:
+        try:
+            value = int(payload.decode("ascii").strip())
+        except (UnicodeDecodeError, ValueError):
+            log.warning("unreadable broker counter", extra={"topic": SYS_DROPPED_TOPIC, "payload": payload[:40].hex()})
+            return
+        if value != self.broker_dropped and value > 0:
+            log.error("the broker dropped messages from a full session queue",
+                      extra={"dropped_total": value, "previous": self.broker_dropped})
+        self.broker_dropped = value
 
     def _wake_up(self) -> None:
         assert self._wake is not None

@@ -12,7 +12,6 @@ import logging
 import os
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,7 +19,7 @@ import paho.mqtt.client as mqtt
 
 from floorops.config import Config
 from floorops.contract import ID_RE, device_topic_prefix
-from floorops.dynsec import Credentials, DynsecClient, DynsecError, device_role
+from floorops.dynsec import Credentials, DynsecClient, DynsecError, device_role, hub_client_id, registry_username
 from floorops.mqtt_client import configure, endpoint
 from floorops.site import DEVICE_KINDS, Site, load_site
 from floorops.topics import registry_topic
@@ -63,16 +62,19 @@ def store_device(db: Database, device_id: str, kind: str, zone: str, queue: str 
 
 
 def publish_registry(cfg: Config, site_id: str, device_id: str, kind: str, zone: str, timeout_s: float = 10.0) -> None:
-    """The retained registry message, published as the hub's broker account, QoS 1, waited for."""
+    """The retained registry message, published as the hub CLI's registry account, QoS 1, waited for."""
     _publish_registry(cfg, site_id, device_id, json.dumps({"id": device_id, "kind": kind, "zone": zone}).encode(),
                       timeout_s)
 
 
 def _publish_registry(cfg: Config, site_id: str, device_id: str, payload: bytes, timeout_s: float) -> None:
     """``payload`` retained on the device's registry topic (empty: the device is removed)."""
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"floorops-hub-cli-{uuid.uuid4().hex[:8]}")
+    # The registry publisher's own account, bound to its one client id (floorops.dynsec): two CLIs at the
+    # same moment would take turns, the second one's publish waiting for the first one to be done.
+    hub_user = cfg.hub.mqtt_username
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=hub_client_id(hub_user, site_id, "registry"))
     ep = endpoint(cfg)
-    configure(client, ep, cfg.hub.mqtt_username, cfg.hub.mqtt_password)
+    configure(client, ep, registry_username(hub_user), cfg.hub.mqtt_password)
     try:
         client.connect(ep.host, ep.port, keepalive=30)
     except OSError as exc:

@@ -28,6 +28,7 @@ import paho.mqtt.client as mqtt
 from floorops.config import Config
 from floorops.contract import MQTT_KINDS, TOPIC_ROOT
 from floorops.mqtt_client import configure, endpoint
+from floorops.dynsec import edge_client_id
 from floorops.topics import ROOT, agent_status_topic
 
 from edge.pipeline import MqttIn
@@ -176,7 +177,7 @@ class MqttLink:
         self.connected = threading.Event()
         self.status_topic = agent_status_topic(self.site, cfg.edge.agent_id)
         self.subscriptions = device_subscriptions(self.site) + [(f"{ROOT}/{self.site}/registry/+", 1)]
-        c = BufferedReadClient(mqtt.CallbackAPIVersion.VERSION2, client_id=f"floorops-edge-{cfg.edge.agent_id}",
+        c = BufferedReadClient(mqtt.CallbackAPIVersion.VERSION2, client_id=edge_client_id(cfg.edge.agent_id),
                                clean_session=False, protocol=mqtt.MQTTv311, manual_ack=True)
         self.endpoint = endpoint(cfg)  # plain loopback, or TLS when mqtt.tls (floorops.mqtt_client)
         configure(c, self.endpoint, cfg.edge.mqtt_username, cfg.edge.mqtt_password)

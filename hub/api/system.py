@@ -68,6 +68,12 @@ class HubCollector:
         yield GaugeMetricFamily("floorops_hub_ingest_stalled_seconds",
                                 "How long the current batch has been failing (0: ingest healthy).",
                                 value=ingest.stalled_for() if ingest is not None else 0.0)
+        dropped = ingest.broker_dropped if ingest is not None else None
+        if dropped is not None:
+            yield CounterMetricFamily("floorops_broker_dropped_messages",
+                                      "Messages the broker dropped from full session queues since it started "
+                                      "($SYS/broker/publish/messages/dropped, as the hub last read it).",
+                                      value=dropped)
         yield CounterMetricFamily("floorops_hub_http_db_busy",
                                   "HTTP actions refused (503) because another process held the database lock.",
                                   value=hub.metrics["http_db_busy"])

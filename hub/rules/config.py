@@ -45,6 +45,7 @@ SCHEMA: dict[str, Any] = {
                                 startup_grace_s=60.0),
         "agent_offline": _rule("critical", grace_s=30.0),
         "ingest_stalled": _rule("critical", after_s=30.0),
+        "broker_dropping": _rule("critical", quiet_s=300.0),
         "component_crashloop": _rule("major", max_restarts=3, window_s=600.0),
         "display_fault": _rule("major", ticket=True),
         "charger_over_temperature": _rule("critical", ticket=True),

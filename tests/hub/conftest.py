@@ -17,7 +17,7 @@ from typing import Any, Iterator
 import pytest
 
 from floorops.config import Config, dump_toml, load_config
-from floorops.dynsec import DynsecClient, edge_acls, hub_acls
+from floorops.dynsec import DynsecClient, service_accounts
 from floorops.services import InfluxServer, ManagedProcess, MosquittoServer, free_port, wait_until
 from hub.clock import ManualClock
 
@@ -40,11 +40,12 @@ def make_cfg(tmp: Path, broker: MosquittoServer | None = None, influx: InfluxSer
 
 
 def provision_services(cfg: Config, edge_user: str | None = None) -> None:
-    """The hub's (and a test edge's) broker accounts, as the launcher makes them."""
+    """The hub's (and a test edge's) broker accounts, as the launcher makes them: each bound to its client id."""
     with DynsecClient(cfg.mqtt.host, cfg.mqtt.port, cfg.broker.admin_username, cfg.broker.admin_password) as ds:
-        ds.provision_service(cfg.hub.mqtt_username, cfg.hub.mqtt_password, hub_acls(cfg.site.id))
-        if edge_user:
-            ds.provision_service(edge_user, cfg.edge.mqtt_password, edge_acls(cfg.site.id))
+        for a in service_accounts(cfg, cfg.site.id, supervisor=False):
+            if a.username == cfg.edge.mqtt_username and a.username != edge_user:
+                continue
+            ds.provision_service(a.username, a.password, a.acls, client_id=a.client_id)
 
 
 @pytest.fixture

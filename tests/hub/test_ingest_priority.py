@@ -65,7 +65,7 @@ def test_a_fault_is_committed_and_broadcast_before_the_readings_batch_in_flight(
     applied: list[tuple[str, int]] = []  # (device, seq) of each reading, in the order the hub applied them
     acked: dict[int, list[int]] = {}  # mid -> readings applied when it was acknowledged
     broadcast: list[dict[str, Any]] = []
-    ingest = MqttIngest(cfg, cfg.site.id, hub.apply_until, client_id="test-priority")
+    ingest = MqttIngest(cfg, cfg.site.id, hub.apply_until)
     priority, stream = ingest.sessions
     assert (priority.name, stream.name) == ("priority", "stream")
     for s in ingest.sessions:

@@ -1,0 +1,46 @@
+"""Broker dropping: Mosquitto threw messages away because a persistent session's queue was full
+(``max_queued_messages`` / ``max_queued_bytes``, docs/security.md "Broker"), so some device readings or
+records never reach the edge or the hub. That loss must never be silent.
+
+The hub's priority session reads the broker's own counter, ``$SYS/broker/publish/messages/dropped``
+(floorops.dynsec.SYS_DROPPED_TOPIC, every ``sys_interval``); it counts since the broker started. Each rise
+raises (or repeats) the alarm; it clears once the counter has not moved for ``quiet_s``. The first value a
+hub sees counts whole, as the hub cannot know whether drops from before it started were seen: a restart
+may repeat an alarm, never hide one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hub.rules.base import Signal
+from hub.rules.config import RuleSet
+
+RULE = "broker_dropping"
+SOURCE = "broker:queues"  # ``:`` cannot occur in a device id
+KIND = "broker"
+
+
+@dataclass
+class DropWatch:
+    """What the hub last saw of the broker's counter."""
+
+    last: int | None = None
+    rose_at: float | None = None  # hub clock time of the last rise (or of the first reading)
+
+    def observe(self, value: int, now: float) -> int:
+        """New drops since the previous reading (a smaller value: the broker restarted, counting from 0)."""
+        new = value if self.last is None or value < self.last else value - self.last
+        if self.rose_at is None or new > 0:
+            self.rose_at = now
+        self.last = value
+        return new
+
+
+def evaluate(watch: DropWatch, new: int, now: float, rules: RuleSet, is_open: bool) -> Signal | None:
+    if new > 0:
+        return Signal(RULE, SOURCE, True, kind=KIND, repeat=is_open,
+                      detail={"dropped_total": watch.last, "dropped_new": new})
+    quiet_s = float(rules.rule(RULE)["quiet_s"])
+    if is_open and watch.rose_at is not None and now - watch.rose_at >= quiet_s:
+        return Signal(RULE, SOURCE, False, kind=KIND, detail={"dropped_total": watch.last, "quiet_s": quiet_s})
+    return None
