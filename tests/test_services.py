@@ -13,7 +13,8 @@ from floorops.services import InfluxServer, MosquittoServer
 pytestmark = pytest.mark.integration
 
 
-def connect(port: int, username: str, password: str) -> tuple[mqtt.Client, mqtt.ReasonCode]:
+def connect(port: int, username: str, password: str, client_id: str | None = None) -> tuple[mqtt.Client, mqtt.ReasonCode]:
+    """Connect as FloorOps' accounts do: with the client id the account is bound to (the username)."""
     done = threading.Event()
     result: list[mqtt.ReasonCode] = []
 
@@ -21,7 +22,8 @@ def connect(port: int, username: str, password: str) -> tuple[mqtt.Client, mqtt.
         result.append(rc)
         done.set()
 
-    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=username if client_id is None else client_id,
+                    protocol=mqtt.MQTTv5)
     c.username_pw_set(username, password)
     c.on_connect = on_connect
     c.connect("127.0.0.1", port)

@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 from floorops.config import Config, dump_toml, load_config
-from floorops.dynsec import DynsecClient, edge_acls
+from floorops.dynsec import DynsecClient, edge_acls, edge_client_id
 from floorops.influx import query_sync
 from floorops.services import ManagedProcess, MosquittoServer, free_port, wait_until
 
@@ -95,7 +95,7 @@ class EdgeHarness:
         """A connected publisher with the device's own broker account."""
         creds = self.credentials.get(device_id) or dynsec.provision_device(SITE, kind, device_id)
         self.credentials[device_id] = creds
-        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"dev-{device_id}", protocol=protocol)
+        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=device_id, protocol=protocol)
         c.username_pw_set(creds.username, creds.password)
         c.max_inflight_messages_set(1000)
         c.max_queued_messages_set(0)
@@ -111,7 +111,8 @@ class EdgeHarness:
 
 def provision_edge(cfg: Config, broker: MosquittoServer) -> None:
     with DynsecClient("127.0.0.1", broker.port, broker.admin_username, broker.admin_password) as ds:
-        ds.provision_service(cfg.edge.mqtt_username, cfg.edge.mqtt_password, edge_acls(SITE))
+        ds.provision_service(cfg.edge.mqtt_username, cfg.edge.mqtt_password, edge_acls(SITE),
+                             client_id=edge_client_id(cfg.edge.agent_id))
 
 
 def make_config(tmp: Path, broker: MosquittoServer, influx_url: str, database: str, **edge: Any) -> Config:

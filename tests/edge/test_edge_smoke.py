@@ -24,7 +24,7 @@ def hub_listener(broker, dynsec, name: str) -> tuple[mqtt.Client, list[tuple[str
     into their records as the hub unpacks them."""
     creds = dynsec.provision_service(f"floorops-hub-{name}", "pw-" + name, hub_acls(SITE))
     got: list[tuple[str, bytes]] = []
-    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"hub-{name}")
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=creds.username)
     c.username_pw_set(creds.username, creds.password)
     ready = threading.Event()
     c.on_subscribe = lambda *a: ready.set()

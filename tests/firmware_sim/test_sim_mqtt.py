@@ -34,7 +34,7 @@ class Reader:
     def __init__(self, port: int, username: str, password: str) -> None:
         self.msgs: list[tuple[str, bytes, bool]] = []
         self.lock = threading.Lock()
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"reader-{time.time_ns()}")
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=username)
         self.client.username_pw_set(username, password)
         subscribed = threading.Event()
         self.client.on_connect = lambda c, *a: c.subscribe("hospital/demo/#", qos=1)

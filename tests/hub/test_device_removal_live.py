@@ -11,7 +11,7 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from floorops.config import Config
-from floorops.dynsec import DynsecClient, device_role
+from floorops.dynsec import DynsecClient, device_role, edge_client_id
 from floorops.topics import EdgeRecord, agent_status_topic, registry_topic
 from tests.hub.conftest import HubProcess, http, wait_for
 from tests.hub.test_thin_path import cli, edge_publisher, login, publish
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.integration
 def can_connect(cfg: Config, username: str, password: str) -> bool:
     """Whether the broker accepts these credentials (CONNACK success)."""
     result: list[bool] = []
-    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"probe-login-{time.monotonic_ns()}")
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=username)  # a device's account: its id
     c.username_pw_set(username, password)
     c.on_connect = lambda cl, u, f, rc, p=None: result.append(not rc.is_failure)
     c.connect(cfg.mqtt.host, cfg.mqtt.port)
@@ -136,7 +136,7 @@ def test_agent_last_will_raises_agent_offline_and_reconnect_clears(hub_process: 
     topic = agent_status_topic(cfg.site.id, "edge-live")
 
     def agent() -> mqtt.Client:
-        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="floorops-edge-live-test")
+        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=edge_client_id(cfg.edge.agent_id))
         c.username_pw_set(cfg.edge.mqtt_username, cfg.edge.mqtt_password)
         c.will_set(topic, json.dumps({"v": 1, "ts": int(time.time() * 1000), "state": "offline"}), qos=1, retain=True)
         c.connect(cfg.mqtt.host, cfg.mqtt.port, keepalive=5)

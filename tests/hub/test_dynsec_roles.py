@@ -19,7 +19,8 @@ pytestmark = pytest.mark.integration
 
 def connect(port: int, username: str, password: str) -> mqtt.Client:
     done = threading.Event()
-    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    # Each account is bound to one client id: its username, for these accounts (floorops.dynsec).
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=username, protocol=mqtt.MQTTv5)
     c.username_pw_set(username, password)
     c.on_connect = lambda *a: done.set()
     c.connect("127.0.0.1", port)

@@ -11,6 +11,7 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from floorops.config import Config
+from floorops.dynsec import edge_client_id
 from floorops.topics import EdgeRecord, edge_record_topic, encode_records, records_topic
 from hub.clock import ManualClock
 from hub.ingest import MqttIngest
@@ -42,7 +43,7 @@ def test_a_batch_is_applied_record_by_record_and_a_broken_line_costs_only_itself
         return done
 
     async def scenario() -> None:
-        ingest = MqttIngest(cfg, cfg.site.id, apply, client_id=f"test-batches-{time.monotonic_ns()}")
+        ingest = MqttIngest(cfg, cfg.site.id, apply)  # this test's hub account: client ids of its own
         ingest.start()
         runner = asyncio.create_task(ingest.run())
         try:
@@ -51,7 +52,7 @@ def test_a_batch_is_applied_record_by_record_and_a_broken_line_costs_only_itself
                 assert time.monotonic() < deadline, "hub sessions did not connect"
                 await asyncio.sleep(0.05)
             await asyncio.sleep(0.3)  # subscriptions in place
-            pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-edge-{time.monotonic_ns()}")
+            pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=edge_client_id(cfg.edge.agent_id))
             pub.username_pw_set(cfg.edge.mqtt_username, cfg.edge.mqtt_password)
             pub.connect(cfg.mqtt.host, cfg.mqtt.port)
             pub.loop_start()

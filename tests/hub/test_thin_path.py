@@ -16,6 +16,7 @@ import pytest
 import websockets
 
 from floorops.config import Config
+from floorops.dynsec import edge_client_id
 from floorops.influx import line, point_time_ns, write_sync
 from floorops.topics import EdgeRecord, edge_record_topic
 from tests.hub.conftest import HubProcess, http, wait_for
@@ -31,7 +32,8 @@ def cli(proc: HubProcess, *args: str, stdin: str = "") -> subprocess.CompletedPr
 
 
 def edge_publisher(cfg: Config) -> mqtt.Client:
-    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-edge-{time.monotonic_ns()}")
+    # The edge's account connects only with the edge's client id (floorops.dynsec).
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=edge_client_id(cfg.edge.agent_id))
     c.username_pw_set(cfg.edge.mqtt_username, cfg.edge.mqtt_password)
     c.connect(cfg.mqtt.host, cfg.mqtt.port)
     c.loop_start()
