@@ -50,7 +50,7 @@ def cli(centre: ControlCentre, *args: str, stdin: str | None = None) -> str:
 
 def mosquitto_pub(centre: ControlCentre, creds: dict, channel: str, payload: str) -> None:
     subprocess.run(
-        ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(centre.cfg.mqtt.port), "-u", creds["mqtt_username"],
+        ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(centre.cfg.mqtt.port), "-i", creds["id"], "-u", creds["mqtt_username"],
          "-P", creds["mqtt_password"], "-q", "1", "-t", creds["topic_prefix"] + channel, "-m", payload],
         check=True, timeout=10,
     )

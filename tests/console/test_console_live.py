@@ -156,7 +156,7 @@ def _publish_long_queue(centre: Any) -> None:
     reading = {"v": 1, "ts": int(time.time() * 1000), "seq": random.randint(10**8, 2 * 10**9), "queue": "REG-1",
                "waiting": 180, "serving": "A001", "counters_open": 1, "avg_wait_s": 4000}
     subprocess.run(
-        ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(centre.cfg.mqtt.port), "-u", creds["mqtt_username"],
+        ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(centre.cfg.mqtt.port), "-i", creds["id"], "-u", creds["mqtt_username"],
          "-P", creds["mqtt_password"], "-q", "1", "-t", creds["topic_prefix"] + "telemetry", "-m", json.dumps(reading)],
         check=True, timeout=10,
     )

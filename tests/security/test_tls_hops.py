@@ -74,7 +74,7 @@ def _reader(port: int, admin: DynsecClient, topic: str) -> tuple[mqtt.Client, li
 def _try_connect(ep: Endpoint, username: str, password: str, context: ssl.SSLContext | None = None,
                  wait_s: float = 3.0) -> tuple[bool, str]:
     """(connected, error) for one MQTT CONNECT attempt."""
-    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"probe-{uuid.uuid4().hex[:8]}")
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=username)  # accounts are bound to their id
     if context is not None:
         c.username_pw_set(username, password)
         c.tls_set_context(context)
