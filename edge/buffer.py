@@ -44,6 +44,12 @@ DROP TABLE hub_records;
 """
 
 
+# Once a batch was refused over the quota, batches are taken again only when the buffer has drained to this
+# share of it. Without the margin the full state flapped while InfluxDB was away: delivered hub messages freed
+# a few bytes, one batch fitted, the next was refused, and every flap was a new episode, log line and status.
+RESUME_SHARE = 0.9
+
+
 class BufferFull(Exception):
     """The batch does not fit (quota ``max_bytes``, or the disk is full); nothing of it was written."""
 
@@ -94,6 +100,7 @@ class DurableBuffer:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.max_rows = max_rows
         self.max_bytes = max_bytes
+        self.over_quota = False  # a batch was refused over max_bytes; taken again below RESUME_SHARE of it
         self.synchronous = synchronous
         self._local = threading.local()
         self._lock = threading.Lock()
@@ -131,13 +138,19 @@ class DurableBuffer:
 
         Raises :class:`BufferFull` (nothing written) when the batch would take the buffer past ``max_bytes``
         (a batch alone larger than the quota still goes into an empty buffer: it could never fit otherwise)
-        or when the disk is full."""
+        or when the disk is full. After a refusal over the quota, batches go in again only once the buffer
+        has drained to ``RESUME_SHARE`` of it."""
         db = self._db()
         records = sum(m.records for m in messages)
         body = "\n".join(lines).encode() if lines else b""
         size = len(body) + sum(len(m.payload) for m in messages)
-        if self.max_bytes and self.pending_bytes > 0 and self.pending_bytes + size > self.max_bytes:
-            raise BufferFull("quota", f"{self.pending_bytes} + {size} bytes > max_bytes {self.max_bytes}")
+        if self.max_bytes and self.pending_bytes > 0:
+            limit = int(self.max_bytes * RESUME_SHARE) if self.over_quota else self.max_bytes
+            if self.pending_bytes + size > limit:
+                self.over_quota = True
+                raise BufferFull("quota", f"{self.pending_bytes} + {size} bytes > {limit} "
+                                          f"(max_bytes {self.max_bytes})")
+        self.over_quota = False
         counted: Dropped | None = None
         try:
             db.execute("BEGIN IMMEDIATE")

@@ -213,7 +213,10 @@ class Pipeline:
     # -- accepted messages ---------------------------------------------------------------------------
 
     def _accept(self, msg: validate.DeviceMessage, b: Batch) -> None:
+        in_order = False
         if msg.seq is not None and msg.kind != "charger":
+            before = self.seqs.devices.get(msg.device_id)
+            previous_ts = before.ts if before is not None else 0
             r = self.seqs.check(msg.device_id, msg.seq, msg.ts)
             if r.verdict is SeqVerdict.DUPLICATE:
                 self.metrics.duplicates.inc(kind=msg.kind)
@@ -224,7 +227,10 @@ class Pipeline:
                 self.metrics.late.inc(kind=msg.kind)
             elif r.verdict is SeqVerdict.RESET:
                 log.info("device restarted its seq counter", extra={"device_id": msg.device_id, "seq": msg.seq})
-        ts, corrected = self.clock.correct(msg.device_id, msg.ts)
+            if previous_ts:
+                in_order = ((r.verdict is SeqVerdict.NEW and msg.ts >= previous_ts)
+                            or (r.verdict is SeqVerdict.LATE and msg.ts <= previous_ts))
+        ts, corrected = self.clock.correct(msg.device_id, msg.ts, in_order)
         if corrected:
             offset = ts - msg.ts
             msg.ts = ts

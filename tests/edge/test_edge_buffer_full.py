@@ -17,7 +17,7 @@ from typing import Any, Iterator
 import paho.mqtt.client as mqtt
 import pytest
 
-from edge.buffer import DurableBuffer, HubMessage
+from edge.buffer import BufferFull, DurableBuffer, HubMessage
 from edge_harness import SITE, EdgeHarness
 from floorops.dynsec import DynsecClient, edge_acls, new_password
 from floorops.services import wait_until
@@ -86,7 +86,9 @@ def test_over_its_quota_the_buffer_stops_intake_and_resumes_when_influxdb_return
         assert edge.metric("edge_buffer_full") == 1
         assert edge.metric("edge_buffer_bytes") <= quota
         assert edge.metric("edge_buffered_points") < 6000, "the agent took everything: no quota"
-        assert edge.metric("edge_buffer_full_events_total", reason="quota") == 1
+        # Counted per episode: usually one, but the hub records delivered meanwhile can free real room for
+        # one more batch (seen in CI: 89 KB held, 55 KB of records delivered, a batch in, the next refused).
+        assert 1 <= edge.metric("edge_buffer_full_events_total", reason="quota") <= 3
         assert edge.metric("edge_buffer_dropped_total") == 0
         wait_until(lambda: watcher.saw(state="online", buffer_full=True), 20, "agent status says buffer_full")
         assert "edge buffer full" in edge.log_text()
@@ -160,3 +162,21 @@ def test_acknowledgements_on_a_full_disk_are_deleted_later_and_never_kill_an_out
     assert (b.pending_points, b.pending_records, b.pending_bytes) == (0, 0, 0)
     b._local.db = disk.db
     assert b.influx_chunks(0, 100) == [] and b.hub_messages(0, 100) == []
+
+
+def test_after_a_refusal_over_the_quota_batches_wait_until_the_buffer_drained_a_margin(tmp_path: Path) -> None:
+    """Delivered hub messages free a few bytes while InfluxDB is away; that must not end the full state (it
+    flapped: one more batch in, the next refused, a new episode each time)."""
+    b = DurableBuffer(tmp_path / "b.sqlite", max_rows=100_000, max_bytes=1000)
+    line = "m v=1i 1" + "x" * 92  # 100 bytes
+    for _ in range(9):
+        b.commit([line], [])
+    b.commit([], [HubMessage("t", b"p" * 50, 1)])  # 950 bytes
+    with pytest.raises(BufferFull):
+        b.commit([line], [])  # 1,050 > 1,000
+    b.ack_hub([m.id for m in b.hub_messages(0, 10)])  # 900 bytes: the batch would fit, but only just
+    with pytest.raises(BufferFull):
+        b.commit([line], [])
+    b.ack_influx(b.influx_chunks(0, 2))  # 700 bytes: InfluxDB took some, room again
+    b.commit([line], [])
+    assert b.pending_bytes == 800 and not b.over_quota

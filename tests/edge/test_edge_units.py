@@ -222,6 +222,26 @@ def test_pipeline_counts_duplicates_gaps_and_flags_corrected_clocks(tmp_path: Pa
     assert json.loads(b.records[-1][1])["flags"] == ["clock_corrected"] and m.clock_corrected.total() == 1
 
 
+def test_pipeline_keeps_the_time_of_readings_the_broker_held_during_an_outage(tmp_path: Path) -> None:
+    """The edge away for 5 minutes (down, or its buffer full): the broker delivers the backlog late. Moved to
+    "now" as a wrong clock, the readings landed on the times of later readings and overwrote them."""
+    now = [1_800_000_000_000]
+    p, m = make_pipeline(tmp_path, now)
+    start = now[0]
+    p.process([qs(1, start)])
+    now[0] = start + 300_000  # 30 readings, 10 s apart, held by the broker meanwhile, then a live one
+    b = p.process([qs(seq, start + (seq - 1) * 10_000) for seq in range(2, 32)] + [qs(32, now[0])])
+    times = [int(line.rsplit(" ", 1)[1]) // 1_000_000 for line in b.lines]
+    assert times == [start + i * 10_000 for i in range(1, 31)] + [now[0]]
+    assert m.clock_corrected.total() == 0
+    # A late message out of order (an older seq redelivered) keeps its time as well.
+    b = p.process([qs(0, start - 10_000)])
+    assert [int(line.rsplit(" ", 1)[1]) // 1_000_000 for line in b.lines] == [start - 10_000]
+    # A clock that jumps back an hour is still a wrong clock.
+    b = p.process([qs(33, now[0] - 3_600_000)])
+    assert m.clock_corrected.total() == 1 and abs(int(b.lines[0].rsplit(" ", 1)[1]) // 1_000_000 - now[0]) < 1000
+
+
 def test_pipeline_marks_a_retained_status_as_the_brokers_copy(tmp_path: Path) -> None:
     now = [1_800_000_000_000]
     p, _ = make_pipeline(tmp_path, now)
