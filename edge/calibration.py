@@ -154,7 +154,3 @@ def global_only(est: OccupancyEstimator) -> OccupancyEstimator:
     return OccupancyEstimator(est.phone_ratio, est.random_mac_factor, dict(est.zone_factors))
 
 
-def next_weekday(d: dt.date) -> dt.date:
-    while d.weekday() >= 5:
-        d += dt.timedelta(days=1)
-    return d

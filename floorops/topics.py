@@ -66,10 +66,6 @@ def parse_supervisor_topic(topic: str) -> tuple[str, str] | None:
     return parts[3], parts[4]
 
 
-def site_filter(site: str) -> str:
-    return f"{ROOT}/{site}/#"
-
-
 # -- record batches ---------------------------------------------------------------------------------
 #
 # Publishing one QoS 1 message per record costs a Python MQTT client about 40 us of CPU on each side

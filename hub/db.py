@@ -144,10 +144,6 @@ class Database:
         self._depth -= 1
         self.conn.execute("COMMIT" if depth == 0 else f"RELEASE sp{depth}")
 
-    @property
-    def in_transaction(self) -> bool:
-        return self._depth > 0
-
     def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
         return self.conn.execute(sql, params)
 
