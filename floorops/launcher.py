@@ -274,6 +274,7 @@ class ControlCentre:
             self.prepare()
             self.start_servers()
             self.provision()
+            self.open_notices()
             self.start_components()
             self.supervise()
         except BaseException:
@@ -283,12 +284,17 @@ class ControlCentre:
 
     # -- supervision -----------------------------------------------------------------------------
 
-    def supervise(self) -> None:
-        """One watcher thread per long-running child: a crash is followed by a restart, with backoff."""
+    def open_notices(self) -> None:
+        """The launcher's broker client for supervision notices. Before the hub starts, it deletes the
+        retained notices of an earlier run (floorops.supervision), which the hub would take for news."""
         cfg = self.cfg
         ep = endpoint(cfg)
         self.notices = Notices(ep.host, ep.port, cfg.supervisor.mqtt_username,
                                cfg.supervisor.mqtt_password, self.site.id, cafile=ep.cafile)
+        self.notices.clear(["mosquitto", "influxd", *LONG_RUNNING])
+
+    def supervise(self) -> None:
+        """One watcher thread per long-running child: a crash is followed by a restart, with backoff."""
         children = [p.name for p in self.processes if p.name in LONG_RUNNING]
         for name in ["mosquitto", "influxd", *children]:
             self.history.setdefault(name, RestartHistory())

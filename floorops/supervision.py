@@ -9,7 +9,11 @@ does not spin the CPU.
 The hub learns of restarts through the broker (``floorops.topics.supervisor_topic``, QoS 1), not through
 its HTTP API: the hub may be the one that crashed, and the broker keeps the notice for the hub's
 persistent session until it is back. If the broker is the one restarting, paho keeps the notice in its
-outgoing queue and sends it once it has reconnected.
+outgoing queue and sends it once it has reconnected; but a broker killed with -9 has also lost the hub's
+session, and the notice can arrive before the hub has subscribed again. So each notice is also retained,
+one per component: the latest (``restarted`` or ``steady``) is what the hub gets whenever it subscribes,
+and it ignores one it has applied before (hub.core, ``seen_records``). The launcher clears a previous
+run's retained notices before the hub starts, so a new centre never reports an old run's restarts.
 """
 
 from __future__ import annotations
@@ -28,12 +32,13 @@ import paho.mqtt.client as mqtt
 
 from floorops.mqtt_client import Endpoint, configure
 from floorops.dynsec import supervisor_client_id
-from floorops.topics import supervisor_topic
+from floorops.topics import SUPERVISOR_EVENTS, supervisor_topic
 
 log = logging.getLogger("floorops.supervision")
 
 RECENT_KEPT = 20  # restart times sent with each notice: the hub counts a crash loop from them
 NOTICES_QUEUED = 1000  # notices paho holds while the broker is away (restarts are rare)
+CLEAR_TIMEOUT_S = 10.0  # clearing the previous run's notices waits for the broker this long
 
 
 @dataclass
@@ -78,7 +83,7 @@ class RestartHistory:
 
 
 class Notices:
-    """The launcher's own MQTT client: publishes supervision notices, QoS 1, queued while disconnected."""
+    """The launcher's own MQTT client: publishes supervision notices, QoS 1 and retained, queued while disconnected."""
 
     def __init__(self, host: str, port: int, username: str, password: str, site: str, cafile: str = "") -> None:
         self.site = site
@@ -93,16 +98,44 @@ class Notices:
         self._client.loop_start()
 
     def send(self, component: str, event: str, **data: Any) -> None:
-        """Queue one notice; paho sends it now, or after it has reconnected to a restarted broker."""
+        """Queue one notice; paho sends it now, or after it has reconnected to a restarted broker.
+
+        It replaces the component's retained notice: the other event's retained copy is deleted first, so
+        a hub that subscribes later never gets a ``restarted`` after the ``steady`` that followed it."""
         with self._lock:
             self._seq += 1
             seq = self._seq
-        payload = {"v": 1, "ts": int(time.time() * 1000), "component": component, "event": event,
-                   "run": self.run_id, "seq": seq, **data}
-        info = self._client.publish(supervisor_topic(self.site, component, event), json.dumps(payload), qos=1)
+            payload = {"v": 1, "ts": int(time.time() * 1000), "component": component, "event": event,
+                       "run": self.run_id, "seq": seq, **data}
+            for other in SUPERVISOR_EVENTS:
+                if other != event:
+                    self._publish(supervisor_topic(self.site, component, other), b"")
+            self._publish(supervisor_topic(self.site, component, event), json.dumps(payload).encode())
+
+    def clear(self, components: list[str], timeout_s: float = CLEAR_TIMEOUT_S) -> bool:
+        """Delete every retained notice of ``components`` (a previous run's) and wait until the broker has
+        them all. False if it did not answer in time: the hub may then show an old run's last notice."""
+        deadline = time.monotonic() + timeout_s
+        while not self._client.is_connected() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with self._lock:
+            infos = [self._publish(supervisor_topic(self.site, c, e), b"")
+                     for c in components for e in SUPERVISOR_EVENTS]
+        try:
+            for info in infos:
+                info.wait_for_publish(max(0.0, deadline - time.monotonic()))
+            if all(info.is_published() for info in infos):
+                return True
+        except (RuntimeError, ValueError):  # not connected, or not queued
+            pass
+        log.warning("previous run's supervision notices not cleared", extra={"timeout_s": timeout_s})
+        return False
+
+    def _publish(self, topic: str, payload: bytes) -> mqtt.MQTTMessageInfo:
+        info = self._client.publish(topic, payload, qos=1, retain=True)
         if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
-            log.error("supervision notice not queued", extra={"component": component, "notice": event,
-                                                              "error": mqtt.error_string(info.rc)})
+            log.error("supervision notice not queued", extra={"topic": topic, "error": mqtt.error_string(info.rc)})
+        return info
 
     def close(self) -> None:
         self._client.disconnect()

@@ -10,7 +10,7 @@ Devices publish under ``hospital/...`` (floorops.contract). FloorOps' components
 | ``floorops/<site>/zone/<zone>/occupancy`` | edge -> hub | ``{"v","ts","zone","occupancy","devices","window_s"}`` QoS 1 |
 | ``floorops/<site>/agent/<agent_id>/status`` | edge -> hub | retained ``{"v","ts","state"}``, Last Will offline |
 | ``floorops/<site>/registry/<device_id>`` | hub CLI -> edge, hub | retained ``{"id","kind","zone"}``; empty deletes |
-| ``floorops/<site>/supervisor/<component>/<event>`` | launcher -> hub | a child restarted or ran steady, QoS 1 |
+| ``floorops/<site>/supervisor/<component>/<event>`` | launcher -> hub | a child restarted or ran steady, QoS 1, retained (the latest per component); empty deletes |
 """
 
 from __future__ import annotations

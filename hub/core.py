@@ -422,9 +422,13 @@ class Hub:
 
     def apply_supervisor(self, component: str, event: str, payload: bytes) -> bool:
         """make run's launcher restarted a component (``component.restarted``; a crash loop raises an alarm),
-        or a restarted one runs steadily again (clears it). A redelivered notice changes nothing."""
+        or a restarted one runs steadily again (clears it). A redelivered notice changes nothing, and
+        the notices are retained, so one arrives again at every subscribe; the empty payload is the
+        launcher deleting a retained notice (floorops.supervision), not news."""
         if not ID_RE.match(component):
             raise BadInput("bad_supervisor", "component is not [A-Za-z0-9_-]{1,64}")
+        if not payload:
+            return False
         try:
             notice = supervisor.Notice.parse(component, event, payload)
         except ValueError as exc:

@@ -18,13 +18,15 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+import paho.mqtt.client as mqtt
 import pytest
 
 from floorops.config import Config, load_config
 from floorops.launcher import ControlCentre
-from floorops.services import free_port
-from floorops.supervision import Backoff
-from floorops.topics import parse_supervisor_topic, supervisor_topic
+from floorops.services import MosquittoServer, free_port
+from floorops.dynsec import DynsecClient, hub_acls, supervisor_acls, supervisor_client_id
+from floorops.supervision import Backoff, Notices
+from floorops.topics import parse_supervisor_topic, supervisor_filter, supervisor_topic
 from hub.clock import ManualClock
 from hub.core import Hub
 from tests.hub.conftest import http as http_url
@@ -133,6 +135,84 @@ def test_a_bad_supervisor_notice_is_counted_and_the_good_one_beside_it_kept(hub:
     hub.apply_messages([(topic, b"not json"), (topic, b'{"component": "hub", "event": "restarted"}'), good])
     assert hub.metrics["rejected_bad_supervisor"] == 2
     assert len(restarted_events(hub)) == 1
+
+
+def test_the_empty_retained_notice_the_launcher_clears_with_is_neither_news_nor_bad_input(hub: Hub) -> None:
+    hub.apply_messages([(supervisor_topic(hub.site.id, "edge", "restarted"), b"")])
+    assert restarted_events(hub) == [] and hub.metrics["rejected_bad_supervisor"] == 0
+
+
+# -- the notices on a real broker ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def notices_on_broker(broker: MosquittoServer, dynsec: DynsecClient) -> Iterator[Callable[[], Notices]]:
+    """Launcher notice clients on the shared broker, each a new launcher run, under a site of their own."""
+    site = f"sup{os.getpid()}{time.monotonic_ns() % 10**6}"
+    username = f"floorops-supervisor-{site}"
+    password = "pw-" + site
+    dynsec.provision_service(username, password, supervisor_acls(site), client_id=supervisor_client_id(username, site))
+    opened: list[Notices] = []
+
+    def open_() -> Notices:
+        opened.append(Notices("127.0.0.1", broker.port, username, password, site))
+        return opened[-1]
+
+    yield open_
+    for n in opened:
+        n.clear(list(COMPONENTS))
+        n.close()
+
+
+def what_a_hub_subscribing_now_gets(broker: MosquittoServer, dynsec: DynsecClient, site: str,
+                                    wait_s: float = 1.5) -> list[tuple[str, dict[str, Any]]]:
+    """Subscribe as a hub whose broker session was lost (a broker killed with -9): what arrives."""
+    name = f"floorops-hub-{site}"
+    dynsec.provision_service(name, "pw-" + name, hub_acls(site))
+    got: list[tuple[str, dict[str, Any]]] = []
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=name)
+    c.username_pw_set(name, "pw-" + name)
+    c.on_message = lambda _c, _u, m: got.append((m.topic, json.loads(m.payload))) if m.payload else None
+    c.on_connect = lambda cl, *_: cl.subscribe(supervisor_filter(site), qos=1)
+    c.connect("127.0.0.1", broker.port)
+    c.loop_start()
+    time.sleep(wait_s)
+    c.disconnect()
+    c.loop_stop()
+    return got
+
+
+@pytest.mark.integration
+def test_a_notice_sent_while_the_hub_had_no_broker_session_reaches_it_when_it_subscribes(
+    broker: MosquittoServer, dynsec: DynsecClient, notices_on_broker: Callable[[], Notices]
+) -> None:
+    # The broker was killed with -9: the hub's session is gone, and the launcher's queued notice reaches
+    # the new broker before the hub has subscribed again. The hub must still get it.
+    notices = notices_on_broker()
+    assert notices.clear(list(COMPONENTS))
+    notices.send("mosquitto", "restarted", restarts=1, signal="SIGKILL", exit_code=None, next_delay_s=0.5,
+                 recent_ms=[1])
+    notices.send("edge", "restarted", restarts=1, signal="SIGKILL", exit_code=None, next_delay_s=0.5,
+                 recent_ms=[2])
+    notices.send("edge", "steady", restarts=1, up_s=60.0)
+    got = what_a_hub_subscribing_now_gets(broker, dynsec, notices.site)
+    # The latest notice of each component, and for the edge the steady one only: a late hub never sees
+    # a restart after the steady running that followed it.
+    assert sorted((p["component"], p["event"], p["seq"]) for _, p in got) == [
+        ("edge", "steady", 3), ("mosquitto", "restarted", 1)]
+
+
+@pytest.mark.integration
+def test_a_new_launcher_run_clears_the_previous_runs_notices_before_the_hub_starts(
+    broker: MosquittoServer, dynsec: DynsecClient, notices_on_broker: Callable[[], Notices]
+) -> None:
+    earlier = notices_on_broker()
+    earlier.send("hub", "restarted", restarts=3, signal="SIGKILL", exit_code=None, next_delay_s=2.0,
+                 recent_ms=[1, 2, 3])
+    assert what_a_hub_subscribing_now_gets(broker, dynsec, earlier.site)  # held for a hub that comes later
+    earlier.close()
+    assert notices_on_broker().clear(list(COMPONENTS))
+    assert what_a_hub_subscribing_now_gets(broker, dynsec, earlier.site) == []
 
 
 # -- the real stack ----------------------------------------------------------------------------------
