@@ -41,7 +41,7 @@ import websockets
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from floorops.config import dump_toml, load_config  # noqa: E402
-from floorops.dynsec import DynsecClient, edge_acls, hub_acls  # noqa: E402
+from floorops.dynsec import DynsecClient, edge_acls, service_accounts  # noqa: E402
 from floorops.services import ManagedProcess, MosquittoServer, free_port, tcp_open, wait_until  # noqa: E402
 from floorops.topics import EdgeRecord, edge_record_topic  # noqa: E402
 
@@ -59,9 +59,19 @@ def summary(ms: list[float]) -> str:
     return f"p50 {pct(ms, 50):.1f} ms, p99 {pct(ms, 99):.1f} ms, max {max(ms):.1f} ms (n={len(ms)})"
 
 
-def client(cfg, user: str, password: str, name: str) -> mqtt.Client:
-    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"{name}-{secrets.token_hex(3)}")
-    c.username_pw_set(user, password)
+BENCH_CLIENTS = ("ref-sub", "ref-pub", "load", "faults", "burst", "ref-burst-sub")  # one account each
+
+
+def bench_username(name: str) -> str:
+    """The broker account of one of the benchmark's own clients; its client id is the same (bound)."""
+    return f"bench-{name}"
+
+
+def client(cfg, name: str, user: str = "", password: str = "") -> mqtt.Client:
+    """A client of ``name``'s bench account (password: the edge's), or of the account given."""
+    user = user or bench_username(name)
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=user)
+    c.username_pw_set(user, password or cfg.edge.mqtt_password)
     c.max_inflight_messages_set(1000)
     c.connect(cfg.mqtt.host, cfg.mqtt.port)
     c.loop_start()
@@ -70,7 +80,7 @@ def client(cfg, user: str, password: str, name: str) -> mqtt.Client:
 
 def broker_reference(cfg, n: int) -> list[float]:
     """publish -> on_message of another client through the same broker, QoS 1."""
-    sub = client(cfg, cfg.edge.mqtt_username, cfg.edge.mqtt_password, "ref-sub")
+    sub = client(cfg, "ref-sub")
     got: dict[int, float] = {}
     done = threading.Event()
     sub.on_message = lambda c, u, m: (got.__setitem__(int(m.payload), time.perf_counter()),
@@ -78,7 +88,7 @@ def broker_reference(cfg, n: int) -> list[float]:
     topic = f"floorops/{cfg.site.id}/bench/ref"
     sub.subscribe(topic, qos=1)
     time.sleep(0.5)
-    pub = client(cfg, cfg.edge.mqtt_username, cfg.edge.mqtt_password, "ref-pub")
+    pub = client(cfg, "ref-pub")
     sent: dict[int, float] = {}
     for i in range(n):
         sent[i] = time.perf_counter()
@@ -94,7 +104,7 @@ def broker_reference(cfg, n: int) -> list[float]:
 def load_main(cfg, rate: int, records: str, flush_s: float, stop, sent) -> None:
     """Other traffic, in its own process: kiosk telemetry of 200 devices at ``rate`` readings/s, QoS 1, one
     message per reading or packed as the edge packs them (``records``); ``sent`` counts readings."""
-    c = client(cfg, cfg.edge.mqtt_username, cfg.edge.mqtt_password, "load")
+    c = client(cfg, "load")
     data = {"cpu_pct": 20.0, "mem_pct": 40.0, "paper_pct": 80, "card_reader": "ok", "printer": "ok", "app": "ok",
             "resp_ms": 600, "txn_ok": 3, "txn_fail": 0}
     site = cfg.site.id
@@ -137,7 +147,7 @@ def fault_message(cfg, rec: EdgeRecord, records: str) -> tuple[str, bytes]:
 async def measure(cfg, ws_url: str, token: str, events: int, clients: int, tag: str,
                   records: str = "single") -> tuple[list[float], list[float]]:
     """Publish ``events`` card jams of fresh devices; per event, latency to each client and to the last one."""
-    pub = client(cfg, cfg.edge.mqtt_username, cfg.edge.mqtt_password, "faults")
+    pub = client(cfg, "faults")
     socks = []
     for _ in range(clients):
         socks.append(await websockets.connect(ws_url, additional_headers={"Authorization": f"Bearer {token}"},
@@ -194,7 +204,7 @@ def hub_messages(url: str, token: str) -> int:
 
 def ingest_capacity(cfg, url: str, token: str, n: int) -> float:
     """Messages/s the hub applies when the broker hands it a backlog as fast as it can."""
-    c = client(cfg, cfg.edge.mqtt_username, cfg.edge.mqtt_password, "burst")
+    c = client(cfg, "burst")
     data = {"cpu_pct": 20.0, "mem_pct": 40.0, "paper_pct": 80, "card_reader": "ok", "printer": "ok", "app": "ok",
             "resp_ms": 600, "txn_ok": 3, "txn_fail": 0}
     before = hub_messages(url, token)
@@ -221,9 +231,9 @@ def publisher_reference(cfg, n: int) -> tuple[float, float]:
         creds = ds.provision_device(cfg.site.id, "kiosk", "kiosk-ref")
     got = [0]
     done = threading.Event()
-    sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"ref-sub-{secrets.token_hex(3)}",
+    sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=bench_username("ref-burst-sub"),
                       protocol=mqtt.MQTTv5, manual_ack=True)
-    sub.username_pw_set(cfg.edge.mqtt_username, cfg.edge.mqtt_password)
+    sub.username_pw_set(bench_username("ref-burst-sub"), cfg.edge.mqtt_password)
 
     def on_message(c: mqtt.Client, u: object, m: mqtt.MQTTMessage) -> None:
         c.ack(m.mid, m.qos)
@@ -236,7 +246,7 @@ def publisher_reference(cfg, n: int) -> tuple[float, float]:
     sub.loop_start()
     sub.subscribe(f"hospital/{cfg.site.id}/kiosk/kiosk-ref/#", qos=1)
     time.sleep(0.5)
-    c = client(cfg, creds.username, creds.password, "ref-burst")
+    c = client(cfg, "ref-burst", creds.username, creds.password)
     t0 = time.perf_counter()
     infos = [c.publish(f"hospital/{cfg.site.id}/kiosk/kiosk-ref/telemetry", b"x" * 250, qos=1) for _ in range(n)]
     for info in infos:
@@ -278,8 +288,9 @@ def main() -> int:
         cfg.influx.url = f"http://127.0.0.1:{free_port()}"  # not needed for alarms
         cfg.log_level = "WARNING"
         with DynsecClient(cfg.mqtt.host, cfg.mqtt.port, cfg.broker.admin_username, cfg.broker.admin_password) as ds:
-            ds.provision_service(cfg.hub.mqtt_username, cfg.hub.mqtt_password, hub_acls(cfg.site.id))
-            ds.provision_service(cfg.edge.mqtt_username, cfg.edge.mqtt_password, edge_acls(cfg.site.id))
+            ds.harden(service_accounts(cfg, cfg.site.id, supervisor=False))  # the hub's, as make run has them
+            for name in BENCH_CLIENTS:  # the edge's rights (device topics in, floorops/ out)
+                ds.provision_service(bench_username(name), cfg.edge.mqtt_password, edge_acls(cfg.site.id))
         from hub import provisioning
         provisioning.ensure_user(cfg, "bench", "monitor", "bench-password")
         conf = tmp / "floorops.toml"

@@ -42,7 +42,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from floorops.config import dump_toml, load_config  # noqa: E402
-from floorops.dynsec import DynsecClient, edge_acls  # noqa: E402
+from floorops.dynsec import DynsecClient, edge_acls, service_accounts  # noqa: E402
 from floorops.influx import query_sync  # noqa: E402
 from floorops.services import InfluxServer, ManagedProcess, MosquittoServer, free_port, wait_until  # noqa: E402
 
@@ -113,7 +113,7 @@ def drain(args: argparse.Namespace, tmp: Path, broker: MosquittoServer, influx: 
            "-c", "-i", "bench-reference", "-t", topic]
     subprocess.run(sub + ["-E"], check=True, stdout=subprocess.DEVNULL)  # the session exists, then it exits
     c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-paho", clean_session=False)
-    c.username_pw_set("bench-reference", ref_pw)
+    c.username_pw_set("bench-paho", ref_pw)
     c.connect("127.0.0.1", port)
     c.subscribe(topic, 1)
     c.loop(1)
@@ -139,7 +139,7 @@ def drain(args: argparse.Namespace, tmp: Path, broker: MosquittoServer, influx: 
     out = subprocess.run(sub + ["-C", str(total)], capture_output=True, timeout=600)
     ref_c = out.stdout.count(b"\n") / (time.time() - t)
     # Reference 2: bare paho.
-    ref_paho, ref_paho_cpu = paho_drain(port, "bench-reference", ref_pw, "bench-paho", total)
+    ref_paho, ref_paho_cpu = paho_drain(port, "bench-paho", ref_pw, "bench-paho", total)
     # The agent.
     edge.start()
     pid = edge.proc.pid
@@ -214,8 +214,9 @@ def main() -> int:
         cfg.edge.metrics_port = free_port()
         ref_pw = secrets.token_urlsafe(12)
         with DynsecClient("127.0.0.1", broker.port, broker.admin_username, broker.admin_password) as ds:
-            ds.provision_service(cfg.edge.mqtt_username, cfg.edge.mqtt_password, edge_acls(SITE))
-            ds.provision_service("bench-reference", ref_pw, edge_acls(SITE))
+            ds.harden(service_accounts(cfg, SITE, supervisor=False))  # the edge's account, bound to its id
+            for name in ("bench-reference", "bench-paho"):  # a reference subscriber each (bound client ids)
+                ds.provision_service(name, ref_pw, edge_acls(SITE))
             creds = {f"bench-qs-{i}": ds.provision_device(SITE, "queue_screen", f"bench-qs-{i}")
                      for i in range(args.devices)}
             lat = ds.provision_device(SITE, "queue_screen", "bench-lat")

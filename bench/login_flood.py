@@ -30,7 +30,7 @@ sys.path.insert(0, str(HERE))
 
 from alarm_latency import measure, pct  # noqa: E402
 from floorops.config import dump_toml, load_config  # noqa: E402
-from floorops.dynsec import DynsecClient, edge_acls, hub_acls  # noqa: E402
+from floorops.dynsec import DynsecClient, service_accounts  # noqa: E402
 from floorops.services import ManagedProcess, MosquittoServer, free_port, wait_until  # noqa: E402
 
 
@@ -109,8 +109,7 @@ def main() -> int:
         cfg.influx.url = f"http://127.0.0.1:{free_port()}"  # not needed for alarms
         cfg.log_level = "WARNING"
         with DynsecClient(cfg.mqtt.host, cfg.mqtt.port, cfg.broker.admin_username, cfg.broker.admin_password) as ds:
-            ds.provision_service(cfg.hub.mqtt_username, cfg.hub.mqtt_password, hub_acls(cfg.site.id))
-            ds.provision_service(cfg.edge.mqtt_username, cfg.edge.mqtt_password, edge_acls(cfg.site.id))
+            ds.harden(service_accounts(cfg, cfg.site.id, supervisor=False))  # as make run has them
         from hub import provisioning
         provisioning.ensure_user(cfg, "bench", "monitor", "bench-password")
         # The hub behind a proxy at 127.0.0.1 (a key the code before the change does not know: left out there).

@@ -55,7 +55,7 @@ def run(speed: float, seconds: float, cfg: Config, broker: MosquittoServer, read
     path = tmp / f"sim-{speed}.toml"
     path.write_text(dump_toml(cfg))
     count = [0]
-    sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-{secrets.token_hex(3)}")
+    sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-reader")  # the account is bound to it
     sub.username_pw_set("bench-reader", reader_pw)
     sub.on_connect = lambda c, *a: c.subscribe("hospital/demo/#", qos=1)
     sub.on_message = lambda *a: count.__setitem__(0, count[0] + 1)
