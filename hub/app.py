@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import functools
+import gc
 import logging
 import threading
 import time
@@ -208,11 +209,24 @@ async def zone_stats_writer(c: HubContext) -> None:
             log.warning("zone_stats not marked written; retrying", extra={"error": str(exc)})
 
 
-async def forecaster_loop(c: HubContext) -> None:
+def freeze_long_lived(after: str) -> None:
+    """Take every object alive now (modules, the site, the state; scikit-learn once warmed up) out of the
+    cyclic garbage collector's scans. They live as long as the process, and without this each full
+    collection walked them all: 100-140 ms with the loop's thread waiting for the GIL, several times a
+    minute under load, and a fault's alarm waited behind it (docs/benchmarks.md, "Hub alarm latency")."""
+    gc.collect()
+    gc.freeze()
+    log.info("long-lived objects frozen for the garbage collector", extra={"after": after,
+                                                                          "frozen": gc.get_freeze_count()})
+
+
+async def forecaster_loop(c: HubContext, freeze_after_warm_up: bool = False) -> None:
     hub = c.hub
     loop = asyncio.get_running_loop()
     every = max(30, c.cfg.models.forecast_every_s)
     await loop.run_in_executor(None, c.forecaster.warm_up)  # import scikit-learn once, off the loop
+    if freeze_after_warm_up:
+        freeze_long_lived("forecaster warm-up")
     while True:
         c.forecaster.reload()  # pick up a newly trained model
         now = dt.datetime.fromtimestamp(hub.clock.now(), hub.tz)
@@ -234,9 +248,12 @@ async def forecaster_loop(c: HubContext) -> None:
 # -- the application -----------------------------------------------------------------------------------
 
 def create_app(cfg: Config, clock: Clock | None = None, connect_broker: bool = True,
-               background: bool = True) -> web.Application:
+               background: bool = True, own_process: bool = False) -> web.Application:
     """The hub as an aiohttp application. Tests pass a ManualClock and may leave the broker or the
-    background loops out (then they call ``hub.tick()`` and ``hub.apply_messages`` themselves)."""
+    background loops out (then they call ``hub.tick()`` and ``hub.apply_messages`` themselves).
+    ``own_process`` (``python -m hub``): the hub is the process, so what it holds at start-up lives until
+    the process ends and is frozen for the garbage collector (``freeze_long_lived``); never in a test's
+    process, where it would keep every earlier test's objects alive."""
     clock = clock or SystemClock()
     site = load_site(cfg.site.file)
     roster = load_roster(cfg.hub.roster_file)
@@ -270,10 +287,12 @@ def create_app(cfg: Config, clock: Clock | None = None, connect_broker: bool = T
             tasks += [asyncio.create_task(ticker(c), name="ticker"),
                       asyncio.create_task(housekeeping(c), name="housekeeping"),
                       asyncio.create_task(zone_stats_writer(c), name="zone-stats"),
-                      asyncio.create_task(forecaster_loop(c), name="forecast")]
+                      asyncio.create_task(forecaster_loop(c, own_process), name="forecast")]
         if c.webhooks is not None:
             tasks.append(asyncio.create_task(c.webhooks.run(), name="webhooks"))
         tasks.append(asyncio.create_task(session_watch(c), name="session-watch"))
+        if own_process:
+            freeze_long_lived("start-up")
         yield
         for t in tasks:
             t.cancel()

@@ -18,7 +18,7 @@ log = logging.getLogger("hub.server")
 
 
 async def _run(cfg: Config) -> None:
-    app = create_app(cfg)
+    app = create_app(cfg, own_process=True)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     # HTTPS when given a certificate (hub.tls_cert / tls_key); the session cookie is then Secure.
