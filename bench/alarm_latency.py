@@ -287,6 +287,10 @@ def main() -> int:
         cfg.edge.mqtt_password = secrets.token_urlsafe(12)
         cfg.influx.url = f"http://127.0.0.1:{free_port()}"  # not needed for alarms
         cfg.log_level = "WARNING"
+        # The hub of --src reads that checkout's own site, roster and rules (an older hub may not read today's).
+        repo, src = str(Path(__file__).resolve().parent.parent), str(Path(args.src).resolve())
+        cfg.site.file, cfg.hub.roster_file, cfg.hub.rules_file = (
+            x.replace(repo, src, 1) for x in (cfg.site.file, cfg.hub.roster_file, cfg.hub.rules_file))
         with DynsecClient(cfg.mqtt.host, cfg.mqtt.port, cfg.broker.admin_username, cfg.broker.admin_password) as ds:
             ds.harden(service_accounts(cfg, cfg.site.id, supervisor=False))  # the hub's, as make run has them
             for name in BENCH_CLIENTS:  # the edge's rights (device topics in, floorops/ out)

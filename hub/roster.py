@@ -18,13 +18,22 @@ class RosterError(ValueError):
     """The roster file is invalid; the message names the entry."""
 
 
+def shift_bounds(shift: str) -> tuple[dt.time, dt.time | None]:
+    """``"HH:MM-HH:MM"`` as (start, end); an end of ``24:00`` is the end of the day (None), so that
+    ``00:00-24:00`` is round the clock (``00:00-23:59`` left the last minute of every day uncovered).
+    Raises ValueError on anything else."""
+    start_s, end_s = shift.split("-")
+    start = dt.time.fromisoformat(start_s)
+    return start, None if end_s.strip() == "24:00" else dt.time.fromisoformat(end_s)
+
+
 @dataclass(frozen=True)
 class Person:
     id: str
     name: str
     role: str
     zones: tuple[str, ...] = ()
-    shift: str = "00:00-23:59"
+    shift: str = "00:00-24:00"
     days: tuple[str, ...] = DAYS
     on_duty: bool = True
     elastic: bool = False
@@ -35,10 +44,11 @@ class Person:
         """On duty, on one of their days, within their shift (local time of ``when``)."""
         if not self.on_duty:
             return False
-        start_s, end_s = self.shift.split("-")
-        start, end = dt.time.fromisoformat(start_s), dt.time.fromisoformat(end_s)
+        start, end = shift_bounds(self.shift)
         t = when.time()
-        if start <= end:
+        if end is None:  # "24:00": to the end of the day
+            inside, day = t >= start, when
+        elif start <= end:
             inside, day = start <= t <= end, when
         else:  # crosses midnight: the early part belongs to the previous day's shift
             inside = t >= start or t <= end
@@ -85,10 +95,9 @@ def parse_roster(data: dict, source: str = "roster") -> Roster:
         if bad_days:
             raise RosterError(f"{where}: unknown days {', '.join(sorted(bad_days))}")
         try:
-            a, b = p.shift.split("-")
-            dt.time.fromisoformat(a), dt.time.fromisoformat(b)
+            shift_bounds(p.shift)
         except ValueError:
-            raise RosterError(f"{where}: shift {p.shift!r} is not HH:MM-HH:MM") from None
+            raise RosterError(f"{where}: shift {p.shift!r} is not HH:MM-HH:MM (the end may be 24:00)") from None
         people.append(p)
     return Roster(tuple(people))
 

@@ -87,6 +87,22 @@ def test_roster_shifts_and_errors() -> None:
     assert not b.on_shift(dt.datetime(2025, 11, 24, 10, 0, tzinfo=tz))  # off duty
     with pytest.raises(RosterError, match="role"):
         parse_roster({"people": [{"id": "x", "name": "X", "role": "surgeon"}]})
+
+
+def test_a_round_the_clock_shift_covers_the_last_minute_of_the_day_too() -> None:
+    tz = dt.timezone(dt.timedelta(hours=8))
+    [always, default] = parse_roster({"people": [
+        {"id": "a", "name": "A", "role": "floor_manager", "shift": "00:00-24:00"},
+        {"id": "b", "name": "B", "role": "floor_manager"},  # no shift given: round the clock as well
+    ]}).people
+    for person in (always, default):
+        for h, m, s in ((0, 0, 0), (12, 0, 0), (23, 59, 0), (23, 59, 59)):
+            assert person.on_shift(dt.datetime(2025, 11, 24, h, m, s, tzinfo=tz)), (person.id, h, m, s)
+    evening = parse_roster({"people": [{"id": "e", "name": "E", "role": "staff", "shift": "18:00-24:00"}]}).people[0]
+    assert evening.on_shift(dt.datetime(2025, 11, 24, 23, 59, 30, tzinfo=tz))
+    assert not evening.on_shift(dt.datetime(2025, 11, 24, 17, 59, tzinfo=tz))
+    with pytest.raises(RosterError, match="shift"):
+        parse_roster({"people": [{"id": "x", "name": "X", "role": "staff", "shift": "24:00-08:00"}]})
     with pytest.raises(RosterError, match="shift"):
         parse_roster({"people": [{"id": "x", "name": "X", "role": "staff", "shift": "9-5"}]})
     with pytest.raises(RosterError, match="unknown keys"):
