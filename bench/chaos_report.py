@@ -25,12 +25,12 @@ def table(doc: dict[str, Any]) -> str:
     head = (f"Measured {m['date']} on {m['cpus']} cores (load average {m['loadavg'][0]} at the end), "
             f"Python {m['python']}, simulator at speed {doc['speed']:g} "
             f"({doc.get('messages_per_s') or '?'} device messages/s into the edge).\n\n")
-    rows = ["| fault | back after | by supervisor | hub shows the alarm | InfluxDB complete | alarms / tickets "
-            "| lost / duplicated | notes |",
+    rows = ["| fault | back after | by supervisor | hub shows the alarm | InfluxDB complete "
+            "| alarms / tickets / dispatches | lost / duplicated | notes |",
             "|---|---|---|---|---|---|---|---|"]
     for r in doc["results"]:
         rows.append(f"| {r['fault']} | {_s(r['back_s'])} | {'yes' if r['by_supervisor'] else 'no'} "
-                    f"| {_s(r['hub_caught_up_s'])} | {_s(r['influx_caught_up_s'])} | {r['alarms']} / {r['tickets']} "
+                    f"| {_s(r['hub_caught_up_s'])} | {_s(r['influx_caught_up_s'])} | {r['alarms']} / {r['tickets']} / {r.get('dispatches', '—')} "
                     f"| {r['lost']} / {r['duplicated']} | {'; '.join(r['notes'])} |")
     return head + "\n".join(rows) + "\n"
 

@@ -35,6 +35,19 @@ def _mount_tmpfs(path: Path, size_mb: int) -> bool:
                           capture_output=True).returncode == 0
 
 
+def chaos_rules(var: Path) -> Path:
+    """The shipped rules, except that a card jam also sends someone (it is the suite's one injected fault),
+    and nothing else does: the crowd's own dispatches (busy Tuesday morning) would take the people a jam's
+    dispatch needs, and the suite could not tell "nobody free" from "lost"."""
+    text = (Path(__file__).resolve().parents[2] / "hub" / "rules.toml").read_text()
+    assert text.count("dispatch = true") >= 1 and "[rules.card_jam]\n" in text
+    text = text.replace("dispatch = true", "dispatch = false").replace(
+        "[rules.card_jam]\n", "[rules.card_jam]\ndispatch = true\n")
+    path = var / "chaos-rules.toml"
+    path.write_text(text)
+    return path
+
+
 @pytest.fixture(scope="module")
 def chaos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chaos]:
     # CHAOS_VAR_DIR (not FLOOROPS_*: the children would read that as a setting) keeps the run's var dir (logs, databases) where it can be read after the run.
@@ -60,6 +73,7 @@ def chaos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chaos]:
     # and an event could land after the readings that followed it: lost readings and doubled alarms, more or
     # less often depending on the day and hour the suite ran. 0 keeps the device's time, as for history runs.
     cfg.edge.clock_skew_bound_s = 0.0
+    cfg.hub.rules_file = str(chaos_rules(var))
     cfg.sim.faults_per_device_day = 0.0
     cfg.sim.bad_input_per_device_hour = 0.0
     cfg.sim.repair_min = 0.0  # an injected fault stays until the suite clears it

@@ -5,7 +5,8 @@ database's write lock held by another process for 15 s; InfluxDB down for 60 s; 
 kiosk card jam is injected while the fault lasts. Then, as an operator would check:
 - the component is back, brought back by the supervisor (nobody restarted it by hand);
 - the hub caught up: the jam's alarm is in GET /api/alarms within 30 s of the component being back;
-- the jam raised exactly one alarm and opened at most one ticket (replays and redeliveries are absorbed);
+- the jam raised exactly one alarm, opened at most one ticket and sent exactly one person (the suite's rules
+  dispatch on a card jam), each once although records are replayed and redelivered;
 - every reading of every queue screen and kiosk that the simulator had sent by then is in InfluxDB exactly
   once (by seq: a gap is a loss, a repeated seq a duplicate).
 Recovery times go to chaos.json (see chaos_harness) and docs/benchmarks.md (bench/chaos_report.py).
@@ -71,6 +72,9 @@ def check(m: Measurement) -> None:
         problems.append(f"{m.alarms} card_jam alarms for {m.device}, expected exactly 1")
     if m.tickets > 1:
         problems.append(f"{m.tickets} tickets for {m.device}, expected at most 1")
+    if m.dispatches != 1 or m.open_offers > 1:
+        problems.append(f"{m.dispatches} dispatch requests ({m.open_offers} open) for {m.device}'s alarm, "
+                        "expected exactly 1 (at most 1 open)")
     if m.lost:
         problems.append(f"{m.lost} readings lost")
     if m.duplicated:
