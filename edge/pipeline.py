@@ -17,6 +17,7 @@ from typing import Any, Callable, Union
 
 from floorops.contract import ID_RE, ContractError
 from floorops.influx import line, point_time_ns
+from floorops.kinds import MQTT_KINDS
 from floorops.site import Site
 from floorops.topics import ROOT, zone_occupancy_topic
 
@@ -167,7 +168,7 @@ class Pipeline:
                 self._registry(item)
                 return
             kind = item.topic.split("/", 3)[2] if item.topic.count("/") >= 3 else "unknown"
-            self._count_in(kind if kind in ("queue_screen", "kiosk", "wifi_probe") else "unknown", "mqtt")
+            self._count_in(kind if kind in MQTT_KINDS else "unknown", "mqtt")
             try:
                 msg = validate.from_mqtt(item.topic, item.payload, self.site_id, self.hasher.hash)
             except ContractError as exc:

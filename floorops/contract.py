@@ -15,10 +15,11 @@ from typing import Any, Final
 
 import orjson
 
+from floorops.kinds import MQTT_KINDS
+
 CONTRACT_VERSION: Final = 1
 SEQ_MODULUS: Final = 2**32
 ID_RE: Final = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-MQTT_KINDS: Final = ("queue_screen", "kiosk", "wifi_probe")
 CHANNELS: Final = ("telemetry", "event", "status")
 TOPIC_ROOT: Final = "hospital"
 

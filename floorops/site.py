@@ -14,8 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from floorops.contract import ID_RE, MAX_SLOTS
-
-DEVICE_KINDS = ("queue_screen", "kiosk", "wifi_probe", "charger")
+from floorops.kinds import DEVICE_KINDS
 TRANSPORTS = ("mqtt", "serial", "modbus")
 ZONE_KINDS = (
     "registration", "clinic", "lab", "imaging", "pharmacy", "paediatrics", "emergency", "entrance", "corridor",

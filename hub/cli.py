@@ -25,7 +25,8 @@ import sys
 from floorops.config import ConfigError, load_config
 from floorops.dynsec import DynsecError
 from floorops.logs import setup_logging
-from floorops.site import DEVICE_KINDS, SiteError
+from floorops.kinds import DEVICE_KINDS
+from floorops.site import SiteError
 
 log = logging.getLogger("hub")
 

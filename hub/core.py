@@ -15,7 +15,8 @@ from typing import Any, Callable, Iterator, Sequence
 
 from floorops.config import Config
 from floorops.contract import ID_RE
-from floorops.site import DEVICE_KINDS, Site
+from floorops.kinds import DEVICE_KINDS, KINDS
+from floorops.site import Site
 from floorops.topics import ROOT, SUPERVISOR_EVENTS, EdgeRecord
 from hub.alarms import AlarmManager
 from hub.clock import Clock, iso
@@ -608,6 +609,7 @@ class Hub:
         s = self.site
         floors = sorted({z.floor for z in s.zones})
         return {"id": s.id, "name": s.name, "name_zh": s.name_zh, "timezone": s.timezone, "floors": floors,
+                "device_kinds": [{"name": k.name, "transports": list(k.transports)} for k in KINDS],
                 "zones": [{"id": z.id, "name": z.name, "name_zh": z.name_zh, "kind": z.kind, "capacity": z.capacity,
                            "floor": z.floor, "x": z.x, "y": z.y, "w": z.w, "h": z.h} for z in s.zones],
                 "queues": [{"id": q.id, "zone": q.zone, "name": q.name, "name_zh": q.name_zh} for q in s.queues]}

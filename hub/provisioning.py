@@ -21,7 +21,8 @@ from floorops.config import Config
 from floorops.contract import ID_RE, device_topic_prefix
 from floorops.dynsec import Credentials, DynsecClient, DynsecError, device_role, hub_client_id, registry_username
 from floorops.mqtt_client import configure, endpoint
-from floorops.site import DEVICE_KINDS, Site, load_site
+from floorops.kinds import DEVICE_KINDS
+from floorops.site import Site, load_site
 from floorops.topics import registry_topic
 from hub.auth import ROLES, UserStore
 from hub.db import Database

@@ -26,7 +26,8 @@ from typing import Any, Callable
 import paho.mqtt.client as mqtt
 
 from floorops.config import Config
-from floorops.contract import MQTT_KINDS, TOPIC_ROOT
+from floorops.contract import TOPIC_ROOT
+from floorops.kinds import MQTT_KINDS
 from floorops.mqtt_client import configure, endpoint
 from floorops.dynsec import edge_client_id
 from floorops.topics import ROOT, agent_status_topic

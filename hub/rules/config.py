@@ -12,8 +12,9 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from floorops.kinds import DEVICE_KINDS
+
 SEVERITIES = ("critical", "major", "minor", "warning")
-KINDS = ("queue_screen", "kiosk", "wifi_probe", "charger")
 
 
 def _rule(severity: str, ticket: bool = False, dispatch: bool = False, **params: Any) -> dict[str, Any]:
@@ -91,8 +92,8 @@ def _merge(default: Any, given: Any, where: str, key: str) -> Any:
             if _FREE_TABLES[key] == "number":
                 if key in ("escalate_after_s", "repair_min") and k not in SEVERITIES:
                     raise RulesError(f"{where}.{k}: not a severity ({', '.join(SEVERITIES)})")
-                if key == "timeout_s" and k not in KINDS:
-                    raise RulesError(f"{where}.{k}: not a device kind ({', '.join(KINDS)})")
+                if key == "timeout_s" and k not in DEVICE_KINDS:
+                    raise RulesError(f"{where}.{k}: not a device kind ({', '.join(DEVICE_KINDS)})")
                 out[k] = _check_number(v, f"{where}.{k}")
             else:
                 if not isinstance(v, dict) or set(v) - _QUEUE_KEYS:
@@ -149,7 +150,7 @@ def rules_schema() -> dict[str, Any]:
                     "properties": {s: {"type": "number", "minimum": 0} for s in SEVERITIES}}
         if key == "timeout_s":
             return {"type": "object", "additionalProperties": False,
-                    "properties": {k: {"type": "number", "minimum": 0} for k in KINDS}}
+                    "properties": {k: {"type": "number", "minimum": 0} for k in DEVICE_KINDS}}
         if key == "queues":
             return {"type": "object", "additionalProperties": {
                 "type": "object", "additionalProperties": False,

@@ -3,7 +3,6 @@ import { h, fill, toast } from "../dom.js";
 import { byId, errorText, RenderQueue, rowsOf, rowsOrUnavailable, unavailable } from "./common.js";
 
 const ROLES = ["monitor", "floor_manager", "maintenance", "admin"];
-const KINDS = ["queue_screen", "kiosk", "wifi_probe", "charger"];
 
 const SEVERITIES = ["critical", "major", "minor", "warning"];
 
@@ -107,7 +106,7 @@ export class AdminView {
   deviceForm() {
     const i = this.i18n;
     const id = h("input", { required: true, pattern: "[A-Za-z0-9_-]{1,64}", "data-testid": "device-id" });
-    const kind = h("select", { "data-testid": "device-kind" }, KINDS.map((k) => h("option", { value: k }, i.term("kind", k))));
+    const kind = h("select", { "data-testid": "device-kind" }, (this.app.site?.device_kinds || []).map((k) => h("option", { value: k.name }, i.term("kind", k.name))));
     const zone = h("select", { "data-testid": "device-zone" }, (this.app.site?.zones || []).map((z) => h("option", { value: z.id }, i.zoneName(z))));
     const err = h("div", { class: "error-text" });
     return h("form", { onsubmit: async (ev) => {

@@ -11,7 +11,6 @@ import {
 const KPI_REFRESH_MS = 10_000;
 const ZONE_REFRESH_MS = 5 * 60_000;
 const ACTUALS_HOURS = 8;
-const DEVICE_KINDS = ["queue_screen", "kiosk", "wifi_probe", "charger"];
 // Rows drawn in the alarm list (most severe first); the rest is counted. Bounds the cost of an alarm storm.
 const MAX_ALARM_ROWS = 60;
 
@@ -355,7 +354,8 @@ export class OperationsView {
     if (!devices) return;
     const by = (st) => devices.filter((d) => d.state === st).length;
     this.deviceCount.textContent = i.t("devices.summary", { online: by("online"), offline: by("offline"), fault: by("fault") });
-    const kinds = [...DEVICE_KINDS, ...new Set(devices.map((d) => d.kind).filter((k) => !DEVICE_KINDS.includes(k)))];
+    const known = (this.app.site?.device_kinds || []).map((k) => k.name);  // the hub's order (floorops/kinds.py)
+    const kinds = [...known, ...new Set(devices.map((d) => d.kind).filter((k) => !known.includes(k)))];
     fill(this.devicesEl, this.agentGroup(), kinds.map((kind) => {
       const group = devices.filter((d) => d.kind === kind);
       return tileGroup(i.term("kind", kind), group, (d) => h("div", {
