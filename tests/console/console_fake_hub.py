@@ -24,6 +24,7 @@ from console import STATIC_DIR
 from floorops.services import free_port
 from floorops.site import Site, load_site
 from floorops.config import load_config
+from floorops.kinds import KINDS
 
 # The hub's resolution codes (hub/tickets.py); the stand-in refuses others as the hub does.
 RESOLUTION_CODES = ("repaired", "replaced_part", "restarted", "cleared_jam", "refilled", "no_fault_found", "other")
@@ -273,7 +274,8 @@ class FakeHub:
         zones = [{"id": z.id, "name": z.name, "name_zh": z.name_zh, "kind": z.kind, "capacity": z.capacity,
                   "floor": z.floor, "x": z.x, "y": z.y, "w": z.w, "h": z.h} for z in s.zones]
         return self._json({"id": s.id, "name": s.name, "name_zh": s.name_zh, "timezone": s.timezone, "zones": zones,
-                           "floors": sorted({z.floor for z in s.zones})})
+                           "floors": sorted({z.floor for z in s.zones}),
+                           "device_kinds": [{"name": k.name, "transports": list(k.transports)} for k in KINDS]})
 
     async def kpis(self, request: web.Request) -> web.Response:
         faulted = sum(d["state"] == "fault" for d in self.devices.values())
