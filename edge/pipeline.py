@@ -15,11 +15,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Union
 
-from floorops.contract import ID_RE, ContractError
+from floorops.contract import ID_RE, ContractError, topic_kind
 from floorops.influx import line, point_time_ns
 from floorops.kinds import MQTT_KINDS
 from floorops.site import Site
-from floorops.topics import ROOT, zone_occupancy_topic
+from floorops.topics import registry_topic, zone_occupancy_topic
 
 from edge.deadletters import DeadLetter
 from edge.metrics import EdgeMetrics
@@ -124,7 +124,7 @@ class Pipeline:
         self.serial_probe_seen: dict[str, int] = {}  # probe id -> edge ms of the last line
         self.serial_probe_online: dict[str, bool] = {}
         self.zone_heard: dict[str, int] = {}  # zone -> edge ms of its probes' last report (even an empty one)
-        self.registry_prefix = f"{ROOT}/{self.site_id}/registry/"
+        self.registry_prefix = registry_topic(self.site_id, "")
         self._messages_in: dict[tuple[str, str], int] = {}  # (kind, transport) -> count, this batch
 
     def _count_in(self, kind: str, transport: str) -> None:
@@ -167,7 +167,7 @@ class Pipeline:
             if item.topic.startswith(self.registry_prefix):
                 self._registry(item)
                 return
-            kind = item.topic.split("/", 3)[2] if item.topic.count("/") >= 3 else "unknown"
+            kind = topic_kind(item.topic)
             self._count_in(kind if kind in MQTT_KINDS else "unknown", "mqtt")
             try:
                 msg = validate.from_mqtt(item.topic, item.payload, self.site_id, self.hasher.hash)

@@ -75,6 +75,22 @@ def device_topic_prefix(site: str, kind: str, device_id: str) -> str:
     return f"{TOPIC_ROOT}/{site}/{kind}/{device_id}/"
 
 
+def device_filter(site: str, kind: str, channel: str = "") -> str:
+    """Every device of ``kind``: all its channels, or one channel of every such device."""
+    return f"{TOPIC_ROOT}/{site}/{kind}/+/{channel}" if channel else f"{TOPIC_ROOT}/{site}/{kind}/#"
+
+
+def topic_kind(topic: str) -> str:
+    """The kind level of a device topic, '' when there is none: cheap, for counting before validation."""
+    parts = topic.split("/", 3)
+    return parts[2] if len(parts) > 3 else ""
+
+
+def site_devices_filter(site: str) -> str:
+    """Every device topic of ``site`` (the edge's subscription and broker ACL)."""
+    return f"{TOPIC_ROOT}/{site}/#"
+
+
 def parse_topic(topic: str) -> Topic:
     parts = topic.split("/")
     if len(parts) != 5 or parts[0] != TOPIC_ROOT:

@@ -29,8 +29,8 @@ import paho.mqtt.client as mqtt
 import logging
 from floorops.mqtt_client import Endpoint, configure
 
-from floorops.contract import device_topic_prefix
-from floorops.topics import ROOT, registry_topic, supervisor_filter
+from floorops.contract import device_topic_prefix, site_devices_filter
+from floorops.topics import registry_topic, shared_subscription_pattern, site_filter, supervisor_filter
 
 log = logging.getLogger("floorops.dynsec")
 
@@ -74,11 +74,11 @@ def device_role(device_id: str) -> str:
 
 def edge_acls(site: str) -> list[dict[str, Any]]:
     """The edge reads every device of its site and writes FloorOps' internal topics of the site."""
-    own = f"{ROOT}/{site}/#"
-    devices = f"hospital/{site}/#"
+    own = site_filter(site)
+    devices = site_devices_filter(site)
     return [
         {"acltype": "subscribePattern", "topic": devices, "allow": True},
-        {"acltype": "subscribePattern", "topic": f"$share/+/hospital/{site}/#", "allow": True},
+        {"acltype": "subscribePattern", "topic": shared_subscription_pattern(devices), "allow": True},
         {"acltype": "subscribePattern", "topic": own, "allow": True},
         {"acltype": "publishClientSend", "topic": own, "allow": True},
         {"acltype": "publishClientReceive", "topic": devices, "allow": True},
@@ -89,7 +89,7 @@ def edge_acls(site: str) -> list[dict[str, Any]]:
 def hub_acls(site: str) -> list[dict[str, Any]]:
     """The hub reads and writes FloorOps' internal topics only: no raw device traffic. It also reads the
     broker's dropped-messages counter (``SYS_DROPPED_TOPIC``), so that an overflow raises an alarm."""
-    own = f"{ROOT}/{site}/#"
+    own = site_filter(site)
     return [
         {"acltype": "subscribePattern", "topic": own, "allow": True},
         {"acltype": "publishClientSend", "topic": own, "allow": True},

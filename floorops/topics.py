@@ -24,8 +24,46 @@ from floorops.contract import ID_RE
 ROOT = "floorops"
 
 
+@dataclass(frozen=True, slots=True)
+class InternalTopic:
+    """A topic under ``floorops/<site>/<section>/...`` split once: the levels after the section in ``rest``.
+    Every reader of FloorOps' own topics parses them here, not with its own ``split("/")``."""
+
+    site: str
+    section: str
+    rest: tuple[str, ...]
+
+    @classmethod
+    def parse(cls, topic: str) -> "InternalTopic | None":
+        """None when ``topic`` is not under ``floorops/<site>/<section>``."""
+        parts = topic.split("/")
+        if len(parts) < 3 or parts[0] != ROOT:
+            return None
+        return cls(parts[1], parts[2], tuple(parts[3:]))
+
+
+def site_filter(site: str) -> str:
+    """Every internal topic of ``site`` (the edge's and the hub's broker ACLs, floorops.dynsec)."""
+    return f"{ROOT}/{site}/#"
+
+
+def shared_subscription_pattern(topic_filter: str) -> str:
+    """The ACL pattern of a shared subscription (``$share/<any group>/<filter>``) to ``topic_filter``."""
+    return f"$share/+/{topic_filter}"
+
+
 def edge_record_topic(site: str, kind: str, device_id: str, channel: str) -> str:
     return f"{ROOT}/{site}/edge/{kind}/{device_id}/{channel}"
+
+
+def edge_record_filter(site: str, channel: str) -> str:
+    """Every device's edge records of one channel (telemetry, event, status)."""
+    return f"{ROOT}/{site}/edge/+/+/{channel}"
+
+
+def section_filter(site: str, section: str) -> str:
+    """Everything under ``floorops/<site>/<section>/`` (zone, registry, agent, supervisor, ...)."""
+    return f"{ROOT}/{site}/{section}/#"
 
 
 def zone_occupancy_topic(site: str, zone: str) -> str:
@@ -53,17 +91,18 @@ def supervisor_topic(site: str, component: str, event: str) -> str:
 
 
 def supervisor_filter(site: str) -> str:
-    return f"{ROOT}/{site}/supervisor/#"
+    return section_filter(site, "supervisor")
 
 
 def parse_supervisor_topic(topic: str) -> tuple[str, str] | None:
     """``(component, event)`` of a supervisor topic, or None if ``topic`` is not one."""
-    parts = topic.split("/")
-    if len(parts) != 5 or parts[0] != ROOT or parts[2] != "supervisor":
+    t = InternalTopic.parse(topic)
+    if t is None or t.section != "supervisor" or len(t.rest) != 2:
         return None
-    if not ID_RE.match(parts[3]) or parts[4] not in SUPERVISOR_EVENTS:
+    component, event = t.rest
+    if not ID_RE.match(component) or event not in SUPERVISOR_EVENTS:
         return None
-    return parts[3], parts[4]
+    return component, event
 
 
 # -- record batches ---------------------------------------------------------------------------------
@@ -90,8 +129,9 @@ def records_filter(site: str, stream: str) -> str:
 
 def record_stream(topic: str) -> str:
     """Which stream a record's topic belongs to: devices' events and status go first."""
-    parts = topic.split("/")
-    return "priority" if len(parts) == 6 and parts[2] == "edge" and parts[5] in ("event", "status") else "stream"
+    t = InternalTopic.parse(topic)
+    urgent = t is not None and t.section == "edge" and len(t.rest) == 3 and t.rest[2] in ("event", "status")
+    return "priority" if urgent else "stream"
 
 
 def encode_records(records: list[tuple[str, bytes]]) -> bytes:
@@ -99,16 +139,16 @@ def encode_records(records: list[tuple[str, bytes]]) -> bytes:
 
 
 def is_records_topic(topic: str) -> bool:
-    parts = topic.split("/")
-    return len(parts) == 5 and parts[0] == ROOT and parts[2] == "records"
+    t = InternalTopic.parse(topic)
+    return t is not None and t.section == "records" and len(t.rest) == 2
 
 
 def relaying_agent(topic: str) -> str:
     """The edge agent whose records batch ``topic`` is (``records_topic``), or '' for any other topic."""
-    if not is_records_topic(topic):
+    t = InternalTopic.parse(topic)
+    if t is None or t.section != "records" or len(t.rest) != 2:
         return ""
-    agent_id = topic.split("/")[3]
-    return agent_id if ID_RE.match(agent_id) else ""
+    return t.rest[0] if ID_RE.match(t.rest[0]) else ""
 
 
 def expand(topic: str, payload: bytes) -> list[tuple[str, bytes]]:

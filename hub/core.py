@@ -17,7 +17,7 @@ from floorops.config import Config
 from floorops.contract import ID_RE
 from floorops.kinds import DEVICE_KINDS, KINDS
 from floorops.site import Site
-from floorops.topics import ROOT, SUPERVISOR_EVENTS, EdgeRecord
+from floorops.topics import SUPERVISOR_EVENTS, EdgeRecord, InternalTopic
 from hub.alarms import AlarmManager
 from hub.clock import Clock, iso
 from hub.db import Database, environmental
@@ -231,25 +231,26 @@ class Hub:
                                                    "rejected_total": self.metrics[f"rejected_{exc.reason}"]})
 
     def apply_message(self, topic: str, payload: bytes, agent_id: str = "") -> bool:
-        parts = topic.split("/")
-        if len(parts) < 3 or parts[0] != ROOT or parts[1] != self.site.id:
+        t = InternalTopic.parse(topic)
+        if t is None or t.site != self.site.id:
             raise BadInput("bad_topic", f"not a topic of site {self.site.id}: {topic}")
         self.metrics["messages"] += 1
-        section = parts[2]
-        if section == "edge" and len(parts) == 6:
-            return self.apply_record(parts, payload, agent_id)
-        if section == "zone" and len(parts) == 5 and parts[4] == "occupancy":
-            return self.apply_occupancy(parts[3], _json(payload))
-        if section == "registry" and len(parts) == 4:
-            return self.apply_registry(parts[3], payload)
-        if section == "agent" and len(parts) == 5 and parts[4] == "status":
-            return self.apply_agent_status(parts[3], payload)
-        if section == "supervisor" and len(parts) == 5 and parts[4] in SUPERVISOR_EVENTS:
-            return self.apply_supervisor(parts[3], parts[4], payload)
+        section, rest = t.section, t.rest
+        if section == "edge" and len(rest) == 3:
+            kind, device_id, channel = rest
+            return self.apply_record(kind, device_id, channel, payload, agent_id)
+        if section == "zone" and len(rest) == 2 and rest[1] == "occupancy":
+            return self.apply_occupancy(rest[0], _json(payload))
+        if section == "registry" and len(rest) == 1:
+            return self.apply_registry(rest[0], payload)
+        if section == "agent" and len(rest) == 2 and rest[1] == "status":
+            return self.apply_agent_status(rest[0], payload)
+        if section == "supervisor" and len(rest) == 2 and rest[1] in SUPERVISOR_EVENTS:
+            return self.apply_supervisor(rest[0], rest[1], payload)
         raise BadInput("bad_topic", f"unknown topic {topic}")
 
-    def apply_record(self, parts: list[str], payload: bytes, agent_id: str = "") -> bool:
-        _, _, _, kind, device_id, channel = parts
+    def apply_record(self, kind: str, device_id: str, channel: str, payload: bytes, agent_id: str = "") -> bool:
+        """One edge record, from ``floorops/<site>/edge/<kind>/<device_id>/<channel>``."""
         try:
             rec = EdgeRecord.from_json(payload)
         except (ValueError, TypeError, KeyError) as exc:

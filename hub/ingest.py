@@ -39,7 +39,8 @@ from paho.mqtt.properties import Properties
 from floorops.config import Config
 from floorops.mqtt_client import configure, endpoint
 from floorops.dynsec import SYS_DROPPED_TOPIC, hub_client_id, hub_session_username
-from floorops.topics import ROOT, expand, records_filter, relaying_agent, supervisor_filter
+from floorops.topics import (edge_record_filter, expand, records_filter, relaying_agent, section_filter,
+                             supervisor_filter)
 
 log = logging.getLogger("hub.ingest")
 
@@ -56,12 +57,11 @@ RETRY_LOG_EVERY_S = 10.0
 
 def stream_filters(site: str) -> dict[str, list[str]]:
     """Topic filters of each session; together exactly ``floorops/<site>/#`` as the hub uses it."""
-    base = f"{ROOT}/{site}"
     return {
-        "priority": [f"{base}/edge/+/+/event", f"{base}/edge/+/+/status", records_filter(site, "priority"),
-                     supervisor_filter(site)],
-        "stream": [f"{base}/edge/+/+/telemetry", f"{base}/zone/#", f"{base}/registry/#", f"{base}/agent/#",
-                   records_filter(site, "stream")],
+        "priority": [edge_record_filter(site, "event"), edge_record_filter(site, "status"),
+                     records_filter(site, "priority"), supervisor_filter(site)],
+        "stream": [edge_record_filter(site, "telemetry"), section_filter(site, "zone"), section_filter(site, "registry"),
+                   section_filter(site, "agent"), records_filter(site, "stream")],
     }
 
 

@@ -46,3 +46,41 @@ def test_faults_and_status_go_on_the_priority_stream_readings_and_occupancy_on_t
     assert record_stream(edge_record_topic("demo", "kiosk", "k1", "telemetry")) == "stream"
     assert record_stream(zone_occupancy_topic("demo", "lab")) == "stream"
     assert record_stream("floorops/demo/agent/edge/status") == "stream"
+
+
+def test_every_internal_topic_the_hub_reads_reaches_exactly_one_of_its_two_sessions() -> None:
+    from paho.mqtt.client import topic_matches_sub
+
+    from floorops.kinds import DEVICE_KINDS
+    from floorops.topics import (InternalTopic, agent_status_topic, registry_topic, site_filter,
+                                 supervisor_topic)
+    from hub.ingest import stream_filters
+
+    sessions = stream_filters("demo")
+    topics = {edge_record_topic("demo", k, "d-1", c): "priority" if c != "telemetry" else "stream"
+              for k in DEVICE_KINDS for c in ("telemetry", "event", "status")}
+    topics |= {zone_occupancy_topic("demo", "lab"): "stream", registry_topic("demo", "d-1"): "stream",
+               agent_status_topic("demo", "edge-1"): "stream", records_topic("demo", "edge-1", "stream"): "stream",
+               records_topic("demo", "edge-1", "priority"): "priority",
+               supervisor_topic("demo", "hub", "restarted"): "priority"}
+    for topic, session in topics.items():
+        matched = [name for name, filters in sessions.items() if any(topic_matches_sub(f, topic) for f in filters)]
+        assert matched == [session], topic
+        assert topic_matches_sub(site_filter("demo"), topic)
+        parsed = InternalTopic.parse(topic)
+        if parsed is not None and parsed.section == "edge":  # the edge packs a record into that session's batch
+            assert record_stream(topic) == session, topic
+    assert not any(topic_matches_sub(f, edge_record_topic("other", "kiosk", "d-1", "event"))
+                   for filters in sessions.values() for f in filters)
+
+
+def test_internal_topics_are_split_once_into_site_section_and_the_rest() -> None:
+    from floorops.topics import InternalTopic, parse_supervisor_topic, relaying_agent
+
+    t = InternalTopic.parse(edge_record_topic("demo", "kiosk", "k1", "event"))
+    assert t == InternalTopic("demo", "edge", ("kiosk", "k1", "event"))
+    assert InternalTopic.parse("hospital/demo/kiosk/k1/event") is None
+    assert InternalTopic.parse("floorops/demo") is None
+    assert relaying_agent(records_topic("demo", "edge-1", "stream")) == "edge-1"
+    assert relaying_agent(edge_record_topic("demo", "kiosk", "k1", "event")) == ""
+    assert parse_supervisor_topic("floorops/demo/supervisor/hub/restarted/extra") is None

@@ -26,11 +26,11 @@ from typing import Any, Callable
 import paho.mqtt.client as mqtt
 
 from floorops.config import Config
-from floorops.contract import TOPIC_ROOT
+from floorops.contract import device_filter, site_devices_filter
 from floorops.kinds import MQTT_KINDS
 from floorops.mqtt_client import configure, endpoint
 from floorops.dynsec import edge_client_id
-from floorops.topics import ROOT, agent_status_topic
+from floorops.topics import agent_status_topic, registry_topic
 
 from edge.pipeline import MqttIn
 
@@ -160,10 +160,9 @@ def device_subscriptions(site: str) -> list[tuple[str, int]]:
     ``queue_qos0_messages false`` (its default), queues no QoS 0 message for an offline session: while the
     edge is away, raw MACs never sit in the broker's memory or persistence file, whatever QoS a probe used
     (docs/device-contract.md, docs/privacy.md). Queue screens' and kiosks' readings are kept for the edge."""
-    base = f"{TOPIC_ROOT}/{site}"
-    subs = [(f"{base}/{kind}/#", 1) for kind in MQTT_KINDS if kind != "wifi_probe"]
-    subs += [(f"{base}/wifi_probe/+/telemetry", 0), (f"{base}/wifi_probe/+/event", 1),
-             (f"{base}/wifi_probe/+/status", 1)]
+    subs = [(device_filter(site, kind), 1) for kind in MQTT_KINDS if kind != "wifi_probe"]
+    subs += [(device_filter(site, "wifi_probe", "telemetry"), 0), (device_filter(site, "wifi_probe", "event"), 1),
+             (device_filter(site, "wifi_probe", "status"), 1)]
     return subs
 
 
@@ -177,7 +176,7 @@ class MqttLink:
         self.on_connected = on_connected
         self.connected = threading.Event()
         self.status_topic = agent_status_topic(self.site, cfg.edge.agent_id)
-        self.subscriptions = device_subscriptions(self.site) + [(f"{ROOT}/{self.site}/registry/+", 1)]
+        self.subscriptions = device_subscriptions(self.site) + [(registry_topic(self.site, "+"), 1)]
         c = BufferedReadClient(mqtt.CallbackAPIVersion.VERSION2, client_id=edge_client_id(cfg.edge.agent_id),
                                clean_session=False, protocol=mqtt.MQTTv311, manual_ack=True)
         self.endpoint = endpoint(cfg)  # plain loopback, or TLS when mqtt.tls (floorops.mqtt_client)
@@ -233,7 +232,7 @@ class MqttLink:
         self.connects += 1
         # A session from before the QoS rule may still hold the old catch-all QoS 1 subscription, which
         # would keep queueing probe sightings (raw MACs) for this session: drop it first.
-        client.unsubscribe(f"{TOPIC_ROOT}/{self.site}/#")
+        client.unsubscribe(site_devices_filter(self.site))
         client.subscribe(self.subscriptions)
         log.info("connected to the broker", extra={"session_present": bool(getattr(flags, "session_present", 0)),
                                                    "connects": self.connects})
