@@ -306,7 +306,7 @@ class Simulation:
             "patients": len(self.tracker.patients),
             "zones": self.truth.current,
             "devices": {d.id: {"powered": d.powered, "faults": sorted(d.faults), "sent": d.sent,
-                                 "unsent": d.unsent}
+                                 "unsent": d.unsent, "seq": getattr(d, "seq", None)}
                         for d in self.devices.values()},
             "counts": dict(self.counts),
         }

@@ -379,11 +379,13 @@ def test_sigterm_of_make_run_stops_every_child_also_after_it_restarted_one(tmp_p
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         assert proc.stdout is not None
+        said_at_start: list[str] = []
         for line in proc.stdout:
+            said_at_start.append(line)
             if "Ctrl-C stops everything" in line:
                 break
         else:
-            raise AssertionError("the launcher did not start")
+            raise AssertionError("the launcher did not start:\n" + "".join(said_at_start[-40:]))
 
         def edge() -> int | None:
             return next((pid for pid, cmd in launcher_children(proc.pid).items() if " -m edge " in cmd), None)

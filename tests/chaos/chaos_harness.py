@@ -190,13 +190,13 @@ class Chaos:
 
     # -- the ledger ------------------------------------------------------------------------------------
 
-    def sent(self) -> dict[str, tuple[int, int]]:
+    def sent(self) -> dict[str, tuple[int, int, int]]:
         """Per ledger device: (messages with a seq handed to its broker connection so far, messages it lost
-        itself for want of a connection, each using up a seq: a gap that is not FloorOps'), the simulator's
-        own counts."""
+        itself for want of a connection, each using up a seq: a gap that is not FloorOps', the last seq it
+        used), the simulator's own counts."""
         devices = get_status(self.centre.cfg.sim.control_port)["devices"]
         kinds = {d.id: d.kind for d in self.centre.site.devices}
-        return {d: (int(v["sent"]), int(v.get("unsent", 0))) for d, v in devices.items()
+        return {d: (int(v["sent"]), int(v.get("unsent", 0)), int(v["seq"])) for d, v in devices.items()
                 if kinds.get(d) in LEDGER_KINDS}
 
     def stored_seqs(self) -> dict[str, list[int]]:
@@ -210,16 +210,17 @@ class Chaos:
                 out.setdefault(dev, []).extend(int(v[1]) for v in s["values"] if v[1] is not None)
         return out
 
-    def ledger(self, sent: dict[str, tuple[int, int]]) -> tuple[int, int, int]:
+    def ledger(self, sent: dict[str, tuple[int, int, int]]) -> tuple[int, int, int]:
         """(stored short of ``sent``, lost inside the stored range, duplicated) over the ledger devices.
 
         A point overwrites itself when the same message is written again (same time, docs/architecture.md),
         so a duplicate here is one message stored under two timestamps; a gap in a device's seqs that its
-        own losses do not explain is a message FloorOps lost."""
+        own losses do not explain is a message FloorOps lost. Only the seqs of ``sent`` count: readings
+        sent since may be stored out of order (a client's retry after a reconnect), which is late, not a gap."""
         stored = self.stored_seqs()
         short = lost = dup = 0
-        for dev, (n, unsent) in sent.items():
-            seqs = stored.get(dev, [])
+        for dev, (n, unsent, last_seq) in sent.items():
+            seqs = [q for q in stored.get(dev, []) if q <= last_seq]
             distinct = set(seqs)
             dup += len(seqs) - len(distinct)
             if distinct:
