@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import pwd
+import random
 import shutil
 import signal
 import socket
@@ -34,11 +35,51 @@ class ServiceError(RuntimeError):
     """A server could not be configured or did not come up."""
 
 
+EPHEMERAL_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+LOWEST_PORT = 10_000  # below: ports that well-known services are configured on
+
+
+def ephemeral_range(path: Path = EPHEMERAL_RANGE_FILE) -> tuple[int, int]:
+    """The ports the kernel gives outgoing connections (Linux's default when it cannot be read)."""
+    try:
+        lo, hi = (int(x) for x in path.read_text().split())
+        return lo, hi
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+# Ports free_port has handed out in this process: a memo, so that several ports picked before any server
+# binds them differ. It only ever grows, and nothing needs to reset it.
+_HANDED_OUT: set[int] = set()
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    """A TCP port that nothing uses right now, for a server started a moment later.
+
+    Outside the kernel's ephemeral range: a port from that range (what binding port 0 gives) can be taken
+    meanwhile by any process's outgoing connection, and the server then fails with "address already in
+    use" (seen in CI). Chosen at random, never the same twice in this process."""
+    lo, hi = ephemeral_range()
+    ranges = [(a, b) for a, b in ((LOWEST_PORT, lo - 1), (hi + 1, 65535)) if a <= b] or [(LOWEST_PORT, 65535)]
+    total = sum(b - a + 1 for a, b in ranges)
+    rng = random.SystemRandom()
+    for _ in range(500):
+        n = rng.randrange(total)
+        for a, b in ranges:
+            if n <= b - a:
+                port = a + n
+                break
+            n -= b - a + 1
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
+        return port
+    raise ServiceError(f"no free TCP port on {host} outside the ephemeral range {lo}-{hi}")
 
 
 def wait_until(check: Callable[[], bool], timeout_s: float, what: str, interval_s: float = 0.05) -> None:

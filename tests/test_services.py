@@ -142,3 +142,19 @@ def test_provisioning_again_rotates_the_password(broker: MosquittoServer, dynsec
     c.disconnect()
     c.loop_stop()
     assert not rc.is_failure
+
+
+def test_a_free_port_is_one_no_outgoing_connection_can_take_before_the_server_binds_it(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import socket
+
+    from floorops.services import ephemeral_range, free_port
+
+    lo, hi = ephemeral_range()
+    ports = [free_port() for _ in range(40)]
+    assert all(not lo <= p <= hi for p in ports), (lo, hi, ports)  # outgoing connections use lo..hi
+    assert len(set(ports)) == len(ports)  # picked before any server binds them: all different
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", ports[0]))  # and free
+    weird = tmp_path / "range"
+    weird.write_text("not numbers\n")
+    assert ephemeral_range(weird) == (32768, 60999)  # Linux's default when the file cannot be read
