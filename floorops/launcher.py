@@ -42,20 +42,11 @@ from floorops.services import (
 from floorops.site import Site, load_site
 from floorops.supervision import Backoff, Notices, RestartHistory, describe_exit
 from floorops import tls
-from floorops.varperms import secure_var
+from floorops.varperms import secure_var, write_private
 
 log = logging.getLogger("floorops.launcher")
 
 LONG_RUNNING = ("hub", "edge", "simulator")  # children the launcher restarts (besides the two servers)
-
-
-def _write_private(path: Path, text: str) -> None:
-    """Write a file only its owner can read (secrets, credentials)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.chmod(path, 0o600)
 
 
 def _port_or_free(host: str, port: int, what: str) -> int:
@@ -122,7 +113,7 @@ class ControlCentre:
         data.setdefault("supervisor", secrets.token_urlsafe(18))
         data.setdefault("webhook", "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode())  # hub.webhook_secret
         data.setdefault("users", {})
-        _write_private(path, json.dumps(data, indent=2))
+        write_private(path, json.dumps(data, indent=2))
         return data
 
     # -- steps ---------------------------------------------------------------------------------
@@ -169,7 +160,7 @@ class ControlCentre:
             for d in site.devices_of("wifi_probe") if d.transport == "serial"
         ]
         self.runtime_config = self.var / "floorops.runtime.toml"
-        _write_private(self.runtime_config, dump_toml(cfg))
+        write_private(self.runtime_config, dump_toml(cfg))
 
     def start_servers(self) -> None:
         cfg = self.cfg
@@ -207,13 +198,13 @@ class ControlCentre:
                     creds[device.id] = provisioning.add_device(
                         cfg, device.id, device.kind, device.zone, dynsec=ds, site=site
                     )
-                    _write_private(cred_path, json.dumps(creds, indent=2))
-        _write_private(cred_path, json.dumps(creds, indent=2))
+                    write_private(cred_path, json.dumps(creds, indent=2))
+        write_private(cred_path, json.dumps(creds, indent=2))
         sec = self._secrets()
         for username, role in provisioning.demo_accounts(cfg):
             password = sec["users"].setdefault(username, secrets.token_urlsafe(9))
             provisioning.ensure_user(cfg, username, role, password)
-        _write_private(self.var / "secrets.json", json.dumps(sec, indent=2))
+        write_private(self.var / "secrets.json", json.dumps(sec, indent=2))
         self.passwords = dict(sec["users"])
 
     def _spawn(self, name: str, *args: str) -> ManagedProcess | None:

@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from floorops.config import Config
+from floorops.varperms import write_private
 
 log = logging.getLogger("floorops.tls")
 
@@ -99,18 +100,6 @@ def cert_names(cert: x509.Certificate) -> set[str]:
     except x509.ExtensionNotFound:
         return set()
     return set(san.get_values_for_type(x509.DNSName)) | {str(ip) for ip in san.get_values_for_type(x509.IPAddress)}
-
-
-def _write_private(path: Path, data: bytes, mode: int = 0o600) -> None:
-    """Atomically: a crash never leaves half a key, and the key is never readable by others, not even briefly."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.chmod(tmp, mode)
-    os.replace(tmp, path)
 
 
 def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
@@ -225,8 +214,8 @@ def ensure(cfg: Config, now: dt.datetime | None = None) -> TlsFiles:
         ca_problem = _problem(ca, ca_key, now)
     if ca_problem:
         ca, ca_key = _new_ca(cfg, now)
-        _write_private(files.ca_key, _key_pem(ca_key))
-        _write_private(files.ca_crt, ca.public_bytes(serialization.Encoding.PEM))
+        write_private(files.ca_key, _key_pem(ca_key))
+        write_private(files.ca_crt, ca.public_bytes(serialization.Encoding.PEM))
         own_ca = True
         server = None  # a new CA: the old server certificate is no longer signed by it
         log.info("created a private TLS certificate authority; give its ca.crt to devices and tools",
@@ -245,8 +234,8 @@ def ensure(cfg: Config, now: dt.datetime | None = None) -> TlsFiles:
             raise TlsError(f"{files.server_crt}: {server_problem}; install a valid server certificate signed by "
                            f"{files.ca_crt} (FloorOps has no {files.ca_key.name} to issue one)")
         server, key = _new_server(cfg, ca, ca_key, names, now)
-        _write_private(files.server_key, _key_pem(key))
-        _write_private(files.server_crt, server.public_bytes(serialization.Encoding.PEM))
+        write_private(files.server_key, _key_pem(key))
+        write_private(files.server_crt, server.public_bytes(serialization.Encoding.PEM))
         log.info("created the TLS server certificate", extra={
             "path": str(files.server_crt), "names": names, "reason": server_problem,
             "not_after": server.not_valid_after_utc.isoformat()})

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import stat
+import tempfile
 from pathlib import Path
 
 log = logging.getLogger("floorops.varperms")
@@ -40,3 +41,24 @@ def secure_var(var: Path) -> int:
     if fixed:
         log.info("made older files under var/ private to their owner", extra={"var": str(var), "changed": fixed})
     return fixed
+
+
+def write_private(path: Path, data: bytes | str, mode: int = 0o600) -> None:
+    """Replace ``path`` atomically with ``data``, readable by its owner only (secrets, keys, credentials).
+
+    The content goes to a new temporary file in the same folder (mode 600 from its creation: never readable
+    by others, not even briefly), is fsynced, then renamed over ``path``: a crash or a failed write leaves
+    the old file or the new one, never half of one, and two writers never share a temporary file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(raw)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Literal
@@ -24,6 +22,7 @@ from floorops.mqtt_client import configure, endpoint
 from floorops.kinds import DEVICE_KINDS
 from floorops.site import Site, load_site
 from floorops.topics import registry_topic
+from floorops.varperms import write_private
 from hub.auth import ROLES, UserStore
 from hub.db import Database
 from hub.roster import load_roster
@@ -227,17 +226,9 @@ def forget_credentials(path: Path, device_id: str) -> CredentialsOutcome:
     if device_id not in creds:
         return "not_listed"
     del creds[device_id]
-    tmp = ""
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")  # mode 600
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(json.dumps(creds, indent=2))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        write_private(path, json.dumps(creds, indent=2))
     except OSError as exc:
-        if tmp:
-            Path(tmp).unlink(missing_ok=True)
         log.error("device credentials file could not be rewritten; the removed device is still listed there",
                   extra={"file": str(path), "device_id": device_id, "error": str(exc)})
         return "unwritable"

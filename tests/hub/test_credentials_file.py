@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hub import provisioning
+from floorops import varperms
 from hub.provisioning import forget_credentials
 
 CREDS = {"kiosk-01": {"id": "kiosk-01", "mqtt_username": "kiosk-01", "mqtt_password": "p1", "topic_prefix": "x"},
@@ -61,7 +61,7 @@ def test_failed_rename_leaves_the_old_file_whole_and_no_temporary(tmp_path: Path
     def refuse(src: str, dst: str) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(provisioning.os, "replace", refuse)
+    monkeypatch.setattr(varperms.os, "replace", refuse)  # the one writer of private files
     with caplog.at_level(logging.ERROR, logger="hub.provisioning"):
         assert forget_credentials(path, "kiosk-01") == "unwritable"
     assert json.loads(path.read_text()) == CREDS and leftovers(path) == []
