@@ -298,7 +298,12 @@ def hold_write_lock(db_path: Path, seconds: float) -> subprocess.Popen[str]:
 
 
 def fill_disk(directory: Path) -> Path:
-    """Take every free byte of the filesystem under ``directory`` (a file of zeros until ENOSPC)."""
+    """Take every free byte of the filesystem under ``directory`` (a file of zeros until ENOSPC).
+
+    Only on the small filesystem the suite mounted there: if it is gone (unmounted, even lazily, by an
+    interrupted run), the filler would fill the machine's own disk instead, as it once did (78 GB)."""
+    if not os.path.ismount(directory):
+        raise RuntimeError(f"{directory} is not the suite's own small filesystem: not filling it")
     filler = directory / "filler"
     fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
