@@ -6,6 +6,7 @@ RUN apt-get update \
 WORKDIR /opt/floorops
 COPY pyproject.toml README.md floorops.toml ./
 COPY floorops ./floorops
+COPY centre ./centre
 COPY edge ./edge
 COPY hub ./hub
 COPY models ./models

@@ -16,7 +16,7 @@ help:
 	@echo "make test   install what is missing, then run every test"
 
 run: system-run $(VENV)/.installed
-	$(PY) -m floorops.launcher
+	$(PY) -m centre.launcher
 
 test: system-test $(VENV)/.installed-test
 	$(PY) -m pytest $(PYTEST_ARGS)

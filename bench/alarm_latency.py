@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from floorops.config import dump_toml, load_config  # noqa: E402
 from floorops.dynsec import DynsecClient, edge_acls, service_accounts  # noqa: E402
-from floorops.services import ManagedProcess, MosquittoServer, free_port, tcp_open, wait_until  # noqa: E402
+from centre.services import ManagedProcess, MosquittoServer, free_port, tcp_open, wait_until  # noqa: E402
 from floorops.topics import EdgeRecord, edge_record_topic  # noqa: E402
 
 from edge.outputs.hub import pack_records  # noqa: E402

@@ -41,7 +41,7 @@ sys.path.insert(0, str(REPO))
 
 from floorops.config import dump_toml, load_config  # noqa: E402
 from floorops.influx import line, write_sync  # noqa: E402
-from floorops.services import InfluxServer, free_port  # noqa: E402
+from centre.services import InfluxServer, free_port  # noqa: E402
 from floorops.site import load_site  # noqa: E402
 from models.backtest import backtest, coverage, mae, rmse, score  # noqa: E402
 from bench.forecast_oracle import day_kinds, oracle_forecasts, simulate_oracle  # noqa: E402

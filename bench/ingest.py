@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/ingest.py [--messages 200000] [--devices 8] [--latency-rate 50] [--mode live|drain]
 
-Starts its own Mosquitto and influxd (the project's configuration, floorops.services) in a temporary
+Starts its own Mosquitto and influxd (the project's configuration, centre.services) in a temporary
 folder, one edge agent (``python -m edge``), and C publishers (``mosquitto_pub -l -q 1``, one per device,
 each with its own broker account) streaming queue-screen telemetry as fast as the broker takes it.
 
@@ -44,7 +44,7 @@ sys.path.insert(0, str(REPO))
 from floorops.config import dump_toml, load_config  # noqa: E402
 from floorops.dynsec import DynsecClient, edge_acls, service_accounts  # noqa: E402
 from floorops.influx import query_sync  # noqa: E402
-from floorops.services import InfluxServer, ManagedProcess, MosquittoServer, free_port, wait_until  # noqa: E402
+from centre.services import InfluxServer, ManagedProcess, MosquittoServer, free_port, wait_until  # noqa: E402
 
 SITE = "demo"
 

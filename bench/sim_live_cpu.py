@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from floorops import contract  # noqa: E402
 from floorops.config import Config, dump_toml, load_config  # noqa: E402
 from floorops.dynsec import DynsecClient, edge_acls  # noqa: E402
-from floorops.services import MosquittoServer, free_port  # noqa: E402
+from centre.services import MosquittoServer, free_port  # noqa: E402
 from floorops.site import load_site  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")

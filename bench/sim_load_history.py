@@ -22,7 +22,7 @@ from firmware_sim.history import simulate_weeks  # noqa: E402
 from firmware_sim.load import all_history_lines, batches, load_history  # noqa: E402
 from floorops import influx  # noqa: E402
 from floorops.config import Config, load_config  # noqa: E402
-from floorops.services import InfluxServer, free_port  # noqa: E402
+from centre.services import InfluxServer, free_port  # noqa: E402
 from floorops.site import load_site  # noqa: E402
 
 

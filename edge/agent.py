@@ -17,7 +17,7 @@ from pathlib import Path
 from floorops import retention
 from floorops.config import Config
 from floorops.influx import InfluxClient
-from floorops.site import Site, load_site
+from floorops.site import Site, site_of
 
 from edge.buffer import BufferFull, DurableBuffer, Dropped, is_disk_full
 from edge.deadletters import DeadLetterStore
@@ -44,7 +44,7 @@ class EdgeAgent:
     def __init__(self, cfg: Config, site: Site | None = None) -> None:
         self.cfg = cfg
         e = cfg.edge
-        self.site = site or load_site(cfg.site.file)
+        self.site = site or site_of(cfg)
         self.metrics = EdgeMetrics()
         self.intake: Intake[Item] = Intake(INTAKE_MAX_ITEMS)
         self.buffer = DurableBuffer(cfg.path(e.buffer_path), e.buffer_max_rows, max_bytes=e.buffer_max_bytes)
@@ -58,7 +58,7 @@ class EdgeAgent:
         )
         self.pipeline.restore(self.buffer.load_seq_state())
         self.stop_threads = threading.Event()
-        self.link = MqttLink(cfg, self.intake.put_many, self._puback, on_connected=self._connected)
+        self.link = MqttLink(cfg, self.site.kinds, self.intake.put_many, self._puback, on_connected=self._connected)
         self.publisher = HubPublisher(self.buffer, self.link, self.metrics, self.stop_threads)
         self.influx = InfluxClient(cfg.influx.url, cfg.influx.database, cfg.influx.username, cfg.influx.password,
                                    cfg.influx.timeout_s)

@@ -17,7 +17,6 @@ from typing import Any, Callable, Union
 
 from floorops.contract import ID_RE, ContractError, topic_kind
 from floorops.influx import line, point_time_ns
-from floorops.kinds import MQTT_KINDS
 from floorops.site import Site
 from floorops.topics import registry_topic, zone_occupancy_topic
 
@@ -110,6 +109,7 @@ class Pipeline:
                  now_ms: Callable[[], int] | None = None) -> None:
         self.site = site
         self.site_id = site.id
+        self.kinds = site.kinds
         self.hasher = hasher
         self.metrics = metrics
         self.now_ms = now_ms or (lambda: int(time.time() * 1000))
@@ -168,9 +168,9 @@ class Pipeline:
                 self._registry(item)
                 return
             kind = topic_kind(item.topic)
-            self._count_in(kind if kind in MQTT_KINDS else "unknown", "mqtt")
+            self._count_in(kind if kind in self.kinds.mqtt_names else "unknown", "mqtt")
             try:
-                msg = validate.from_mqtt(item.topic, item.payload, self.site_id, self.hasher.hash)
+                msg = validate.from_mqtt(item.topic, item.payload, self.site_id, self.hasher.hash, self.kinds)
             except ContractError as exc:
                 self._reject(b, item.topic, exc.reason, exc.message, item.payload)
                 return
@@ -215,7 +215,8 @@ class Pipeline:
 
     def _accept(self, msg: validate.DeviceMessage, b: Batch) -> None:
         in_order = False
-        if msg.seq is not None and msg.kind != "charger":
+        kind = self.kinds.get(msg.kind)
+        if msg.seq is not None and kind.device_seq:
             before = self.seqs.devices.get(msg.device_id)
             previous_ts = before.ts if before is not None else 0
             r = self.seqs.check(msg.device_id, msg.seq, msg.ts)
@@ -240,7 +241,7 @@ class Pipeline:
                 s.ts += offset
             self.metrics.clock_corrected.inc(kind=msg.kind)
         zone = self.zones.get(msg.device_id, "")
-        b.lines.extend(normalise.influx_lines(msg, self.site_id, zone))
+        b.lines.extend(normalise.influx_lines(msg, self.site_id, zone, kind))
         if msg.kind == "wifi_probe" and msg.channel == "telemetry" and zone:
             self.zone_heard[zone] = self.now_ms()
         for s in msg.sightings:
@@ -262,9 +263,9 @@ class Pipeline:
     def _status(self, kind: str, device_id: str, state: str, ts_ms: int, b: Batch) -> None:
         zone = self.zones.get(device_id, "")
         msg = validate.DeviceMessage(kind, device_id, "status", ts_ms, None, {"state": state, "source": "edge"})
-        b.lines.extend(normalise.influx_lines(msg, self.site_id, zone))
-        if kind == "charger" and state == "offline":
-            b.lines.append(normalise.offline_station_line(self.site_id, zone, device_id, ts_ms))
+        b.lines.extend(normalise.influx_lines(msg, self.site_id, zone, self.kinds.get(kind)))
+        if state == "offline":
+            b.lines.extend(normalise.offline_lines(self.kinds.get(kind), self.site_id, zone, device_id, ts_ms))
         self._record(msg, zone, b)
         log.info("device liveness", extra={"device_id": device_id, "kind": kind, "state": state})
 

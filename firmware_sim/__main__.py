@@ -12,7 +12,7 @@ import time
 
 from floorops.config import ConfigError, load_config
 from floorops.logs import setup_logging
-from floorops.site import SiteError, load_site
+from floorops.site import SiteError, site_of
 
 log = logging.getLogger("firmware_sim")
 
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"error: {exc}", file=sys.stderr)
                 return 1
             return 0
-        site = load_site(cfg.site.file)
+        site = site_of(cfg)
         if args.command == "history":
             from firmware_sim.history import simulate_weeks
 
@@ -140,7 +140,7 @@ def _run(cfg, args) -> int:  # type: ignore[no-untyped-def]
     from firmware_sim.links.pty import PtyError
     from firmware_sim.runner import options_from, parse_start, run_live
 
-    site = load_site(cfg.site.file)
+    site = site_of(cfg)
     options = options_from(cfg, speed=args.speed, seed=args.seed)
     if args.no_faults:
         options.faults_per_device_day = 0.0

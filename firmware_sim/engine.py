@@ -14,7 +14,7 @@ import heapq
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -29,11 +29,20 @@ from firmware_sim.flow import WARMUP_MIN, FlowModel, FlowState
 from firmware_sim.patients import PatientTracker
 from firmware_sim.profiles import DemandProfile
 from firmware_sim.truth import BUCKET_MS, TruthRecorder
-from floorops.site import Site
+from floorops.site import Device, Site
 
 log = logging.getLogger(__name__)
 
 MINUTE_MS = 60_000
+# The simulator's model of each built-in kind, per transport: (device, site id, rng, emitter, what the
+# probes hear) -> the simulated device. A kind missing here (a site's plugin kind) is not simulated.
+SIMULATORS: dict[tuple[str, str], Callable[[Device, str, np.random.Generator, Emitter, Hearing], DeviceSim]] = {
+    ("queue_screen", "mqtt"): lambda d, site, rng, emit, hearing: QueueScreenSim(d, site, rng, emit),
+    ("kiosk", "mqtt"): lambda d, site, rng, emit, hearing: KioskSim(d, site, rng, emit),
+    ("wifi_probe", "mqtt"): WifiProbeSim,
+    ("wifi_probe", "serial"): SerialProbeSim,
+    ("charger", "modbus"): lambda d, site, rng, emit, hearing: ChargerSim(d, site, rng, emit),
+}
 REPORT_PRINT_SHARE = 0.15  # people entering a zone with a kiosk but no kiosk stop, who print a report
 
 
@@ -98,19 +107,10 @@ class Simulation:
             rng = np.random.default_rng([seed, 100 + index])
             neighbours = [z.id for z in self.site.zones if z.floor == floors[d.zone] and z.id != d.zone]
             hearing = Hearing(d.zone, neighbours, self.tracker.phones_in)
-            dev: DeviceSim
-            if d.kind == "queue_screen":
-                dev = QueueScreenSim(d, self.site.id, rng, self.emitter)
-            elif d.kind == "kiosk":
-                dev = KioskSim(d, self.site.id, rng, self.emitter)
-            elif d.kind == "wifi_probe" and d.transport == "serial":
-                dev = SerialProbeSim(d, self.site.id, rng, self.emitter, hearing)
-            elif d.kind == "wifi_probe":
-                dev = WifiProbeSim(d, self.site.id, rng, self.emitter, hearing)
-            elif d.kind == "charger":
-                dev = ChargerSim(d, self.site.id, rng, self.emitter)
-            else:
+            make = SIMULATORS.get((d.kind, d.transport))
+            if make is None:  # a kind (a site's plugin) the simulator has no model of
                 continue
+            dev = make(d, self.site.id, rng, self.emitter, hearing)
             dev.repair_due = self._repair_due
             self.devices[d.id] = dev
         self._screens: dict[str, list[QueueScreenSim]] = {}

@@ -31,7 +31,9 @@ from firmware_sim.flow import FlowModel
 from firmware_sim.history import MIN_PER_DAY, History, QueueMinutes
 from firmware_sim.patients import ticket_label
 from floorops.contract import SEQ_MODULUS
-from floorops.measurements import DeviceMessage, influx_lines
+from floorops.kinds import queue_screen
+from floorops.measurements import influx_lines
+from floorops.messages import DeviceMessage
 from floorops.site import Device
 
 READING_PERIOD_MIN = 1
@@ -90,7 +92,7 @@ def screen_lines(hist: History, site_id: str, not_after: dt.datetime, seed: int)
             for j in range(n_ev):
                 msg = DeviceMessage("queue_screen", dev.id, "event", int(t_event[j]), int(seq[j]),
                                     {"event": "ticket_issued", "queue": queue, "ticket": ticket_label(node, j + 1)})
-                yield from influx_lines(msg, site_id, dev.zone)
+                yield from influx_lines(msg, site_id, dev.zone, queue_screen.KIND)
             for i, m in enumerate(reading_min):
                 called = int(calls[m, k])
                 avg_wait = round(float(wait_sum[m, k]) * 60.0 / float(call_sum[m, k]), 1) if call_sum[m, k] else 0.0
@@ -98,7 +100,7 @@ def screen_lines(hist: History, site_id: str, not_after: dt.datetime, seed: int)
                     "queue": queue, "waiting": int(qm.waiting[d, m, k]),
                     "serving": ticket_label(node, called) if called > 0 else "",
                     "counters_open": int(counters[m, k]), "avg_wait_s": avg_wait})
-                yield from influx_lines(msg, site_id, dev.zone)
+                yield from influx_lines(msg, site_id, dev.zone, queue_screen.KIND)
 
 
 def _minutes(hist: History) -> QueueMinutes:

@@ -40,6 +40,9 @@ class SiteConfig:
     id: str = "demo"
     # Site description: buildings, zones, queues, time zone, device inventory (see docs/site.md).
     file: str = str(REPO_ROOT / "floorops" / "sites" / "demo.toml")
+    # The site's own device kinds, besides the built-in ones: importable modules that each declare
+    # ``KIND = floorops.kinds.DeviceKind(...)`` (docs/device-kinds.md). Every process loads the same list.
+    kind_plugins: list[str] = field(default_factory=list)
 
 
 @dataclass

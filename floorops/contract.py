@@ -1,7 +1,9 @@
 """The device contract, version 1 (docs/device-contract.md), as code.
 
-One place for every rule a device message must follow, used by the edge (to accept or reject what
-arrives), by the simulator (to build what it sends) and by the tests (to check both). A rule that is
+One place for every rule a device message must follow whatever its kind (topics, the header, status
+messages, the field checks, the serial and Modbus framings), used by the edge (to accept or reject what
+arrives), by the simulator (to build what it sends) and by the tests (to check both). What each kind's
+telemetry and events contain is declared with the kind (floorops.kinds), from these field checks. A rule that is
 broken raises :class:`ContractError` with a short machine ``reason`` (what the counters and the
 dead-letter store are keyed by) and a sentence for people.
 """
@@ -11,11 +13,9 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Collection, Final
 
 import orjson
-
-from floorops.kinds import MQTT_KINDS
 
 CONTRACT_VERSION: Final = 1
 SEQ_MODULUS: Final = 2**32
@@ -23,23 +23,11 @@ ID_RE: Final = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 CHANNELS: Final = ("telemetry", "event", "status")
 TOPIC_ROOT: Final = "hospital"
 
-QUEUE_EVENTS: Final = frozenset(
-    {"ticket_issued", "ticket_called", "ticket_served", "ticket_no_show", "display_fault", "display_recovered"}
-)
-DISPLAY_FAULT_CODES: Final = frozenset({"panel", "network", "power"})
-KIOSK_EVENTS: Final = frozenset(
-    {"card_jam", "app_crash", "app_hang", "paper_out", "printer_jam", "reboot", "fault_cleared"}
-)
-KIOSK_CLEARABLE: Final = frozenset({"card_jam", "app_crash", "app_hang", "paper_out", "printer_jam"})
-CARD_READER_STATES: Final = frozenset({"ok", "jammed", "error"})
-PRINTER_STATES: Final = frozenset({"ok", "paper_low", "paper_out", "jam", "offline"})
-APP_STATES: Final = frozenset({"ok", "hung", "crashed"})
 STATUS_STATES: Final = frozenset({"online", "offline"})
 
 # Plausible device clock range: 2020-01-01 .. 2100-01-01 (ms). Outside it the clock is broken, not skewed.
 TS_MIN_MS: Final = 1_577_836_800_000
 TS_MAX_MS: Final = 4_102_444_800_000
-MAX_SIGHTINGS: Final = 10_000
 
 MAC_RE: Final = re.compile(r"^[0-9A-Fa-f]{2}([:-])[0-9A-Fa-f]{2}(\1[0-9A-Fa-f]{2}){4}$")
 
@@ -91,15 +79,17 @@ def site_devices_filter(site: str) -> str:
     return f"{TOPIC_ROOT}/{site}/#"
 
 
-def parse_topic(topic: str) -> Topic:
+def parse_topic(topic: str, kinds: Collection[str]) -> Topic:
+    """The topic's levels, checked; ``kinds`` are the kinds that may publish over MQTT
+    (floorops.kinds.KindRegistry.mqtt_names)."""
     parts = topic.split("/")
     if len(parts) != 5 or parts[0] != TOPIC_ROOT:
         raise ContractError("bad_topic", f"topic {topic!r} is not hospital/<site>/<kind>/<device_id>/<channel>")
     _, site, kind, device_id, channel = parts
     if not ID_RE.match(site):
         raise ContractError("bad_topic", f"site {site!r} is not [A-Za-z0-9_-]{{1,64}}")
-    if kind not in MQTT_KINDS:
-        raise ContractError("bad_topic", f"kind {kind!r} is not one of {', '.join(MQTT_KINDS)}")
+    if kind not in kinds:
+        raise ContractError("bad_topic", f"kind {kind!r} is not one of {', '.join(kinds)}")
     if not ID_RE.match(device_id):
         raise ContractError("bad_topic", f"device id {device_id!r} is not [A-Za-z0-9_-]{{1,64}}")
     if channel not in CHANNELS:
@@ -111,14 +101,14 @@ def parse_topic(topic: str) -> Topic:
 # Field checks
 
 
-def _field(payload: dict[str, Any], name: str) -> Any:
+def require(payload: dict[str, Any], name: str) -> Any:
     if name not in payload:
         raise ContractError("missing_field", f"field {name!r} is missing")
     return payload[name]
 
 
-def _int(payload: dict[str, Any], name: str, lo: int | None = None, hi: int | None = None) -> int:
-    v = _field(payload, name)
+def integer(payload: dict[str, Any], name: str, lo: int | None = None, hi: int | None = None) -> int:
+    v = require(payload, name)
     if isinstance(v, bool) or not isinstance(v, int):
         raise ContractError("wrong_type", f"field {name!r} must be an integer, got {type(v).__name__}")
     if (lo is not None and v < lo) or (hi is not None and v > hi):
@@ -126,8 +116,8 @@ def _int(payload: dict[str, Any], name: str, lo: int | None = None, hi: int | No
     return v
 
 
-def _num(payload: dict[str, Any], name: str, lo: float | None = None, hi: float | None = None) -> float:
-    v = _field(payload, name)
+def number(payload: dict[str, Any], name: str, lo: float | None = None, hi: float | None = None) -> float:
+    v = require(payload, name)
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
         raise ContractError("wrong_type", f"field {name!r} must be a finite number, got {v!r}")
     if (lo is not None and v < lo) or (hi is not None and v > hi):
@@ -135,8 +125,8 @@ def _num(payload: dict[str, Any], name: str, lo: float | None = None, hi: float 
     return float(v)
 
 
-def _str(payload: dict[str, Any], name: str, allowed: frozenset[str] | None = None, max_len: int = 64) -> str:
-    v = _field(payload, name)
+def text(payload: dict[str, Any], name: str, allowed: frozenset[str] | None = None, max_len: int = 64) -> str:
+    v = require(payload, name)
     if not isinstance(v, str):
         raise ContractError("wrong_type", f"field {name!r} must be a string, got {type(v).__name__}")
     if not v or len(v) > max_len:
@@ -146,13 +136,13 @@ def _str(payload: dict[str, Any], name: str, allowed: frozenset[str] | None = No
     return v
 
 
-def _header(payload: dict[str, Any], with_seq: bool = True) -> dict[str, Any]:
-    v = _int(payload, "v")
+def header(payload: dict[str, Any], with_seq: bool = True) -> dict[str, Any]:
+    v = integer(payload, "v")
     if v != CONTRACT_VERSION:
         raise ContractError("bad_version", f"contract version {v} is not supported (expected {CONTRACT_VERSION})")
-    out: dict[str, Any] = {"v": v, "ts": _int(payload, "ts", TS_MIN_MS, TS_MAX_MS)}
+    out: dict[str, Any] = {"v": v, "ts": integer(payload, "ts", TS_MIN_MS, TS_MAX_MS)}
     if with_seq:
-        out["seq"] = _int(payload, "seq", 0, SEQ_MODULUS - 1)
+        out["seq"] = integer(payload, "seq", 0, SEQ_MODULUS - 1)
     return out
 
 
@@ -167,89 +157,6 @@ def is_locally_administered(mac: str) -> bool:
     """True for randomised (locally administered) MACs: bit 1 of the first octet."""
     return bool(int(mac[0:2], 16) & 0x02)
 
-
-# ---------------------------------------------------------------------------------------------
-# Payload validation per kind and channel
-
-
-def _queue_telemetry(p: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "queue": _str(p, "queue"),
-        "waiting": _int(p, "waiting", 0, 100_000),
-        "serving": _str(p, "serving", max_len=32) if p.get("serving") not in (None, "") else "",
-        "counters_open": _int(p, "counters_open", 0, 1000),
-        "avg_wait_s": _num(p, "avg_wait_s", 0, 7 * 86400),
-    }
-
-
-def _queue_event(p: dict[str, Any]) -> dict[str, Any]:
-    event = _str(p, "event", QUEUE_EVENTS)
-    out: dict[str, Any] = {"event": event}
-    if event.startswith("ticket_"):
-        out["queue"] = _str(p, "queue")
-        out["ticket"] = _str(p, "ticket", max_len=32)
-        if "counter" in p:
-            out["counter"] = _str(p, "counter", max_len=32)
-    elif event == "display_fault":
-        out["code"] = _str(p, "code", DISPLAY_FAULT_CODES)
-    if "queue" in p and "queue" not in out:
-        out["queue"] = _str(p, "queue")
-    return out
-
-
-def _kiosk_telemetry(p: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "cpu_pct": _num(p, "cpu_pct", 0, 100),
-        "mem_pct": _num(p, "mem_pct", 0, 100),
-        "paper_pct": _num(p, "paper_pct", 0, 100),
-        "card_reader": _str(p, "card_reader", CARD_READER_STATES),
-        "printer": _str(p, "printer", PRINTER_STATES),
-        "app": _str(p, "app", APP_STATES),
-        "resp_ms": _int(p, "resp_ms", 0, 3_600_000),
-        "txn_ok": _int(p, "txn_ok", 0, 1_000_000),
-        "txn_fail": _int(p, "txn_fail", 0, 1_000_000),
-    }
-
-
-def _kiosk_event(p: dict[str, Any]) -> dict[str, Any]:
-    event = _str(p, "event", KIOSK_EVENTS)
-    out: dict[str, Any] = {"event": event}
-    if event == "fault_cleared":
-        out["fault"] = _str(p, "fault", KIOSK_CLEARABLE)
-    return out
-
-
-def _probe_telemetry(p: dict[str, Any]) -> dict[str, Any]:
-    raw = _field(p, "sightings")
-    if not isinstance(raw, list):
-        raise ContractError("wrong_type", "field 'sightings' must be a list")
-    if len(raw) > MAX_SIGHTINGS:
-        raise ContractError("out_of_range", f"{len(raw)} sightings in one message (at most {MAX_SIGHTINGS})")
-    sightings = []
-    for i, s in enumerate(raw):
-        if not isinstance(s, dict):
-            raise ContractError("wrong_type", f"sightings[{i}] must be an object")
-        try:
-            sightings.append(
-                {
-                    "mac": normalise_mac(_field(s, "mac")),
-                    "rssi": _int(s, "rssi", -120, 0),
-                    "ts": _int(s, "ts", TS_MIN_MS, TS_MAX_MS),
-                }
-            )
-        except ContractError as exc:
-            # Never echo the offending value: it may be a raw MAC.
-            raise ContractError(exc.reason, f"sightings[{i}]: {exc.message}") from None
-    return {"sightings": sightings}
-
-
-_VALIDATORS = {
-    ("queue_screen", "telemetry"): _queue_telemetry,
-    ("queue_screen", "event"): _queue_event,
-    ("kiosk", "telemetry"): _kiosk_telemetry,
-    ("kiosk", "event"): _kiosk_event,
-    ("wifi_probe", "telemetry"): _probe_telemetry,
-}
 
 MAX_PAYLOAD_BYTES: Final = 256 * 1024
 
@@ -266,26 +173,13 @@ def decode_json(payload: bytes) -> dict[str, Any]:
     return data
 
 
-def validate(kind: str, channel: str, payload: dict[str, Any]) -> dict[str, Any]:
-    """Check one decoded payload; return only the contract's fields, typed and normalised."""
-    if channel == "status":
-        out = _header(payload, with_seq=False)
-        out["state"] = _str(payload, "state", STATUS_STATES)
-        if "fw" in payload:
-            out["fw"] = _str(payload, "fw", max_len=32)
-        return out
-    check = _VALIDATORS.get((kind, channel))
-    if check is None:
-        raise ContractError("bad_topic", f"{kind} devices do not publish on {channel!r}")
-    out = _header(payload)
-    out.update(check(payload))
+def status_fields(payload: dict[str, Any]) -> dict[str, Any]:
+    """A status message, the same for every kind: header without seq, state, optional firmware."""
+    out = header(payload, with_seq=False)
+    out["state"] = text(payload, "state", STATUS_STATES)
+    if "fw" in payload:
+        out["fw"] = text(payload, "fw", max_len=32)
     return out
-
-
-def validate_message(topic: str, payload: bytes) -> tuple[Topic, dict[str, Any]]:
-    """Topic and raw bytes in, parsed topic and validated payload out."""
-    t = parse_topic(topic)
-    return t, validate(t.kind, t.channel, decode_json(payload))
 
 
 # ---------------------------------------------------------------------------------------------

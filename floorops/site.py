@@ -14,8 +14,9 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from floorops.contract import ID_RE, MAX_SLOTS
-from floorops.kinds import DEVICE_KINDS
-TRANSPORTS = ("mqtt", "serial", "modbus")
+from floorops.config import Config
+from floorops.kinds import BUILTIN, TRANSPORTS, KindError, KindRegistry, from_plugins
+
 ZONE_KINDS = (
     "registration", "clinic", "lab", "imaging", "pharmacy", "paediatrics", "emergency", "entrance", "corridor",
     "inpatient", "other",
@@ -76,6 +77,8 @@ class Site:
     buildings: tuple[str, ...] = ("main",)
     name_zh: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    # The device kinds the site was checked against (floorops.kinds): the built-in ones and its plugins.
+    kinds: KindRegistry = BUILTIN
 
     @property
     def tz(self) -> ZoneInfo:
@@ -108,8 +111,8 @@ def _take(entry: dict[str, Any], cls: type, where: str) -> Any:
         raise SiteError(f"{where}: {exc}") from None
 
 
-def parse_site(data: dict[str, Any], source: str = "site") -> Site:
-    """Build and check a :class:`Site` from the decoded TOML tables."""
+def parse_site(data: dict[str, Any], source: str = "site", kinds: KindRegistry = BUILTIN) -> Site:
+    """Build and check a :class:`Site` from the decoded TOML tables, its devices against ``kinds``."""
     s = data.get("site")
     if not isinstance(s, dict):
         raise SiteError(f"{source}: missing [site] table")
@@ -147,10 +150,13 @@ def parse_site(data: dict[str, Any], source: str = "site") -> Site:
         if d.id in seen:
             raise SiteError(f"{where}: duplicate device id")
         seen.add(d.id)
-        if d.kind not in DEVICE_KINDS:
-            raise SiteError(f"{where}: kind {d.kind!r} is not one of {', '.join(DEVICE_KINDS)}")
+        if d.kind not in kinds:
+            raise SiteError(f"{where}: kind {d.kind!r} is not one of {', '.join(kinds.names)}")
         if d.transport not in TRANSPORTS:
             raise SiteError(f"{where}: transport {d.transport!r} is not one of {', '.join(TRANSPORTS)}")
+        if d.transport not in kinds.get(d.kind).transports:
+            raise SiteError(f"{where}: a {d.kind} connects over {', '.join(kinds.get(d.kind).transports)}, "
+                            f"not {d.transport!r}")
         if d.zone not in zone_ids:
             raise SiteError(f"{where}: unknown zone {d.zone!r}")
         if d.kind == "queue_screen" and d.queue not in queue_ids:
@@ -167,11 +173,11 @@ def parse_site(data: dict[str, Any], source: str = "site") -> Site:
     return Site(
         id=str(s["id"]), name=str(s["name"]), timezone=str(s["timezone"]), zones=zones, queues=queues,
         devices=devices, holidays=holidays, buildings=tuple(s.get("buildings", ["main"])),
-        name_zh=str(s.get("name_zh", "")), extra={k: v for k, v in s.items() if k not in known},
+        name_zh=str(s.get("name_zh", "")), extra={k: v for k, v in s.items() if k not in known}, kinds=kinds,
     )
 
 
-def load_site(path: str | Path) -> Site:
+def load_site(path: str | Path, kinds: KindRegistry = BUILTIN) -> Site:
     p = Path(path)
     try:
         data = tomllib.loads(p.read_text(encoding="utf-8"))
@@ -179,4 +185,14 @@ def load_site(path: str | Path) -> Site:
         raise SiteError(f"{p}: no such site file") from None
     except tomllib.TOMLDecodeError as exc:
         raise SiteError(f"{p}: {exc}") from None
-    return parse_site(data, str(p))
+    return parse_site(data, str(p), kinds)
+
+
+def site_of(cfg: Config) -> Site:
+    """The configured site (``cfg.site.file``), with the configured plugin kinds (``cfg.site.kind_plugins``):
+    how every process loads it, so that all of them know the same kinds."""
+    try:
+        kinds = from_plugins(cfg.site.kind_plugins)
+    except KindError as exc:
+        raise SiteError(str(exc)) from None
+    return load_site(cfg.site.file, kinds)

@@ -18,7 +18,7 @@ from aiohttp import web
 
 from floorops.config import Config
 from floorops.influx import InfluxClient, InfluxWriteError, line
-from floorops.site import load_site
+from floorops.site import site_of
 from hub.api import ApiError, Route, ok
 from hub.api.session import COOKIE, POOL
 from hub.api.stream import session_watch
@@ -255,7 +255,7 @@ def create_app(cfg: Config, clock: Clock | None = None, connect_broker: bool = T
     the process ends and is frozen for the garbage collector (``freeze_long_lived``); never in a test's
     process, where it would keep every earlier test's objects alive."""
     clock = clock or SystemClock()
-    site = load_site(cfg.site.file)
+    site = site_of(cfg)
     roster = load_roster(cfg.hub.roster_file)
     db = Database(cfg.path(cfg.hub.db_path))
     hub = Hub(cfg, site, db, clock, roster)

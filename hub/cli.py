@@ -25,7 +25,6 @@ import sys
 from floorops.config import ConfigError, load_config
 from floorops.dynsec import DynsecError
 from floorops.logs import setup_logging
-from floorops.kinds import DEVICE_KINDS
 from floorops.site import SiteError
 
 log = logging.getLogger("hub")
@@ -47,7 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     devices = sub.add_parser("devices", help="devices").add_subparsers(dest="action", required=True)
     da = devices.add_parser("add", parents=[common], help="register a device and print its MQTT credentials")
     da.add_argument("id")
-    da.add_argument("--kind", required=True, choices=list(DEVICE_KINDS))
+    da.add_argument("--kind", required=True, help="a device kind of the site (GET /api/site: device_kinds)")
     da.add_argument("--zone", required=True)
     dr = devices.add_parser("remove", parents=[common],
                             help="take a device out of service: registry entry removed, broker account deleted")

@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 from floorops.config import Config
 from floorops.contract import ID_RE
-from floorops.kinds import DEVICE_KINDS, KINDS
+from floorops.kinds import KindError
 from floorops.site import Site
 from floorops.topics import SUPERVISOR_EVENTS, EdgeRecord, InternalTopic
 from hub.alarms import AlarmManager
@@ -29,7 +29,7 @@ from hub.rules import broker as broker_rule
 from hub.rules import ingest as ingest_rule
 from hub.rules.base import Signal
 from hub.rules.config import RuleSet, load_rules_file, validate_rules
-from hub.state import AgentState, LiveState
+from hub.state import AgentState, DeviceState, LiveState
 from hub.tickets import TicketManager
 
 log = logging.getLogger("hub.core")
@@ -90,19 +90,36 @@ class Hub:
         # The ingest_stalled alarm while the database could not store it (hub.rules.ingest).
         self.held_alarm: dict[str, Any] | None = None
         self.drop_watch = broker_rule.DropWatch()  # the broker's dropped-messages counter (hub.rules.broker)
+        self._kind_rules = self._rule_sets_of_kinds()
         with self.unit_of_work():
             self.state.dirty_devices.update(d.id for d in site.devices if d.id in self.state.devices)
 
     # -- rules settings ------------------------------------------------------------------------------
 
+    def _rule_sets_of_kinds(self) -> dict[str, list[Callable[[EdgeRecord, DeviceState], list[Signal]]]]:
+        """Each kind's rule sets, as its declaration names them (``DeviceKind.rules``); the offline rule
+        applies to every kind. A name the hub does not have stops the start with the kind named."""
+        sets: dict[str, Callable[[EdgeRecord, DeviceState], list[Signal]]] = {
+            "kiosk": lambda rec, dev: kiosk.signals(rec, self.rules, self.alarms.open),
+            "display": lambda rec, dev: display.signals(rec, self.rules),
+            "waits": lambda rec, dev: self._queue(rec, dev.queue),
+            "charger": lambda rec, dev: charger.signals(rec, self.rules, self.alarms.open),
+        }
+        out = {}
+        for k in self.site.kinds:
+            if unknown := [r for r in k.rules if r not in sets]:
+                raise KindError(f"kind {k.name}: the hub has no rule set {', '.join(unknown)} ({', '.join(sets)})")
+            out[k.name] = [sets[r] for r in k.rules]
+        return out
+
     def _load_rules(self) -> dict[str, Any]:
         row = self.db.one("SELECT value FROM settings WHERE key='rules'")
         if row is not None:
-            return validate_rules(json.loads(row["value"]))
-        return load_rules_file(self.cfg.hub.rules_file)
+            return validate_rules(json.loads(row["value"]), self.site.kinds)
+        return load_rules_file(self.cfg.hub.rules_file, self.site.kinds)
 
     def set_rules(self, data: Any, actor: str) -> dict[str, Any]:
-        settings = validate_rules(data)
+        settings = validate_rules(data, self.site.kinds)
         with self.unit_of_work():
             self.db.execute("INSERT OR REPLACE INTO settings VALUES ('rules', ?)", (json.dumps(settings),))
             self.audit(actor, "rules.update", "rules", {})
@@ -255,7 +272,7 @@ class Hub:
             rec = EdgeRecord.from_json(payload)
         except (ValueError, TypeError, KeyError) as exc:
             raise BadInput("bad_record", f"not an EdgeRecord: {type(exc).__name__}") from None
-        if kind not in DEVICE_KINDS or channel not in CHANNELS or rec.device_id != device_id or rec.channel != channel:
+        if kind not in self.site.kinds or channel not in CHANNELS or rec.device_id != device_id or rec.channel != channel:
             raise BadInput("bad_record", "topic and record disagree")
         if not ID_RE.match(device_id):
             raise BadInput("bad_record", "device id is not [A-Za-z0-9_-]{1,64}")
@@ -282,13 +299,8 @@ class Hub:
         self.state.dirty_devices.add(device_id)
         open_ = self.alarms.open
         signals: list[Signal] = offline.signals(rec, self.rules, open_)
-        if kind == "kiosk":
-            signals += kiosk.signals(rec, self.rules, open_)
-        elif kind == "queue_screen":
-            signals += display.signals(rec, self.rules)
-            signals += self._queue(rec, dev.queue)
-        elif kind == "charger":
-            signals += charger.signals(rec, self.rules, open_)
+        for rule_set in self._kind_rules[kind]:
+            signals += rule_set(rec, dev)
         for sig in signals:
             self.alarms.apply(sig)
         if dev.state != before:
@@ -361,7 +373,7 @@ class Hub:
             return self.remove_device(device_id)
         data = _json(payload)
         kind, zone = data.get("kind"), data.get("zone")
-        if kind not in DEVICE_KINDS or zone not in self.state.zones:
+        if kind not in self.site.kinds or zone not in self.state.zones:
             raise BadInput("bad_registry", f"registry entry of {device_id} has an unknown kind or zone")
         self.register_device(device_id, kind, zone)
         return True
@@ -426,7 +438,7 @@ class Hub:
         """make run's launcher restarted a component (``component.restarted``; a crash loop raises an alarm),
         or a restarted one runs steadily again (clears it). A redelivered notice changes nothing, and
         the notices are retained, so one arrives again at every subscribe; the empty payload is the
-        launcher deleting a retained notice (floorops.supervision), not news."""
+        launcher deleting a retained notice (centre.supervision), not news."""
         if not ID_RE.match(component):
             raise BadInput("bad_supervisor", "component is not [A-Za-z0-9_-]{1,64}")
         if not payload:
@@ -610,7 +622,7 @@ class Hub:
         s = self.site
         floors = sorted({z.floor for z in s.zones})
         return {"id": s.id, "name": s.name, "name_zh": s.name_zh, "timezone": s.timezone, "floors": floors,
-                "device_kinds": [{"name": k.name, "transports": list(k.transports)} for k in KINDS],
+                "device_kinds": [k.json() for k in s.kinds],
                 "zones": [{"id": z.id, "name": z.name, "name_zh": z.name_zh, "kind": z.kind, "capacity": z.capacity,
                            "floor": z.floor, "x": z.x, "y": z.y, "w": z.w, "h": z.h} for z in s.zones],
                 "queues": [{"id": q.id, "zone": q.zone, "name": q.name, "name_zh": q.name_zh} for q in s.queues]}

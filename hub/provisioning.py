@@ -19,8 +19,7 @@ from floorops.config import Config
 from floorops.contract import ID_RE, device_topic_prefix
 from floorops.dynsec import Credentials, DynsecClient, DynsecError, device_role, hub_client_id, registry_username
 from floorops.mqtt_client import configure, endpoint
-from floorops.kinds import DEVICE_KINDS
-from floorops.site import Site, load_site
+from floorops.site import Site, site_of
 from floorops.topics import registry_topic
 from floorops.varperms import write_private
 from hub.auth import ROLES, UserStore
@@ -43,8 +42,8 @@ class NoSuchDevice(ProvisioningError):
 def check_device(site: Site, device_id: str, kind: str, zone: str) -> None:
     if not ID_RE.match(device_id) or device_id.startswith("floorops-"):
         raise ProvisioningError(f"device id {device_id!r} must be [A-Za-z0-9_-]{{1,64}} and not start with 'floorops-'")
-    if kind not in DEVICE_KINDS:
-        raise ProvisioningError(f"kind {kind!r} is not one of {', '.join(DEVICE_KINDS)}")
+    if kind not in site.kinds:
+        raise ProvisioningError(f"kind {kind!r} is not one of {', '.join(site.kinds.names)}")
     if zone not in {z.id for z in site.zones}:
         raise ProvisioningError(f"zone {zone!r} is not a zone of site {site.id} ({', '.join(z.id for z in site.zones)})")
 
@@ -103,7 +102,7 @@ def add_device(cfg: Config, device_id: str, kind: str, zone: str, *, dynsec: Dyn
     A running hub's admin API does the same steps, the database's inside its own unit of work
     (hub/api/admin.py); this is for the CLI and the launcher, with a connection of their own.
     """
-    site = site or load_site(cfg.site.file)
+    site = site or site_of(cfg)
     check_device(site, device_id, kind, zone)
     creds = provision_credentials(cfg, site, kind, device_id, dynsec)
     db = Database(cfg.path(cfg.hub.db_path))
@@ -155,7 +154,7 @@ def remove_device(cfg: Config, device_id: str, *, dynsec: DynsecClient | None = 
     4. the device leaves the credentials file (``hub.credentials_file``, :func:`forget_credentials`), reported
        as ``credentials_file`` in the result; a missing or unreadable file does not undo 1-3.
     Its alarms, tickets, audit entries and InfluxDB readings stay. ``devices add`` brings it back."""
-    site = site or load_site(cfg.site.file)
+    site = site or site_of(cfg)
     if not ID_RE.match(device_id):
         raise ProvisioningError(f"device id {device_id!r} must be [A-Za-z0-9_-]{{1,64}}")
     db = Database(cfg.path(cfg.hub.db_path))

@@ -19,7 +19,7 @@ from typing import Any, Sequence
 from floorops.config import ConfigError, load_config
 from floorops.influx import InfluxWriteError
 from floorops.logs import setup_logging
-from floorops.site import SiteError, load_site
+from floorops.site import SiteError, site_of
 
 log = logging.getLogger("models")
 
@@ -87,7 +87,7 @@ def cmd_staffing_plan(args: argparse.Namespace) -> int:
     from models.service import ForecastService
 
     cfg = load_config(args.config)
-    svc = ForecastService(cfg, load_site(cfg.site.file))
+    svc = ForecastService(cfg, site_of(cfg))
     if not svc.load():
         log.error("no trained model; run: python -m models train")
         return 2
@@ -102,7 +102,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     from models.training import default_forecaster
 
     cfg = load_config(args.config)
-    site = load_site(cfg.site.file) if args.holidays_from_site else None
+    site = site_of(cfg) if args.holidays_from_site else None
     holidays = tuple(h.isoformat() for h in site.holidays) if site else ()
     hist = _csv_history(args, None)
     target = next(iter(hist.values))
@@ -124,7 +124,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from models.training import InsufficientHistory, train_site_model
 
     cfg = load_config(args.config)
-    site = load_site(cfg.site.file)
+    site = site_of(cfg)
     holidays = tuple(h.isoformat() for h in site.holidays)
     if args.csv:
         if args.key_col is None and not args.value_col:
@@ -167,7 +167,7 @@ def cmd_forecast(args: argparse.Namespace) -> int:
     from models.service import ForecastService
 
     cfg = load_config(args.config)
-    site = load_site(cfg.site.file)
+    site = site_of(cfg)
     svc = ForecastService(cfg, site)
     if not svc.load():
         log.error("no trained model; run: python -m models train")

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Callable, Iterator
 import pytest
 
 from floorops.dynsec import DynsecClient
-from floorops.services import InfluxServer, MosquittoServer, free_port
+from centre.services import InfluxServer, MosquittoServer, free_port
 
 if TYPE_CHECKING:
-    from floorops.launcher import ControlCentre
+    from centre.launcher import ControlCentre
     from floorops.tls import TlsFiles
 
 
@@ -105,11 +105,11 @@ def influx_db(influx: InfluxServer) -> Iterator[str]:
 def control_centre(tmp_path_factory: pytest.TempPathFactory) -> Iterator["ControlCentre"]:
     """The whole stack (broker, influxd, hub, edge, simulator) in a tmp folder on free ports.
 
-    The same code as ``make run`` (floorops.launcher.ControlCentre). Exposes ``hub_url``,
+    The same code as ``make run`` (centre.launcher.ControlCentre). Exposes ``hub_url``,
     ``passwords`` (demo users), ``inject(device, fault)``, ``cfg`` and ``runtime_config``.
     """
     from floorops.config import load_config
-    from floorops.launcher import ControlCentre
+    from centre.launcher import ControlCentre
 
     var = Path(tmp_path_factory.mktemp("floorops-var"))
     cfg = load_config(env={})

@@ -8,8 +8,10 @@ import pytest
 
 from floorops.contract import (
     ContractError, ProbeHeartbeat, ProbeSighting, format_probe_line, is_locally_administered, parse_probe_line,
-    validate_message,
 )
+from floorops.kinds import BUILTIN
+
+validate_message = BUILTIN.validate_message
 
 TS = 1763884800000
 

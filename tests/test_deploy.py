@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from floorops.config import REPO_ROOT, load_config
-from floorops.deploy import main as deploy_main
+from centre.deploy import main as deploy_main
 
 COMPOSE = REPO_ROOT / "docker-compose.yml"
 

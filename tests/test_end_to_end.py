@@ -3,7 +3,7 @@
 register a kiosk with ``python -m hub devices add``, publish with ``mosquitto_pub`` using the credentials it
 printed, and see the alarm arrive on an authenticated WebSocket and in ``/api/alarms``, with a maintenance
 ticket opened and the reading stored in InfluxDB. Everything is real: Mosquitto, influxd, the edge agent,
-the hub and the simulator run as separate processes (floorops.launcher, the code behind ``make run``).
+the hub and the simulator run as separate processes (centre.launcher, the code behind ``make run``).
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ import pytest
 import websockets
 from websockets.exceptions import InvalidStatus
 
-from floorops.launcher import ControlCentre
-from floorops.services import free_port
+from centre.launcher import ControlCentre
+from centre.services import free_port
 from tests.hub.conftest import http as http_url
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -153,8 +153,8 @@ def launcher_env(tmp_path: Path) -> dict[str, str]:
 
 
 def start_launcher(env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
-    """``python -m floorops.launcher`` up to its "Ctrl-C stops everything"; the process and what it printed."""
-    proc = subprocess.Popen([sys.executable, "-m", "floorops.launcher"], env=env, stdout=subprocess.PIPE,
+    """``python -m centre.launcher`` up to its "Ctrl-C stops everything"; the process and what it printed."""
+    proc = subprocess.Popen([sys.executable, "-m", "centre.launcher"], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     seen: list[str] = []
     assert proc.stdout is not None
@@ -175,7 +175,7 @@ def stop_launcher(proc: subprocess.Popen[str]) -> None:
 
 
 def test_make_run_launcher_stops_everything_it_started(tmp_path: Path) -> None:
-    """``python -m floorops.launcher`` (what ``make run`` runs): up, console printed, SIGTERM, nothing left."""
+    """``python -m centre.launcher`` (what ``make run`` runs): up, console printed, SIGTERM, nothing left."""
     proc, output = start_launcher(launcher_env(tmp_path))
     try:
         assert "Console:   http://127.0.0.1:" in output, output[-3000:]

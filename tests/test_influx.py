@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from floorops.influx import InfluxClient, InfluxWriteError, line, point_time_ns, query_sync, rows, write_sync
-from floorops.services import InfluxServer, free_port
+from centre.services import InfluxServer, free_port
 
 
 def test_line_protocol_escapes_and_types() -> None:

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("floorops", "edge", "hub", "models", "console", "firmware_sim", "tools")
+PACKAGES = ("floorops", "edge", "hub", "models", "console", "firmware_sim", "tools", "centre")
 
 
 def lint_imports(cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -34,9 +34,9 @@ def _project(tmp: Path, files: dict[str, str]) -> Path:
     for p in PACKAGES:
         (tmp / p).mkdir()
         (tmp / p / "__init__.py").write_text("")
-    # The launcher's temporary exception (issue #14) must match an import, or import-linter says so.
+    # The launcher imports the hub's provisioning, as the real one does: allowed above the components.
     (tmp / "hub" / "provisioning.py").write_text("")
-    (tmp / "floorops" / "launcher.py").write_text("from hub import provisioning\n")
+    (tmp / "centre" / "launcher.py").write_text("from hub import provisioning\n")
     for name, text in files.items():
         (tmp / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp / name).write_text(text)
@@ -74,3 +74,16 @@ def test_a_component_importing_tools_breaks_its_contract(tmp_path: Path) -> None
     out = lint_imports(_project(tmp_path, {"tools/calibration.py": "", "edge/agent.py": "import tools.calibration\n"}))
     assert out.returncode == 1
     assert "no component imports tools BROKEN" in out.stdout
+
+
+def test_the_shared_package_importing_the_launcher_breaks_its_contract(tmp_path: Path) -> None:
+    out = lint_imports(_project(tmp_path, {"floorops/site.py": "from centre import launcher\n"}))
+    assert out.returncode == 1
+    assert "floorops (shared contracts) imports no component BROKEN" in out.stdout
+    assert "floorops.site -> centre.launcher" in out.stdout
+
+
+def test_a_component_importing_the_launcher_package_breaks_its_contract(tmp_path: Path) -> None:
+    out = lint_imports(_project(tmp_path, {"centre/services.py": "", "hub/app.py": "from centre import services\n"}))
+    assert out.returncode == 1
+    assert "no component imports centre BROKEN" in out.stdout

@@ -8,7 +8,7 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from floorops.dynsec import DynsecClient, edge_acls
-from floorops.services import InfluxServer, MosquittoServer
+from centre.services import InfluxServer, MosquittoServer
 
 pytestmark = pytest.mark.integration
 
@@ -147,7 +147,7 @@ def test_provisioning_again_rotates_the_password(broker: MosquittoServer, dynsec
 def test_a_free_port_is_one_no_outgoing_connection_can_take_before_the_server_binds_it(tmp_path) -> None:  # type: ignore[no-untyped-def]
     import socket
 
-    from floorops.services import ephemeral_range, free_port
+    from centre.services import ephemeral_range, free_port
 
     lo, hi = ephemeral_range()
     ports = [free_port() for _ in range(40)]

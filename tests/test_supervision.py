@@ -1,7 +1,7 @@
 """Supervision under ``make run``: a ``kill -9`` of any component is followed by a restart, and the hub
 shows it; one crash never stops the centre; a crash loop raises an alarm; SIGTERM still stops everything.
 
-The kill tests share one control centre (floorops.launcher.ControlCentre, the code behind ``make run``) on
+The kill tests share one control centre (centre.launcher.ControlCentre, the code behind ``make run``) on
 free ports in a temporary folder: real Mosquitto, influxd, hub, edge and simulator processes. The hub's
 half (notices -> event, alarm) is also checked in-process on a manual clock.
 """
@@ -22,10 +22,10 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from floorops.config import Config, load_config
-from floorops.launcher import ControlCentre
-from floorops.services import MosquittoServer, free_port
+from centre.launcher import ControlCentre
+from centre.services import MosquittoServer, free_port
 from floorops.dynsec import DynsecClient, hub_acls, supervisor_acls, supervisor_client_id
-from floorops.supervision import Backoff, Notices
+from centre.supervision import Backoff, Notices
 from floorops.topics import parse_supervisor_topic, supervisor_filter, supervisor_topic
 from hub.clock import ManualClock
 from hub.core import Hub
@@ -300,7 +300,7 @@ def test_kill_9_of_a_component_brings_it_back_and_the_hub_shows_the_restart(
     others = {n: pid_of(centre, n) for n in COMPONENTS if n != name}
     old_pid = pid_of(centre, name)
     restarts = centre.restarts(name)
-    caplog.set_level(logging.INFO, logger="floorops.launcher")
+    caplog.set_level(logging.INFO, logger="centre.launcher")
 
     os.kill(old_pid, signal.SIGKILL)
     killed_at = time.monotonic()
@@ -373,9 +373,9 @@ def launcher_children(launcher_pid: int) -> dict[int, str]:
 @pytest.mark.integration
 @pytest.mark.slow
 def test_sigterm_of_make_run_stops_every_child_also_after_it_restarted_one(tmp_path: Path) -> None:
-    """``python -m floorops.launcher``: kill -9 of the edge is survived, then SIGTERM leaves nothing."""
+    """``python -m centre.launcher``: kill -9 of the edge is survived, then SIGTERM leaves nothing."""
     env = launcher_env(tmp_path)
-    proc = subprocess.Popen([sys.executable, "-m", "floorops.launcher", "--no-simulator"], env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "centre.launcher", "--no-simulator"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         assert proc.stdout is not None

@@ -51,14 +51,14 @@ def test_faults_and_status_go_on_the_priority_stream_readings_and_occupancy_on_t
 def test_every_internal_topic_the_hub_reads_reaches_exactly_one_of_its_two_sessions() -> None:
     from paho.mqtt.client import topic_matches_sub
 
-    from floorops.kinds import DEVICE_KINDS
+    from floorops.kinds import BUILTIN
     from floorops.topics import (InternalTopic, agent_status_topic, registry_topic, site_filter,
                                  supervisor_topic)
     from hub.ingest import stream_filters
 
     sessions = stream_filters("demo")
     topics = {edge_record_topic("demo", k, "d-1", c): "priority" if c != "telemetry" else "stream"
-              for k in DEVICE_KINDS for c in ("telemetry", "event", "status")}
+              for k in BUILTIN.names for c in ("telemetry", "event", "status")}
     topics |= {zone_occupancy_topic("demo", "lab"): "stream", registry_topic("demo", "d-1"): "stream",
                agent_status_topic("demo", "edge-1"): "stream", records_topic("demo", "edge-1", "stream"): "stream",
                records_topic("demo", "edge-1", "priority"): "priority",

@@ -26,8 +26,8 @@ from typing import Any, Callable
 import paho.mqtt.client as mqtt
 
 from floorops.config import Config
-from floorops.contract import device_filter, site_devices_filter
-from floorops.kinds import MQTT_KINDS
+from floorops.contract import CHANNELS, device_filter, site_devices_filter
+from floorops.kinds import KindRegistry
 from floorops.mqtt_client import configure, endpoint
 from floorops.dynsec import edge_client_id
 from floorops.topics import agent_status_topic, registry_topic
@@ -154,20 +154,26 @@ def _status_payload(state: str, **extra: object) -> bytes:
                       separators=(",", ":")).encode()
 
 
-def device_subscriptions(site: str) -> list[tuple[str, int]]:
-    """The devices' topics, none overlapping another: Wi-Fi probe telemetry (raw MACs) at QoS 0, everything
-    else at QoS 1. The broker delivers at the lower of the publish and subscription QoS and, with
+def device_subscriptions(site: str, kinds: KindRegistry) -> list[tuple[str, int]]:
+    """The devices' topics, none overlapping another: the telemetry of a kind that declares
+    ``telemetry_qos=0`` (a Wi-Fi probe's raw MACs) at QoS 0, everything else at QoS 1. The broker delivers at the lower of the publish and subscription QoS and, with
     ``queue_qos0_messages false`` (its default), queues no QoS 0 message for an offline session: while the
     edge is away, raw MACs never sit in the broker's memory or persistence file, whatever QoS a probe used
     (docs/device-contract.md, docs/privacy.md). Queue screens' and kiosks' readings are kept for the edge."""
-    subs = [(device_filter(site, kind), 1) for kind in MQTT_KINDS if kind != "wifi_probe"]
-    subs += [(device_filter(site, "wifi_probe", "telemetry"), 0), (device_filter(site, "wifi_probe", "event"), 1),
-             (device_filter(site, "wifi_probe", "status"), 1)]
+    subs = []
+    for kind in kinds:
+        if "mqtt" not in kind.transports:
+            continue
+        if kind.telemetry_qos == 1:
+            subs.append((device_filter(site, kind.name), 1))
+        else:
+            subs += [(device_filter(site, kind.name, c), kind.telemetry_qos if c == "telemetry" else 1)
+                     for c in CHANNELS]
     return subs
 
 
 class MqttLink:
-    def __init__(self, cfg: Config, put_many: Callable[[list[MqttIn], float | None], None],
+    def __init__(self, cfg: Config, kinds: KindRegistry, put_many: Callable[[list[MqttIn], float | None], None],
                  on_puback: Callable[[int], None], on_connected: Callable[[], None] | None = None) -> None:
         self.cfg = cfg
         self.site = cfg.site.id
@@ -176,7 +182,7 @@ class MqttLink:
         self.on_connected = on_connected
         self.connected = threading.Event()
         self.status_topic = agent_status_topic(self.site, cfg.edge.agent_id)
-        self.subscriptions = device_subscriptions(self.site) + [(registry_topic(self.site, "+"), 1)]
+        self.subscriptions = device_subscriptions(self.site, kinds) + [(registry_topic(self.site, "+"), 1)]
         c = BufferedReadClient(mqtt.CallbackAPIVersion.VERSION2, client_id=edge_client_id(cfg.edge.agent_id),
                                clean_session=False, protocol=mqtt.MQTTv311, manual_ack=True)
         self.endpoint = endpoint(cfg)  # plain loopback, or TLS when mqtt.tls (floorops.mqtt_client)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import orjson
 
-from floorops.measurements import EVENT_FIELDS, DeviceMessage, influx_lines, offline_station_line
+from floorops.measurements import EVENT_FIELDS, influx_lines, offline_lines
+from floorops.messages import DeviceMessage
 from floorops.topics import edge_record_topic
 
-__all__ = ["EVENT_FIELDS", "hub_record", "influx_lines", "offline_station_line"]
+__all__ = ["EVENT_FIELDS", "hub_record", "influx_lines", "offline_lines"]
 
 
 def hub_record(msg: DeviceMessage, site: str, zone: str) -> tuple[str, bytes]:

@@ -1,6 +1,6 @@
 """Everything a device sends, checked against the device contract (floorops.contract) before use.
 
-The rules themselves live in floorops.contract; this module turns each kind of input (an MQTT message,
+The rules themselves live in floorops.contract and in each kind's declaration (floorops.kinds); this module turns each kind of input (an MQTT message,
 a probe line, a Modbus register block) into one typed :class:`DeviceMessage`, or raises ContractError
 with a reason. No raw MAC survives validation: probe sightings are hashed right here.
 """
@@ -11,7 +11,8 @@ from typing import Callable
 
 from floorops import contract
 from floorops.contract import ContractError
-from floorops.measurements import DeviceMessage, Sighting
+from floorops.kinds import KindRegistry
+from floorops.messages import DeviceMessage, Sighting
 
 __all__ = ["DeviceMessage", "HashMac", "Sighting", "from_modbus", "from_mqtt", "from_probe_line"]
 
@@ -23,12 +24,12 @@ def _hashed(mac: str, ts: int, rssi: int, hash_mac: HashMac, channel: int | None
     return Sighting(hash_mac(mac), rssi, ts, contract.is_locally_administered(mac), channel)
 
 
-def from_mqtt(topic: str, payload: bytes, site_id: str, hash_mac: HashMac) -> DeviceMessage:
-    """A message from ``hospital/<site>/<kind>/<device_id>/<channel>``."""
-    t = contract.parse_topic(topic)
+def from_mqtt(topic: str, payload: bytes, site_id: str, hash_mac: HashMac, kinds: KindRegistry) -> DeviceMessage:
+    """A message from ``hospital/<site>/<kind>/<device_id>/<channel>``, of one of ``kinds``."""
+    t = contract.parse_topic(topic, kinds.mqtt_names)
     if t.site != site_id:
         raise ContractError("wrong_site", f"site {t.site!r} is not this edge's site {site_id!r}")
-    body = contract.validate(t.kind, t.channel, contract.decode_json(payload))
+    body = kinds.get(t.kind).validate(t.channel, contract.decode_json(payload))
     ts = body.pop("ts")
     body.pop("v", None)
     seq = body.pop("seq", None)

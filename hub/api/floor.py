@@ -9,7 +9,6 @@ import re
 from aiohttp import web
 
 from floorops.influx import InfluxWriteError, rows
-from floorops.kinds import kind
 from hub import kpis
 from hub.api import (ANY_OBJ, DATE, DIGITS, DURATION, INT, NNUM, NUM, NSTR, STR, TIME, ApiError, Route, arr, obj, ok,
                      query_int, query_time)
@@ -59,7 +58,7 @@ async def history(request: web.Request) -> web.Response:
     if not re.match(r"^[A-Za-z0-9_-]{1,64}$", device_id):  # it goes into InfluxQL
         raise ApiError(404, f"no such device: {device_id}")
     since, limit = _since_and_limit(request, "1h")
-    measurement = kind(c.hub.state.known(device_id).kind).history_measurement  # type: ignore[union-attr]
+    measurement = c.hub.site.kinds.get(c.hub.state.known(device_id).kind).history_measurement  # type: ignore[union-attr]
     q = (f'SELECT * FROM "{measurement}" WHERE "device_id" = \'{device_id}\' AND time >= {int(since * 1000)}ms '
          f"ORDER BY time ASC LIMIT {limit}")
     return ok(await _influx_rows(request, q))

@@ -2,7 +2,7 @@
 
 The file (cfg.hub.rules_file) holds the site's settings and documents each one; ``PUT /api/rules``
 stores an edited copy in the hub database, which then wins over the file. Anything not set keeps the
-value in ``SCHEMA``. Unknown names and wrong types are refused with a message naming the key.
+value in ``schema()`` (``SCHEMA``, with each device kind's declared silence timeout). Unknown names and wrong types are refused with a message naming the key.
 """
 
 from __future__ import annotations
@@ -12,13 +12,21 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from floorops.kinds import DEVICE_KINDS
+from floorops.kinds import BUILTIN, KindRegistry
 
 SEVERITIES = ("critical", "major", "minor", "warning")
 
 
 def _rule(severity: str, ticket: bool = False, dispatch: bool = False, **params: Any) -> dict[str, Any]:
     return {"enabled": True, "severity": severity, "ticket": ticket, "dispatch": dispatch, **params}
+
+
+def schema(kinds: KindRegistry = BUILTIN) -> dict[str, Any]:
+    """Every setting with its default, for a site whose devices are of ``kinds`` (each kind's silence
+    timeout defaults to its declaration's ``offline_after_s``, floorops.kinds)."""
+    out = copy.deepcopy(SCHEMA)
+    out["rules"]["device_offline"]["timeout_s"] = {k.name: k.offline_after_s for k in kinds}
+    return out
 
 
 SCHEMA: dict[str, Any] = {
@@ -41,9 +49,8 @@ SCHEMA: dict[str, Any] = {
         "printer_jam": _rule("major", ticket=True),
         "printer_offline": _rule("major", ticket=True),
         "slow_response": _rule("minor", threshold_ms=10000.0, clear_below_ms=8000.0),
-        "device_offline": _rule("major", ticket=True, timeout_s={"queue_screen": 90.0, "kiosk": 180.0,
-                                                                 "wifi_probe": 60.0, "charger": 60.0},
-                                startup_grace_s=60.0),
+        # timeout_s: per kind, from the kinds' declarations (``schema``).
+        "device_offline": _rule("major", ticket=True, timeout_s={}, startup_grace_s=60.0),
         "agent_offline": _rule("critical", grace_s=30.0),
         "ingest_stalled": _rule("critical", after_s=30.0),
         "broker_dropping": _rule("critical", quiet_s=300.0),
@@ -83,7 +90,7 @@ def _check_number(v: Any, where: str) -> float:
     return float(v)
 
 
-def _merge(default: Any, given: Any, where: str, key: str) -> Any:
+def _merge(default: Any, given: Any, where: str, key: str, kinds: KindRegistry) -> Any:
     if key in _FREE_TABLES:
         if not isinstance(given, dict):
             raise RulesError(f"{where}: expected a table")
@@ -92,8 +99,8 @@ def _merge(default: Any, given: Any, where: str, key: str) -> Any:
             if _FREE_TABLES[key] == "number":
                 if key in ("escalate_after_s", "repair_min") and k not in SEVERITIES:
                     raise RulesError(f"{where}.{k}: not a severity ({', '.join(SEVERITIES)})")
-                if key == "timeout_s" and k not in DEVICE_KINDS:
-                    raise RulesError(f"{where}.{k}: not a device kind ({', '.join(DEVICE_KINDS)})")
+                if key == "timeout_s" and k not in kinds:
+                    raise RulesError(f"{where}.{k}: not a device kind ({', '.join(kinds.names)})")
                 out[k] = _check_number(v, f"{where}.{k}")
             else:
                 if not isinstance(v, dict) or set(v) - _QUEUE_KEYS:
@@ -107,7 +114,7 @@ def _merge(default: Any, given: Any, where: str, key: str) -> Any:
         for k, v in given.items():
             if k not in default:
                 raise RulesError(f"{where}.{k}: unknown setting")
-            out[k] = _merge(default[k], v, f"{where}.{k}", k)
+            out[k] = _merge(default[k], v, f"{where}.{k}", k, kinds)
         return out
     if isinstance(default, bool):
         if not isinstance(given, bool):
@@ -126,14 +133,15 @@ def _merge(default: Any, given: Any, where: str, key: str) -> Any:
     raise RulesError(f"{where}: unsupported value {given!r}")
 
 
-def validate_rules(data: Any) -> dict[str, Any]:
-    """The full settings: ``SCHEMA`` with ``data`` applied, checked."""
+def validate_rules(data: Any, kinds: KindRegistry = BUILTIN) -> dict[str, Any]:
+    """The full settings: ``schema(kinds)`` with ``data`` applied, checked."""
     if not isinstance(data, dict):
         raise RulesError("rules: expected an object")
     out: dict[str, Any] = {}
-    for section, default in SCHEMA.items():
-        out[section] = _merge(default, data.get(section, {}), section, section)
-    unknown = set(data) - set(SCHEMA)
+    defaults = schema(kinds)
+    for section, default in defaults.items():
+        out[section] = _merge(default, data.get(section, {}), section, section, kinds)
+    unknown = set(data) - set(defaults)
     if unknown:
         raise RulesError(f"{', '.join(sorted(unknown))}: unknown section")
     crowd = out["rules"]["zone_crowded"]
@@ -142,15 +150,15 @@ def validate_rules(data: Any) -> dict[str, Any]:
     return out
 
 
-def rules_schema() -> dict[str, Any]:
-    """JSON Schema of the settings (for the OpenAPI document), from ``SCHEMA``."""
+def rules_schema(kinds: KindRegistry = BUILTIN) -> dict[str, Any]:
+    """JSON Schema of the settings (for the OpenAPI document), from ``schema(kinds)``."""
     def node(default: Any, key: str) -> dict[str, Any]:
         if key in ("escalate_after_s", "repair_min"):
             return {"type": "object", "additionalProperties": False,
                     "properties": {s: {"type": "number", "minimum": 0} for s in SEVERITIES}}
-        if key == "timeout_s":
-            return {"type": "object", "additionalProperties": False,
-                    "properties": {k: {"type": "number", "minimum": 0} for k in DEVICE_KINDS}}
+        if key == "timeout_s":  # a site's plugin kinds too: the keys are checked against its kinds (_merge)
+            return {"type": "object", "additionalProperties": {"type": "number", "minimum": 0},
+                    "properties": {k: {"type": "number", "minimum": 0} for k in kinds.names}}
         if key == "queues":
             return {"type": "object", "additionalProperties": {
                 "type": "object", "additionalProperties": False,
@@ -165,15 +173,15 @@ def rules_schema() -> dict[str, Any]:
         if isinstance(default, float):
             return {"type": "number", "minimum": 0}
         return {"type": "string", "enum": list(SEVERITIES)}
-    return node(SCHEMA, "")
+    return node(schema(kinds), "")
 
 
-def load_rules_file(path: str | Path) -> dict[str, Any]:
+def load_rules_file(path: str | Path, kinds: KindRegistry = BUILTIN) -> dict[str, Any]:
     p = Path(path)
     if not p.exists():
-        return validate_rules({})
+        return validate_rules({}, kinds)
     try:
-        return validate_rules(tomllib.loads(p.read_text(encoding="utf-8")))
+        return validate_rules(tomllib.loads(p.read_text(encoding="utf-8")), kinds)
     except tomllib.TOMLDecodeError as exc:
         raise RulesError(f"{p}: {exc}") from None
     except RulesError as exc:

@@ -1,5 +1,5 @@
 """Component crash loop: ``make run``'s launcher restarted the same component ``max_restarts`` times within
-``window_s`` (floorops.supervision). One restart is an event, not an alarm (the component is back within
+``window_s`` (centre.supervision). One restart is an event, not an alarm (the component is back within
 seconds); a component that keeps crashing needs someone to read its log. The alarm clears when the
 launcher says the component has run steadily again (the ``steady`` notice).
 

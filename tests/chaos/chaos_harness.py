@@ -1,4 +1,4 @@
-"""The chaos suite's eyes and hands on a running control centre (floorops.launcher.ControlCentre).
+"""The chaos suite's eyes and hands on a running control centre (centre.launcher.ControlCentre).
 
 Hands: kill -9 / SIGSTOP a component, hold the hub database's write lock from another process, stop
 InfluxDB, fill the disk under the edge buffer. Eyes: is each component back (its own health surface, as an
@@ -25,8 +25,8 @@ from typing import Any, Callable
 
 from firmware_sim.control import get_status
 from floorops.influx import query_sync
-from floorops.launcher import ControlCentre
-from floorops.services import ManagedProcess, tcp_open
+from centre.launcher import ControlCentre
+from centre.services import ManagedProcess, tcp_open
 
 # Readings with a seq, one point each (docs/architecture.md, InfluxDB schema): the ledger's measurements.
 LEDGER_KINDS = ("queue_screen", "kiosk")

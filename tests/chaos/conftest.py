@@ -19,8 +19,8 @@ import pytest
 
 from chaos_harness import Chaos, poll
 from floorops.config import load_config
-from floorops.launcher import ControlCentre
-from floorops.services import free_port
+from centre.launcher import ControlCentre
+from centre.services import free_port
 
 SPEED = float(os.environ.get("CHAOS_SPEED", "240"))
 BUFFER_DISK_MB = 64

@@ -21,10 +21,13 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from console import STATIC_DIR
-from floorops.services import free_port
+from centre.services import free_port
 from floorops.site import Site, load_site
 from floorops.config import load_config
-from floorops.kinds import KINDS
+from floorops.kinds import BUILTIN
+
+# A kiosk's last reading, as the hub keeps it (GET /api/devices ``readings``).
+KIOSK_READINGS = {"resp_ms": 640, "paper_pct": 80.5, "card_reader": "ok", "cpu_pct": 12.0}
 
 # The hub's resolution codes (hub/tickets.py); the stand-in refuses others as the hub does.
 RESOLUTION_CODES = ("repaired", "replaced_part", "restarted", "cleared_jam", "refilled", "no_fault_found", "other")
@@ -73,7 +76,8 @@ class FakeHub:
         self.zones["lab"].update(occupancy=80, waiting=22, level="busy")
         self.zones["imaging_xr"].update(occupancy=None)  # no occupancy measured yet (probes silent)
         self.devices = {
-            d.id: {"id": d.id, "kind": d.kind, "zone": d.zone, "state": "online", "last_seen": iso(now)}
+            d.id: {"id": d.id, "kind": d.kind, "zone": d.zone, "state": "online", "last_seen": iso(now),
+                   "readings": KIOSK_READINGS if d.kind == "kiosk" else {}}
             for d in self.site.devices
         }
         self.removal_error = ""  # DELETE /api/devices/{id} answers 503 with this message while it is set
@@ -275,7 +279,7 @@ class FakeHub:
                   "floor": z.floor, "x": z.x, "y": z.y, "w": z.w, "h": z.h} for z in s.zones]
         return self._json({"id": s.id, "name": s.name, "name_zh": s.name_zh, "timezone": s.timezone, "zones": zones,
                            "floors": sorted({z.floor for z in s.zones}),
-                           "device_kinds": [{"name": k.name, "transports": list(k.transports)} for k in KINDS]})
+                           "device_kinds": [k.json() for k in BUILTIN]})
 
     async def kpis(self, request: web.Request) -> web.Response:
         faulted = sum(d["state"] == "fault" for d in self.devices.values())

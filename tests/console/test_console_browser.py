@@ -76,6 +76,11 @@ def test_operations_shows_live_zones_kpis_devices_forecast_and_staffing(
     expect(page.get_by_test_id("staffing-chart").locator("rect.bar-req")).not_to_have_count(0)
     expect(page.get_by_test_id("staffing-gaps")).to_contain_text("09, 10, 14")
     expect(page.get_by_test_id("device")).to_have_count(len(fake_hub.devices))
+    # A tile's tooltip shows the readings its kind declares (floorops/kinds/kiosk.py), not the others.
+    kiosk = next(d["id"] for d in fake_hub.devices.values() if d["kind"] == "kiosk")
+    title = page.locator(f'[data-testid=device][data-device="{kiosk}"]').get_attribute("title") or ""
+    assert "resp_ms 640" in title and "paper_pct 80.5" in title and "card_reader ok" in title, title
+    assert "cpu_pct" not in title, title
     # A zone getting crowded recolours live, without a reload.
     fake_hub.zones["entrance"].update(occupancy=290, waiting=70, level="crowded")
     fake_hub.publish("zone.updated", fake_hub.zones["entrance"])

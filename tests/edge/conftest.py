@@ -8,7 +8,7 @@ from typing import Any, Callable, Iterator
 import pytest
 
 from edge_harness import EdgeHarness, make_config, provision_edge
-from floorops.services import InfluxServer, MosquittoServer
+from centre.services import InfluxServer, MosquittoServer
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from prometheus_client.samples import Sample
 from floorops.config import Config, dump_toml, load_config
 from floorops.dynsec import DynsecClient, edge_acls, edge_client_id
 from floorops.influx import query_sync
-from floorops.services import ManagedProcess, MosquittoServer, free_port, wait_until
+from centre.services import ManagedProcess, MosquittoServer, free_port, wait_until
 
 SITE = "demo"
 

@@ -20,7 +20,7 @@ import pytest
 from edge.buffer import BufferFull, DurableBuffer, HubMessage
 from edge_harness import SITE, EdgeHarness
 from floorops.dynsec import DynsecClient, edge_acls, new_password
-from floorops.services import wait_until
+from centre.services import wait_until
 from test_edge_durability import assert_exactly_once, stream
 
 pytestmark = [pytest.mark.integration]

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from edge_harness import SITE, EdgeHarness, telemetry
-from floorops.services import wait_until
+from centre.services import wait_until
 from floorops.topics import EdgeRecord
 from test_edge_smoke import hub_listener
 

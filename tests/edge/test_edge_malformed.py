@@ -13,8 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from edge_harness import SITE
+from floorops.kinds import BUILTIN
 from floorops import contract
-from floorops.services import ServiceError, wait_until
+from centre.services import ServiceError, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -70,7 +71,7 @@ malformed = st.one_of(mutated(), raw_bytes, bad_channel)
 
 def is_invalid(kind: str, channel: str, payload: bytes) -> bool:
     try:
-        contract.validate_message(f"hospital/{SITE}/{kind}/{DEVICES[kind]}/{channel}", payload)
+        BUILTIN.validate_message(f"hospital/{SITE}/{kind}/{DEVICES[kind]}/{channel}", payload)
     except contract.ContractError:
         return True
     return False

@@ -12,7 +12,7 @@ import prometheus_client
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from floorops.services import free_port
+from centre.services import free_port
 
 from edge.metrics import EdgeMetrics, start_metrics_server
 

@@ -14,7 +14,7 @@ import pytest
 
 from edge_harness import SITE, socat_pair
 from floorops import contract
-from floorops.services import wait_until
+from centre.services import wait_until
 from test_edge_smoke import hub_listener
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -13,7 +13,7 @@ import serial
 
 from edge_harness import socat_pair
 from floorops import contract
-from floorops.services import wait_until
+from centre.services import wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,7 @@ import pytest
 
 from edge_harness import SITE, telemetry
 from floorops.dynsec import hub_acls
-from floorops.services import wait_until
+from centre.services import wait_until
 from floorops.topics import EdgeRecord, expand
 
 pytestmark = pytest.mark.integration

@@ -14,7 +14,7 @@ import pytest
 from firmware_sim.load import load_history
 from floorops.config import Config, dump_toml
 from floorops.influx import query_sync
-from floorops.services import InfluxServer
+from centre.services import InfluxServer
 from floorops.site import Site
 
 

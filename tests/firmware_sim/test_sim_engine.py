@@ -11,6 +11,7 @@ import pytest
 
 from firmware_sim.engine import SimOptions, Simulation
 from firmware_sim.history import simulate_days
+from floorops.kinds import BUILTIN
 from floorops import contract
 from floorops.site import Site
 
@@ -36,7 +37,7 @@ def test_every_mqtt_message_validates(morning) -> None:
     sim, rec = morning
     kinds = Counter()
     for device_id, topic, payload in rec.mqtt_msgs:
-        t, data = contract.validate_message(topic, payload)
+        t, data = BUILTIN.validate_message(topic, payload)
         assert t.device_id == device_id and t.site == "demo"
         kinds[(t.kind, t.channel)] += 1
     assert kinds[("queue_screen", "telemetry")] > 100

@@ -8,6 +8,7 @@ import pytest
 
 from firmware_sim.engine import SimOptions, Simulation
 from firmware_sim.faults import CATALOG, UnknownFault, faults_for
+from floorops.kinds import BUILTIN
 from floorops import contract
 from floorops.site import Site
 
@@ -26,7 +27,7 @@ def sim_for(site: Site, device: str, **kw) -> tuple[Simulation, Recorder]:
 
 
 def decoded(rec: Recorder, device: str, channel: str) -> list[dict]:
-    return [contract.validate_message(t, p)[1] for t, p in rec.of(device) if t.endswith("/" + channel)]
+    return [BUILTIN.validate_message(t, p)[1] for t, p in rec.of(device) if t.endswith("/" + channel)]
 
 
 def advance(sim: Simulation, minutes: float) -> None:
@@ -120,7 +121,7 @@ def test_bad_input_is_rejected_by_the_contract_for_its_reason(demo_site: Site) -
         reasons = []
         for t, p in rec.of("qs-reg-1")[before:]:
             try:
-                contract.validate_message(t, p)
+                BUILTIN.validate_message(t, p)
             except contract.ContractError as exc:
                 reasons.append(exc.reason)
         assert reasons == [reason], fault

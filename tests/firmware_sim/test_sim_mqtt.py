@@ -17,10 +17,11 @@ from typing import Any, Callable, Iterator
 import paho.mqtt.client as mqtt
 import pytest
 
+from floorops.kinds import BUILTIN
 from floorops import contract
 from floorops.config import Config, dump_toml
 from floorops.dynsec import DynsecClient, edge_acls, new_password
-from floorops.services import MosquittoServer, free_port
+from centre.services import MosquittoServer, free_port
 from floorops.site import Site
 
 pytestmark = [pytest.mark.integration]
@@ -167,7 +168,7 @@ def test_devices_publish_valid_messages_with_status_and_last_will(provisioned: C
         msgs = list(reader.msgs)
     speakers = set()
     for topic, payload, _ in msgs:
-        t, _ = contract.validate_message(topic, payload)
+        t, _ = BUILTIN.validate_message(topic, payload)
         speakers.add(t.device_id)
     assert len(speakers) == 45
     # Shutdown is orderly: the last status of each device is offline.

@@ -74,8 +74,9 @@ def test_every_line_is_what_the_edge_writes_for_the_screens_message(demo_site: S
             assert measurement == "device_event" and tags["event"] == "ticket_issued"
             channel, body = "event", {"event": tags["event"], "queue": fields["queue"], "ticket": fields["ticket"]}
         payload = json.dumps({"v": 1, "ts": ts_ns // 1_000_000, "seq": fields["seq"], **body}).encode()
-        msg = from_mqtt(f"hospital/{demo_site.id}/queue_screen/{device}/{channel}", payload, demo_site.id, str)
-        assert influx_lines(msg, demo_site.id, zone_of[device]) == [ln]
+        msg = from_mqtt(f"hospital/{demo_site.id}/queue_screen/{device}/{channel}", payload, demo_site.id, str,
+                        demo_site.kinds)
+        assert influx_lines(msg, demo_site.id, zone_of[device], demo_site.kinds.get("queue_screen")) == [ln]
         seen[(measurement, device)] = seen.get((measurement, device), 0) + 1
     screens = {d.id for d in demo_site.devices if d.kind == "queue_screen"}
     assert {d for (m, d) in seen if m == "queue_screen"} == screens

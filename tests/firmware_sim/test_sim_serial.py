@@ -19,7 +19,7 @@ from firmware_sim.engine import SimOptions
 from firmware_sim.runner import LiveSimulator
 from floorops import contract
 from floorops.config import Config
-from floorops.services import free_port
+from centre.services import free_port
 from floorops.site import Site
 
 from .conftest import local_ms

@@ -18,7 +18,7 @@ import pytest
 
 from floorops.config import Config, dump_toml, load_config
 from floorops.dynsec import DynsecClient, service_accounts
-from floorops.services import InfluxServer, ManagedProcess, MosquittoServer, free_port, wait_until
+from centre.services import InfluxServer, ManagedProcess, MosquittoServer, free_port, wait_until
 from hub.clock import ManualClock
 
 

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from floorops.config import Config
-from floorops.site import load_site
+from floorops.site import Site, load_site
 from floorops.topics import EdgeRecord, edge_record_topic, zone_occupancy_topic
 from hub.clock import ManualClock
 from hub.core import Hub
@@ -14,9 +14,9 @@ from hub.db import Database
 from hub.roster import load_roster
 
 
-def make_hub(cfg: Config, clock: ManualClock) -> Hub:
+def make_hub(cfg: Config, clock: ManualClock, site: Site | None = None) -> Hub:
     db = Database(cfg.path(cfg.hub.db_path))
-    return Hub(cfg, load_site(cfg.site.file), db, clock, load_roster(cfg.hub.roster_file))
+    return Hub(cfg, site or load_site(cfg.site.file), db, clock, load_roster(cfg.hub.roster_file))
 
 
 class Feeder:

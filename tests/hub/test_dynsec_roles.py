@@ -12,7 +12,7 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from floorops.dynsec import DynsecClient, DynsecError, device_role, edge_acls
-from floorops.services import MosquittoServer
+from centre.services import MosquittoServer
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from floorops.config import Config
-from floorops.services import free_port
+from centre.services import free_port
 from floorops.topics import EdgeRecord, edge_record_topic, encode_records, records_topic
 from hub.clock import ManualClock
 from hub.ingest import MqttIngest

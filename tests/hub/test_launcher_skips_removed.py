@@ -1,4 +1,4 @@
-"""``make run`` (floorops.launcher.ControlCentre.provision) provisions the site's inventory, but not the
+"""``make run`` (centre.launcher.ControlCentre.provision) provisions the site's inventory, but not the
 devices removed with ``python -m hub devices remove``: a real broker, the hub database in a tmp folder."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from typing import Callable
 import pytest
 
 from floorops.dynsec import DynsecClient, DynsecError, device_role
-from floorops.launcher import ControlCentre
-from floorops.services import MosquittoServer
+from centre.launcher import ControlCentre
+from centre.services import MosquittoServer
 from hub import provisioning
 from hub.db import Database
 from tests.hub.conftest import make_cfg

@@ -12,7 +12,7 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
-from floorops.services import free_port
+from centre.services import free_port
 
 
 @dataclass

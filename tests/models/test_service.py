@@ -12,7 +12,7 @@ import pytest
 from floorops.config import Config, load_config
 from floorops.influx import line, write_sync
 from floorops.site import load_site
-from floorops.services import free_port
+from centre.services import free_port
 from models.erlang import required_positions
 from models.forecaster import QuantileForecaster
 from models.service import ForecastService, ModelUnavailable

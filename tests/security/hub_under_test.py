@@ -11,7 +11,7 @@ import pytest
 
 from floorops.config import Config
 from hub.provisioning import ensure_user
-from floorops.services import InfluxServer, MosquittoServer
+from centre.services import InfluxServer, MosquittoServer
 from tests.hub.conftest import HubProcess, make_cfg, provision_services
 
 PASSWORDS = {"admin": "admin-pass-1", "monitor": "monitor-pass-1"}

@@ -1,7 +1,7 @@
 """The broker as an attacker holding one device's credentials would try it (issue #12, broker rows).
 
 Real Mosquitto 2.0.11 with the dynsec plugin, configured and provisioned by FloorOps' own code
-(floorops.services, floorops.dynsec.service_accounts); the edge and hub sessions are played by paho clients
+(centre.services, floorops.dynsec.service_accounts); the edge and hub sessions are played by paho clients
 with the edge's and the hub's real accounts and client ids, persistent sessions as the real ones use.
 """
 
@@ -21,7 +21,7 @@ from paho.mqtt.properties import Properties
 
 from floorops.config import Config
 from floorops.dynsec import HUB_SESSIONS, DynsecClient, hub_client_id, service_accounts
-from floorops.services import InfluxServer, MosquittoServer
+from centre.services import InfluxServer, MosquittoServer
 from hub.provisioning import ensure_user
 from tests.hub.conftest import HubProcess, http, make_cfg, provision_services, wait_for
 

@@ -12,7 +12,7 @@ from typing import Callable
 
 import pytest
 
-from floorops.services import InfluxServer, MosquittoServer, wait_until
+from centre.services import InfluxServer, MosquittoServer, wait_until
 from floorops.dynsec import DynsecClient
 from tests.edge.edge_harness import SITE, EdgeHarness, make_config, provision_edge, telemetry
 

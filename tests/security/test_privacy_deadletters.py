@@ -15,7 +15,7 @@ from typing import Iterator
 import pytest
 
 from edge.deadletters import MAX_STORED_PAYLOAD, DeadLetter, DeadLetterStore
-from floorops.services import InfluxServer, MosquittoServer, wait_until
+from centre.services import InfluxServer, MosquittoServer, wait_until
 from tests.edge.edge_harness import SITE, EdgeHarness, make_config, provision_edge
 
 MAC = "3c:22:fb:9a:41:7e"

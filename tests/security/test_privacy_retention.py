@@ -19,7 +19,7 @@ import pytest
 from floorops.config import ConfigError, load_config
 from floorops.influx import query_sync
 from floorops.retention import SIGHTING_RP, plan
-from floorops.services import InfluxServer, MosquittoServer, wait_until
+from centre.services import InfluxServer, MosquittoServer, wait_until
 from tests.edge.edge_harness import SITE, EdgeHarness, make_config, provision_edge
 
 DAY_NS = 86_400 * 10**9

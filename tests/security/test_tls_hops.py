@@ -32,7 +32,7 @@ from floorops import contract
 from floorops.config import Config, dump_toml
 from floorops.dynsec import DynsecClient, edge_acls, new_password
 from floorops.mqtt_client import Endpoint, configure
-from floorops.services import ManagedProcess, MosquittoServer, ServiceError, dynsec_plugin_path, free_port, tcp_open
+from centre.services import ManagedProcess, MosquittoServer, ServiceError, dynsec_plugin_path, free_port, tcp_open
 from floorops.tls import TlsFiles
 from floorops.varperms import secure_var
 from tests.hub.conftest import HubProcess, make_cfg, provision_services
@@ -146,7 +146,7 @@ def test_clients_without_the_ca_or_without_tls_are_refused(
 
 
 def test_plain_listener_is_loopback_only(tmp_path: Path, tls_files: TlsFiles) -> None:
-    """The docker-compose broker configuration (floorops.deploy broker-files), run for real: plain MQTT
+    """The docker-compose broker configuration (centre.deploy broker-files), run for real: plain MQTT
     answers on 127.0.0.1 only; another address of this machine (127.0.0.2) reaches the TLS port alone."""
     with pytest.raises(ServiceError, match="loopback"):
         MosquittoServer(tmp_path / "lan", port=free_port(), admin_username="a", admin_password="b",
@@ -154,7 +154,7 @@ def test_plain_listener_is_loopback_only(tmp_path: Path, tls_files: TlsFiles) ->
     data, plain, tls_port = tmp_path / "broker", free_port(), free_port()
     env = dict(os.environ, FLOOROPS_BROKER__ADMIN_PASSWORD=new_password())
     env.pop("FLOOROPS_CONFIG", None)
-    subprocess.run([sys.executable, "-m", "floorops.deploy", "broker-files", "--dir", str(data),
+    subprocess.run([sys.executable, "-m", "centre.deploy", "broker-files", "--dir", str(data),
                     "--broker-dir", str(data), "--port", str(plain), "--tls-port", str(tls_port),
                     "--tls-dir", str(tls_files.dir), "--plugin", dynsec_plugin_path(),
                     "--user", pwd.getpwuid(os.geteuid()).pw_name, "--owner", ""],

@@ -354,13 +354,16 @@ export class OperationsView {
     if (!devices) return;
     const by = (st) => devices.filter((d) => d.state === st).length;
     this.deviceCount.textContent = i.t("devices.summary", { online: by("online"), offline: by("offline"), fault: by("fault") });
-    const known = (this.app.site?.device_kinds || []).map((k) => k.name);  // the hub's order (floorops/kinds.py)
+    const declared = this.app.site?.device_kinds || [];  // the hub's order (floorops/kinds/)
+    const known = declared.map((k) => k.name);
+    const shown = new Map(declared.map((k) => [k.name, k.readings || []]));  // each kind's readings to show
     const kinds = [...known, ...new Set(devices.map((d) => d.kind).filter((k) => !known.includes(k)))];
     fill(this.devicesEl, this.agentGroup(), kinds.map((kind) => {
       const group = devices.filter((d) => d.kind === kind);
       return tileGroup(i.term("kind", kind), group, (d) => h("div", {
         class: "dev", dataset: { state: d.state || "unknown", device: d.id }, "data-testid": "device",
-        title: `${d.id} · ${i.zoneName(this.app.zone(d.zone))} · ${i.term("device_state", d.state)} · ${i.t("devices.last_seen")} ${i.dateTime(d.last_seen)}`,
+        title: [`${d.id} · ${i.zoneName(this.app.zone(d.zone))} · ${i.term("device_state", d.state)} · ${i.t("devices.last_seen")} ${i.dateTime(d.last_seen)}`,
+          ...readingsOf(i, d, shown.get(kind) || [])].join("\n"),
       }, d.id));
     }));
   }
@@ -375,6 +378,13 @@ export class OperationsView {
       title: `${a.id} · ${i.term("device_state", a.state)} · ${i.t("devices.agent_since")} ${i.dateTime(a.since)}`,
     }, a.id), "agents");
   }
+}
+
+/** "name value" of each reading the device's kind declares (floorops/kinds/), those it has reported. */
+function readingsOf(i, device, names) {
+  const r = device.readings || {};
+  return names.filter((n) => r[n] !== undefined && r[n] !== null && typeof r[n] !== "object")
+    .map((n) => `${n} ${typeof r[n] === "number" ? i.number(r[n], Number.isInteger(r[n]) ? 0 : 1) : r[n]}`);
 }
 
 /** A titled grid of state tiles (nothing when the group is empty). */

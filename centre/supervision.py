@@ -1,6 +1,6 @@
 """Supervision under ``make run``: restart a crashed child with backoff, and tell the hub.
 
-One crashed component must not take the control centre down. The launcher (floorops.launcher) watches
+One crashed component must not take the control centre down. The launcher (centre.launcher) watches
 each long-running child and starts it again after a delay that starts small (``restart_initial_s``),
 doubles with each crash to ``restart_max_s``, and goes back to the start once the child has run
 ``steady_s`` without crashing: a process killed once is back within a second, one that crashes at once
@@ -34,7 +34,7 @@ from floorops.mqtt_client import Endpoint, configure
 from floorops.dynsec import supervisor_client_id
 from floorops.topics import SUPERVISOR_EVENTS, supervisor_topic
 
-log = logging.getLogger("floorops.supervision")
+log = logging.getLogger("centre.supervision")
 
 RECENT_KEPT = 20  # restart times sent with each notice: the hub counts a crash loop from them
 NOTICES_QUEUED = 1000  # notices paho holds while the broker is away (restarts are rare)

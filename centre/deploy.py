@@ -2,7 +2,7 @@
 
 ``broker-files``: write the broker's configuration and dynamic-security file (admin cut down to
 administering accounts) into the broker's data volume, once; the same configuration as ``make run``
-(floorops.services.MosquittoServer), with the broker container's paths: TLS on 8883 for every client,
+(centre.services.MosquittoServer), with the broker container's paths: TLS on 8883 for every client,
 plain 1883 on the container's loopback only (its healthcheck).
 
 ``accounts``: once the broker is up, give the edge agent and the hub their broker accounts and roles.
@@ -18,7 +18,7 @@ from pathlib import Path
 
 from floorops.config import load_config
 from floorops.dynsec import DynsecClient, DynsecError, service_accounts
-from floorops.services import MosquittoServer
+from centre.services import MosquittoServer
 
 
 def broker_files(args: argparse.Namespace) -> int:
@@ -64,7 +64,7 @@ def accounts(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m floorops.deploy", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m centre.deploy", description=__doc__.split("\n")[0])
     parser.add_argument("--config")
     sub = parser.add_subparsers(dest="cmd", required=True)
     b = sub.add_parser("broker-files", help="write mosquitto.conf and the dynamic-security file")

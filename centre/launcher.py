@@ -6,7 +6,7 @@ agent as child processes, prints where the console is and the demo passwords, an
 stops every process it started. A second run reuses ``var/``: its data, secrets and credentials.
 
 A child that crashes (the broker, influxd, the hub, the edge or the simulator) is started again with
-backoff (floorops.supervision) and the hub is told (a ``component.restarted`` event, a crash-loop alarm):
+backoff (centre.supervision) and the hub is told (a ``component.restarted`` event, a crash-loop alarm):
 one crash never stops the whole centre. Bootstrap steps (load-history, train) are not restarted.
 
 The same class runs the stack for end-to-end and browser tests (tests/conftest.py), in a temporary
@@ -36,15 +36,15 @@ from floorops.config import Config, dump_toml, load_config
 from floorops.dynsec import DynsecClient, service_accounts
 from floorops.logs import setup_logging
 from floorops.mqtt_client import endpoint
-from floorops.services import (
+from centre.services import (
     InfluxServer, ManagedProcess, MosquittoServer, ServiceError, free_port, tcp_open, wait_until,
 )
-from floorops.site import Site, load_site
-from floorops.supervision import Backoff, Notices, RestartHistory, describe_exit
+from floorops.site import Site, site_of
+from centre.supervision import Backoff, Notices, RestartHistory, describe_exit
 from floorops import tls
 from floorops.varperms import secure_var, write_private
 
-log = logging.getLogger("floorops.launcher")
+log = logging.getLogger("centre.launcher")
 
 LONG_RUNNING = ("hub", "edge", "simulator")  # children the launcher restarts (besides the two servers)
 
@@ -100,7 +100,7 @@ class ControlCentre:
 
     @property
     def site(self) -> Site:
-        return load_site(self.cfg.site.file)
+        return site_of(self.cfg)
 
     # -- secrets -------------------------------------------------------------------------------
 
@@ -277,7 +277,7 @@ class ControlCentre:
 
     def open_notices(self) -> None:
         """The launcher's broker client for supervision notices. Before the hub starts, it deletes the
-        retained notices of an earlier run (floorops.supervision), which the hub would take for news."""
+        retained notices of an earlier run (centre.supervision), which the hub would take for news."""
         cfg = self.cfg
         ep = endpoint(cfg)
         self.notices = Notices(ep.host, ep.port, cfg.supervisor.mqtt_username,
@@ -445,7 +445,7 @@ def _kill_leftovers(p: ManagedProcess) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m floorops.launcher",
+        prog="python -m centre.launcher",
         description="Run the whole FloorOps control centre against the simulated hospital (make run).",
     )
     parser.add_argument("--config", help="configuration file (default: floorops.toml)")
