@@ -24,12 +24,13 @@ from hub.db import Database, environmental
 from hub.dispatch import DispatchManager
 from hub.events import EventBus
 from hub.roster import Roster
-from hub.rules import agents, charger, crowding, display, forecast, kiosk, offline, supervisor, waits
+from hub.rules import agents, crowding, forecast, offline, supervisor
 from hub.rules import broker as broker_rule
 from hub.rules import ingest as ingest_rule
-from hub.rules.base import Signal
-from hub.rules.config import RuleSet, load_rules_file, validate_rules
-from hub.state import AgentState, DeviceState, LiveState
+from hub.rules.base import RuleContext, RuleFamily, RuleSet, Signal
+from hub.rules.config import load_rules_file, validate_rules
+from hub.rules.registry import FAMILIES
+from hub.state import AgentState, LiveState
 from hub.tickets import TicketManager
 
 log = logging.getLogger("hub.core")
@@ -96,21 +97,25 @@ class Hub:
 
     # -- rules settings ------------------------------------------------------------------------------
 
-    def _rule_sets_of_kinds(self) -> dict[str, list[Callable[[EdgeRecord, DeviceState], list[Signal]]]]:
-        """Each kind's rule sets, as its declaration names them (``DeviceKind.rules``); the offline rule
-        applies to every kind. A name the hub does not have stops the start with the kind named."""
-        sets: dict[str, Callable[[EdgeRecord, DeviceState], list[Signal]]] = {
-            "kiosk": lambda rec, dev: kiosk.signals(rec, self.rules, self.alarms.open),
-            "display": lambda rec, dev: display.signals(rec, self.rules),
-            "waits": lambda rec, dev: self._queue(rec, dev.queue),
-            "charger": lambda rec, dev: charger.signals(rec, self.rules, self.alarms.open),
-        }
+    def _rule_sets_of_kinds(self) -> dict[str, list[RuleFamily]]:
+        """Each kind's rule families, as its declaration names them (``DeviceKind.rules``, the registered
+        families with ``per_kind``); the offline rule applies to every kind. A name the hub does not have
+        stops the start with the kind named."""
+        sets = {f.name: f for f in FAMILIES if f.per_kind}
         out = {}
         for k in self.site.kinds:
             if unknown := [r for r in k.rules if r not in sets]:
                 raise KindError(f"kind {k.name}: the hub has no rule set {', '.join(unknown)} ({', '.join(sets)})")
             out[k.name] = [sets[r] for r in k.rules]
         return out
+
+    def _context(self, **occasion: Any) -> RuleContext:
+        """The rules' view of now: the settings in force, the clock, the open alarms, and the occasion."""
+        return RuleContext(rules=self.rules, now=self.clock.now(), open=self.alarms.open, **occasion)
+
+    def _raise_or_clear(self, signals: list[Signal]) -> None:
+        for sig in signals:
+            self.alarms.apply(sig)
 
     def _load_rules(self) -> dict[str, Any]:
         row = self.db.one("SELECT value FROM settings WHERE key='rules'")
@@ -297,12 +302,11 @@ class Hub:
         elif channel == "status":
             dev.readings = {**dev.readings, "status": rec.data.get("state")}
         self.state.dirty_devices.add(device_id)
-        open_ = self.alarms.open
-        signals: list[Signal] = offline.signals(rec, self.rules, open_)
-        for rule_set in self._kind_rules[kind]:
-            signals += rule_set(rec, dev)
-        for sig in signals:
-            self.alarms.apply(sig)
+        ctx = self._context(rec=rec, device=dev, queue=self._apply_queue(rec, dev.queue))
+        signals: list[Signal] = offline.evaluate(ctx)
+        for family in self._kind_rules[kind]:
+            signals += family.evaluate(ctx)
+        self._raise_or_clear(signals)
         if dev.state != before:
             self._device_event(device_id)
         return True
@@ -325,24 +329,26 @@ class Hub:
         recent.add(key)
         return False
 
-    def _queue(self, rec: EdgeRecord, queue_hint: str) -> list[Signal]:
+    def _apply_queue(self, rec: EdgeRecord, queue_hint: str) -> str:
+        """A record about a queue (its screen's, or one naming it): arrivals counted, the queue's live state
+        updated from a reading. Returns the queue's id ('' if none) for the rules (hub.rules.waits)."""
         queue = str(rec.data.get("queue") or queue_hint or "")
         if not queue:
-            return []
+            return ""
         if rec.channel == "event" and rec.data.get("event") == "ticket_issued":
             self._count_arrival(rec.zone, rec.ts / 1000)
         if rec.channel != "telemetry":
-            return []
+            return queue
         q = self.state.queues.get(queue)
         if q is None:
-            return []
+            return queue
         q.device_id = rec.device_id
         q.waiting = int(rec.data.get("waiting", 0))
         q.avg_wait_s = float(rec.data.get("avg_wait_s", 0.0))
         q.at = self.clock.now()
         self.state.dirty_queues.add(queue)
         self._zone_dirty.add(q.zone)
-        return waits.signals(rec, self.rules, queue)
+        return queue
 
     def _count_arrival(self, zone: str, ts: float) -> None:
         bucket_s = self.cfg.models.bucket_min * 60
@@ -361,8 +367,7 @@ class Hub:
         z.occupancy_at = self.clock.now()
         self.state.dirty_zones.add(zone_id)
         self._zone_dirty.add(zone_id)
-        for sig in crowding.evaluate(z, self.clock.now(), self.rules):
-            self.alarms.apply(sig)
+        self._raise_or_clear(crowding.evaluate(self._context(zone=z)))
         return True
 
     def apply_registry(self, device_id: str, payload: bytes) -> bool:
@@ -453,13 +458,11 @@ class Hub:
         if event == "restarted":
             self.bus.emit("component.restarted", notice.json())
             log.warning("component restarted by the launcher", extra=notice.json())
-        for sig in supervisor.signals(notice, self.rules, self.alarms.open):
-            self.alarms.apply(sig)
+        self._raise_or_clear(supervisor.evaluate(self._context(notice=notice)))
         return True
 
     def _evaluate_agent(self, agent: AgentState) -> None:
-        for sig in agents.evaluate(agent, self.clock.now(), self.rules, self.alarms.open):
-            self.alarms.apply(sig)
+        self._raise_or_clear(agents.evaluate(self._context(agent=agent)))
 
     def _forget_agent(self, agent_id: str) -> bool:
         agent = self.state.agents.pop(agent_id, None)
@@ -507,15 +510,13 @@ class Hub:
         """Everything that happens because time passed: heartbeats, crowding durations, escalation,
         flapping holds, dispatch offers expiring, old dedup keys and events pruned."""
         with self.unit_of_work():
-            now = self.clock.now()
-            for sig in offline.heartbeat(list(self.state.devices.values()), now, self.started_at, self.rules,
-                                         self.state.agents.values()):
-                self.alarms.apply(sig)
+            self._raise_or_clear(offline.evaluate(self._context(
+                devices=list(self.state.devices.values()), agents=self.state.agents.values(),
+                started_at=self.started_at)))
             for agent in self.state.agents.values():
                 self._evaluate_agent(agent)
             for z in self.state.zones.values():
-                for sig in crowding.evaluate(z, now, self.rules):
-                    self.alarms.apply(sig)
+                self._raise_or_clear(crowding.evaluate(self._context(zone=z)))
                 self.state.dirty_zones.add(z.id)
             self.alarms.tick()
             self.dispatch.tick()
@@ -527,8 +528,10 @@ class Hub:
         the database cannot store the alarm, it is held in memory and pushed to the consoles now, and
         stored (raised, then cleared if ingest is back) at the first call that can write."""
         key = (ingest_rule.SOURCE, ingest_rule.RULE)
-        sig = ingest_rule.evaluate(stalled_s, self.rules, key in self.alarms.open or self.held_alarm is not None,
-                                   error)
+        is_open = key in self.alarms.open or self.held_alarm is not None
+        ctx = RuleContext(rules=self.rules, now=self.clock.now(), open={key} if is_open else set(),
+                          stalled_s=stalled_s, error=error)
+        sig = next(iter(ingest_rule.evaluate(ctx)), None)
         if sig is None and (self.held_alarm is None or stalled_s <= 0):
             return
         held = self.held_alarm
@@ -568,8 +571,7 @@ class Hub:
         now = self.clock.now()
         watch = dataclasses.replace(self.drop_watch)  # kept only once the alarm is stored: a failed write retries
         new = watch.observe(dropped_total, now)
-        is_open = (broker_rule.SOURCE, broker_rule.RULE) in self.alarms.open
-        sig = broker_rule.evaluate(watch, new, now, self.rules, is_open)
+        sig = next(iter(broker_rule.evaluate(self._context(drop_watch=watch, dropped_new=new))), None)
         if sig is not None:
             if sig.active:
                 log.error("the broker is dropping messages: readings or records were lost",
@@ -589,8 +591,7 @@ class Hub:
         with self.unit_of_work():
             self.forecasts = forecasts
             self.forecast_at = self.clock.now()
-            for sig in forecast.signals(forecasts, self.site, self.clock.now(), self.rules):
-                self.alarms.apply(sig)
+            self._raise_or_clear(forecast.evaluate(self._context(forecasts=forecasts, site=self.site)))
             self.bus.emit("forecast.updated", {"at": iso(self.forecast_at, self.tz), "zones": forecasts})
 
     # -- views -------------------------------------------------------------------------------------------
