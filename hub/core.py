@@ -32,6 +32,7 @@ from hub.rules.config import load_rules_file, validate_rules
 from hub.rules.registry import FAMILIES
 from hub.state import AgentState, LiveState
 from hub.tickets import TicketManager
+from hub import views
 
 log = logging.getLogger("hub.core")
 
@@ -85,7 +86,6 @@ class Hub:
         self.started_at = clock.now()
         self.forecasts: dict[str, list[dict[str, Any]]] = {}
         self.forecast_at: float | None = None
-        self._zone_dirty: set[str] = set()
         self._last_rejection_log: dict[str, float] = {}
         self._recent: dict[tuple[str, str], RecentKeys] = {}
         # The ingest_stalled alarm while the database could not store it (hub.rules.ingest).
@@ -93,7 +93,7 @@ class Hub:
         self.drop_watch = broker_rule.DropWatch()  # the broker's dropped-messages counter (hub.rules.broker)
         self._kind_rules = self._rule_sets_of_kinds()
         with self.unit_of_work():
-            self.state.dirty_devices.update(d.id for d in site.devices if d.id in self.state.devices)
+            self.state.touch_devices(d.id for d in site.devices if d.id in self.state.devices)
 
     # -- rules settings ------------------------------------------------------------------------------
 
@@ -135,15 +135,26 @@ class Hub:
 
     @contextlib.contextmanager
     def unit_of_work(self) -> Iterator[None]:
-        """One transaction; its events go out after the commit, or nowhere if it fails."""
+        """One transaction; its events go out after the commit, or nowhere if it fails. What it changed
+        in the live state is written and shown (``_commit_state``) as it commits."""
         try:
             with self.db.transaction():
                 yield
-                self.state.save(self.db)
+                self._commit_state()
         except BaseException:
             self.bus.discard()
             raise
         self.bus.flush()
+
+    def _commit_state(self) -> None:
+        """Write the live state's recorded changes, and emit the views the consoles must see again."""
+        shown = self.state.commit(self.db)
+        for device_id in shown.devices:
+            self.bus.emit("device.updated", views.device_json(self, device_id))
+        for zone_id in shown.zones:
+            self.bus.emit("zone.updated", views.zone_json(self, zone_id))
+        for agent_id in shown.agents:
+            self.bus.emit("agent.updated", views.agent_json(self, agent_id))
 
     def audit(self, actor: str, action: str, target: str = "", detail: dict[str, Any] | None = None) -> None:
         self.db.execute("INSERT INTO audit(at, actor, action, target, detail) VALUES (?,?,?,?,?)",
@@ -207,7 +218,7 @@ class Hub:
                     if careful:
                         with self.db.transaction():
                             applied += self.apply_message(topic, payload, agent_id)
-                            self.state.save(self.db)  # inside the savepoint: a value SQLite refuses is this message's
+                            self._commit_state()  # inside the savepoint: a value SQLite refuses is this message's
                     else:
                         applied += self.apply_message(topic, payload, agent_id)
                 except BadInput as exc:
@@ -220,7 +231,6 @@ class Hub:
                     self._dead_letter(topic, payload, agent_id, exc)
                     dead += 1
                     self.reload_memory()  # what the failed message changed in memory is undone too
-            self._zone_events()
         self.metrics["dead_letters"] += dead
         return applied, consumed
 
@@ -294,21 +304,18 @@ class Hub:
         dev = self.state.device(device_id, kind, rec.zone or "")
         rec.zone = rec.zone or dev.zone
         now = self.clock.now()
-        before = dev.state
         dev.last_seen = now
         dev.agent = agent_id or dev.agent
         if channel == "telemetry":
             dev.readings = dict(rec.data)
         elif channel == "status":
             dev.readings = {**dev.readings, "status": rec.data.get("state")}
-        self.state.dirty_devices.add(device_id)
+        self.state.touch_device(device_id)
         ctx = self._context(rec=rec, device=dev, queue=self._apply_queue(rec, dev.queue))
         signals: list[Signal] = offline.evaluate(ctx)
         for family in self._kind_rules[kind]:
             signals += family.evaluate(ctx)
         self._raise_or_clear(signals)
-        if dev.state != before:
-            self._device_event(device_id)
         return True
 
     def _duplicate(self, device_id: str, channel: str, seq: int, ts: int) -> bool:
@@ -346,8 +353,7 @@ class Hub:
         q.waiting = int(rec.data.get("waiting", 0))
         q.avg_wait_s = float(rec.data.get("avg_wait_s", 0.0))
         q.at = self.clock.now()
-        self.state.dirty_queues.add(queue)
-        self._zone_dirty.add(q.zone)
+        self.state.touch_queue(queue)
         return queue
 
     def _count_arrival(self, zone: str, ts: float) -> None:
@@ -365,8 +371,7 @@ class Hub:
             raise BadInput("bad_occupancy", "occupancy must be a number >= 0")
         z.occupancy = float(occ)
         z.occupancy_at = self.clock.now()
-        self.state.dirty_zones.add(zone_id)
-        self._zone_dirty.add(zone_id)
+        self.state.touch_zone(zone_id)
         self._raise_or_clear(crowding.evaluate(self._context(zone=z)))
         return True
 
@@ -385,15 +390,11 @@ class Hub:
 
     def register_device(self, device_id: str, kind: str, zone: str) -> None:
         """A device (new, moved, or registered again after a removal) is live with this kind and zone."""
-        changed = device_id in self.state.removed or device_id not in self.state.devices  # back, or new
-        dev = self.state.device(device_id, kind, zone)
+        dev = self.state.device(device_id, kind, zone)  # a new or returning device is shown (LiveState.device)
         if (dev.kind, dev.zone) != (kind, zone):
             dev.kind, dev.zone = kind, zone
-            self.state.dirty_devices.add(device_id)
-            changed = True
+            self.state.show_device(device_id)  # the console's lists learn of it without a reload
         self.db.execute("UPDATE devices SET kind=?, zone=?, removed_at=NULL WHERE id=?", (kind, zone, device_id))
-        if changed:  # the console's lists learn of it without a reload
-            self._device_event(device_id)
 
     def remove_device(self, device_id: str) -> bool:
         """Take a device out of service: off the live lists, its open alarms closed (``cleared_by =
@@ -434,9 +435,8 @@ class Hub:
         elif agent.state != state:
             agent.state, agent.since = state, now
         agent.ts, agent.seen_at = ts, now
-        self.state.dirty_agents.add(agent_id)
+        self.state.touch_agent(agent_id)
         self._evaluate_agent(agent)
-        self.bus.emit("agent.updated", self.agent_json(agent_id))
         return True
 
     def apply_supervisor(self, component: str, event: str, payload: bytes) -> bool:
@@ -465,10 +465,8 @@ class Hub:
         self._raise_or_clear(agents.evaluate(self._context(agent=agent)))
 
     def _forget_agent(self, agent_id: str) -> bool:
-        agent = self.state.agents.pop(agent_id, None)
-        if agent is None:
+        if self.state.forget_agent(agent_id) is None:
             return False
-        self.state.dirty_agents.discard(agent_id)
         self.db.execute("DELETE FROM agents WHERE id=?", (agent_id,))
         key = (agents.source(agent_id), agents.RULE)
         if key in self.alarms.open:
@@ -482,7 +480,6 @@ class Hub:
         a = change.alarm
         dev = self.state.devices.get(a["device_id"]) if a["device_id"] else None
         if dev is not None:
-            before = dev.state
             if a["state"] == "cleared":
                 still_open = any(k[1] == a["type"] and (k[0] == dev.id or k[0].startswith(dev.id + ":"))
                                  for k in self.alarms.open)
@@ -490,19 +487,9 @@ class Hub:
                     dev.faults.discard(a["type"])
             else:
                 dev.faults.add(a["type"])
-            self.state.dirty_devices.add(dev.id)
-            if dev.state != before:
-                self._device_event(dev.id)
+            self.state.touch_device(dev.id)
         if a["type"] == "zone_crowded" and a["zone"]:
-            self._zone_dirty.add(a["zone"])
-
-    def _device_event(self, device_id: str) -> None:
-        self.bus.emit("device.updated", self.device_json(device_id))
-
-    def _zone_events(self) -> None:
-        for zone_id in sorted(self._zone_dirty):
-            self.bus.emit("zone.updated", self.zone_json(zone_id))
-        self._zone_dirty.clear()
+            self.state.show_zone(a["zone"])
 
     # -- time ---------------------------------------------------------------------------------------
 
@@ -517,10 +504,9 @@ class Hub:
                 self._evaluate_agent(agent)
             for z in self.state.zones.values():
                 self._raise_or_clear(crowding.evaluate(self._context(zone=z)))
-                self.state.dirty_zones.add(z.id)
+                self.state.touch_zone(z.id, shown=False)  # its crowd_since
             self.alarms.tick()
             self.dispatch.tick()
-            self._zone_events()
         self.metrics["ticks"] += 1
 
     def check_ingest(self, stalled_s: float, error: str = "") -> None:
@@ -594,40 +580,19 @@ class Hub:
             self._raise_or_clear(forecast.evaluate(self._context(forecasts=forecasts, site=self.site)))
             self.bus.emit("forecast.updated", {"at": iso(self.forecast_at, self.tz), "zones": forecasts})
 
-    # -- views -------------------------------------------------------------------------------------------
+    # -- views (hub.views; here for the events this core emits and for callers holding the hub) ------------
 
     def device_json(self, device_id: str) -> dict[str, Any]:
-        """A live device, or a removed one (``state: "removed"``), whose history is still served."""
-        d = self.state.known(device_id)
-        if d is None:
-            raise KeyError(device_id)
-        live = device_id in self.state.devices
-        return {"id": d.id, "kind": d.kind, "zone": d.zone, "queue": d.queue, "state": d.state if live else "removed",
-                "last_seen": iso(d.last_seen, self.tz), "faults": sorted(d.faults) if live else [],
-                "readings": d.readings}
+        return views.device_json(self, device_id)
 
     def agent_json(self, agent_id: str) -> dict[str, Any]:
-        a = self.state.agents[agent_id]
-        return {"id": a.id, "state": a.state, "since": iso(a.since, self.tz), "seen_at": iso(a.seen_at, self.tz)}
+        return views.agent_json(self, agent_id)
 
     def zone_json(self, zone_id: str) -> dict[str, Any]:
-        z = self.state.zones[zone_id]
-        info = self.site.zone(zone_id)
-        crowded = (zone_id, "zone_crowded") in self.alarms.open
-        return {"id": z.id, "name": info.name, "name_zh": info.name_zh, "capacity": z.capacity,
-                "occupancy": z.occupancy, "occupancy_at": iso(z.occupancy_at, self.tz),
-                "waiting": self.state.zone_waiting(zone_id), "avg_wait_s": round(self.state.zone_avg_wait(zone_id), 1),
-                "level": crowding.level(z, self.rules, crowded)}
+        return views.zone_json(self, zone_id)
 
     def site_json(self) -> dict[str, Any]:
-        s = self.site
-        floors = sorted({z.floor for z in s.zones})
-        return {"id": s.id, "name": s.name, "name_zh": s.name_zh, "timezone": s.timezone, "floors": floors,
-                "device_kinds": [k.json() for k in s.kinds],
-                "zones": [{"id": z.id, "name": z.name, "name_zh": z.name_zh, "kind": z.kind, "capacity": z.capacity,
-                           "floor": z.floor, "x": z.x, "y": z.y, "w": z.w, "h": z.h} for z in s.zones],
-                "queues": [{"id": q.id, "zone": q.zone, "name": q.name, "name_zh": q.name_zh} for q in s.queues]}
-
+        return views.site_json(self.site)
 
 def _json(payload: bytes) -> dict[str, Any]:
     try:
