@@ -127,7 +127,7 @@ def drain(args: argparse.Namespace, tmp: Path, broker: MosquittoServer, influx: 
         f = tmp / f"{dev}.jsonl"
         f.write_bytes(payload_lines(per, base))
         pubs.append(subprocess.Popen(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(port), "-u", cr.username, "-P",
-                                      cr.password, "-i", f"pub-{dev}", "-q", "1", "-l", "-t",
+                                      cr.password, "-i", dev, "-q", "1", "-l", "-t",
                                       f"hospital/{SITE}/queue_screen/{dev}/telemetry"], stdin=open(f, "rb"),
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     for p in pubs:
@@ -303,7 +303,7 @@ def main() -> int:
         load_before = os.getloadavg()
         t0 = time.time()
         pubs = [subprocess.Popen(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(broker.port), "-u", c.username,
-                                  "-P", c.password, "-i", f"pub-{dev}", "-q", "1", "-l", "-t",
+                                  "-P", c.password, "-i", dev, "-q", "1", "-l", "-t",
                                   f"hospital/{SITE}/queue_screen/{dev}/telemetry"], stdin=open(f, "rb"),
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 for (dev, c), f in zip(creds.items(), files)]

@@ -1,6 +1,6 @@
 """Where the per-zone occupancy error comes from (docs/edge.md, "Where the error comes from").
 
-Runs the simulator for a fit day and a held-out day exactly as ``python -m tools calibrate`` does, and
+Runs the simulator for a fit day and a held-out day exactly as ``python -m centre calibrate`` does, and
 also reads, from inside the simulator, what no device can see: how many people in each zone carry a
 phone and how many of those randomise their MAC. Then it scores a ladder of per-zone models on the
 held-out day, each fitted on the fit day only, adding one real-world effect at a time:
@@ -38,7 +38,7 @@ from floorops.site import load_site  # noqa: E402
 
 from edge import calibration  # noqa: E402
 from edge.calibration import MINUTE_MS, ZoneMinute  # noqa: E402
-from tools.calibration import simulate_day  # noqa: E402
+from centre.calibration import simulate_day  # noqa: E402
 
 Oracle = dict[int, dict[str, tuple[int, int]]]  # minute -> zone -> (phone carriers, randomising phones)
 

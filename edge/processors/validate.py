@@ -14,6 +14,8 @@ from floorops.contract import ContractError
 from floorops.kinds import KindRegistry
 from floorops.messages import DeviceMessage, Sighting
 
+from edge.kinds import edge_kind
+
 __all__ = ["DeviceMessage", "HashMac", "Sighting", "from_modbus", "from_mqtt", "from_probe_line"]
 
 
@@ -34,7 +36,7 @@ def from_mqtt(topic: str, payload: bytes, site_id: str, hash_mac: HashMac, kinds
     body.pop("v", None)
     seq = body.pop("seq", None)
     sightings: list[Sighting] = []
-    if t.kind == "wifi_probe" and t.channel == "telemetry":
+    if t.channel == edge_kind(t.kind).sightings_channel:
         raw = body.pop("sightings")
         sightings = [_hashed(s["mac"], s["ts"], s["rssi"], hash_mac) for s in raw]
         raw.clear()  # the raw MACs go no further than this function
