@@ -24,11 +24,11 @@ import paho.mqtt.client as mqtt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from floorops import contract  # noqa: E402
-from floorops.config import Config, dump_toml, load_config  # noqa: E402
-from floorops.dynsec import DynsecClient, edge_acls  # noqa: E402
-from centre.services import MosquittoServer, free_port  # noqa: E402
-from floorops.site import load_site  # noqa: E402
+from floorops import contract
+from floorops.config import Config, dump_toml, load_config
+from floorops.dynsec import DynsecClient, edge_acls
+from centre.services import MosquittoServer, free_port
+from floorops.site import load_site
 
 TICK = os.sysconf("SC_CLK_TCK")
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 
 import logging
 from floorops.mqtt_client import Endpoint, configure
@@ -171,7 +172,7 @@ class DynsecClient:
         self._timeout = timeout_s
         self._lock = threading.Lock()
         self._waiting: dict[str, tuple[threading.Event, list[dict[str, Any]]]] = {}
-        self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"dynsec-{uuid.uuid4().hex[:8]}")
+        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"dynsec-{uuid.uuid4().hex[:8]}")
         configure(self._client, Endpoint(host, port, cafile), username, password)  # TLS when cafile is given
         self._client.on_message = self._on_message
         self._subscribed = threading.Event()

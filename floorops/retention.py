@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from floorops.config import Config, ConfigError
 from floorops.influx import InfluxClient
@@ -84,7 +85,7 @@ def plan(cfg: Config) -> RetentionPlan:
     return RetentionPlan(cfg.influx.database, default_s, sighting_s)
 
 
-def existing_policies(series: list[dict]) -> dict[str, bool]:
+def existing_policies(series: list[dict[str, Any]]) -> dict[str, bool]:
     """``SHOW RETENTION POLICIES`` as ``{name: is_default}``."""
     out: dict[str, bool] = {}
     for s in series:

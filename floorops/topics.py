@@ -196,4 +196,4 @@ class EdgeRecord:
     @classmethod
     def from_json(cls, payload: bytes) -> "EdgeRecord":
         d = json.loads(payload)
-        return cls(**{k: d[k] for k in cls.__slots__ if k in d})  # type: ignore[attr-defined]
+        return cls(**{k: d[k] for k in cls.__slots__ if k in d})

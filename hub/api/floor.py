@@ -58,7 +58,7 @@ async def history(request: web.Request) -> web.Response:
     if not re.match(r"^[A-Za-z0-9_-]{1,64}$", device_id):  # it goes into InfluxQL
         raise ApiError(404, f"no such device: {device_id}")
     since, limit = _since_and_limit(request, "1h")
-    measurement = c.hub.site.kinds.get(c.hub.state.known(device_id).kind).history_measurement  # type: ignore[union-attr]
+    measurement = c.hub.site.kinds.get(c.hub.state.known(device_id).kind).history_measurement  # type: ignore[union-attr]  # - a known device (404 otherwise)
     q = (f'SELECT * FROM "{measurement}" WHERE "device_id" = \'{device_id}\' AND time >= {int(since * 1000)}ms '
          f"ORDER BY time ASC LIMIT {limit}")
     return ok(await _influx_rows(request, q))
