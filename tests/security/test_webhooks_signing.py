@@ -52,7 +52,7 @@ def card_jam(cfg: Config) -> None:
     pub = edge_publisher(cfg)
     try:
         publish(pub, cfg, EdgeRecord("kiosk-03", "kiosk", "event", int(time.time() * 1000), 1,
-                                     {"event": "card_jam"}, zone="reg_hall", site="demo"))
+                                     {"event": "card_jam"}, zone="reg_hall", site=cfg.site.id))
     finally:
         pub.loop_stop()
         pub.disconnect()
