@@ -17,11 +17,12 @@ from typing import Any
 
 from floorops.config import Config, ConfigError
 from floorops.influx import InfluxClient
+from floorops.measurements import WIFI_SIGHTING
 
 log = logging.getLogger(__name__)
 
 SIGHTING_RP = "floorops_sightings"
-SIGHTING_MEASUREMENT = "wifi_sighting"
+SIGHTING_MEASUREMENT = WIFI_SIGHTING
 _DURATION = re.compile(r"^([1-9][0-9]{0,5})([hdw])$")
 _UNIT_S = {"h": 3600, "d": 86_400, "w": 7 * 86_400}
 
