@@ -18,13 +18,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from edge.kinds import edge_kind  # noqa: E402 - after the path set-up above
-from edge.metrics import EdgeMetrics  # noqa: E402
-from edge.pipeline import MqttIn, Pipeline  # noqa: E402
-from edge.processors.occupancy import OccupancyEstimator  # noqa: E402
-from edge.processors.privacy import MacHasher  # noqa: E402
-from floorops.config import load_config  # noqa: E402
-from floorops.site import load_site  # noqa: E402
+from edge.kinds import edge_kind
+from edge.metrics import EdgeMetrics
+from edge.pipeline import MqttIn, Pipeline
+from edge.processors.occupancy import OccupancyEstimator
+from edge.processors.privacy import MacHasher
+from floorops.config import load_config
+from floorops.site import load_site
 
 
 def main() -> int:

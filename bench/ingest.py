@@ -41,10 +41,10 @@ import paho.mqtt.client as mqtt
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from floorops.config import dump_toml, load_config  # noqa: E402
-from floorops.dynsec import DynsecClient, edge_acls, service_accounts  # noqa: E402
-from floorops.influx import query_sync  # noqa: E402
-from centre.services import InfluxServer, ManagedProcess, MosquittoServer, free_port, wait_until  # noqa: E402
+from floorops.config import dump_toml, load_config
+from floorops.dynsec import DynsecClient, edge_acls, service_accounts
+from floorops.influx import query_sync
+from centre.services import InfluxServer, ManagedProcess, MosquittoServer, free_port, wait_until
 
 SITE = "demo"
 
@@ -280,7 +280,7 @@ def main() -> int:
             while not stop.is_set() or last < len(lat_sent):
                 try:
                     s = query_sync(influx.url, "floorops", "SELECT last(seq) FROM queue_screen WHERE device_id='bench-lat'")
-                except Exception:  # noqa: BLE001
+                except Exception:  # noqa: BLE001 - a failed poll counts as nothing written yet
                     s = []
                 now = time.time()
                 newest = int(s[0]["values"][0][1]) if s else 0

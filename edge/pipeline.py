@@ -15,7 +15,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Union
 
-from floorops.contract import ID_RE, ContractError, topic_kind
+from floorops.contract import ID_RE, ContractError
+from floorops.topics import topic_kind
 from floorops.influx import line, point_time_ns
 from floorops.site import Site
 from floorops.topics import registry_topic, zone_occupancy_topic

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from floorops.config import load_config
-from floorops.contract import ContractError, parse_topic
+from floorops.contract import ContractError
+from floorops.topics import parse_device_topic
 from floorops.kinds import BUILTIN, DeviceKind, KindError, KindRegistry, from_plugins
 from floorops.measurements import influx_lines
 from floorops.messages import DeviceMessage
@@ -73,10 +74,10 @@ def test_the_rules_and_the_device_contract_take_their_kinds_from_the_declaration
     for kind in BUILTIN.names:
         topic = f"hospital/demo/{kind}/x-1/telemetry"
         if kind in BUILTIN.mqtt_names:
-            assert parse_topic(topic, BUILTIN.mqtt_names).kind == kind
+            assert parse_device_topic(topic, BUILTIN.mqtt_names).kind == kind
         else:
             with pytest.raises(ContractError):
-                parse_topic(topic, BUILTIN.mqtt_names)
+                parse_device_topic(topic, BUILTIN.mqtt_names)
 
 
 def test_a_plugin_kind_is_validated_stored_and_given_rule_defaults(plugin: str) -> None:
