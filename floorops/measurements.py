@@ -45,3 +45,18 @@ def offline_lines(kind: DeviceKind, site: str, zone: str, device_id: str, ts_ms:
     if kind.offline_lines is None:
         return []
     return kind.offline_lines({"site": site, "zone": zone, "device_id": device_id}, point_time_ns(ts_ms, None))
+
+
+SYSTEM_CHECK = "system_check"
+
+
+def system_check_line(site: str, check: str, kind: str, ok: bool, response_ms: float | None,
+                      status_code: int | None, error: str, ts_ns: int) -> str:
+    """One check of a hospital system by the hub (hub/systems.py): tags site, check, kind; fields ok,
+    response_ms (absent when nothing answered), status_code (http, when one came), error ("" when ok)."""
+    fields: dict[str, Any] = {"ok": ok, "error": error}
+    if response_ms is not None:
+        fields["response_ms"] = float(response_ms)
+    if status_code is not None:
+        fields["status_code"] = int(status_code)
+    return line(SYSTEM_CHECK, {"site": site, "check": check, "kind": kind}, fields, ts_ns)

@@ -70,6 +70,12 @@ SCHEMA: dict[str, Any] = {
         "long_wait": _rule("minor", dispatch=True, max_avg_wait_s=2700.0, max_waiting=60.0, clear_factor=0.8,
                            queues={}),
         "crowding_forecast": _rule("warning", dispatch=True, ratio=0.9, horizon_min=60.0),
+        # The hospital's systems (hub.rules.systems): slower than threshold_ms ``consecutive`` times in a row;
+        # ``failures`` failed checks in a row.
+        "system_slow": _rule("major", threshold_ms=10000.0, clear_below_ms=8000.0, consecutive=1),
+        "system_down": _rule("critical", failures=3),
+        # A kind's fault rate today above ``target`` (hub.reliability), once it has ``min_devices`` devices.
+        "fault_rate_high": _rule("major", target=0.05, min_devices=1),
     },
 }
 
@@ -147,6 +153,11 @@ def validate_rules(data: Any, kinds: KindRegistry = BUILTIN) -> dict[str, Any]:
     crowd = out["rules"]["zone_crowded"]
     if crowd["clear_ratio"] > crowd["raise_ratio"]:
         raise RulesError("rules.zone_crowded: clear_ratio must not exceed raise_ratio (hysteresis)")
+    slow = out["rules"]["system_slow"]
+    if slow["clear_below_ms"] > slow["threshold_ms"]:
+        raise RulesError("rules.system_slow: clear_below_ms must not exceed threshold_ms (hysteresis)")
+    if out["rules"]["fault_rate_high"]["target"] > 1:
+        raise RulesError("rules.fault_rate_high.target: a share between 0 and 1 (0.05 is 5%)")
     return out
 
 
