@@ -313,8 +313,8 @@ def create_app(cfg: Config, clock: Clock | None = None, connect_broker: bool = T
                       asyncio.create_task(zone_stats_writer(c), name="zone-stats"),
                       asyncio.create_task(forecaster_loop(c, own_process), name="forecast"),
                       asyncio.create_task(fault_rate_watch(c), name="fault-rate")]
-            if c.systems is not None:
-                tasks.append(asyncio.create_task(c.systems.run(), name="systems"))
+        if c.systems is not None:  # configured checks run with or without the other background loops
+            tasks.append(asyncio.create_task(c.systems.run(), name="systems"))
         if c.webhooks is not None:
             tasks.append(asyncio.create_task(c.webhooks.run(), name="webhooks"))
         tasks.append(asyncio.create_task(session_watch(c), name="session-watch"))
