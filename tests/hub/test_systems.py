@@ -5,6 +5,7 @@ a locked database)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import ssl
 import sqlite3
@@ -250,3 +251,54 @@ def test_hub_raises_once_and_clears_and_a_locked_database_does_not_stop_checking
         assert watcher.json(hub.alarms.open, hub.tz)[0]["state"] == "slow"
     finally:
         hub.db.close()
+
+
+def test_influxdb_failing_or_hanging_does_not_stop_checks() -> None:
+    """The watcher's real loop against a real server: InfluxDB refusing every write (and one write that
+    hangs) costs points, counted, never a check."""
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def main() -> tuple[SystemWatcher, int]:
+        runner, port = await _serve(handler)
+        calls = {"n": 0}
+
+        async def write(lines: list[str]) -> None:
+            calls["n"] += 1
+            if calls["n"] == 1:
+                await asyncio.sleep(0.5)  # a slow InfluxDB
+            raise RuntimeError("InfluxDB unreachable")
+
+        check = _http(f"http://127.0.0.1:{port}/", interval_s=0.05, timeout_s=2.0)
+        clock = ManualClock(CLOCK_START)
+        applied: list[rule.Outcome] = []
+        watcher = SystemWatcher([check], "demo", clock, lambda ms: 10_000.0,
+                                lambda name, track, outcome, slow_ms: applied.append(outcome), write)
+        task = asyncio.create_task(watcher.run())
+        try:
+            for _ in range(200):
+                await asyncio.sleep(0.05)
+                if watcher.metrics["checks"] >= 10 and watcher.metrics["influx_write_failures"] >= 2:
+                    break
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await runner.cleanup()
+        return watcher, len(applied)
+
+    watcher, applied = asyncio.run(main())
+    assert watcher.metrics["checks"] >= 10 and applied == watcher.metrics["checks"]
+    assert watcher.metrics["check_failures"] == 0
+    assert watcher.metrics["influx_write_failures"] >= 2 and watcher.metrics["influx_dropped"] >= 2
+
+
+def test_duplicate_names_are_refused() -> None:
+    check = SystemCheck(name="his", target="http://127.0.0.1:1/")
+    with pytest.raises(ConfigError, match="used twice"):
+        SystemWatcher([check, check], "demo", ManualClock(CLOCK_START), lambda ms: 1.0,
+                      lambda *a: None, _no_write)
+
+
+async def _no_write(lines: list[str]) -> None:
+    return None

@@ -77,6 +77,11 @@ def test_slow_system_raises_system_slow_once_and_clears(live_cfg: Config, influx
             return series[0]["values"] if series else []
         values = wait_for(points, 20, "system_check points in InfluxDB")
         assert any(v[1] >= 700 for v in values) and all(v[2] is True for v in values)
+        status, text = http(hub.url + "/metrics", token=token)
+        assert status == 200
+        text = text.decode() if isinstance(text, bytes) else str(text)
+        assert 'floorops_hub_system_checks_total{result="ok"}' in text
+        assert 'floorops_hub_system_response_ms{system="his"}' in text
     finally:
         hub.stop()
         server.shutdown()
