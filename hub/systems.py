@@ -93,6 +93,14 @@ async def _cert_days_left(url: str, verify: bool, now: float) -> float | None:
     return round((not_after.timestamp() - now) / 86400, 2)
 
 
+def _text(body: bytes, charset: str) -> str:
+    """The body as text in its declared charset; an unknown charset (a hostile or broken server) as UTF-8."""
+    try:
+        return body.decode(charset, "replace")
+    except LookupError:
+        return body.decode("utf-8", "replace")
+
+
 def _describe(exc: BaseException, check: SystemCheck) -> str:
     """A failure in words an operator understands (the console and the alarm show it)."""
     if isinstance(exc, TimeoutError):
@@ -117,6 +125,8 @@ async def probe_http(check: SystemCheck, session: aiohttp.ClientSession, now: fl
     status: int | None = None
     elapsed: float | None = None
     cert_days: float | None = None
+    cert_error = ""
+    charset = "utf-8"
     try:
         async with asyncio.timeout(check.timeout_s):
             async with session.get(check.target, ssl=None if check.tls_verify else False,
@@ -124,15 +134,21 @@ async def probe_http(check: SystemCheck, session: aiohttp.ClientSession, now: fl
                 status = response.status
                 body = await _read_limited(response)
                 elapsed = (time.monotonic() - t0) * 1000
+                charset = response.charset or "utf-8"
             if check.target.startswith("https://"):
-                cert_days = await _cert_days_left(check.target, check.tls_verify, now)
+                try:
+                    cert_days = await _cert_days_left(check.target, check.tls_verify, now)
+                except (OSError, ValueError) as exc:  # the answer came: only the expiry is unknown
+                    cert_error = _describe(exc, check)
     except Exception as exc:  # noqa: BLE001 - any failure of the system under check is its result
         return CheckResult(check.name, check.kind, now, False, elapsed, status, _describe(exc, check), cert_days)
     error = ""
-    if not _status_expected(check, status):
+    if status is None or not _status_expected(check, status):
         error = f"unexpected status {status}"
-    elif check.keyword and check.keyword not in body.decode(response.get_encoding() or "utf-8", "replace"):
+    elif check.keyword and check.keyword not in _text(body, charset):
         error = f"keyword {check.keyword!r} not in the response"
+    elif check.cert_min_days and cert_days is None:
+        error = f"TLS certificate expiry not read: {cert_error or 'no certificate'}"
     elif check.cert_min_days and cert_days is not None and cert_days < check.cert_min_days:
         error = f"TLS certificate expires in {cert_days:g} days"
     return CheckResult(check.name, check.kind, now, not error, round(elapsed, 1), status, error, cert_days)

@@ -84,6 +84,35 @@ def test_http_check_up_slow_failing_and_keyword() -> None:
     assert not keyword_missing.ok and "PACS" in keyword_missing.error
 
 
+def test_hostile_answers_are_results_not_crashes() -> None:
+    """An unknown charset, a body far over 1 MiB, a connection cut mid-answer: each is one check's result."""
+    async def handler(request: web.Request) -> web.StreamResponse:
+        if request.path == "/charset":
+            return web.Response(body=b"ok", headers={"Content-Type": "text/plain; charset=no-such-charset"})
+        if request.path == "/huge":
+            return web.Response(body=b"x" * (8 * 1024 * 1024) + b"ok")
+        response = web.StreamResponse(headers={"Content-Length": "1000"})
+        await response.prepare(request)
+        await response.write(b"partial")
+        request.transport.close()  # cut
+        return response
+
+    async def main() -> list[CheckResult]:
+        runner, port = await _serve(handler)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            return [await _probe(_http(base + "/charset", keyword="ok")),
+                    await _probe(_http(base + "/huge", keyword="ok")),
+                    await _probe(_http(base + "/cut"))]
+        finally:
+            await runner.cleanup()
+
+    charset, huge, cut = asyncio.run(main())
+    assert charset.ok
+    assert not huge.ok and "not in the response" in huge.error  # only the first 1 MiB is read
+    assert not cut.ok and cut.error
+
+
 def test_http_check_that_hangs_is_bounded_by_its_timeout() -> None:
     async def main() -> tuple[CheckResult, float]:
         release = asyncio.Event()
