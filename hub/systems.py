@@ -193,6 +193,11 @@ class SystemWatcher:
         self.last_error: dict[str, CheckResult] = {}
         self.metrics: Counter[str] = Counter()
         self._queue: asyncio.Queue[str] = asyncio.Queue(WRITE_QUEUE_MAX)
+        for c in checks:
+            if c.timeout_s * 1000 <= threshold_ms(c.slow_ms):
+                log.warning("a system's timeout is not above its system_slow threshold: when slow it will be "
+                            "reported down, not slow", extra={"system": c.name, "timeout_s": c.timeout_s,
+                                                              "threshold_ms": threshold_ms(c.slow_ms)})
 
     async def check_once(self, check: SystemCheck, session: aiohttp.ClientSession) -> CheckResult:
         now = self.clock.now()
