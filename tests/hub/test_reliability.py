@@ -132,3 +132,22 @@ def test_fault_rate_high_raises_above_the_configured_target_and_clears_next_day(
 def test_target_must_be_a_share(hub: Hub) -> None:
     with pytest.raises(ValueError, match="between 0 and 1"):
         hub.set_rules({"rules": {"fault_rate_high": {"target": 5}}}, "test")
+
+
+def test_reliability_route_answers_and_refuses_bad_queries(offline_cfg: Config, clock: ManualClock) -> None:
+    from tests.hub.conftest import http
+    from tests.hub.live import LiveHub
+
+    hub = LiveHub(offline_cfg, clock).start()
+    try:
+        token = hub.login("monitor")
+        status, body = http(hub.url + "/api/kpis/reliability?period=week&date=2025-11-26", token=token)
+        assert status == 200 and (body["period"], body["from"], body["to"]) == ("week", "2025-11-24", "2025-11-30")
+        assert body["target"] == 0.05 and "kiosk" in body["by_kind"]
+        for query in ("period=year", "date=26/11/2025", "period="):
+            status, body = http(hub.url + f"/api/kpis/reliability?{query}", token=token)
+            assert (status, query) == (400 if query != "period=" else 200, query), body
+        assert http(hub.url + "/api/kpis/reliability")[0] == 401
+        assert http(hub.url + "/api/systems", token=token) == (200, [])  # nothing configured
+    finally:
+        hub.stop()
