@@ -122,3 +122,15 @@ export function lineChart({ points, i18n, width = 260, height = 90, xLabel = (t)
   svg.append(s("path", { class: "actual", d: path(points.map((p) => [x(p.t), y(p.v)])) }));
   return svg;
 }
+
+/** A sparkline of recent values (nulls skipped), no axes: a row's trend at a glance. */
+export function sparkline({ values, width = 80, height = 18, label = "" }) {
+  const svg = s("svg", { class: "sparkline", viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": label });
+  const pts = values.map((v, i) => [i, v]).filter(([, v]) => Number.isFinite(v));
+  if (pts.length < 2) return svg;
+  const hi = Math.max(...pts.map(([, v]) => v)) || 1;
+  const x = scale(0, Math.max(1, values.length - 1), 1, width - 1);
+  const y = scale(0, hi, height - 1, 1);
+  svg.append(s("path", { class: "actual", d: path(pts.map(([i, v]) => [x(i), y(v)])) }));
+  return svg;
+}

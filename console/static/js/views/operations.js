@@ -1,7 +1,7 @@
 // Operations centre: KPI tiles, the live floor plan, active alarms with acknowledge, the device health grid,
 // and the selected zone's occupancy forecast and staffing plan against staff on duty.
 import { h, fill, toast } from "../dom.js";
-import { forecastChart, lineChart, staffingChart } from "../charts.js";
+import { forecastChart, lineChart, sparkline, staffingChart } from "../charts.js";
 import { FloorPlan, levelOf } from "../floorplan.js";
 import { can } from "../roles.js";
 import {
@@ -198,6 +198,8 @@ export class OperationsView {
       return h("div", { class: "system", dataset: { system: sys.name, state: sys.state } },
         h("span", { class: "system-name" }, i.term("system", sys.name)),
         h("span", { class: "system-state", "data-testid": `system-state-${sys.name}` }, i.t(`systems.state.${sys.state}`)),
+        sparkline({ values: sys.recent.map((r) => (r.response_ms === null ? NaN : r.response_ms)),
+          label: i.t("systems.recent") }),
         h("span", { class: "system-ms", "data-testid": `system-ms-${sys.name}` },
           ms === null || ms === undefined ? "—" : i.t("systems.ms", { s: i.number(ms / 1000, 1) })),
         h("span", { class: "muted system-detail" },
