@@ -3,7 +3,7 @@ and MTBF per kind and per device, for a day, an ISO week or a month (docs/api.md
 
 Definitions (the same as the daily KPI of hub/kpis.py, which uses ``fault_rates``):
 
-- an *equipment fault* is an alarm of a rule that opens a ticket (``ticket = true`` in hub/rules.toml:
+- an *equipment fault* is an alarm of a rule that opens a ticket (``ticket`` true in the rules in force:
   card jam, printer offline, device offline, charger faults ...);
 - *fault rate* of a kind over a period: the share of the kind's devices (those the hub has now) that had an
   equipment fault alarm active at any moment of the period;

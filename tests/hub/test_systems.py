@@ -20,6 +20,7 @@ from centre.services import free_port
 from floorops.config import ConfigError, SystemCheck, load_config
 from hub.clock import ManualClock
 from hub.rules import systems as rule
+from hub.rules.base import RuleContext
 from hub.rules.config import RuleSet, validate_rules
 from hub.systems import CheckResult, SystemWatcher, probe_http, probe_tcp
 from tests.hub.helpers import make_hub, open_alarms
@@ -204,7 +205,8 @@ def _run(results: list[tuple[bool, float | None]], rules: RuleSet) -> list[list[
     for ok, ms in results:
         outcome = rule.Outcome(ok, ms, "" if ok else "refused")
         track = rule.observe(track, outcome, rule.threshold(rules)[0])
-        sigs = rule.evaluate("his", track, outcome, rules, open_)
+        sigs = rule.evaluate(RuleContext(rules=rules, now=0.0, open=open_,
+                                         system_check=rule.Check("his", track, outcome)))
         for s in sigs:
             (open_.add if s.active else open_.discard)((s.source, s.type))
         out.append([(s.type, s.active) for s in sigs])
