@@ -120,7 +120,7 @@ def report(db: Database, rule_settings: Mapping[str, Any], devices: Mapping[str,
     spans = fault_spans(db, types, start, end)
     rates = rates_of(spans, devices, start, end)
 
-    trend = []
+    trend: list[dict[str, Any]] = []
     d = first
     while d < after and _epoch(d, tz) <= now:
         day_rates = rates_of(spans, devices, _epoch(d, tz), _epoch(d + dt.timedelta(days=1), tz))
@@ -151,7 +151,7 @@ def report(db: Database, rule_settings: Mapping[str, Any], devices: Mapping[str,
     def mtbf(in_service_s: float, n: int) -> float | None:
         return round(in_service_s / n, 1) if n else None
 
-    device_rows = []
+    device_rows: list[dict[str, Any]] = []
     for dev, kind in sorted(devices.items()):
         down = _merged_length(outages.get(dev, []))
         device_rows.append({"id": dev, "kind": kind, "failures": failures.get(dev, 0),

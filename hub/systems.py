@@ -129,7 +129,7 @@ async def probe_http(check: SystemCheck, session: aiohttp.ClientSession, now: fl
     charset = "utf-8"
     try:
         async with asyncio.timeout(check.timeout_s):
-            async with session.get(check.target, ssl=None if check.tls_verify else False,
+            async with session.get(check.target, ssl=check.tls_verify,
                                    allow_redirects=True) as response:
                 status = response.status
                 body = await _read_limited(response)
