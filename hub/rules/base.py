@@ -125,6 +125,10 @@ class RuleContext:
     # broker_dropping: the broker's dropped-messages counter seen (a hub.rules.broker.DropWatch), new drops
     drop_watch: Any = None
     dropped_new: int = 0
+    # system_slow / system_down: one check of a hospital system (a hub.rules.systems.Check), after each check
+    system_check: Any = None
+    # fault_rate_high (once a minute): device kind -> (its devices with an equipment fault today, its devices)
+    fault_rates: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,8 @@ The order is the order of the [rules] tables in ``GET /api/rules`` and in the ad
 
 from __future__ import annotations
 
-from hub.rules import agents, broker, charger, crowding, display, forecast, ingest, kiosk, offline, supervisor, waits
+from hub.rules import (agents, broker, charger, crowding, display, forecast, ingest, kiosk, offline, reliability,
+                       supervisor, systems, waits)
 from hub.rules.base import RuleFamily
 
 FAMILIES: tuple[RuleFamily, ...] = (
@@ -20,4 +21,6 @@ FAMILIES: tuple[RuleFamily, ...] = (
     crowding.FAMILY,
     waits.FAMILY,
     forecast.FAMILY,
+    systems.FAMILY,
+    reliability.FAMILY,
 )
