@@ -24,6 +24,7 @@ from hub.db import Database, environmental
 from hub.dispatch import DispatchManager
 from hub.events import EventBus
 from hub.roster import Roster
+from hub.screens import ScreenCommands
 from hub.rules import agents, charger, crowding, display, forecast, kiosk, offline, supervisor, waits
 from hub.rules import broker as broker_rule
 from hub.rules import ingest as ingest_rule
@@ -80,6 +81,7 @@ class Hub:
         self.tickets = TicketManager(db, self.bus, clock, self.rules, roster, self.tz, self.alarms)
         self.dispatch = DispatchManager(db, self.bus, clock, self.rules, roster, self.tz, self.alarms)
         self.alarms.listeners.append(self._on_alarm_for_state)
+        self.screens = ScreenCommands(db, self.bus, clock, self.rules, site, self.alarms, lambda: self.state)
         self.metrics: Counter[str] = Counter()
         self.started_at = clock.now()
         self.forecasts: dict[str, list[dict[str, Any]]] = {}
@@ -303,9 +305,18 @@ class Hub:
             signals += rule_set(rec, dev)
         for sig in signals:
             self.alarms.apply(sig)
+        if kind == "queue_screen":
+            self._screen_record(rec, before)
         if dev.state != before:
             self._device_event(device_id)
         return True
+
+    def _screen_record(self, rec: EdgeRecord, before: str) -> None:
+        """A queue screen's acknowledgement of a command, or its return (hub.screens)."""
+        if rec.channel == "event" and rec.data.get("event") == "cmd_ack":
+            self.screens.acked(rec.device_id, str(rec.data.get("cmd", "")))
+        elif rec.channel == "status" and rec.data.get("state") == "online" and before in ("offline", "unknown"):
+            self.screens.back_online(rec.device_id)
 
     def _duplicate(self, device_id: str, channel: str, seq: int, ts: int) -> bool:
         """Seen before? Recent keys are checked in memory; events and status (which count and change
@@ -519,8 +530,24 @@ class Hub:
                 self.state.dirty_zones.add(z.id)
             self.alarms.tick()
             self.dispatch.tick()
+            self.screens.plan()
             self._zone_events()
         self.metrics["ticks"] += 1
+        self.flush_screens()
+
+    def flush_screens(self) -> None:
+        """Put the screens' pending commands on the wire (after the transaction that stored them)."""
+        with self.unit_of_work():
+            self.screens.flush()
+
+    def send_notice(self, devices: list[str], text: str, text_zh: str, expires_s: float, actor: str) -> list[str]:
+        """An operator's notice to queue screens, audited; sent at once to the reachable ones."""
+        with self.unit_of_work():
+            ids = self.screens.notice(devices, text, text_zh, expires_s, actor)
+            self.audit(actor, "screens.notice", ",".join(devices)[:500], {"text": text, "text_zh": text_zh,
+                                                                         "expires_s": expires_s, "commands": ids})
+        self.flush_screens()
+        return ids
 
     def check_ingest(self, stalled_s: float, error: str = "") -> None:
         """Raise or clear ``ingest_stalled``. Called by the ticker whether or not the tick itself works: when

@@ -70,6 +70,10 @@ SCHEMA: dict[str, Any] = {
         "long_wait": _rule("minor", dispatch=True, max_avg_wait_s=2700.0, max_waiting=60.0, clear_factor=0.8,
                            queues={}),
         "crowding_forecast": _rule("warning", dispatch=True, ratio=0.9, horizon_min=60.0),
+        # Queue screens' downlink (hub.screens, logic in hub.rules.screens): the alarm when a screen does not
+        # acknowledge a command within ack_timeout_s; guide updates at most every guide_every_s per screen
+        # (reroutes and notices go at once); a guide or reroute expires after expires_s.
+        "screen_command_unacked": _rule("minor", ack_timeout_s=30.0, guide_every_s=30.0, expires_s=600.0),
     },
 }
 
