@@ -180,3 +180,32 @@ def test_the_reroute_choice_is_a_pure_function() -> None:
     assert rule.display(own, rooms).type == "reroute"
     assert rule.display(own, [own]).type == "guide"  # nowhere better: keep guiding
     assert rule.due(rule.display(own, rooms), ("reroute", "B", 10, 10), 0.0, 5.0, 60.0) is False
+
+
+def test_operators_broadcast_a_notice_through_the_api(offline_cfg: Config, clock: ManualClock) -> None:
+    from tests.hub.conftest import http
+    from tests.hub.live import LiveHub
+
+    live = LiveHub(offline_cfg, clock).start()
+    try:
+        body = {"zones": ["imaging_us"], "devices": ["qs-ct-1"], "text": "Daily update", "text_zh": "每日更新",
+                "expires_s": 600}
+        status, _ = http(live.url + "/api/screens/notice", "POST", body, token=live.login("maintenance"))
+        assert status == 403
+        token = live.login("monitor")
+        for bad in ({**body, "devices": ["kiosk-01"]}, {**body, "zones": ["nowhere"]}, {**body, "text": "", "text_zh": ""},
+                    {**body, "expires_s": 0}, {**body, "text": "x" * 1000}, {**body, "devices": "qs-ct-1"}):
+            status, err = http(live.url + "/api/screens/notice", "POST", bad, token=token)
+            assert status == 400, (bad, err)
+        status, out = http(live.url + "/api/screens/notice", "POST", body, token=token)
+        assert status == 200, out
+        assert sorted(c["device_id"] for c in out["commands"]) == ["qs-ct-1", "qs-us-1"]
+        status, shown = http(live.url + "/api/screens", token=token)
+        by_id = {s["device_id"]: s for s in shown}
+        assert by_id["qs-us-1"]["notice"]["text_zh"] == "每日更新"
+        assert by_id["qs-us-1"]["notice"]["state"] == "pending"  # no broker in this test: kept
+        assert by_id["qs-xr-1"]["notice"] is None
+        audit = live.call(live.ctx.hub.db.one, "SELECT actor FROM audit WHERE action='screens.notice'")
+        assert audit["actor"] == "monitor"
+    finally:
+        live.stop()
