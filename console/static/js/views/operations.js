@@ -3,6 +3,7 @@
 import { h, fill, toast } from "../dom.js";
 import { forecastChart, staffingChart } from "../charts.js";
 import { FloorPlan, levelOf } from "../floorplan.js";
+import { ScreensPanel } from "./screens.js";
 import { can } from "../roles.js";
 import {
   byId, errorText, every, RenderQueue, rowsOf, rowsOrUnavailable, SEVERITY_ORDER, siteDate, unavailable,
@@ -55,7 +56,10 @@ export class OperationsView {
           h("div", { class: "panel-head" }, h("h2", {}, t("alarms.title")), this.alarmCount), this.alarmsEl),
         h("section", { class: "panel" },
           h("div", { class: "panel-head" }, h("h2", {}, t("devices.title")), h("span", { class: "spacer" }), this.deviceCount),
-          this.devicesEl))));
+          this.devicesEl),
+        (this.sideEl = h("div", {})))));
+    this.screensPanel = new ScreensPanel(this.app);
+    this.screensPanel.mount(this.sideEl);
 
     const siteZones = this.app.site?.zones || [];
     if (siteZones.length) {
@@ -77,6 +81,7 @@ export class OperationsView {
   unmount() {
     this.app.store.removeEventListener("change", this.onChange);
     for (const stop of this.stops) stop();
+    this.screensPanel?.unmount();
     clearTimeout(this.kpiTimer);
     this.queue.cancel();
   }
