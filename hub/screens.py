@@ -33,6 +33,7 @@ log = logging.getLogger("hub.screens")
 
 KIND = "queue_screen"
 NOTICE_MAX_S = 7 * 86400
+KEEP_S = 7 * 86400  # finished commands kept this long (housekeeping)
 # (topic, payload) -> True once the MQTT client took it (hub.ingest.MqttIngest.publish)
 Publisher = Callable[[str, bytes], bool]
 
@@ -185,6 +186,14 @@ class ScreenCommands:
             last = self._last(device_id, slot_name)
             if last is not None and last["expires_at"] > now and last["state"] in ("sent", "acked"):
                 self.db.execute("UPDATE screen_commands SET state='pending' WHERE id=?", (last["id"],))
+
+    def prune(self) -> None:
+        """Forget commands finished a week ago (a guide every 30 s per screen adds up); the newest of each
+        screen's slots stays whatever its age, since ``shown`` reads it."""
+        self.db.execute("DELETE FROM screen_commands WHERE created_at < ? AND state IN ('acked','superseded','expired') "
+                        "AND id NOT IN (SELECT id FROM screen_commands s WHERE created_at = (SELECT MAX(created_at) "
+                        "FROM screen_commands t WHERE t.device_id = s.device_id AND (t.type = 'notice') = (s.type = 'notice')))",
+                        (self.clock.now() - KEEP_S,))
 
     # -- views ------------------------------------------------------------------------------------------
 

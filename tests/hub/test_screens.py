@@ -209,3 +209,19 @@ def test_operators_broadcast_a_notice_through_the_api(offline_cfg: Config, clock
         assert audit["actor"] == "monitor"
     finally:
         live.stop()
+
+
+def test_housekeeping_forgets_old_finished_commands_but_keeps_what_each_screen_shows(setup) -> None:
+    hub, clock, wire, feed = setup
+    for w in range(5):
+        waits(feed, US_1=(w * 10, 600.0))
+        clock.advance(120)
+        hub.tick()
+    hub.send_notice(["qs-us-1"], "Old", "旧", 60, "monitor")
+    clock.advance(8 * 86400)
+    hub.tick()
+    before = hub.db.one("SELECT COUNT(*) AS n FROM screen_commands")["n"]
+    hub.housekeeping()
+    rows = hub.db.all("SELECT device_id, type FROM screen_commands")
+    assert len(rows) < before
+    assert hub.screens.shown("qs-us-1")["guide"] is not None and hub.screens.shown("qs-us-1")["notice"] is not None
