@@ -24,8 +24,7 @@ from hub.alarms import AlarmManager
 from hub.clock import Clock, iso
 from hub.db import Database
 from hub.events import EventBus
-from hub.rules.base import Signal
-from hub.rules.config import RuleSet
+from hub.rules.base import RuleContext, RuleSet
 from hub.rules import screens as rule
 from hub.state import LiveState
 
@@ -152,17 +151,14 @@ class ScreenCommands:
             self.db.execute("UPDATE screen_commands SET state='sent', sent_at=? WHERE id=?", (now, row["id"]))
             sent += 1
         self.sent_total += sent
-        settings = self.settings
-        overdue = {r["device_id"]: r for r in self.db.all(
+        unacked = [rule.Unacked(r["device_id"], self._zone(r["device_id"]), r["n"], r["sent_at"]) for r in self.db.all(
             "SELECT device_id, MIN(sent_at) AS sent_at, COUNT(*) AS n FROM screen_commands WHERE state='sent' "
-            "GROUP BY device_id")
-            if rule.overdue(r["sent_at"], now, settings)}
-        for device_id, r in overdue.items():
-            if (device_id, rule.RULE) not in self.alarms.open:
-                zone = self.site.device(device_id).zone if device_id in {d.id for d in self.site.devices} else ""
-                self.alarms.apply(Signal(rule.RULE, device_id, True, device_id=device_id, kind=rule.KIND, zone=zone,
-                                         detail={"unacked": r["n"], "sent_at": iso(r["sent_at"], self.site.tz)}))
-                log.warning("screen did not acknowledge a command", extra={"device_id": device_id, "unacked": r["n"]})
+            "GROUP BY device_id")]
+        for sig in rule.evaluate(RuleContext(rules=self.rules, now=now, open=self.alarms.open, site=self.site,
+                                             unacked=unacked)):
+            self.alarms.apply(sig)
+            log.warning("screen did not acknowledge a command", extra={"device_id": sig.device_id,
+                                                                       "unacked": sig.detail["unacked"]})
         return sent
 
     def acked(self, device_id: str, command_id: str) -> bool:
@@ -175,9 +171,13 @@ class ScreenCommands:
             self.db.execute("UPDATE screen_commands SET state='superseded' WHERE device_id=? AND state='sent' "
                             "AND created_at <= (SELECT created_at FROM screen_commands WHERE id=?)",
                             (device_id, command_id))
-        if (device_id, rule.RULE) in self.alarms.open:
-            self.alarms.apply(Signal(rule.RULE, device_id, False, device_id=device_id, kind=rule.KIND))
+        for sig in rule.cleared(device_id, self.alarms.open):
+            self.alarms.apply(sig)
         return bool(cur.rowcount)
+
+    def _zone(self, device_id: str) -> str:
+        """The screen's zone in the site file ('' for a screen the site does not list)."""
+        return next((d.zone for d in self.site.devices if d.id == device_id), "")
 
     def back_online(self, device_id: str) -> None:
         """The screen reconnected: send its newest unexpired guide and notice again."""

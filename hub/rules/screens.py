@@ -1,7 +1,10 @@
 """What each queue screen should show, and when a screen that does not acknowledge raises an alarm.
 
-Pure functions over plain values (hub.screens feeds them the live state), so that the choice of a reroute,
-the debounce of guide updates and the unacknowledged-command alarm are tested without a hub.
+Pure functions over plain values (hub.screens feeds them the live state and the stored commands), so that
+the choice of a reroute, the debounce of guide updates and the unacknowledged-command alarm are tested
+without a hub. The family is not run per record: hub.screens calls ``evaluate`` when it flushes the
+commands (the ticker, a notice), with ``ctx.unacked``; a screen's ``cmd_ack`` clears its alarm
+(``cleared``).
 """
 
 from __future__ import annotations
@@ -9,8 +12,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from hub.clock import iso
+from hub.rules.base import Rule, RuleContext, RuleFamily, Setting, Signal
+
 RULE = "screen_command_unacked"
 KIND = "queue_screen"
+
+
+@dataclass(frozen=True)
+class Unacked:
+    """One screen's commands sent and not acknowledged yet (rows of ``screen_commands``)."""
+
+    device_id: str
+    zone: str
+    count: int
+    sent_at: float  # hub clock time the oldest of them was sent
 
 
 @dataclass(frozen=True)
@@ -91,3 +107,32 @@ def due(new: Display, last_key: tuple[Any, ...] | None, last_sent_at: float | No
 def overdue(sent_at: float, now: float, settings: dict[str, Any]) -> bool:
     """A sent command unacknowledged for longer than the rule's ack timeout."""
     return bool(settings["enabled"]) and now - sent_at >= float(settings["ack_timeout_s"])
+
+
+def evaluate(ctx: RuleContext) -> list[Signal]:
+    """Raise, once per screen (not again while its alarm is open, however many commands stay unanswered),
+    for each screen of ``ctx.unacked`` whose oldest unanswered command is overdue; ``ctx.site`` gives the
+    time zone of the alarm's detail."""
+    settings = ctx.rules.rule(RULE)
+    tz = ctx.site.tz if ctx.site is not None else None
+    return [Signal(RULE, u.device_id, True, device_id=u.device_id, kind=KIND, zone=u.zone,
+                   detail={"unacked": u.count, "sent_at": iso(u.sent_at, tz)})
+            for u in ctx.unacked
+            if (u.device_id, RULE) not in ctx.open and overdue(u.sent_at, ctx.now, settings)]
+
+
+def cleared(device_id: str, open_: Any) -> list[Signal]:
+    """The screen acknowledged a command: it listens again, so its alarm (if open) clears."""
+    return [Signal(RULE, device_id, False, device_id=device_id, kind=KIND)] if (device_id, RULE) in open_ else []
+
+
+FAMILY = RuleFamily("screens", evaluate=evaluate, rules=(
+    Rule(RULE, "minor", "a queue screen did not acknowledge a command (hub/screens.py); one alarm per screen",
+         settings=(
+             Setting("ack_timeout_s", 30.0, "a sent command may wait this long (s) for the screen's cmd_ack"),
+             Setting("guide_every_s", 30.0, "a screen's guide is updated at most this often (s); reroutes and "
+                     "notices go at once"),
+             Setting("expires_s", 600.0, "a guide or reroute is shown at most this long (s) without a newer one",
+                     minimum=1),
+         )),
+))
