@@ -1,5 +1,5 @@
 """Commands down to devices (today: queue screens), as code: the payload the hub sends on a device's
-command topic (floorops.contract.command_topic) and the checks a screen applies to it.
+command topic (floorops.topics.command_topic) and the checks a screen applies to it.
 
 The hub builds every command here and the simulated screen parses it here, so both sides agree on one
 definition (docs/device-contract.md, "Commands to queue screens"). A screen answers a command with a

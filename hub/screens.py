@@ -17,7 +17,7 @@ import json
 import logging
 from typing import Any, Callable
 
-from floorops.contract import command_topic
+from floorops.topics import command_topic
 from floorops.downlink import ScreenCommand, clip, new_command_id
 from floorops.site import Site
 from hub.alarms import AlarmManager

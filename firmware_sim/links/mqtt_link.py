@@ -22,6 +22,7 @@ from firmware_sim.devices.base import FIRMWARE
 from floorops import contract
 from floorops.dynsec import COMMANDED_KINDS
 from floorops.mqtt_client import Endpoint, configure
+from floorops.topics import command_topic, device_topic
 
 # Commands the broker delivered, (device id, payload), for the simulation's loop to hand to the devices.
 Inbox = collections.deque[tuple[str, bytes]]
@@ -58,11 +59,11 @@ class DeviceConnection:
         self.device_id = device_id
         self.cafile = cafile  # TLS trusting this CA; empty: plain MQTT
         # A commanded kind (queue screen) reads its own command topic, with its own account (floorops.dynsec).
-        self.command_topic = contract.command_topic(site_id, kind, device_id) if kind in COMMANDED_KINDS else ""
+        self.command_topic = command_topic(site_id, kind, device_id) if kind in COMMANDED_KINDS else ""
         self.inbox = inbox
         self.host, self.port, self.keepalive_s = host, port, keepalive_s
         self.creds = creds
-        self.status_topic = str(contract.Topic(site_id, kind, device_id, "status"))
+        self.status_topic = device_topic(site_id, kind, device_id, "status")
         self.now_ms = now_ms
         self.client: mqtt.Client | None = None
         self.connected = threading.Event()

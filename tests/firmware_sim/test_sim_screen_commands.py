@@ -43,7 +43,7 @@ def test_no_ack_fault_shows_but_never_acknowledges_and_bad_commands_are_refused(
     screen = sim.devices["qs-us-1"]
     for bad in (b"{", b"[]", json.dumps({"v": 1, "id": "c3", "ts": 1, "type": "launch"}).encode(), b"x" * 5000):
         sim.command("qs-us-1", bad, sim.now_ms)
-    assert screen.commands_rejected == 4  # type: ignore[attr-defined] - a QueueScreenSim
+    assert screen.commands_rejected == 4  # type: ignore[attr-defined]  # - a QueueScreenSim
     sim.inject("qs-us-1", "clear")
     sim.command("qs-us-1", command("guide", "超声检查", cid="c4"), sim.now_ms)
     assert [e["cmd"] for e in decoded(rec, "qs-us-1", "event") if e["event"] == "cmd_ack"] == ["c4"]

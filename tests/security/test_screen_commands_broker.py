@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from floorops.config import Config
-from floorops.contract import command_filter, command_topic
+from floorops.topics import command_filter, command_topic
 from floorops.dynsec import DynsecClient, edge_client_id, hub_client_id
 from centre.services import MosquittoServer
 from tests.security.test_broker_identity import Peer, _account, site_cfg  # noqa: F401 - site_cfg is a fixture
