@@ -298,6 +298,13 @@ class Simulation:
         return {"device": device_id, "fault": fault, "active": sorted(dev.faults), "armed": list(dev.pending),
                 "repair_at_ms": due if fault != CLEAR else None}
 
+    def command(self, device_id: str, payload: bytes, now_ms: int) -> None:
+        """A command the broker delivered to a device (MqttLink's inbox), handled at the virtual ``now_ms``."""
+        dev = self.devices.get(device_id)
+        handler = getattr(dev, "on_command", None)
+        if handler is not None:
+            handler(payload, max(self.now_ms, now_ms))
+
     def status(self) -> dict[str, Any]:
         return {
             "virtual_time_ms": self.now_ms,
@@ -306,7 +313,8 @@ class Simulation:
             "patients": len(self.tracker.patients),
             "zones": self.truth.current,
             "devices": {d.id: {"powered": d.powered, "faults": sorted(d.faults), "sent": d.sent,
-                                 "unsent": d.unsent, "seq": getattr(d, "seq", None)}
+                                 "unsent": d.unsent, "seq": getattr(d, "seq", None),
+                                 **({"display": d.shown(self.now_ms)} if hasattr(d, "shown") else {})}
                         for d in self.devices.values()},
             "counts": dict(self.counts),
         }

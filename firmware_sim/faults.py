@@ -40,6 +40,8 @@ _SPECS = [
               "device loses power: MQTT drops without DISCONNECT (Last Will), serial goes silent"),
     FaultSpec("probe_offline", ("wifi_probe:mqtt", "wifi_probe:serial"), True, 1, "probe stops reporting"),
     FaultSpec("clock_skew", MQTT + ("wifi_probe:serial",), True, 1, "device clock 10 minutes off until resynced"),
+    # Weight 0: only by hand (inject). Last of the lasting faults, so seeded runs draw as before.
+    FaultSpec("no_ack", ("queue_screen",), True, 0, "screen shows the hub's commands but never acknowledges them"),
     # Bad input: the next message is spoiled.
     FaultSpec("malformed_json", MQTT, False, 1, "next telemetry is not valid JSON"),
     FaultSpec("wrong_type", MQTT, False, 1, "next telemetry has a number sent as a string"),

@@ -116,6 +116,10 @@ class LiveSimulator:
     async def run_until_stopped(self) -> None:
         while not self._stop.is_set():
             self.sim.advance_to(self.clock.now_ms())
+            link = self.emitter.mqtt_link
+            while link is not None and link.inbox:  # commands the screens received (paho's threads)
+                device_id, payload = link.inbox.popleft()
+                self.sim.command(device_id, payload, self.clock.now_ms())
             delay = min(0.5, self.clock.wall_delay_s(self.sim.next_due_ms()))
             try:
                 await asyncio.wait_for(self._stop.wait(), timeout=max(delay, 0.005))

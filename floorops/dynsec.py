@@ -1,8 +1,8 @@
 """Broker accounts and ACLs, changed at run time through Mosquitto's dynamic security plugin.
 
 Every device gets its own username, a random password and a role that lets it publish only under
-``hospital/<site>/<kind>/<device_id>/`` and subscribe to nothing: it cannot read other devices'
-traffic (probe payloads carry raw MACs). FloorOps' own components get roles for their own topics.
+``hospital/<site>/<kind>/<device_id>/`` and subscribe to nothing but its own command topic (queue screens,
+floorops.downlink): it cannot read other devices' traffic (probe payloads carry raw MACs) or commands. FloorOps' own components get roles for their own topics.
 Commands go to ``$CONTROL/dynamic-security/v1`` as the dynsec admin; the running broker applies them
 at once, with no restart.
 
@@ -30,8 +30,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 import logging
 from floorops.mqtt_client import Endpoint, configure
 
-from floorops.topics import (device_publish_pattern, registry_filter, shared_subscription_pattern, site_devices_filter,
-                             site_filter, supervisor_filter)
+from floorops.topics import (command_filter, command_topic, device_publish_pattern, registry_filter,
+                             shared_subscription_pattern, site_devices_filter, site_filter, supervisor_filter)
 
 log = logging.getLogger("floorops.dynsec")
 
@@ -63,9 +63,24 @@ class Credentials:
     password: str
 
 
+# Kinds that read commands from the hub (floorops.downlink); every other kind reads nothing.
+COMMANDED_KINDS = ("queue_screen",)
+# An ACL with a higher priority is checked first (Mosquitto dynsec): the denials below win over the
+# broader grants of the same role.
+DENY_FIRST = 10
+
+
 def device_acls(site: str, kind: str, device_id: str) -> list[dict[str, Any]]:
-    """A device publishes under its own prefix, and nothing else."""
-    return [{"acltype": "publishClientSend", "topic": device_publish_pattern(site, kind, device_id), "allow": True}]
+    """A device publishes under its own prefix, and nothing else. A commanded kind (a queue screen) also
+    reads its own command topic, and only that; it may not write there (nobody but the hub may)."""
+    acls: list[dict[str, Any]] = [
+        {"acltype": "publishClientSend", "topic": device_publish_pattern(site, kind, device_id), "allow": True}]
+    if kind in COMMANDED_KINDS:
+        own = command_topic(site, kind, device_id)
+        acls += [{"acltype": "publishClientSend", "topic": own, "allow": False, "priority": DENY_FIRST},
+                 {"acltype": "subscribeLiteral", "topic": own, "allow": True},
+                 {"acltype": "publishClientReceive", "topic": own, "allow": True}]
+    return acls
 
 
 def device_role(device_id: str) -> str:
@@ -78,6 +93,8 @@ def edge_acls(site: str) -> list[dict[str, Any]]:
     own = site_filter(site)
     devices = site_devices_filter(site)
     return [
+        # Commands are for their device alone: the edge, which reads the whole device tree, never gets them.
+        {"acltype": "publishClientReceive", "topic": command_filter(site), "allow": False, "priority": DENY_FIRST},
         {"acltype": "subscribePattern", "topic": devices, "allow": True},
         {"acltype": "subscribePattern", "topic": shared_subscription_pattern(devices), "allow": True},
         {"acltype": "subscribePattern", "topic": own, "allow": True},
@@ -89,9 +106,12 @@ def edge_acls(site: str) -> list[dict[str, Any]]:
 
 def hub_acls(site: str) -> list[dict[str, Any]]:
     """The hub reads and writes FloorOps' internal topics only: no raw device traffic. It also reads the
-    broker's dropped-messages counter (``SYS_DROPPED_TOPIC``), so that an overflow raises an alarm."""
+    broker's dropped-messages counter (``SYS_DROPPED_TOPIC``), so that an overflow raises an alarm, and it
+    alone writes the commanded devices' command topics (floorops.downlink; it reads none of them)."""
     own = site_filter(site)
     return [
+        *({"acltype": "publishClientSend", "topic": command_filter(site, kind), "allow": True}
+          for kind in COMMANDED_KINDS),
         {"acltype": "subscribePattern", "topic": own, "allow": True},
         {"acltype": "publishClientSend", "topic": own, "allow": True},
         {"acltype": "publishClientReceive", "topic": own, "allow": True},

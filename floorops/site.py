@@ -51,6 +51,9 @@ class Queue:
     counters: int = 1
     service_min: float = 5.0  # mean handling time, minutes
     name_zh: str = ""
+    # Queues with the same group serve the same patients (two ultrasound rooms): the hub's queue screens
+    # send patients from one to another when a room is crowded or its screen fails (hub.rules.screens).
+    group: str = ""
 
 
 @dataclass(frozen=True)

@@ -69,6 +69,21 @@ def device_publish_pattern(site: str, kind: str, device_id: str) -> str:
     return device_topic_prefix(site, kind, device_id) + "#"
 
 
+# The downlink (docs/device-contract.md, "Commands to queue screens"): the one topic a device reads. It is
+# not one of CHANNELS, which are what devices send: the edge never accepts a message on it.
+COMMAND_CHANNEL: Final = "cmd"
+
+
+def command_topic(site: str, kind: str, device_id: str) -> str:
+    """Where the hub sends one device its commands; only that device may read it (floorops.dynsec)."""
+    return f"{DEVICE_ROOT}/{site}/{kind}/{device_id}/{COMMAND_CHANNEL}"
+
+
+def command_filter(site: str, kind: str = "+") -> str:
+    """Every device's command topic (of one kind, or of all kinds with the default)."""
+    return f"{DEVICE_ROOT}/{site}/{kind}/+/{COMMAND_CHANNEL}"
+
+
 def device_filter(site: str, kind: str, channel: str = "") -> str:
     """Every device of ``kind``: all its channels, or one channel of every such device."""
     return f"{DEVICE_ROOT}/{site}/{kind}/+/{channel}" if channel else f"{DEVICE_ROOT}/{site}/{kind}/#"

@@ -305,6 +305,7 @@ def create_app(cfg: Config, clock: Clock | None = None, connect_broker: bool = T
         if connect_broker:
             c.ingest = MqttIngest(cfg, site.id, hub.apply_until)
             c.ingest.start()
+            hub.screens.publisher = c.ingest.publish
             tasks.append(asyncio.create_task(c.ingest.run(), name="ingest"))
         if background:
             tasks += [asyncio.create_task(ticker(c), name="ticker"),

@@ -38,6 +38,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "devices.write": frozenset({"admin"}),
     "rules.write": frozenset({"admin"}),
     "audit.read": frozenset({"admin"}),
+    "screens.notice": frozenset({"admin", "monitor", "floor_manager"}),  # notices to the queue screens
 }
 
 _hasher = PasswordHasher()

@@ -26,6 +26,7 @@ from hub.dispatch import DispatchManager
 from hub.events import EventBus
 from hub.reliability import equipment_fault_types, fault_rates
 from hub.roster import Roster
+from hub.screens import ScreenCommands
 from hub.rules import agents, crowding, forecast, offline, supervisor
 from hub.rules import broker as broker_rule
 from hub.rules import ingest as ingest_rule
@@ -86,6 +87,7 @@ class Hub:
         self.tickets = TicketManager(db, self.bus, clock, self.rules, roster, self.tz, self.alarms)
         self.dispatch = DispatchManager(db, self.bus, clock, self.rules, roster, self.tz, self.alarms)
         self.alarms.listeners.append(self._on_alarm_for_state)
+        self.screens = ScreenCommands(db, self.bus, clock, self.rules, site, self.alarms, lambda: self.state)
         self.metrics: Counter[str] = Counter()
         self.started_at = clock.now()
         self.forecasts: dict[str, list[dict[str, Any]]] = {}
@@ -308,6 +310,7 @@ class Hub:
         dev = self.state.device(device_id, kind, rec.zone or "")
         rec.zone = rec.zone or dev.zone
         now = self.clock.now()
+        before = dev.state  # a screen back from offline is sent its commands again (hub.screens)
         dev.last_seen = now
         dev.agent = agent_id or dev.agent
         if channel == "telemetry":
@@ -320,7 +323,16 @@ class Hub:
         for family in self._kind_rules[kind]:
             signals += family.evaluate(ctx)
         self._raise_or_clear(signals)
+        if kind == "queue_screen":
+            self._screen_record(rec, before)
         return True
+
+    def _screen_record(self, rec: EdgeRecord, before: str) -> None:
+        """A queue screen's acknowledgement of a command, or its return (hub.screens)."""
+        if rec.channel == "event" and rec.data.get("event") == "cmd_ack":
+            self.screens.acked(rec.device_id, str(rec.data.get("cmd", "")))
+        elif rec.channel == "status" and rec.data.get("state") == "online" and before in ("offline", "unknown"):
+            self.screens.back_online(rec.device_id)
 
     def _duplicate(self, device_id: str, channel: str, seq: int, ts: int) -> bool:
         """Seen before? Recent keys are checked in memory; events and status (which count and change
@@ -511,7 +523,23 @@ class Hub:
                 self.state.touch_zone(z.id, shown=False)  # its crowd_since
             self.alarms.tick()
             self.dispatch.tick()
+            self.screens.plan()
         self.metrics["ticks"] += 1
+        self.flush_screens()
+
+    def flush_screens(self) -> None:
+        """Put the screens' pending commands on the wire (after the transaction that stored them)."""
+        with self.unit_of_work():
+            self.screens.flush()
+
+    def send_notice(self, devices: list[str], text: str, text_zh: str, expires_s: float, actor: str) -> list[str]:
+        """An operator's notice to queue screens, audited; sent at once to the reachable ones."""
+        with self.unit_of_work():
+            ids = self.screens.notice(devices, text, text_zh, expires_s, actor)
+            self.audit(actor, "screens.notice", ",".join(devices)[:500], {"text": text, "text_zh": text_zh,
+                                                                         "expires_s": expires_s, "commands": ids})
+        self.flush_screens()
+        return ids
 
     def check_ingest(self, stalled_s: float, error: str = "") -> None:
         """Raise or clear ``ingest_stalled``. Called by the ticker whether or not the tick itself works: when
@@ -611,6 +639,7 @@ class Hub:
             self.db.execute("DELETE FROM seen_records WHERE received_at < ?", (self.clock.now() - SEEN_KEEP_S,))
             self.db.execute("DELETE FROM dead_letters WHERE id <= (SELECT MAX(id) FROM dead_letters) - ?",
                             (DEAD_LETTERS_KEEP,))
+            self.screens.prune()
             self.bus.prune()
 
     def apply_forecast(self, forecasts: dict[str, list[dict[str, Any]]]) -> None:

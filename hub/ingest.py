@@ -286,6 +286,15 @@ class MqttIngest:
                 self._last_error = ""
             return
 
+    def publish(self, topic: str, payload: bytes) -> bool:
+        """A command down to a device (hub.screens), QoS 1, on the priority session's connection (the hub's
+        own account, which alone may write command topics). False when not connected: the caller keeps
+        the command and tries again at the next flush."""
+        s = self.sessions[0]
+        if not s.connected.is_set():
+            return False
+        return s.client.publish(topic, payload, qos=1).rc == mqtt.MQTT_ERR_SUCCESS
+
     def stop(self) -> None:
         for s in self.sessions:
             s.client.disconnect()

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from collections import deque
+from typing import Any
 
 import numpy as np
 
 from firmware_sim.devices.base import Emitter, MqttDeviceSim
 from firmware_sim.patients import QueueEvent
+from floorops.contract import ContractError
+from floorops.downlink import command_fields, parse_command
 from floorops.site import Device
+
+log = logging.getLogger(__name__)
 
 AVG_WAIT_WINDOW_MS = 30 * 60 * 1000
 
@@ -23,6 +29,32 @@ class QueueScreenSim(MqttDeviceSim):
         self.serving = ""
         self.counters_open = 0
         self._waits: deque[tuple[int, float]] = deque()
+        # What the screen shows from the hub's commands (floorops.downlink): a guide or reroute, and a notice,
+        # each with the virtual time until which it is shown.
+        self.display: dict[str, tuple[dict[str, Any], int] | None] = {"guide": None, "notice": None}
+        self.commands_rejected = 0
+
+    def on_command(self, payload: bytes, now_ms: int) -> None:
+        """A command from the hub: shown, then acknowledged with a ``cmd_ack`` event (not with ``no_ack``).
+        Its lifetime (``expires_at - ts``) runs from now on the screen's own clock, as firmware would do
+        with a hub whose clock differs from its own."""
+        if not self.powered:
+            return
+        try:
+            cmd = parse_command(payload)
+        except ContractError as exc:
+            self.commands_rejected += 1
+            log.warning("command rejected", extra={"device": self.id, "reason": exc.reason})
+            return
+        until = now_ms + (cmd.expires_at - cmd.ts) if cmd.expires_at else 2**62
+        self.display["notice" if cmd.type == "notice" else "guide"] = (command_fields(cmd), until)
+        if not self.has("no_ack"):
+            self.send_event(now_ms, {"event": "cmd_ack", "cmd": cmd.id})
+
+    def shown(self, now_ms: int) -> dict[str, Any]:
+        """What the screen shows now (expired commands are gone), for the control API and tests."""
+        return {slot: (entry[0] if entry is not None and entry[1] > now_ms else None)
+                for slot, entry in self.display.items()}
 
     def on_queue_event(self, ev: QueueEvent) -> None:
         if ev.event == "ticket_issued":

@@ -7,6 +7,7 @@ the broker publishes the Will, as it would for a real device losing power.
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
 import socket
@@ -19,8 +20,12 @@ import paho.mqtt.client as mqtt
 
 from firmware_sim.devices.base import FIRMWARE
 from floorops import contract
+from floorops.dynsec import COMMANDED_KINDS
 from floorops.mqtt_client import Endpoint, configure
-from floorops.topics import device_topic
+from floorops.topics import command_topic, device_topic
+
+# Commands the broker delivered, (device id, payload), for the simulation's loop to hand to the devices.
+Inbox = collections.deque[tuple[str, bytes]]
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +55,12 @@ class DeviceConnection:
     """A device's MQTT session; ``power_off`` kills it without DISCONNECT."""
 
     def __init__(self, device_id: str, kind: str, site_id: str, creds: dict[str, Any], host: str, port: int,
-                 keepalive_s: int, now_ms: Callable[[], int], cafile: str = "") -> None:
+                 keepalive_s: int, now_ms: Callable[[], int], cafile: str = "", inbox: Inbox | None = None) -> None:
         self.device_id = device_id
         self.cafile = cafile  # TLS trusting this CA; empty: plain MQTT
+        # A commanded kind (queue screen) reads its own command topic, with its own account (floorops.dynsec).
+        self.command_topic = command_topic(site_id, kind, device_id) if kind in COMMANDED_KINDS else ""
+        self.inbox = inbox
         self.host, self.port, self.keepalive_s = host, port, keepalive_s
         self.creds = creds
         self.status_topic = device_topic(site_id, kind, device_id, "status")
@@ -71,6 +79,7 @@ class DeviceConnection:
         c.reconnect_delay_set(1, 30)
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
+        c.on_message = self._on_message
         self.client = c
         c.connect_async(self.host, self.port, keepalive=self.keepalive_s)
         c.loop_start()
@@ -81,7 +90,13 @@ class DeviceConnection:
             log.error("broker refused device", extra={"device": self.device_id, "reason": str(rc)})
             return
         self.connected.set()
+        if self.command_topic:  # a clean session: subscribe again on every connection
+            client.subscribe(self.command_topic, qos=1)
         client.publish(self.status_topic, status_payload("online", self.now_ms()), qos=1, retain=True)
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        if msg.topic == self.command_topic and self.inbox is not None:
+            self.inbox.append((self.device_id, bytes(msg.payload)))
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any = None) -> None:
         self.connected.clear()
@@ -146,6 +161,7 @@ class MqttLink:
         self.connections: dict[str, DeviceConnection] = {}
         self.missing: set[str] = set()
         self.kinds: dict[str, str] = {}
+        self.inbox: Inbox = collections.deque(maxlen=10_000)
 
     def register(self, device_id: str, kind: str) -> None:
         self.kinds[device_id] = kind
@@ -170,7 +186,7 @@ class MqttLink:
         if device_id in self.connections:
             return
         conn = DeviceConnection(device_id, kind, self.site_id, creds, self.host, self.port, self.keepalive_s,
-                                self.now_ms, cafile=self.cafile)
+                                self.now_ms, cafile=self.cafile, inbox=self.inbox)
         self.connections[device_id] = conn
         conn.power_on(ts_ms)
 

@@ -10,7 +10,8 @@ from floorops.kinds.base import DeviceKind
 from floorops.messages import DeviceMessage
 
 EVENTS: Final = frozenset(
-    {"ticket_issued", "ticket_called", "ticket_served", "ticket_no_show", "display_fault", "display_recovered"}
+    {"ticket_issued", "ticket_called", "ticket_served", "ticket_no_show", "display_fault", "display_recovered",
+     "cmd_ack"}
 )
 DISPLAY_FAULT_CODES: Final = frozenset({"panel", "network", "power"})
 
@@ -35,6 +36,8 @@ def event(p: dict[str, Any]) -> dict[str, Any]:
             out["counter"] = text(p, "counter", max_len=32)
     elif name == "display_fault":
         out["code"] = text(p, "code", DISPLAY_FAULT_CODES)
+    elif name == "cmd_ack":  # the screen shows the hub's command ``cmd`` (floorops.downlink)
+        out["cmd"] = text(p, "cmd")
     if "queue" in p and "queue" not in out:
         out["queue"] = text(p, "queue")
     return out

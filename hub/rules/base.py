@@ -129,6 +129,9 @@ class RuleContext:
     system_check: Any = None
     # fault_rate_high (once a minute): device kind -> (its devices with an equipment fault today, its devices)
     fault_rates: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # screen_command_unacked (hub.screens' flush): hub.rules.screens.Unacked, one per screen with commands
+    # sent and not acknowledged
+    unacked: Iterable[Any] = ()
 
 
 @dataclass(frozen=True)

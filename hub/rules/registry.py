@@ -6,7 +6,7 @@ The order is the order of the [rules] tables in ``GET /api/rules`` and in the ad
 from __future__ import annotations
 
 from hub.rules import (agents, broker, charger, crowding, display, forecast, ingest, kiosk, offline, reliability,
-                       supervisor, systems, waits)
+                       screens, supervisor, systems, waits)
 from hub.rules.base import RuleFamily
 
 FAMILIES: tuple[RuleFamily, ...] = (
@@ -23,4 +23,5 @@ FAMILIES: tuple[RuleFamily, ...] = (
     forecast.FAMILY,
     systems.FAMILY,
     reliability.FAMILY,
+    screens.FAMILY,
 )

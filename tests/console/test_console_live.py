@@ -261,3 +261,26 @@ def test_screenshots_of_every_view_on_the_live_stack(
         time.sleep(1.0)
         assert console.shot(artifacts, f"live-{view}-{lang}").stat().st_size > 20_000
         console.close()
+
+
+def test_monitor_broadcasts_a_notice_and_sees_the_screen_show_it(
+    control_centre: Any, open_console: Callable[..., Console], artifacts: Path
+) -> None:
+    """Issue #16 item 5: the operations view lists what each queue screen shows; a notice sent from its form
+    reaches the simulated screen through the broker and shows as on screen once the screen acknowledged it
+    (its cmd_ack relayed by the edge)."""
+    page = sign_in(open_console, control_centre, "monitor", WALL).page
+    form = page.get_by_test_id("notice-form")
+    expect(page.get_by_test_id("screen")).not_to_have_count(0, timeout=15000)
+    form.get_by_test_id("notice-screens").select_option(["qs-us-1"])
+    form.get_by_test_id("notice-text").fill("Daily update")
+    form.get_by_test_id("notice-text-zh").fill("每日更新")
+    form.get_by_test_id("notice-send").click()
+    notice = page.locator('[data-testid=screen][data-device="qs-us-1"] [data-testid=screen-notice]')
+    expect(notice).to_contain_text("Daily update", timeout=15000)
+    expect(notice).to_have_attribute("data-state", "acked", timeout=40000)  # the list refreshes every 10 s
+    expect(notice).to_contain_text("on screen")
+    shown = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{control_centre.cfg.sim.control_port}/status",
+                                              timeout=10).read())["devices"]["qs-us-1"]["display"]
+    assert shown["notice"]["text_zh"] == "每日更新"
+    page.screenshot(path=str(artifacts / "live-operations-screens-en.png"), full_page=True)

@@ -14,6 +14,7 @@ const ABILITIES = {
   workTickets: ["maintenance", "admin"],
   answerDispatch: ["floor_manager", "admin"],
   administer: ["admin"],
+  sendNotice: ["monitor", "floor_manager", "admin"],
 };
 
 export function viewsFor(role) {

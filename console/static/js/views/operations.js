@@ -3,6 +3,7 @@
 import { h, fill, toast } from "../dom.js";
 import { forecastChart, lineChart, sparkline, staffingChart } from "../charts.js";
 import { FloorPlan, levelOf } from "../floorplan.js";
+import { ScreensPanel } from "./screens.js";
 import { can } from "../roles.js";
 import {
   byId, errorText, every, RenderQueue, rowsOf, rowsOrUnavailable, SEVERITY_ORDER, siteDate, unavailable,
@@ -63,7 +64,10 @@ export class OperationsView {
         h("section", { class: "panel" }, h("div", { class: "panel-head" }, h("h2", {}, t("systems.title"))),
           this.systemsEl),
         h("section", { class: "panel" }, h("div", { class: "panel-head" }, h("h2", {}, t("reliability.title"))),
-          this.reliabilityEl))));
+          this.reliabilityEl),
+        (this.sideEl = h("div", {})))));
+    this.screensPanel = new ScreensPanel(this.app);
+    this.screensPanel.mount(this.sideEl);
 
     const siteZones = this.app.site?.zones || [];
     if (siteZones.length) {
@@ -89,6 +93,7 @@ export class OperationsView {
   unmount() {
     this.app.store.removeEventListener("change", this.onChange);
     for (const stop of this.stops) stop();
+    this.screensPanel?.unmount();
     clearTimeout(this.kpiTimer);
     clearTimeout(this.systemsTimer);
     this.queue.cancel();
