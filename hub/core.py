@@ -22,13 +22,16 @@ from hub.alarms import AlarmManager
 from hub.clock import Clock, iso
 from hub.db import Database, environmental
 from hub.dispatch import DispatchManager
+from hub.escalation import EscalationManager
 from hub.events import EventBus
+from hub.notify.settings import load_notify
 from hub.roster import Roster
 from hub.rules import agents, charger, crowding, display, forecast, kiosk, offline, supervisor, waits
 from hub.rules import broker as broker_rule
 from hub.rules import ingest as ingest_rule
 from hub.rules.base import Signal
 from hub.rules.config import RuleSet, load_rules_file, validate_rules
+from hub.silences import SilenceManager
 from hub.state import AgentState, DeviceState, LiveState
 from hub.tickets import TicketManager
 
@@ -80,6 +83,12 @@ class Hub:
         self.tickets = TicketManager(db, self.bus, clock, self.rules, roster, self.tz, self.alarms)
         self.dispatch = DispatchManager(db, self.bus, clock, self.rules, roster, self.tz, self.alarms)
         self.alarms.listeners.append(self._on_alarm_for_state)
+        # -- issue #15 (notify branch): silences and escalation to named people; logic in their modules --
+        self.silences = SilenceManager(db, clock, self.tz)
+        self.alarms.silencer = self.silences.silencing
+        self.notify_settings = load_notify(cfg.hub.notify_file, {p.id for p in roster.people})
+        self.escalation = EscalationManager(db, self.bus, clock, self.tz, roster, self.notify_settings, self.alarms)
+        # -- end notify hooks --
         self.metrics: Counter[str] = Counter()
         self.started_at = clock.now()
         self.forecasts: dict[str, list[dict[str, Any]]] = {}
@@ -519,6 +528,10 @@ class Hub:
                 self.state.dirty_zones.add(z.id)
             self.alarms.tick()
             self.dispatch.tick()
+            self.escalation.tick()  # notify branch: next steps and reminders
+            for device_id in self.silences.maintenance_changes(  # notify branch: windows open and close
+                    (d.id, d.zone, d.kind) for d in self.state.devices.values()):
+                self._device_event(device_id)
             self._zone_events()
         self.metrics["ticks"] += 1
 
@@ -603,7 +616,8 @@ class Hub:
         live = device_id in self.state.devices
         return {"id": d.id, "kind": d.kind, "zone": d.zone, "queue": d.queue, "state": d.state if live else "removed",
                 "last_seen": iso(d.last_seen, self.tz), "faults": sorted(d.faults) if live else [],
-                "readings": d.readings}
+                "readings": d.readings,
+                "maintenance": live and self.silences.in_maintenance(d.id, d.zone, d.kind)}  # notify branch
 
     def agent_json(self, agent_id: str) -> dict[str, Any]:
         a = self.state.agents[agent_id]

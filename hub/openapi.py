@@ -25,8 +25,8 @@ ROUTES = [Route("GET", "/api/openapi.json", openapi, None, "This document", ANY_
 
 
 def all_routes() -> list[Route]:
-    from hub.api import admin, floor, forecast, session, stream, system, work
-    return [*system.ROUTES, *ROUTES, *session.ROUTES, *floor.ROUTES, *work.ROUTES, *forecast.ROUTES,
+    from hub.api import admin, floor, forecast, notify, session, stream, system, work
+    return [*system.ROUTES, *ROUTES, *session.ROUTES, *floor.ROUTES, *work.ROUTES, *notify.ROUTES, *forecast.ROUTES,
             *admin.ROUTES, *stream.ROUTES]
 
 

@@ -1,0 +1,102 @@
+"""Alarm comments and assignees, escalation status, silences and maintenance windows (issue #15)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from hub.api import ANY_OBJ, INT, STR, TIME, ApiError, Route, arr, body_json, int_id, obj, ok
+from hub.api.work import ALARM, _act, comment_of
+from hub.context import ctx
+from hub.silences import SilenceError
+
+COMMENT = obj(id=INT, alarm_id=INT, at=TIME, author=STR, body=STR)
+NAMES = {"type": "array", "items": {"type": "string"}}
+WEEKLY = obj(days=NAMES, start=STR, end=STR)
+SILENCE = obj(id=INT, device_ids=NAMES, zones=NAMES, kinds=NAMES, types=NAMES, starts_at=TIME, ends_at=TIME,
+              weekly={"type": ["object", "null"], "properties": WEEKLY["properties"]}, expires_at=TIME, reason=STR,
+              author=STR, active={"type": "boolean"})
+SILENCE_BODY = {"type": "object", "required": ["reason"], "properties": {
+    "device_ids": NAMES, "zones": NAMES, "kinds": NAMES, "types": NAMES, "starts_at": STR, "ends_at": STR,
+    "weekly": WEEKLY, "expires_at": STR, "reason": STR}}
+
+
+async def comments(request: web.Request) -> web.Response:
+    hub, i = ctx(request).hub, int_id(request)
+    if hub.alarms.get(i) is None:
+        raise ApiError(404, f"no such alarm: {i}")
+    return ok(hub.alarms.comments(i))
+
+
+async def add_comment(request: web.Request) -> web.Response:
+    i, user = int_id(request), request["user"].username
+    text = comment_of(await body_json(request), True)
+    hub = ctx(request).hub
+    return _act(request, lambda: hub.alarms.comment(i, user, text), f"alarm:{i}", "alarm.comment")
+
+
+async def assign(request: web.Request) -> web.Response:
+    i, user = int_id(request), request["user"].username
+    data = await body_json(request)
+    hub = ctx(request).hub
+    assignee = data.get("assignee")
+    known = {p.id for p in hub.roster.people} | {p.username for p in hub.roster.people if p.username}
+    if assignee is not None and assignee not in known:
+        raise ApiError(400, "assignee must be a roster person id or username (or null)")
+    return _act(request, lambda: hub.alarms.assign(i, assignee, user), f"alarm:{i}", "alarm.assign")
+
+
+async def escalation(request: web.Request) -> web.Response:
+    hub, i = ctx(request).hub, int_id(request)
+    if hub.alarms.get(i) is None:
+        raise ApiError(404, f"no such alarm: {i}")
+    return ok(hub.escalation.status("alarm", str(i)) or {"state": "none"})
+
+
+async def silences(request: web.Request) -> web.Response:
+    return ok(ctx(request).hub.silences.list())
+
+
+async def create_silence(request: web.Request) -> web.Response:
+    data = await body_json(request)
+    hub, user = ctx(request).hub, request["user"].username
+    try:
+        with hub.unit_of_work():
+            out = hub.silences.create(data, user)
+            hub.audit(user, "silence.create", f"silence:{out['id']}", {"reason": out["reason"]})
+    except SilenceError as exc:
+        hub.silences.reload()
+        raise ApiError(400, str(exc)) from None
+    return ok(out, status=201)
+
+
+async def lift_silence(request: web.Request) -> web.Response:
+    i, user = int_id(request), request["user"].username
+    hub = ctx(request).hub
+    try:
+        with hub.unit_of_work():
+            out = hub.silences.lift(i, user)
+            hub.audit(user, "silence.lift", f"silence:{i}")
+    except KeyError:
+        hub.silences.reload()
+        raise ApiError(404, f"no such silence in force: {i}") from None
+    return ok(out)
+
+
+ROUTES = [
+    Route("GET", "/api/alarms/{id}/comments", comments, "read", "An alarm's comment thread", arr(COMMENT),
+          tag="alarms"),
+    Route("POST", "/api/alarms/{id}/comments", add_comment, "alarms.ack", "Add a comment to an alarm", COMMENT,
+          body={"type": "object", "required": ["comment"], "properties": {"comment": STR}}, tag="alarms"),
+    Route("POST", "/api/alarms/{id}/assign", assign, "alarms.ack", "Assign an alarm to a person (null: nobody)",
+          ALARM, body={"type": "object", "required": ["assignee"], "properties": {"assignee": {"type": ["string", "null"]}}},
+          tag="alarms"),
+    Route("GET", "/api/alarms/{id}/escalation", escalation, "read",
+          "Where the alarm's escalation chain is (chain, step, reminders, state)", ANY_OBJ, tag="alarms"),
+    Route("GET", "/api/silences", silences, "read", "Silences and maintenance windows not expired", arr(SILENCE),
+          tag="silences"),
+    Route("POST", "/api/silences", create_silence, "silences.write",
+          "Create a silence or maintenance window (one-off or weekly), with a reason and an expiry", SILENCE,
+          body=SILENCE_BODY, tag="silences"),
+    Route("DELETE", "/api/silences/{id}", lift_silence, "silences.write", "Lift a silence before its expiry",
+          SILENCE, tag="silences"),
+]

@@ -1,0 +1,229 @@
+"""Escalation chains to named people (issue #15 item 3).
+
+A subject (an alarm; a request from the requests module: anything with a kind, an id, a severity and a type)
+that a chain matches is escalated step by step: each step pages its people (roster roles on shift, the
+subject's zone's people first, or named people), waits its own ``timeout_s`` for an acknowledgement, then
+goes on to the next step; after the last step, and between steps, reminders repeat every
+``reminder_every_s`` until someone acknowledges (``stop``). Progress is a row of ``escalations`` moved by
+``tick`` with the hub's Clock, so a restart resumes where it was and tests move time by hand.
+
+Each page is one outbox row per person and channel (hub.notify.outbox), keyed by (subject, step, reminder,
+person, channel), plus a ``notify.page`` event to the person's console session. A person gets only the
+events they chose (roster ``events``), and during their quiet hours pages wait for the end, except
+emergencies (``urgent_severities``), which always go at once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from hub.alarms import AlarmChange, AlarmManager
+from hub.clock import Clock
+from hub.db import Database
+from hub.events import EventBus
+from hub.notify import Message
+from hub.notify import outbox
+from hub.notify.settings import Chain, NotifySettings
+from hub.roster import Person, Roster, shift_bounds
+
+log = logging.getLogger("hub.escalation")
+
+STOPPING_ACTIONS = ("acknowledged", "cleared", "removed")
+
+
+@dataclass(frozen=True)
+class Subject:
+    """What is escalated: ``kind`` "alarm" or "request" (or any other module's), with what chains match on."""
+
+    kind: str
+    id: str
+    severity: str
+    type: str
+    zone: str = ""
+    title: str = ""
+    lines: tuple[str, ...] = field(default=())
+
+    @classmethod
+    def of_alarm(cls, a: dict[str, Any]) -> "Subject":
+        where = a.get("device_id") or a.get("source") or ""
+        return cls("alarm", str(a["id"]), a["severity"], a["type"], a.get("zone") or "",
+                   f"[{a['severity'].upper()}] {a['type']} - {where}",
+                   (f"alarm #{a['id']}: {a['type']} ({a['severity']})", f"device/source: {where}",
+                    f"zone: {a.get('zone') or '-'}", f"raised: {a.get('raised_at')}"))
+
+
+def in_span(span: str, local: dt.datetime) -> bool:
+    start, end = shift_bounds(span)
+    t = local.time()
+    if end is None:
+        return t >= start
+    if start <= end:
+        return start <= t < end
+    return t >= start or t < end
+
+
+def span_end(span: str, local: dt.datetime) -> dt.datetime:
+    """The end of the ``HH:MM-HH:MM`` span that ``local`` is in (the next time its end comes)."""
+    _, end = shift_bounds(span)
+    end_t = end or dt.time(0, 0)
+    candidate = local.replace(hour=end_t.hour, minute=end_t.minute, second=0, microsecond=0)
+    if candidate <= local:
+        candidate += dt.timedelta(days=1)
+    return candidate
+
+
+def wants(person: Person, subject: Subject) -> bool:
+    """The events a person chose (empty: all)."""
+    if not person.events:
+        return True
+    tags = {f"severity:{subject.severity}", f"type:{subject.type}", f"subject:{subject.kind}"}
+    return bool(tags & set(person.events))
+
+
+class EscalationManager:
+    def __init__(self, db: Database, bus: EventBus, clock: Clock, tz: ZoneInfo, roster: Roster,
+                 settings: NotifySettings, alarms: AlarmManager | None = None) -> None:
+        self.db, self.bus, self.clock, self.tz, self.roster, self.settings = db, bus, clock, tz, roster, settings
+        self.subjects: dict[str, Any] = {}  # kind -> callable(id) -> Subject | None, to reload after restart
+        if alarms is not None:
+            self.alarms = alarms
+            alarms.listeners.append(self.on_alarm)
+            self.subjects["alarm"] = self._alarm_subject
+
+    def _alarm_subject(self, subject_id: str) -> Subject | None:
+        row = self.alarms.get(int(subject_id))
+        if row is None or row["state"] != "active":
+            return None
+        return Subject.of_alarm(self.alarms.json(int(subject_id)))
+
+    # -- alarms drive escalation --------------------------------------------------------------------
+
+    def on_alarm(self, change: AlarmChange) -> None:
+        a = change.alarm
+        if change.action in ("raised", "reopened") and a["state"] == "active" and not a.get("silenced"):
+            self.start(Subject.of_alarm(a))
+        elif change.action in STOPPING_ACTIONS:
+            self.stop("alarm", str(a["id"]), change.by or change.action)
+
+    # -- the chain -------------------------------------------------------------------------------------
+
+    def start(self, subject: Subject) -> bool:
+        """Begin escalating a subject a chain matches (once: a second start changes nothing)."""
+        chain = self.settings.chain_for(subject.kind, subject.severity, subject.type)
+        if chain is None:
+            return False
+        now = self.clock.now()
+        cur = self.db.execute("INSERT OR IGNORE INTO escalations(subject_kind, subject_id, chain, step, step_at, "
+                              "started_at) VALUES (?,?,?,0,?,?)", (subject.kind, subject.id, chain.name, now, now))
+        if cur.rowcount == 0:
+            return False
+        self.page(subject, chain, 0, 0)
+        return True
+
+    def stop(self, subject_kind: str, subject_id: str, by: str) -> bool:
+        now = self.clock.now()
+        cur = self.db.execute("UPDATE escalations SET state='stopped', stopped_at=?, stopped_by=? "
+                              "WHERE subject_kind=? AND subject_id=? AND state='running'",
+                              (now, by, subject_kind, subject_id))
+        if cur.rowcount:
+            outbox.cancel(self.db, subject_kind, subject_id, now)
+        return bool(cur.rowcount)
+
+    def tick(self) -> None:
+        """Next steps whose timeout passed, and reminders due."""
+        now = self.clock.now()
+        every = self.settings.reminder_every_s
+        for r in self.db.all("SELECT * FROM escalations WHERE state='running' ORDER BY id"):
+            chain = self.settings.chain(r["chain"])
+            lookup = self.subjects.get(r["subject_kind"])
+            subject = lookup(r["subject_id"]) if lookup is not None else None
+            if chain is None or subject is None:
+                self.db.execute("UPDATE escalations SET state='stopped', stopped_at=?, stopped_by=? WHERE id=?",
+                                (now, "chain_removed" if chain is None else "subject_gone", r["id"]))
+                continue
+            step = min(r["step"], len(chain.steps) - 1)
+            waited = now - r["step_at"]
+            if step + 1 < len(chain.steps) and waited >= chain.steps[step].timeout_s:
+                self.db.execute("UPDATE escalations SET step=?, step_at=?, reminders=0 WHERE id=?",
+                                (step + 1, now, r["id"]))
+                self.page(subject, chain, step + 1, 0)
+            elif every > 0 and waited >= (r["reminders"] + 1) * every:
+                self.db.execute("UPDATE escalations SET reminders=reminders+1 WHERE id=?", (r["id"],))
+                self.page(subject, chain, step, r["reminders"] + 1)
+
+    def status(self, subject_kind: str, subject_id: str) -> dict[str, Any] | None:
+        r = self.db.one("SELECT * FROM escalations WHERE subject_kind=? AND subject_id=?", (subject_kind, subject_id))
+        if r is None:
+            return None
+        return {"chain": r["chain"], "step": r["step"], "reminders": r["reminders"], "state": r["state"],
+                "stopped_by": r["stopped_by"]}
+
+    # -- who, and how --------------------------------------------------------------------------------
+
+    def people(self, step_targets: tuple[str, ...], zone: str) -> list[Person]:
+        when = dt.datetime.fromtimestamp(self.clock.now(), self.tz)
+        out: list[Person] = []
+        for target in step_targets:
+            kind, _, name = target.partition(":")
+            if kind == "person":
+                found = [p for p in self.roster.people if p.id == name and p.on_duty]
+            else:
+                on_shift = self.roster.on_shift(name, when)
+                found = [p for p in on_shift if zone and zone in p.zones] or on_shift
+            out += [p for p in found if p not in out]
+        return out
+
+    def page(self, subject: Subject, chain: Chain, step: int, reminder: int) -> int:
+        """Page the step's people on their channels; returns how many outbox rows were written."""
+        now = self.clock.now()
+        urgent = subject.severity in self.settings.urgent_severities
+        people = self.people(chain.steps[step].to, subject.zone)
+        written = 0
+        paged = []
+        for person in people:
+            if not urgent and not wants(person, subject):
+                continue
+            paged.append(person.id)
+            next_at = now
+            local = dt.datetime.fromtimestamp(now, self.tz)
+            if not urgent and person.quiet_hours and in_span(person.quiet_hours, local):
+                next_at = span_end(person.quiet_hours, local).timestamp()
+            for channel_name in person.channels or self.settings.default_channels:
+                channel = self.settings.channels.get(channel_name)
+                address = channel.address(person) if channel is not None else None
+                if address is None:
+                    continue
+                message = self.render(subject, person, step, reminder, urgent, address)
+                key = f"{subject.kind}:{subject.id}:s{step}:r{reminder}:{person.id}:{channel_name}"
+                written += outbox.enqueue(self.db, key, channel_name, person.id, subject.kind, subject.id, step,
+                                          message, next_at, now)
+            if person.username:
+                self.bus.emit("notify.page", {"subject_kind": subject.kind, "subject_id": subject.id,
+                                              "title": subject.title, "severity": subject.severity, "step": step,
+                                              "reminder": reminder, "urgent": urgent, "person": person.id},
+                              audience=person.username)
+        if subject.kind == "alarm":
+            self.db.execute("INSERT INTO alarm_history(alarm_id, at, action, actor, detail) VALUES (?,?,?,?,?)",
+                            (int(subject.id), now, "paged", "", json.dumps(
+                                {"chain": chain.name, "step": step, "reminder": reminder, "people": paged})))
+        log.info("paged", extra={"subject": f"{subject.kind}:{subject.id}", "chain": chain.name, "step": step,
+                                 "reminder": reminder, "people": paged, "rows": written})
+        return written
+
+    def render(self, subject: Subject, person: Person, step: int, reminder: int, urgent: bool,
+               address: str) -> Message:
+        again = f" (reminder {reminder})" if reminder else ""
+        title = f"{subject.title}{again}"
+        lines = [*subject.lines, f"escalation step {step + 1}, to {person.name}"]
+        link = self.settings.link
+        text = "\n".join(lines) + ("\nacknowledge: " + link if link else "")
+        colour = "warning" if urgent else "comment"
+        markdown = (f"### {title}\n" + "\n".join(f"> {line}" for line in lines)
+                    + f"\n<font color=\"{colour}\">{subject.severity}</font>" + (f"\n[acknowledge]({link})" if link else ""))
+        return Message(title, text, markdown, subject.severity, urgent, address, person.phone, person.id,
+                       person.name, link)
