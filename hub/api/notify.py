@@ -40,7 +40,7 @@ async def assign(request: web.Request) -> web.Response:
     hub = ctx(request).hub
     assignee = data.get("assignee")
     known = {p.id for p in hub.roster.people} | {p.username for p in hub.roster.people if p.username}
-    if assignee is not None and assignee not in known:
+    if assignee is not None and (not isinstance(assignee, str) or assignee not in known):
         raise ApiError(400, "assignee must be a roster person id or username (or null)")
     return _act(request, lambda: hub.alarms.assign(i, assignee, user), f"alarm:{i}", "alarm.assign")
 
@@ -86,7 +86,8 @@ ROUTES = [
     Route("GET", "/api/alarms/{id}/comments", comments, "read", "An alarm's comment thread", arr(COMMENT),
           tag="alarms"),
     Route("POST", "/api/alarms/{id}/comments", add_comment, "alarms.ack", "Add a comment to an alarm", COMMENT,
-          body={"type": "object", "required": ["comment"], "properties": {"comment": STR}}, tag="alarms"),
+          body={"type": "object", "required": ["comment"], "properties": {
+              "comment": {"type": "string", "minLength": 1, "maxLength": 2000, "pattern": "\\S"}}}, tag="alarms"),
     Route("POST", "/api/alarms/{id}/assign", assign, "alarms.ack", "Assign an alarm to a person (null: nobody)",
           ALARM, body={"type": "object", "required": ["assignee"], "properties": {"assignee": {"type": ["string", "null"]}}},
           tag="alarms"),

@@ -34,6 +34,7 @@ class Message:
     person_id: str
     person_name: str
     link: str = ""
+    key: str = ""  # the outbox row's idempotency key, set when delivered: receivers may drop repeats by it
 
     def json(self) -> dict[str, Any]:
         return asdict(self)

@@ -5,7 +5,8 @@ a fixed pool of workers that deliver due rows with retries and exponential backo
 Exactly once per idempotency key, as far as the hub can: the key is UNIQUE (``INSERT OR IGNORE``: the same
 step paged twice writes one row), and a row is marked delivered right after the channel accepts it. A crash
 between the channel's acceptance and that mark sends it again on restart (at-least-once at the wire; a
-window of one request). Quiet hours are decided when the row is written (``next_at`` after their end)."""
+window of one request), so the key travels with the message (``X-FloorOps-Key`` in mail,
+``Idempotency-Key`` to the SMS gateway) for receivers to drop a repeat. Quiet hours are decided when the row is written (``next_at`` after their end)."""
 
 from __future__ import annotations
 
@@ -126,7 +127,7 @@ class NotifySender:
             self._finish(row, "failed", "channel no longer configured")
             return
         try:
-            message = Message.from_json(json.loads(row["message"]))
+            message = Message.from_json({**json.loads(row["message"]), "key": row["key"]})
             await channel.send(message, self._session)
         except DeliveryError as exc:
             self._retry_or_fail(row, str(exc), exc.final)

@@ -91,6 +91,8 @@ class SmsGateway:
     async def send(self, message: Message, session: aiohttp.ClientSession) -> None:
         url, body = self.request(message)
         headers = {**self.headers}
+        if message.key:
+            headers["Idempotency-Key"] = message.key
         if self.method != "GET":
             headers["Content-Type"] = self.content_type
         try:

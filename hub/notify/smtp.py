@@ -51,6 +51,8 @@ class SmtpChannel:
         msg["From"] = self.sender
         msg["To"] = m.address
         msg["Subject"] = m.title
+        if m.key:
+            msg["X-FloorOps-Key"] = m.key  # the same on a resend: a mail rule can drop the repeat
         msg.set_content(m.text + (f"\n\n{m.link}" if m.link else ""))
         if m.urgent:
             msg["Importance"] = "high"
