@@ -361,10 +361,11 @@ export class OperationsView {
     fill(this.devicesEl, this.agentGroup(), kinds.map((kind) => {
       const group = devices.filter((d) => d.kind === kind);
       return tileGroup(i.term("kind", kind), group, (d) => h("div", {
-        class: "dev", dataset: { state: d.state || "unknown", device: d.id }, "data-testid": "device",
+        class: "dev", dataset: { state: d.state || "unknown", device: d.id, maintenance: d.maintenance ? "1" : "0" },
+        "data-testid": "device",
         title: [`${d.id} · ${i.zoneName(this.app.zone(d.zone))} · ${i.term("device_state", d.state)} · ${i.t("devices.last_seen")} ${i.dateTime(d.last_seen)}`,
-          ...readingsOf(i, d, shown.get(kind) || [])].join("\n"),
-      }, d.id));
+          ...(d.maintenance ? [i.t("devices.maintenance")] : []), ...readingsOf(i, d, shown.get(kind) || [])].join("\n"),
+      }, d.id, d.maintenance ? h("span", { class: "dev-maint", "data-testid": "device-maintenance" }, ` · ${i.t("devices.maintenance")}`) : null));
     }));
   }
 
