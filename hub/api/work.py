@@ -16,7 +16,8 @@ from hub.tickets import RESOLUTION_CODES, TicketActionError
 
 ALARM = obj(id=INT, type=STR, severity={"type": "string", "enum": ["critical", "major", "minor", "warning"]},
             source=STR, zone=STR, device_id=STR, state={"type": "string", "enum": list(ALARM_STATES)},
-            raised_at=TIME, acked_at=TIME, acked_by=NSTR, cleared_at=TIME, count=INT, flapping=BOOL, escalated=BOOL)
+            raised_at=TIME, acked_at=TIME, acked_by=NSTR, cleared_at=TIME, count=INT, flapping=BOOL, escalated=BOOL,
+            assignee=NSTR, silenced=BOOL)
 TICKET_STATES = ("open", "accepted", "resolved")
 TICKET = obj(id=INT, alarm_id=INT, device_id=STR, fault=STR, severity=STR,
              state={"type": "string", "enum": list(TICKET_STATES)}, assignee=NSTR, opened_at=TIME,
