@@ -66,6 +66,9 @@ async def create_silence(request: web.Request) -> web.Response:
     except SilenceError as exc:
         hub.silences.reload()
         raise ApiError(400, str(exc)) from None
+    except Exception:
+        hub.silences.reload()  # rolled back (a locked database): memory follows the database
+        raise
     return ok(out, status=201)
 
 
@@ -79,6 +82,9 @@ async def lift_silence(request: web.Request) -> web.Response:
     except KeyError:
         hub.silences.reload()
         raise ApiError(404, f"no such silence in force: {i}") from None
+    except Exception:
+        hub.silences.reload()
+        raise
     return ok(out)
 
 

@@ -20,13 +20,15 @@ from typing import Any
 import aiohttp
 
 from hub.clock import Clock
-from hub.db import Database
+from hub.db import Database, busy
 from hub.notify import Channel, DeliveryError, Message
 from hub.notify.settings import OutboxSettings
 
 log = logging.getLogger("hub.notify")
 
 PRUNE_EVERY_S = 60.0
+MARK_TRIES = 200  # x MARK_WAIT_S: how long a delivery's outcome waits for another process's write lock
+MARK_WAIT_S = 0.05
 
 
 def enqueue(db: Database, key: str, channel: str, person_id: str, subject_kind: str, subject_id: str, step: int,
@@ -130,15 +132,28 @@ class NotifySender:
             message = Message.from_json({**json.loads(row["message"]), "key": row["key"]})
             await channel.send(message, self._session)
         except DeliveryError as exc:
-            self._retry_or_fail(row, str(exc), exc.final)
+            await self._marked(self._retry_or_fail, row, str(exc), exc.final)
             return
         except ValueError as exc:
-            self._retry_or_fail(row, f"bad message: {exc}"[:300], True)
+            await self._marked(self._retry_or_fail, row, f"bad message: {exc}"[:300], True)
             return
-        self._finish(row, "delivered", "")
+        await self._marked(self._finish, row, "delivered", "")
         log.info("notification delivered", extra={"channel": row["channel"], "person": row["person_id"],
                                                   "subject": f"{row['subject_kind']}:{row['subject_id']}",
                                                   "step": row["step"], "key": row["key"]})
+
+    async def _marked(self, mark: Any, *args: Any) -> None:
+        """Record the outcome, waiting (async) while another process holds the write lock: a delivered row
+        left pending would be sent again."""
+        for attempt in range(MARK_TRIES):
+            try:
+                mark(*args)
+                return
+            except Exception as exc:  # noqa: BLE001 - only a busy database is waited for
+                if not busy(exc) or attempt == MARK_TRIES - 1:
+                    raise
+                self.stats["mark_waits"] += 1
+                await asyncio.sleep(MARK_WAIT_S)
 
     def _retry_or_fail(self, row: Any, error: str, final: bool) -> None:
         attempts = row["attempts"] + 1

@@ -211,3 +211,43 @@ def test_the_same_key_is_written_once(tmp_path: Path) -> None:
     assert not outbox.enqueue(db, "k", "sms", "p", "alarm", "1", 0, URGENT, now, now)
     assert db.one("SELECT COUNT(*) FROM notify_outbox")[0] == 1
     db.close()
+
+
+def test_a_delivery_made_while_another_process_holds_the_lock_is_not_sent_again(tmp_path: Path) -> None:
+    import sqlite3
+    db = _outbox_db(tmp_path)
+    db.fail_fast()  # as on the hub's event loop
+    now = SystemClock().now()
+    outbox.enqueue(db, "alarm:1:s0:r0:p-mt:sms", "sms", "p-mt", "alarm", "1", 0, to("13800000001"), now, now)
+    other = sqlite3.connect(str(tmp_path / "hub.sqlite"), isolation_level=None)  # a backup, the CLI
+
+    async def run() -> RobotServer:
+        async with robots() as (server, _):
+            sender = NotifySender(db, SystemClock(), {"sms": sms.SmsGateway(server.url("/sms"),
+                                                                             '{"to": "$phone", "text": "$text"}')},
+                                  OutboxSettings(backoff_s=0.05, backoff_max_s=0.1))
+            task = asyncio.create_task(sender.run())
+            try:
+                for _ in range(200):
+                    if db.one("SELECT 1 FROM notify_outbox WHERE state='pending' AND id=1") and not server.accepted["sms"]:
+                        other.execute("BEGIN IMMEDIATE") if not other.in_transaction else None
+                    if server.accepted["sms"]:
+                        break
+                    await asyncio.sleep(0.01)
+                await asyncio.sleep(0.5)  # the outcome waits for the lock meanwhile
+                other.execute("ROLLBACK")
+                for _ in range(200):
+                    if db.one("SELECT state FROM notify_outbox WHERE id=1")[0] != "pending":
+                        break
+                    await asyncio.sleep(0.05)
+                await asyncio.sleep(0.5)  # a second copy, if any, would come now
+            finally:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            return server
+    server = asyncio.run(run())
+    other.close()
+    assert len(server.accepted["sms"]) == 1
+    assert tuple(db.one("SELECT state, attempts FROM notify_outbox WHERE id=1")) == ("delivered", 1)
+    db.close()
