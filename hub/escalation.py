@@ -15,6 +15,7 @@ emergencies (``urgent_severities``), which always go at once.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -32,6 +33,13 @@ from hub.notify.settings import Chain, NotifySettings
 from hub.roster import Person, Roster, shift_bounds
 
 log = logging.getLogger("hub.escalation")
+
+PREFS_KEY = "notify_prefs:"  # + person id: a person's own choices (settings table), over the roster's
+EVENT_PREFIXES = ("severity:", "type:", "subject:")
+
+
+class PreferencesError(ValueError):
+    """Choices the hub refuses (HTTP 400); the message names the field."""
 
 STOPPING_ACTIONS = ("acknowledged", "cleared", "removed")
 
@@ -90,6 +98,9 @@ class EscalationManager:
                  settings: NotifySettings, alarms: AlarmManager | None = None) -> None:
         self.db, self.bus, self.clock, self.tz, self.roster, self.settings = db, bus, clock, tz, roster, settings
         self.subjects: dict[str, Any] = {}  # kind -> callable(id) -> Subject | None, to reload after restart
+        self.preferences: dict[str, dict[str, Any]] = {
+            r["key"][len(PREFS_KEY):]: json.loads(r["value"])
+            for r in db.all("SELECT key, value FROM settings WHERE key LIKE ?", (PREFS_KEY + "%",))}
         if alarms is not None:
             self.alarms = alarms
             alarms.listeners.append(self.on_alarm)
@@ -163,6 +174,55 @@ class EscalationManager:
         return {"chain": r["chain"], "step": r["step"], "reminders": r["reminders"], "state": r["state"],
                 "stopped_by": r["stopped_by"]}
 
+    # -- a person's own choices (issue #15: each person chooses which events reach them) --------------
+
+    def effective(self, person: Person) -> Person:
+        """The roster's person with their own choices (channels, events, quiet hours) applied."""
+        prefs = self.preferences.get(person.id)
+        if not prefs:
+            return person
+        return dataclasses.replace(person, channels=tuple(prefs["channels"]), events=tuple(prefs["events"]),
+                                   quiet_hours=prefs["quiet_hours"])
+
+    def preferences_of(self, person: Person) -> dict[str, Any]:
+        p = self.effective(person)
+        return {"person": p.id, "channels": list(p.channels), "events": list(p.events),
+                "quiet_hours": p.quiet_hours, "available_channels": sorted(self.settings.channels),
+                "urgent_severities": list(self.settings.urgent_severities)}
+
+    def set_preferences(self, person: Person, data: dict[str, Any]) -> dict[str, Any]:
+        """Store a person's choices (inside the caller's transaction); PreferencesError on bad input."""
+        if unknown := set(data) - {"channels", "events", "quiet_hours"}:
+            raise PreferencesError(f"unknown fields {', '.join(sorted(unknown))}")
+        current = self.effective(person)
+        channels = data.get("channels", list(current.channels))
+        events = data.get("events", list(current.events))
+        quiet = data.get("quiet_hours", current.quiet_hours)
+        if not isinstance(channels, list) or not set(channels) <= set(self.settings.channels) \
+                or not all(isinstance(c, str) for c in channels):
+            raise PreferencesError(f"channels: a list of {', '.join(sorted(self.settings.channels)) or '(none configured)'}")
+        if not isinstance(events, list) or len(events) > 200 or not all(
+                isinstance(e, str) and e.startswith(EVENT_PREFIXES) and 0 < len(e) <= 80 for e in events):
+            raise PreferencesError("events: a list of severity:<s>, type:<alarm type or request kind>, subject:<kind>")
+        if not isinstance(quiet, str):
+            raise PreferencesError("quiet_hours: \"HH:MM-HH:MM\" or \"\"")
+        if quiet:
+            try:
+                shift_bounds(quiet)
+            except ValueError:
+                raise PreferencesError("quiet_hours: \"HH:MM-HH:MM\" (site time) or \"\"") from None
+        prefs = {"channels": channels, "events": events, "quiet_hours": quiet}
+        self.db.execute("INSERT OR REPLACE INTO settings(key, value) VALUES (?, ?)",
+                        (PREFS_KEY + person.id, json.dumps(prefs)))
+        self.preferences[person.id] = prefs
+        return self.preferences_of(person)
+
+    def forget_unsaved(self) -> None:
+        """Reload choices from the database (after a rolled-back transaction)."""
+        self.preferences = {
+            r["key"][len(PREFS_KEY):]: json.loads(r["value"])
+            for r in self.db.all("SELECT key, value FROM settings WHERE key LIKE ?", (PREFS_KEY + "%",))}
+
     # -- who, and how --------------------------------------------------------------------------------
 
     def people(self, step_targets: tuple[str, ...], zone: str) -> list[Person]:
@@ -175,7 +235,7 @@ class EscalationManager:
             else:
                 on_shift = self.roster.on_shift(name, when)
                 found = [p for p in on_shift if zone and zone in p.zones] or on_shift
-            out += [p for p in found if p not in out]
+            out += [self.effective(p) for p in found if p.id not in {o.id for o in out}]
         return out
 
     def page(self, subject: Subject, chain: Chain, step: int, reminder: int) -> int:

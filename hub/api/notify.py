@@ -7,6 +7,8 @@ from aiohttp import web
 from hub.api import ANY_OBJ, INT, STR, TIME, ApiError, Route, arr, body_json, int_id, obj, ok
 from hub.api.work import ALARM, _act, comment_of
 from hub.context import ctx
+from hub.escalation import PreferencesError
+from hub.roster import Person
 from hub.silences import SilenceError
 
 COMMENT = obj(id=INT, alarm_id=INT, at=TIME, author=STR, body=STR)
@@ -88,7 +90,49 @@ async def lift_silence(request: web.Request) -> web.Response:
     return ok(out)
 
 
+def _person(request: web.Request) -> Person:
+    hub, user = ctx(request).hub, request["user"]
+    person = next((p for p in hub.roster.people if user.person and p.id == user.person), None) \
+        or hub.roster.by_username(user.username)
+    if person is None:
+        raise ApiError(404, "your account is not a person of the roster: nothing pages you")
+    return person
+
+
+async def my_preferences(request: web.Request) -> web.Response:
+    return ok(ctx(request).hub.escalation.preferences_of(_person(request)))
+
+
+async def set_my_preferences(request: web.Request) -> web.Response:
+    """A person's own choices: channels, events, quiet hours (emergencies reach them all the same)."""
+    data = await body_json(request)
+    hub, person, user = ctx(request).hub, _person(request), request["user"].username
+    try:
+        with hub.unit_of_work():
+            out = hub.escalation.set_preferences(person, data)
+            hub.audit(user, "notify.preferences", f"person:{person.id}", data)
+    except PreferencesError as exc:
+        hub.escalation.forget_unsaved()
+        raise ApiError(400, str(exc)) from None
+    except Exception:
+        hub.escalation.forget_unsaved()
+        raise
+    return ok(out)
+
+
+PREFS = obj(person=STR, channels=NAMES, events=NAMES, quiet_hours=STR, available_channels=NAMES,
+            urgent_severities=NAMES)
 ROUTES = [
+    Route("GET", "/api/me/notify", my_preferences, "read",
+          "What pages reach you: channels, events, quiet hours (from the roster, or your own choices)", PREFS,
+          tag="notify"),
+    Route("PUT", "/api/me/notify", set_my_preferences, "read",
+          "Choose your channels, events and quiet hours (emergencies always reach you)", PREFS,
+          body={"type": "object", "properties": {
+              "channels": NAMES, "events": {"type": "array", "maxItems": 200, "items": {
+                  "type": "string", "pattern": "^(severity|type|subject):", "maxLength": 80}},
+              "quiet_hours": STR}},
+          tag="notify"),
     Route("GET", "/api/alarms/{id}/comments", comments, "read", "An alarm's comment thread", arr(COMMENT),
           tag="alarms"),
     Route("POST", "/api/alarms/{id}/comments", add_comment, "alarms.ack", "Add a comment to an alarm", COMMENT,

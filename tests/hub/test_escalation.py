@@ -157,3 +157,43 @@ def test_a_silence_needs_matchers_a_reason_and_an_expiry(hub) -> None:
                 {"zones": ["lab"], "reason": "r"}):
         with pytest.raises(SilenceError):
             hub.silences.create(bad, "admin")
+
+
+def test_a_person_chooses_their_own_events_channels_and_quiet_hours(hub, clock: ManualClock) -> None:
+    from hub.escalation import PreferencesError
+    fm = next(p for p in hub.roster.people if p.id == "p-fm")
+    with hub.unit_of_work():
+        prefs = hub.escalation.set_preferences(fm, {"events": ["severity:critical"], "channels": ["smtp", "sms"]})
+    assert prefs["events"] == ["severity:critical"] and prefs["quiet_hours"] == "22:00-07:00"
+    for bad in ({"channels": ["pager"]}, {"events": ["critical"]}, {"quiet_hours": "late"}, {"colour": "red"}):
+        with pytest.raises(PreferencesError):
+            hub.escalation.set_preferences(fm, bad)
+    a = card_jam(hub)  # major: p-fm chose critical only
+    tick(hub, clock, 300)
+    assert [p for p, _, s, _ in rows(hub, alarm=a) if s == 1] == []
+    hub.notify_settings.urgent_severities = ("major",)  # an emergency reaches them all the same
+    Feeder(hub).record("kiosk-02", "event", {"event": "card_jam"})
+    [b] = [x for x in open_alarms(hub, "card_jam") if x["device_id"] == "kiosk-02"]
+    tick(hub, clock, 300)
+    # their own channels (sms needs a phone they do not have: only the e-mail)
+    assert [(p, c) for p, c, s, _ in rows(hub, alarm=b) if s == 1] == [("p-fm", "smtp")]
+
+
+def test_my_notify_choices_over_http(offline_cfg: Config) -> None:
+    from tests.hub.conftest import http
+    from tests.hub.live import LiveHub
+    live = LiveHub(offline_cfg).start()  # the demo roster: fm-zhang is p-zhang
+    try:
+        token = live.login("fm-zhang")
+        status, mine = http(live.url + "/api/me/notify", token=token)
+        assert status == 200 and mine["person"] == "p-zhang" and mine["urgent_severities"] == ["critical"]
+        status, err = http(live.url + "/api/me/notify", "PUT", {"events": ["everything"]}, token=token)
+        assert status == 400 and "events" in err["error"]
+        status, mine = http(live.url + "/api/me/notify", "PUT", {"events": ["severity:critical"],
+                                                                  "quiet_hours": "23:00-06:30"}, token=token)
+        assert status == 200 and mine["events"] == ["severity:critical"] and mine["quiet_hours"] == "23:00-06:30"
+        assert http(live.url + "/api/me/notify", token=live.login("admin"))[0] == 404  # no roster person
+        audit = live.call(lambda: live.ctx.hub.db.all("SELECT actor, action FROM audit"))
+        assert ("fm-zhang", "notify.preferences") in [tuple(r) for r in audit]
+    finally:
+        live.stop()

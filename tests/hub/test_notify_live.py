@@ -132,6 +132,9 @@ def test_unacknowledged_critical_alarm_escalates_to_the_second_person_then_stops
         assert status == 200 and [c["body"] for c in thread] == ["reader replaced"]
         status, esc = http(proc.url + f"/api/alarms/{alarm['id']}/escalation", token=token)
         assert esc["state"] == "stopped" and esc["step"] == 1
+        status, metrics = http(proc.url + "/metrics")
+        m = re.search(r'^floorops_hub_pages_total\{result="delivered"\} (\S+)$', metrics.decode(), re.M)
+        assert m and float(m.group(1)) >= 3  # two e-mails and the robot
     finally:
         proc.stop()
         controller.stop()
