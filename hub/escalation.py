@@ -151,21 +151,30 @@ class EscalationManager:
         every = self.settings.reminder_every_s
         for r in self.db.all("SELECT * FROM escalations WHERE state='running' ORDER BY id"):
             chain = self.settings.chain(r["chain"])
-            lookup = self.subjects.get(r["subject_kind"])
-            subject = lookup(r["subject_id"]) if lookup is not None else None
-            if chain is None or subject is None:
-                self.db.execute("UPDATE escalations SET state='stopped', stopped_at=?, stopped_by=? WHERE id=?",
-                                (now, "chain_removed" if chain is None else "subject_gone", r["id"]))
+            if chain is None:
+                self._end(r["id"], now, "chain_removed")
                 continue
             step = min(r["step"], len(chain.steps) - 1)
             waited = now - r["step_at"]
-            if step + 1 < len(chain.steps) and waited >= chain.steps[step].timeout_s:
+            advance = step + 1 < len(chain.steps) and waited >= chain.steps[step].timeout_s
+            remind = not advance and every > 0 and waited >= (r["reminders"] + 1) * every
+            if not (advance or remind):
+                continue  # most seconds: nothing due, no lookup of the subject
+            lookup = self.subjects.get(r["subject_kind"])
+            subject = lookup(r["subject_id"]) if lookup is not None else None
+            if subject is None:
+                self._end(r["id"], now, "subject_gone")
+            elif advance:
                 self.db.execute("UPDATE escalations SET step=?, step_at=?, reminders=0 WHERE id=?",
                                 (step + 1, now, r["id"]))
                 self.page(subject, chain, step + 1, 0)
-            elif every > 0 and waited >= (r["reminders"] + 1) * every:
+            else:
                 self.db.execute("UPDATE escalations SET reminders=reminders+1 WHERE id=?", (r["id"],))
                 self.page(subject, chain, step, r["reminders"] + 1)
+
+    def _end(self, escalation_id: int, now: float, why: str) -> None:
+        self.db.execute("UPDATE escalations SET state='stopped', stopped_at=?, stopped_by=? WHERE id=?",
+                        (now, why, escalation_id))
 
     def status(self, subject_kind: str, subject_id: str) -> dict[str, Any] | None:
         r = self.db.one("SELECT * FROM escalations WHERE subject_kind=? AND subject_id=?", (subject_kind, subject_id))

@@ -197,3 +197,21 @@ def test_my_notify_choices_over_http(offline_cfg: Config) -> None:
         assert ("fm-zhang", "notify.preferences") in [tuple(r) for r in audit]
     finally:
         live.stop()
+
+
+def test_a_restarted_hub_resumes_the_chain_where_it_was(offline_cfg: Config, clock: ManualClock,
+                                                        tmp_path: Path) -> None:
+    use_notify_files(offline_cfg, tmp_path)
+    first = make_hub(offline_cfg, clock)
+    a = card_jam(first)
+    tick(first, clock, 120)  # reminder 1 of step 0
+    first.db.close()
+    second = make_hub(offline_cfg, clock)  # a new process on the same database
+    try:
+        tick(second, clock, 180)
+        assert [(p, s) for p, _, s, _ in rows(second, alarm=a)][-1:] == [("p-fm", 1)]
+        hub_rows = rows(second, alarm=a)
+        second.tick()
+        assert rows(second, alarm=a) == hub_rows  # nothing paged twice after the restart
+    finally:
+        second.db.close()
