@@ -62,3 +62,25 @@ def test_device_grid_shows_a_device_in_maintenance(live: LiveHub, open_console: 
     expect(tile).to_have_attribute("data-maintenance", "1", timeout=10000)
     expect(tile.get_by_test_id("device-maintenance")).to_contain_text(label)
     expect(page.locator('[data-testid="device"][data-device="kiosk-01"]')).to_have_attribute("data-maintenance", "0")
+
+
+def test_the_service_worker_acknowledges_from_the_notification(live: LiveHub,
+                                                               open_console: Callable[..., Console]) -> None:
+    """The notification's "Acknowledge" button runs in the service worker; a test cannot click a system
+    notification, so it asks the worker for the same acknowledgement by message."""
+    console = open_console(live.url, PHONE)
+    page = console.login("maintenance", PASSWORDS["maintenance"])
+    expect(page.locator("body")).to_have_attribute("data-page-worker", "ready", timeout=10000)
+    expect(page.locator("#conn")).to_have_attribute("data-state", "live", timeout=10000)
+    hub = live.ctx.hub
+    live.call(lambda: Feeder(hub).record("kiosk-03", "event", {"event": "card_jam"}))
+    [alarm] = live.call(lambda: open_alarms(hub, "card_jam"))
+    card = page.get_by_test_id("page")
+    expect(card).to_be_visible(timeout=10000)
+    page.evaluate("""async (id) => {
+        const reg = await navigator.serviceWorker.ready;
+        reg.active.postMessage({type: "page.ack", alarmId: String(id)});
+    }""", alarm["id"])
+    expect(card).to_have_count(0, timeout=10000)  # the worker's answer dismisses the card
+    got = live.call(lambda: hub.alarms.json(alarm["id"]))
+    assert got["state"] == "acknowledged" and got["acked_by"] == "maintenance"

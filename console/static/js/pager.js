@@ -1,7 +1,8 @@
 // A page from an escalation chain (hub/escalation.py, event notify.page to this user): sound, vibration and a
-// system notification, and a card that stays until acknowledged, with an optional comment. Clicking the
-// notification brings the console forward with the card's comment box focused (browsers give page
-// notifications no reply buttons; that needs a service worker).
+// system notification, and a card that stays until acknowledged, with an optional comment. Where the
+// browser allows a service worker (HTTPS or localhost), the notification has an "Acknowledge" button that
+// acknowledges without opening the console (../sw.js); elsewhere clicking it brings the console forward
+// with the card's comment box focused.
 import { h, toast } from "./dom.js";
 import { errorText } from "./views/common.js";
 
@@ -9,6 +10,33 @@ export class Pager {
   constructor(app) {
     this.app = app;
     this.cards = new Map(); // subject id -> card element
+    this.worker = null; // the service worker's registration, once ready
+    if ("serviceWorker" in navigator && window.isSecureContext) {
+      navigator.serviceWorker.register("/sw.js").then(() => navigator.serviceWorker.ready)
+        .then((reg) => { this.worker = reg; document.body.dataset.pageWorker = "ready"; })
+        .catch(() => { document.body.dataset.pageWorker = "refused"; });
+      navigator.serviceWorker.addEventListener("message", (ev) => {
+        if (ev.data?.type === "page.focus") this.cards.get(String(ev.data.alarmId))?.querySelector("textarea")?.focus();
+        if (ev.data?.type === "page.acked" && ev.data.ok) this.dismiss(String(ev.data.alarmId));
+      });
+    }
+  }
+
+  dismiss(id) {
+    this.cards.get(id)?.remove();
+    this.cards.delete(id);
+  }
+
+  /** A system notification: with an "Acknowledge" button through the service worker, else the page's own. */
+  notify(title, body, data, card) {
+    const i = this.app.i18n;
+    const tag = `page-${data.subject_id}`;
+    if (this.worker && this.app.notifier.permission === "granted") {
+      this.worker.showNotification(title, { body, tag, renotify: true, requireInteraction: true,
+        data: { alarmId: data.subject_id }, actions: [{ action: "ack", title: i.t("page.ack") }] }).catch(() => {});
+      return;
+    }
+    this.app.notifier.notify(title, body, tag, () => card.querySelector("textarea")?.focus());
   }
 
   /** ``data``: {subject_kind, subject_id, title, severity, step, reminder, urgent}. */
@@ -21,8 +49,7 @@ export class Pager {
     this.app.notifier.chime();
     if (navigator.vibrate) navigator.vibrate(data.urgent ? [400, 150, 400, 150, 400] : [250, 100, 250]);
     const card = this.card(data, again);
-    this.app.notifier.notify(`${i.t("page.title")}${again}`, data.title, `page-${data.subject_id}`,
-      () => card.querySelector("textarea")?.focus());
+    this.notify(`${i.t("page.title")}${again}`, data.title, data, card);
   }
 
   card(data, again) {
@@ -39,8 +66,7 @@ export class Pager {
         const body = comment.value.trim() ? { comment: comment.value.trim() } : {};
         const alarm = await this.app.api.post(`/api/alarms/${encodeURIComponent(id)}/ack`, body);
         if (alarm?.id !== undefined) this.app.store?.apply({ type: "alarm.updated", data: alarm });
-        card.remove();
-        this.cards.delete(id);
+        this.dismiss(id);
         toast(i.t("page.acked"), "ok");
       } catch (err) {
         toast(errorText(i, err), "bad");
