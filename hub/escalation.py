@@ -104,7 +104,14 @@ class EscalationManager:
         if alarms is not None:
             self.alarms = alarms
             alarms.listeners.append(self.on_alarm)
-            self.subjects["alarm"] = self._alarm_subject
+            self.register_subject("alarm", self._alarm_subject)
+
+    def register_subject(self, kind: str, lookup: Any) -> None:
+        """Another module's subjects (the requests module: ``"request"``): ``lookup(id)`` gives the Subject
+        while it still wants escalating (None once handled), so a running chain survives a restart. That
+        module calls ``start(Subject(kind, ...))`` when one is created and ``stop(kind, id, by)`` when
+        someone takes it."""
+        self.subjects[kind] = lookup
 
     def _alarm_subject(self, subject_id: str) -> Subject | None:
         row = self.alarms.get(int(subject_id))

@@ -215,3 +215,25 @@ def test_a_restarted_hub_resumes_the_chain_where_it_was(offline_cfg: Config, clo
         assert rows(second, alarm=a) == hub_rows  # nothing paged twice after the restart
     finally:
         second.db.close()
+
+
+def test_another_modules_subject_plugs_into_the_same_chains(hub, clock: ManualClock) -> None:
+    from hub.escalation import Subject
+    from hub.notify.settings import Chain, Step
+    hub.notify_settings.chains += (Chain("spills", "request", (), ("spill",),
+                                         (Step(("role:maintenance",), 60), Step(("person:p-fm",), 0))),)
+    open_requests = {"r-7": Subject("request", "r-7", "major", "spill", "reg_hall", "spill at the entrance")}
+    hub.escalation.register_subject("request", open_requests.get)
+    with hub.unit_of_work():
+        assert hub.escalation.start(open_requests["r-7"])
+        assert not hub.escalation.start(open_requests["r-7"])  # once
+        assert not hub.escalation.start(Subject("request", "r-8", "major", "lost_item"))  # no chain for it
+    keyed = lambda: [r["key"] for r in hub.db.all(  # noqa: E731 - a short query
+        "SELECT key FROM notify_outbox WHERE subject_kind='request' ORDER BY id")]
+    assert keyed() == ["request:r-7:s0:r0:p-mt:smtp", "request:r-7:s0:r0:p-mt:sms"]
+    tick(hub, clock, 60)
+    assert keyed()[-1] == "request:r-7:s1:r0:p-fm:smtp"
+    with hub.unit_of_work():
+        assert hub.escalation.stop("request", "r-7", "fm1")
+    tick(hub, clock, 600)
+    assert len(keyed()) == 3 and hub.escalation.status("request", "r-7")["stopped_by"] == "fm1"
