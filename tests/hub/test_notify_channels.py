@@ -251,3 +251,73 @@ def test_a_delivery_made_while_another_process_holds_the_lock_is_not_sent_again(
     assert len(server.accepted["sms"]) == 1
     assert tuple(db.one("SELECT state, attempts FROM notify_outbox WHERE id=1")) == ("delivered", 1)
     db.close()
+
+
+def test_a_hung_robot_costs_its_workers_a_timeout_not_the_other_pages(tmp_path: Path) -> None:
+    """A robot that never answers: each try ends at the outbox's timeout and is retried later, and pages on
+    other channels behind it are delivered meanwhile (a fixed pool of workers, no task per page)."""
+    from aiohttp import web
+    db = _outbox_db(tmp_path)
+    now = SystemClock().now()
+    for n in range(6):  # the hung robot's rows come first
+        outbox.enqueue(db, f"alarm:{n}:s0:r0:p-dm:wecom", "wecom", "p-dm", "alarm", str(n), 0, URGENT, now, now)
+    outbox.enqueue(db, "alarm:9:s0:r0:p-mt:sms", "sms", "p-mt", "alarm", "9", 0, to("13800000001"), now, now)
+
+    async def hang(request: web.Request) -> web.Response:
+        await asyncio.sleep(60)
+        return web.json_response({"errcode": 0})
+
+    async def run() -> RobotServer:
+        hung = web.Application()
+        hung.router.add_post("/cgi-bin/webhook/send", hang)
+        runner = web.AppRunner(hung, shutdown_timeout=0.1)
+        await runner.setup()
+        port = free_port()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        try:
+            async with robots() as (server, _):
+                channels: dict[str, Any] = {
+                    "wecom": wecom.WeComRobot(f"http://127.0.0.1:{port}/cgi-bin/webhook/send?key=k"),
+                    "sms": sms.SmsGateway(server.url("/sms"), '{"to": "$phone", "text": "$text"}')}
+                sender = NotifySender(db, SystemClock(), channels, OutboxSettings(
+                    workers=2, timeout_s=0.3, retries=50, backoff_s=0.05, backoff_max_s=0.2))
+                workers_seen: list[int] = []
+
+                def sms_delivered(d: Database) -> bool:
+                    workers_seen.append(sum(t.get_name().startswith("notify-") for t in asyncio.all_tasks()))
+                    return d.one("SELECT state FROM notify_outbox WHERE channel='sms'")[0] == "delivered"
+                await _drain(sender, db, sms_delivered)
+                assert max(workers_seen) == 2  # the fixed pool, however many pages wait
+                return server
+        finally:
+            await runner.cleanup()
+    server = asyncio.run(run())
+    assert len(server.accepted["sms"]) == 1
+    hung_rows = db.all("SELECT state, attempts, last_error FROM notify_outbox WHERE channel='wecom'")
+    assert all(r["state"] == "pending" for r in hung_rows)
+    assert any(r["attempts"] >= 1 and "Timeout" in r["last_error"] for r in hung_rows)
+    db.close()
+
+
+def test_a_robot_answering_html_is_a_final_failure() -> None:
+    from aiohttp import web
+
+    async def run() -> bool:
+        app = web.Application()
+
+        async def html(request: web.Request) -> web.Response:
+            return web.Response(text="<html>captive portal</html>", content_type="text/html")
+        app.router.add_post("/robot/send", html)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        port = free_port()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        try:
+            async with aiohttp.ClientSession() as session:
+                with pytest.raises(DeliveryError) as exc:
+                    await dingtalk.DingTalkRobot(f"http://127.0.0.1:{port}/robot/send?access_token=t").send(URGENT,
+                                                                                                         session)
+                return exc.value.final
+        finally:
+            await runner.cleanup()
+    assert asyncio.run(run())
