@@ -62,6 +62,18 @@ def test_device_grid_shows_a_device_in_maintenance(live: LiveHub, open_console: 
     expect(tile).to_have_attribute("data-maintenance", "1", timeout=10000)
     expect(tile.get_by_test_id("device-maintenance")).to_contain_text(label)
     expect(page.locator('[data-testid="device"][data-device="kiosk-01"]')).to_have_attribute("data-maintenance", "0")
+    # An alarm of the device in maintenance is shown, marked silenced; an assignee shows on its row.
+    expect(page.locator("#conn")).to_have_attribute("data-state", "live", timeout=10000)
+    live.call(lambda: Feeder(hub).record("kiosk-02", "event", {"event": "card_jam"}))
+    [alarm] = live.call(lambda: open_alarms(hub, "card_jam"))
+
+    def assign() -> None:
+        with hub.unit_of_work():
+            hub.alarms.assign(alarm["id"], "p-liu", "monitor")
+    live.call(assign)
+    row = page.locator(f'[data-testid="alarm"][data-alarm-id="{alarm["id"]}"]')
+    expect(row.get_by_test_id("alarm-silenced")).to_be_visible(timeout=10000)
+    expect(row.get_by_test_id("alarm-assignee")).to_contain_text("p-liu")
 
 
 def test_the_service_worker_acknowledges_from_the_notification(live: LiveHub,
