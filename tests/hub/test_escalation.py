@@ -128,6 +128,17 @@ def test_weekly_window_crossing_midnight_and_the_week_boundary() -> None:
         parse_weekly({"days": ["sunday"], "start": "02:00", "end": "04:00"})
 
 
+def maintenance_shown(hub) -> list[tuple[str, bool]]:
+    """(device, in maintenance) of every ``device.updated`` event that showed the flag changed."""
+    out: list[tuple[str, bool]] = []
+    for e in hub.bus.since(0):
+        if e.type == "device.updated" and e.data.get("maintenance") is not None:
+            last = next((m for d, m in reversed(out) if d == e.data["id"]), False)
+            if e.data["maintenance"] != last:
+                out.append((e.data["id"], e.data["maintenance"]))
+    return out
+
+
 def test_maintenance_window_records_alarms_but_pages_nobody_and_opens_no_ticket(hub, clock: ManualClock) -> None:
     sunday_0300 = dt.datetime(2025, 11, 30, 3, 0, tzinfo=SHANGHAI).timestamp()
     with hub.unit_of_work():
@@ -139,6 +150,8 @@ def test_maintenance_window_records_alarms_but_pages_nobody_and_opens_no_ticket(
     hub.tick()
     assert hub.device_json("kiosk-01")["maintenance"] is True
     assert hub.device_json("kiosk-02")["maintenance"] is False
+    # The consoles are shown the window opening though the device's state did not change.
+    assert maintenance_shown(hub) == [("kiosk-01", True)]
     a = card_jam(hub)
     assert a["silenced"] and a["silenced_by"] == s["id"]  # recorded
     assert rows(hub, alarm=a) == [] and hub.tickets.list() == []  # nobody paged, no ticket
@@ -147,6 +160,7 @@ def test_maintenance_window_records_alarms_but_pages_nobody_and_opens_no_ticket(
     clock.set(sunday_0300 + 2 * 3600)  # 05:00: the window is over
     hub.tick()
     assert hub.device_json("kiosk-01")["maintenance"] is False
+    assert maintenance_shown(hub)[-1] == ("kiosk-01", False)
     b = card_jam(hub)
     tickets_of = {t["alarm_id"] for t in hub.tickets.list()}
     assert not b["silenced"] and b["id"] in tickets_of and a["id"] not in tickets_of and rows(hub, alarm=b)
