@@ -71,7 +71,7 @@ class Silence:
     def matches(self, device_id: str, zone: str, kind: str, type_: str = "") -> bool:
         """Every non-empty matcher must hold; ``type_`` empty asks about the device as a whole."""
         return ((not self.device_ids or device_id in self.device_ids) and (not self.zones or zone in self.zones)
-                and (not self.kinds or kind in self.kinds) and (not self.types or (type_ and type_ in self.types)))
+                and (not self.kinds or kind in self.kinds) and (not self.types or (bool(type_) and type_ in self.types)))
 
     def active(self, now: float, tz: ZoneInfo) -> bool:
         if now < self.starts_at or now >= self.expires_at:
@@ -181,7 +181,8 @@ class SilenceManager:
             "VALUES (?,?,?,?,?,?,?,?)", (cols["matchers"], cols["starts_at"], cols["ends_at"], cols["weekly"],
                                          cols["expires_at"], cols["reason"], author, now))
         self.reload()
-        return self.json(int(cur.lastrowid))
+        assert cur.lastrowid is not None  # an INSERT's row id
+        return self.json(cur.lastrowid)
 
     def lift(self, silence_id: int, actor: str) -> dict[str, Any]:
         """End a silence before its expiry (KeyError when there is no such silence still in force)."""

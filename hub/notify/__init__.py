@@ -41,7 +41,9 @@ class Message:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "Message":
-        return cls(**{k: data.get(k, "") for k in cls.__dataclass_fields__})  # type: ignore[arg-type] - str/bool fields
+        fields: dict[str, Any] = {k: data.get(k, "") for k in cls.__dataclass_fields__}
+        fields["urgent"] = bool(data.get("urgent", False))
+        return cls(**fields)
 
 
 class Channel(Protocol):
