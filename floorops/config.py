@@ -158,6 +158,9 @@ class HubConfig:
     token_ttl_s: int = 12 * 3600
     rules_file: str = str(REPO_ROOT / "hub" / "rules.toml")
     roster_file: str = str(REPO_ROOT / "hub" / "roster-demo.toml")
+    # Escalation chains, reminders, notification channels (SMTP, WeCom, DingTalk, SMS) and their outbox
+    # (hub/notify, docs/notifications.md); a missing file: no chains, nobody paged beyond the console.
+    notify_file: str = str(REPO_ROOT / "hub" / "notify-demo.toml")
     # Receivers of alarm and dispatch events (hub/webhooks.py, docs/security.md): a URL (unsigned, warned
     # at start) or a table {url, secret = "whsec_<base64>", events = [...]} (Standard Webhooks signature).
     webhooks: list[str | dict[str, Any]] = field(default_factory=list)

@@ -39,6 +39,7 @@ class AlarmChange:
     """What happened to an alarm, for the ticket and dispatch managers and webhooks."""
 
     action: str  # raised | repeat | reopened | cleared | removed (device removed) | acknowledged | escalated
+    #             | commented | assigned
     alarm: dict[str, Any]
     by: str = ""
 
@@ -50,6 +51,7 @@ def alarm_json(r: sqlite3.Row, tz: ZoneInfo) -> dict[str, Any]:
         "updated_at": iso(r["updated_at"], tz), "acked_at": iso(r["acked_at"], tz), "acked_by": r["acked_by"],
         "cleared_at": iso(r["cleared_at"], tz), "cleared_by": r["cleared_by"], "count": r["count"],
         "flapping": bool(r["flapping"]), "escalated": bool(r["escalated"]), "detail": json.loads(r["detail"]),
+        "assignee": r["assignee"], "silenced": r["silenced_by"] is not None, "silenced_by": r["silenced_by"],
     }
 
 
@@ -61,6 +63,8 @@ class AlarmManager:
         self.rules = rules
         self.tz = tz
         self.listeners: list[Callable[[AlarmChange], None]] = []
+        # (device_id, zone, kind, type) -> id of the silence muting a new alarm (hub.silences), if any.
+        self.silencer: Callable[[str, str, str, str], int | None] | None = None
         # (source, type) -> id of the open alarm: most signals say "still fine", answered without a query.
         self.open: dict[tuple[str, str], int] = {}
         self.reload_open()
@@ -131,15 +135,18 @@ class AlarmManager:
             self.open[key] = alarm_id
             self._history(alarm_id, "reopened_flapping", **sig.detail)
             return self._announce("alarm.updated", "reopened", alarm_id)
+        silenced_by = self.silencer(sig.device_id, sig.zone, sig.kind, sig.type) if self.silencer else None
         cur = self.db.execute(
             "INSERT INTO alarms(type, severity, source, device_id, kind, zone, state, raised_at, updated_at, "
-            "last_signal_ts, detail) VALUES (?,?,?,?,?,?,'active',?,?,?,?)",
+            "last_signal_ts, detail, silenced_by) VALUES (?,?,?,?,?,?,'active',?,?,?,?,?)",
             (sig.type, severity, sig.source, sig.device_id, sig.kind, sig.zone, now, now, sig.device_ts,
-             json.dumps(sig.detail, default=str)),
+             json.dumps(sig.detail, default=str), silenced_by),
         )
         alarm_id = int(cur.lastrowid)
         self.open[key] = alarm_id
         self._history(alarm_id, "raised", **sig.detail)
+        if silenced_by is not None:  # recorded, but pages nobody and opens no ticket
+            self._history(alarm_id, "silenced", silence=silenced_by)
         return self._announce("alarm.raised", "raised", alarm_id)
 
     def _clear_signal(self, alarm_id: int, sig: Signal) -> AlarmChange | None:
@@ -179,15 +186,46 @@ class AlarmManager:
             raise AlarmActionError("the alarm is already cleared")
         return row
 
-    def acknowledge(self, alarm_id: int, username: str) -> dict[str, Any]:
+    def acknowledge(self, alarm_id: int, username: str, comment: str = "") -> dict[str, Any]:
+        """Acknowledge (stops its escalation), with an optional comment added to the alarm's thread."""
         row = self._not_cleared(alarm_id)
+        if comment:
+            self._comment(alarm_id, username, comment)
         if row["state"] == "acknowledged":
             return alarm_json(row, self.tz)
         now = self.clock.now()
         self.db.execute("UPDATE alarms SET state='acknowledged', acked_at=?, acked_by=?, updated_at=? WHERE id=?",
                         (now, username, now, alarm_id))
-        self._history(alarm_id, "acknowledged", username)
+        self._history(alarm_id, "acknowledged", username, **({"comment": comment} if comment else {}))
         return self._announce("alarm.updated", "acknowledged", alarm_id, username).alarm
+
+    def _comment(self, alarm_id: int, author: str, body: str) -> dict[str, Any]:
+        now = self.clock.now()
+        cur = self.db.execute("INSERT INTO alarm_comments(alarm_id, at, author, body) VALUES (?,?,?,?)",
+                              (alarm_id, now, author, body))
+        self._history(alarm_id, "commented", author, comment_id=int(cur.lastrowid))
+        return {"id": int(cur.lastrowid), "alarm_id": alarm_id, "at": iso(now, self.tz), "author": author, "body": body}
+
+    def comment(self, alarm_id: int, author: str, body: str) -> dict[str, Any]:
+        """Add to an alarm's comment thread (any state: a cleared alarm may still be discussed)."""
+        if self.get(alarm_id) is None:
+            raise KeyError(alarm_id)
+        out = self._comment(alarm_id, author, body)
+        self.db.execute("UPDATE alarms SET updated_at=? WHERE id=?", (self.clock.now(), alarm_id))
+        self._announce("alarm.updated", "commented", alarm_id, author)
+        return out
+
+    def comments(self, alarm_id: int) -> list[dict[str, Any]]:
+        return [{"id": r["id"], "alarm_id": r["alarm_id"], "at": iso(r["at"], self.tz), "author": r["author"],
+                 "body": r["body"]}
+                for r in self.db.all("SELECT * FROM alarm_comments WHERE alarm_id=? ORDER BY id", (alarm_id,))]
+
+    def assign(self, alarm_id: int, assignee: str | None, by: str) -> dict[str, Any]:
+        """Give the alarm to a person (a roster id or a username; None takes it back), as tickets have."""
+        self._not_cleared(alarm_id)
+        self.db.execute("UPDATE alarms SET assignee=?, updated_at=? WHERE id=?", (assignee, self.clock.now(), alarm_id))
+        self._history(alarm_id, "assigned", by, assignee=assignee)
+        return self._announce("alarm.updated", "assigned", alarm_id, by).alarm
 
     def clear_by_hand(self, alarm_id: int, username: str) -> dict[str, Any]:
         self._not_cleared(alarm_id)

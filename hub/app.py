@@ -30,6 +30,7 @@ from hub.core import Hub
 from hub.db import Database, busy
 from hub.dbwait import wait_for_db_lock
 from hub.forecasting import ForecastUnavailable, Forecaster
+from hub.notify.outbox import NotifySender
 from hub.ingest import MqttIngest
 from hub.openapi import all_routes
 from hub.roster import load_roster
@@ -290,6 +291,10 @@ def create_app(cfg: Config, clock: Clock | None = None, connect_broker: bool = T
         c.webhooks.attach(hub.bus)
     if cfg.systems.checks:
         c.systems = system_watcher(c)
+    notify_sender = None  # notify branch: pages to people's channels, from the notify outbox
+    if hub.notify_settings.channels:
+        notify_sender = NotifySender(db, clock, hub.notify_settings.channels, hub.notify_settings.outbox)
+        c.extra["notify"] = notify_sender
     app = web.Application(middlewares=[errors, wait_for_db_lock], client_max_size=1024 * 1024)
     app.on_response_prepare.append(security_headers)
     app[CONTEXT] = c
@@ -317,6 +322,8 @@ def create_app(cfg: Config, clock: Clock | None = None, connect_broker: bool = T
             tasks.append(asyncio.create_task(c.systems.run(), name="systems"))
         if c.webhooks is not None:
             tasks.append(asyncio.create_task(c.webhooks.run(), name="webhooks"))
+        if notify_sender is not None:
+            tasks.append(asyncio.create_task(notify_sender.run(), name="notify"))
         tasks.append(asyncio.create_task(session_watch(c), name="session-watch"))
         if own_process:
             freeze_long_lived("start-up")

@@ -31,6 +31,9 @@ MAX_PASSWORD = 256
 PERMISSIONS: dict[str, frozenset[str]] = {
     "read": frozenset(ROLES),
     "alarms.act": frozenset({"admin", "monitor"}),
+    # The people an escalation pages acknowledge and discuss the alarm (issue #15); clearing stays alarms.act.
+    "alarms.ack": frozenset({"admin", "monitor", "floor_manager", "maintenance"}),
+    "silences.write": frozenset({"admin", "monitor"}),
     "tickets.act": frozenset({"admin", "maintenance"}),
     "dispatches.act": frozenset({"admin", "floor_manager"}),
     "users.read": frozenset({"admin"}),

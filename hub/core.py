@@ -23,8 +23,10 @@ from hub.alarms import AlarmManager
 from hub.clock import Clock, iso
 from hub.db import Database, environmental
 from hub.dispatch import DispatchManager
+from hub.escalation import EscalationManager
 from hub.events import EventBus
 from hub.reliability import equipment_fault_types, fault_rates
+from hub.notify.settings import load_notify
 from hub.roster import Roster
 from hub.screens import ScreenCommands
 from hub.rules import agents, crowding, forecast, offline, supervisor
@@ -35,6 +37,7 @@ from hub.rules import systems as systems_rule
 from hub.rules.base import RuleContext, RuleFamily, RuleSet, Signal
 from hub.rules.config import load_rules_file, validate_rules
 from hub.rules.registry import FAMILIES
+from hub.silences import SilenceManager
 from hub.state import AgentState, LiveState
 from hub.tickets import TicketManager
 from hub import views
@@ -88,6 +91,12 @@ class Hub:
         self.dispatch = DispatchManager(db, self.bus, clock, self.rules, roster, self.tz, self.alarms)
         self.alarms.listeners.append(self._on_alarm_for_state)
         self.screens = ScreenCommands(db, self.bus, clock, self.rules, site, self.alarms, lambda: self.state)
+        # -- issue #15 (notify branch): silences and escalation to named people; logic in their modules --
+        self.silences = SilenceManager(db, clock, self.tz)
+        self.alarms.silencer = self.silences.silencing
+        self.notify_settings = load_notify(cfg.hub.notify_file, {p.id for p in roster.people})
+        self.escalation = EscalationManager(db, self.bus, clock, self.tz, roster, self.notify_settings, self.alarms)
+        # -- end notify hooks --
         self.metrics: Counter[str] = Counter()
         self.started_at = clock.now()
         self.forecasts: dict[str, list[dict[str, Any]]] = {}
@@ -524,6 +533,10 @@ class Hub:
             self.alarms.tick()
             self.dispatch.tick()
             self.screens.plan()
+            self.escalation.tick()  # notify branch: next steps and reminders
+            for device_id in sorted(self.silences.maintenance_changes(  # notify branch: windows open and close
+                    (d.id, d.zone, d.kind) for d in self.state.devices.values())):
+                self.state.show_device(device_id)  # its state is unchanged; its maintenance flag is not
         self.metrics["ticks"] += 1
         self.flush_screens()
 

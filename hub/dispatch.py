@@ -49,7 +49,8 @@ class DispatchManager:
 
     def on_alarm(self, change: AlarmChange) -> None:
         a = change.alarm
-        if change.action == "raised" and self.rules.rule(a["type"]).get("dispatch") and a["zone"]:
+        if change.action == "raised" and self.rules.rule(a["type"]).get("dispatch") and a["zone"] \
+                and not a.get("silenced"):  # a silenced alarm pages nobody (hub.silences)
             self.request(a["zone"], a["type"], a["id"])
 
     def candidates(self, zone: str, exclude: set[str]) -> list[Person]:

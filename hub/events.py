@@ -24,6 +24,7 @@ EVENT_TYPES = (
     "alarm.raised", "alarm.updated", "alarm.cleared", "ticket.updated", "dispatch.offered", "dispatch.updated",
     "zone.updated", "device.updated", "device.removed", "agent.updated", "agent.removed", "forecast.updated",
     "component.restarted",
+    "notify.page",  # a page to one console user (audience: their username), hub/escalation.py
 )
 
 

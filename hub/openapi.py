@@ -25,8 +25,8 @@ ROUTES = [Route("GET", "/api/openapi.json", openapi, None, "This document", ANY_
 
 
 def all_routes() -> list[Route]:
-    from hub.api import admin, floor, forecast, screens, session, stream, system, systems, work
-    return [*system.ROUTES, *ROUTES, *session.ROUTES, *floor.ROUTES, *systems.ROUTES, *work.ROUTES,
+    from hub.api import admin, floor, forecast, notify, screens, session, stream, system, systems, work
+    return [*system.ROUTES, *ROUTES, *session.ROUTES, *floor.ROUTES, *systems.ROUTES, *work.ROUTES, *notify.ROUTES,
             *forecast.ROUTES, *admin.ROUTES, *screens.ROUTES, *stream.ROUTES]
 
 
@@ -64,7 +64,7 @@ def _operation(r: Route, zones: list[str]) -> dict[str, Any]:
         responses["403"] = {"description": "This Origin may not open the WebSocket (cfg.hub.ws_origins)", **err}
     if r.permission not in (None, "read"):
         responses["403"] = {"description": "The role may not do this", **err}
-    if "{" in r.path:
+    if "{" in r.path or r.path == "/api/me/notify":  # the latter: an account that is no roster person
         responses["404"] = {"description": "No such resource", **err}
     if r.method in ("POST", "DELETE") and "{id}" in r.path:
         responses["409"] = {"description": "Not possible in the resource's present state", **err}

@@ -39,6 +39,15 @@ class Person:
     elastic: bool = False
     username: str = ""
     name_zh: str = ""
+    # Contact points and what reaches the person (hub/notify, docs/notifications.md): an address per channel,
+    # the channels to page them on (empty: the notify file's default_channels), the events they choose
+    # (empty: all; "severity:major", "type:kiosk_paper_out", "subject:request"), and quiet hours
+    # ("22:00-07:00", site time) when only emergencies reach them at once and the rest waits.
+    email: str = ""
+    phone: str = ""
+    channels: tuple[str, ...] = ()
+    events: tuple[str, ...] = ()
+    quiet_hours: str = ""
 
     def on_shift(self, when: dt.datetime) -> bool:
         """On duty, on one of their days, within their shift (local time of ``when``)."""
@@ -83,7 +92,8 @@ def parse_roster(data: dict, source: str = "roster") -> Roster:
         if unknown:
             raise RosterError(f"{where}: unknown keys {', '.join(sorted(unknown))}")
         try:
-            p = Person(**{**entry, "zones": tuple(entry.get("zones", ())), "days": tuple(entry.get("days", DAYS))})
+            p = Person(**{**entry, "zones": tuple(entry.get("zones", ())), "days": tuple(entry.get("days", DAYS)),
+                          "channels": tuple(entry.get("channels", ())), "events": tuple(entry.get("events", ()))})
         except TypeError as exc:
             raise RosterError(f"{where}: {exc}") from None
         if not ID_RE.match(p.id) or p.id in seen:
@@ -98,6 +108,11 @@ def parse_roster(data: dict, source: str = "roster") -> Roster:
             shift_bounds(p.shift)
         except ValueError:
             raise RosterError(f"{where}: shift {p.shift!r} is not HH:MM-HH:MM (the end may be 24:00)") from None
+        if p.quiet_hours:
+            try:
+                shift_bounds(p.quiet_hours)
+            except ValueError:
+                raise RosterError(f"{where}: quiet_hours {p.quiet_hours!r} is not HH:MM-HH:MM") from None
         people.append(p)
     return Roster(tuple(people))
 

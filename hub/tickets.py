@@ -84,7 +84,8 @@ class TicketManager:
         if not a["device_id"] or not self.rules.rule(a["type"]).get("ticket"):
             return
         if change.action == "raised":
-            self.open_for(a)
+            if not a.get("silenced"):  # a silence or maintenance window: recorded, no ticket (hub.silences)
+                self.open_for(a)
         elif change.action == "reopened":
             row = self.db.one("SELECT id, state FROM tickets WHERE alarm_id=? ORDER BY id DESC LIMIT 1", (a["id"],))
             if row is None:

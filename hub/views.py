@@ -13,6 +13,7 @@ from hub.alarms import AlarmManager
 from hub.clock import iso
 from hub.rules import crowding
 from hub.rules.base import RuleSet
+from hub.silences import SilenceManager
 from hub.state import LiveState
 
 
@@ -24,6 +25,7 @@ class Hub(Protocol):
     state: LiveState
     alarms: AlarmManager
     rules: RuleSet
+    silences: SilenceManager
 
 
 def device_json(hub: Hub, device_id: str) -> dict[str, Any]:
@@ -34,7 +36,7 @@ def device_json(hub: Hub, device_id: str) -> dict[str, Any]:
     live = device_id in hub.state.devices
     return {"id": d.id, "kind": d.kind, "zone": d.zone, "queue": d.queue, "state": d.state if live else "removed",
             "last_seen": iso(d.last_seen, hub.tz), "faults": sorted(d.faults) if live else [],
-            "readings": d.readings}
+            "readings": d.readings, "maintenance": live and hub.silences.in_maintenance(d.id, d.zone, d.kind)}
 
 
 def agent_json(hub: Hub, agent_id: str) -> dict[str, Any]:

@@ -11,14 +11,14 @@ from aiohttp import web
 from floorops.influx import InfluxWriteError, rows
 from floorops.measurements import ZONE_OCCUPANCY
 from hub import kpis, views
-from hub.api import (ANY_OBJ, DATE, DIGITS, DURATION, INT, NNUM, NUM, NSTR, STR, TIME, ApiError, Route, arr, obj, ok,
+from hub.api import (ANY_OBJ, BOOL, DATE, DIGITS, DURATION, INT, NNUM, NUM, NSTR, STR, TIME, ApiError, Route, arr, obj, ok,
                      query_int, query_time)
 from hub.clock import iso
 from hub.context import ctx
 
 DEVICE = obj(id=STR, kind=STR, zone=STR, queue=STR,
              state={"type": "string", "enum": ["online", "offline", "fault", "unknown", "removed"]},
-             last_seen=TIME, faults=arr(STR), readings=ANY_OBJ)
+             last_seen=TIME, faults=arr(STR), readings=ANY_OBJ, maintenance=BOOL)
 AGENT = obj(id=STR, state={"type": "string", "enum": ["online", "offline"]}, since=TIME, seen_at=TIME)
 ZONE = obj(id=STR, name=STR, name_zh=STR, capacity=INT, occupancy=NNUM, occupancy_at=TIME, waiting=INT,
            avg_wait_s=NUM, level={"type": "string", "enum": ["normal", "busy", "crowded"]})

@@ -105,6 +105,13 @@ class HubCollector:
                 if hist and hist[-1].response_ms is not None:
                     response.add_metric([name], hist[-1].response_ms)
             yield response
+        notify = self.c.extra.get("notify")  # notify branch: pages to people's channels (hub/notify/outbox.py)
+        if notify is not None:
+            pages = CounterMetricFamily("floorops_hub_pages", "Pages to people's channels, by result.",
+                                        labels=["result"])
+            for key in ("delivered", "retries", "failed", "db_errors"):
+                pages.add_metric([key], notify.stats[key])
+            yield pages
         tickets = GaugeMetricFamily("floorops_hub_tickets", "Tickets, by state.", labels=["state"])
         for state, n in hub.db.all("SELECT state, COUNT(*) FROM tickets GROUP BY state"):
             tickets.add_metric([state], n)

@@ -16,7 +16,8 @@ from hub.tickets import RESOLUTION_CODES, TicketActionError
 
 ALARM = obj(id=INT, type=STR, severity={"type": "string", "enum": ["critical", "major", "minor", "warning"]},
             source=STR, zone=STR, device_id=STR, state={"type": "string", "enum": list(ALARM_STATES)},
-            raised_at=TIME, acked_at=TIME, acked_by=NSTR, cleared_at=TIME, count=INT, flapping=BOOL, escalated=BOOL)
+            raised_at=TIME, acked_at=TIME, acked_by=NSTR, cleared_at=TIME, count=INT, flapping=BOOL, escalated=BOOL,
+            assignee=NSTR, silenced=BOOL)
 TICKET_STATES = ("open", "accepted", "resolved")
 TICKET = obj(id=INT, alarm_id=INT, device_id=STR, fault=STR, severity=STR,
              state={"type": "string", "enum": list(TICKET_STATES)}, assignee=NSTR, opened_at=TIME,
@@ -56,7 +57,24 @@ def _action(thing: str, verb: str, call: Callable[[Hub, int, User], dict]) -> Ha
     return handler
 
 
-alarm_ack = _action("alarm", "ack", lambda hub, i, user: hub.alarms.acknowledge(i, user.username))
+COMMENT_MAX = 2000
+
+
+def comment_of(data: dict, required: bool) -> str:
+    """The ``comment`` (or ``body``) of a request: a string of 1..2000 characters, or empty when optional."""
+    text = data.get("comment", data.get("body", ""))
+    if not isinstance(text, str) or len(text) > COMMENT_MAX or (required and not text.strip()):
+        raise ApiError(400, f"comment must be a string of {'1' if required else '0'}..{COMMENT_MAX} characters")
+    return text.strip()
+
+
+async def alarm_ack(request: web.Request) -> web.Response:
+    """Acknowledge, with an optional ``{"comment": ...}`` added to the alarm's thread (a bearer-token ack
+    without a body still works)."""
+    i, user = int_id(request), request["user"]
+    comment = comment_of(await body_json(request), False) if request.body_exists else ""
+    return _act(request, lambda: ctx(request).hub.alarms.acknowledge(i, user.username, comment), f"alarm:{i}",
+                "alarm.ack")
 alarm_clear = _action("alarm", "clear", lambda hub, i, user: hub.alarms.clear_by_hand(i, user.username))
 ticket_accept = _action("ticket", "accept", lambda hub, i, user: hub.tickets.accept(i, user.username))
 
@@ -94,7 +112,10 @@ RESOLVE_BODY = {"type": "object", "required": ["code"], "properties": {"code": {
 ROUTES = [
     Route("GET", "/api/alarms", alarms, "read", "Alarms, newest first (?state=active|acknowledged|cleared)", arr(ALARM),
           query={"state": enum(*ALARM_STATES, "")}, tag="alarms"),
-    Route("POST", "/api/alarms/{id}/ack", alarm_ack, "alarms.act", "Acknowledge an alarm", ALARM, tag="alarms"),
+    Route("POST", "/api/alarms/{id}/ack", alarm_ack, "alarms.ack",
+          "Acknowledge an alarm (stops its escalation), optionally with {comment}", ALARM,
+          body={"type": "object", "properties": {"comment": {"type": "string", "maxLength": COMMENT_MAX}}},
+          tag="alarms"),
     Route("POST", "/api/alarms/{id}/clear", alarm_clear, "alarms.act", "Clear an alarm by hand", ALARM, tag="alarms"),
     Route("GET", "/api/alarms/{id}/history", alarm_history, "read", "Every step of an alarm", arr(ANY_OBJ), tag="alarms"),
     Route("GET", "/api/tickets", tickets, "read", "Maintenance tickets (?state=open|accepted|resolved)", arr(TICKET),

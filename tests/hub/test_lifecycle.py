@@ -51,7 +51,7 @@ def test_acknowledge_then_clears_by_itself(hub, clock: ManualClock) -> None:
     with pytest.raises(AlarmActionError):
         act(hub, hub.alarms.acknowledge, a["id"], "mon")
     actions = [h["action"] for h in hub.alarms.history(a["id"])]
-    assert actions == ["raised", "acknowledged", "repeat", "cleared"]
+    assert actions == ["raised", "paged", "acknowledged", "repeat", "cleared"]  # paged: its escalation chain
 
 
 def test_clear_by_hand(hub) -> None:

@@ -117,9 +117,10 @@ def test_card_jam_becomes_alarm_on_websocket_and_ticket(hub_process: HubProcess,
     status, tickets = http(url + "/api/tickets?state=open", token=m_token)
     assert status == 200 and len(tickets) == 1
     assert tickets[0]["device_id"] == "kiosk-t1" and tickets[0]["alarm_id"] == alarm["id"]
-    # monitor may not resolve tickets; maintenance may not acknowledge alarms
+    # monitor may not resolve tickets; maintenance may not clear alarms by hand (it may acknowledge the
+    # alarms an escalation pages it about: alarms.ack, docs/notifications.md)
     assert http(url + f"/api/tickets/{tickets[0]['id']}/accept", "POST", token=token)[0] == 403
-    assert http(url + f"/api/alarms/{alarm['id']}/ack", "POST", token=m_token)[0] == 403
+    assert http(url + f"/api/alarms/{alarm['id']}/clear", "POST", token=m_token)[0] == 403
     status, devices = http(url + "/api/devices", token=token)
     kiosk = next(d for d in devices if d["id"] == "kiosk-t1")
     assert kiosk["state"] == "fault" and kiosk["zone"] == "reg_hall"

@@ -4,6 +4,7 @@ import { h, fill, toast } from "./dom.js";
 import { I18n } from "./i18n.js";
 import { LiveConnection } from "./live.js";
 import { Notifier } from "./notify.js";
+import { Pager } from "./pager.js";
 import { landingView, viewsFor } from "./roles.js";
 import { Store } from "./store.js";
 import { LoginView } from "./views/login.js";
@@ -20,6 +21,7 @@ class Console {
     this.i18n = new I18n();
     this.api = new Api("");
     this.notifier = new Notifier(this.i18n);
+    this.pager = new Pager(this);
     this.store = null;
     this.live = null;
     this.me = null;
@@ -101,6 +103,7 @@ class Console {
   onLive(msg) {
     this.store.apply(msg);
     if (msg.type === "dispatch.offered" && this.me?.role === "floor_manager") this.announceOffer(msg.data);
+    if (msg.type === "notify.page" && msg.id !== null) this.pager.page(msg.data); // an escalation pages this user
     if (msg.type === "alarm.raised" && (msg.data?.severity === "critical")) document.body.dataset.lastCritical = msg.data.id;
   }
 

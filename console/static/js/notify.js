@@ -35,11 +35,11 @@ export class Notifier {
     }
   }
 
-  notify(title, body, tag) {
+  notify(title, body, tag, onclick = null) {
     if (!("Notification" in window) || Notification.permission !== "granted") return false;
     try {
       const n = new Notification(title, { body, tag, renotify: true, requireInteraction: true });
-      n.onclick = () => { window.focus(); n.close(); };
+      n.onclick = () => { window.focus(); n.close(); if (onclick) onclick(); };
       this.notifications += 1;
       return true;
     } catch {

@@ -394,7 +394,7 @@ export class OperationsView {
     // Keyed: a row is rebuilt only when its alarm changed, so hundreds of active alarms stay cheap to update.
     const rows = alarms.slice(0, MAX_ALARM_ROWS).map((a) => {
       const key = String(a.id);
-      const sig = `${a.state}|${a.severity}|${a.count}|${a.type}|${a.zone}|${a.raised_at}|${a.escalated}|${a.flapping}|${this.fresh.has(key)}`;
+      const sig = `${a.state}|${a.severity}|${a.count}|${a.type}|${a.zone}|${a.raised_at}|${a.escalated}|${a.flapping}|${a.assignee}|${a.silenced}|${this.fresh.has(key)}`;
       const cached = this.alarmRows.get(key);
       if (cached && cached.sig === sig) return cached.el;
       const el = this.alarmRow(a);
@@ -425,10 +425,12 @@ export class OperationsView {
         h("div", { class: "alarm-title" }, i.term("alarm", a.type), " · ", a.source || "",
           a.count > 1 ? h("span", { class: "count" }, `×${a.count}`) : null,
           a.escalated ? h("span", { class: "badge", dataset: { tone: "bad" }, style: "margin-left:6px" }, i.t("alarms.escalated")) : null,
-          a.flapping ? h("span", { class: "badge", dataset: { tone: "warn" }, style: "margin-left:6px" }, i.t("alarms.flapping")) : null),
+          a.flapping ? h("span", { class: "badge", dataset: { tone: "warn" }, style: "margin-left:6px" }, i.t("alarms.flapping")) : null,
+          a.silenced ? h("span", { class: "badge", "data-testid": "alarm-silenced", style: "margin-left:6px" }, i.t("alarms.silenced")) : null),
         h("div", { class: "alarm-meta" },
           i.term("severity", a.severity), " · ", i.zoneName(zone), " · ", i.dateTime(a.raised_at), " · ",
-          h("span", { "data-testid": "alarm-state" }, i.term("alarm_state", a.state)))),
+          h("span", { "data-testid": "alarm-state" }, i.term("alarm_state", a.state)),
+          a.assignee ? h("span", { "data-testid": "alarm-assignee" }, " · ", i.t("alarms.assignee", { name: a.assignee })) : null)),
       h("div", { style: "display:flex; gap:6px" }, ack, clear));
   }
 
@@ -458,10 +460,11 @@ export class OperationsView {
     fill(this.devicesEl, this.agentGroup(), kinds.map((kind) => {
       const group = devices.filter((d) => d.kind === kind);
       return tileGroup(i.term("kind", kind), group, (d) => h("div", {
-        class: "dev", dataset: { state: d.state || "unknown", device: d.id }, "data-testid": "device",
+        class: "dev", dataset: { state: d.state || "unknown", device: d.id, maintenance: d.maintenance ? "1" : "0" },
+        "data-testid": "device",
         title: [`${d.id} · ${i.zoneName(this.app.zone(d.zone))} · ${i.term("device_state", d.state)} · ${i.t("devices.last_seen")} ${i.dateTime(d.last_seen)}`,
-          ...readingsOf(i, d, shown.get(kind) || [])].join("\n"),
-      }, d.id));
+          ...(d.maintenance ? [i.t("devices.maintenance")] : []), ...readingsOf(i, d, shown.get(kind) || [])].join("\n"),
+      }, d.id, d.maintenance ? h("span", { class: "dev-maint", "data-testid": "device-maintenance" }, ` · ${i.t("devices.maintenance")}`) : null));
     }));
   }
 
