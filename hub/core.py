@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime as dt
 import json
 import logging
 from collections import Counter, deque
@@ -24,7 +25,9 @@ from hub.db import Database, environmental
 from hub.dispatch import DispatchManager
 from hub.events import EventBus
 from hub.roster import Roster
-from hub.rules import agents, charger, crowding, display, forecast, kiosk, offline, supervisor, waits
+from hub import service_levels, wheelchairs
+from hub.rules import agents, charger, crowding, display, forecast, kiosk, offline, service_level, supervisor, waits
+from hub.rules import wheelchairs as wheelchair_rule
 from hub.rules import broker as broker_rule
 from hub.rules import ingest as ingest_rule
 from hub.rules.base import Signal
@@ -104,6 +107,7 @@ class Hub:
             "display": lambda rec, dev: display.signals(rec, self.rules),
             "waits": lambda rec, dev: self._queue(rec, dev.queue),
             "charger": lambda rec, dev: charger.signals(rec, self.rules, self.alarms.open),
+            "wheelchairs": self._wheelchairs,
         }
         out = {}
         for k in self.site.kinds:
@@ -293,7 +297,7 @@ class Hub:
         dev.last_seen = now
         dev.agent = agent_id or dev.agent
         if channel == "telemetry":
-            dev.readings = dict(rec.data)
+            dev.previous_readings, dev.readings = dev.readings, dict(rec.data)
         elif channel == "status":
             dev.readings = {**dev.readings, "status": rec.data.get("state")}
         self.state.dirty_devices.add(device_id)
@@ -331,10 +335,12 @@ class Hub:
             return []
         if rec.channel == "event" and rec.data.get("event") == "ticket_issued":
             self._count_arrival(rec.zone, rec.ts / 1000)
-        if rec.channel != "telemetry":
-            return []
         q = self.state.queues.get(queue)
         if q is None:
+            return []
+        if rec.channel == "event":
+            return self._ticket_event(rec, q.id, q.zone)
+        if rec.channel != "telemetry":
             return []
         q.device_id = rec.device_id
         q.waiting = int(rec.data.get("waiting", 0))
@@ -342,7 +348,53 @@ class Hub:
         q.at = self.clock.now()
         self.state.dirty_queues.add(queue)
         self._zone_dirty.add(q.zone)
-        return waits.signals(rec, self.rules, queue)
+        local = dt.datetime.fromtimestamp(self.clock.now(), self.tz)
+        return waits.signals(rec, self.rules, queue, self.site.zone(q.zone).kind, local.hour * 60 + local.minute)
+
+    def _ticket_event(self, rec: EdgeRecord, queue: str, zone: str) -> list[Signal]:
+        """A ticket issued, called, served or not shown: stored (hub.service_levels); a call judges the
+        queue's service level of the ticket's day."""
+        event, ticket = rec.data.get("event"), rec.data.get("ticket")
+        if not isinstance(event, str) or not event.startswith("ticket_") or not isinstance(ticket, str):
+            return []
+        ts = rec.ts / 1000
+        if not service_levels.record(self.db, self.tz, event, queue, zone, ticket, ts):
+            self.metrics["tickets_unmatched"] += 1
+            return []
+        if event != "ticket_called":
+            return []
+        rule = self.rules.rule(service_level.RULE)
+        target = service_levels.target_wait_s(self.rules, queue, self.site.zone(zone).kind)
+        counts = service_levels.queue_counts(self.db, queue, service_levels.local_day(ts, self.tz), target,
+                                             ts - rule["abandon_after_s"])
+        sig = service_level.evaluate(queue, zone, {**counts, "target_wait_s": target}, self.rules,
+                                     (queue, service_level.RULE) in self.alarms.open)
+        return [sig] if sig is not None else []
+
+    def _wheelchairs(self, rec: EdgeRecord, dev: DeviceState) -> list[Signal]:
+        """A station's reading: chairs taken and returned since its previous reading, and low stock."""
+        if rec.channel != "telemetry":
+            return []
+        stock = wheelchairs.stock(rec.data, self.rules.rule(wheelchair_rule.RULE)["charged_soc_pct"])
+        if stock is None:
+            return []
+        taken, returned = wheelchairs.transitions(dev.previous_readings, rec.data)
+        wheelchairs.record(self.db, self.tz, dev.id, dev.zone, self.clock.now(), taken, returned, stock.charged)
+        return wheelchair_rule.signals(rec, stock, self.rules, self.alarms.open)
+
+    def wheelchairs_json(self, day: dt.date | None = None) -> dict[str, Any]:
+        low = [src for src, type_ in self.alarms.open if type_ == wheelchair_rule.RULE]
+        return wheelchairs.compute(self.db, self.site, self.state.devices.values(),
+                                   self.rules.rule(wheelchair_rule.RULE)["charged_soc_pct"], self.clock.now(), low, day)
+
+    def nearest_wheelchair_station(self, zone_id: str, need: int = 1) -> str | None:
+        """Where a wheelchair request from ``zone_id`` goes (hub.wheelchairs.nearest_station)."""
+        stations = wheelchairs.stations_now(self.site, self.state.devices.values(),
+                                            self.rules.rule(wheelchair_rule.RULE)["charged_soc_pct"])
+        return wheelchairs.nearest_station(self.site, stations, zone_id, need)
+
+    def service_levels_json(self, day: dt.date | None = None) -> dict[str, Any]:
+        return service_levels.compute(self.db, self.site, self.rules, self.clock.now(), day)
 
     def _count_arrival(self, zone: str, ts: float) -> None:
         bucket_s = self.cfg.models.bucket_min * 60
@@ -583,6 +635,8 @@ class Hub:
             self.db.execute("DELETE FROM seen_records WHERE received_at < ?", (self.clock.now() - SEEN_KEEP_S,))
             self.db.execute("DELETE FROM dead_letters WHERE id <= (SELECT MAX(id) FROM dead_letters) - ?",
                             (DEAD_LETTERS_KEEP,))
+            service_levels.prune(self.db, self.clock.now())
+            wheelchairs.prune(self.db, self.clock.now())
             self.bus.prune()
 
     def apply_forecast(self, forecasts: dict[str, list[dict[str, Any]]]) -> None:

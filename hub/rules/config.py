@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from floorops.kinds import BUILTIN, KindRegistry
+from floorops.site import ZONE_KINDS
 
 SEVERITIES = ("critical", "major", "minor", "warning")
 
@@ -28,6 +29,10 @@ def schema(kinds: KindRegistry = BUILTIN) -> dict[str, Any]:
     out["rules"]["device_offline"]["timeout_s"] = {k.name: k.offline_after_s for k in kinds}
     return out
 
+
+# The hospital's words: over 30 people or 25 minutes' wait at registration and payment is too long.
+REGISTRATION_AND_PAYMENT_WAIT: dict[str, dict[str, float]] = {
+    k: {"max_avg_wait_s": 1500.0, "max_waiting": 30.0} for k in ("registration", "payment")}
 
 SCHEMA: dict[str, Any] = {
     "alarms": {
@@ -68,7 +73,12 @@ SCHEMA: dict[str, Any] = {
         "zone_crowded": _rule("major", dispatch=True, raise_ratio=0.9, clear_ratio=0.75, min_duration_s=120.0,
                               busy_ratio=0.7),
         "long_wait": _rule("minor", dispatch=True, max_avg_wait_s=2700.0, max_waiting=60.0, clear_factor=0.8,
-                           queues={}),
+                           queues={}, zone_kinds=copy.deepcopy(REGISTRATION_AND_PAYMENT_WAIT), periods=[]),
+        # -- queue service levels and wheelchairs (issue #16 items 1 and 2) --------------------------
+        "service_level_low": _rule("minor", dispatch=True, target_share=0.8, clear_share=0.85, min_tickets=20,
+                                   target_wait_s=1800.0, abandon_after_s=14400.0, queues={},
+                                   zone_kinds={k: {"target_wait_s": 1500.0} for k in ("registration", "payment")}),
+        "wheelchair_low_stock": _rule("major", dispatch=True, min_available=2, clear_margin=1, charged_soc_pct=80.0),
         "crowding_forecast": _rule("warning", dispatch=True, ratio=0.9, horizon_min=60.0),
     },
 }
@@ -76,8 +86,49 @@ SCHEMA: dict[str, Any] = {
 # Tables whose keys are free (a kind, a severity, a queue id) and what each value must be.
 _FREE_TABLES = {
     "escalate_after_s": "number", "repair_min": "number", "timeout_s": "number", "queues": "queue",
+    "zone_kinds": "queue",
 }
-_QUEUE_KEYS = {"max_avg_wait_s", "max_waiting"}
+# What a per-queue (or per-zone-kind) table may set, by rule.
+_QUEUE_KEYS_OF = {"long_wait": {"max_avg_wait_s", "max_waiting"}, "service_level_low": {"target_wait_s"}}
+_QUEUE_KEYS = _QUEUE_KEYS_OF["long_wait"]
+# long_wait.periods: limits by time of day, [from, to) in the site's local time ("HH:MM", to may be
+# "24:00"; from > to runs past midnight), for the queues and zone kinds listed (none listed: every queue).
+_PERIOD_KEYS = {"from", "to", "queues", "zone_kinds", "max_avg_wait_s", "max_waiting"}
+
+
+def hhmm(text: Any, where: str) -> int:
+    """Minutes after midnight of "HH:MM" (00:00 .. 24:00)."""
+    if not isinstance(text, str) or len(text) != 5 or text[2] != ":" or not (text[:2] + text[3:]).isdigit():
+        raise RulesError(f"{where}: expected a time \"HH:MM\", got {text!r}")
+    h, m = int(text[:2]), int(text[3:])
+    if m > 59 or h * 60 + m > 24 * 60:
+        raise RulesError(f"{where}: not a time of day: {text!r}")
+    return h * 60 + m
+
+
+def _periods(given: Any, where: str) -> list[dict[str, Any]]:
+    if not isinstance(given, list):
+        raise RulesError(f"{where}: expected a list of tables")
+    out = []
+    for i, p in enumerate(given):
+        w = f"{where}[{i}]"
+        if not isinstance(p, dict) or set(p) - _PERIOD_KEYS or not {"from", "to"} <= set(p):
+            raise RulesError(f"{w}: expected a table with from, to and any of {', '.join(sorted(_PERIOD_KEYS))}")
+        hhmm(p["from"], f"{w}.from")
+        hhmm(p["to"], f"{w}.to")
+        item: dict[str, Any] = {"from": p["from"], "to": p["to"]}
+        for key in ("queues", "zone_kinds"):
+            names = p.get(key, [])
+            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                raise RulesError(f"{w}.{key}: expected a list of names")
+            if key == "zone_kinds" and (bad := [n for n in names if n not in ZONE_KINDS]):
+                raise RulesError(f"{w}.zone_kinds: {', '.join(bad)}: not a zone kind ({', '.join(ZONE_KINDS)})")
+            item[key] = list(names)
+        for key in ("max_avg_wait_s", "max_waiting"):
+            if key in p:
+                item[key] = _check_number(p[key], f"{w}.{key}")
+        out.append(item)
+    return out
 
 
 class RulesError(ValueError):
@@ -91,6 +142,8 @@ def _check_number(v: Any, where: str) -> float:
 
 
 def _merge(default: Any, given: Any, where: str, key: str, kinds: KindRegistry) -> Any:
+    if key == "periods":
+        return _periods(given, where)
     if key in _FREE_TABLES:
         if not isinstance(given, dict):
             raise RulesError(f"{where}: expected a table")
@@ -103,8 +156,11 @@ def _merge(default: Any, given: Any, where: str, key: str, kinds: KindRegistry) 
                     raise RulesError(f"{where}.{k}: not a device kind ({', '.join(kinds.names)})")
                 out[k] = _check_number(v, f"{where}.{k}")
             else:
-                if not isinstance(v, dict) or set(v) - _QUEUE_KEYS:
-                    raise RulesError(f"{where}.{k}: expected a table with {', '.join(sorted(_QUEUE_KEYS))}")
+                allowed = _QUEUE_KEYS_OF.get(where.split(".")[1] if where.count(".") >= 2 else "", _QUEUE_KEYS)
+                if key == "zone_kinds" and k not in ZONE_KINDS:
+                    raise RulesError(f"{where}.{k}: not a zone kind ({', '.join(ZONE_KINDS)})")
+                if not isinstance(v, dict) or set(v) - allowed:
+                    raise RulesError(f"{where}.{k}: expected a table with {', '.join(sorted(allowed))}")
                 out[k] = {q: _check_number(x, f"{where}.{k}.{q}") for q, x in v.items()}
         return out
     if isinstance(default, dict):
@@ -147,6 +203,9 @@ def validate_rules(data: Any, kinds: KindRegistry = BUILTIN) -> dict[str, Any]:
     crowd = out["rules"]["zone_crowded"]
     if crowd["clear_ratio"] > crowd["raise_ratio"]:
         raise RulesError("rules.zone_crowded: clear_ratio must not exceed raise_ratio (hysteresis)")
+    level = out["rules"]["service_level_low"]
+    if level["clear_share"] < level["target_share"] or level["target_share"] > 1 or level["clear_share"] > 1:
+        raise RulesError("rules.service_level_low: target_share <= clear_share <= 1 (hysteresis)")
     return out
 
 
@@ -159,10 +218,20 @@ def rules_schema(kinds: KindRegistry = BUILTIN) -> dict[str, Any]:
         if key == "timeout_s":  # a site's plugin kinds too: the keys are checked against its kinds (_merge)
             return {"type": "object", "additionalProperties": {"type": "number", "minimum": 0},
                     "properties": {k: {"type": "number", "minimum": 0} for k in kinds.names}}
-        if key == "queues":
+        if key in ("queues", "zone_kinds"):  # long_wait's keys or service_level_low's (_QUEUE_KEYS_OF)
             return {"type": "object", "additionalProperties": {
                 "type": "object", "additionalProperties": False,
-                "properties": {q: {"type": "number", "minimum": 0} for q in sorted(_QUEUE_KEYS)}}}
+                "properties": {q: {"type": "number", "minimum": 0}
+                               for q in sorted(set().union(*_QUEUE_KEYS_OF.values()))}}}
+        if key == "periods":
+            names = {"type": "array", "items": {"type": "string"}}
+            return {"type": "array", "items": {
+                "type": "object", "additionalProperties": False, "required": ["from", "to"],
+                "properties": {"from": {"type": "string", "pattern": "^[0-2][0-9]:[0-5][0-9]$"},
+                               "to": {"type": "string", "pattern": "^[0-2][0-9]:[0-5][0-9]$"},
+                               "queues": names, "zone_kinds": names,
+                               "max_avg_wait_s": {"type": "number", "minimum": 0},
+                               "max_waiting": {"type": "number", "minimum": 0}}}}
         if isinstance(default, dict):
             return {"type": "object", "additionalProperties": False,
                     "properties": {k: node(v, k) for k, v in default.items()}}
