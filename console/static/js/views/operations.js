@@ -106,13 +106,13 @@ export class OperationsView {
   // -- KPIs ----------------------------------------------------------------------------------------
 
   async refreshKpis() {
-    try {
-      this.kpis = await this.app.api.get("/api/kpis");
-      this.kpiError = null;
-    } catch (err) {
-      this.kpis = null;
-      this.kpiError = err;
-    }
+    // Service levels and wheelchairs are tiles of their own: a hub without those routes loses only them.
+    const [kpis, levels, chairs] = await Promise.allSettled(
+      ["/api/kpis", "/api/service-levels", "/api/wheelchairs"].map((path) => this.app.api.get(path)));
+    this.kpis = kpis.status === "fulfilled" ? kpis.value : null;
+    this.kpiError = kpis.status === "fulfilled" ? null : kpis.reason;
+    this.levels = levels.status === "fulfilled" ? levels.value : null;
+    this.chairs = chairs.status === "fulfilled" ? chairs.value : null;
     this.renderKpis();
   }
 
@@ -145,6 +145,19 @@ export class OperationsView {
         k.active_alarms !== undefined ? i.t("kpi.active_alarms", { n: i.number(k.active_alarms) }) : ""],
       ["open_dispatches", i.number(k.open_dispatches), "", k.mtta_s !== undefined ? i.t("kpi.mtta", { d: i.duration(k.mtta_s) }) : ""],
     ];
+    const sl = this.levels?.site;
+    if (sl) {
+      tiles.push(["service_level", i.percent(sl.service_level ?? undefined),
+        sl.service_level !== null && sl.service_level < this.levels.target_share ? "warn" : "",
+        i.t("kpi.service_sub", { ns: i.percent(sl.no_show_rate ?? undefined), ab: i.percent(sl.abandonment_rate ?? undefined) })]);
+    }
+    const wc = this.chairs?.site;
+    if (wc) {
+      tiles.push(["wheelchairs", i.t("kpi.wheelchairs_value", { c: i.number(wc.charged), s: i.number(wc.slots) }),
+        wc.low_stock > 0 ? "bad" : "",
+        i.t("kpi.wheelchairs_sub", { d: i.number(wc.demand_today),
+          f: wc.forecast_today === null ? "–" : i.number(wc.forecast_today) })]);
+    }
     fill(this.kpiEl, tiles.map(([key, value, tone, sub]) =>
       h("div", { class: "kpi", dataset: { kpi: key, tone: tone || "" } },
         h("div", { class: "kpi-label" }, i.t(`kpi.${key}`)),
