@@ -450,6 +450,9 @@ class Hub:
         known = self.state.known(device_id) is not None
         dev = self.state.remove(device_id)
         self.alarms.clear_device(device_id)
+        if (device_id, wheelchair_rule.RULE) in self.alarms.open:  # a station's stock alarm has no device id
+            self.alarms.apply(Signal(wheelchair_rule.RULE, device_id, False, kind="charger",
+                                     detail={"device_removed": True}))
         if dev is not None:
             dev.faults.clear()
         self.db.execute("UPDATE devices SET removed_at=COALESCE(removed_at, ?) WHERE id=?", (self.clock.now(), device_id))

@@ -195,3 +195,12 @@ def test_nearest_station_with_stock(hub) -> None:
     stations[1]["online"] = False
     assert wheelchairs.nearest_station(hub.site, stations, "reg_hall", need=2) == "far2"
     assert wheelchairs.nearest_station(hub.site, stations, "reg_hall", need=9) is None
+
+
+def test_removing_a_station_closes_its_low_stock_alarm(hub) -> None:
+    Feeder(hub).record("charger-02", "telemetry", slots(None, None, None, None, None, None))
+    assert open_alarms(hub, "wheelchair_low_stock")
+    with hub.unit_of_work():
+        hub.remove_device("charger-02")
+    assert open_alarms(hub, "wheelchair_low_stock") == []
+    assert all(s["id"] != "charger-02" for s in hub.wheelchairs_json()["stations"])
