@@ -56,11 +56,11 @@ def test_an_emptied_station_raises_low_stock_once_and_counts_demand(control_cent
     empty = wait_for(lambda: (s := station()) and s["docked"] == 0 and s, 30, "station empty")
     assert empty["low_stock"] is True
     # More polls of the same empty station (every edge.modbus_poll_s) raise nothing more.
-    seen = get(centre, "/api/devices", token)
-    last = next(d["last_seen"] for d in seen if d["id"] == "charger-01")
+    def last_seen() -> str:
+        return next(d["last_seen"] for d in get(centre, "/api/devices", token) if d["id"] == "charger-01")
+    last = last_seen()
     for _ in range(2):
-        last = wait_for(lambda: (t := next(d["last_seen"] for d in get(centre, "/api/devices", token)
-                                           if d["id"] == "charger-01")) != last and t, 60, "another poll")
+        last = wait_for(lambda prev=last: (t := last_seen()) != prev and t, 60, "another poll")
     alarms = low()
     assert len(alarms) == before + 1 and [a["count"] for a in alarms if a["state"] == "active"] == [1]
     demand = get(centre, f"/api/wheelchairs?date={day}", token)["site"]["demand_today"]
