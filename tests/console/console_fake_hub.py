@@ -78,11 +78,13 @@ class FakeHub:
                  "waiting": 14, "service_level": 0.72, "no_show_rate": 0.08, "abandonment_rate": 0.05,
                  "avg_wait_s": 1320.0}
         self.service_levels: dict[str, Any] = {"day": now.date().isoformat(), "target_share": 0.8, "queues": [],
-                                               "zones": [], "site": level}
+                                               "zones": [{"zone": "reg_hall", **level}], "site": level}
         self.wheelchairs: dict[str, Any] = {
             "day": now.date().isoformat(), "charged_soc_pct": 80.0, "hours": [],
             "stations": [{"id": "charger-01", "zone": "entrance", "floor": 1, "online": True, "slots": 8,
-                          "docked": 1, "charged": 1, "low_stock": True}],
+                          "docked": 1, "charged": 1, "low_stock": True},
+                         {"id": "charger-02", "zone": "reg_hall", "floor": 1, "online": True, "slots": 6,
+                          "docked": 6, "charged": 5, "low_stock": False}],
             "site": {"slots": 15, "docked": 9, "charged": 7, "stations": 2, "low_stock": 1, "demand_today": 23,
                      "forecast_today": 40.0}}
         self.zones["lab"].update(occupancy=80, waiting=22, level="busy")

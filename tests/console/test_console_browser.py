@@ -426,3 +426,6 @@ def test_service_level_and_wheelchair_tiles_in_both_languages(
     expect(chairs).to_have_attribute("data-tone", "bad")  # a station is low
     expect(chairs.locator(".kpi-label")).to_have_text(texts["chairs"])
     expect(chairs.locator(".kpi-sub")).to_have_text(texts["chairs_sub"])
+    page.locator('.zone-g[data-zone="reg_hall"]').click()  # the zone's own figures
+    expect(page.get_by_test_id("zone-service-level")).to_have_text("72%")
+    expect(page.get_by_test_id("zone-wheelchairs")).to_have_text("5 / 6")

@@ -114,6 +114,7 @@ export class OperationsView {
     this.levels = levels.status === "fulfilled" ? levels.value : null;
     this.chairs = chairs.status === "fulfilled" ? chairs.value : null;
     this.renderKpis();
+    this.queue.mark("facts");
   }
 
   /** When /api/kpis is missing, count what the console itself knows, and say so. */
@@ -225,10 +226,18 @@ export class OperationsView {
     const level = levelOf(z);
     const onDuty = Array.isArray(this.roster)
       ? this.roster.filter((p) => p.on_duty && (p.zones || []).includes(this.selected)) : null;
+    // The zone's queues' service level today, and its charging stations' charged wheelchairs, when it has them.
+    const sl = (this.levels?.zones || []).find((x) => x.zone === this.selected);
+    const chairs = (this.chairs?.stations || []).filter((s) => s.zone === this.selected);
     fill(this.factsEl,
       h("span", {}, i.t("zone.occupancy"), " ", h("b", { "data-testid": "zone-occupancy" }, i.number(z.occupancy)), h("span", { class: "muted" }, ` / ${i.number(z.capacity)}`)),
       h("span", {}, i.t("zone.waiting"), " ", h("b", {}, i.number(z.waiting))),
       h("span", {}, h("span", { class: "level-pill", dataset: { level } }, i.term("level", level))),
+      sl && sl.called ? h("span", {}, i.t("kpi.service_level"), " ",
+        h("b", { "data-testid": "zone-service-level" }, i.percent(sl.service_level))) : null,
+      chairs.length ? h("span", {}, i.t("kpi.wheelchairs"), " ", h("b", { "data-testid": "zone-wheelchairs" },
+        i.t("kpi.wheelchairs_value", { c: i.number(chairs.reduce((n, s) => n + s.charged, 0)),
+          s: i.number(chairs.reduce((n, s) => n + s.slots, 0)) }))) : null,
       onDuty ? h("span", {}, i.t("zone.on_duty"), " ", h("b", {}, i.number(onDuty.length))) : null);
     if (onDuty) {
       fill(this.staffEl, onDuty.length
