@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from floorops.site import Site
 from hub.db import Database
-from hub.rules.config import RuleSet
+from hub.rules.base import RuleSet
 
 MATCH_WINDOW_S = 86400.0  # a call matches a ticket issued within the last day
 KEEP_DAYS = 400  # a year of tickets, for month-on-month comparison
