@@ -99,7 +99,8 @@ def compute(db: Database, site: Site, rules: RuleSet, now: float, day: dt.date |
     rule = rules.rule("service_level_low")
     # A day that is over has no ticket still waiting: what was never called was abandoned.
     abandon_before = now - rule["abandon_after_s"] if day >= today else float("inf")
-    queues, zones = [], {}
+    queues: list[dict[str, Any]] = []
+    zones: dict[str, dict[str, Any]] = {}
     for q in site.queues:
         zone = site.zone(q.zone)
         target = target_wait_s(rules, q.id, zone.kind)
