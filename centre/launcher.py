@@ -32,7 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from floorops.config import Config, dump_toml, load_config
+from firmware_sim.control import SYSTEMS as SIM_SYSTEMS
+from floorops.config import Config, SystemCheck, dump_toml, load_config
 from floorops.dynsec import DynsecClient, service_accounts
 from floorops.logs import setup_logging
 from floorops.mqtt_client import endpoint
@@ -159,6 +160,8 @@ class ControlCentre:
             {"path": str(serial_dir / d.port), "baudrate": 115200}
             for d in site.devices_of("wifi_probe") if d.transport == "serial"
         ]
+        if self.with_simulator and not cfg.systems.checks:
+            cfg.systems.checks = demo_system_checks(cfg.sim.control_port)
         self.runtime_config = self.var / "floorops.runtime.toml"
         write_private(self.runtime_config, dump_toml(cfg))
 
@@ -420,6 +423,13 @@ class ControlCentre:
                 server.stop()
         if self.notices is not None:
             self.notices.close()
+
+
+def demo_system_checks(control_port: int) -> list[SystemCheck]:
+    """The hub's checks of the simulated hospital's systems (firmware_sim/control.py, /systems/<name>): every
+    10 s, so that ``python -m firmware_sim slow his 12`` shows as system_slow within seconds."""
+    return [SystemCheck(name=name, kind="http", target=f"http://127.0.0.1:{control_port}/systems/{name}",
+                        interval_s=10.0, timeout_s=20.0, keyword="ok") for name in SIM_SYSTEMS]
 
 
 def _broker_tls(cfg: Config) -> dict[str, Any]:

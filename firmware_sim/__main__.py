@@ -42,6 +42,19 @@ def _parser() -> argparse.ArgumentParser:
     inj.add_argument("--repair-min", type=float, help="virtual minutes until the technician clears it (0: never)")
     inj.add_argument("--config")
 
+    slow = sub.add_parser("slow", help="slow down one of the hospital's simulated systems (his, pacs, queue, app)",
+                          description="The simulator's /systems/NAME answers after SECONDS (real seconds; 0 restores "
+                                      "it). The hub's system check sees it: above 10 s, the system_slow alarm.")
+    slow.add_argument("name")
+    slow.add_argument("seconds", type=float)
+    slow.add_argument("--config")
+    fail = sub.add_parser("fail", help="make one of the hospital's simulated systems fail (503) or answer again",
+                          description="on: /systems/NAME answers 503 (the hub's system_down alarm after "
+                                      "rules.system_down.failures checks); off: it answers 200 again.")
+    fail.add_argument("name")
+    fail.add_argument("state", choices=("on", "off"))
+    fail.add_argument("--config")
+
     fl = sub.add_parser("faults", help="list the faults each kind of device can be given (JSON)")
     fl.add_argument("--config")
 
@@ -83,6 +96,16 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"error: {exc}", file=sys.stderr)
                 return 1
             print(json.dumps(out))
+            return 0
+        if args.command in ("slow", "fail"):
+            from firmware_sim.control import ControlError, set_system
+
+            settings = {"delay_s": args.seconds} if args.command == "slow" else {"fail": args.state == "on"}
+            try:
+                print(json.dumps(set_system(cfg.sim.control_port, args.name, **settings)))
+            except ControlError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 1
             return 0
         if args.command == "faults":
             from firmware_sim.faults import CATALOG

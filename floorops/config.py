@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from floorops.contract import ID_RE
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG_FILE = REPO_ROOT / "floorops.toml"
 ENV_PREFIX = "FLOOROPS_"
@@ -187,6 +189,61 @@ class HubConfig:
     login_queue: int = 64  # logins waiting (at most 2 s) for a thread; more, or longer, are answered 503
 
 
+CHECK_KINDS = ("http", "tcp")
+
+
+@dataclass
+class SystemCheck:
+    """One of the hospital's systems (HIS, PACS, the queue system, the app back end) that the hub checks at
+    intervals (hub/systems.py), after blackbox_exporter's http/tcp probes and Uptime Kuma's monitors. The
+    response time goes to InfluxDB (``system_check``); the rules system_slow and system_down alarm on it."""
+
+    name: str = ""  # [A-Za-z0-9_-]{1,64}: the alarm's source is ``system:<name>``
+    kind: str = "http"  # "http" (GET the URL) or "tcp" (open a connection to host:port)
+    target: str = ""  # http: the URL; tcp: "host:port"
+    interval_s: float = 30.0
+    # A check that takes longer is a failure ("timed out"). Keep it above the system_slow threshold
+    # (10 s by default), or a slow system is reported down instead of slow.
+    timeout_s: float = 20.0
+    # http: status codes that count as up (empty: 200-399, as blackbox_exporter's default), and a word the
+    # body must contain (empty: not checked; the first 1 MiB is read).
+    expect_status: list[int] = field(default_factory=list)
+    keyword: str = ""
+    tls_verify: bool = True  # https: verify the certificate (false: self-signed systems)
+    # https: a certificate expiring within this many days fails the check (0: not checked).
+    cert_min_days: float = 0.0
+    # Overrides the system_slow rule's threshold for this system (0: the rule's threshold_ms).
+    slow_ms: float = 0.0
+
+    def validate(self, where: str) -> None:
+        if not ID_RE.match(self.name):
+            raise ConfigError(f"{where}.name: expected [A-Za-z0-9_-]{{1,64}}, got {self.name!r}")
+        if self.kind not in CHECK_KINDS:
+            raise ConfigError(f"{where}.kind: expected one of {', '.join(CHECK_KINDS)}, got {self.kind!r}")
+        if self.kind == "http" and not self.target.startswith(("http://", "https://")):
+            raise ConfigError(f"{where}.target: an http check needs an http:// or https:// URL, got {self.target!r}")
+        if self.kind == "tcp":
+            host, _, port = self.target.rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ConfigError(f"{where}.target: a tcp check needs host:port, got {self.target!r}")
+        for key in ("interval_s", "timeout_s"):
+            if getattr(self, key) <= 0:
+                raise ConfigError(f"{where}.{key}: expected a number > 0")
+        for key in ("cert_min_days", "slow_ms"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"{where}.{key}: expected a number >= 0")
+        if any(isinstance(c, bool) or not isinstance(c, int) or not 100 <= c <= 599 for c in self.expect_status):
+            raise ConfigError(f"{where}.expect_status: expected HTTP status codes (100-599)")
+
+
+@dataclass
+class SystemsConfig:
+    """The hospital's systems the hub watches: ``[[systems.checks]]`` tables in the TOML file, or
+    ``FLOOROPS_SYSTEMS__CHECKS`` as a JSON list of objects. Empty: nothing is checked."""
+
+    checks: list[SystemCheck] = field(default_factory=list)
+
+
 @dataclass
 class SimConfig:
     """The simulated hospital."""
@@ -259,6 +316,7 @@ class Config:
     sim: SimConfig = field(default_factory=SimConfig)
     models: ModelsConfig = field(default_factory=ModelsConfig)
     supervisor: SupervisorConfig = field(default_factory=SupervisorConfig)
+    systems: SystemsConfig = field(default_factory=SystemsConfig)
 
     def path(self, value: str) -> Path:
         """A configured path: absolute as written, or relative to ``var_dir``."""
@@ -281,6 +339,9 @@ def _coerce(value: Any, typ: Any, where: str) -> Any:
                 raise ConfigError(f"{where}: expected a JSON list, got {value!r} ({exc})") from None
         if not isinstance(value, list):
             raise ConfigError(f"{where}: expected a list, got {type(value).__name__}")
+        item_type = (typing.get_args(typ) or (Any,))[0]
+        if dataclasses.is_dataclass(item_type):
+            return [_record(item_type, v, f"{where}[{i}]") for i, v in enumerate(value)]
         return value
     if origin is dict:
         if isinstance(value, str):  # from the environment: JSON, e.g. '{"lab": 1.1}'
@@ -315,6 +376,19 @@ def _coerce(value: Any, typ: Any, where: str) -> Any:
             raise ConfigError(f"{where}: expected a string, got {type(value).__name__}")
         return str(value)
     return value
+
+
+def _record(typ: Any, value: Any, where: str) -> Any:
+    """One item of a list of records (e.g. a ``[[systems.checks]]`` table), typed and validated."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type) and isinstance(value, typ):
+        value = dataclasses.asdict(value)
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{where}: expected a table, got {type(value).__name__}")
+    item = typ()
+    _apply(item, value, f"{where}.")
+    if hasattr(item, "validate"):
+        item.validate(where)
+    return item
 
 
 def _apply(obj: Any, values: Mapping[str, Any], where: str) -> None:

@@ -26,6 +26,7 @@ ZONE_OCCUPANCY: Final = "zone_occupancy"  # the edge's estimate, per window
 ZONE_STATS: Final = "zone_stats"  # the hub's per-bucket arrivals, waiting and occupancy: what models/ trains on
 FORECAST: Final = "forecast"
 WIFI_SIGHTING: Final = "wifi_sighting"  # written by floorops/kinds/wifi_probe.py; kept a short time (retention)
+SYSTEM_CHECK: Final = "system_check"  # the hub's checks of the hospital's systems (hub/systems.py)
 
 EVENT_FIELDS = ("queue", "ticket", "counter", "code", "fault")
 
@@ -70,3 +71,15 @@ def zone_stats_line(site: str, zone: str, arrivals: int, waiting: int, occupancy
 def forecast_line(tags: dict[str, str], p10: float, p50: float, p90: float, ts_ns: int) -> str:
     """One forecast bucket; ``tags`` are ``site``, ``target`` and ``zone`` or ``queue``."""
     return line(FORECAST, tags, {"p10": p10, "p50": p50, "p90": p90}, ts_ns)
+
+
+def system_check_line(site: str, check: str, kind: str, ok: bool, response_ms: float | None,
+                      status_code: int | None, error: str, ts_ns: int) -> str:
+    """One check of a hospital system by the hub (hub/systems.py): tags site, check, kind; fields ok,
+    response_ms (absent when nothing answered), status_code (http, when one came), error ("" when ok)."""
+    fields: dict[str, FieldValue] = {"ok": ok, "error": error}
+    if response_ms is not None:
+        fields["response_ms"] = float(response_ms)
+    if status_code is not None:
+        fields["status_code"] = int(status_code)
+    return line(SYSTEM_CHECK, {"site": site, "check": check, "kind": kind}, fields, ts_ns)

@@ -33,6 +33,8 @@ from hub.forecasting import ForecastUnavailable, Forecaster
 from hub.ingest import MqttIngest
 from hub.openapi import all_routes
 from hub.roster import load_roster
+from hub.rules import systems as systems_rule
+from hub.systems import SystemWatcher
 from hub.webhooks import WebhookSender
 
 log = logging.getLogger("hub.app")
@@ -41,6 +43,7 @@ STATIC_DIR = Path(__file__).resolve().parent.parent / "console" / "static"
 TICK_S = 1.0
 HOUSEKEEPING_S = 3600.0
 ZONE_STATS_CHECK_S = 30.0
+FAULT_RATE_CHECK_S = 60.0
 
 
 def _token(request: web.Request) -> tuple[str | None, bool]:
@@ -158,6 +161,25 @@ async def ticker(c: HubContext) -> None:
                 log.warning("tick skipped: database locked by another process")
 
 
+async def fault_rate_watch(c: HubContext) -> None:
+    """The fault_rate_high alarm (hub.rules.reliability): a few queries, once a minute."""
+    while True:
+        await asyncio.sleep(FAULT_RATE_CHECK_S)
+        try:
+            c.hub.check_fault_rate()
+        except Exception as exc:  # noqa: BLE001 - the next minute tries again
+            if not busy(exc):
+                log.exception("fault rate check failed")
+
+
+def system_watcher(c: HubContext) -> SystemWatcher:
+    """The checks of the hospital's systems (hub.systems), feeding the hub's rules and InfluxDB."""
+    hub = c.hub
+    return SystemWatcher(c.cfg.systems.checks, hub.site.id, hub.clock,
+                         threshold_ms=lambda slow_ms: systems_rule.threshold(hub.rules, slow_ms)[0],
+                         apply=hub.check_system, write=c.influx.write)
+
+
 async def housekeeping(c: HubContext) -> None:
     while True:
         await asyncio.sleep(HOUSEKEEPING_S)
@@ -266,6 +288,8 @@ def create_app(cfg: Config, clock: Clock | None = None, connect_broker: bool = T
     if cfg.hub.webhooks:
         c.webhooks = WebhookSender.from_config(cfg.hub, db, hub.tz)
         c.webhooks.attach(hub.bus)
+    if cfg.systems.checks:
+        c.systems = system_watcher(c)
     app = web.Application(middlewares=[errors, wait_for_db_lock], client_max_size=1024 * 1024)
     app.on_response_prepare.append(security_headers)
     app[CONTEXT] = c
@@ -286,7 +310,10 @@ def create_app(cfg: Config, clock: Clock | None = None, connect_broker: bool = T
             tasks += [asyncio.create_task(ticker(c), name="ticker"),
                       asyncio.create_task(housekeeping(c), name="housekeeping"),
                       asyncio.create_task(zone_stats_writer(c), name="zone-stats"),
-                      asyncio.create_task(forecaster_loop(c, own_process), name="forecast")]
+                      asyncio.create_task(forecaster_loop(c, own_process), name="forecast"),
+                      asyncio.create_task(fault_rate_watch(c), name="fault-rate")]
+        if c.systems is not None:  # configured checks run with or without the other background loops
+            tasks.append(asyncio.create_task(c.systems.run(), name="systems"))
         if c.webhooks is not None:
             tasks.append(asyncio.create_task(c.webhooks.run(), name="webhooks"))
         tasks.append(asyncio.create_task(session_watch(c), name="session-watch"))

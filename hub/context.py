@@ -23,6 +23,7 @@ class HubContext:
     forecaster: Forecaster
     ingest: Any = None  # hub.ingest.MqttIngest when connected to a broker
     webhooks: Any = None
+    systems: Any = None  # hub.systems.SystemWatcher when [[systems.checks]] are configured
     extra: dict[str, Any] = field(default_factory=dict)
 
 

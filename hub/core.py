@@ -24,12 +24,15 @@ from hub.clock import Clock, iso
 from hub.db import Database, environmental
 from hub.dispatch import DispatchManager
 from hub.events import EventBus
+from hub.reliability import equipment_fault_types, fault_rates
 from hub.roster import Roster
 from hub import service_levels, wheelchairs
 from hub.rules import agents, crowding, forecast, offline, service_level, supervisor, waits
 from hub.rules import wheelchairs as wheelchair_rule
 from hub.rules import broker as broker_rule
 from hub.rules import ingest as ingest_rule
+from hub.rules import reliability as reliability_rule
+from hub.rules import systems as systems_rule
 from hub.rules.base import RuleContext, RuleFamily, RuleSet, Signal
 from hub.rules.config import load_rules_file, validate_rules
 from hub.rules.registry import FAMILIES
@@ -622,6 +625,42 @@ class Hub:
             with self.unit_of_work():
                 self.alarms.apply(sig)
         self.drop_watch = watch
+
+    def check_system(self, name: str, track: systems_rule.Track, outcome: systems_rule.Outcome,
+                     slow_ms: float = 0.0) -> None:
+        """Raise or clear ``system_slow`` / ``system_down`` after a check of a hospital system (hub.systems).
+        Raises when the database cannot store it; the next check gives the same signal again."""
+        sigs = systems_rule.evaluate(self._context(system_check=systems_rule.Check(name, track, outcome, slow_ms)))
+        if not sigs:
+            return
+        try:
+            with self.unit_of_work():
+                for sig in sigs:
+                    self.alarms.apply(sig)
+        except Exception:
+            with contextlib.suppress(Exception):  # alarms.open may hold a rolled-back id
+                self.alarms.reload_open()
+            raise
+
+    def check_fault_rate(self) -> None:
+        """Raise or clear ``fault_rate_high`` from each kind's fault rate today (hub.reliability). Called by
+        the ticker every minute; a failure (database locked) is retried at the next call."""
+        now = self.clock.now()
+        day = dt.datetime.fromtimestamp(now, self.tz).date()
+        start = dt.datetime.combine(day, dt.time(), self.tz).timestamp()
+        rates = fault_rates(self.db, equipment_fault_types(self.rules.settings),
+                            {d.id: d.kind for d in self.state.devices.values()}, start, start + 86400)
+        sigs = reliability_rule.evaluate(self._context(fault_rates=rates))
+        if not sigs:
+            return
+        try:
+            with self.unit_of_work():
+                for sig in sigs:
+                    self.alarms.apply(sig)
+        except Exception:
+            with contextlib.suppress(Exception):
+                self.alarms.reload_open()
+            raise
 
     def housekeeping(self) -> None:
         with self.unit_of_work():

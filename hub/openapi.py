@@ -25,9 +25,9 @@ ROUTES = [Route("GET", "/api/openapi.json", openapi, None, "This document", ANY_
 
 
 def all_routes() -> list[Route]:
-    from hub.api import admin, floor, forecast, session, stream, system, work
-    return [*system.ROUTES, *ROUTES, *session.ROUTES, *floor.ROUTES, *work.ROUTES, *forecast.ROUTES,
-            *admin.ROUTES, *stream.ROUTES]
+    from hub.api import admin, floor, forecast, session, stream, system, systems, work
+    return [*system.ROUTES, *ROUTES, *session.ROUTES, *floor.ROUTES, *systems.ROUTES, *work.ROUTES,
+            *forecast.ROUTES, *admin.ROUTES, *stream.ROUTES]
 
 
 def _operation(r: Route, zones: list[str]) -> dict[str, Any]:

@@ -91,6 +91,23 @@ class HubCollector:
             for key in ("delivered", "retries", "failed", "dropped"):
                 sent.add_metric([key], webhooks.stats[key])
             yield sent
+        systems = getattr(self.c, "systems", None)
+        if systems is not None:
+            counts = CounterMetricFamily("floorops_hub_system_checks",
+                                         "Checks of the hospital's systems (hub.systems), by result: ok, failed; "
+                                         "influx_dropped: points not written; rule_failures: results not applied "
+                                         "(database locked; the next check retries).", labels=["result"])
+            counts.add_metric(["ok"], systems.metrics["checks"] - systems.metrics["check_failures"])
+            for key, label in (("check_failures", "failed"), ("influx_dropped", "influx_dropped"),
+                               ("rule_failures", "rule_failures")):
+                counts.add_metric([label], systems.metrics[key])
+            yield counts
+            response = GaugeMetricFamily("floorops_hub_system_response_ms",
+                                         "Each checked system's last response time.", labels=["system"])
+            for name, hist in systems.history.items():
+                if hist and hist[-1].response_ms is not None:
+                    response.add_metric([name], hist[-1].response_ms)
+            yield response
         tickets = GaugeMetricFamily("floorops_hub_tickets", "Tickets, by state.", labels=["state"])
         for state, n in hub.db.all("SELECT state, COUNT(*) FROM tickets GROUP BY state"):
             tickets.add_metric([state], n)

@@ -132,6 +132,10 @@ class RuleContext:
     # service_level_low, on a ticket call: the queue's day (hub.service_levels.queue_counts) with its
     # target_wait_s; ``zone`` is the queue's zone
     service_day: dict[str, Any] = field(default_factory=dict)
+    # system_slow / system_down: one check of a hospital system (a hub.rules.systems.Check), after each check
+    system_check: Any = None
+    # fault_rate_high (once a minute): device kind -> (its devices with an equipment fault today, its devices)
+    fault_rates: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

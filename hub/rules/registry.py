@@ -5,8 +5,8 @@ The order is the order of the [rules] tables in ``GET /api/rules`` and in the ad
 
 from __future__ import annotations
 
-from hub.rules import (agents, broker, charger, crowding, display, forecast, ingest, kiosk, offline, service_level,
-                       supervisor, waits, wheelchairs)
+from hub.rules import (agents, broker, charger, crowding, display, forecast, ingest, kiosk, offline, reliability,
+                       service_level, supervisor, systems, waits, wheelchairs)
 from hub.rules.base import RuleFamily
 
 FAMILIES: tuple[RuleFamily, ...] = (
@@ -23,4 +23,6 @@ FAMILIES: tuple[RuleFamily, ...] = (
     service_level.FAMILY,
     wheelchairs.FAMILY,
     forecast.FAMILY,
+    systems.FAMILY,
+    reliability.FAMILY,
 )

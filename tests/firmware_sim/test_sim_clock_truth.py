@@ -81,3 +81,36 @@ def test_control_server_refuses_bad_requests(control) -> None:
     assert results[5][0] == 200 and results[5][1]["active"] == ["card_jam"]
     assert results[6][1]["devices"]["kiosk-01"]["faults"] == ["card_jam"]
     assert server.rejected == 5
+
+
+def test_control_server_plays_hospital_systems_slow_and_failing(control) -> None:
+    """/systems/<name> answers after its delay, 503 while failing; bad settings are refused and counted."""
+    sim, server = control
+
+    async def scenario() -> dict[str, object]:
+        async with TestClient(TestServer(server.app())) as client:
+            out: dict[str, object] = {}
+            r = await client.get("/systems/his")
+            out["up"] = (r.status, await r.json())
+            r = await client.post("/systems/his", json={"delay_s": 0.3})
+            out["set"] = (r.status, await r.json())
+            t0 = asyncio.get_running_loop().time()
+            r = await client.get("/systems/his")
+            out["slow"] = (r.status, asyncio.get_running_loop().time() - t0)
+            await client.post("/systems/pacs", json={"fail": True})
+            r = await client.get("/systems/pacs")
+            out["down"] = (r.status, await r.json())
+            out["bad"] = [(await client.post("/systems/his", json=body)).status
+                          for body in ({"delay_s": -1}, {"delay_s": "slow"}, {"fail": "yes"}, {"colour": 1})]
+            out["unknown"] = (await client.get("/systems/mri")).status
+            out["list"] = await (await client.get("/systems")).json()
+            return out
+
+    out = asyncio.run(scenario())
+    assert out["up"] == (200, {"system": "his", "status": "ok"})
+    assert out["set"] == (200, {"his": {"delay_s": 0.3, "fail": False}})
+    status, took = out["slow"]
+    assert status == 200 and took >= 0.3
+    assert out["down"] == (503, {"system": "pacs", "status": "down"})
+    assert out["bad"] == [400, 400, 400, 400] and out["unknown"] == 404
+    assert out["list"]["his"] == {"delay_s": 0.3, "fail": False} and server.rejected == 5

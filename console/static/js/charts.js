@@ -101,8 +101,9 @@ export function staffingChart({ rows = [], i18n, width = 420, height = 180 }) {
   return svg;
 }
 
-/** A small line chart of one numeric field over time. points: [{t: ms, v}] */
-export function lineChart({ points, i18n, width = 260, height = 90 }) {
+/** A small line chart of one numeric field over time. points: [{t: ms, v}]; xLabel(t): the end labels
+ * (default: the site's time of day). */
+export function lineChart({ points, i18n, width = 260, height = 90, xLabel = (t) => i18n.time(t) }) {
   const m = { l: 30, r: 4, t: 6, b: 16 };
   const svg = s("svg", { class: "chart", viewBox: `0 0 ${width} ${height}`, role: "img" });
   if (!points.length) return svg;
@@ -116,8 +117,20 @@ export function lineChart({ points, i18n, width = 260, height = 90 }) {
   svg.append(s("line", { class: "grid", x1: m.l, x2: width - m.r, y1: y(lo), y2: y(lo) }));
   svg.append(s("text", { x: m.l - 3, y: y(hi) + 3, "text-anchor": "end" }, i18n.number(hi, hi < 10 ? 1 : 0)));
   svg.append(s("text", { x: m.l - 3, y: y(lo) + 3, "text-anchor": "end" }, i18n.number(lo)));
-  svg.append(s("text", { x: m.l, y: height - 3 }, i18n.time(t0)));
-  svg.append(s("text", { x: width - m.r, y: height - 3, "text-anchor": "end" }, i18n.time(t1)));
+  svg.append(s("text", { x: m.l, y: height - 3 }, xLabel(t0)));
+  svg.append(s("text", { x: width - m.r, y: height - 3, "text-anchor": "end" }, xLabel(t1)));
   svg.append(s("path", { class: "actual", d: path(points.map((p) => [x(p.t), y(p.v)])) }));
+  return svg;
+}
+
+/** A sparkline of recent values (nulls skipped), no axes: a row's trend at a glance. */
+export function sparkline({ values, width = 80, height = 18, label = "" }) {
+  const svg = s("svg", { class: "sparkline", viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": label });
+  const pts = values.map((v, i) => [i, v]).filter(([, v]) => Number.isFinite(v));
+  if (pts.length < 2) return svg;
+  const hi = Math.max(...pts.map(([, v]) => v)) || 1;
+  const x = scale(0, Math.max(1, values.length - 1), 1, width - 1);
+  const y = scale(0, hi, height - 1, 1);
+  svg.append(s("path", { class: "actual", d: path(pts.map(([i, v]) => [x(i), y(v)])) }));
   return svg;
 }

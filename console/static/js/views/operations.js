@@ -1,7 +1,7 @@
 // Operations centre: KPI tiles, the live floor plan, active alarms with acknowledge, the device health grid,
 // and the selected zone's occupancy forecast and staffing plan against staff on duty.
 import { h, fill, toast } from "../dom.js";
-import { forecastChart, staffingChart } from "../charts.js";
+import { forecastChart, lineChart, sparkline, staffingChart } from "../charts.js";
 import { FloorPlan, levelOf } from "../floorplan.js";
 import { can } from "../roles.js";
 import {
@@ -10,6 +10,8 @@ import {
 
 const KPI_REFRESH_MS = 10_000;
 const ZONE_REFRESH_MS = 5 * 60_000;
+const SYSTEMS_REFRESH_MS = 10_000;
+const RELIABILITY_REFRESH_MS = 5 * 60_000;
 const ACTUALS_HOURS = 8;
 // Rows drawn in the alarm list (most severe first); the rest is counted. Bounds the cost of an alarm storm.
 const MAX_ALARM_ROWS = 60;
@@ -42,6 +44,8 @@ export class OperationsView {
     this.deviceCount = h("span", { class: "muted" });
     this.zoneEl = h("div", { "data-testid": "zone-detail" });
     this.zoneTitle = h("h2", {}, t("zone.title"));
+    this.systemsEl = h("div", { class: "systems", "data-testid": "systems" });
+    this.reliabilityEl = h("div", { "data-testid": "reliability" });
     root.append(h("div", { class: "ops", "data-testid": "view-operations" },
       this.kpiEl,
       h("section", { class: "panel plan" },
@@ -55,7 +59,11 @@ export class OperationsView {
           h("div", { class: "panel-head" }, h("h2", {}, t("alarms.title")), this.alarmCount), this.alarmsEl),
         h("section", { class: "panel" },
           h("div", { class: "panel-head" }, h("h2", {}, t("devices.title")), h("span", { class: "spacer" }), this.deviceCount),
-          this.devicesEl))));
+          this.devicesEl),
+        h("section", { class: "panel" }, h("div", { class: "panel-head" }, h("h2", {}, t("systems.title"))),
+          this.systemsEl),
+        h("section", { class: "panel" }, h("div", { class: "panel-head" }, h("h2", {}, t("reliability.title"))),
+          this.reliabilityEl))));
 
     const siteZones = this.app.site?.zones || [];
     if (siteZones.length) {
@@ -68,16 +76,21 @@ export class OperationsView {
     this.app.store.addEventListener("change", this.onChange);
     this.stops.push(every(KPI_REFRESH_MS, () => this.refreshKpis()));
     this.stops.push(every(ZONE_REFRESH_MS, () => this.selected && this.loadZone()));
+    this.stops.push(every(SYSTEMS_REFRESH_MS, () => this.refreshSystems()));
+    this.stops.push(every(RELIABILITY_REFRESH_MS, () => this.refreshReliability()));
     this.renderAlarms();
     this.renderDevices();
     this.renderPlan();
     this.renderKpis();
+    this.refreshSystems();
+    this.refreshReliability();
   }
 
   unmount() {
     this.app.store.removeEventListener("change", this.onChange);
     for (const stop of this.stops) stop();
     clearTimeout(this.kpiTimer);
+    clearTimeout(this.systemsTimer);
     this.queue.cancel();
   }
 
@@ -88,6 +101,10 @@ export class OperationsView {
         setTimeout(() => this.fresh.delete(String(item.id)), 3000);
       }
       this.queue.mark("alarms");
+      if (String(item?.source || "").startsWith("system:")) {
+        clearTimeout(this.systemsTimer);
+        this.systemsTimer = setTimeout(() => this.refreshSystems(), 300);
+      }
     } else if (collection === "zones") {
       this.queue.mark("plan");
       if (this.selected && (!item || item.id === this.selected)) this.queue.mark("facts");
@@ -164,6 +181,81 @@ export class OperationsView {
         h("div", { class: "kpi-label" }, i.t(`kpi.${key}`)),
         h("div", { class: "kpi-value", "data-testid": `kpi-${key}` }, value),
         h("div", { class: "kpi-sub" }, sub || (this.kpiError && !this.kpis ? i.t("kpi.local") : "\u00a0")))));
+  }
+
+  // -- the hospital's systems and device reliability -----------------------------------------------
+
+  async refreshSystems() {
+    try {
+      this.systems = await this.app.api.get("/api/systems");
+      this.systemsError = null;
+    } catch (err) {
+      this.systemsError = err;
+    }
+    this.renderSystems();
+  }
+
+  renderSystems() {
+    const i = this.i18n;
+    if (this.systemsError && !this.systems) {
+      fill(this.systemsEl, h("div", { class: "unavailable" }, errorText(i, this.systemsError)));
+      return;
+    }
+    const systems = this.systems || [];
+    if (!systems.length) {
+      fill(this.systemsEl, h("div", { class: "muted" }, i.t("systems.none")));
+      return;
+    }
+    fill(this.systemsEl, systems.map((sys) => {
+      const last = sys.last;
+      const ms = last?.response_ms;
+      return h("div", { class: "system", dataset: { system: sys.name, state: sys.state } },
+        h("span", { class: "system-name" }, i.term("system", sys.name)),
+        h("span", { class: "system-state", "data-testid": `system-state-${sys.name}` }, i.t(`systems.state.${sys.state}`)),
+        sparkline({ values: sys.recent.map((r) => (r.response_ms === null ? NaN : r.response_ms)),
+          label: i.t("systems.recent") }),
+        h("span", { class: "system-ms", "data-testid": `system-ms-${sys.name}` },
+          ms === null || ms === undefined ? "—" : i.t("systems.ms", { s: i.number(ms / 1000, 1) })),
+        h("span", { class: "muted system-detail" },
+          sys.alarms.length ? sys.alarms.map((a) => i.t(`alarm.${a}`)).join(", ")
+            : (last && !last.ok ? last.error : (last ? i.time(last.at, true) : ""))));
+    }));
+  }
+
+  async refreshReliability() {
+    try {
+      this.reliability = await this.app.api.get("/api/kpis/reliability?period=month");
+      this.reliabilityError = null;
+    } catch (err) {
+      this.reliabilityError = err;
+    }
+    this.renderReliability();
+  }
+
+  renderReliability() {
+    const i = this.i18n;
+    const r = this.reliability;
+    if (!r) {
+      fill(this.reliabilityEl, this.reliabilityError ? h("div", { class: "unavailable" }, errorText(i, this.reliabilityError)) : "");
+      return;
+    }
+    // Days as UTC noons, labelled MM-DD: the site's dates, whatever the browser's time zone.
+    const points = r.trend.map((p) => ({ t: Date.parse(`${p.date}T12:00:00Z`), v: p.fault_rate * 100 }));
+    const chart = lineChart({ points, i18n: i, width: 320, height: 90,
+      xLabel: (t) => new Date(t).toISOString().slice(5, 10) });
+    chart.setAttribute("data-testid", "reliability-chart");
+    chart.setAttribute("aria-label", i.t("reliability.chart"));
+    const kinds = Object.entries(r.by_kind).filter(([, k]) => k.devices > 0);
+    fill(this.reliabilityEl,
+      h("div", { class: "muted" }, i.t("reliability.month", {
+        p: i.percent(r.mean_daily_fault_rate), target: i.percent(r.target, 0),
+        mttr: i.duration(r.mttr_s), mtbf: i.duration(r.mtbf_s) })),
+      chart,
+      h("table", { class: "reliability" },
+        h("thead", {}, h("tr", {}, ["kind", "fault_rate", "mttr", "mtbf"].map((c) => h("th", {}, i.t(`reliability.col.${c}`))))),
+        h("tbody", {}, kinds.map(([kind, k]) => h("tr", { dataset: { kind, tone: k.over_target ? "warn" : "" } },
+          h("td", {}, i.term("kind", kind)), h("td", {}, i.percent(k.fault_rate)),
+          h("td", {}, i.duration(k.mttr_s)), h("td", {}, i.duration(k.mtbf_s)))))));
   }
 
   // -- floor plan and zone -------------------------------------------------------------------------
