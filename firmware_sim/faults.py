@@ -36,6 +36,8 @@ _SPECS = [
     FaultSpec("over_current", ("charger",), True, 1, "a slot draws too much current and trips"),
     FaultSpec("ground_fault", ("charger",), True, 1, "station ground fault; charging stops"),
     FaultSpec("fan_fault", ("charger",), True, 1, "station fan failed; temperature creeps up"),
+    # Not a fault of the device but a rush on its stock: only by hand (weight 0), to see the low-stock alarm.
+    FaultSpec("take_all", ("charger",), True, 0, "every chair is taken at once; none is returned here until cleared"),
     FaultSpec("power_loss", MQTT + ("wifi_probe:serial", "charger"), True, 1,
               "device loses power: MQTT drops without DISCONNECT (Last Will), serial goes silent"),
     FaultSpec("probe_offline", ("wifi_probe:mqtt", "wifi_probe:serial"), True, 1, "probe stops reporting"),

@@ -18,8 +18,8 @@ from floorops.config import Config
 from floorops.kinds import BUILTIN, TRANSPORTS, KindError, KindRegistry, from_plugins
 
 ZONE_KINDS = (
-    "registration", "clinic", "lab", "imaging", "pharmacy", "paediatrics", "emergency", "entrance", "corridor",
-    "inpatient", "other",
+    "registration", "payment", "clinic", "lab", "imaging", "pharmacy", "paediatrics", "emergency", "entrance",
+    "corridor", "inpatient", "other",
 )
 
 

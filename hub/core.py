@@ -28,8 +28,10 @@ from hub.events import EventBus
 from hub.reliability import equipment_fault_types, fault_rates
 from hub.notify.settings import load_notify
 from hub.roster import Roster
+from hub import service_levels, wheelchairs
 from hub.screens import ScreenCommands
-from hub.rules import agents, crowding, forecast, offline, supervisor
+from hub.rules import agents, crowding, forecast, offline, service_level, supervisor, waits
+from hub.rules import wheelchairs as wheelchair_rule
 from hub.rules import broker as broker_rule
 from hub.rules import ingest as ingest_rule
 from hub.rules import reliability as reliability_rule
@@ -38,7 +40,7 @@ from hub.rules.base import RuleContext, RuleFamily, RuleSet, Signal
 from hub.rules.config import load_rules_file, validate_rules
 from hub.rules.registry import FAMILIES
 from hub.silences import SilenceManager
-from hub.state import AgentState, LiveState
+from hub.state import AgentState, DeviceState, LiveState
 from hub.tickets import TicketManager
 from hub import views
 
@@ -323,14 +325,19 @@ class Hub:
         dev.last_seen = now
         dev.agent = agent_id or dev.agent
         if channel == "telemetry":
-            dev.readings = dict(rec.data)
+            dev.previous_readings, dev.readings = dev.readings, dict(rec.data)
         elif channel == "status":
             dev.readings = {**dev.readings, "status": rec.data.get("state")}
         self.state.touch_device(device_id)
-        ctx = self._context(rec=rec, device=dev, queue=self._apply_queue(rec, dev.queue))
+        families = self._kind_rules[kind]
+        ctx = self._context(rec=rec, device=dev, queue=self._apply_queue(rec, dev.queue), site=self.site)
+        if wheelchair_rule.FAMILY in families:
+            self._record_wheelchairs(rec, dev)
         signals: list[Signal] = offline.evaluate(ctx)
-        for family in self._kind_rules[kind]:
+        for family in families:
             signals += family.evaluate(ctx)
+        if waits.FAMILY in families:
+            signals += self._ticket_event(rec, ctx.queue)
         self._raise_or_clear(signals)
         if kind == "queue_screen":
             self._screen_record(rec, before)
@@ -381,6 +388,52 @@ class Hub:
         self.state.touch_queue(queue)
         return queue
 
+    def _ticket_event(self, rec: EdgeRecord, queue: str) -> list[Signal]:
+        """A ticket issued, called, served or not shown (a queue screen's event): stored
+        (hub.service_levels); a call judges the queue's service level of the ticket's day."""
+        q = self.state.queues.get(queue)
+        event, ticket = rec.data.get("event"), rec.data.get("ticket")
+        if (q is None or rec.channel != "event" or not isinstance(event, str) or not event.startswith("ticket_")
+                or not isinstance(ticket, str)):
+            return []
+        ts = rec.ts / 1000
+        if not service_levels.record(self.db, self.tz, event, q.id, q.zone, ticket, ts):
+            self.metrics["tickets_unmatched"] += 1
+            return []
+        if event != "ticket_called":
+            return []
+        rule = self.rules.rule(service_level.RULE)
+        target = service_levels.target_wait_s(self.rules, q.id, self.site.zone(q.zone).kind)
+        counts = service_levels.queue_counts(self.db, q.id, service_levels.local_day(ts, self.tz), target,
+                                             ts - rule["abandon_after_s"])
+        return service_level.evaluate(self._context(
+            queue=q.id, service_day={**counts, "target_wait_s": target, "zone": q.zone}))
+
+    def _record_wheelchairs(self, rec: EdgeRecord, dev: DeviceState) -> None:
+        """A station's reading: the chairs taken and returned since its previous reading (its low stock is
+        the wheelchairs rule family's)."""
+        if rec.channel != "telemetry":
+            return
+        stock = wheelchairs.stock(rec.data, self.rules.rule(wheelchair_rule.RULE)["charged_soc_pct"])
+        if stock is None:
+            return
+        taken, returned = wheelchairs.transitions(dev.previous_readings, rec.data)
+        wheelchairs.record(self.db, self.tz, dev.id, dev.zone, self.clock.now(), taken, returned, stock.charged)
+
+    def wheelchairs_json(self, day: dt.date | None = None) -> dict[str, Any]:
+        low = [src for src, type_ in self.alarms.open if type_ == wheelchair_rule.RULE]
+        return wheelchairs.compute(self.db, self.site, self.state.devices.values(),
+                                   self.rules.rule(wheelchair_rule.RULE)["charged_soc_pct"], self.clock.now(), low, day)
+
+    def nearest_wheelchair_station(self, zone_id: str, need: int = 1) -> str | None:
+        """Where a wheelchair request from ``zone_id`` goes (hub.wheelchairs.nearest_station)."""
+        stations = wheelchairs.stations_now(self.site, self.state.devices.values(),
+                                            self.rules.rule(wheelchair_rule.RULE)["charged_soc_pct"])
+        return wheelchairs.nearest_station(self.site, stations, zone_id, need)
+
+    def service_levels_json(self, day: dt.date | None = None) -> dict[str, Any]:
+        return service_levels.compute(self.db, self.site, self.rules, self.clock.now(), day)
+
     def _count_arrival(self, zone: str, ts: float) -> None:
         bucket_s = self.cfg.models.bucket_min * 60
         start = ts - ts % bucket_s
@@ -429,6 +482,9 @@ class Hub:
         known = self.state.known(device_id) is not None
         dev = self.state.remove(device_id)
         self.alarms.clear_device(device_id)
+        if (device_id, wheelchair_rule.RULE) in self.alarms.open:  # a station's stock alarm has no device id
+            self.alarms.apply(Signal(wheelchair_rule.RULE, device_id, False, kind="charger",
+                                     detail={"device_removed": True}))
         if dev is not None:
             dev.faults.clear()
         self.db.execute("UPDATE devices SET removed_at=COALESCE(removed_at, ?) WHERE id=?", (self.clock.now(), device_id))
@@ -653,6 +709,8 @@ class Hub:
             self.db.execute("DELETE FROM dead_letters WHERE id <= (SELECT MAX(id) FROM dead_letters) - ?",
                             (DEAD_LETTERS_KEEP,))
             self.screens.prune()
+            service_levels.prune(self.db, self.clock.now())
+            wheelchairs.prune(self.db, self.clock.now())
             self.bus.prune()
 
     def apply_forecast(self, forecasts: dict[str, list[dict[str, Any]]]) -> None:

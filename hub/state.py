@@ -31,6 +31,9 @@ class DeviceState:
     # The edge agent that last relayed its records ('' unknown): whose outage its silence is. Not stored:
     # after a restart it is learnt again from the next record.
     agent: str = ""
+    # The readings before the last telemetry (not stored: the stored readings are the previous ones after a
+    # restart), for rules that count changes between readings (hub.wheelchairs).
+    previous_readings: dict[str, Any] = field(default_factory=dict)
 
     @property
     def state(self) -> str:

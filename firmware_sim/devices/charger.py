@@ -64,9 +64,9 @@ class ChargerSim(DeviceSim):
         return True
 
     def dock(self, soc: float) -> bool:
-        """A chair is returned to a free slot; False if the station is full."""
+        """A chair is returned to a free slot; False if the station is full (or emptied by ``take_all``)."""
         free = [s for s in self.slots if s.state == EMPTY]
-        if not free:
+        if not free or self.has("take_all"):
             return False
         self._dock(free[0], soc)
         return True
@@ -105,6 +105,8 @@ class ChargerSim(DeviceSim):
 
     def on_fault(self, name: str, now_ms: int) -> None:
         super().on_fault(name, now_ms)
+        if name == "take_all":
+            self.slots = [Slot() for _ in self.slots]
         if name == "over_temperature":
             self.temperature_c = max(self.temperature_c, 68.0)
         if name == "over_current":

@@ -31,5 +31,5 @@ def offline_lines(tags: dict[str, str], t: int) -> list[str]:
 # the device: no MQTT validators, and no device seq.
 KIND: Final = DeviceKind(
     "charger", ("modbus",), lines, history_measurement="charger_station", offline_after_s=60.0,
-    rules=("charger",), device_seq=False, offline_lines=offline_lines,
+    rules=("charger", "wheelchairs"), device_seq=False, offline_lines=offline_lines,
 )

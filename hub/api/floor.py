@@ -22,6 +22,11 @@ DEVICE = obj(id=STR, kind=STR, zone=STR, queue=STR,
 AGENT = obj(id=STR, state={"type": "string", "enum": ["online", "offline"]}, since=TIME, seen_at=TIME)
 ZONE = obj(id=STR, name=STR, name_zh=STR, capacity=INT, occupancy=NNUM, occupancy_at=TIME, waiting=INT,
            avg_wait_s=NUM, level={"type": "string", "enum": ["normal", "busy", "crowded"]})
+NINT = {"type": ["integer", "null"]}
+SERVICE_LEVEL = obj(issued=INT, called=INT, within_target=INT, served=INT, no_show=INT, abandoned=INT, waiting=INT,
+                    service_level=NNUM, no_show_rate=NNUM, abandonment_rate=NNUM, avg_wait_s=NNUM)
+STATION = obj(id=STR, zone=STR, floor=INT, online={"type": "boolean"}, slots=INT, docked=INT, charged=INT,
+              low_stock={"type": "boolean"})
 # Device kind -> the InfluxDB measurement of its readings (docs/architecture.md).
 HIDDEN_COLUMNS = {"time", "site", "zone", "device_id", "kind", "mac_hash"}
 
@@ -116,14 +121,34 @@ async def timeline(request: web.Request) -> web.Response:
     return ok({"device": views.device_json(hub, device_id), "items": items})
 
 
-async def kpi(request: web.Request) -> web.Response:
-    hub = ctx(request).hub
+def _date(request: web.Request) -> dt.date | None:
     day = request.query.get("date")
     try:
-        d = dt.date.fromisoformat(day) if day is not None else None
+        return dt.date.fromisoformat(day) if day is not None else None
     except ValueError:
         raise ApiError(400, "date must be YYYY-MM-DD") from None
-    return ok(kpis.compute(hub, d))
+
+
+async def kpi(request: web.Request) -> web.Response:
+    return ok(kpis.compute(ctx(request).hub, _date(request)))
+
+
+async def service_levels(request: web.Request) -> web.Response:
+    return ok(ctx(request).hub.service_levels_json(_date(request)))
+
+
+async def wheelchairs(request: web.Request) -> web.Response:
+    return ok(ctx(request).hub.wheelchairs_json(_date(request)))
+
+
+async def nearest_wheelchairs(request: web.Request) -> web.Response:
+    hub = ctx(request).hub
+    zone = request.match_info["id"]
+    if zone not in hub.state.zones:
+        raise ApiError(404, "no such zone")
+    need = query_int(request, "need", 1, 1, 1000)
+    assert need is not None
+    return ok({"zone": zone, "need": need, "station": hub.nearest_wheelchair_station(zone, need)})
 
 
 async def roster(request: web.Request) -> web.Response:
@@ -158,6 +183,19 @@ ROUTES = [
     Route("GET", "/api/kpis", kpi, "read", "Operations KPIs (today, or ?date=)",
           obj(waiting_now=INT, avg_wait_s=NUM, devices_faulted=INT, fault_rate=NUM, open_tickets=INT,
               sla_breaches=INT, open_dispatches=INT, mtta_s=NNUM, mttr_s=NNUM), query={"date": DATE}, tag="floor"),
+    Route("GET", "/api/service-levels", service_levels, "read",
+          "Queue service levels of today (or ?date=): per queue, zone and site, from the screens' ticket events",
+          obj(day=STR, target_share=NUM, queues=arr(SERVICE_LEVEL), zones=arr(SERVICE_LEVEL), site=SERVICE_LEVEL),
+          query={"date": DATE}, tag="floor"),
+    Route("GET", "/api/wheelchairs", wheelchairs, "read",
+          "Wheelchairs now per charging station and for the site; today's (or ?date=) demand, supply and "
+          "forecast by hour", obj(day=STR, charged_soc_pct=NUM, stations=arr(STATION), site=ANY_OBJ,
+                                  hours=arr(obj(hour=INT, demand=INT, returned=INT, supply=NINT, forecast=NNUM))),
+          query={"date": DATE}, tag="floor"),
+    Route("GET", "/api/zones/{id}/wheelchair-station", nearest_wheelchairs, "read",
+          "The station a wheelchair request from the zone goes to: same zone, same floor, then any, with at least "
+          "?need= (1) charged chairs; station null when none has them", obj(zone=STR, need=INT, station=NSTR),
+          query={"need": {"type": "integer", "minimum": 1, "maximum": 1000}}, tag="floor"),
     Route("GET", "/api/roster", roster, "read", "People, roles, zones, shifts, on duty",
           arr(obj(id=STR, name=STR, role=STR, zones=arr(STR), on_duty={"type": "boolean"},
                   elastic={"type": "boolean"}, username=NSTR)), tag="floor"),

@@ -53,6 +53,9 @@ class HubCollector:
             if key.startswith(REJECTED_PREFIX):
                 rejected.add_metric([key.removeprefix(REJECTED_PREFIX)], n)
         yield rejected
+        yield CounterMetricFamily("floorops_hub_queue_tickets_unmatched",
+                                  "Queue ticket calls or outcomes that matched no issued ticket (hub.service_levels).",
+                                  value=hub.metrics["tickets_unmatched"])
         yield CounterMetricFamily("floorops_hub_ticks", "Rule ticks done (time-driven rules, escalation).",
                                   value=hub.metrics["ticks"])
         yield CounterMetricFamily("floorops_hub_dead_letters",

@@ -18,8 +18,10 @@ if TYPE_CHECKING:
 
 SEVERITIES = ("critical", "major", "minor", "warning")
 
-# What a setting holds. The tables' keys are free, but checked: a severity, a device kind, any queue id.
-SETTING_TYPES = ("number", "integer", "bool", "severity", "per_severity", "per_kind", "per_queue")
+# What a setting holds. The tables' keys are free, but checked: a severity, a device kind, any queue id, a
+# zone kind (floorops.site.ZONE_KINDS); ``periods`` is a list of time-of-day tables (hub.rules.config).
+SETTING_TYPES = ("number", "integer", "bool", "severity", "per_severity", "per_kind", "per_queue",
+                 "per_zone_kind", "periods")
 
 
 @dataclass(frozen=True)
@@ -28,7 +30,9 @@ class Setting:
 
     ``number``: a float >= ``minimum`` (0 unless said); ``integer``: an int >= ``minimum`` (1 unless said);
     ``per_severity``: a number per severity; ``per_kind``: a number per device kind, whose default is
-    ``default(kind)`` (a callable); ``per_queue``: per queue id, a table of the numbers named in ``fields``.
+    ``default(kind)`` (a callable); ``per_queue``: per queue id, a table of the numbers named in ``fields``;
+    ``per_zone_kind``: the same per zone kind; ``periods``: a list of tables ``from``, ``to`` ("HH:MM", the
+    site's local time), optional ``queues`` and ``zone_kinds`` (lists of names) and the numbers in ``fields``.
     """
 
     name: str
@@ -36,7 +40,7 @@ class Setting:
     help: str
     type: str = "number"
     minimum: float | None = None
-    fields: tuple[str, ...] = ()  # per_queue: the keys each queue's table may hold
+    fields: tuple[str, ...] = ()  # per_queue, per_zone_kind, periods: the numbers each table may hold
 
     def __post_init__(self) -> None:
         if self.type not in SETTING_TYPES:
@@ -118,13 +122,16 @@ class RuleContext:
     started_at: float = 0.0
     # crowding_forecast
     forecasts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    site: Site | None = None
+    site: Site | None = None  # crowding_forecast, and with a record (long_wait: zone kinds, local time)
     # ingest_stalled: seconds the ingest has been failing (0: healthy), and the last error
     stalled_s: float = 0.0
     error: str = ""
     # broker_dropping: the broker's dropped-messages counter seen (a hub.rules.broker.DropWatch), new drops
     drop_watch: Any = None
     dropped_new: int = 0
+    # service_level_low, on a ticket call: the queue's day (hub.service_levels.queue_counts) with its
+    # target_wait_s; ``zone`` is the queue's zone
+    service_day: dict[str, Any] = field(default_factory=dict)
     # system_slow / system_down: one check of a hospital system (a hub.rules.systems.Check), after each check
     system_check: Any = None
     # fault_rate_high (once a minute): device kind -> (its devices with an equipment fault today, its devices)

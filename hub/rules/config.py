@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from floorops.kinds import BUILTIN, KindRegistry
+from floorops.site import ZONE_KINDS
 from hub.rules.base import SEVERITIES, Rule, RuleFamily, RuleSet, Setting
 from hub.rules.registry import FAMILIES
 
-__all__ = ["SECTIONS", "SEVERITIES", "RuleSet", "RulesError", "load_rules_file", "rule_settings", "rules_schema",
-           "schema", "settings_table", "validate_rules"]
+__all__ = ["SECTIONS", "SEVERITIES", "RuleSet", "RulesError", "hhmm", "load_rules_file", "rule_settings",
+           "rules_schema", "schema", "settings_table", "validate_rules"]
 
 # The sections beside [rules]: how alarms, tickets and staff dispatch behave, for every rule.
 SECTIONS: dict[str, tuple[Setting, ...]] = {
@@ -48,6 +49,44 @@ SECTIONS: dict[str, tuple[Setting, ...]] = {
 
 class RulesError(ValueError):
     """The rules file or the edited rules are invalid."""
+
+
+def hhmm(text: Any, where: str) -> int:
+    """Minutes after midnight of "HH:MM" (00:00 .. 24:00)."""
+    if not isinstance(text, str) or len(text) != 5 or text[2] != ":" or not (text[:2] + text[3:]).isdigit():
+        raise RulesError(f"{where}: expected a time \"HH:MM\", got {text!r}")
+    h, m = int(text[:2]), int(text[3:])
+    if m > 59 or h * 60 + m > 24 * 60:
+        raise RulesError(f"{where}: not a time of day: {text!r}")
+    return h * 60 + m
+
+
+def _periods(setting: Setting, given: Any, where: str) -> list[dict[str, Any]]:
+    """A ``periods`` setting: [from, to) in the site's local time ("HH:MM", to may be "24:00"; from > to
+    runs past midnight), for the queues and zone kinds listed (none listed: every queue)."""
+    if not isinstance(given, list):
+        raise RulesError(f"{where}: expected a list of tables")
+    keys = {"from", "to", "queues", "zone_kinds", *setting.fields}
+    out = []
+    for i, p in enumerate(given):
+        w = f"{where}[{i}]"
+        if not isinstance(p, dict) or set(p) - keys or not {"from", "to"} <= set(p):
+            raise RulesError(f"{w}: expected a table with from, to and any of {', '.join(sorted(keys))}")
+        hhmm(p["from"], f"{w}.from")
+        hhmm(p["to"], f"{w}.to")
+        item: dict[str, Any] = {"from": p["from"], "to": p["to"]}
+        for key in ("queues", "zone_kinds"):
+            names = p.get(key, [])
+            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                raise RulesError(f"{w}.{key}: expected a list of names")
+            if key == "zone_kinds" and (bad := [n for n in names if n not in ZONE_KINDS]):
+                raise RulesError(f"{w}.zone_kinds: {', '.join(bad)}: not a zone kind ({', '.join(ZONE_KINDS)})")
+            item[key] = list(names)
+        for key in setting.fields:
+            if key in p:
+                item[key] = _number(p[key], f"{w}.{key}", setting.lowest)
+        out.append(item)
+    return out
 
 
 def rule_settings(rule: Rule) -> tuple[Setting, ...]:
@@ -108,6 +147,8 @@ def _value(setting: Setting, default: Any, given: Any, where: str, kinds: KindRe
         if given not in SEVERITIES:
             raise RulesError(f"{where}: expected one of {', '.join(SEVERITIES)}, got {given!r}")
         return given
+    if t == "periods":
+        return _periods(setting, given, where)
     if not isinstance(given, dict):
         raise RulesError(f"{where}: expected a table")
     out = dict(default)
@@ -116,7 +157,9 @@ def _value(setting: Setting, default: Any, given: Any, where: str, kinds: KindRe
             raise RulesError(f"{where}.{k}: not a severity ({', '.join(SEVERITIES)})")
         if t == "per_kind" and k not in kinds:
             raise RulesError(f"{where}.{k}: not a device kind ({', '.join(kinds.names)})")
-        if t == "per_queue":
+        if t == "per_zone_kind" and k not in ZONE_KINDS:
+            raise RulesError(f"{where}.{k}: not a zone kind ({', '.join(ZONE_KINDS)})")
+        if t in ("per_queue", "per_zone_kind"):
             if not isinstance(v, dict) or set(v) - set(setting.fields):
                 raise RulesError(f"{where}.{k}: expected a table with {', '.join(sorted(setting.fields))}")
             out[k] = {q: _number(x, f"{where}.{k}.{q}", setting.lowest) for q, x in v.items()}
@@ -172,10 +215,18 @@ def _setting_schema(setting: Setting, kinds: KindRegistry) -> dict[str, Any]:
     elif t == "per_kind":  # a site's plugin kinds too: the keys are checked against its kinds (validate_rules)
         node = {"type": "object", "additionalProperties": dict(number),
                 "properties": {k: dict(number) for k in kinds.names}}
-    elif t == "per_queue":
-        node = {"type": "object", "additionalProperties": {
-            "type": "object", "additionalProperties": False,
-            "properties": {q: dict(number) for q in sorted(setting.fields)}}}
+    elif t in ("per_queue", "per_zone_kind"):
+        table = {"type": "object", "additionalProperties": False,
+                 "properties": {q: dict(number) for q in sorted(setting.fields)}}
+        node = ({"type": "object", "additionalProperties": table} if t == "per_queue" else
+                {"type": "object", "additionalProperties": False, "properties": {z: table for z in ZONE_KINDS}})
+    elif t == "periods":
+        names = {"type": "array", "items": {"type": "string"}}
+        time = {"type": "string", "pattern": "^[0-2][0-9]:[0-5][0-9]$"}
+        node = {"type": "array", "items": {
+            "type": "object", "additionalProperties": False, "required": ["from", "to"],
+            "properties": {"from": time, "to": dict(time), "queues": names, "zone_kinds": dict(names),
+                           **{f: dict(number) for f in setting.fields}}}}
     elif t == "bool":
         node = {"type": "boolean"}
     elif t == "integer":

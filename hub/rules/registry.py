@@ -6,7 +6,7 @@ The order is the order of the [rules] tables in ``GET /api/rules`` and in the ad
 from __future__ import annotations
 
 from hub.rules import (agents, broker, charger, crowding, display, forecast, ingest, kiosk, offline, reliability,
-                       screens, supervisor, systems, waits)
+                       screens, service_level, supervisor, systems, waits, wheelchairs)
 from hub.rules.base import RuleFamily
 
 FAMILIES: tuple[RuleFamily, ...] = (
@@ -20,6 +20,8 @@ FAMILIES: tuple[RuleFamily, ...] = (
     charger.FAMILY,
     crowding.FAMILY,
     waits.FAMILY,
+    service_level.FAMILY,
+    wheelchairs.FAMILY,
     forecast.FAMILY,
     systems.FAMILY,
     reliability.FAMILY,

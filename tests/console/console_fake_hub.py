@@ -73,6 +73,20 @@ class FakeHub:
                    "waiting": 5, "level": "normal"} for z in self.site.zones
         }
         self.zones["reg_hall"].update(occupancy=240, waiting=61, level="crowded")
+        # GET /api/service-levels and /api/wheelchairs, in the hub's shapes (docs/api.md), cut to the site totals.
+        level = {"issued": 120, "called": 100, "within_target": 72, "served": 92, "no_show": 8, "abandoned": 6,
+                 "waiting": 14, "service_level": 0.72, "no_show_rate": 0.08, "abandonment_rate": 0.05,
+                 "avg_wait_s": 1320.0}
+        self.service_levels: dict[str, Any] = {"day": now.date().isoformat(), "target_share": 0.8, "queues": [],
+                                               "zones": [{"zone": "reg_hall", **level}], "site": level}
+        self.wheelchairs: dict[str, Any] = {
+            "day": now.date().isoformat(), "charged_soc_pct": 80.0, "hours": [],
+            "stations": [{"id": "charger-01", "zone": "entrance", "floor": 1, "online": True, "slots": 8,
+                          "docked": 1, "charged": 1, "low_stock": True},
+                         {"id": "charger-02", "zone": "reg_hall", "floor": 1, "online": True, "slots": 6,
+                          "docked": 6, "charged": 5, "low_stock": False}],
+            "site": {"slots": 15, "docked": 9, "charged": 7, "stations": 2, "low_stock": 1, "demand_today": 23,
+                     "forecast_today": 40.0}}
         self.zones["lab"].update(occupancy=80, waiting=22, level="busy")
         self.zones["imaging_xr"].update(occupancy=None)  # no occupancy measured yet (probes silent)
         self.devices = {
@@ -195,6 +209,8 @@ class FakeHub:
         r.add_get("/api/site", self.get_site)
         r.add_get("/api/zones", self._answer(lambda: list(self.zones.values())))
         r.add_get("/api/kpis", self.kpis)
+        r.add_get("/api/service-levels", self._answer(lambda: self.service_levels))
+        r.add_get("/api/wheelchairs", self._answer(lambda: self.wheelchairs))
         r.add_get("/api/alarms", self._answer(lambda: list(self.alarms.values())))
         r.add_post("/api/alarms/{id}/ack", self.ack)
         r.add_get("/api/tickets", self._answer(lambda: list(self.tickets.values())))

@@ -404,3 +404,28 @@ def test_an_ended_session_returns_to_sign_in(fake_hub: FakeHub, open_console: Ca
     fake_hub.drop_sockets()
     expect(page.get_by_test_id("login-error")).to_contain_text("session has ended", timeout=8000)
     expect(page.locator("#topbar")).to_be_hidden()
+
+
+@pytest.mark.parametrize("lang,texts", [
+    ("en", {"label": "Called within target", "sub": "no-show 8% · abandoned 5%", "chairs": "Wheelchairs charged",
+            "chairs_sub": "taken today 23 · forecast 40"}),
+    ("zh", {"label": "按时叫号率", "sub": "过号 8% · 放弃 5%", "chairs": "可用轮椅(已充电)",
+            "chairs_sub": "今日借用 23 · 预测 40"}),
+])
+def test_service_level_and_wheelchair_tiles_in_both_languages(
+    fake_hub: FakeHub, open_console: Callable[..., Console], lang: str, texts: dict[str, str]
+) -> None:
+    page = open_console(fake_hub.url, WALL).login("monitor", "monitor-pw", lang=lang)
+    level = page.locator('.kpi[data-kpi="service_level"]')
+    expect(page.get_by_test_id("kpi-service_level")).to_have_text("72%")
+    expect(level).to_have_attribute("data-tone", "warn")  # below the 80% target
+    expect(level.locator(".kpi-label")).to_have_text(texts["label"])
+    expect(level.locator(".kpi-sub")).to_have_text(texts["sub"])
+    chairs = page.locator('.kpi[data-kpi="wheelchairs"]')
+    expect(page.get_by_test_id("kpi-wheelchairs")).to_have_text("7 / 15")
+    expect(chairs).to_have_attribute("data-tone", "bad")  # a station is low
+    expect(chairs.locator(".kpi-label")).to_have_text(texts["chairs"])
+    expect(chairs.locator(".kpi-sub")).to_have_text(texts["chairs_sub"])
+    page.locator('.zone-g[data-zone="reg_hall"]').click()  # the zone's own figures
+    expect(page.get_by_test_id("zone-service-level")).to_have_text("72%")
+    expect(page.get_by_test_id("zone-wheelchairs")).to_have_text("5 / 6")

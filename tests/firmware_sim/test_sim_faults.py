@@ -227,6 +227,23 @@ def test_charger_faults_in_registers(demo_site: Site) -> None:
     assert all(regs[contract.slot_address(k)] != 4 for k in range(6))
 
 
+def test_take_all_empties_a_station_until_cleared(demo_site: Site) -> None:
+    sim, _ = sim_for(demo_site, "charger-02")
+    ch = sim.devices["charger-02"]
+    ch.dock(90.0)  # at least one chair there to take
+    sim.inject("charger-02", "take_all")
+    advance(sim, 5)
+    regs = ch.registers()
+    assert [regs[contract.slot_address(k)] for k in range(6)] == [0] * 6
+    assert not ch.dock(60.0)  # returned chairs go elsewhere while it lasts
+    sim.inject("charger-02", "clear")
+    assert ch.dock(60.0) and regs[contract.REG_STATUS] == contract.STATUS_MAINS_OK
+
+
+def test_take_all_is_never_a_random_fault() -> None:
+    assert CATALOG["take_all"].weight == 0 and CATALOG["take_all"].persistent
+
+
 def test_unknown_or_inapplicable_fault_is_refused(demo_site: Site) -> None:
     sim, _ = sim_for(demo_site, "kiosk-01")
     with pytest.raises(UnknownFault):

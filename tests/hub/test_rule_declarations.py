@@ -11,18 +11,18 @@ from hub.rules.registry import FAMILIES
 
 
 def _evaluate(ctx: RuleContext) -> list[Signal]:
-    """Low stock of wheelchairs at a zone: what a new rule module's one function looks like."""
-    rule = ctx.rules.rule("wheelchair_low_stock")
+    """Low stock of oxygen cylinders at a zone: what a new rule module's one function looks like."""
+    rule = ctx.rules.rule("oxygen_low_stock")
     rec = ctx.rec
     if rec is None or not isinstance(rec.data.get("available"), int):
         return []
     low = rec.data["available"] < rule["min_available"]
-    return [Signal("wheelchair_low_stock", rec.zone, low, zone=rec.zone, kind="zone")]
+    return [Signal("oxygen_low_stock", rec.zone, low, zone=rec.zone, kind="zone")]
 
 
-LOW_STOCK = RuleFamily("wheelchairs", per_kind=True, evaluate=_evaluate, rules=(
-    Rule("wheelchair_low_stock", "minor", "fewer wheelchairs ready than min_available", dispatch=True, settings=(
-        Setting("min_available", 2, "raise below this many ready wheelchairs", type="integer"),
+LOW_STOCK = RuleFamily("oxygen", per_kind=True, evaluate=_evaluate, rules=(
+    Rule("oxygen_low_stock", "minor", "fewer oxygen cylinders ready than min_available", dispatch=True, settings=(
+        Setting("min_available", 2, "raise below this many ready cylinders", type="integer"),
         Setting("per_zone", {}, "per zone id, its own bound", type="per_queue", fields=("min_available",)),
         Setting("recheck_s", 300.0, "look again after this long (s)", minimum=30),
     )),
@@ -31,39 +31,39 @@ WITH_LOW_STOCK = (*FAMILIES, LOW_STOCK)
 
 
 def test_a_declared_rule_gets_its_defaults_and_the_common_keys() -> None:
-    settings = validate_rules({}, BUILTIN, WITH_LOW_STOCK)["rules"]["wheelchair_low_stock"]
+    settings = validate_rules({}, BUILTIN, WITH_LOW_STOCK)["rules"]["oxygen_low_stock"]
     assert settings == {"enabled": True, "severity": "minor", "ticket": False, "dispatch": True,
                         "min_available": 2, "per_zone": {}, "recheck_s": 300.0}
-    assert "wheelchair_low_stock" not in validate_rules({})["rules"]  # only where it is registered
+    assert "oxygen_low_stock" not in validate_rules({})["rules"]  # only where it is registered
 
 
 def test_a_site_overrides_some_keys_and_keeps_the_rest() -> None:
-    given = {"rules": {"wheelchair_low_stock": {"min_available": 4, "severity": "major",
+    given = {"rules": {"oxygen_low_stock": {"min_available": 4, "severity": "major",
                                                 "per_zone": {"er": {"min_available": 6}}}}}
-    settings = validate_rules(given, BUILTIN, WITH_LOW_STOCK)["rules"]["wheelchair_low_stock"]
+    settings = validate_rules(given, BUILTIN, WITH_LOW_STOCK)["rules"]["oxygen_low_stock"]
     assert (settings["min_available"], settings["severity"], settings["recheck_s"]) == (4, "major", 300.0)
     assert settings["per_zone"] == {"er": {"min_available": 6.0}}
     assert validate_rules(given, BUILTIN, WITH_LOW_STOCK)["rules"]["card_jam"]["severity"] == "major"
 
 
 @pytest.mark.parametrize("bad,key", [
-    ({"min_available": 0}, "rules.wheelchair_low_stock.min_available"),  # integers are >= 1
-    ({"min_available": 2.5}, "rules.wheelchair_low_stock.min_available"),
-    ({"recheck_s": 10}, "rules.wheelchair_low_stock.recheck_s"),  # below its declared minimum 30
-    ({"severity": "dire"}, "rules.wheelchair_low_stock.severity"),
-    ({"per_zone": {"er": {"max": 1}}}, "rules.wheelchair_low_stock.per_zone.er"),
-    ({"min_availabel": 3}, "rules.wheelchair_low_stock.min_availabel"),  # a typo is refused, not ignored
+    ({"min_available": 0}, "rules.oxygen_low_stock.min_available"),  # integers are >= 1
+    ({"min_available": 2.5}, "rules.oxygen_low_stock.min_available"),
+    ({"recheck_s": 10}, "rules.oxygen_low_stock.recheck_s"),  # below its declared minimum 30
+    ({"severity": "dire"}, "rules.oxygen_low_stock.severity"),
+    ({"per_zone": {"er": {"max": 1}}}, "rules.oxygen_low_stock.per_zone.er"),
+    ({"min_availabel": 3}, "rules.oxygen_low_stock.min_availabel"),  # a typo is refused, not ignored
 ])
 def test_a_bad_value_is_refused_naming_the_key(bad: dict[str, object], key: str) -> None:
     with pytest.raises(RulesError) as err:
-        validate_rules({"rules": {"wheelchair_low_stock": bad}}, BUILTIN, WITH_LOW_STOCK)
+        validate_rules({"rules": {"oxygen_low_stock": bad}}, BUILTIN, WITH_LOW_STOCK)
     assert str(err.value).startswith(key + ":")
 
 
 def test_a_declared_rule_appears_in_the_json_schema_with_its_help() -> None:
-    node = rules_schema(BUILTIN, WITH_LOW_STOCK)["properties"]["rules"]["properties"]["wheelchair_low_stock"]
+    node = rules_schema(BUILTIN, WITH_LOW_STOCK)["properties"]["rules"]["properties"]["oxygen_low_stock"]
     assert node["additionalProperties"] is False
-    assert node["description"] == "fewer wheelchairs ready than min_available"
+    assert node["description"] == "fewer oxygen cylinders ready than min_available"
     props = node["properties"]
     assert {"enabled", "severity", "ticket", "dispatch", "min_available", "per_zone", "recheck_s"} == set(props)
     assert props["min_available"]["type"] == "integer" and props["min_available"]["minimum"] == 1
@@ -74,10 +74,10 @@ def test_a_declared_rule_appears_in_the_json_schema_with_its_help() -> None:
 def test_the_declared_rule_runs_over_its_context() -> None:
     from floorops.topics import EdgeRecord
     rules = RuleSet(validate_rules({}, BUILTIN, WITH_LOW_STOCK))
-    rec = EdgeRecord.from_json(b'{"device_id": "wc-1", "kind": "kiosk", "zone": "er", "channel": "telemetry", '
+    rec = EdgeRecord.from_json(b'{"device_id": "ox-1", "kind": "kiosk", "zone": "er", "channel": "telemetry", '
                                b'"ts": 1, "seq": 1, "data": {"available": 1}}')
     [sig] = LOW_STOCK.evaluate(RuleContext(rules=rules, now=0.0, rec=rec))
-    assert (sig.type, sig.source, sig.active) == ("wheelchair_low_stock", "er", True)
+    assert (sig.type, sig.source, sig.active) == ("oxygen_low_stock", "er", True)
 
 
 def test_every_registered_rule_is_declared_once_and_every_kind_names_a_registered_family() -> None:

@@ -128,14 +128,15 @@ export class OperationsView {
   // -- KPIs ----------------------------------------------------------------------------------------
 
   async refreshKpis() {
-    try {
-      this.kpis = await this.app.api.get("/api/kpis");
-      this.kpiError = null;
-    } catch (err) {
-      this.kpis = null;
-      this.kpiError = err;
-    }
+    // Service levels and wheelchairs are tiles of their own: a hub without those routes loses only them.
+    const [kpis, levels, chairs] = await Promise.allSettled(
+      ["/api/kpis", "/api/service-levels", "/api/wheelchairs"].map((path) => this.app.api.get(path)));
+    this.kpis = kpis.status === "fulfilled" ? kpis.value : null;
+    this.kpiError = kpis.status === "fulfilled" ? null : kpis.reason;
+    this.levels = levels.status === "fulfilled" ? levels.value : null;
+    this.chairs = chairs.status === "fulfilled" ? chairs.value : null;
     this.renderKpis();
+    this.queue.mark("facts");
   }
 
   /** When /api/kpis is missing, count what the console itself knows, and say so. */
@@ -167,6 +168,19 @@ export class OperationsView {
         k.active_alarms !== undefined ? i.t("kpi.active_alarms", { n: i.number(k.active_alarms) }) : ""],
       ["open_dispatches", i.number(k.open_dispatches), "", k.mtta_s !== undefined ? i.t("kpi.mtta", { d: i.duration(k.mtta_s) }) : ""],
     ];
+    const sl = this.levels?.site;
+    if (sl) {
+      tiles.push(["service_level", i.percent(sl.service_level ?? undefined),
+        sl.service_level !== null && sl.service_level < this.levels.target_share ? "warn" : "",
+        i.t("kpi.service_sub", { ns: i.percent(sl.no_show_rate ?? undefined), ab: i.percent(sl.abandonment_rate ?? undefined) })]);
+    }
+    const wc = this.chairs?.site;
+    if (wc) {
+      tiles.push(["wheelchairs", i.t("kpi.wheelchairs_value", { c: i.number(wc.charged), s: i.number(wc.slots) }),
+        wc.low_stock > 0 ? "bad" : "",
+        i.t("kpi.wheelchairs_sub", { d: i.number(wc.demand_today),
+          f: wc.forecast_today === null ? "–" : i.number(wc.forecast_today) })]);
+    }
     fill(this.kpiEl, tiles.map(([key, value, tone, sub]) =>
       h("div", { class: "kpi", dataset: { kpi: key, tone: tone || "" } },
         h("div", { class: "kpi-label" }, i.t(`kpi.${key}`)),
@@ -309,10 +323,18 @@ export class OperationsView {
     const level = levelOf(z);
     const onDuty = Array.isArray(this.roster)
       ? this.roster.filter((p) => p.on_duty && (p.zones || []).includes(this.selected)) : null;
+    // The zone's queues' service level today, and its charging stations' charged wheelchairs, when it has them.
+    const sl = (this.levels?.zones || []).find((x) => x.zone === this.selected);
+    const chairs = (this.chairs?.stations || []).filter((s) => s.zone === this.selected);
     fill(this.factsEl,
       h("span", {}, i.t("zone.occupancy"), " ", h("b", { "data-testid": "zone-occupancy" }, i.number(z.occupancy)), h("span", { class: "muted" }, ` / ${i.number(z.capacity)}`)),
       h("span", {}, i.t("zone.waiting"), " ", h("b", {}, i.number(z.waiting))),
       h("span", {}, h("span", { class: "level-pill", dataset: { level } }, i.term("level", level))),
+      sl && sl.called ? h("span", {}, i.t("kpi.service_level"), " ",
+        h("b", { "data-testid": "zone-service-level" }, i.percent(sl.service_level))) : null,
+      chairs.length ? h("span", {}, i.t("kpi.wheelchairs"), " ", h("b", { "data-testid": "zone-wheelchairs" },
+        i.t("kpi.wheelchairs_value", { c: i.number(chairs.reduce((n, s) => n + s.charged, 0)),
+          s: i.number(chairs.reduce((n, s) => n + s.slots, 0)) }))) : null,
       onDuty ? h("span", {}, i.t("zone.on_duty"), " ", h("b", {}, i.number(onDuty.length))) : null);
     if (onDuty) {
       fill(this.staffEl, onDuty.length
