@@ -23,7 +23,8 @@ from hub.clock import Clock, iso
 from hub.db import Database, environmental
 from hub.dispatch import DispatchManager
 from hub.events import EventBus
-from hub.roster import Roster
+from hub.requests import RequestManager
+from hub.roster import PERSON_ROLES, Roster
 from hub.rules import agents, charger, crowding, display, forecast, kiosk, offline, supervisor, waits
 from hub.rules import broker as broker_rule
 from hub.rules import ingest as ingest_rule
@@ -78,7 +79,10 @@ class Hub:
         self.state.load(db)
         self.alarms = AlarmManager(db, self.bus, clock, self.rules, self.tz)
         self.tickets = TicketManager(db, self.bus, clock, self.rules, roster, self.tz, self.alarms)
-        self.dispatch = DispatchManager(db, self.bus, clock, self.rules, roster, self.tz, self.alarms)
+        self.dispatch = DispatchManager(db, self.bus, clock, self.rules, roster, self.tz, self.alarms,
+                                        floors={z.id: z.floor for z in site.zones})
+        self.requests = RequestManager(db, self.bus, clock, self.tz, self.dispatch, self.tickets,
+                                       {z.id for z in site.zones}, PERSON_ROLES)
         self.alarms.listeners.append(self._on_alarm_for_state)
         self.metrics: Counter[str] = Counter()
         self.started_at = clock.now()
@@ -519,6 +523,7 @@ class Hub:
                 self.state.dirty_zones.add(z.id)
             self.alarms.tick()
             self.dispatch.tick()
+            self.requests.tick()
             self._zone_events()
         self.metrics["ticks"] += 1
 
@@ -583,6 +588,7 @@ class Hub:
             self.db.execute("DELETE FROM seen_records WHERE received_at < ?", (self.clock.now() - SEEN_KEEP_S,))
             self.db.execute("DELETE FROM dead_letters WHERE id <= (SELECT MAX(id) FROM dead_letters) - ?",
                             (DEAD_LETTERS_KEEP,))
+            self.requests.housekeeping()
             self.bus.prune()
 
     def apply_forecast(self, forecasts: dict[str, list[dict[str, Any]]]) -> None:

@@ -23,7 +23,7 @@ log = logging.getLogger("hub.events")
 EVENT_TYPES = (
     "alarm.raised", "alarm.updated", "alarm.cleared", "ticket.updated", "dispatch.offered", "dispatch.updated",
     "zone.updated", "device.updated", "device.removed", "agent.updated", "agent.removed", "forecast.updated",
-    "component.restarted",
+    "component.restarted", "request.updated", "request.escalated",
 )
 
 
