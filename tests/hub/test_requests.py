@@ -296,3 +296,36 @@ def test_night_emergency_timeout_rate_and_shift_split(live: LiveHub, clock: Manu
     clock.advance(181)
     _, k = http(live.url + "/api/kpis", token=mon)
     assert k["night_emergency_calls"] == 4 and k["night_emergency_timeout_rate"] == 0.5
+
+
+class _Channel:
+    def __init__(self, fail: bool) -> None:
+        self.fail, self.sent = fail, []
+
+    def send(self, recipient: str, text: str) -> bool:
+        if self.fail:
+            raise ConnectionError("SMS gateway down")
+        self.sent.append((recipient, text))
+        return True
+
+
+@pytest.mark.parametrize("fail", [True, False])
+def test_closure_notice_channel_down_or_up(live: LiveHub, fail: bool) -> None:
+    """A channel that fails leaves the notice in the outbox and the complaint closed; one that works gets
+    the number once, and the outbox keeps it only redacted."""
+    channel = _Channel(fail)
+    live.ctx.hub.requests.notifier = channel
+    desk, admin = token(live, "desk"), token(live, "admin")
+    status, body = http(live.url + "/api/public/requests", "POST",
+                        {"kind": "complaint", "zone": "lab", "topic": "attitude", "phone": "+8613900139000"})
+    assert status == 201
+    status, closed = http(live.url + f"/api/requests/{body['id']}/close", "POST", {"resolution": "apologised"},
+                          token=desk)
+    assert status == 200 and closed["state"] == "closed"
+    _, notices = http(live.url + "/api/requests/notices", token=admin)
+    assert (notices[0]["sent_at"] is None) == fail
+    stored = live.call(live.ctx.hub.db.one, "SELECT recipient FROM request_notices WHERE request_id=?", (body["id"],))
+    if fail:
+        assert channel.sent == [] and stored["recipient"] == "+8613900139000"  # kept for a retry, until phone_keep_days
+    else:
+        assert channel.sent[0][0] == "+8613900139000" and "13900139000" not in stored["recipient"]
