@@ -25,13 +25,15 @@ from hub.dispatch import DispatchManager
 from hub.events import EventBus
 from hub.requests import RequestManager
 from hub.roster import PERSON_ROLES, Roster
-from hub.rules import agents, charger, crowding, display, forecast, kiosk, offline, supervisor, waits
+from hub.rules import agents, crowding, forecast, offline, supervisor
 from hub.rules import broker as broker_rule
 from hub.rules import ingest as ingest_rule
-from hub.rules.base import Signal
-from hub.rules.config import RuleSet, load_rules_file, validate_rules
-from hub.state import AgentState, DeviceState, LiveState
+from hub.rules.base import RuleContext, RuleFamily, RuleSet, Signal
+from hub.rules.config import load_rules_file, validate_rules
+from hub.rules.registry import FAMILIES
+from hub.state import AgentState, LiveState
 from hub.tickets import TicketManager
+from hub import views
 
 log = logging.getLogger("hub.core")
 
@@ -88,7 +90,6 @@ class Hub:
         self.started_at = clock.now()
         self.forecasts: dict[str, list[dict[str, Any]]] = {}
         self.forecast_at: float | None = None
-        self._zone_dirty: set[str] = set()
         self._last_rejection_log: dict[str, float] = {}
         self._recent: dict[tuple[str, str], RecentKeys] = {}
         # The ingest_stalled alarm while the database could not store it (hub.rules.ingest).
@@ -96,25 +97,29 @@ class Hub:
         self.drop_watch = broker_rule.DropWatch()  # the broker's dropped-messages counter (hub.rules.broker)
         self._kind_rules = self._rule_sets_of_kinds()
         with self.unit_of_work():
-            self.state.dirty_devices.update(d.id for d in site.devices if d.id in self.state.devices)
+            self.state.touch_devices(d.id for d in site.devices if d.id in self.state.devices)
 
     # -- rules settings ------------------------------------------------------------------------------
 
-    def _rule_sets_of_kinds(self) -> dict[str, list[Callable[[EdgeRecord, DeviceState], list[Signal]]]]:
-        """Each kind's rule sets, as its declaration names them (``DeviceKind.rules``); the offline rule
-        applies to every kind. A name the hub does not have stops the start with the kind named."""
-        sets: dict[str, Callable[[EdgeRecord, DeviceState], list[Signal]]] = {
-            "kiosk": lambda rec, dev: kiosk.signals(rec, self.rules, self.alarms.open),
-            "display": lambda rec, dev: display.signals(rec, self.rules),
-            "waits": lambda rec, dev: self._queue(rec, dev.queue),
-            "charger": lambda rec, dev: charger.signals(rec, self.rules, self.alarms.open),
-        }
+    def _rule_sets_of_kinds(self) -> dict[str, list[RuleFamily]]:
+        """Each kind's rule families, as its declaration names them (``DeviceKind.rules``, the registered
+        families with ``per_kind``); the offline rule applies to every kind. A name the hub does not have
+        stops the start with the kind named."""
+        sets = {f.name: f for f in FAMILIES if f.per_kind}
         out = {}
         for k in self.site.kinds:
             if unknown := [r for r in k.rules if r not in sets]:
                 raise KindError(f"kind {k.name}: the hub has no rule set {', '.join(unknown)} ({', '.join(sets)})")
             out[k.name] = [sets[r] for r in k.rules]
         return out
+
+    def _context(self, **occasion: Any) -> RuleContext:
+        """The rules' view of now: the settings in force, the clock, the open alarms, and the occasion."""
+        return RuleContext(rules=self.rules, now=self.clock.now(), open=self.alarms.open, **occasion)
+
+    def _raise_or_clear(self, signals: list[Signal]) -> None:
+        for sig in signals:
+            self.alarms.apply(sig)
 
     def _load_rules(self) -> dict[str, Any]:
         row = self.db.one("SELECT value FROM settings WHERE key='rules'")
@@ -134,15 +139,26 @@ class Hub:
 
     @contextlib.contextmanager
     def unit_of_work(self) -> Iterator[None]:
-        """One transaction; its events go out after the commit, or nowhere if it fails."""
+        """One transaction; its events go out after the commit, or nowhere if it fails. What it changed
+        in the live state is written and shown (``_commit_state``) as it commits."""
         try:
             with self.db.transaction():
                 yield
-                self.state.save(self.db)
+                self._commit_state()
         except BaseException:
             self.bus.discard()
             raise
         self.bus.flush()
+
+    def _commit_state(self) -> None:
+        """Write the live state's recorded changes, and emit the views the consoles must see again."""
+        shown = self.state.commit(self.db)
+        for device_id in shown.devices:
+            self.bus.emit("device.updated", views.device_json(self, device_id))
+        for zone_id in shown.zones:
+            self.bus.emit("zone.updated", views.zone_json(self, zone_id))
+        for agent_id in shown.agents:
+            self.bus.emit("agent.updated", views.agent_json(self, agent_id))
 
     def audit(self, actor: str, action: str, target: str = "", detail: dict[str, Any] | None = None) -> None:
         self.db.execute("INSERT INTO audit(at, actor, action, target, detail) VALUES (?,?,?,?,?)",
@@ -206,7 +222,7 @@ class Hub:
                     if careful:
                         with self.db.transaction():
                             applied += self.apply_message(topic, payload, agent_id)
-                            self.state.save(self.db)  # inside the savepoint: a value SQLite refuses is this message's
+                            self._commit_state()  # inside the savepoint: a value SQLite refuses is this message's
                     else:
                         applied += self.apply_message(topic, payload, agent_id)
                 except BadInput as exc:
@@ -219,7 +235,6 @@ class Hub:
                     self._dead_letter(topic, payload, agent_id, exc)
                     dead += 1
                     self.reload_memory()  # what the failed message changed in memory is undone too
-            self._zone_events()
         self.metrics["dead_letters"] += dead
         return applied, consumed
 
@@ -293,22 +308,18 @@ class Hub:
         dev = self.state.device(device_id, kind, rec.zone or "")
         rec.zone = rec.zone or dev.zone
         now = self.clock.now()
-        before = dev.state
         dev.last_seen = now
         dev.agent = agent_id or dev.agent
         if channel == "telemetry":
             dev.readings = dict(rec.data)
         elif channel == "status":
             dev.readings = {**dev.readings, "status": rec.data.get("state")}
-        self.state.dirty_devices.add(device_id)
-        open_ = self.alarms.open
-        signals: list[Signal] = offline.signals(rec, self.rules, open_)
-        for rule_set in self._kind_rules[kind]:
-            signals += rule_set(rec, dev)
-        for sig in signals:
-            self.alarms.apply(sig)
-        if dev.state != before:
-            self._device_event(device_id)
+        self.state.touch_device(device_id)
+        ctx = self._context(rec=rec, device=dev, queue=self._apply_queue(rec, dev.queue))
+        signals: list[Signal] = offline.evaluate(ctx)
+        for family in self._kind_rules[kind]:
+            signals += family.evaluate(ctx)
+        self._raise_or_clear(signals)
         return True
 
     def _duplicate(self, device_id: str, channel: str, seq: int, ts: int) -> bool:
@@ -329,24 +340,25 @@ class Hub:
         recent.add(key)
         return False
 
-    def _queue(self, rec: EdgeRecord, queue_hint: str) -> list[Signal]:
+    def _apply_queue(self, rec: EdgeRecord, queue_hint: str) -> str:
+        """A record about a queue (its screen's, or one naming it): arrivals counted, the queue's live state
+        updated from a reading. Returns the queue's id ('' if none) for the rules (hub.rules.waits)."""
         queue = str(rec.data.get("queue") or queue_hint or "")
         if not queue:
-            return []
+            return ""
         if rec.channel == "event" and rec.data.get("event") == "ticket_issued":
             self._count_arrival(rec.zone, rec.ts / 1000)
         if rec.channel != "telemetry":
-            return []
+            return queue
         q = self.state.queues.get(queue)
         if q is None:
-            return []
+            return queue
         q.device_id = rec.device_id
         q.waiting = int(rec.data.get("waiting", 0))
         q.avg_wait_s = float(rec.data.get("avg_wait_s", 0.0))
         q.at = self.clock.now()
-        self.state.dirty_queues.add(queue)
-        self._zone_dirty.add(q.zone)
-        return waits.signals(rec, self.rules, queue)
+        self.state.touch_queue(queue)
+        return queue
 
     def _count_arrival(self, zone: str, ts: float) -> None:
         bucket_s = self.cfg.models.bucket_min * 60
@@ -363,10 +375,8 @@ class Hub:
             raise BadInput("bad_occupancy", "occupancy must be a number >= 0")
         z.occupancy = float(occ)
         z.occupancy_at = self.clock.now()
-        self.state.dirty_zones.add(zone_id)
-        self._zone_dirty.add(zone_id)
-        for sig in crowding.evaluate(z, self.clock.now(), self.rules):
-            self.alarms.apply(sig)
+        self.state.touch_zone(zone_id)
+        self._raise_or_clear(crowding.evaluate(self._context(zone=z)))
         return True
 
     def apply_registry(self, device_id: str, payload: bytes) -> bool:
@@ -384,15 +394,11 @@ class Hub:
 
     def register_device(self, device_id: str, kind: str, zone: str) -> None:
         """A device (new, moved, or registered again after a removal) is live with this kind and zone."""
-        changed = device_id in self.state.removed or device_id not in self.state.devices  # back, or new
-        dev = self.state.device(device_id, kind, zone)
+        dev = self.state.device(device_id, kind, zone)  # a new or returning device is shown (LiveState.device)
         if (dev.kind, dev.zone) != (kind, zone):
             dev.kind, dev.zone = kind, zone
-            self.state.dirty_devices.add(device_id)
-            changed = True
+            self.state.show_device(device_id)  # the console's lists learn of it without a reload
         self.db.execute("UPDATE devices SET kind=?, zone=?, removed_at=NULL WHERE id=?", (kind, zone, device_id))
-        if changed:  # the console's lists learn of it without a reload
-            self._device_event(device_id)
 
     def remove_device(self, device_id: str) -> bool:
         """Take a device out of service: off the live lists, its open alarms closed (``cleared_by =
@@ -433,9 +439,8 @@ class Hub:
         elif agent.state != state:
             agent.state, agent.since = state, now
         agent.ts, agent.seen_at = ts, now
-        self.state.dirty_agents.add(agent_id)
+        self.state.touch_agent(agent_id)
         self._evaluate_agent(agent)
-        self.bus.emit("agent.updated", self.agent_json(agent_id))
         return True
 
     def apply_supervisor(self, component: str, event: str, payload: bytes) -> bool:
@@ -457,19 +462,15 @@ class Hub:
         if event == "restarted":
             self.bus.emit("component.restarted", notice.json())
             log.warning("component restarted by the launcher", extra=notice.json())
-        for sig in supervisor.signals(notice, self.rules, self.alarms.open):
-            self.alarms.apply(sig)
+        self._raise_or_clear(supervisor.evaluate(self._context(notice=notice)))
         return True
 
     def _evaluate_agent(self, agent: AgentState) -> None:
-        for sig in agents.evaluate(agent, self.clock.now(), self.rules, self.alarms.open):
-            self.alarms.apply(sig)
+        self._raise_or_clear(agents.evaluate(self._context(agent=agent)))
 
     def _forget_agent(self, agent_id: str) -> bool:
-        agent = self.state.agents.pop(agent_id, None)
-        if agent is None:
+        if self.state.forget_agent(agent_id) is None:
             return False
-        self.state.dirty_agents.discard(agent_id)
         self.db.execute("DELETE FROM agents WHERE id=?", (agent_id,))
         key = (agents.source(agent_id), agents.RULE)
         if key in self.alarms.open:
@@ -483,7 +484,6 @@ class Hub:
         a = change.alarm
         dev = self.state.devices.get(a["device_id"]) if a["device_id"] else None
         if dev is not None:
-            before = dev.state
             if a["state"] == "cleared":
                 still_open = any(k[1] == a["type"] and (k[0] == dev.id or k[0].startswith(dev.id + ":"))
                                  for k in self.alarms.open)
@@ -491,19 +491,9 @@ class Hub:
                     dev.faults.discard(a["type"])
             else:
                 dev.faults.add(a["type"])
-            self.state.dirty_devices.add(dev.id)
-            if dev.state != before:
-                self._device_event(dev.id)
+            self.state.touch_device(dev.id)
         if a["type"] == "zone_crowded" and a["zone"]:
-            self._zone_dirty.add(a["zone"])
-
-    def _device_event(self, device_id: str) -> None:
-        self.bus.emit("device.updated", self.device_json(device_id))
-
-    def _zone_events(self) -> None:
-        for zone_id in sorted(self._zone_dirty):
-            self.bus.emit("zone.updated", self.zone_json(zone_id))
-        self._zone_dirty.clear()
+            self.state.show_zone(a["zone"])
 
     # -- time ---------------------------------------------------------------------------------------
 
@@ -511,20 +501,17 @@ class Hub:
         """Everything that happens because time passed: heartbeats, crowding durations, escalation,
         flapping holds, dispatch offers expiring, old dedup keys and events pruned."""
         with self.unit_of_work():
-            now = self.clock.now()
-            for sig in offline.heartbeat(list(self.state.devices.values()), now, self.started_at, self.rules,
-                                         self.state.agents.values()):
-                self.alarms.apply(sig)
+            self._raise_or_clear(offline.evaluate(self._context(
+                devices=list(self.state.devices.values()), agents=self.state.agents.values(),
+                started_at=self.started_at)))
             for agent in self.state.agents.values():
                 self._evaluate_agent(agent)
             for z in self.state.zones.values():
-                for sig in crowding.evaluate(z, now, self.rules):
-                    self.alarms.apply(sig)
-                self.state.dirty_zones.add(z.id)
+                self._raise_or_clear(crowding.evaluate(self._context(zone=z)))
+                self.state.touch_zone(z.id, shown=False)  # its crowd_since
             self.alarms.tick()
             self.dispatch.tick()
             self.requests.tick()
-            self._zone_events()
         self.metrics["ticks"] += 1
 
     def check_ingest(self, stalled_s: float, error: str = "") -> None:
@@ -532,8 +519,10 @@ class Hub:
         the database cannot store the alarm, it is held in memory and pushed to the consoles now, and
         stored (raised, then cleared if ingest is back) at the first call that can write."""
         key = (ingest_rule.SOURCE, ingest_rule.RULE)
-        sig = ingest_rule.evaluate(stalled_s, self.rules, key in self.alarms.open or self.held_alarm is not None,
-                                   error)
+        is_open = key in self.alarms.open or self.held_alarm is not None
+        ctx = RuleContext(rules=self.rules, now=self.clock.now(), open={key} if is_open else set(),
+                          stalled_s=stalled_s, error=error)
+        sig = next(iter(ingest_rule.evaluate(ctx)), None)
         if sig is None and (self.held_alarm is None or stalled_s <= 0):
             return
         held = self.held_alarm
@@ -573,8 +562,7 @@ class Hub:
         now = self.clock.now()
         watch = dataclasses.replace(self.drop_watch)  # kept only once the alarm is stored: a failed write retries
         new = watch.observe(dropped_total, now)
-        is_open = (broker_rule.SOURCE, broker_rule.RULE) in self.alarms.open
-        sig = broker_rule.evaluate(watch, new, now, self.rules, is_open)
+        sig = next(iter(broker_rule.evaluate(self._context(drop_watch=watch, dropped_new=new))), None)
         if sig is not None:
             if sig.active:
                 log.error("the broker is dropping messages: readings or records were lost",
@@ -595,44 +583,22 @@ class Hub:
         with self.unit_of_work():
             self.forecasts = forecasts
             self.forecast_at = self.clock.now()
-            for sig in forecast.signals(forecasts, self.site, self.clock.now(), self.rules):
-                self.alarms.apply(sig)
+            self._raise_or_clear(forecast.evaluate(self._context(forecasts=forecasts, site=self.site)))
             self.bus.emit("forecast.updated", {"at": iso(self.forecast_at, self.tz), "zones": forecasts})
 
-    # -- views -------------------------------------------------------------------------------------------
+    # -- views (hub.views; here for the events this core emits and for callers holding the hub) ------------
 
     def device_json(self, device_id: str) -> dict[str, Any]:
-        """A live device, or a removed one (``state: "removed"``), whose history is still served."""
-        d = self.state.known(device_id)
-        if d is None:
-            raise KeyError(device_id)
-        live = device_id in self.state.devices
-        return {"id": d.id, "kind": d.kind, "zone": d.zone, "queue": d.queue, "state": d.state if live else "removed",
-                "last_seen": iso(d.last_seen, self.tz), "faults": sorted(d.faults) if live else [],
-                "readings": d.readings}
+        return views.device_json(self, device_id)
 
     def agent_json(self, agent_id: str) -> dict[str, Any]:
-        a = self.state.agents[agent_id]
-        return {"id": a.id, "state": a.state, "since": iso(a.since, self.tz), "seen_at": iso(a.seen_at, self.tz)}
+        return views.agent_json(self, agent_id)
 
     def zone_json(self, zone_id: str) -> dict[str, Any]:
-        z = self.state.zones[zone_id]
-        info = self.site.zone(zone_id)
-        crowded = (zone_id, "zone_crowded") in self.alarms.open
-        return {"id": z.id, "name": info.name, "name_zh": info.name_zh, "capacity": z.capacity,
-                "occupancy": z.occupancy, "occupancy_at": iso(z.occupancy_at, self.tz),
-                "waiting": self.state.zone_waiting(zone_id), "avg_wait_s": round(self.state.zone_avg_wait(zone_id), 1),
-                "level": crowding.level(z, self.rules, crowded)}
+        return views.zone_json(self, zone_id)
 
     def site_json(self) -> dict[str, Any]:
-        s = self.site
-        floors = sorted({z.floor for z in s.zones})
-        return {"id": s.id, "name": s.name, "name_zh": s.name_zh, "timezone": s.timezone, "floors": floors,
-                "device_kinds": [k.json() for k in s.kinds],
-                "zones": [{"id": z.id, "name": z.name, "name_zh": z.name_zh, "kind": z.kind, "capacity": z.capacity,
-                           "floor": z.floor, "x": z.x, "y": z.y, "w": z.w, "h": z.h} for z in s.zones],
-                "queues": [{"id": q.id, "zone": q.zone, "name": q.name, "name_zh": q.name_zh} for q in s.queues]}
-
+        return views.site_json(self.site)
 
 def _json(payload: bytes) -> dict[str, Any]:
     try:

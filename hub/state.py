@@ -2,13 +2,18 @@
 
 Held in memory for speed, snapshotted to SQLite in the same transaction as the records that changed it,
 and rebuilt from that snapshot (plus the alarms still open) when the hub starts again.
+
+Whoever changes a device, queue, zone or agent says so through ``touch_*`` (or ``show_*``); the state
+keeps the list, and ``commit`` writes those rows and returns what the consoles must be shown again
+(``Shown``: a device whose state differs from the one last shown, a zone whose view changed, an agent),
+so the hub derives both persistence and its ``*.updated`` events from one record of the changes.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterable
 
 from floorops.site import Site
 from hub.db import Database
@@ -67,6 +72,15 @@ class ZoneState:
     crowd_since: float | None = None
 
 
+@dataclass
+class Shown:
+    """What changed in a way the consoles see: the ids to send again (``device.updated``...), in order."""
+
+    devices: list[str] = field(default_factory=list)
+    zones: list[str] = field(default_factory=list)
+    agents: list[str] = field(default_factory=list)
+
+
 class LiveState:
     def __init__(self, site: Site) -> None:
         self.site = site
@@ -76,10 +90,14 @@ class LiveState:
         self.agents: dict[str, AgentState] = {}
         self.queues: dict[str, QueueState] = {q.id: QueueState(q.id, q.zone) for q in site.queues}
         self.zones: dict[str, ZoneState] = {z.id: ZoneState(z.id, z.capacity) for z in site.zones}
-        self.dirty_devices: set[str] = set()
-        self.dirty_queues: set[str] = set()
-        self.dirty_zones: set[str] = set()
-        self.dirty_agents: set[str] = set()
+        # What changed since the last commit (dicts: ordered sets, so events keep the order of the changes).
+        self._devices: dict[str, None] = {}
+        self._queues: dict[str, None] = {}
+        self._zones: dict[str, None] = {}
+        self._zones_shown: dict[str, None] = {}
+        self._agents: dict[str, None] = {}
+        # Each live device's state as the consoles were last shown it (absent: show it at the next commit).
+        self._shown_state: dict[str, str] = {}
 
     # -- loading --------------------------------------------------------------------------------
 
@@ -112,6 +130,45 @@ class LiveState:
 
         for r in db.all("SELECT id, state, ts, since, seen_at FROM agents"):
             self.agents[r["id"]] = AgentState(r["id"], r["state"], r["ts"], r["since"], r["seen_at"])
+        self._shown_state = {d.id: d.state for d in self.devices.values()}
+
+    # -- recording changes ----------------------------------------------------------------------------
+
+    def touch_devices(self, device_ids: Iterable[str]) -> None:
+        """These devices changed: their rows are written at commit, and each whose state (online, fault,
+        offline...) is no longer the one last shown is shown again."""
+        self._devices.update(dict.fromkeys(device_ids))
+
+    def touch_device(self, device_id: str) -> None:
+        self.touch_devices((device_id,))
+
+    def show_device(self, device_id: str) -> None:
+        """Changed in a way its state does not tell (new, moved): shown again at commit whatever its state."""
+        self._shown_state.pop(device_id, None)
+        self.touch_device(device_id)
+
+    def touch_queue(self, queue_id: str) -> None:
+        """A queue's reading changed: its row is written, and its zone (waiting, average wait) shown."""
+        self._queues[queue_id] = None
+        self._zones_shown[self.queues[queue_id].zone] = None
+
+    def touch_zone(self, zone_id: str, shown: bool = True) -> None:
+        """A zone changed: its row is written; ``shown``: what the consoles see of it changed too."""
+        self._zones[zone_id] = None
+        if shown:
+            self._zones_shown[zone_id] = None
+
+    def show_zone(self, zone_id: str) -> None:
+        """What the consoles see of a zone changed (its crowding alarm) without a change of its row."""
+        self._zones_shown[zone_id] = None
+
+    def touch_agent(self, agent_id: str) -> None:
+        self._agents[agent_id] = None
+
+    def forget_agent(self, agent_id: str) -> AgentState | None:
+        """A decommissioned agent: off the state (the caller deletes its row)."""
+        self._agents.pop(agent_id, None)
+        return self.agents.pop(agent_id, None)
 
     # -- changes ----------------------------------------------------------------------------------
 
@@ -121,13 +178,14 @@ class LiveState:
         if dev is None:
             dev = self.removed.pop(device_id, None) or DeviceState(device_id, kind, zone)
             self.devices[device_id] = dev
-            self.dirty_devices.add(device_id)
+            self.show_device(device_id)
         return dev
 
     def remove(self, device_id: str) -> DeviceState | None:
         """Take a device off the live lists (the caller marks its row removed); None if it was not live."""
         dev = self.devices.pop(device_id, None)
-        self.dirty_devices.discard(device_id)
+        self._devices.pop(device_id, None)
+        self._shown_state.pop(device_id, None)
         if dev is not None:
             self.removed[device_id] = dev
         return dev
@@ -136,10 +194,22 @@ class LiveState:
         """A live or a removed device (whose history is still served)."""
         return self.devices.get(device_id) or self.removed.get(device_id)
 
-    def save(self, db: Database) -> None:
-        """Write what changed since the last save (called inside the batch's transaction)."""
+    def commit(self, db: Database) -> Shown:
+        """Write what changed since the last commit (called inside the batch's transaction), and return
+        what the consoles must be shown again."""
+        shown = Shown(agents=[a for a in self._agents if a in self.agents], zones=sorted(self._zones_shown))
+        for device_id in self._devices:
+            state = self.devices[device_id].state
+            if self._shown_state.get(device_id) != state:
+                self._shown_state[device_id] = state
+                shown.devices.append(device_id)
+        self._save(db)
+        self._zones_shown.clear()
+        return shown
+
+    def _save(self, db: Database) -> None:
         now_rows = []
-        for device_id in self.dirty_devices:
+        for device_id in self._devices:
             d = self.devices[device_id]
             now_rows.append((d.id, d.kind, d.zone, d.queue, d.state, d.last_seen, json.dumps(d.readings)))
         db.conn.executemany(
@@ -149,21 +219,21 @@ class LiveState:
         )
         db.conn.executemany(
             "INSERT OR REPLACE INTO agents VALUES (?,?,?,?,?)",
-            [(a.id, a.state, a.ts, a.since, a.seen_at) for a in (self.agents[i] for i in self.dirty_agents)],
+            [(a.id, a.state, a.ts, a.since, a.seen_at) for a in (self.agents[i] for i in self._agents)],
         )
         db.conn.executemany(
             "INSERT OR REPLACE INTO queue_state VALUES (?,?,?,?,?,?)",
             [(q.id, q.zone, q.device_id, q.waiting, q.avg_wait_s, q.at or 0)
-             for q in (self.queues[i] for i in self.dirty_queues)],
+             for q in (self.queues[i] for i in self._queues)],
         )
         db.conn.executemany(
             "INSERT OR REPLACE INTO zone_state VALUES (?,?,?,?)",
-            [(z.id, z.occupancy, z.occupancy_at, z.crowd_since) for z in (self.zones[i] for i in self.dirty_zones)],
+            [(z.id, z.occupancy, z.occupancy_at, z.crowd_since) for z in (self.zones[i] for i in self._zones)],
         )
-        self.dirty_devices.clear()
-        self.dirty_queues.clear()
-        self.dirty_zones.clear()
-        self.dirty_agents.clear()
+        self._devices.clear()
+        self._queues.clear()
+        self._zones.clear()
+        self._agents.clear()
 
     # -- views --------------------------------------------------------------------------------------
 

@@ -41,7 +41,7 @@ class DeviceKind:
     # Channel -> check of the payload's own fields, for the channels the kind publishes besides status.
     validators: Mapping[str, Validator] = field(default_factory=dict)
     readings: tuple[str, ...] = ()  # telemetry fields the console shows on the device's tile
-    rules: tuple[str, ...] = ()  # the hub's per-kind rule sets that apply (hub.core.KIND_RULES); offline always
+    rules: tuple[str, ...] = ()  # the hub's per-kind rule families that apply (hub.rules.registry); offline always
     device_seq: bool = True  # messages carry the device's own seq (False: the edge polls it, Modbus)
     # The edge's subscription QoS for the kind's telemetry. 0 for personal data (a probe's raw MACs): the
     # broker then never queues it for an offline edge (docs/privacy.md). Events and status are always QoS 1.

@@ -9,7 +9,7 @@ import re
 from aiohttp import web
 
 from floorops.influx import InfluxWriteError, rows
-from hub import kpis
+from hub import kpis, views
 from hub.api import (ANY_OBJ, DATE, DIGITS, DURATION, INT, NNUM, NUM, NSTR, STR, TIME, ApiError, Route, arr, obj, ok,
                      query_int, query_time)
 from hub.clock import iso
@@ -26,22 +26,22 @@ HIDDEN_COLUMNS = {"time", "site", "zone", "device_id", "kind", "mac_hash"}
 
 
 async def site(request: web.Request) -> web.Response:
-    return ok(ctx(request).hub.site_json())
+    return ok(views.site_json(ctx(request).hub.site))
 
 
 async def zones(request: web.Request) -> web.Response:
     hub = ctx(request).hub
-    return ok([hub.zone_json(z.id) for z in hub.site.zones])
+    return ok([views.zone_json(hub, z.id) for z in hub.site.zones])
 
 
 async def devices(request: web.Request) -> web.Response:
     hub = ctx(request).hub
-    return ok([hub.device_json(d) for d in sorted(hub.state.devices)])
+    return ok([views.device_json(hub, d) for d in sorted(hub.state.devices)])
 
 
 async def agents(request: web.Request) -> web.Response:
     hub = ctx(request).hub
-    return ok([hub.agent_json(a) for a in sorted(hub.state.agents)])
+    return ok([views.agent_json(hub, a) for a in sorted(hub.state.agents)])
 
 
 def _device(request: web.Request) -> str:
@@ -112,7 +112,7 @@ async def timeline(request: web.Request) -> web.Response:
                         "json_extract(data, '$.id')=? ORDER BY id DESC LIMIT 200", (device_id,)):
         items.append({"at": iso(e["at"], hub.tz), "what": "event", "type": e["type"], "data": json.loads(e["data"])})
     items.sort(key=lambda i: i["at"] or "", reverse=True)
-    return ok({"device": hub.device_json(device_id), "items": items})
+    return ok({"device": views.device_json(hub, device_id), "items": items})
 
 
 async def kpi(request: web.Request) -> web.Response:

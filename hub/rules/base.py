@@ -1,9 +1,144 @@
-"""What a rule says: a condition that is now true (raise) or no longer true (clear) for one source."""
+"""What a rule family is: its declared settings (with their defaults), and one ``evaluate(ctx)`` that says
+which conditions are now true (raise) or no longer true (clear).
+
+A family is one module under hub/rules/ with a ``FAMILY = RuleFamily(...)`` declaration, registered once in
+hub/rules/registry.py. The validation of hub/rules.toml and ``PUT /api/rules``, the JSON Schema of the
+OpenAPI document and the defaults all come from these declarations (hub.rules.config), so a setting and its
+default are written in one place."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable, Container, Iterable
+
+if TYPE_CHECKING:
+    from floorops.site import Site
+    from floorops.topics import EdgeRecord
+    from hub.state import AgentState, DeviceState, ZoneState
+
+SEVERITIES = ("critical", "major", "minor", "warning")
+
+# What a setting holds. The tables' keys are free, but checked: a severity, a device kind, any queue id.
+SETTING_TYPES = ("number", "integer", "bool", "severity", "per_severity", "per_kind", "per_queue")
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One configurable value of a rule (or of the alarms/tickets/dispatch sections).
+
+    ``number``: a float >= ``minimum`` (0 unless said); ``integer``: an int >= ``minimum`` (1 unless said);
+    ``per_severity``: a number per severity; ``per_kind``: a number per device kind, whose default is
+    ``default(kind)`` (a callable); ``per_queue``: per queue id, a table of the numbers named in ``fields``.
+    """
+
+    name: str
+    default: Any
+    help: str
+    type: str = "number"
+    minimum: float | None = None
+    fields: tuple[str, ...] = ()  # per_queue: the keys each queue's table may hold
+
+    def __post_init__(self) -> None:
+        if self.type not in SETTING_TYPES:
+            raise ValueError(f"setting {self.name}: type {self.type!r} is not one of {', '.join(SETTING_TYPES)}")
+
+    @property
+    def lowest(self) -> float:
+        if self.minimum is not None:
+            return self.minimum
+        return 1 if self.type == "integer" else 0
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One alarm type: its name is the alarm's type, and its [rules.<name>] table in hub/rules.toml.
+
+    Every rule also has ``enabled``, ``severity``, ``ticket`` (open a maintenance ticket per fault
+    episode) and ``dispatch`` (offer staff to the zone); ``settings`` are its own. ``check`` refuses a
+    combination of values a single setting cannot (e.g. a hysteresis the wrong way round): it gets the
+    rule's merged settings and returns the reason, or None."""
+
+    name: str
+    severity: str
+    help: str = ""
+    ticket: bool = False
+    dispatch: bool = False
+    settings: tuple[Setting, ...] = ()
+    check: Callable[[dict[str, Any]], str | None] | None = None
+
+    def __post_init__(self) -> None:
+        if self.severity not in SEVERITIES:
+            raise ValueError(f"rule {self.name}: severity {self.severity!r} is not one of {', '.join(SEVERITIES)}")
+
+
+class RuleSet:
+    """The settings in force (validated, defaults filled in), with shortcuts the rules and managers use."""
+
+    def __init__(self, settings: dict[str, Any]) -> None:
+        self.settings = settings
+
+    def rule(self, name: str) -> dict[str, Any]:
+        return self.settings["rules"][name]
+
+    def enabled(self, name: str) -> bool:
+        return bool(self.settings["rules"][name]["enabled"])
+
+    @property
+    def alarms(self) -> dict[str, Any]:
+        return self.settings["alarms"]
+
+    @property
+    def tickets(self) -> dict[str, Any]:
+        return self.settings["tickets"]
+
+    @property
+    def dispatch(self) -> dict[str, Any]:
+        return self.settings["dispatch"]
+
+
+@dataclass
+class RuleContext:
+    """Everything a family may look at, for one evaluation. The hub fills what the occasion has (a record,
+    a zone's new occupancy, an agent's status, a launcher notice, the ticker...); each family reads only
+    the fields its docstring names, and is called only on the occasions that fill them."""
+
+    rules: RuleSet
+    now: float
+    open: Container[tuple[str, str]] = ()  # (source, type) of the open alarms
+    # an edge record (the per-kind families, and device_offline): the record, its device, its queue
+    rec: EdgeRecord | None = None
+    device: DeviceState | None = None
+    queue: str = ""
+    zone: ZoneState | None = None  # zone_crowded
+    agent: AgentState | None = None  # agent_offline
+    notice: Any = None  # component_crashloop: a hub.rules.supervisor.Notice
+    # the ticker (device_offline's silence check)
+    devices: Iterable[DeviceState] = ()
+    agents: Iterable[AgentState] = ()
+    started_at: float = 0.0
+    # crowding_forecast
+    forecasts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    site: Site | None = None
+    # ingest_stalled: seconds the ingest has been failing (0: healthy), and the last error
+    stalled_s: float = 0.0
+    error: str = ""
+    # broker_dropping: the broker's dropped-messages counter seen (a hub.rules.broker.DropWatch), new drops
+    drop_watch: Any = None
+    dropped_new: int = 0
+
+
+@dataclass(frozen=True)
+class RuleFamily:
+    """A rule module: the rules (alarm types) it raises, and its one ``evaluate``.
+
+    ``name`` is what a device kind's declaration lists in ``DeviceKind.rules`` (floorops/kinds/) for the
+    hub to run the family on each record of that kind; the families a kind cannot name (``per_kind=False``)
+    are run by the hub on their own occasion (a zone reading, an agent status, the ticker...)."""
+
+    name: str
+    rules: tuple[Rule, ...]
+    evaluate: Callable[[RuleContext], list[Signal]]
+    per_kind: bool = False
 
 
 @dataclass
@@ -27,3 +162,10 @@ def device_signal(rec: Any, type_: str, active: bool, repeat: bool = False, sour
     """A signal about the device that sent ``rec`` (an EdgeRecord)."""
     return Signal(type=type_, source=source or rec.device_id, active=active, device_id=rec.device_id,
                   kind=rec.kind, zone=rec.zone, repeat=repeat, device_ts=int(rec.ts or 0), detail=detail)
+
+
+def record_of(ctx: RuleContext) -> EdgeRecord:
+    """The record of a per-kind family's context (the hub always sets it on that occasion)."""
+    if ctx.rec is None:
+        raise ValueError("this rule family needs a record in its context")
+    return ctx.rec

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hub.rules.base import Signal
-from hub.rules.config import RuleSet
+from hub.rules.base import Rule, RuleContext, RuleFamily, Setting, Signal
 
 RULE = "broker_dropping"
 SOURCE = "broker:queues"  # ``:`` cannot occur in a device id
@@ -36,11 +35,20 @@ class DropWatch:
         return new
 
 
-def evaluate(watch: DropWatch, new: int, now: float, rules: RuleSet, is_open: bool) -> Signal | None:
+def evaluate(ctx: RuleContext) -> list[Signal]:
+    """The counter as ``ctx.drop_watch`` saw it, with ``ctx.dropped_new`` drops since the last reading."""
+    watch, new = ctx.drop_watch, ctx.dropped_new
+    is_open = (SOURCE, RULE) in ctx.open
     if new > 0:
-        return Signal(RULE, SOURCE, True, kind=KIND, repeat=is_open,
-                      detail={"dropped_total": watch.last, "dropped_new": new})
-    quiet_s = float(rules.rule(RULE)["quiet_s"])
-    if is_open and watch.rose_at is not None and now - watch.rose_at >= quiet_s:
-        return Signal(RULE, SOURCE, False, kind=KIND, detail={"dropped_total": watch.last, "quiet_s": quiet_s})
-    return None
+        return [Signal(RULE, SOURCE, True, kind=KIND, repeat=is_open,
+                       detail={"dropped_total": watch.last, "dropped_new": new})]
+    quiet_s = float(ctx.rules.rule(RULE)["quiet_s"])
+    if is_open and watch.rose_at is not None and ctx.now - watch.rose_at >= quiet_s:
+        return [Signal(RULE, SOURCE, False, kind=KIND, detail={"dropped_total": watch.last, "quiet_s": quiet_s})]
+    return []
+
+
+FAMILY = RuleFamily("broker", evaluate=evaluate, rules=(
+    Rule(RULE, "critical", "Mosquitto dropped messages (a session's queue was full): readings were lost",
+         settings=(Setting("quiet_s", 300.0, "clear once the counter has not moved for this long (s)"),)),
+))

@@ -1,16 +1,14 @@
 """Wheelchair charger rules: station faults from the status bits, slot faults from each slot's fault code.
 
-Over-temperature and ground fault are critical (rules.toml). Every reading states the present condition,
+Over-temperature and ground fault are critical. Every reading states the present condition,
 so the same reading that shows a fault gone clears its alarm.
 """
 
 from __future__ import annotations
 
-from typing import Any, Container
+from typing import Any
 
-from floorops.topics import EdgeRecord
-from hub.rules.base import Signal, device_signal
-from hub.rules.config import RuleSet
+from hub.rules.base import Rule, RuleContext, RuleFamily, Signal, device_signal, record_of
 
 # Modbus slot fault codes (device contract) -> alarm type
 SLOT_FAULTS = {1: "slot_over_temperature", 2: "slot_over_current", 3: "slot_ground_fault",
@@ -34,8 +32,9 @@ def _station_flags(station: dict[str, Any]) -> dict[str, bool]:
     }
 
 
-def signals(rec: EdgeRecord, rules: RuleSet, open_: Container[tuple[str, str]] = ()) -> list[Signal]:
-    """``open_``: (source, type) of open alarms; a reading that says "fine" only matters for those."""
+def evaluate(ctx: RuleContext) -> list[Signal]:
+    """A charger's record; a reading that says "fine" only matters for the open alarms (``ctx.open``)."""
+    rec, open_ = record_of(ctx), ctx.open
     if rec.channel != "telemetry":
         return []
     out: list[Signal] = []
@@ -58,3 +57,16 @@ def signals(rec: EdgeRecord, rules: RuleSet, open_: Container[tuple[str, str]] =
                     out.append(device_signal(rec, type_, code == c, source=source, slot=s["slot"],
                                              battery_temp_c=s.get("battery_temp_c")))
     return out
+
+
+FAMILY = RuleFamily("charger", per_kind=True, evaluate=evaluate, rules=(
+    Rule("charger_over_temperature", "critical", "station over temperature (status bit 1)", ticket=True),
+    Rule("charger_ground_fault", "critical", "station ground fault (status bit 2)", ticket=True),
+    Rule("charger_fan_fault", "minor", "station fan fault (status bit 3)", ticket=True),
+    Rule("charger_mains_lost", "major", "station lost mains power (status bit 0 clear)", ticket=True),
+    Rule("slot_over_temperature", "critical", "slot fault code 1 (source <device>:slot<n>)", ticket=True),
+    Rule("slot_over_current", "major", "slot fault code 2", ticket=True),
+    Rule("slot_ground_fault", "critical", "slot fault code 3", ticket=True),
+    Rule("slot_battery_fault", "major", "slot fault code 4", ticket=True),
+    Rule("slot_communication", "minor", "slot fault code 5, or a faulted slot without a known code", ticket=True),
+))

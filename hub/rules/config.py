@@ -1,8 +1,10 @@
-"""The rule settings: what may be configured, with which types, and validation of hub/rules.toml.
+"""The rule settings: their defaults, validation and JSON Schema, all derived from the declarations.
 
-The file (cfg.hub.rules_file) holds the site's settings and documents each one; ``PUT /api/rules``
-stores an edited copy in the hub database, which then wins over the file. Anything not set keeps the
-value in ``schema()`` (``SCHEMA``, with each device kind's declared silence timeout). Unknown names and wrong types are refused with a message naming the key.
+Each rule family declares its rules and their settings (hub.rules.base.Rule/Setting, one module each,
+registered in hub.rules.registry); the alarms/tickets/dispatch sections are declared here (``SECTIONS``).
+hub/rules.toml (cfg.hub.rules_file) holds only what a site changes; ``PUT /api/rules`` stores an edited
+copy in the hub database, which then wins over the file. Anything not set keeps its declared default
+(``schema()``). Unknown names and wrong types are refused with a message naming the key.
 """
 
 from __future__ import annotations
@@ -10,170 +12,191 @@ from __future__ import annotations
 import copy
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from floorops.kinds import BUILTIN, KindRegistry
+from hub.rules.base import SEVERITIES, Rule, RuleFamily, RuleSet, Setting
+from hub.rules.registry import FAMILIES
 
-SEVERITIES = ("critical", "major", "minor", "warning")
+__all__ = ["SECTIONS", "SEVERITIES", "RuleSet", "RulesError", "load_rules_file", "rule_settings", "rules_schema",
+           "schema", "settings_table", "validate_rules"]
 
-
-def _rule(severity: str, ticket: bool = False, dispatch: bool = False, **params: Any) -> dict[str, Any]:
-    return {"enabled": True, "severity": severity, "ticket": ticket, "dispatch": dispatch, **params}
-
-
-def schema(kinds: KindRegistry = BUILTIN) -> dict[str, Any]:
-    """Every setting with its default, for a site whose devices are of ``kinds`` (each kind's silence
-    timeout defaults to its declaration's ``offline_after_s``, floorops.kinds)."""
-    out = copy.deepcopy(SCHEMA)
-    out["rules"]["device_offline"]["timeout_s"] = {k.name: k.offline_after_s for k in kinds}
-    return out
-
-
-SCHEMA: dict[str, Any] = {
-    "alarms": {
-        "flap_window_s": 600.0, "flap_max_raises": 3, "flap_hold_s": 300.0,
-        "escalate_after_s": {"critical": 300.0, "major": 900.0, "minor": 1800.0, "warning": 3600.0},
-    },
-    "tickets": {
-        "respond_min": 30.0,
-        "repair_min": {"critical": 120.0, "major": 240.0, "minor": 480.0, "warning": 1440.0},
-        "reopen_window_s": 86400.0,
-    },
-    "dispatch": {"offer_timeout_s": 180.0, "max_offers": 6},
-    "rules": {
-        "card_jam": _rule("major", ticket=True),
-        "card_reader_error": _rule("major", ticket=True),
-        "app_hung": _rule("major", ticket=True),
-        "app_crashed": _rule("major", ticket=True),
-        "paper_out": _rule("minor", ticket=True),
-        "printer_jam": _rule("major", ticket=True),
-        "printer_offline": _rule("major", ticket=True),
-        "slow_response": _rule("minor", threshold_ms=10000.0, clear_below_ms=8000.0),
-        # timeout_s: per kind, from the kinds' declarations (``schema``).
-        "device_offline": _rule("major", ticket=True, timeout_s={}, startup_grace_s=60.0),
-        "agent_offline": _rule("critical", grace_s=30.0),
-        "ingest_stalled": _rule("critical", after_s=30.0),
-        "broker_dropping": _rule("critical", quiet_s=300.0),
-        "component_crashloop": _rule("major", max_restarts=3, window_s=600.0),
-        "display_fault": _rule("major", ticket=True),
-        "charger_over_temperature": _rule("critical", ticket=True),
-        "charger_ground_fault": _rule("critical", ticket=True),
-        "charger_fan_fault": _rule("minor", ticket=True),
-        "charger_mains_lost": _rule("major", ticket=True),
-        "slot_over_temperature": _rule("critical", ticket=True),
-        "slot_over_current": _rule("major", ticket=True),
-        "slot_ground_fault": _rule("critical", ticket=True),
-        "slot_battery_fault": _rule("major", ticket=True),
-        "slot_communication": _rule("minor", ticket=True),
-        "zone_crowded": _rule("major", dispatch=True, raise_ratio=0.9, clear_ratio=0.75, min_duration_s=120.0,
-                              busy_ratio=0.7),
-        "long_wait": _rule("minor", dispatch=True, max_avg_wait_s=2700.0, max_waiting=60.0, clear_factor=0.8,
-                           queues={}),
-        "crowding_forecast": _rule("warning", dispatch=True, ratio=0.9, horizon_min=60.0),
-    },
+# The sections beside [rules]: how alarms, tickets and staff dispatch behave, for every rule.
+SECTIONS: dict[str, tuple[Setting, ...]] = {
+    "alarms": (
+        Setting("flap_window_s", 600.0, "this many raises (flap_max_raises) of the same alarm within this long "
+                "(s) ..."),
+        Setting("flap_max_raises", 3, "... reopen the last one as flapping instead of raising a new one",
+                type="integer"),
+        Setting("flap_hold_s", 300.0, "a flapping alarm clears only after its condition stayed away this long (s)"),
+        Setting("escalate_after_s", {"critical": 300.0, "major": 900.0, "minor": 1800.0, "warning": 3600.0},
+                "per severity: an alarm not acknowledged within this long (s) escalates", type="per_severity"),
+    ),
+    "tickets": (
+        Setting("respond_min", 30.0, "accept a ticket within this many minutes"),
+        Setting("repair_min", {"critical": 120.0, "major": 240.0, "minor": 480.0, "warning": 1440.0},
+                "per severity: repair within this many minutes", type="per_severity"),
+        Setting("reopen_window_s", 86400.0, "the same fault on the same device within this long (s) reopens "
+                "the resolved ticket"),
+    ),
+    "dispatch": (
+        Setting("offer_timeout_s", 180.0, "an offer nobody answers goes to the next person after this long (s)"),
+        Setting("max_offers", 6, "at most this many people are asked per request", type="integer"),
+    ),
 }
-
-# Tables whose keys are free (a kind, a severity, a queue id) and what each value must be.
-_FREE_TABLES = {
-    "escalate_after_s": "number", "repair_min": "number", "timeout_s": "number", "queues": "queue",
-}
-_QUEUE_KEYS = {"max_avg_wait_s", "max_waiting"}
 
 
 class RulesError(ValueError):
     """The rules file or the edited rules are invalid."""
 
 
-def _check_number(v: Any, where: str) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
-        raise RulesError(f"{where}: expected a number >= 0, got {v!r}")
-    return float(v)
+def rule_settings(rule: Rule) -> tuple[Setting, ...]:
+    """The settings every rule has, then its own."""
+    return (
+        Setting("enabled", True, "raise this alarm at all", type="bool"),
+        Setting("severity", rule.severity, "the alarm's severity", type="severity"),
+        Setting("ticket", rule.ticket, "open a maintenance ticket per fault episode", type="bool"),
+        Setting("dispatch", rule.dispatch, "offer staff to the alarm's zone", type="bool"),
+        *rule.settings,
+    )
 
 
-def _merge(default: Any, given: Any, where: str, key: str, kinds: KindRegistry) -> Any:
-    if key in _FREE_TABLES:
-        if not isinstance(given, dict):
-            raise RulesError(f"{where}: expected a table")
-        out = dict(default)
-        for k, v in given.items():
-            if _FREE_TABLES[key] == "number":
-                if key in ("escalate_after_s", "repair_min") and k not in SEVERITIES:
-                    raise RulesError(f"{where}.{k}: not a severity ({', '.join(SEVERITIES)})")
-                if key == "timeout_s" and k not in kinds:
-                    raise RulesError(f"{where}.{k}: not a device kind ({', '.join(kinds.names)})")
-                out[k] = _check_number(v, f"{where}.{k}")
-            else:
-                if not isinstance(v, dict) or set(v) - _QUEUE_KEYS:
-                    raise RulesError(f"{where}.{k}: expected a table with {', '.join(sorted(_QUEUE_KEYS))}")
-                out[k] = {q: _check_number(x, f"{where}.{k}.{q}") for q, x in v.items()}
-        return out
-    if isinstance(default, dict):
-        if not isinstance(given, dict):
-            raise RulesError(f"{where}: expected a table")
-        out = copy.deepcopy(default)
-        for k, v in given.items():
-            if k not in default:
-                raise RulesError(f"{where}.{k}: unknown setting")
-            out[k] = _merge(default[k], v, f"{where}.{k}", k, kinds)
-        return out
-    if isinstance(default, bool):
-        if not isinstance(given, bool):
-            raise RulesError(f"{where}: expected true or false, got {given!r}")
-        return given
-    if isinstance(default, int):
-        if isinstance(given, bool) or not isinstance(given, int) or given < 1:
-            raise RulesError(f"{where}: expected an integer >= 1, got {given!r}")
-        return given
-    if isinstance(default, float):
-        return _check_number(given, where)
-    if key == "severity":
-        if given not in SEVERITIES:
-            raise RulesError(f"{where}: expected one of {', '.join(SEVERITIES)}, got {given!r}")
-        return given
-    raise RulesError(f"{where}: unsupported value {given!r}")
-
-
-def validate_rules(data: Any, kinds: KindRegistry = BUILTIN) -> dict[str, Any]:
-    """The full settings: ``schema(kinds)`` with ``data`` applied, checked."""
-    if not isinstance(data, dict):
-        raise RulesError("rules: expected an object")
-    out: dict[str, Any] = {}
-    defaults = schema(kinds)
-    for section, default in defaults.items():
-        out[section] = _merge(default, data.get(section, {}), section, section, kinds)
-    unknown = set(data) - set(defaults)
-    if unknown:
-        raise RulesError(f"{', '.join(sorted(unknown))}: unknown section")
-    crowd = out["rules"]["zone_crowded"]
-    if crowd["clear_ratio"] > crowd["raise_ratio"]:
-        raise RulesError("rules.zone_crowded: clear_ratio must not exceed raise_ratio (hysteresis)")
+def _rules(families: Sequence[RuleFamily]) -> dict[str, Rule]:
+    out: dict[str, Rule] = {}
+    for family in families:
+        for rule in family.rules:
+            if rule.name in out:
+                raise ValueError(f"rule {rule.name} is declared twice (family {family.name})")
+            out[rule.name] = rule
     return out
 
 
-def rules_schema(kinds: KindRegistry = BUILTIN) -> dict[str, Any]:
-    """JSON Schema of the settings (for the OpenAPI document), from ``schema(kinds)``."""
-    def node(default: Any, key: str) -> dict[str, Any]:
-        if key in ("escalate_after_s", "repair_min"):
-            return {"type": "object", "additionalProperties": False,
-                    "properties": {s: {"type": "number", "minimum": 0} for s in SEVERITIES}}
-        if key == "timeout_s":  # a site's plugin kinds too: the keys are checked against its kinds (_merge)
-            return {"type": "object", "additionalProperties": {"type": "number", "minimum": 0},
-                    "properties": {k: {"type": "number", "minimum": 0} for k in kinds.names}}
-        if key == "queues":
-            return {"type": "object", "additionalProperties": {
-                "type": "object", "additionalProperties": False,
-                "properties": {q: {"type": "number", "minimum": 0} for q in sorted(_QUEUE_KEYS)}}}
-        if isinstance(default, dict):
-            return {"type": "object", "additionalProperties": False,
-                    "properties": {k: node(v, k) for k, v in default.items()}}
-        if isinstance(default, bool):
-            return {"type": "boolean"}
-        if isinstance(default, int):
-            return {"type": "integer", "minimum": 1}
-        if isinstance(default, float):
-            return {"type": "number", "minimum": 0}
-        return {"type": "string", "enum": list(SEVERITIES)}
-    return node(schema(kinds), "")
+def _default(setting: Setting, kinds: KindRegistry) -> Any:
+    if setting.type == "per_kind":
+        return {k.name: float(setting.default(k)) for k in kinds}
+    return copy.deepcopy(setting.default)
+
+
+def schema(kinds: KindRegistry = BUILTIN, families: Sequence[RuleFamily] = FAMILIES) -> dict[str, Any]:
+    """Every setting with its default, for a site whose devices are of ``kinds``."""
+    out: dict[str, Any] = {name: {s.name: _default(s, kinds) for s in settings} for name, settings in SECTIONS.items()}
+    out["rules"] = {name: {s.name: _default(s, kinds) for s in rule_settings(rule)}
+                    for name, rule in _rules(families).items()}
+    return out
+
+
+def _number(v: Any, where: str, lowest: float = 0) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or v < lowest:
+        raise RulesError(f"{where}: expected a number >= {lowest:g}, got {v!r}")
+    return float(v)
+
+
+def _value(setting: Setting, default: Any, given: Any, where: str, kinds: KindRegistry) -> Any:
+    """``given`` checked against ``setting``, merged over ``default`` for the tables."""
+    t = setting.type
+    if t == "bool":
+        if not isinstance(given, bool):
+            raise RulesError(f"{where}: expected true or false, got {given!r}")
+        return given
+    if t == "integer":
+        if isinstance(given, bool) or not isinstance(given, int) or given < setting.lowest:
+            raise RulesError(f"{where}: expected an integer >= {setting.lowest:g}, got {given!r}")
+        return given
+    if t == "number":
+        return _number(given, where, setting.lowest)
+    if t == "severity":
+        if given not in SEVERITIES:
+            raise RulesError(f"{where}: expected one of {', '.join(SEVERITIES)}, got {given!r}")
+        return given
+    if not isinstance(given, dict):
+        raise RulesError(f"{where}: expected a table")
+    out = dict(default)
+    for k, v in given.items():
+        if t == "per_severity" and k not in SEVERITIES:
+            raise RulesError(f"{where}.{k}: not a severity ({', '.join(SEVERITIES)})")
+        if t == "per_kind" and k not in kinds:
+            raise RulesError(f"{where}.{k}: not a device kind ({', '.join(kinds.names)})")
+        if t == "per_queue":
+            if not isinstance(v, dict) or set(v) - set(setting.fields):
+                raise RulesError(f"{where}.{k}: expected a table with {', '.join(sorted(setting.fields))}")
+            out[k] = {q: _number(x, f"{where}.{k}.{q}", setting.lowest) for q, x in v.items()}
+        else:
+            out[k] = _number(v, f"{where}.{k}", setting.lowest)
+    return out
+
+
+def settings_table(settings: Sequence[Setting], given: Any, where: str, kinds: KindRegistry) -> dict[str, Any]:
+    """One table (a section, or a rule): the declared defaults with ``given`` applied, checked."""
+    if not isinstance(given, dict):
+        raise RulesError(f"{where}: expected a table")
+    declared = {s.name: s for s in settings}
+    for k in given:
+        if k not in declared:
+            raise RulesError(f"{where}.{k}: unknown setting")
+    return {s.name: _value(s, _default(s, kinds), given[s.name], f"{where}.{s.name}", kinds) if s.name in given
+            else _default(s, kinds) for s in settings}
+
+
+def validate_rules(data: Any, kinds: KindRegistry = BUILTIN,
+                   families: Sequence[RuleFamily] = FAMILIES) -> dict[str, Any]:
+    """The full settings: the declared defaults with ``data`` applied, checked."""
+    if not isinstance(data, dict):
+        raise RulesError("rules: expected an object")
+    out: dict[str, Any] = {name: settings_table(settings, data.get(name, {}), name, kinds)
+                           for name, settings in SECTIONS.items()}
+    given_rules = data.get("rules", {})
+    if not isinstance(given_rules, dict):
+        raise RulesError("rules: expected a table")
+    rules = _rules(families)
+    for name in given_rules:
+        if name not in rules:
+            raise RulesError(f"rules.{name}: unknown setting")
+    out["rules"] = {}
+    for name, rule in rules.items():
+        merged = settings_table(rule_settings(rule), given_rules.get(name, {}), f"rules.{name}", kinds)
+        if rule.check is not None and (reason := rule.check(merged)):
+            raise RulesError(f"rules.{name}: {reason}")
+        out["rules"][name] = merged
+    unknown = set(data) - set(out)
+    if unknown:
+        raise RulesError(f"{', '.join(sorted(unknown))}: unknown section")
+    return out
+
+
+def _setting_schema(setting: Setting, kinds: KindRegistry) -> dict[str, Any]:
+    number = {"type": "number", "minimum": setting.lowest}
+    t = setting.type
+    if t == "per_severity":
+        node: dict[str, Any] = {"type": "object", "additionalProperties": False,
+                                "properties": {s: dict(number) for s in SEVERITIES}}
+    elif t == "per_kind":  # a site's plugin kinds too: the keys are checked against its kinds (validate_rules)
+        node = {"type": "object", "additionalProperties": dict(number),
+                "properties": {k: dict(number) for k in kinds.names}}
+    elif t == "per_queue":
+        node = {"type": "object", "additionalProperties": {
+            "type": "object", "additionalProperties": False,
+            "properties": {q: dict(number) for q in sorted(setting.fields)}}}
+    elif t == "bool":
+        node = {"type": "boolean"}
+    elif t == "integer":
+        node = {"type": "integer", "minimum": setting.lowest}
+    elif t == "severity":
+        node = {"type": "string", "enum": list(SEVERITIES)}
+    else:
+        node = number
+    return {**node, "description": setting.help}
+
+
+def rules_schema(kinds: KindRegistry = BUILTIN, families: Sequence[RuleFamily] = FAMILIES) -> dict[str, Any]:
+    """JSON Schema of the settings (for the OpenAPI document), from the declarations."""
+    def table(settings: Sequence[Setting], description: str = "") -> dict[str, Any]:
+        node = {"type": "object", "additionalProperties": False,
+                "properties": {s.name: _setting_schema(s, kinds) for s in settings}}
+        return {**node, "description": description} if description else node
+    props = {name: table(settings) for name, settings in SECTIONS.items()}
+    props["rules"] = {"type": "object", "additionalProperties": False, "properties": {
+        name: table(rule_settings(rule), rule.help) for name, rule in _rules(families).items()}}
+    return {"type": "object", "additionalProperties": False, "properties": props}
 
 
 def load_rules_file(path: str | Path, kinds: KindRegistry = BUILTIN) -> dict[str, Any]:
@@ -186,28 +209,3 @@ def load_rules_file(path: str | Path, kinds: KindRegistry = BUILTIN) -> dict[str
         raise RulesError(f"{p}: {exc}") from None
     except RulesError as exc:
         raise RulesError(f"{p}: {exc}") from None
-
-
-class RuleSet:
-    """The settings in force, with shortcuts the rule families use."""
-
-    def __init__(self, settings: dict[str, Any]) -> None:
-        self.settings = settings
-
-    def rule(self, name: str) -> dict[str, Any]:
-        return self.settings["rules"][name]
-
-    def enabled(self, name: str) -> bool:
-        return bool(self.settings["rules"][name]["enabled"])
-
-    @property
-    def alarms(self) -> dict[str, Any]:
-        return self.settings["alarms"]
-
-    @property
-    def tickets(self) -> dict[str, Any]:
-        return self.settings["tickets"]
-
-    @property
-    def dispatch(self) -> dict[str, Any]:
-        return self.settings["dispatch"]

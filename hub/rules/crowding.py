@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
-from hub.rules.base import Signal
-from hub.rules.config import RuleSet
+from typing import Any
+
+from hub.rules.base import Rule, RuleContext, RuleFamily, RuleSet, Setting, Signal
 from hub.state import ZoneState
 
 
@@ -17,9 +18,10 @@ def level(zone: ZoneState, rules: RuleSet, crowded: bool) -> str:
     return "normal"
 
 
-def evaluate(zone: ZoneState, now: float, rules: RuleSet) -> list[Signal]:
-    """Check one zone (on a new reading, and on every tick for the minimum duration)."""
-    if zone.occupancy is None or zone.capacity <= 0:
+def evaluate(ctx: RuleContext) -> list[Signal]:
+    """Check one zone, ``ctx.zone`` (on a new reading, and on every tick for the minimum duration)."""
+    zone, now, rules = ctx.zone, ctx.now, ctx.rules
+    if zone is None or zone.occupancy is None or zone.capacity <= 0:
         return []
     rule = rules.rule("zone_crowded")
     ratio = zone.occupancy / zone.capacity
@@ -35,3 +37,17 @@ def evaluate(zone: ZoneState, now: float, rules: RuleSet) -> list[Signal]:
         zone.crowd_since = None
         return [Signal("zone_crowded", active=False, **base)]
     return []
+
+
+def _hysteresis(rule: dict[str, Any]) -> str | None:
+    return "clear_ratio must not exceed raise_ratio (hysteresis)" if rule["clear_ratio"] > rule["raise_ratio"] else None
+
+
+FAMILY = RuleFamily("crowding", evaluate=evaluate, rules=(
+    Rule("zone_crowded", "major", "occupancy / capacity of a zone", dispatch=True, check=_hysteresis, settings=(
+        Setting("raise_ratio", 0.9, "raise at this fraction of capacity ..."),
+        Setting("clear_ratio", 0.75, "clear at this fraction or below (hysteresis)"),
+        Setting("min_duration_s", 120.0, "... held for this long (s)"),
+        Setting("busy_ratio", 0.7, "the zone shows busy from this fraction"),
+    )),
+))

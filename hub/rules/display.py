@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from floorops.topics import EdgeRecord
-from hub.rules.base import Signal, device_signal
-from hub.rules.config import RuleSet
+from hub.rules.base import Rule, RuleContext, RuleFamily, Signal, device_signal, record_of
 
 
-def signals(rec: EdgeRecord, rules: RuleSet) -> list[Signal]:
+def evaluate(ctx: RuleContext) -> list[Signal]:
+    rec = record_of(ctx)
     if rec.channel != "event":
         return []
     event = rec.data.get("event")
@@ -16,3 +15,8 @@ def signals(rec: EdgeRecord, rules: RuleSet) -> list[Signal]:
     if event == "display_recovered":
         return [device_signal(rec, "display_fault", False)]
     return []
+
+
+FAMILY = RuleFamily("display", per_kind=True, evaluate=evaluate, rules=(
+    Rule("display_fault", "major", "a queue screen's panel, network or power fault", ticket=True),
+))

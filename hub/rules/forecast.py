@@ -4,15 +4,16 @@ next ``horizon_min`` minutes."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
-from floorops.site import Site
-from hub.rules.base import Signal
-from hub.rules.config import RuleSet
+from hub.rules.base import Rule, RuleContext, RuleFamily, Setting, Signal
 
 
-def signals(forecasts: dict[str, list[dict[str, Any]]], site: Site, now: float, rules: RuleSet) -> list[Signal]:
-    rule = rules.rule("crowding_forecast")
+def evaluate(ctx: RuleContext) -> list[Signal]:
+    """Each zone of ``ctx.site`` with a forecast in ``ctx.forecasts``."""
+    forecasts, site, now = ctx.forecasts, ctx.site, ctx.now
+    if site is None:
+        return []
+    rule = ctx.rules.rule("crowding_forecast")
     horizon = now + rule["horizon_min"] * 60
     out = []
     for zone in site.zones:
@@ -31,3 +32,12 @@ def signals(forecasts: dict[str, list[dict[str, Any]]], site: Site, now: float, 
             detail.update(start=peak["start"], p50=peak["p50"], p90=peak.get("p90"))
         out.append(Signal("crowding_forecast", zone.id, active, zone=zone.id, kind="zone", detail=detail))
     return out
+
+
+FAMILY = RuleFamily("forecast", evaluate=evaluate, rules=(
+    Rule("crowding_forecast", "warning", "forecast p50 occupancy reaching ratio x capacity within horizon_min",
+         dispatch=True, settings=(
+             Setting("ratio", 0.9, "fraction of the zone's capacity"),
+             Setting("horizon_min", 60.0, "how far ahead to look (minutes)"),
+         )),
+))

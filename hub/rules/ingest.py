@@ -8,18 +8,27 @@ storing it (raised, then cleared) when the database is back. It clears when a ba
 
 from __future__ import annotations
 
-from hub.rules.base import Signal
-from hub.rules.config import RuleSet
+from hub.rules.base import Rule, RuleContext, RuleFamily, Setting, Signal
 
 RULE = "ingest_stalled"
 SOURCE = "hub:ingest"  # ``:`` cannot occur in a device id
 KIND = "hub"
 
 
-def evaluate(stalled_s: float, rules: RuleSet, is_open: bool, error: str = "") -> Signal | None:
-    """Raise after ``after_s`` of failing batches; clear as soon as ingest is healthy again."""
-    if stalled_s <= 0:
-        return Signal(RULE, SOURCE, False, kind=KIND, detail={"recovered": True}) if is_open else None
-    if is_open or stalled_s < rules.rule(RULE)["after_s"]:
-        return None
-    return Signal(RULE, SOURCE, True, kind=KIND, detail={"stalled_s": round(stalled_s, 1), "error": error})
+def evaluate(ctx: RuleContext) -> list[Signal]:
+    """Raise after ``after_s`` of failing batches (``ctx.stalled_s``, ``ctx.error``); clear as soon as
+    ingest is healthy again. ``ctx.open`` counts the alarm the hub holds in memory as open."""
+    is_open = (SOURCE, RULE) in ctx.open
+    if ctx.stalled_s <= 0:
+        return [Signal(RULE, SOURCE, False, kind=KIND, detail={"recovered": True})] if is_open else []
+    if is_open or ctx.stalled_s < ctx.rules.rule(RULE)["after_s"]:
+        return []
+    return [Signal(RULE, SOURCE, True, kind=KIND, detail={"stalled_s": round(ctx.stalled_s, 1), "error": ctx.error})]
+
+
+FAMILY = RuleFamily("ingest", evaluate=evaluate, rules=(
+    Rule(RULE, "critical", "the hub has failed to apply the broker's records (database locked, disk full). "
+         "No ticket: nothing to repair on the floor", settings=(
+             Setting("after_s", 30.0, "raise after failing this long (s)"),
+         )),
+))

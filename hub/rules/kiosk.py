@@ -6,11 +6,7 @@ states the current condition of reader, printer and app, so it both raises and c
 
 from __future__ import annotations
 
-from typing import Container
-
-from floorops.topics import EdgeRecord
-from hub.rules.base import Signal, device_signal
-from hub.rules.config import RuleSet
+from hub.rules.base import Rule, RuleContext, RuleFamily, Setting, Signal, device_signal, record_of
 
 EVENT_FAULTS = {"card_jam": "card_jam", "app_crash": "app_crashed", "app_hang": "app_hung",
                 "paper_out": "paper_out", "printer_jam": "printer_jam"}
@@ -22,8 +18,11 @@ STATE_FAULTS = {
 }
 
 
-def signals(rec: EdgeRecord, rules: RuleSet, open_: Container[tuple[str, str]] = ()) -> list[Signal]:
-    """``open_``: (source, type) of open alarms; a reading that says "fine" only matters for those."""
+
+
+def evaluate(ctx: RuleContext) -> list[Signal]:
+    """A kiosk's record; a reading that says "fine" only matters for the open alarms (``ctx.open``)."""
+    rec, open_ = record_of(ctx), ctx.open
     d = rec.data
     out: list[Signal] = []
     if rec.channel == "event":
@@ -42,9 +41,24 @@ def signals(rec: EdgeRecord, rules: RuleSet, open_: Container[tuple[str, str]] =
                     out.append(device_signal(rec, type_, value == state, **{fieldname: value}))
         resp = d.get("resp_ms")
         if isinstance(resp, (int, float)):
-            slow = rules.rule("slow_response")
+            slow = ctx.rules.rule("slow_response")
             if resp > slow["threshold_ms"]:
                 out.append(device_signal(rec, "slow_response", True, resp_ms=resp))
             elif resp <= slow["clear_below_ms"] and (rec.device_id, "slow_response") in open_:
                 out.append(device_signal(rec, "slow_response", False, resp_ms=resp))
     return out
+
+
+FAMILY = RuleFamily("kiosk", per_kind=True, evaluate=evaluate, rules=(
+    Rule("card_jam", "major", "card stuck in the reader (event, or card_reader jammed)", ticket=True),
+    Rule("card_reader_error", "major", "card reader reports an error", ticket=True),
+    Rule("app_hung", "major", "the kiosk app stopped responding", ticket=True),
+    Rule("app_crashed", "major", "the kiosk app crashed", ticket=True),
+    Rule("paper_out", "minor", "receipt printer out of paper", ticket=True),
+    Rule("printer_jam", "major", "receipt printer jammed", ticket=True),
+    Rule("printer_offline", "major", "receipt printer not reachable", ticket=True),
+    Rule("slow_response", "minor", "the kiosk app's slowest response (resp_ms) in a reading", settings=(
+        Setting("threshold_ms", 10000.0, "raise above this response time (ms)"),
+        Setting("clear_below_ms", 8000.0, "clear at or below this response time (ms)"),
+    )),
+))

@@ -14,13 +14,20 @@ from __future__ import annotations
 
 from typing import Container, Iterable
 
+from floorops.kinds import DeviceKind
 from floorops.topics import EdgeRecord
-from hub.rules.base import Signal, device_signal
-from hub.rules.config import RuleSet
+from hub.rules.base import Rule, RuleContext, RuleFamily, RuleSet, Setting, Signal, device_signal
 from hub.state import AgentState, DeviceState
 
 
-def signals(rec: EdgeRecord, rules: RuleSet, open_: Container[tuple[str, str]] = ()) -> list[Signal]:
+def evaluate(ctx: RuleContext) -> list[Signal]:
+    """A record of any kind (``ctx.rec``); or, without one, the ticker's silence check of ``ctx.devices``."""
+    if ctx.rec is not None:
+        return _record(ctx.rec, ctx.open)
+    return _heartbeat(ctx.devices, ctx.now, ctx.started_at, ctx.rules, ctx.agents)
+
+
+def _record(rec: EdgeRecord, open_: Container[tuple[str, str]]) -> list[Signal]:
     if rec.channel == "status" and rec.data.get("state") == "offline":
         if "retained" in rec.flags:
             # The broker's retained copy, replayed when the edge (re)subscribes: after a restart of the
@@ -41,8 +48,8 @@ def agents_holding_back(agents: Iterable[AgentState], now: float, rules: RuleSet
     return sorted(a.id for a in agents if a.state == "offline" or now - a.since < grace)
 
 
-def heartbeat(devices: Iterable[DeviceState], now: float, started_at: float, rules: RuleSet,
-              agents: Iterable[AgentState] = ()) -> list[Signal]:
+def _heartbeat(devices: Iterable[DeviceState], now: float, started_at: float, rules: RuleSet,
+               agents: Iterable[AgentState] = ()) -> list[Signal]:
     """Devices silent for longer than their timeout; none in the first ``startup_grace_s`` after a start,
     and none while an edge agent is offline or just back (``agents_holding_back``)."""
     rule = rules.rule("device_offline")
@@ -60,3 +67,18 @@ def heartbeat(devices: Iterable[DeviceState], now: float, started_at: float, rul
             out.append(Signal("device_offline", d.id, True, device_id=d.id, kind=d.kind, zone=d.zone,
                               detail={"reason": "heartbeat", "silent_s": round(now - d.last_seen, 1)}))
     return out
+
+
+def _kind_timeout(kind: DeviceKind) -> float:
+    return kind.offline_after_s
+
+
+FAMILY = RuleFamily("offline", evaluate=evaluate, rules=(
+    Rule("device_offline", "major", "Last Will / edge liveness, or silence longer than the kind's timeout",
+         ticket=True, settings=(
+             Setting("timeout_s", _kind_timeout, "per device kind, the silence (s) that counts as offline "
+                     "(default: the kind's declared offline_after_s)", type="per_kind"),
+             Setting("startup_grace_s", 60.0, "no silence alarms in the first this-long after the hub "
+                     "starts, nor while an edge agent is offline and this long after it is back (s)"),
+         )),
+))

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Container
+from typing import Any
 
-from hub.rules.base import Signal
-from hub.rules.config import RuleSet
+from hub.rules.base import Rule, RuleContext, RuleFamily, Setting, Signal
 
 RULE = "component_crashloop"
 KIND = "component"  # the alarm's kind: not a device kind
@@ -68,9 +67,13 @@ class Notice:
                 "restarts": self.restarts, "next_delay_s": self.next_delay_s, "ts": self.ts}
 
 
-def signals(notice: Notice, rules: RuleSet, open_: Container[tuple[str, str]]) -> list[Signal]:
+def evaluate(ctx: RuleContext) -> list[Signal]:
+    """One launcher notice, ``ctx.notice``."""
+    notice, rules = ctx.notice, ctx.rules
+    if not isinstance(notice, Notice):
+        return []
     src = source(notice.component)
-    is_open = (src, RULE) in open_
+    is_open = (src, RULE) in ctx.open
     if notice.event == "steady":
         return [Signal(RULE, src, False, kind=KIND, detail={"component": notice.component})] if is_open else []
     rule = rules.rule(RULE)
@@ -81,3 +84,12 @@ def signals(notice: Notice, rules: RuleSet, open_: Container[tuple[str, str]]) -
     detail = {"component": notice.component, "restarts_in_window": within, "window_s": rule["window_s"],
               "restarts": notice.restarts, "exit_code": notice.exit_code, "signal": notice.signal}
     return [Signal(RULE, src, True, kind=KIND, repeat=is_open, detail=detail)]
+
+
+FAMILY = RuleFamily("supervisor", evaluate=evaluate, rules=(
+    Rule(RULE, "major", "the launcher restarted the same component this often: read its log. No ticket",
+         settings=(
+             Setting("max_restarts", 3, "restarts ...", type="integer"),
+             Setting("window_s", 600.0, "... within this long (s); cleared once it runs steadily"),
+         )),
+))

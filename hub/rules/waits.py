@@ -3,9 +3,7 @@ cleared only once both are back below ``clear_factor`` of the thresholds (hyster
 
 from __future__ import annotations
 
-from floorops.topics import EdgeRecord
-from hub.rules.base import Signal
-from hub.rules.config import RuleSet
+from hub.rules.base import Rule, RuleContext, RuleFamily, RuleSet, Setting, Signal, record_of
 
 
 def thresholds(rules: RuleSet, queue: str) -> tuple[float, float]:
@@ -14,7 +12,9 @@ def thresholds(rules: RuleSet, queue: str) -> tuple[float, float]:
     return own.get("max_avg_wait_s", rule["max_avg_wait_s"]), own.get("max_waiting", rule["max_waiting"])
 
 
-def signals(rec: EdgeRecord, rules: RuleSet, queue: str) -> list[Signal]:
+def evaluate(ctx: RuleContext) -> list[Signal]:
+    """A queue screen's reading of ``ctx.queue`` (the hub has applied it to the queue's live state)."""
+    rec, rules, queue = record_of(ctx), ctx.rules, ctx.queue
     if rec.channel != "telemetry" or not queue:
         return []
     waiting, avg = rec.data.get("waiting"), rec.data.get("avg_wait_s")
@@ -30,3 +30,15 @@ def signals(rec: EdgeRecord, rules: RuleSet, queue: str) -> list[Signal]:
     if avg <= max_avg * factor and waiting <= max_waiting * factor:
         return [Signal("long_wait", active=False, **sig)]
     return []
+
+
+FAMILY = RuleFamily("waits", per_kind=True, evaluate=evaluate, rules=(
+    Rule("long_wait", "minor", "a queue's average wait or waiting count over its thresholds", dispatch=True,
+         settings=(
+             Setting("max_avg_wait_s", 2700.0, "raise when the average wait is above this (s), or ..."),
+             Setting("max_waiting", 60.0, "... when more people than this are waiting"),
+             Setting("clear_factor", 0.8, "clear when both are below this fraction of their thresholds"),
+             Setting("queues", {}, "per queue id, its own max_avg_wait_s and/or max_waiting", type="per_queue",
+                     fields=("max_avg_wait_s", "max_waiting")),
+         )),
+))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tomllib
 from pathlib import Path
 from typing import Iterator
 
@@ -20,6 +21,7 @@ import pytest
 from chaos_harness import Chaos, poll
 from floorops.config import load_config
 from centre.launcher import ControlCentre
+from hub.rules.config import schema as rules_defaults
 from centre.services import free_port
 
 SPEED = float(os.environ.get("CHAOS_SPEED", "240"))
@@ -40,9 +42,12 @@ def chaos_rules(var: Path) -> Path:
     and nothing else does: the crowd's own dispatches (busy Tuesday morning) would take the people a jam's
     dispatch needs, and the suite could not tell "nobody free" from "lost"."""
     text = (Path(__file__).resolve().parents[2] / "hub" / "rules.toml").read_text()
-    assert text.count("dispatch = true") >= 1 and "[rules.card_jam]\n" in text
-    text = text.replace("dispatch = true", "dispatch = false").replace(
-        "[rules.card_jam]\n", "[rules.card_jam]\ndispatch = true\n")
+    shipped = tomllib.loads(text).get("rules", {})
+    assert "card_jam" not in shipped  # the shipped file holds overrides only: these tables are ours to add
+    dispatching = [name for name, rule in rules_defaults()["rules"].items() if rule["dispatch"]]
+    assert dispatching and not any("dispatch" in shipped.get(name, {}) for name in dispatching)
+    text += "\n[rules.card_jam]\ndispatch = true\n" + "".join(
+        f"[rules.{name}]\ndispatch = false\n" for name in dispatching)
     path = var / "chaos-rules.toml"
     path.write_text(text)
     return path
