@@ -21,9 +21,10 @@ run: system-run $(VENV)/.installed
 test: system-test $(VENV)/.installed-test
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# What tests/test_ruff.py and tests/test_layering.py check (also part of make test), alone and quick.
+# What tests/test_ruff.py, tests/test_mypy.py and tests/test_layering.py check (also part of make test), alone.
 lint: $(VENV)/.installed-test
 	$(PY) -m ruff check .
+	$(PY) -m mypy --cache-dir $${TMPDIR:-/tmp}/floorops-mypy-cache
 	$(VENV)/bin/lint-imports
 
 # Install the Debian packages that are not installed yet (root, or sudo).

@@ -40,12 +40,12 @@ import websockets
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from floorops.config import dump_toml, load_config  # noqa: E402
-from floorops.dynsec import DynsecClient, edge_acls, service_accounts  # noqa: E402
-from centre.services import ManagedProcess, MosquittoServer, free_port, tcp_open, wait_until  # noqa: E402
-from floorops.topics import EdgeRecord, edge_record_topic  # noqa: E402
+from floorops.config import dump_toml, load_config
+from floorops.dynsec import DynsecClient, edge_acls, service_accounts
+from centre.services import ManagedProcess, MosquittoServer, free_port, tcp_open, wait_until
+from floorops.topics import EdgeRecord, edge_record_topic
 
-from edge.outputs.hub import pack_records  # noqa: E402
+from edge.outputs.hub import pack_records
 
 AGENT = "edge-bench"  # the edge agent the batches say they come from
 

@@ -16,13 +16,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from floorops.config import load_config  # noqa: E402
-from floorops.site import load_site  # noqa: E402
-from floorops.topics import EdgeRecord, edge_record_topic  # noqa: E402
-from hub.clock import ManualClock  # noqa: E402
-from hub.core import Hub  # noqa: E402
-from hub.db import Database  # noqa: E402
-from hub.roster import load_roster  # noqa: E402
+from floorops.config import load_config
+from floorops.site import load_site
+from floorops.topics import EdgeRecord, edge_record_topic
+from hub.clock import ManualClock
+from hub.core import Hub
+from hub.db import Database
+from hub.roster import load_roster
 
 
 def payloads(n: int) -> list[tuple[str, bytes]]:

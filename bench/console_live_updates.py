@@ -28,8 +28,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "console"))
 
-from console_fake_hub import FakeHub  # noqa: E402
-from playwright.sync_api import sync_playwright  # noqa: E402
+from console_fake_hub import FakeHub
+from playwright.sync_api import sync_playwright
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--no-first-run"]

@@ -23,15 +23,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from alarm_latency_ingest import payloads  # noqa: E402
+from alarm_latency_ingest import payloads
 
-from floorops.config import load_config  # noqa: E402
-from floorops.site import load_site  # noqa: E402
-from hub.clock import ManualClock  # noqa: E402
-from hub.core import Hub  # noqa: E402
-from hub.db import Database  # noqa: E402
-from hub.ingest import BATCH_MAX  # noqa: E402
-from hub.roster import load_roster  # noqa: E402
+from floorops.config import load_config
+from floorops.site import load_site
+from hub.clock import ManualClock
+from hub.core import Hub
+from hub.db import Database
+from hub.ingest import BATCH_MAX
+from hub.roster import load_roster
 
 
 def run(mode: str, msgs: list[tuple[str, bytes]], base: Path) -> tuple[float, list[float]]:

@@ -20,8 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from edge.buffer import DurableBuffer, HubMessage  # noqa: E402
-from edge.outputs.hub import pack_records  # noqa: E402
+from edge.buffer import DurableBuffer, HubMessage
+from edge.outputs.hub import pack_records
 
 RECORD = {"device_id": "qs-1", "kind": "queue_screen", "channel": "telemetry", "ts": 1_700_000_000_000, "seq": 1,
           "data": {"queue": "REG-1", "waiting": 12, "serving": "A001", "counters_open": 3, "avg_wait_s": 840},

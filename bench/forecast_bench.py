@@ -39,17 +39,17 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from floorops.config import dump_toml, load_config  # noqa: E402
-from floorops.influx import line, write_sync  # noqa: E402
-from centre.services import InfluxServer, free_port  # noqa: E402
-from floorops.site import load_site  # noqa: E402
-from models.backtest import backtest, coverage, mae, rmse, score  # noqa: E402
-from bench.forecast_oracle import day_kinds, oracle_forecasts, simulate_oracle  # noqa: E402
-from models.data import History, read_csv  # noqa: E402
-from models.plot import plot_backtest  # noqa: E402
-from models.service import ForecastService  # noqa: E402
-from models.staffing import handling_minutes, plan_day  # noqa: E402
-from models.training import default_forecaster  # noqa: E402
+from floorops.config import dump_toml, load_config
+from floorops.influx import line, write_sync
+from centre.services import InfluxServer, free_port
+from floorops.site import load_site
+from models.backtest import backtest, coverage, mae, rmse, score
+from bench.forecast_oracle import day_kinds, oracle_forecasts, simulate_oracle
+from models.data import History, read_csv
+from models.plot import plot_backtest
+from models.service import ForecastService
+from models.staffing import handling_minutes, plan_day
+from models.training import default_forecaster
 
 
 def log(msg: str) -> None:

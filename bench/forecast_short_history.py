@@ -27,12 +27,12 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from floorops.config import load_config  # noqa: E402
-from floorops.site import load_site  # noqa: E402
-from models.backtest import mae, midnight_origins, seasonal_naive  # noqa: E402
-from models.data import read_csv  # noqa: E402
-from models.features import steps_per_day  # noqa: E402
-from models.training import default_forecaster  # noqa: E402
+from floorops.config import load_config
+from floorops.site import load_site
+from models.backtest import mae, midnight_origins, seasonal_naive
+from models.data import read_csv
+from models.features import steps_per_day
+from models.training import default_forecaster
 
 TEST_DAYS = 7
 HORIZON = 96

@@ -41,10 +41,10 @@ import paho.mqtt.client as mqtt
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from floorops.config import dump_toml, load_config  # noqa: E402
-from floorops.dynsec import DynsecClient, edge_acls, service_accounts  # noqa: E402
-from floorops.influx import query_sync  # noqa: E402
-from centre.services import InfluxServer, ManagedProcess, MosquittoServer, free_port, wait_until  # noqa: E402
+from floorops.config import dump_toml, load_config
+from floorops.dynsec import DynsecClient, edge_acls, service_accounts
+from floorops.influx import query_sync
+from centre.services import InfluxServer, ManagedProcess, MosquittoServer, free_port, wait_until
 
 SITE = "demo"
 
@@ -127,7 +127,7 @@ def drain(args: argparse.Namespace, tmp: Path, broker: MosquittoServer, influx: 
         f = tmp / f"{dev}.jsonl"
         f.write_bytes(payload_lines(per, base))
         pubs.append(subprocess.Popen(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(port), "-u", cr.username, "-P",
-                                      cr.password, "-i", f"pub-{dev}", "-q", "1", "-l", "-t",
+                                      cr.password, "-i", dev, "-q", "1", "-l", "-t",
                                       f"hospital/{SITE}/queue_screen/{dev}/telemetry"], stdin=open(f, "rb"),
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     for p in pubs:
@@ -280,7 +280,7 @@ def main() -> int:
             while not stop.is_set() or last < len(lat_sent):
                 try:
                     s = query_sync(influx.url, "floorops", "SELECT last(seq) FROM queue_screen WHERE device_id='bench-lat'")
-                except Exception:  # noqa: BLE001
+                except Exception:  # noqa: BLE001 - a failed poll counts as nothing written yet
                     s = []
                 now = time.time()
                 newest = int(s[0]["values"][0][1]) if s else 0
@@ -303,7 +303,7 @@ def main() -> int:
         load_before = os.getloadavg()
         t0 = time.time()
         pubs = [subprocess.Popen(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(broker.port), "-u", c.username,
-                                  "-P", c.password, "-i", f"pub-{dev}", "-q", "1", "-l", "-t",
+                                  "-P", c.password, "-i", dev, "-q", "1", "-l", "-t",
                                   f"hospital/{SITE}/queue_screen/{dev}/telemetry"], stdin=open(f, "rb"),
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 for (dev, c), f in zip(creds.items(), files)]

@@ -28,10 +28,10 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from alarm_latency import measure, pct  # noqa: E402
-from floorops.config import dump_toml, load_config  # noqa: E402
-from floorops.dynsec import DynsecClient, service_accounts  # noqa: E402
-from centre.services import ManagedProcess, MosquittoServer, free_port, wait_until  # noqa: E402
+from alarm_latency import measure, pct
+from floorops.config import dump_toml, load_config
+from floorops.dynsec import DynsecClient, service_accounts
+from centre.services import ManagedProcess, MosquittoServer, free_port, wait_until
 
 
 def healthz_ms(url: str, n: int) -> list[float]:

@@ -25,9 +25,9 @@ from typing import Any, Callable
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from prometheus_client import CollectorRegistry, Counter  # noqa: E402
+from prometheus_client import CollectorRegistry, Counter
 
-from edge.metrics import EdgeMetrics  # noqa: E402
+from edge.metrics import EdgeMetrics
 
 OLD_COMMIT = "68bcf84^"  # the last hand-written edge/metrics.py
 

@@ -1,6 +1,6 @@
 """Where the per-zone occupancy error comes from (docs/edge.md, "Where the error comes from").
 
-Runs the simulator for a fit day and a held-out day exactly as ``python -m tools calibrate`` does, and
+Runs the simulator for a fit day and a held-out day exactly as ``python -m centre calibrate`` does, and
 also reads, from inside the simulator, what no device can see: how many people in each zone carry a
 phone and how many of those randomise their MAC. Then it scores a ladder of per-zone models on the
 held-out day, each fitted on the fit day only, adding one real-world effect at a time:
@@ -33,12 +33,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from floorops.config import load_config  # noqa: E402
-from floorops.site import load_site  # noqa: E402
+from floorops.config import load_config
+from floorops.site import load_site
 
-from edge import calibration  # noqa: E402
-from edge.calibration import MINUTE_MS, ZoneMinute  # noqa: E402
-from tools.calibration import simulate_day  # noqa: E402
+from edge import calibration
+from edge.calibration import MINUTE_MS, ZoneMinute
+from centre.calibration import simulate_day
 
 Oracle = dict[int, dict[str, tuple[int, int]]]  # minute -> zone -> (phone carriers, randomising phones)
 
@@ -124,7 +124,7 @@ def main() -> int:
     ladder.append(("4. + recent half window (phones-only model, `occupancy_zone_phone_weights`)",
                    calibration.phones_only(est)))
     ladder.append(("5. previous model: global formula x zone factor", calibration.global_only(est)))
-    queue_cols = lambda r, o: [r.features.waiting, r.features.at_counter]  # noqa: E731
+    queue_cols = lambda r, o: [r.features.waiting, r.features.at_counter]  # noqa: E731 - a one-line column picker, like the ladder's others
     ladder.append(("6. queue screens alone (tickets waiting, tickets at a counter)",
                    per_zone_least_squares(fit_rows, matrix(fit_rows, fit_oracle, queue_cols), test_rows,
                                           matrix(test_rows, test_oracle, queue_cols))))

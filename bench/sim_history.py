@@ -19,9 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from firmware_sim.history import simulate_weeks  # noqa: E402
-from floorops.config import load_config  # noqa: E402
-from floorops.site import load_site  # noqa: E402
+from firmware_sim.history import simulate_weeks
+from floorops.config import load_config
+from floorops.site import load_site
 
 
 def main() -> None:

@@ -24,11 +24,11 @@ import paho.mqtt.client as mqtt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from floorops import contract  # noqa: E402
-from floorops.config import Config, dump_toml, load_config  # noqa: E402
-from floorops.dynsec import DynsecClient, edge_acls  # noqa: E402
-from centre.services import MosquittoServer, free_port  # noqa: E402
-from floorops.site import load_site  # noqa: E402
+from floorops import topics
+from floorops.config import Config, dump_toml, load_config
+from floorops.dynsec import DynsecClient, edge_acls
+from centre.services import MosquittoServer, free_port
+from floorops.site import load_site
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -97,7 +97,7 @@ def main() -> None:
                     if d.transport == "mqtt":
                         c = ds.provision_device(site.id, d.kind, d.id)
                         creds[d.id] = {"id": d.id, "mqtt_username": c.username, "mqtt_password": c.password,
-                                       "topic_prefix": contract.device_topic_prefix(site.id, d.kind, d.id)}
+                                       "topic_prefix": topics.device_topic_prefix(site.id, d.kind, d.id)}
                 reader_pw = secrets.token_urlsafe(16)
                 ds.provision_service("bench-reader", reader_pw, edge_acls(site.id))
             cred_path = cfg.path(cfg.hub.credentials_file)

@@ -18,12 +18,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from firmware_sim.history import simulate_weeks  # noqa: E402
-from firmware_sim.load import all_history_lines, batches, load_history  # noqa: E402
-from floorops import influx  # noqa: E402
-from floorops.config import Config, load_config  # noqa: E402
-from centre.services import InfluxServer, free_port  # noqa: E402
-from floorops.site import load_site  # noqa: E402
+from firmware_sim.history import simulate_weeks
+from firmware_sim.load import all_history_lines, batches, load_history
+from floorops import influx
+from floorops.config import Config, load_config
+from centre.services import InfluxServer, free_port
+from floorops.site import load_site
 
 
 def main() -> None:

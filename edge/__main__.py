@@ -3,7 +3,7 @@
     python -m edge --config FILE                 run the agent (also: python -m edge run --config FILE)
     python -m edge deadletters --config FILE     list rejected device input, newest first
 
-(Occupancy calibration on the simulator: ``python -m tools calibrate``; the edge does not import it.)
+(Occupancy calibration on the simulator: ``python -m centre calibrate``; the edge does not import it.)
 """
 
 from __future__ import annotations

@@ -27,9 +27,9 @@ from edge.inputs.mqtt import MqttLink
 from edge.inputs.serial_probe import SerialProbeReader
 from edge.metrics import EdgeMetrics, start_metrics_server
 from edge.outputs.hub import HubPublisher, pack_records
+from edge import calibration_store
 from edge.outputs.influx import InfluxWriter
 from edge.pipeline import Batch, Item, Pipeline, Tick
-from edge.processors.occupancy import OccupancyEstimator
 from edge.processors.privacy import MacHasher
 
 log = logging.getLogger(__name__)
@@ -51,10 +51,11 @@ class EdgeAgent:
         self.deadletters = DeadLetterStore(cfg.path(e.deadletter_path), e.deadletter_max_rows)
         self.hasher = MacHasher(cfg.path(e.mac_key_dir), self.site.tz)
         self.hasher.rotate_if_needed()
+        self.calibration = self._load_calibration()
         self.pipeline = Pipeline(
             self.site, self.hasher, self.metrics, clock_skew_bound_s=e.clock_skew_bound_s,
             occupancy_window_s=e.occupancy_window_s, occupancy_rssi_min=e.occupancy_rssi_min,
-            estimator=OccupancyEstimator.from_config(e),
+            estimator=self.calibration.estimator,
         )
         self.pipeline.restore(self.buffer.load_seq_state())
         self.stop_threads = threading.Event()
@@ -90,6 +91,26 @@ class EdgeAgent:
         m.gauge("edge_influx_healthy", "1 while the last InfluxDB write succeeded", lambda: int(self.writer.healthy))
 
     # -- callbacks from other threads ----------------------------------------------------------------
+
+    def _load_calibration(self) -> calibration_store.Loaded:
+        """The occupancy calibration file, checked against the site and the window and RSSI bound it runs with.
+        A file that does not fit never stops the edge: each problem is logged and counted, and the zones
+        it concerns fall back to the global formula (edge/calibration_store.py)."""
+        e = self.cfg.edge
+        path = self.cfg.path(e.occupancy_calibration)
+        loaded = calibration_store.load_for_site(path, self.site, e.occupancy_window_s, e.occupancy_rssi_min)
+        problems = self.metrics.counter_of("edge_occupancy_calibration_problems_total",
+                                           "Problems of the occupancy calibration file at start (each falls "
+                                           "back to the global formula), by problem", "problem")
+        for problem, message in loaded.problems:
+            problems.inc(problem=problem)
+            log.error("occupancy calibration: %s", message, extra={"problem": problem, "file": str(path)})
+        if loaded.calibration is not None:
+            cal = loaded.calibration
+            log.info("occupancy calibration loaded", extra={
+                "file": str(path), "site": cal.site, "fitted_at": cal.fitted_at, "zones": len(cal.zones),
+                "heldout_mape_zone_minute": cal.heldout_mape.get("zone_minute")})
+        return loaded
 
     def _puback(self, mid: int) -> None:
         self.publisher.puback(mid)

@@ -3,7 +3,7 @@
 A :class:`SimulatedDay` holds what the probe zones' devices reported (as the edge keeps it) and the true
 head counts; this module replays it through the edge's windows, fits the estimator and scores it. The
 day itself comes from the simulator's patient-flow model through the edge's own pipeline
-(tools/calibration.py, ``python -m tools calibrate``): the edge does not import the simulator
+(centre/calibration.py, ``python -m centre calibrate``): the edge does not import the simulator
 (docs/architecture.md, "Layers"). In a hospital the same fit works with manual head counts instead.
 
 Error is MAPE (mean absolute percentage error) over the minutes of the peak hours, on a day that was not

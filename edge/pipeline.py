@@ -15,12 +15,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Union
 
-from floorops.contract import ID_RE, ContractError, topic_kind
+from floorops.contract import ID_RE, ContractError
+from floorops.topics import topic_kind
 from floorops.influx import line, point_time_ns
 from floorops.site import Site
 from floorops.topics import registry_topic, zone_occupancy_topic
 
 from edge.deadletters import DeadLetter
+from edge.kinds import edge_kind, probe_zones
 from edge.metrics import EdgeMetrics
 from edge.processors import normalise, validate
 from edge.processors.clock import FLAG as CLOCK_FLAG
@@ -120,7 +122,11 @@ class Pipeline:
         self.window_s = occupancy_window_s
         self.estimator = estimator
         self.zones: dict[str, str] = {d.id: d.zone for d in site.devices}
-        self.probe_zones: set[str] = {d.zone for d in site.devices if d.kind == "wifi_probe"}
+        self.probe_zones: set[str] = probe_zones(site.devices)
+        # What follows storing for each kind's accepted messages (edge/kinds.py), picked once here; a kind
+        # without special handling (a site's plugin kind) is forwarded to the hub as it came.
+        self.handlers: dict[str, Callable[[validate.DeviceMessage, str, Batch], None]] = {
+            name: self._handler(name) for name in self.kinds.names}
         self.serial_probe_seen: dict[str, int] = {}  # probe id -> edge ms of the last line
         self.serial_probe_online: dict[str, bool] = {}
         self.zone_heard: dict[str, int] = {}  # zone -> edge ms of its probes' last report (even an empty one)
@@ -242,18 +248,36 @@ class Pipeline:
             self.metrics.clock_corrected.inc(kind=msg.kind)
         zone = self.zones.get(msg.device_id, "")
         b.lines.extend(normalise.influx_lines(msg, self.site_id, zone, kind))
-        if msg.kind == "wifi_probe" and msg.channel == "telemetry" and zone:
+        self.handlers.get(msg.kind, self._record)(msg, zone, b)
+
+    def _handler(self, kind: str) -> Callable[[validate.DeviceMessage, str, Batch], None]:
+        handling = edge_kind(kind)
+        if handling.sightings_channel:
+            return self._sightings
+        if handling.queue_readings:
+            return self._queue_reading
+        return self._record
+
+    def _sightings(self, msg: validate.DeviceMessage, zone: str, b: Batch) -> None:
+        """A probe's sightings feed its zone's window; the hub hears each probe to know it is alive: a count,
+        never a MAC or a hash."""
+        if msg.channel == "status":
+            self._record(msg, zone, b)
+            return
+        if msg.channel != edge_kind(msg.kind).sightings_channel:
+            return
+        if zone:
             self.zone_heard[zone] = self.now_ms()
         for s in msg.sightings:
             self.windows.observe(zone, s.mac_hash, s.ts, s.rssi, s.randomised)
-        if msg.kind == "queue_screen" and msg.channel != "status":
+        self._record(validate.DeviceMessage(msg.kind, msg.device_id, msg.channel, msg.ts, msg.seq,
+                                            {"sightings": len(msg.sightings)}, flags=msg.flags), zone, b)
+
+    def _queue_reading(self, msg: validate.DeviceMessage, zone: str, b: Batch) -> None:
+        """A queue screen's telemetry and ticket events feed its zone's queue features, then go to the hub."""
+        if msg.channel != "status":
             self.windows.observe_queue(zone, msg.device_id, msg.ts, msg.data)
-        if msg.kind != "wifi_probe" or msg.channel == "status":
-            self._record(msg, zone, b)
-        elif msg.channel == "telemetry":
-            # The hub needs to hear each probe to know it is alive: a count, never a MAC or a hash.
-            self._record(validate.DeviceMessage(msg.kind, msg.device_id, "telemetry", msg.ts, msg.seq,
-                                                {"sightings": len(msg.sightings)}, flags=msg.flags), zone, b)
+        self._record(msg, zone, b)
 
     def _record(self, msg: validate.DeviceMessage, zone: str, b: Batch) -> None:
         """The message as an EdgeRecord for the hub (never retained)."""
@@ -313,5 +337,5 @@ class Pipeline:
             log.warning("registry entry ignored: not {id, kind, zone}", extra={"device_id": device_id})
             return
         self.zones[device_id] = zone
-        if kind == "wifi_probe":
+        if edge_kind(kind).sightings_channel:
             self.probe_zones.add(zone)

@@ -10,7 +10,7 @@ import logging
 import sys
 import time
 
-from floorops.config import ConfigError, load_config
+from floorops.config import Config, ConfigError, load_config
 from floorops.logs import setup_logging
 from floorops.site import SiteError, site_of
 
@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     return 2
 
 
-def _run(cfg, args) -> int:  # type: ignore[no-untyped-def]
+def _run(cfg: Config, args: argparse.Namespace) -> int:
     from firmware_sim.links.modbus_bus import BusError
     from firmware_sim.links.mqtt_link import CredentialsError
     from firmware_sim.links.pty import PtyError

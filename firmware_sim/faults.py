@@ -57,13 +57,14 @@ CATALOG: dict[str, FaultSpec] = {f.name: f for f in _SPECS}
 CLEAR = "clear"
 
 
-def device_class(kind: str, transport: str) -> str:
-    return f"{kind}:{transport}" if kind == "wifi_probe" else kind
+def applies(spec: FaultSpec, kind: str, transport: str) -> bool:
+    """Whether ``spec`` can happen to a device of ``kind`` on ``transport``: the spec names the kind, or
+    the kind and transport (``wifi_probe:serial``) where the fault depends on the transport."""
+    return kind in spec.kinds or f"{kind}:{transport}" in spec.kinds
 
 
 def faults_for(kind: str, transport: str) -> list[FaultSpec]:
-    cls = device_class(kind, transport)
-    return [f for f in _SPECS if cls in f.kinds]
+    return [f for f in _SPECS if applies(f, kind, transport)]
 
 
 def check_fault(name: str, kind: str, transport: str) -> FaultSpec | None:
@@ -73,7 +74,7 @@ def check_fault(name: str, kind: str, transport: str) -> FaultSpec | None:
     spec = CATALOG.get(name)
     if spec is None:
         raise UnknownFault(f"unknown fault {name!r}; known: {', '.join(sorted(CATALOG))}, clear")
-    if device_class(kind, transport) not in spec.kinds:
+    if not applies(spec, kind, transport):
         allowed = ", ".join(f.name for f in faults_for(kind, transport))
         raise UnknownFault(f"fault {name!r} does not apply to a {kind} ({transport}); it takes: {allowed}, clear")
     return spec

@@ -21,6 +21,7 @@ from firmware_sim.patients import PHONE_SHARE
 from firmware_sim.screen_history import screen_lines
 from floorops import influx
 from floorops.config import Config
+from floorops.measurements import zone_occupancy_line, zone_stats_line
 from floorops.site import Site
 
 log = logging.getLogger(__name__)
@@ -35,11 +36,8 @@ def history_lines(hist: History, site_id: str, not_after: dt.datetime) -> list[s
         if ts >= not_after:
             continue
         ns = int(ts.timestamp()) * 1_000_000_000
-        tags = {"site": site_id, "zone": zone}
-        lines.append(influx.line("zone_stats", tags, {"arrivals": arrivals, "occupancy": float(occupancy),
-                                                      "waiting": waiting}, ns))
-        lines.append(influx.line("zone_occupancy", tags, {"occupancy": float(occupancy),
-                                                          "devices": int(np.rint(occupancy * PHONE_SHARE))}, ns))
+        lines.append(zone_stats_line(site_id, zone, arrivals, waiting, float(occupancy), ns))
+        lines.append(zone_occupancy_line(site_id, zone, float(occupancy), int(np.rint(occupancy * PHONE_SHARE)), ns))
     return lines
 
 

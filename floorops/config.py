@@ -130,18 +130,14 @@ class EdgeConfig:
     batch_max_points: int = 5000
     batch_max_delay_s: float = 0.5
     clock_skew_bound_s: float = 120.0
-    occupancy_window_s: float = 300.0
+    # The occupancy estimator's window and RSSI bound; the calibration file must have been fitted with both.
+    occupancy_window_s: float = 120.0
     occupancy_rssi_min: int = -80
     occupancy_publish_s: float = 60.0
-    # Occupancy calibration (edge/processors/occupancy.py, docs/edge.md; `python -m tools calibrate`): phones
-    # heard per person, randomised addresses per phone in the window, and per-zone corrections (default 1).
-    occupancy_phone_ratio: float = 0.9
-    occupancy_random_mac_factor: float = 0.89
-    occupancy_zone_factors: dict[str, float] = field(default_factory=dict)
-    # Per-zone linear models (feature -> weight; edge/processors/occupancy.py FEATURES): with the queue
-    # screens, and phones only (used while a zone's screens are silent). Fitted by `python -m tools calibrate`.
-    occupancy_zone_weights: dict[str, dict[str, float]] = field(default_factory=dict)
-    occupancy_zone_phone_weights: dict[str, dict[str, float]] = field(default_factory=dict)
+    # The occupancy calibration (per-zone weights, fitted with `python -m centre calibrate --out FILE`; JSON,
+    # edge/calibration_store.py, docs/edge.md): relative paths are under var_dir. The default is the demo
+    # site's, beside its site file. One that does not fit the site is logged, counted and not used.
+    occupancy_calibration: str = str(REPO_ROOT / "floorops" / "sites" / "demo.occupancy.json")
     # Serial inputs: "path" entries; see [[edge.modbus]] / [[edge.serial_probes]] in floorops.toml.
     modbus: list[dict[str, Any]] = field(default_factory=list)
     serial_probes: list[dict[str, Any]] = field(default_factory=list)

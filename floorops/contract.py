@@ -1,7 +1,7 @@
 """The device contract, version 1 (docs/device-contract.md), as code.
 
-One place for every rule a device message must follow whatever its kind (topics, the header, status
-messages, the field checks, the serial and Modbus framings), used by the edge (to accept or reject what
+One place for every rule a device message's payload must follow whatever its kind (the header, status
+messages, the field checks, the serial and Modbus framings; its topic is in floorops.topics), used by the edge (to accept or reject what
 arrives), by the simulator (to build what it sends) and by the tests (to check both). What each kind's
 telemetry and events contain is declared with the kind (floorops.kinds), from these field checks. A rule that is
 broken raises :class:`ContractError` with a short machine ``reason`` (what the counters and the
@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Any, Collection, Final
+from typing import Any, Final
 
 import orjson
 
@@ -21,7 +21,6 @@ CONTRACT_VERSION: Final = 1
 SEQ_MODULUS: Final = 2**32
 ID_RE: Final = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 CHANNELS: Final = ("telemetry", "event", "status")
-TOPIC_ROOT: Final = "hospital"
 
 STATUS_STATES: Final = frozenset({"online", "offline"})
 
@@ -39,62 +38,6 @@ class ContractError(ValueError):
         super().__init__(f"{reason}: {message}")
         self.reason = reason
         self.message = message
-
-
-@dataclass(frozen=True, slots=True)
-class Topic:
-    """``hospital/<site>/<kind>/<device_id>/<channel>``."""
-
-    site: str
-    kind: str
-    device_id: str
-    channel: str
-
-    def __str__(self) -> str:
-        return f"{TOPIC_ROOT}/{self.site}/{self.kind}/{self.device_id}/{self.channel}"
-
-    @property
-    def prefix(self) -> str:
-        """Everything under which this device may publish."""
-        return f"{TOPIC_ROOT}/{self.site}/{self.kind}/{self.device_id}/"
-
-
-def device_topic_prefix(site: str, kind: str, device_id: str) -> str:
-    return f"{TOPIC_ROOT}/{site}/{kind}/{device_id}/"
-
-
-def device_filter(site: str, kind: str, channel: str = "") -> str:
-    """Every device of ``kind``: all its channels, or one channel of every such device."""
-    return f"{TOPIC_ROOT}/{site}/{kind}/+/{channel}" if channel else f"{TOPIC_ROOT}/{site}/{kind}/#"
-
-
-def topic_kind(topic: str) -> str:
-    """The kind level of a device topic, '' when there is none: cheap, for counting before validation."""
-    parts = topic.split("/", 3)
-    return parts[2] if len(parts) > 3 else ""
-
-
-def site_devices_filter(site: str) -> str:
-    """Every device topic of ``site`` (the edge's subscription and broker ACL)."""
-    return f"{TOPIC_ROOT}/{site}/#"
-
-
-def parse_topic(topic: str, kinds: Collection[str]) -> Topic:
-    """The topic's levels, checked; ``kinds`` are the kinds that may publish over MQTT
-    (floorops.kinds.KindRegistry.mqtt_names)."""
-    parts = topic.split("/")
-    if len(parts) != 5 or parts[0] != TOPIC_ROOT:
-        raise ContractError("bad_topic", f"topic {topic!r} is not hospital/<site>/<kind>/<device_id>/<channel>")
-    _, site, kind, device_id, channel = parts
-    if not ID_RE.match(site):
-        raise ContractError("bad_topic", f"site {site!r} is not [A-Za-z0-9_-]{{1,64}}")
-    if kind not in kinds:
-        raise ContractError("bad_topic", f"kind {kind!r} is not one of {', '.join(kinds)}")
-    if not ID_RE.match(device_id):
-        raise ContractError("bad_topic", f"device id {device_id!r} is not [A-Za-z0-9_-]{{1,64}}")
-    if channel not in CHANNELS:
-        raise ContractError("bad_topic", f"channel {channel!r} is not one of {', '.join(CHANNELS)}")
-    return Topic(site, kind, device_id, channel)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -25,12 +25,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 
 import logging
 from floorops.mqtt_client import Endpoint, configure
 
-from floorops.contract import device_topic_prefix, site_devices_filter
-from floorops.topics import registry_topic, shared_subscription_pattern, site_filter, supervisor_filter
+from floorops.topics import (device_publish_pattern, registry_filter, shared_subscription_pattern, site_devices_filter,
+                             site_filter, supervisor_filter)
 
 log = logging.getLogger("floorops.dynsec")
 
@@ -64,7 +65,7 @@ class Credentials:
 
 def device_acls(site: str, kind: str, device_id: str) -> list[dict[str, Any]]:
     """A device publishes under its own prefix, and nothing else."""
-    return [{"acltype": "publishClientSend", "topic": device_topic_prefix(site, kind, device_id) + "#", "allow": True}]
+    return [{"acltype": "publishClientSend", "topic": device_publish_pattern(site, kind, device_id), "allow": True}]
 
 
 def device_role(device_id: str) -> str:
@@ -101,7 +102,7 @@ def hub_acls(site: str) -> list[dict[str, Any]]:
 
 def registry_acls(site: str) -> list[dict[str, Any]]:
     """The hub CLI's registry publisher (``devices add/remove``) writes registry entries, nothing else."""
-    return [{"acltype": "publishClientSend", "topic": registry_topic(site, "#"), "allow": True}]
+    return [{"acltype": "publishClientSend", "topic": registry_filter(site), "allow": True}]
 
 
 def supervisor_acls(site: str) -> list[dict[str, Any]]:
@@ -171,7 +172,7 @@ class DynsecClient:
         self._timeout = timeout_s
         self._lock = threading.Lock()
         self._waiting: dict[str, tuple[threading.Event, list[dict[str, Any]]]] = {}
-        self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"dynsec-{uuid.uuid4().hex[:8]}")
+        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"dynsec-{uuid.uuid4().hex[:8]}")
         configure(self._client, Endpoint(host, port, cafile), username, password)  # TLS when cafile is given
         self._client.on_message = self._on_message
         self._subscribed = threading.Event()

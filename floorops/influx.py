@@ -14,7 +14,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from functools import lru_cache
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, cast
 
 import aiohttp
 
@@ -46,9 +46,10 @@ def _field(v: FieldValue) -> str:
     if t is int:
         return f"{v}i"
     if t is str:
-        if '"' in v or "\\" in v or "\n" in v:
-            return '"' + v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
-        return f'"{v}"'
+        s = cast(str, v)  # `t is str` does not narrow for mypy; cast costs no check
+        if '"' in s or "\\" in s or "\n" in s:
+            return '"' + s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+        return f'"{s}"'
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, int):

@@ -7,17 +7,25 @@ both may import (docs/architecture.md, "Layers"). The edge's validation makes a 
 
 Points carry the device's time: ``point_time_ns(ts, seq)``, so a replayed message overwrites its own point.
 Each kind's telemetry is mapped by the kind's own declaration (floorops.kinds); status and events are
-the same measurements for every kind.
+the same measurements for every kind. The zones' measurements (occupancy, hourly stats) and the forecasts are
+written here too: each measurement's name and fields are spelled once, and readers use the names below.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
-from floorops.influx import line, point_time_ns
+from floorops.influx import FieldValue, line, point_time_ns
 from floorops.kinds.base import DeviceKind
 from floorops.messages import DeviceMessage
 
+
+DEVICE_STATUS: Final = "device_status"
+DEVICE_EVENT: Final = "device_event"
+ZONE_OCCUPANCY: Final = "zone_occupancy"  # the edge's estimate, per window
+ZONE_STATS: Final = "zone_stats"  # the hub's per-bucket arrivals, waiting and occupancy: what models/ trains on
+FORECAST: Final = "forecast"
+WIFI_SIGHTING: Final = "wifi_sighting"  # written by floorops/kinds/wifi_probe.py; kept a short time (retention)
 
 EVENT_FIELDS = ("queue", "ticket", "counter", "code", "fault")
 
@@ -32,11 +40,11 @@ def influx_lines(msg: DeviceMessage, site: str, zone: str, kind: DeviceKind) -> 
         fields: dict[str, Any] = {"state": d["state"]}
         if d.get("fw"):
             fields["fw"] = d["fw"]
-        return [line("device_status", {**tags, "kind": msg.kind}, fields, t)]
+        return [line(DEVICE_STATUS, {**tags, "kind": msg.kind}, fields, t)]
     if msg.channel == "event":
         fields = {"seq": msg.seq}
         fields.update({k: d[k] for k in EVENT_FIELDS if k in d})
-        return [line("device_event", {**tags, "kind": msg.kind, "event": d["event"]}, fields, t)]
+        return [line(DEVICE_EVENT, {**tags, "kind": msg.kind, "event": d["event"]}, fields, t)]
     return kind.telemetry_lines(msg, tags, t)
 
 
@@ -45,3 +53,20 @@ def offline_lines(kind: DeviceKind, site: str, zone: str, device_id: str, ts_ms:
     if kind.offline_lines is None:
         return []
     return kind.offline_lines({"site": site, "zone": zone, "device_id": device_id}, point_time_ns(ts_ms, None))
+
+
+def zone_occupancy_line(site: str, zone: str, occupancy: float, devices: int, ts_ns: int) -> str:
+    return line(ZONE_OCCUPANCY, {"site": site, "zone": zone}, {"occupancy": occupancy, "devices": devices}, ts_ns)
+
+
+def zone_stats_line(site: str, zone: str, arrivals: int, waiting: int, occupancy: float | None, ts_ns: int) -> str:
+    """A zone's bucket starting at ``ts_ns``; occupancy is left out when no estimate came in."""
+    fields: dict[str, FieldValue] = {"arrivals": arrivals, "waiting": waiting}
+    if occupancy is not None:
+        fields["occupancy"] = occupancy
+    return line(ZONE_STATS, {"site": site, "zone": zone}, fields, ts_ns)
+
+
+def forecast_line(tags: dict[str, str], p10: float, p50: float, p90: float, ts_ns: int) -> str:
+    """One forecast bucket; ``tags`` are ``site``, ``target`` and ``zone`` or ``queue``."""
+    return line(FORECAST, tags, {"p10": p10, "p50": p50, "p90": p90}, ts_ns)

@@ -13,14 +13,16 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from floorops.config import Config, ConfigError
 from floorops.influx import InfluxClient
+from floorops.measurements import WIFI_SIGHTING
 
 log = logging.getLogger(__name__)
 
 SIGHTING_RP = "floorops_sightings"
-SIGHTING_MEASUREMENT = "wifi_sighting"
+SIGHTING_MEASUREMENT = WIFI_SIGHTING
 _DURATION = re.compile(r"^([1-9][0-9]{0,5})([hdw])$")
 _UNIT_S = {"h": 3600, "d": 86_400, "w": 7 * 86_400}
 
@@ -84,7 +86,7 @@ def plan(cfg: Config) -> RetentionPlan:
     return RetentionPlan(cfg.influx.database, default_s, sighting_s)
 
 
-def existing_policies(series: list[dict]) -> dict[str, bool]:
+def existing_policies(series: list[dict[str, Any]]) -> dict[str, bool]:
     """``SHOW RETENTION POLICIES`` as ``{name: is_default}``."""
     out: dict[str, bool] = {}
     for s in series:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -100,8 +100,8 @@ class Site:
         return [d for d in self.devices if d.kind == kind]
 
 
-def _take(entry: dict[str, Any], cls: type, where: str) -> Any:
-    names = set(cls.__dataclass_fields__)
+def _take(entry: dict[str, Any], cls: type[Any], where: str) -> Any:
+    names = {f.name for f in fields(cls)}
     unknown = set(entry) - names
     if unknown:
         raise SiteError(f"{where}: unknown keys {', '.join(sorted(unknown))}")

@@ -127,8 +127,8 @@ def _same_key(cert: x509.Certificate, key: object | None) -> bool:
     if key is None or not hasattr(key, "public_key"):
         return False
     pub = serialization.PublicFormat.SubjectPublicKeyInfo
-    return (cert.public_key().public_bytes(serialization.Encoding.PEM, pub)
-            == key.public_key().public_bytes(serialization.Encoding.PEM, pub))  # type: ignore[attr-defined]
+    theirs: bytes = key.public_key().public_bytes(serialization.Encoding.PEM, pub)
+    return cert.public_key().public_bytes(serialization.Encoding.PEM, pub) == theirs
 
 
 def _signed_by(cert: x509.Certificate, ca: x509.Certificate) -> bool:
@@ -182,8 +182,8 @@ def _new_server(cfg: Config, ca: x509.Certificate, ca_key: object, names: list[s
         .add_extension(_san(names), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.public_key()), critical=False)  # type: ignore[arg-type]
-        .sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.public_key()), critical=False)  # type: ignore[arg-type]  # - an EC key, which the union includes
+        .sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]  # - an EC key, which the union includes
     )
     return cert, key
 

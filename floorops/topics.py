@@ -1,7 +1,8 @@
-"""Topics between FloorOps' own components (edge -> hub, hub -> edge), on the same broker as devices.
+"""Every MQTT topic FloorOps uses: built, parsed, filtered and turned into broker ACL patterns here only.
 
-Devices publish under ``hospital/...`` (floorops.contract). FloorOps' components talk under
-``floorops/<site>/...``; no device may read or write there (see the broker ACL in floorops.dynsec).
+Devices publish under ``hospital/<site>/<kind>/<device_id>/<channel>`` (docs/device-contract.md; what the
+payloads hold is floorops.contract). FloorOps' components talk under ``floorops/<site>/...``; no device may
+read or write there (see the broker ACL in floorops.dynsec). No other module splits a topic at its ``/``.
 
 | topic | from -> to | payload |
 |---|---|---|
@@ -17,11 +18,91 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Collection, Final
 
-from floorops.contract import ID_RE
+from floorops.contract import CHANNELS, ID_RE, ContractError
 
-ROOT = "floorops"
+ROOT: Final = "floorops"
+DEVICE_ROOT: Final = "hospital"
+
+
+# -- devices: hospital/<site>/<kind>/<device_id>/<channel> ---------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceTopic:
+    """``hospital/<site>/<kind>/<device_id>/<channel>``."""
+
+    site: str
+    kind: str
+    device_id: str
+    channel: str
+
+    def __str__(self) -> str:
+        return device_topic(self.site, self.kind, self.device_id, self.channel)
+
+    @property
+    def prefix(self) -> str:
+        """Everything under which this device may publish."""
+        return device_topic_prefix(self.site, self.kind, self.device_id)
+
+    @classmethod
+    def levels(cls, topic: str) -> "DeviceTopic | None":
+        """The five levels of a device topic, unchecked (None when there are not five under ``hospital/``):
+        for tests and tools that sort topics; input is checked with :func:`parse_device_topic`."""
+        parts = topic.split("/")
+        if len(parts) != 5 or parts[0] != DEVICE_ROOT:
+            return None
+        return cls(parts[1], parts[2], parts[3], parts[4])
+
+
+def device_topic(site: str, kind: str, device_id: str, channel: str) -> str:
+    return f"{DEVICE_ROOT}/{site}/{kind}/{device_id}/{channel}"
+
+
+def device_topic_prefix(site: str, kind: str, device_id: str) -> str:
+    return f"{DEVICE_ROOT}/{site}/{kind}/{device_id}/"
+
+
+def device_publish_pattern(site: str, kind: str, device_id: str) -> str:
+    """The ACL pattern of everything one device may publish (floorops.dynsec)."""
+    return device_topic_prefix(site, kind, device_id) + "#"
+
+
+def device_filter(site: str, kind: str, channel: str = "") -> str:
+    """Every device of ``kind``: all its channels, or one channel of every such device."""
+    return f"{DEVICE_ROOT}/{site}/{kind}/+/{channel}" if channel else f"{DEVICE_ROOT}/{site}/{kind}/#"
+
+
+def site_devices_filter(site: str) -> str:
+    """Every device topic of ``site`` (the edge's subscription and broker ACL)."""
+    return f"{DEVICE_ROOT}/{site}/#"
+
+
+def topic_kind(topic: str) -> str:
+    """The kind level of a device topic, '' when there is none: cheap, for counting before validation."""
+    parts = topic.split("/", 3)
+    return parts[2] if len(parts) > 3 else ""
+
+
+def parse_device_topic(topic: str, kinds: Collection[str]) -> DeviceTopic:
+    """The topic's levels, checked (a :class:`ContractError` ``bad_topic`` otherwise); ``kinds`` are the kinds
+    that may publish over MQTT (floorops.kinds.KindRegistry.mqtt_names)."""
+    t = DeviceTopic.levels(topic)
+    if t is None:
+        raise ContractError("bad_topic", f"topic {topic!r} is not hospital/<site>/<kind>/<device_id>/<channel>")
+    if not ID_RE.match(t.site):
+        raise ContractError("bad_topic", f"site {t.site!r} is not [A-Za-z0-9_-]{{1,64}}")
+    if t.kind not in kinds:
+        raise ContractError("bad_topic", f"kind {t.kind!r} is not one of {', '.join(kinds)}")
+    if not ID_RE.match(t.device_id):
+        raise ContractError("bad_topic", f"device id {t.device_id!r} is not [A-Za-z0-9_-]{{1,64}}")
+    if t.channel not in CHANNELS:
+        raise ContractError("bad_topic", f"channel {t.channel!r} is not one of {', '.join(CHANNELS)}")
+    return t
+
+
+# -- FloorOps' own: floorops/<site>/<section>/... ------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +157,11 @@ def agent_status_topic(site: str, agent_id: str) -> str:
 
 def registry_topic(site: str, device_id: str) -> str:
     return f"{ROOT}/{site}/registry/{device_id}"
+
+
+def registry_filter(site: str) -> str:
+    """Every device's registry entry (the registry publisher's ACL, floorops.dynsec)."""
+    return section_filter(site, "registry")
 
 
 # -- supervision (make run's launcher) ------------------------------------------------------------------
@@ -196,4 +282,4 @@ class EdgeRecord:
     @classmethod
     def from_json(cls, payload: bytes) -> "EdgeRecord":
         d = json.loads(payload)
-        return cls(**{k: d[k] for k in cls.__slots__ if k in d})  # type: ignore[attr-defined]
+        return cls(**{k: d[k] for k in cls.__slots__ if k in d})

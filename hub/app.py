@@ -17,7 +17,8 @@ from typing import Any, AsyncIterator
 from aiohttp import web
 
 from floorops.config import Config
-from floorops.influx import InfluxClient, InfluxWriteError, line
+from floorops.influx import InfluxClient, InfluxWriteError
+from floorops.measurements import zone_stats_line
 from floorops.site import site_of
 from hub.api import ApiError, Route, ok
 from hub.api.public import page as public_page
@@ -115,7 +116,7 @@ async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
         return resp
     except (asyncio.CancelledError, ConnectionResetError):
         raise
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - any bug in a handler is a 500 and a log line, not a dropped connection
         log.exception("request failed", extra={"path": request.path, "method": request.method})
         return ok({"error": "internal error (logged on the hub)"}, status=500)
 
@@ -141,7 +142,7 @@ async def ticker(c: HubContext) -> None:
         if c.ingest is not None:
             try:
                 c.hub.check_ingest(c.ingest.stalled_for(), c.ingest.health().get("error", ""))
-            except Exception:  # noqa: BLE001
+            except Exception:  # noqa: BLE001 - the periodic check keeps running after a bug
                 log.exception("ingest check failed")
             try:
                 c.hub.check_broker(c.ingest.broker_dropped)
@@ -163,7 +164,7 @@ async def housekeeping(c: HubContext) -> None:
         await asyncio.sleep(HOUSEKEEPING_S)
         try:
             c.hub.housekeeping()
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 - housekeeping keeps running after a bug
             log.exception("housekeeping failed")
 
 
@@ -180,11 +181,9 @@ def zone_stats_lines(hub: Hub, now: float) -> tuple[list[str], list[tuple[str, f
         if row is not None and row["written"]:
             continue
         zs = hub.state.zones[z.id]
-        fields: dict[str, Any] = {"arrivals": int(row["arrivals"]) if row else 0,
-                                  "waiting": int(hub.state.zone_waiting(z.id))}
-        if zs.occupancy is not None:
-            fields["occupancy"] = float(zs.occupancy)
-        lines.append(line("zone_stats", {"site": hub.site.id, "zone": z.id}, fields, int(start * 1e9)))
+        lines.append(zone_stats_line(hub.site.id, z.id, int(row["arrivals"]) if row else 0,
+                                     int(hub.state.zone_waiting(z.id)),
+                                     float(zs.occupancy) if zs.occupancy is not None else None, int(start * 1e9)))
         keys.append((z.id, start))
     return lines, keys
 

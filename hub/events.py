@@ -71,7 +71,7 @@ class Subscriber:
             self.last_id = event.id
         except asyncio.QueueFull:
             self.overflowed = True
-            self.queue._queue.clear()  # type: ignore[attr-defined]
+            self.queue._queue.clear()  # type: ignore[attr-defined]  # - asyncio.Queue's deque: drop all at once
             self.queue.put_nowait(None)  # the writer closes; the client reconnects with ?since=
 
     def end(self, code: int, reason: str) -> None:
@@ -85,7 +85,7 @@ class Subscriber:
         try:
             self.queue.put_nowait(None)
         except asyncio.QueueFull:
-            self.queue._queue.clear()  # type: ignore[attr-defined]
+            self.queue._queue.clear()  # type: ignore[attr-defined]  # - asyncio.Queue's deque: drop all at once
             self.queue.put_nowait(None)
 
 

@@ -16,7 +16,8 @@ from typing import Any, Literal
 import paho.mqtt.client as mqtt
 
 from floorops.config import Config
-from floorops.contract import ID_RE, device_topic_prefix
+from floorops.contract import ID_RE
+from floorops.topics import device_topic_prefix
 from floorops.dynsec import Credentials, DynsecClient, DynsecError, device_role, hub_client_id, registry_username
 from floorops.mqtt_client import configure, endpoint
 from floorops.site import Site, site_of

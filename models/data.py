@@ -21,6 +21,8 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from floorops.influx import InfluxWriteError, query_sync
+from floorops.kinds.queue_screen import MEASUREMENT as QUEUE_SCREEN
+from floorops.measurements import DEVICE_EVENT, ZONE_STATS
 
 log = logging.getLogger("models.data")
 
@@ -264,7 +266,7 @@ def load_zone_stats(url: str, database: str, since: dt.datetime, until: dt.datet
     while start < until:
         stop = min(until, start + dt.timedelta(days=chunk_days))
         q = (
-            'SELECT "arrivals", "occupancy", "waiting" FROM "zone_stats" '
+            f'SELECT "arrivals", "occupancy", "waiting" FROM "{ZONE_STATS}" '
             f"WHERE time >= {int(start.timestamp() * 1000)}ms AND time < {int(stop.timestamp() * 1000)}ms"
             f'{site_clause} GROUP BY "zone"'
         )
@@ -327,7 +329,7 @@ def load_queue_stats(url: str, database: str, since: dt.datetime, until: dt.date
         window = f"time >= {int(start.timestamp() * 1000)}ms AND time < {int(stop.timestamp() * 1000)}ms"
         # Screens report every few seconds: InfluxDB averages them per bucket (buckets start at epoch
         # multiples of the width, as ours do).
-        q_wait = (f'SELECT mean("waiting") AS "waiting" FROM "queue_screen" WHERE {window}{site_clause} '
+        q_wait = (f'SELECT mean("waiting") AS "waiting" FROM "{QUEUE_SCREEN}" WHERE {window}{site_clause} '
                   f'GROUP BY time({freq_min}m), "queue" fill(none)')
         for series in query_sync(url, database, q_wait, epoch="ms", username=username, password=password):
             queue = (series.get("tags") or {}).get("queue", "")
@@ -341,7 +343,7 @@ def load_queue_stats(url: str, database: str, since: dt.datetime, until: dt.date
                     ts = row[ti] / 1000.0
                     acc.add("waiting", queue_key(queue), ts, float(v))
                     observed.add((queue, int(ts // freq_s)))
-        q_tickets = (f'SELECT "queue" FROM "device_event" WHERE "event" = \'ticket_issued\' AND {window}'
+        q_tickets = (f'SELECT "queue" FROM "{DEVICE_EVENT}" WHERE "event" = \'ticket_issued\' AND {window}'
                      f"{site_clause}")
         for series in query_sync(url, database, q_tickets, epoch="ms", username=username, password=password):
             cols = series["columns"]

@@ -9,11 +9,11 @@ from zoneinfo import ZoneInfo
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.dates as mdates  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.dates as mdates  # noqa: E402 - after matplotlib.use, which must come first
+import matplotlib.pyplot as plt  # noqa: E402 - after matplotlib.use, which must come first
+import numpy as np  # noqa: E402 - after matplotlib.use, which must come first
 
-from models.backtest import BacktestResult  # noqa: E402
+from models.backtest import BacktestResult  # noqa: E402 - after matplotlib.use, which must come first
 
 
 def plot_backtest(result: BacktestResult, key: str, path: str | Path, timezone: str, title: str = "",

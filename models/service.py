@@ -18,6 +18,7 @@ import numpy as np
 
 from floorops.config import Config
 from floorops.influx import InfluxWriteError
+from floorops.measurements import forecast_line
 from floorops.site import Site
 from models.data import (QUEUE_PREFIX, DataError, History, is_queue_key, load_queue_stats, load_zone_stats,
                          merge, queue_key)
@@ -169,7 +170,6 @@ class ForecastService:
 
     def forecast_lines(self, forecasts: dict[str, list[dict]], target: str = "occupancy") -> list[str]:
         """InfluxDB ``forecast`` points (docs/architecture.md) for a :meth:`forecast` result."""
-        from floorops.influx import line
 
         out = []
         for key, buckets in forecasts.items():
@@ -177,8 +177,7 @@ class ForecastService:
                     else {"site": self.site.id, "zone": key, "target": target})
             for b in buckets:
                 ts_ns = int(dt.datetime.fromisoformat(b["start"]).timestamp()) * 1_000_000_000
-                out.append(line("forecast", tags,
-                                {"p10": float(b["p10"]), "p50": float(b["p50"]), "p90": float(b["p90"])}, ts_ns))
+                out.append(forecast_line(tags, float(b["p10"]), float(b["p50"]), float(b["p90"]), ts_ns))
         return out
 
     # -- staffing ----------------------------------------------------------------------------------------

@@ -47,7 +47,7 @@ def make_broker(tmp_path_factory: pytest.TempPathFactory,
             port=free_port(),
             admin_username="floorops-admin",
             admin_password=secrets.token_urlsafe(16),
-            **{**tls_settings, **kwargs},  # type: ignore[arg-type]
+            **{**tls_settings, **kwargs},  # type: ignore[arg-type]  # - the test passes the right keywords
         )
         started.append(server)
         return server.start()
@@ -77,7 +77,7 @@ def make_influx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[.
     def make(**kwargs: object) -> InfluxServer:
         server = InfluxServer(
             data_dir=Path(tmp_path_factory.mktemp("influxdb")), http_port=free_port(), rpc_port=free_port(),
-            **kwargs,  # type: ignore[arg-type]
+            **kwargs,  # type: ignore[arg-type]  # - the test passes the right keywords
         )
         started.append(server)
         return server.start()

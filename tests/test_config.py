@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from floorops.config import ConfigError, dump_toml, load_config
+from floorops.config import ConfigError, _coerce, dump_toml, load_config
 from floorops.site import SiteError, load_site, parse_site
 
 
@@ -44,13 +44,20 @@ def test_bad_configuration_is_named(tmp_path: Path, text: str, message: str) -> 
 
 
 def test_table_settings_from_the_environment_as_json() -> None:
-    cfg = load_config(env={"FLOOROPS_EDGE__OCCUPANCY_ZONE_FACTORS": '{"lab": 1.1, "paed": 0.9}',
-                           "FLOOROPS_EDGE__OCCUPANCY_ZONE_WEIGHTS": '{"lab": {"universal": 0.6, "waiting": 1}}'})
-    assert cfg.edge.occupancy_zone_factors == {"lab": 1.1, "paed": 0.9}
-    assert cfg.edge.occupancy_zone_weights == {"lab": {"universal": 0.6, "waiting": 1}}
+    cfg = load_config(env={"FLOOROPS_EDGE__SERIAL_PROBES": '[{"path": "/dev/ttyUSB0", "baud": 115200}]'})
+    assert cfg.edge.serial_probes == [{"path": "/dev/ttyUSB0", "baud": 115200}]
+    with pytest.raises(ConfigError, match=r"edge\.serial_probes: expected a JSON list"):
+        load_config(env={"FLOOROPS_EDGE__SERIAL_PROBES": "[{path: 1}]"})
+    # No setting is a table today; the rule for one stays (a JSON object from the environment).
+    assert _coerce('{"lab": 1.1}', dict[str, float], "edge.x") == {"lab": 1.1}
     for bad, message in (("{lab: 1.1}", "expected a JSON object"), ("[1, 2]", "expected a table")):
-        with pytest.raises(ConfigError, match=f"edge.occupancy_zone_factors: {message}"):
-            load_config(env={"FLOOROPS_EDGE__OCCUPANCY_ZONE_FACTORS": bad})
+        with pytest.raises(ConfigError, match=f"edge.x: {message}"):
+            _coerce(bad, dict[str, float], "edge.x")
+
+
+def test_the_edge_points_to_a_calibration_file_the_repository_ships() -> None:
+    cfg = load_config(env={})
+    assert Path(cfg.path(cfg.edge.occupancy_calibration)).is_file()
 
 
 def test_missing_explicit_file_is_an_error(tmp_path: Path) -> None:

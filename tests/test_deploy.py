@@ -53,8 +53,10 @@ def test_every_environment_key_is_a_real_setting(compose: dict) -> None:
         load_config(env=floorops_env)  # raises ConfigError on an unknown key or a wrong type
 
 
-def test_dockerfile_copies_what_exists() -> None:
-    for src in re.findall(r"^COPY (\S+)", (REPO_ROOT / "Dockerfile").read_text(), re.M):
+def test_dockerfile_copies_what_exists(compose: dict) -> None:
+    builds = {(s["build"]["context"], s["build"]["dockerfile"]) for s in compose["services"].values() if "build" in s}
+    assert builds == {(".", "deploy/Dockerfile")}, builds
+    for src in re.findall(r"^COPY (\S+)", (REPO_ROOT / "deploy" / "Dockerfile").read_text(), re.M):
         assert (REPO_ROOT / src).exists(), src
 
 

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("floorops", "edge", "hub", "models", "console", "firmware_sim", "tools", "centre")
+PACKAGES = ("floorops", "edge", "hub", "models", "console", "firmware_sim", "centre")
 
 
 def lint_imports(cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -68,12 +68,6 @@ def test_a_cycle_between_two_modules_of_the_hub_breaks_the_acyclic_contract(tmp_
                                            "hub/openapi.py": "from hub.api import system\n"}))
     assert out.returncode == 1
     assert "No cycles are allowed in hub" in out.stdout
-
-
-def test_a_component_importing_tools_breaks_its_contract(tmp_path: Path) -> None:
-    out = lint_imports(_project(tmp_path, {"tools/calibration.py": "", "edge/agent.py": "import tools.calibration\n"}))
-    assert out.returncode == 1
-    assert "no component imports tools BROKEN" in out.stdout
 
 
 def test_the_shared_package_importing_the_launcher_breaks_its_contract(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ def connect(port: int, username: str, password: str, client_id: str | None = Non
     done = threading.Event()
     result: list[mqtt.ReasonCode] = []
 
-    def on_connect(c, u, f, rc, p=None):  # type: ignore[no-untyped-def]
+    def on_connect(c, u, f, rc, p=None):
         result.append(rc)
         done.set()
 
@@ -67,7 +67,7 @@ def test_device_publishes_only_under_its_own_topic_and_reads_nothing(
     granted: list[list[mqtt.ReasonCode]] = []
     sub_done = threading.Event()
 
-    def on_sub(c, u, mid, rcs, p=None):  # type: ignore[no-untyped-def]
+    def on_sub(c, u, mid, rcs, p=None):
         granted.append(rcs)
         sub_done.set()
 
@@ -144,7 +144,7 @@ def test_provisioning_again_rotates_the_password(broker: MosquittoServer, dynsec
     assert not rc.is_failure
 
 
-def test_a_free_port_is_one_no_outgoing_connection_can_take_before_the_server_binds_it(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_free_port_is_one_no_outgoing_connection_can_take_before_the_server_binds_it(tmp_path) -> None:
     import socket
 
     from centre.services import ephemeral_range, free_port

@@ -91,7 +91,7 @@ def restarted_events(hub: Hub) -> list[dict[str, Any]]:
 
 
 def test_hub_turns_restart_notices_into_events_and_a_crash_loop_alarm_cleared_by_steady(hub: Hub) -> None:
-    clock: ManualClock = hub.clock  # type: ignore[assignment]
+    clock: ManualClock = hub.clock  # type: ignore[assignment]  # - the hub was built with a ManualClock
     times: list[float] = []
     sent = []
     for seq in (1, 2):
@@ -118,7 +118,7 @@ def test_hub_turns_restart_notices_into_events_and_a_crash_loop_alarm_cleared_by
 
 
 def test_restarts_spread_wider_than_the_window_raise_no_alarm(hub: Hub) -> None:
-    clock: ManualClock = hub.clock  # type: ignore[assignment]
+    clock: ManualClock = hub.clock  # type: ignore[assignment]  # - the hub was built with a ManualClock
     window_s = hub.rules.rule("component_crashloop")["window_s"]
     times: list[float] = []
     for seq in (1, 2, 3):
@@ -317,8 +317,8 @@ def test_kill_9_of_a_component_brings_it_back_and_the_hub_shows_the_restart(
     # The launcher said so in one structured line ...
     [line] = [r for r in caplog.records if r.getMessage() == "component exited; restarting it"
               and getattr(r, "component", None) == name]
-    assert (line.signal, line.exit_code, line.restarts) == ("SIGKILL", None, restarts)  # type: ignore[attr-defined]
-    assert 0 < line.next_delay_s <= 10  # type: ignore[attr-defined]
+    assert (line.signal, line.exit_code, line.restarts) == ("SIGKILL", None, restarts)  # type: ignore[attr-defined]  # - set by the log call's extra=
+    assert 0 < line.next_delay_s <= 10  # type: ignore[attr-defined]  # - set by the log call's extra=
 
     # ... and the hub shows it as an event, even when the hub or the broker was the one killed.
     def restarted() -> list[dict[str, Any]]:

@@ -106,9 +106,9 @@ def test_expired_server_certificate_is_reissued_and_near_expiry_warned(
         tls.ensure(cfg)
     assert files.server_crt.read_bytes() != old
     created = [r for r in caplog.records if "created the TLS server certificate" in r.getMessage()]
-    assert created and created[0].reason == "expired"  # type: ignore[attr-defined]
+    assert created and created[0].reason == "expired"  # type: ignore[attr-defined]  # - set by the log call's extra=
     warned = [r for r in caplog.records if r.levelno == logging.WARNING and "expires soon" in r.getMessage()]
-    assert warned and warned[0].certificate == "server"  # type: ignore[attr-defined]  # 10 days < warn_days
+    assert warned and warned[0].certificate == "server"  # type: ignore[attr-defined]  # - set by extra=; 10 days < warn_days
 
 
 def test_a_corrupt_key_is_replaced_not_trusted(tmp_path: Path) -> None:

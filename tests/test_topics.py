@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 
+import re
+from pathlib import Path
+
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from floorops.topics import (EdgeRecord, edge_record_topic, encode_records, expand, record_stream, records_topic,
+from floorops.contract import ContractError
+from floorops.topics import (DeviceTopic, EdgeRecord, device_publish_pattern, device_topic, edge_record_topic,
+                             encode_records, expand, parse_device_topic, record_stream, records_topic, topic_kind,
                              zone_occupancy_topic)
 
 ids = st.from_regex(r"[A-Za-z0-9_-]{1,16}", fullmatch=True)
@@ -84,3 +90,44 @@ def test_internal_topics_are_split_once_into_site_section_and_the_rest() -> None
     assert relaying_agent(records_topic("demo", "edge-1", "stream")) == "edge-1"
     assert relaying_agent(edge_record_topic("demo", "kiosk", "k1", "event")) == ""
     assert parse_supervisor_topic("floorops/demo/supervisor/hub/restarted/extra") is None
+
+
+# -- one home for topics: nobody else takes a topic apart ------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+SKIP_DIRS = {".venv", "var", "deploy", ".git", "build", "floorops.egg-info"}
+SPLIT_AT_SLASH = re.compile(r"""\b(r?split|r?partition)\(\s*["']/["']""")
+
+
+def slash_splits(text: str) -> list[int]:
+    return [n for n, line in enumerate(text.splitlines(), 1) if SPLIT_AT_SLASH.search(line)]
+
+
+def test_no_module_but_floorops_topics_splits_a_topic_at_its_slashes() -> None:
+    """Topics are parsed in floorops/topics.py only (issue #14, item 2): tests use its helpers too."""
+    found = []
+    for path in sorted(ROOT.rglob("*.py")):
+        rel = path.relative_to(ROOT)
+        if SKIP_DIRS & set(rel.parts) or rel.as_posix() == "floorops/topics.py" or path == Path(__file__).resolve():
+            continue
+        found += [f"{rel.as_posix()}:{n}" for n in slash_splits(path.read_text(encoding="utf-8"))]
+    assert not found, "split a topic with floorops.topics instead:\n" + "\n".join(found)
+
+
+def test_the_split_check_sees_every_spelling() -> None:
+    assert slash_splits('a = t.split("/")\nb = t.rsplit(\'/\', 1)\nc = t.partition("/")\n') == [1, 2, 3]
+    assert not slash_splits('a = t.split(",")\nb = path.parts\n')
+
+
+def test_device_topics_are_built_and_parsed_in_one_place() -> None:
+    topic = device_topic("demo", "kiosk", "kiosk-01", "event")
+    assert topic == "hospital/demo/kiosk/kiosk-01/event"
+    assert parse_device_topic(topic, ["kiosk"]) == DeviceTopic("demo", "kiosk", "kiosk-01", "event")
+    assert str(DeviceTopic.levels(topic)) == topic and topic_kind(topic) == "kiosk"
+    assert device_publish_pattern("demo", "kiosk", "kiosk-01") == "hospital/demo/kiosk/kiosk-01/#"
+    assert topic.startswith(DeviceTopic("demo", "kiosk", "kiosk-01", "event").prefix)
+    for bad in ("hospital/demo/kiosk/kiosk-01", "floorops/demo/kiosk/kiosk-01/event", "hospital/demo/toaster/t/event",
+                "hospital/demo/kiosk/bad id/event", "hospital/demo/kiosk/kiosk-01/debug"):
+        with pytest.raises(ContractError) as exc:
+            parse_device_topic(bad, ["kiosk"])
+        assert exc.value.reason == "bad_topic"

@@ -26,7 +26,8 @@ from typing import Any, Callable
 import paho.mqtt.client as mqtt
 
 from floorops.config import Config
-from floorops.contract import CHANNELS, device_filter, site_devices_filter
+from floorops.contract import CHANNELS
+from floorops.topics import device_filter, site_devices_filter
 from floorops.kinds import KindRegistry
 from floorops.mqtt_client import configure, endpoint
 from floorops.dynsec import edge_client_id

@@ -76,7 +76,9 @@ class OccupancyEstimator:
     """Per-zone linear model where fitted, else the global formula (see the module docstring).
 
     ``zone_factors`` (default 1) scale the global formula per zone; ``zone_weights`` (with the queue
-    screens) and ``zone_phone_weights`` (phones only) are the per-zone linear models."""
+    screens) and ``zone_phone_weights`` (phones only) are the per-zone linear models. The fitted values come
+    from the calibration file (edge/calibration_store.py); the defaults below are the one uncalibrated
+    estimator, used when there is no usable file."""
 
     phone_ratio: float = 0.8
     random_mac_factor: float = 2.0
@@ -87,13 +89,6 @@ class OccupancyEstimator:
     def __post_init__(self) -> None:
         self.zone_weights = check_weights(self.zone_weights, "occupancy_zone_weights")
         self.zone_phone_weights = check_weights(self.zone_phone_weights, "occupancy_zone_phone_weights")
-
-    @classmethod
-    def from_config(cls, edge: Any) -> "OccupancyEstimator":
-        """From floorops.config's ``[edge]`` section (``occupancy_*`` settings)."""
-        return cls(edge.occupancy_phone_ratio, edge.occupancy_random_mac_factor,
-                   {str(k): float(v) for k, v in edge.occupancy_zone_factors.items()},
-                   edge.occupancy_zone_weights, edge.occupancy_zone_phone_weights)
 
     # -- prediction --------------------------------------------------------------------------------------
 

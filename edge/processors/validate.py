@@ -12,7 +12,10 @@ from typing import Callable
 from floorops import contract
 from floorops.contract import ContractError
 from floorops.kinds import KindRegistry
+from floorops.topics import parse_device_topic
 from floorops.messages import DeviceMessage, Sighting
+
+from edge.kinds import edge_kind
 
 __all__ = ["DeviceMessage", "HashMac", "Sighting", "from_modbus", "from_mqtt", "from_probe_line"]
 
@@ -26,7 +29,7 @@ def _hashed(mac: str, ts: int, rssi: int, hash_mac: HashMac, channel: int | None
 
 def from_mqtt(topic: str, payload: bytes, site_id: str, hash_mac: HashMac, kinds: KindRegistry) -> DeviceMessage:
     """A message from ``hospital/<site>/<kind>/<device_id>/<channel>``, of one of ``kinds``."""
-    t = contract.parse_topic(topic, kinds.mqtt_names)
+    t = parse_device_topic(topic, kinds.mqtt_names)
     if t.site != site_id:
         raise ContractError("wrong_site", f"site {t.site!r} is not this edge's site {site_id!r}")
     body = kinds.get(t.kind).validate(t.channel, contract.decode_json(payload))
@@ -34,7 +37,7 @@ def from_mqtt(topic: str, payload: bytes, site_id: str, hash_mac: HashMac, kinds
     body.pop("v", None)
     seq = body.pop("seq", None)
     sightings: list[Sighting] = []
-    if t.kind == "wifi_probe" and t.channel == "telemetry":
+    if t.channel == edge_kind(t.kind).sightings_channel:
         raw = body.pop("sightings")
         sightings = [_hashed(s["mac"], s["ts"], s["rssi"], hash_mac) for s in raw]
         raw.clear()  # the raw MACs go no further than this function

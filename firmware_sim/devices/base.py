@@ -18,6 +18,7 @@ from firmware_sim.faults import check_fault
 from floorops import contract
 from floorops.kinds import BUILTIN
 from floorops.site import Device
+from floorops.topics import device_topic
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +141,7 @@ class MqttDeviceSim(DeviceSim):
         self._held: bytes | None = None  # out-of-order: a telemetry message kept back
 
     def topic(self, channel: str) -> str:
-        return str(contract.Topic(self.site_id, self.device.kind, self.id, channel))
+        return device_topic(self.site_id, self.device.kind, self.id, channel)
 
     def status_payload(self, state: str, now_ms: int) -> bytes:
         return json.dumps({"v": 1, "ts": self.clock(now_ms), "state": state, "fw": FIRMWARE}).encode()

@@ -20,6 +20,7 @@ import paho.mqtt.client as mqtt
 from firmware_sim.devices.base import FIRMWARE
 from floorops import contract
 from floorops.mqtt_client import Endpoint, configure
+from floorops.topics import device_topic
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ class DeviceConnection:
         self.cafile = cafile  # TLS trusting this CA; empty: plain MQTT
         self.host, self.port, self.keepalive_s = host, port, keepalive_s
         self.creds = creds
-        self.status_topic = str(contract.Topic(site_id, kind, device_id, "status"))
+        self.status_topic = device_topic(site_id, kind, device_id, "status")
         self.now_ms = now_ms
         self.client: mqtt.Client | None = None
         self.connected = threading.Event()

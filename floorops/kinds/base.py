@@ -14,8 +14,8 @@ from types import MappingProxyType
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from floorops.messages import DeviceMessage
-from floorops.contract import (CHANNELS, ContractError, Topic, decode_json, header, parse_topic,
-                               status_fields)
+from floorops.contract import CHANNELS, ContractError, decode_json, header, status_fields
+from floorops.topics import DeviceTopic, parse_device_topic
 
 TRANSPORTS = ("mqtt", "serial", "modbus")
 # The payload's own fields, checked and normalised (the header is checked for every kind).
@@ -107,9 +107,9 @@ class KindRegistry:
         """These kinds plus each plugin module's ``KIND`` (imported by its dotted name)."""
         return KindRegistry([*self, *(plugin_kind(m) for m in modules)])
 
-    def validate_message(self, topic: str, payload: bytes) -> tuple[Topic, dict[str, Any]]:
+    def validate_message(self, topic: str, payload: bytes) -> tuple[DeviceTopic, dict[str, Any]]:
         """Topic and raw bytes of a device message in; parsed topic and validated payload out."""
-        t = parse_topic(topic, self.mqtt_names)
+        t = parse_device_topic(topic, self.mqtt_names)
         return t, self.get(t.kind).validate(t.channel, decode_json(payload))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from floorops.contract import integer, number, text
-from floorops.influx import line
+from floorops.influx import FieldValue, line
 from floorops.kinds.base import DeviceKind
 from floorops.messages import DeviceMessage
 
@@ -39,7 +39,10 @@ def event(p: dict[str, Any]) -> dict[str, Any]:
 
 
 def lines(msg: DeviceMessage, tags: dict[str, str], t: int) -> list[str]:
-    return [line("kiosk", tags, {**msg.data, "seq": msg.seq}, t)]
+    fields: dict[str, FieldValue] = {**msg.data}
+    if msg.seq is not None:  # telemetry always has one (the contract's header); None is no field, not a crash
+        fields["seq"] = msg.seq
+    return [line("kiosk", tags, fields, t)]
 
 
 KIND: Final = DeviceKind(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from floorops.contract import integer, number, text
-from floorops.influx import line
+from floorops.influx import FieldValue, line
 from floorops.kinds.base import DeviceKind
 from floorops.messages import DeviceMessage
 
@@ -40,15 +40,20 @@ def event(p: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+MEASUREMENT: Final = "queue_screen"  # tags site, zone, device_id, queue (docs/architecture.md)
+
+
 def lines(msg: DeviceMessage, tags: dict[str, str], t: int) -> list[str]:
     d = msg.data
-    return [line("queue_screen", {**tags, "queue": d["queue"]}, {
-        "waiting": d["waiting"], "serving": d["serving"], "counters_open": d["counters_open"],
-        "avg_wait_s": d["avg_wait_s"], "seq": msg.seq}, t)]
+    fields: dict[str, FieldValue] = {"waiting": d["waiting"], "serving": d["serving"],
+                                     "counters_open": d["counters_open"], "avg_wait_s": d["avg_wait_s"]}
+    if msg.seq is not None:  # telemetry always has one (the contract's header); None is no field, not a crash
+        fields["seq"] = msg.seq
+    return [line(MEASUREMENT, {**tags, "queue": d["queue"]}, fields, t)]
 
 
 KIND: Final = DeviceKind(
-    "queue_screen", ("mqtt",), lines, history_measurement="queue_screen", offline_after_s=90.0,
+    "queue_screen", ("mqtt",), lines, history_measurement=MEASUREMENT, offline_after_s=90.0,
     validators={"telemetry": telemetry, "event": event},
     readings=("waiting", "avg_wait_s", "counters_open"), rules=("display", "waits"),
 )

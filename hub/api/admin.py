@@ -32,7 +32,7 @@ async def _strings(request: web.Request, *names: str) -> list[str]:
     values = [data.get(n) for n in names]
     if not all(isinstance(v, str) for v in values):
         raise ApiError(400, f"{', '.join(names[:-1])} and {names[-1]} are required strings")
-    return values  # type: ignore[return-value]
+    return values  # type: ignore[return-value]  # - each checked to be a str just above
 
 
 async def add_user(request: web.Request) -> web.Response:

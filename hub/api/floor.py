@@ -9,6 +9,7 @@ import re
 from aiohttp import web
 
 from floorops.influx import InfluxWriteError, rows
+from floorops.measurements import ZONE_OCCUPANCY
 from hub import kpis, views
 from hub.api import (ANY_OBJ, DATE, DIGITS, DURATION, INT, NNUM, NUM, NSTR, STR, TIME, ApiError, Route, arr, obj, ok,
                      query_int, query_time)
@@ -58,7 +59,7 @@ async def history(request: web.Request) -> web.Response:
     if not re.match(r"^[A-Za-z0-9_-]{1,64}$", device_id):  # it goes into InfluxQL
         raise ApiError(404, f"no such device: {device_id}")
     since, limit = _since_and_limit(request, "1h")
-    measurement = c.hub.site.kinds.get(c.hub.state.known(device_id).kind).history_measurement  # type: ignore[union-attr]
+    measurement = c.hub.site.kinds.get(c.hub.state.known(device_id).kind).history_measurement  # type: ignore[union-attr]  # - a known device (404 otherwise)
     q = (f'SELECT * FROM "{measurement}" WHERE "device_id" = \'{device_id}\' AND time >= {int(since * 1000)}ms '
          f"ORDER BY time ASC LIMIT {limit}")
     return ok(await _influx_rows(request, q))
@@ -92,7 +93,7 @@ async def zone_history(request: web.Request) -> web.Response:
     if zone not in ctx(request).hub.state.zones:
         raise ApiError(404, f"no such zone: {zone}")
     since, limit = _since_and_limit(request, "6h")
-    q = (f'SELECT occupancy, devices FROM "zone_occupancy" WHERE "zone" = \'{zone}\' '
+    q = (f'SELECT occupancy, devices FROM "{ZONE_OCCUPANCY}" WHERE "zone" = \'{zone}\' '
          f"AND time >= {int(since * 1000)}ms ORDER BY time ASC LIMIT {limit}")
     return ok(await _influx_rows(request, q))
 

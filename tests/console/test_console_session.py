@@ -8,7 +8,7 @@ from typing import Any, Callable
 import pytest
 
 from tests.hub.conftest import HubProcess, http
-from tests.security.hub_under_test import PASSWORDS, real_hub  # noqa: F401 (fixture)
+from tests.security.hub_under_test import PASSWORDS, real_hub  # noqa: F401 - pytest fixtures, taken by name
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from edge_harness import SITE
 from floorops.kinds import BUILTIN
 from floorops import contract
+from floorops.topics import DeviceTopic
 from centre.services import ServiceError, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -101,10 +102,12 @@ def test_10000_malformed_payloads_each_dead_lettered_without_a_crash(make_edge, 
         info.wait_for_publish(timeout=60)
     # The edge subscribes to a probe's three channels only (raw MACs at QoS 0, no overlapping subscription:
     # edge.inputs.mqtt.device_subscriptions), so a probe's message on another channel never reaches it.
-    unseen = [t for t, _ in sent if t.split("/")[2] == "wifi_probe"
-              and t.split("/")[4] not in ("telemetry", "event", "status")]
-    sent = [(t, p) for t, p in sent if t.split("/")[2] != "wifi_probe"
-            or t.split("/")[4] in ("telemetry", "event", "status")]
+    def unseen_by_the_edge(topic: str) -> bool:
+        t = DeviceTopic.levels(topic)
+        return t is not None and t.kind == "wifi_probe" and t.channel not in contract.CHANNELS
+
+    unseen = [t for t, _ in sent if unseen_by_the_edge(t)]
+    sent = [(t, p) for t, p in sent if not unseen_by_the_edge(t)]
     assert 100 < len(unseen) < 3000
     try:
         wait_until(lambda: edge.metric("edge_rejected_total") >= len(sent), 120, "every payload rejected")

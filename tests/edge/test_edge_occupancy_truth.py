@@ -10,8 +10,8 @@ import pytest
 from floorops.config import load_config
 from floorops.site import load_site
 
-from edge import calibration
-from tools.calibration import simulate_day
+from centre.calibration import simulate_day
+from edge import calibration, calibration_store
 from edge.processors.occupancy import OccupancyEstimator
 
 pytestmark = pytest.mark.slow
@@ -33,9 +33,14 @@ def morning() -> tuple[Any, list[calibration.ZoneMinute]]:
 
 def test_configured_occupancy_calibration_holds_per_zone_on_a_new_simulated_morning(
         morning: tuple[Any, list[calibration.ZoneMinute]]) -> None:
-    """The weights in floorops.toml, on a day and seed they were not fitted on, in the morning peak."""
+    """The shipped calibration file, as the edge loads it, on a day and seed it was not fitted on, in the
+    morning peak."""
     site, rows = morning
-    configured = OccupancyEstimator.from_config(load_config(env={}).edge)
+    edge = load_config(env={}).edge
+    loaded = calibration_store.load_for_site(edge.occupancy_calibration, site, edge.occupancy_window_s,
+                                             edge.occupancy_rssi_min)
+    assert loaded.problems == [] and loaded.calibration is not None
+    configured = loaded.estimator
     score = calibration.score(rows, configured, site.tz, peak=(9, 11))
     phones = calibration.score(rows, calibration.phones_only(configured), site.tz, peak=(9, 11))
     uncalibrated = calibration.score(rows, OccupancyEstimator(1.0, 1.0), site.tz, peak=(9, 11))

@@ -342,7 +342,7 @@ def test_agent_retries_a_failed_buffer_commit_until_it_is_stored(tmp_path: Path,
     real_commit = a.buffer.commit
     failures = [OSError("disk full"), OSError("database is locked")]
 
-    def flaky(*args, **kwargs):  # type: ignore[no-untyped-def]
+    def flaky(*args, **kwargs):
         if failures:
             raise failures.pop(0)
         return real_commit(*args, **kwargs)

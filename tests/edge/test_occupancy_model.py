@@ -77,8 +77,7 @@ def test_stale_screens_fall_back_to_phones_and_unfitted_zones_to_the_global_form
 
 
 def test_configured_weights_are_checked_by_name() -> None:
-    cfg = load_config(env={"FLOOROPS_EDGE__OCCUPANCY_ZONE_WEIGHTS": '{"lab": {"universal": 0.5, "waiting": 1}}'})
-    est = OccupancyEstimator.from_config(cfg.edge)
+    est = OccupancyEstimator(zone_weights={"lab": {"universal": 0.5, "waiting": 1}})
     assert est.zone_weights["lab"] == {"universal": 0.5, "waiting": 1.0}
     with pytest.raises(ValueError, match=r"occupancy_zone_weights\.lab: unknown feature\(s\) \['wating'\]"):
         OccupancyEstimator(zone_weights={"lab": {"wating": 1.0}})

@@ -18,7 +18,7 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from floorops.kinds import BUILTIN
-from floorops import contract
+from floorops import topics
 from floorops.config import Config, dump_toml
 from floorops.dynsec import DynsecClient, edge_acls, new_password
 from centre.services import MosquittoServer, free_port
@@ -90,7 +90,7 @@ def device_creds(sim_dynsec: DynsecClient, demo_site: Site) -> dict[str, dict[st
         if d.transport == "mqtt":
             c = sim_dynsec.provision_device(demo_site.id, d.kind, d.id)
             creds[d.id] = {"id": d.id, "mqtt_username": c.username, "mqtt_password": c.password,
-                           "topic_prefix": contract.device_topic_prefix(demo_site.id, d.kind, d.id)}
+                           "topic_prefix": topics.device_topic_prefix(demo_site.id, d.kind, d.id)}
     return creds
 
 

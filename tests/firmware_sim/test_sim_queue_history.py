@@ -103,7 +103,7 @@ def test_screens_number_tickets_and_call_them_in_order(demo_site: Site) -> None:
 
 
 @pytest.fixture(scope="module")
-def loaded(influx, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def loaded(influx, tmp_path_factory: pytest.TempPathFactory):
     """Three weeks of load-history up to now in a fresh database, through the real influxd (the model needs
     more than two weeks: with 13 days, training fails)."""
     db = "sim_queue_history"
@@ -117,7 +117,7 @@ def loaded(influx, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no
 
 
 @pytest.mark.integration
-def test_queue_series_exist_with_a_morning_peak(loaded) -> None:  # type: ignore[no-untyped-def]
+def test_queue_series_exist_with_a_morning_peak(loaded) -> None:
     cfg, site, now, points = loaded
     since = now - dt.timedelta(days=22)
     queues = load_queue_stats(cfg.influx.url, cfg.influx.database, since, now, 15, site.timezone,
@@ -146,7 +146,7 @@ def test_queue_series_exist_with_a_morning_peak(loaded) -> None:  # type: ignore
 
 
 @pytest.mark.integration
-def test_trained_model_serves_queue_forecasts_from_the_start(loaded, influx, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_trained_model_serves_queue_forecasts_from_the_start(loaded, influx, tmp_path: Path) -> None:
     cfg, site, now, _points = loaded
     mine = make_cfg(tmp_path, influx=influx, database=cfg.influx.database)
     doc, _progress = train(mine, tmp_path, days=22, max_rows=4000)

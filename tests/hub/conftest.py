@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import ssl
 import sys
@@ -39,6 +40,24 @@ def make_cfg(tmp: Path, broker: MosquittoServer | None = None, influx: InfluxSer
     return cfg
 
 
+def own_site(cfg: Config, tmp: Path) -> str:
+    """Give ``cfg`` a site of its own: the configured site file under a fresh site id, in ``tmp``.
+
+    Live tests share one broker; every topic and broker session of a hub is under its site id
+    (``floorops/<site>/...``, ``hospital/<site>/...``, client ids ``<account>-<site>-*``), so retained agent
+    statuses and records queued by one test are invisible to the next, which can then assert on the whole
+    hub, not only on its own device."""
+    site_id = f"t{secrets.token_hex(4)}"
+    text = Path(cfg.site.file).read_text(encoding="utf-8")
+    own, n = re.subn(r'(?m)^id = "[^"]*"$', f'id = "{site_id}"', text, count=1)
+    assert n == 1, f"no site id line in {cfg.site.file}"
+    path = tmp / f"site-{site_id}.toml"
+    path.write_text(own, encoding="utf-8")
+    cfg.site.file = str(path)
+    cfg.site.id = site_id
+    return site_id
+
+
 def provision_services(cfg: Config, edge_user: str | None = None) -> None:
     """The hub's (and a test edge's) broker accounts, as the launcher makes them: each bound to its client id."""
     with DynsecClient(cfg.mqtt.host, cfg.mqtt.port, cfg.broker.admin_username, cfg.broker.admin_password) as ds:
@@ -62,12 +81,13 @@ def offline_cfg(tmp_path: Path) -> Config:
 
 @pytest.fixture
 def live_cfg(tmp_path: Path, broker: MosquittoServer, influx: InfluxServer, influx_db: str) -> Config:
-    """Real broker and influxd; hub and a test edge account provisioned (unique names per test)."""
+    """Real broker and influxd; hub and a test edge account provisioned (unique names per test), on a site
+    of its own (``own_site``): nothing another test left on the shared broker reaches this one."""
     cfg = make_cfg(tmp_path, broker, influx, influx_db)
     suffix = secrets.token_hex(3)
     cfg.hub.mqtt_username = f"floorops-hub-{suffix}"
     cfg.edge.mqtt_username = f"floorops-edge-{suffix}"
-    cfg.site.id = "demo"
+    own_site(cfg, tmp_path)
     provision_services(cfg, cfg.edge.mqtt_username)
     return cfg
 

@@ -31,7 +31,7 @@ def test_device_add_commits_in_the_hubs_unit_of_work_on_its_clock(live: LiveHub,
     status, creds = http(live.url + "/api/devices", "POST", {"id": "kiosk-adm1", "kind": "kiosk", "zone": "lab"},
                          token=admin)
     assert status == 201, creds
-    assert creds["topic_prefix"] == "hospital/demo/kiosk/kiosk-adm1/" and creds["mqtt_password"]
+    assert creds["topic_prefix"] == f"hospital/{live.cfg.site.id}/kiosk/kiosk-adm1/" and creds["mqtt_password"]
     hub = live.ctx.hub
     [entry] = [a for a in http(live.url + "/api/audit", token=admin)[1] if a["action"] == "device.add"]
     assert (entry["actor"], entry["target"]) == ("admin", "device:kiosk-adm1")

@@ -250,7 +250,7 @@ def test_metrics_show_webhook_deliveries_and_tickets_by_label() -> None:
                           bus=SimpleNamespace(subscribers=[], delivered=9),
                           db=SimpleNamespace(all=lambda sql: [("open", 2), ("resolved", 1)]))
     c = SimpleNamespace(hub=hub, webhooks=SimpleNamespace(stats=Counter(delivered=4, failed=1)), extra={})
-    registry = metrics_registry(c)  # type: ignore[arg-type]
+    registry = metrics_registry(c)  # type: ignore[arg-type]  # - a stand-in with the attributes it reads
     assert metrics_registry(c) is registry  # one per app, kept in its context
     hub.metrics["messages"] += 1  # read live at each scrape
     got = {(s.name, tuple(s.labels.items())): s.value

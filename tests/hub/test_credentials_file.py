@@ -50,7 +50,7 @@ def test_corrupt_file_is_logged_and_left_as_it_was(tmp_path: Path, text: str,
         assert forget_credentials(path, "kiosk-01") == "unreadable"
     assert path.read_bytes() == text.encode("latin-1") and leftovers(path) == []
     [record] = [r for r in caplog.records if r.levelno == logging.ERROR]
-    assert "unreadable" in record.getMessage() and record.file == str(path) and record.error  # type: ignore[attr-defined]
+    assert "unreadable" in record.getMessage() and record.file == str(path) and record.error  # type: ignore[attr-defined]  # - set by the log call's extra=
 
 
 def test_failed_rename_leaves_the_old_file_whole_and_no_temporary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -65,7 +65,7 @@ def test_failed_rename_leaves_the_old_file_whole_and_no_temporary(tmp_path: Path
     with caplog.at_level(logging.ERROR, logger="hub.provisioning"):
         assert forget_credentials(path, "kiosk-01") == "unwritable"
     assert json.loads(path.read_text()) == CREDS and leftovers(path) == []
-    assert any("No space left" in r.error for r in caplog.records if r.levelno == logging.ERROR)  # type: ignore[attr-defined]
+    assert any("No space left" in r.error for r in caplog.records if r.levelno == logging.ERROR)  # type: ignore[attr-defined]  # - set by the log call's extra=
 
 
 def test_a_folder_where_the_file_should_be_is_unreadable_not_a_crash(tmp_path: Path) -> None:

@@ -121,7 +121,7 @@ def test_backup_while_the_hub_writes_then_restore(hub_process: HubProcess, live_
                 return
             publish(pub, cfg, EdgeRecord(f"kiosk-{i % 16 + 1:02d}", "kiosk", "event", now_ms + i, i,
                                          {"event": "card_jam" if i % 2 else "fault_cleared", "fault": "card_jam"},
-                                         zone="reg_hall", site="demo"))
+                                         zone="reg_hall", site=cfg.site.id))
             time.sleep(0.02)
 
     writer = threading.Thread(target=jams)

@@ -69,7 +69,7 @@ def test_a_fault_is_committed_and_broadcast_before_the_readings_batch_in_flight(
     priority, stream = ingest.sessions
     assert (priority.name, stream.name) == ("priority", "stream")
     for s in ingest.sessions:
-        s.client.ack = lambda mid, qos: acked.setdefault(mid, []).append(len(applied))  # type: ignore[method-assign]
+        s.client.ack = lambda mid, qos: acked.setdefault(mid, []).append(len(applied))  # type: ignore[method-assign]  # - a test double records the calls
 
     real_apply_message = hub.apply_message
 
@@ -81,7 +81,7 @@ def test_a_fault_is_committed_and_broadcast_before_the_readings_batch_in_flight(
                 priority.client.on_message(priority.client, None, fault)
         return real_apply_message(topic, payload, agent_id)
 
-    hub.apply_message = apply_message  # type: ignore[method-assign]
+    hub.apply_message = apply_message  # type: ignore[method-assign]  # - a test double records the calls
     reader = sqlite3.connect(cfg.path(cfg.hub.db_path))
 
     def on_event(event: Any) -> None:

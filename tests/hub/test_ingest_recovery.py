@@ -114,7 +114,7 @@ def test_a_held_write_lock_delays_ingest_and_loses_nothing(hub_process: HubProce
         locked_at = time.monotonic()
         now_ms = int(time.time() * 1000)
         publish(pub, cfg, EdgeRecord("kiosk-03", "kiosk", "event", now_ms, 1, {"event": "card_jam"}, zone="reg_hall",
-                                     site="demo"))
+                                     site=cfg.site.id))
         # An HTTP action that writes waits (async) for the lock, up to db_busy_wait_s, then a clear 503.
         start = time.monotonic()
         status, body = http(url + "/api/login", "POST", {"username": "mon", "password": "monitor-pass-1"})
@@ -180,8 +180,8 @@ def test_a_record_that_fails_alone_is_dead_lettered_and_the_rest_applied(hub_pro
     now_ms = int(time.time() * 1000)
 
     def rec(device: str, kind: str, channel: str, seq: int, data: dict[str, Any], zone: str = "reg_hall") -> tuple[str, bytes]:
-        r = EdgeRecord(device, kind, channel, now_ms + seq, seq, data, zone=zone, site="demo")
-        return edge_record_topic("demo", kind, device, channel), r.to_json()
+        r = EdgeRecord(device, kind, channel, now_ms + seq, seq, data, zone=zone, site=cfg.site.id)
+        return edge_record_topic(cfg.site.id, kind, device, channel), r.to_json()
 
     # 10**30 waiting: valid JSON, valid record, but no SQLite integer can hold it.
     poison = rec("qs-reg-1", "queue_screen", "telemetry", 2,
@@ -189,15 +189,15 @@ def test_a_record_that_fails_alone_is_dead_lettered_and_the_rest_applied(hub_pro
     good = rec("qs-reg-2", "queue_screen", "telemetry", 3,
                {"queue": "REG-2", "waiting": 7, "serving": "B001", "counters_open": 1, "avg_wait_s": 90.0})
     try:
-        info = pub.publish(records_topic("demo", "edge-1", "stream"), encode_records([poison, good]), qos=1)
+        info = pub.publish(records_topic(cfg.site.id, "edge-1", "stream"), encode_records([poison, good]), qos=1)
         info.wait_for_publish(5)
         # The batch's good record is applied, and the records after the batch too (a fault on the priority
         # session, a reading on the stream session): nothing is stuck.
         publish(pub, cfg, EdgeRecord("kiosk-04", "kiosk", "event", now_ms + 4, 4, {"event": "card_jam"},
-                                     zone="reg_hall", site="demo"))
+                                     zone="reg_hall", site=cfg.site.id))
         later = rec("qs-reg-2", "queue_screen", "telemetry", 5,
                     {"queue": "REG-2", "waiting": 9, "serving": "B002", "counters_open": 1, "avg_wait_s": 80.0})
-        pub.publish(records_topic("demo", "edge-1", "stream"), encode_records([later]), qos=1).wait_for_publish(5)
+        pub.publish(records_topic(cfg.site.id, "edge-1", "stream"), encode_records([later]), qos=1).wait_for_publish(5)
 
         def applied() -> bool:
             _, alarms = http(url + "/api/alarms?state=active", token=token)

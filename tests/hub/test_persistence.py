@@ -31,7 +31,7 @@ def test_kill_9_loses_nothing_and_duplicates_nothing(hub_process: HubProcess, li
         nonlocal seq
         for data in ({"event": "card_jam"}, {"event": "fault_cleared", "fault": "card_jam"}):
             seq += 1
-            publish(pub, cfg, EdgeRecord(device, "kiosk", "event", now_ms + seq, seq, data, zone="reg_hall", site="demo"))
+            publish(pub, cfg, EdgeRecord(device, "kiosk", "event", now_ms + seq, seq, data, zone="reg_hall", site=cfg.site.id))
 
     try:
         # A steady stream (one record every 15 ms) with the hub killed in the middle of it, so that some
@@ -45,7 +45,7 @@ def test_kill_9_loses_nothing_and_duplicates_nothing(hub_process: HubProcess, li
         for i in range(1, 11):
             publish(pub, cfg, EdgeRecord(KIOSKS[(i - 1) // 2], "kiosk", "event", now_ms + i, i,
                                          {"event": "card_jam"} if i % 2 else {"event": "fault_cleared", "fault": "card_jam"},
-                                         zone="reg_hall", site="demo"))
+                                         zone="reg_hall", site=cfg.site.id))
         hub_process.start()
     finally:
         pub.loop_stop()

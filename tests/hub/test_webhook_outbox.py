@@ -129,7 +129,7 @@ def test_kill_9_after_an_alarm_is_raised_loses_no_webhook(live_cfg: Config) -> N
     try:
         token = login(proc.url, "mon", "monitor-pass-1")
         publish(pub, cfg, EdgeRecord("kiosk-03", "kiosk", "event", int(time.time() * 1000), 1, {"event": "card_jam"},
-                                     zone="reg_hall", site="demo"))
+                                     zone="reg_hall", site=cfg.site.id))
         alarm = wait_for(lambda: (http(proc.url + "/api/alarms", token=token)[1] or [None])[0], 20, "the alarm")
         proc.kill()  # kill -9, right after the commit, before any delivery could succeed
         receiver.start()

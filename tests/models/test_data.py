@@ -68,7 +68,7 @@ def test_missing_column_and_empty_file_are_clear_errors(tmp_path: Path) -> None:
 
 
 @pytest.mark.integration
-def test_zone_stats_from_influxdb(influx, influx_db: str) -> None:  # type: ignore[no-untyped-def]
+def test_zone_stats_from_influxdb(influx, influx_db: str) -> None:
     tz = dt.timezone(dt.timedelta(hours=8))
     t0 = dt.datetime(2026, 3, 2, 8, 0, tzinfo=tz)
     lines = []

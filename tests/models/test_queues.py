@@ -48,7 +48,7 @@ def _queue_lines(site_id: str, queue: str, zone: str, screen: str, arrivals: np.
 
 
 @pytest.fixture(scope="module")
-def queue_history(influx, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def queue_history(influx, tmp_path_factory: pytest.TempPathFactory):
     """Four weeks up to now: zone_stats for two zones, screen readings and ticket events for two queues; the
     hours 02:00-04:00 of one day have no queue data at all (a gap, not a quiet night)."""
     db = "models_queues"
@@ -85,7 +85,7 @@ def _in_gap(ln: str, start_s: int, freq_s: int, gap: range) -> bool:
     return (ts_ns // 1_000_000_000 - start_s) // freq_s in gap
 
 
-def test_queue_arrivals_and_waiting_read_back_per_bucket(queue_history) -> None:  # type: ignore[no-untyped-def]
+def test_queue_arrivals_and_waiting_read_back_per_bucket(queue_history) -> None:
     cfg, site, now, queues, gap = queue_history
     since = dt.datetime.fromtimestamp(queues.start_s, dt.timezone.utc)
     until = now - dt.timedelta(hours=1)
@@ -108,7 +108,7 @@ def test_queue_arrivals_and_waiting_read_back_per_bucket(queue_history) -> None:
         np.testing.assert_allclose(got.series("waiting", queue_key(q))[:n][outside], w[outside] + 0.5)
 
 
-def test_train_from_influxdb_and_forecast_a_queue(queue_history, influx, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_train_from_influxdb_and_forecast_a_queue(queue_history, influx, tmp_path: Path) -> None:
     cfg, site, now, queues, _gap = queue_history
     mine = make_cfg(tmp_path, influx=influx, database=cfg.influx.database)  # also a hub's configuration
     doc, _progress = train(mine, tmp_path, days=29, max_rows=4000)

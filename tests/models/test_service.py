@@ -34,7 +34,7 @@ def _cfg(tmp_path: Path, url: str, database: str) -> Config:
 
 
 @pytest.fixture(scope="module")
-def loaded(influx, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def loaded(influx, tmp_path_factory: pytest.TempPathFactory):
     """Five weeks of synthetic zone_stats up to now in InfluxDB, and a model trained on them."""
     db = "models_service"
     influx.query(f'CREATE DATABASE "{db}"', method="POST")
@@ -61,7 +61,7 @@ def loaded(influx, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no
     influx.query(f'DROP DATABASE "{db}"', method="POST")
 
 
-def test_forecast_of_every_zone(loaded) -> None:  # type: ignore[no-untyped-def]
+def test_forecast_of_every_zone(loaded) -> None:
     cfg, site, now = loaded
     svc = ForecastService(cfg, site)
     assert svc.load()
@@ -86,7 +86,7 @@ def test_forecast_of_every_zone(loaded) -> None:  # type: ignore[no-untyped-def]
     assert len(lines) == 4 and lines[0].startswith("forecast,site=demo,target=occupancy,zone=lab p10=")
 
 
-def test_staffing_for_tomorrow_against_the_roster(loaded) -> None:  # type: ignore[no-untyped-def]
+def test_staffing_for_tomorrow_against_the_roster(loaded) -> None:
     cfg, site, now = loaded
     svc = ForecastService(cfg, site)
     assert svc.load()
@@ -106,7 +106,7 @@ def test_staffing_for_tomorrow_against_the_roster(loaded) -> None:  # type: igno
     assert all(r["gap"] is None for r in svc.staffing(tomorrow, now=now))
 
 
-def test_without_a_model_nothing_is_invented(tmp_path: Path, loaded) -> None:  # type: ignore[no-untyped-def]
+def test_without_a_model_nothing_is_invented(tmp_path: Path, loaded) -> None:
     cfg, site, now = loaded
     empty = _cfg(tmp_path, cfg.influx.url, cfg.influx.database)
     svc = ForecastService(empty, site)
@@ -115,7 +115,7 @@ def test_without_a_model_nothing_is_invented(tmp_path: Path, loaded) -> None:  #
         svc.forecast(now)
 
 
-def test_influxdb_down_degrades_instead_of_failing(tmp_path: Path, loaded) -> None:  # type: ignore[no-untyped-def]
+def test_influxdb_down_degrades_instead_of_failing(tmp_path: Path, loaded) -> None:
     cfg, site, now = loaded
     down = _cfg(Path(cfg.var_dir), f"http://127.0.0.1:{free_port()}", "nowhere")
     down.influx.timeout_s = 2
@@ -125,7 +125,7 @@ def test_influxdb_down_degrades_instead_of_failing(tmp_path: Path, loaded) -> No
     assert svc.degraded and set(out) == set(ZONES) and len(out["lab"]) == 8
 
 
-def test_train_command_reads_influxdb_and_saves_a_model(tmp_path: Path, loaded) -> None:  # type: ignore[no-untyped-def]
+def test_train_command_reads_influxdb_and_saves_a_model(tmp_path: Path, loaded) -> None:
     cfg, _site, _now = loaded
     mine = _cfg(tmp_path, cfg.influx.url, cfg.influx.database)
     doc, progress = train(mine, tmp_path, days=40, max_rows=3000)

@@ -97,11 +97,11 @@ def test_a_queue_with_too_little_data_is_left_out_and_named(caplog: pytest.LogCa
     assert meta["short_series"] == {"queue:LAB-1": pytest.approx(2.0)}
     assert "queue:LAB-1" not in meta["keys"]
     warned = [r for r in caplog.records if r.name == "models.training" and r.levelname == "WARNING"]
-    assert [r.short_series for r in warned] == [{"queue:LAB-1": pytest.approx(2.0)}]  # type: ignore[attr-defined]
+    assert [r.short_series for r in warned] == [{"queue:LAB-1": pytest.approx(2.0)}]  # type: ignore[attr-defined]  # - set by the log call's extra=
 
 
 @pytest.mark.integration
-def test_train_on_two_weeks_of_simulated_history_and_the_hub_serves_it(influx, influx_db, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_train_on_two_weeks_of_simulated_history_and_the_hub_serves_it(influx, influx_db, tmp_path: Path) -> None:
     # What the report was about: `firmware_sim load-history --weeks 2`, then `python -m models train` with its
     # defaults (a backtest needs four weeks: skipped), then the hub answers forecasts from that model.
     cfg = make_cfg(tmp_path, influx=influx, database=influx_db)
@@ -159,7 +159,7 @@ def _zone_stats_lines(site_id: str, now: dt.datetime, days: int) -> list[str]:
 
 
 @pytest.mark.integration
-def test_train_on_an_empty_influxdb_is_the_same_clear_refusal(influx, influx_db, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_train_on_an_empty_influxdb_is_the_same_clear_refusal(influx, influx_db, tmp_path: Path) -> None:
     # A new site before any history is loaded (the launcher's first start, a wiped database).
     cfg = make_cfg(tmp_path, influx=influx, database=influx_db)
     out = run_train(cfg, tmp_path, max_rows=4000, test_days=None)

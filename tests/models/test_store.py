@@ -24,7 +24,7 @@ def small_model() -> tuple[SiteModel, object]:
     return SiteModel({"arrivals": f}, 60, hist.timezone), hist
 
 
-def test_round_trip_predicts_the_same(tmp_path: Path, small_model) -> None:  # type: ignore[no-untyped-def]
+def test_round_trip_predicts_the_same(tmp_path: Path, small_model) -> None:
     model, hist = small_model
     path = save_model(model, tmp_path, {"train_range": ["a", "b"], "backtest": {"arrivals": {"mae": 1.0}}})
     loaded, meta = load_model(path)
@@ -36,7 +36,7 @@ def test_round_trip_predicts_the_same(tmp_path: Path, small_model) -> None:  # t
     assert loaded.forecasters["arrivals"].holidays == ("2026-01-19",)
 
 
-def test_damaged_file_is_skipped_for_the_previous_good_one(tmp_path: Path, small_model) -> None:  # type: ignore[no-untyped-def]
+def test_damaged_file_is_skipped_for_the_previous_good_one(tmp_path: Path, small_model) -> None:
     model, _ = small_model
     t0 = dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc)
     good = save_model(model, tmp_path, {}, now=t0)
@@ -50,7 +50,7 @@ def test_damaged_file_is_skipped_for_the_previous_good_one(tmp_path: Path, small
     assert found is not None and found[2] == good
     # A model file without its metadata (a crash between the two writes) is not "good" either.
     newer.with_suffix(".json").unlink()
-    assert newest_good_model(tmp_path)[2] == good  # type: ignore[index]
+    assert newest_good_model(tmp_path)[2] == good  # type: ignore[index]  # - found above, so not None
 
 
 def _with_metadata(path: Path) -> None:
@@ -69,7 +69,7 @@ def test_untrusted_types_are_refused(tmp_path: Path) -> None:
     assert newest_good_model(tmp_path) is None
 
 
-def test_a_pickle_is_never_loaded(tmp_path: Path, small_model) -> None:  # type: ignore[no-untyped-def]
+def test_a_pickle_is_never_loaded(tmp_path: Path, small_model) -> None:
     model, _ = small_model
     path = tmp_path / "20260301T000000000000Z.skops"
     path.write_bytes(pickle.dumps(model))
@@ -78,7 +78,7 @@ def test_a_pickle_is_never_loaded(tmp_path: Path, small_model) -> None:  # type:
         load_model(path)
 
 
-def test_only_the_newest_models_are_kept(tmp_path: Path, small_model) -> None:  # type: ignore[no-untyped-def]
+def test_only_the_newest_models_are_kept(tmp_path: Path, small_model) -> None:
     model, _ = small_model
     t0 = dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc)
     paths = [save_model(model, tmp_path, {}, keep=2, now=t0 + dt.timedelta(minutes=i)) for i in range(4)]

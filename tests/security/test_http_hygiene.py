@@ -6,7 +6,7 @@ from __future__ import annotations
 import urllib.request
 
 from tests.hub.conftest import HubProcess, http
-from tests.security.hub_under_test import PASSWORDS, real_hub  # noqa: F401 (fixture)
+from tests.security.hub_under_test import PASSWORDS, real_hub  # noqa: F401 - pytest fixtures, taken by name
 
 
 def _raw(url: str, method: str = "GET", data: bytes | None = None, headers: dict[str, str] | None = None):

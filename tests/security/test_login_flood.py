@@ -8,7 +8,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from tests.hub.conftest import HubProcess, http
-from tests.security.hub_under_test import PASSWORDS, real_hub  # noqa: F401 (fixture)
+from tests.security.hub_under_test import PASSWORDS, real_hub  # noqa: F401 - pytest fixtures, taken by name
 
 
 def _login(hub: HubProcess, username: str, password: str, address: str) -> tuple[int, object]:

@@ -31,7 +31,7 @@ def test_probe_sightings_are_not_queued_for_an_offline_edge(tmp_path: Path,
     with DynsecClient("127.0.0.1", broker.port, broker.admin_username, broker.admin_password) as ds:
         probe = edge.device("wifi_probe", "probe-05", ds)
         screen = edge.device("queue_screen", "qs-reg-01", ds)
-        edge.process.stop()  # type: ignore[union-attr]  # the edge is offline; its session stays
+        edge.process.stop()  # type: ignore[union-attr]  # - started above; the edge is offline; its session stays
         now = int(time.time() * 1000)
         for qos in (0, 1):  # a probe at QoS 1 must not get its MACs queued either
             body = {"v": 1, "ts": now, "seq": 10 + qos, "sightings": [{"mac": MACS[qos], "rssi": -60, "ts": now}]}

@@ -118,7 +118,7 @@ def test_a_real_edge_dead_letters_without_a_raw_mac(tmp_path: Path, broker: Mosq
         assert all(no_mac(d["payload"].encode()) for d in letters), [d["payload"][-60:] for d in letters]
         assert any(d["payload"].startswith('{"v":1,"seq":1,"x":"xxx') for d in letters)
         assert any('"rssi":-60' in d["payload"] for d in letters)
-        edge.process.stop()  # type: ignore[union-attr]
+        edge.process.stop()  # type: ignore[union-attr]  # - started above, so not None
         files = [p for p in Path(cfg.var_dir).rglob("*") if p.is_file()] + [edge.dir / "edge.log"]
         leaked = [str(p) for p in files if not no_mac(p.read_bytes())]
         assert leaked == []

@@ -28,7 +28,7 @@ from typing import Any, Callable, Iterator
 import paho.mqtt.client as mqtt
 import pytest
 
-from floorops import contract
+from floorops import topics
 from floorops.config import Config, dump_toml
 from floorops.dynsec import DynsecClient, edge_acls, new_password
 from floorops.mqtt_client import Endpoint, configure
@@ -106,7 +106,7 @@ def test_simulated_device_publishes_over_tls_and_the_message_arrives(
     cred_path = cfg.path(cfg.hub.credentials_file)
     cred_path.write_text(json.dumps({"kiosk-01": {
         "id": "kiosk-01", "mqtt_username": creds.username, "mqtt_password": creds.password,
-        "topic_prefix": contract.device_topic_prefix("demo", "kiosk", "kiosk-01")}}))
+        "topic_prefix": topics.device_topic_prefix("demo", "kiosk", "kiosk-01")}}))
     conf = tmp_path / "floorops.toml"
     conf.write_text(dump_toml(cfg))
     reader, got = _reader(tls_broker.port, admin, "hospital/demo/kiosk/kiosk-01/#")

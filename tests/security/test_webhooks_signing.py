@@ -21,7 +21,7 @@ from aiohttp import web
 
 from floorops.config import Config
 from floorops.topics import EdgeRecord
-from tests.hub.conftest import HubProcess, live_cfg, write_config  # noqa: F401 (fixture)
+from tests.hub.conftest import HubProcess, live_cfg, write_config  # noqa: F401 - pytest fixtures, taken by name
 from tests.hub.webhook_receiver import Receiver, Request
 
 pytestmark = pytest.mark.integration
@@ -52,13 +52,13 @@ def card_jam(cfg: Config) -> None:
     pub = edge_publisher(cfg)
     try:
         publish(pub, cfg, EdgeRecord("kiosk-03", "kiosk", "event", int(time.time() * 1000), 1,
-                                     {"event": "card_jam"}, zone="reg_hall", site="demo"))
+                                     {"event": "card_jam"}, zone="reg_hall", site=cfg.site.id))
     finally:
         pub.loop_stop()
         pub.disconnect()
 
 
-def test_deliveries_are_signed_and_a_redelivery_keeps_its_id(live_cfg: Config) -> None:  # noqa: F811
+def test_deliveries_are_signed_and_a_redelivery_keeps_its_id(live_cfg: Config) -> None:
     cfg = live_cfg
     own_secret, shared_secret = new_secret(), new_secret()
     answers: dict[str, int] = {}
@@ -105,7 +105,7 @@ def test_deliveries_are_signed_and_a_redelivery_keeps_its_id(live_cfg: Config) -
         shared.stop()
 
 
-def test_a_bad_webhook_secret_stops_the_hub_with_a_clear_error(live_cfg: Config) -> None:  # noqa: F811
+def test_a_bad_webhook_secret_stops_the_hub_with_a_clear_error(live_cfg: Config) -> None:
     cfg = live_cfg
     cfg.hub.webhooks = ["http://127.0.0.1:9/hook"]
     cfg.hub.webhook_secret = "whsec_" + base64.b64encode(b"short").decode()

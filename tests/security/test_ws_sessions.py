@@ -13,7 +13,7 @@ import pytest
 import websockets
 
 from tests.hub.conftest import HubProcess, http
-from tests.security.hub_under_test import PASSWORDS, cli, real_hub  # noqa: F401 (fixture)
+from tests.security.hub_under_test import PASSWORDS, cli, real_hub  # noqa: F401 - pytest fixtures, taken by name
 
 
 def _token(hub: HubProcess, user: str = "monitor") -> str:

@@ -1,6 +1,6 @@
-"""Occupancy calibration against the simulator's ground truth (``python -m tools calibrate``).
+"""Occupancy calibration against the simulator's ground truth (``python -m centre calibrate``).
 
-Why here: it runs the simulator (firmware_sim) and the edge's pipeline together, and neither of those
+Why in centre/: it runs the simulator (firmware_sim) and the edge's pipeline together, and neither of those
 imports the other (docs/architecture.md, "Layers"). The simulated probes hear the simulated patients'
 phones (some without a phone, some randomising their MAC) and the simulated queue screens report their
 queues; their messages go through the edge's own pipeline (validation, hashing, windows, queue readings),
@@ -8,7 +8,7 @@ and the estimate for each probe zone is compared minute by minute with the numbe
 model has in the zone (edge/calibration.py fits and scores).
 
 Error is MAPE (mean absolute percentage error) over the minutes of the peak hours, on a day that was not
-used for the fit.
+used for the fit. The result is a calibration file (edge/calibration_store.py) the edge loads at start.
 """
 
 from __future__ import annotations
@@ -19,9 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from edge.calibration_store import Calibration as CalibrationFile
 from edge.calibration import (MINUTE_MS, Score, SimulatedDay, counts, fit, global_only, peak_hours, phones_only,
                               score)
 from edge.inputs.serial_probe import LineFramer
+from edge.kinds import edge_kind, probe_zones
 from edge.metrics import EdgeMetrics
 from edge.pipeline import Item, MqttIn, Pipeline
 from edge.processors.occupancy import OccupancyEstimator, ZoneWindows
@@ -35,9 +37,9 @@ def simulate_day(site: Site, day: dt.date, seed: int, rssi_min: int, from_hour: 
     """One simulated day of the site's probes and queue screens through the edge pipeline (validation,
     hashing, RSSI bound). ``on_minute(t_ms, simulation)`` lets an analysis look inside the simulator after
     each flow step (bench/occupancy_error_sources.py)."""
-    probes = {d.id for d in site.devices if d.kind == "wifi_probe"}
-    probe_zones = sorted({d.zone for d in site.devices if d.kind == "wifi_probe"})
-    screens = {d.id for d in site.devices if d.kind == "queue_screen" and d.zone in probe_zones}
+    zones = sorted(probe_zones(site.devices))
+    probes = {d.id for d in site.devices if edge_kind(d.kind).sightings_channel}
+    screens = {d.id for d in site.devices if edge_kind(d.kind).queue_readings and d.zone in zones}
     items: list[Item] = []
     framers: dict[str, LineFramer] = {}
 
@@ -51,7 +53,7 @@ def simulate_day(site: Site, day: dt.date, seed: int, rssi_min: int, from_hour: 
         def power(self, device_id: str, on: bool, ts_ms: int) -> None:
             pass
 
-    seen: dict[str, list[tuple[int, str, bool]]] = {z: [] for z in probe_zones}
+    seen: dict[str, list[tuple[int, str, bool]]] = {z: [] for z in zones}
     queues: list[tuple[int, str, str, dict[str, Any]]] = []
 
     class Recording(ZoneWindows):
@@ -91,7 +93,7 @@ def simulate_day(site: Site, day: dt.date, seed: int, rssi_min: int, from_hour: 
             if on_minute is not None:
                 on_minute(t, sim)
             population = sim.model.zone_population(sim.state)[0]
-            previous = {z: float(population[zone_index[z]]) for z in probe_zones}
+            previous = {z: float(population[zone_index[z]]) for z in zones}
     for v in seen.values():
         v.sort()
     queues.sort(key=lambda q: q[0])
@@ -119,21 +121,18 @@ def calibrate(site: Site, window_s: float, rssi_min: int, fit_day: dt.date, test
                        score(b, global_only(est), site.tz, peak))
 
 
-def _tables(name: str, weights: dict[str, dict[str, float]]) -> str:
-    rows = "".join(f"{z} = {{ " + ", ".join(f"{k} = {v:g}" for k, v in w.items()) + " }\n"
-                   for z, w in sorted(weights.items()))
-    return f"[edge.{name}]\n{rows}"
-
-
-def toml_snippet(est: OccupancyEstimator, window_s: float) -> str:
-    """The calibration as floorops.toml lines: paste at the end of the [edge] section (the two tables of
-    per-zone weights are sub-tables of [edge])."""
-    factors = ", ".join(f"{z} = {f}" for z, f in sorted(est.zone_factors.items()))
-    return (f"[edge]\noccupancy_window_s = {window_s:g}\noccupancy_phone_ratio = {est.phone_ratio:.3f}\n"
-            f"occupancy_random_mac_factor = {est.random_mac_factor:.3f}\n"
-            f"occupancy_zone_factors = {{ {factors} }}\n\n"
-            + _tables("occupancy_zone_weights", est.zone_weights) + "\n"
-            + _tables("occupancy_zone_phone_weights", est.zone_phone_weights))
+def calibration_file(cal: Calibration, site: Site, window_s: float, rssi_min: int, fit_day: dt.date,
+                     test_day: dt.date, from_hour: int, to_hour: int) -> CalibrationFile:
+    """The calibration as the edge loads it: the estimator, what it was fitted under, its held-out error."""
+    s = cal.fused
+    return CalibrationFile(
+        site.id, sorted(probe_zones(site.devices)), window_s, rssi_min, cal.estimator,
+        fit={"source": "firmware_sim", "days": [fit_day.isoformat()], "seeds": [1], "hours": [from_hour, to_hour]},
+        test={"source": "firmware_sim", "days": [test_day.isoformat()], "seeds": [2], "hours": [from_hour, to_hour],
+              "peak_hours": list(s.peak_hours), "zone_minutes": s.zone_minutes},
+        heldout_mape={"zone_minute": s.zone_minute, "zone_bucket": s.zone_bucket, "site_minute": s.site_minute,
+                      "per_zone": {z: list(v) for z, v in sorted(s.per_zone.items())},
+                      "phones_only_zone_minute": cal.phones.zone_minute})
 
 
 def format_scores(cal: Calibration) -> str:
@@ -151,13 +150,10 @@ def format_scores(cal: Calibration) -> str:
     return "\n".join(lines)
 
 
-def report(site: Site, window_s: float, rssi_min: int, fit_day: dt.date, test_day: dt.date, from_hour: int,
-           to_hour: int) -> str:
-    """What ``python -m tools calibrate`` prints: the TOML to paste, then the held-out day's scores."""
-    cal = calibrate(site, window_s, rssi_min, fit_day, test_day, from_hour, to_hour)
+def summary(cal: Calibration, fit_day: dt.date, test_day: dt.date) -> str:
+    """What ``python -m centre calibrate`` prints: the held-out day's scores."""
     s = cal.fused
-    return (toml_snippet(cal.estimator, window_s)
-            + f"\n# Held-out day {test_day} (seed 2), fitted on {fit_day} (seed 1), peak hours "
-              f"{s.peak_hours[0]}:00-{s.peak_hours[1]}:00, MAPE: per zone and minute {s.zone_minute} %, per zone "
-              f"and 15 minutes {s.zone_bucket} %, all probe zones together {s.site_minute} % "
-              f"({s.zone_minutes} zone-minutes)\n\n" + format_scores(cal) + "\n")
+    return (f"Held-out day {test_day} (seed 2), fitted on {fit_day} (seed 1), peak hours "
+            f"{s.peak_hours[0]}:00-{s.peak_hours[1]}:00, MAPE: per zone and minute {s.zone_minute} %, per zone "
+            f"and 15 minutes {s.zone_bucket} %, all probe zones together {s.site_minute} % "
+            f"({s.zone_minutes} zone-minutes)\n\n" + format_scores(cal) + "\n")

@@ -1,0 +1,74 @@
+"""Each InfluxDB measurement's name is spelled once: in floorops/measurements.py or in its kind's declaration
+(floorops/kinds/); writers and readers elsewhere use those names (issue #14, item 2).
+
+Why: a measurement renamed in one writer and not in a reader is data that silently stops being read.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from floorops import measurements
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("floorops", "edge", "hub", "models", "firmware_sim", "console", "centre")
+
+# Files the edge helper is rewriting now (issue #14): the integrator moves their literal to the shared
+# name once those edits land, and then empties this list.
+LITERAL_NAMES_TO_CLEAR_AFTER_MERGE = {
+    "edge/pipeline.py",  # zone_occupancy: measurements.zone_occupancy_line
+}
+
+
+def measurement_names() -> set[str]:
+    """Every measurement: the names in floorops/measurements.py and those the kinds write."""
+    names = {v for k, v in vars(measurements).items() if k.isupper() and isinstance(v, str) and k != "EVENT_FIELDS"}
+    for path in (ROOT / "floorops" / "kinds").glob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        names |= set(re.findall(r'\bline\(\s*"([a-z_]+)"', text))
+        names |= set(re.findall(r'^MEASUREMENT: Final = "([a-z_]+)"', text, re.M))
+    return names
+
+
+def literal_uses(text: str, names: set[str]) -> list[int]:
+    """Lines naming a measurement in a string: written (``line("x", ...)``) or read (``FROM "x"``, ``FROM x``)."""
+    alt = "|".join(sorted(names))
+    pattern = re.compile(rf'''\bline\(\s*["'](?:{alt})["']|\bFROM\s+\\?["']?(?:{alt})\b''')
+    return [n for n, line in enumerate(text.splitlines(), 1) if pattern.search(line)]
+
+
+def test_the_names_are_found() -> None:
+    names = measurement_names()
+    assert {"device_status", "device_event", "zone_occupancy", "zone_stats", "forecast", "wifi_sighting",
+            "queue_screen", "kiosk", "charger_station", "charger_slot"} <= names
+
+
+def test_no_measurement_name_is_written_as_a_literal_outside_its_home() -> None:
+    names = measurement_names()
+    found = []
+    for pkg in PACKAGES:
+        for path in sorted((ROOT / pkg).rglob("*.py")):
+            rel = path.relative_to(ROOT).as_posix()
+            if rel == "floorops/measurements.py" or rel.startswith("floorops/kinds/"):
+                continue
+            if rel in LITERAL_NAMES_TO_CLEAR_AFTER_MERGE:
+                continue
+            found += [f"{rel}:{n}" for n in literal_uses(path.read_text(encoding="utf-8"), names)]
+    assert not found, "use floorops.measurements' names:\n" + "\n".join(found)
+
+
+def test_the_allow_list_names_only_files_that_still_need_it() -> None:
+    names = measurement_names()
+    stale = [rel for rel in LITERAL_NAMES_TO_CLEAR_AFTER_MERGE
+             if not literal_uses((ROOT / rel).read_text(encoding="utf-8"), names)]
+    assert not stale, f"no literal left in {stale}: remove them from the allow-list"
+
+
+def test_the_check_sees_writers_and_readers() -> None:
+    names = {"zone_stats"}
+    assert literal_uses('x = line("zone_stats", tags, f, t)\n', names) == [1]
+    assert literal_uses("q = 'SELECT * FROM \"zone_stats\" WHERE'\n", names) == [1]
+    assert literal_uses("q = 'SELECT * FROM zone_stats'\n", names) == [1]
+    assert not literal_uses('q = f\'SELECT * FROM "{ZONE_STATS}"\'\n', names)
+    assert not literal_uses("q = 'SELECT * FROM zone_buckets'\n", names)
