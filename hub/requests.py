@@ -18,6 +18,7 @@ and deleted from both once the notice is sent or ``phone_keep_days`` after the r
 
 from __future__ import annotations
 
+import builtins
 import copy
 import datetime as dt
 import json
@@ -64,6 +65,13 @@ REQUEST_SETTINGS: dict[str, Any] = {
     "public_per_address_per_hour": 6,
 }
 MEASURES = ("arrive", "accept", "close")
+
+
+def _inserted(cur: sqlite3.Cursor) -> int:
+    """The id of the row an INSERT just wrote (sqlite3 types lastrowid Optional: None only before any insert)."""
+    if cur.lastrowid is None:
+        raise RuntimeError("no row was inserted")
+    return cur.lastrowid
 
 
 class RequestError(ValueError):
@@ -275,7 +283,7 @@ class RequestManager:
             "raised_at, due_at) VALUES (?,?,?,?,?,?,?,?,?,'open',?,?)",
             (kind, zone, topic, detail, int(bool(complex_) and kind == "complaint"), cfg["priority"], source,
              raised_by, phone, now, now + target * 60))
-        request_id = int(cur.lastrowid)
+        request_id = _inserted(cur)
         log.info("request raised", extra={"request_id": request_id, "kind": kind, "zone": zone, "source": source,
                                           "phone": redact_phone(phone) if phone else ""})
         if kind == "complaint":
@@ -388,10 +396,10 @@ class RequestManager:
         shown = redact_phone(recipient) if kind == "closure" else recipient
         if sent:
             self.db.execute("UPDATE request_notices SET sent_at=?, recipient=? WHERE id=?",
-                            (now, shown, int(cur.lastrowid)))
+                            (now, shown, _inserted(cur)))
         log.info("request notice", extra={"request_id": request_id, "notice": kind, "to": shown, "sent": sent})
 
-    def notices(self, limit: int = 100) -> list[dict[str, Any]]:
+    def notices(self, limit: int = 100) -> builtins.list[dict[str, Any]]:  # `list` is a method here
         """The notice outbox for admins, phone numbers redacted."""
         rows = self.db.all("SELECT * FROM request_notices ORDER BY id DESC LIMIT ?", (limit,))
         return [{"id": r["id"], "request_id": r["request_id"], "at": iso(r["at"], self.tz), "kind": r["kind"],
