@@ -22,7 +22,9 @@ from hub.db import Database
 
 T = TypeVar("T")
 
-ROLES = ("admin", "monitor", "floor_manager", "maintenance")
+# service_desk: the desk that raises requests for people and answers complaints; liaison: a department's
+# contact who raises and takes work orders (hub.requests).
+ROLES = ("admin", "monitor", "floor_manager", "maintenance", "service_desk", "liaison")
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 MIN_PASSWORD = 8
 MAX_PASSWORD = 256
@@ -35,7 +37,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "alarms.ack": frozenset({"admin", "monitor", "floor_manager", "maintenance"}),
     "silences.write": frozenset({"admin", "monitor"}),
     "tickets.act": frozenset({"admin", "maintenance"}),
-    "dispatches.act": frozenset({"admin", "floor_manager"}),
+    "dispatches.act": frozenset({"admin", "floor_manager", "liaison"}),
+    "requests.raise": frozenset({"admin", "service_desk", "liaison", "floor_manager"}),
+    "requests.close": frozenset({"admin", "service_desk", "floor_manager"}),
     "users.read": frozenset({"admin"}),
     "users.write": frozenset({"admin"}),
     "devices.write": frozenset({"admin"}),

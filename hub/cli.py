@@ -8,6 +8,7 @@
     python -m hub devices list
     python -m hub migrate                                           create or upgrade the database
     python -m hub backup DEST                                       consistent copy of the database (hub may run)
+    python -m hub qr [ZONE] [--base URL]                            each zone's patient request page address (QR)
 
 Exit codes: 0 done, 1 error (message on stderr), 2 bad usage or configuration, 3 the hub database is corrupt
 (fails PRAGMA quick_check or is not a database: restore a backup, docs/operations.md).
@@ -25,7 +26,8 @@ import sys
 from floorops.config import ConfigError, load_config
 from floorops.dynsec import DynsecError
 from floorops.logs import setup_logging
-from floorops.site import SiteError
+from floorops.site import SiteError, site_of
+from hub.auth import ROLES
 
 log = logging.getLogger("hub")
 
@@ -41,7 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     users = sub.add_parser("users", help="console users").add_subparsers(dest="action", required=True)
     ua = users.add_parser("add", parents=[common], help="create a user or reset their role and password (stdin)")
     ua.add_argument("name")
-    ua.add_argument("--role", required=True, choices=["admin", "monitor", "floor_manager", "maintenance"])
+    ua.add_argument("--role", required=True, choices=list(ROLES))
     users.add_parser("list", parents=[common], help="list users")
     devices = sub.add_parser("devices", help="devices").add_subparsers(dest="action", required=True)
     da = devices.add_parser("add", parents=[common], help="register a device and print its MQTT credentials")
@@ -56,6 +58,9 @@ def _parser() -> argparse.ArgumentParser:
     bk = sub.add_parser("backup", parents=[common],
                         help="copy the hub database to DEST with SQLite's online backup (safe while the hub runs)")
     bk.add_argument("dest")
+    qr = sub.add_parser("qr", parents=[common], help="print a zone's patient request page address (for its QR code)")
+    qr.add_argument("zone", nargs="?", help="a zone of the site; every zone when left out")
+    qr.add_argument("--base", default="", help="the address patients reach the hub at (default: the hub's own)")
     return p
 
 
@@ -84,6 +89,18 @@ def main(argv: list[str] | None = None) -> int:
         if args.command is None:
             from hub.server import serve
             return serve(cfg)
+        if args.command == "qr":
+            site = site_of(cfg)
+            base = args.base.rstrip("/") or (f"{'https' if cfg.hub.tls_cert else 'http'}://"
+                                             f"{cfg.hub.http_host}:{cfg.hub.http_port}")
+            zones = [z for z in site.zones if args.zone in (None, z.id)]
+            if not zones:
+                print(f"error: no such zone: {args.zone}", file=sys.stderr)
+                return 1
+            for z in zones:
+                print(json.dumps({"zone": z.id, "name": z.name, "name_zh": z.name_zh, "url": f"{base}/r/{z.id}"},
+                                 ensure_ascii=False))
+            return 0
         if args.command == "migrate":
             db = Database(cfg.path(cfg.hub.db_path))
             print(json.dumps({"schema_version": db.version}))

@@ -27,7 +27,8 @@ from hub.escalation import EscalationManager
 from hub.events import EventBus
 from hub.reliability import equipment_fault_types, fault_rates
 from hub.notify.settings import load_notify
-from hub.roster import Roster
+from hub.requests import RequestManager
+from hub.roster import PERSON_ROLES, Roster
 from hub import service_levels, wheelchairs
 from hub.screens import ScreenCommands
 from hub.rules import agents, crowding, forecast, offline, service_level, supervisor, waits
@@ -90,7 +91,10 @@ class Hub:
         self.state.load(db)
         self.alarms = AlarmManager(db, self.bus, clock, self.rules, self.tz)
         self.tickets = TicketManager(db, self.bus, clock, self.rules, roster, self.tz, self.alarms)
-        self.dispatch = DispatchManager(db, self.bus, clock, self.rules, roster, self.tz, self.alarms)
+        self.dispatch = DispatchManager(db, self.bus, clock, self.rules, roster, self.tz, self.alarms,
+                                        floors={z.id: z.floor for z in site.zones})
+        self.requests = RequestManager(db, self.bus, clock, self.tz, self.dispatch, self.tickets,
+                                       {z.id for z in site.zones}, PERSON_ROLES)
         self.alarms.listeners.append(self._on_alarm_for_state)
         self.screens = ScreenCommands(db, self.bus, clock, self.rules, site, self.alarms, lambda: self.state)
         # -- issue #15 (notify branch): silences and escalation to named people; logic in their modules --
@@ -593,6 +597,7 @@ class Hub:
             for device_id in sorted(self.silences.maintenance_changes(  # notify branch: windows open and close
                     (d.id, d.zone, d.kind) for d in self.state.devices.values())):
                 self.state.show_device(device_id)  # its state is unchanged; its maintenance flag is not
+            self.requests.tick()
         self.metrics["ticks"] += 1
         self.flush_screens()
 
@@ -711,6 +716,7 @@ class Hub:
             self.screens.prune()
             service_levels.prune(self.db, self.clock.now())
             wheelchairs.prune(self.db, self.clock.now())
+            self.requests.housekeeping()
             self.bus.prune()
 
     def apply_forecast(self, forecasts: dict[str, list[dict[str, Any]]]) -> None:

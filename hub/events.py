@@ -25,6 +25,7 @@ EVENT_TYPES = (
     "zone.updated", "device.updated", "device.removed", "agent.updated", "agent.removed", "forecast.updated",
     "component.restarted",
     "notify.page",  # a page to one console user (audience: their username), hub/escalation.py
+    "request.updated", "request.escalated",
 )
 
 

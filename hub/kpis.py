@@ -4,6 +4,13 @@ mtta_s: mean time from an alarm being raised to its acknowledgement; mttr_s: mea
 opened to its resolution; fault_rate: share of a kind's devices that had an equipment fault alarm today
 (local day; hub.reliability defines it; the target is rules.fault_rate_high.target, 5% by default); sla_breaches: tickets answered or repaired after their due
 time (or still open past it).
+
+Dispatch (issue #15): time to accept and time to arrive are measured from the job's start (a person's
+request: when it was raised, so the wait for a free person counts; a device job: its first offer) to the
+first acceptance and to the arrival confirmed on the phone, for the jobs started that day, overall and per
+shift (``night`` is hub.requests settings ``night_shift``, site local time; the rest is ``day``).
+night_emergency_timeout_rate: the share of emergencies raised in the night shift that day whose arrival
+came after their target (or that are past it and nobody has arrived yet).
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from typing import Any
 
 from hub.core import Hub
 from hub.reliability import equipment_fault_types, fault_rates
+from hub.requests import in_shift
 from hub.tickets import REMOVED_RESOLUTION
 
 
@@ -43,6 +51,7 @@ def compute(hub: Hub, day: dt.date | None = None) -> dict[str, Any]:
     )
     disp = db.all("SELECT state, created_at, answered_at, completed_at, request_id FROM dispatches "
                   "WHERE created_at >= ? AND created_at < ?", (start, end))
+    measured = _dispatch_times(hub, start, end)
     first_offer = {r["request_id"]: r["created_at"] for r in disp if r["request_id"] is not None}
     for r in disp:
         first_offer[r["request_id"]] = min(first_offer.get(r["request_id"], r["created_at"]), r["created_at"])
@@ -65,11 +74,46 @@ def compute(hub: Hub, day: dt.date | None = None) -> dict[str, Any]:
         "fault_rate_target": hub.rules.rule("fault_rate_high")["target"],
         "open_tickets": db.one("SELECT COUNT(*) FROM tickets WHERE state != 'resolved'")[0],
         "sla_breaches": breaches[0] if breaches else 0,
-        "open_dispatches": db.one("SELECT COUNT(*) FROM dispatches WHERE state IN ('offered','accepted')")[0],
+        "open_dispatches": db.one("SELECT COUNT(*) FROM dispatches WHERE state IN ('offered','accepted','arrived')")[0],
         "active_alarms": len(hub.alarms.open),
         "mtta_s": _mean(mtta),
         "mttr_s": _mean(mttr),
         "dispatch_time_to_accept_s": _mean(accepted),
         "dispatch_time_to_complete_s": _mean(completed),
         "dispatch_expired_share": round(len(expired) / len(finished), 4) if finished else 0.0,
+        **measured,
+    }
+
+
+def _dispatch_times(hub: Hub, start: float, end: float) -> dict[str, Any]:
+    """Time to accept and to arrive, overall and per shift, and the night emergency timeout rate."""
+    db, now, settings = hub.db, hub.clock.now(), hub.requests.settings
+    night = settings["night_shift"]
+    rows = db.all(
+        "SELECT COALESCE(r.raised_at, MIN(d.created_at)) AS started, MIN(d.answered_at) "
+        "FILTER (WHERE d.state IN ('accepted','arrived','completed')) AS accepted, MIN(d.arrived_at) AS arrived "
+        "FROM dispatches d LEFT JOIN requests r ON r.id = d.service_request "
+        "GROUP BY d.request_id HAVING started >= ? AND started < ?", (start, end))
+    shifts: dict[str, dict[str, list[float]]] = {s: {"accept": [], "arrive": []} for s in ("all", "day", "night")}
+    for r in rows:
+        shift = "night" if in_shift(r["started"], hub.tz, night) else "day"
+        for step, col in (("accept", "accepted"), ("arrive", "arrived")):
+            if r[col] is not None:
+                shifts["all"][step].append(r[col] - r["started"])
+                shifts[shift][step].append(r[col] - r["started"])
+    emergencies = [e for e in db.all("SELECT raised_at, due_at, answered_at FROM requests WHERE kind='emergency' "
+                                     "AND raised_at >= ? AND raised_at < ?", (start, end))
+                   if in_shift(e["raised_at"], hub.tz, night) and (e["answered_at"] is not None or now > e["due_at"])]
+    late = [e for e in emergencies if (e["answered_at"] if e["answered_at"] is not None else now) > e["due_at"]]
+    tiles = hub.requests.tiles()
+    return {
+        "dispatch_time_to_arrive_s": _mean(shifts["all"]["arrive"]),
+        "dispatch_by_shift": {s: {"time_to_accept_s": _mean(shifts[s]["accept"]),
+                                  "time_to_arrive_s": _mean(shifts[s]["arrive"])} for s in ("day", "night")},
+        "night_shift": night,
+        "night_emergency_calls": len(emergencies),
+        "night_emergency_timeout_rate": round(len(late) / len(emergencies), 4) if emergencies else None,
+        "night_emergency_timeout_target": 0.10,
+        "requests_open": sum(t["open"] for t in tiles.values()),
+        "requests_overdue": sum(t["overdue"] for t in tiles.values()),
     }

@@ -25,9 +25,10 @@ ROUTES = [Route("GET", "/api/openapi.json", openapi, None, "This document", ANY_
 
 
 def all_routes() -> list[Route]:
-    from hub.api import admin, floor, forecast, notify, screens, session, stream, system, systems, work
-    return [*system.ROUTES, *ROUTES, *session.ROUTES, *floor.ROUTES, *systems.ROUTES, *work.ROUTES, *notify.ROUTES,
-            *forecast.ROUTES, *admin.ROUTES, *screens.ROUTES, *stream.ROUTES]
+    from hub.api import (admin, floor, forecast, notify, public, requests, screens, session, stream, system, systems,
+                         work)
+    return [*system.ROUTES, *ROUTES, *session.ROUTES, *floor.ROUTES, *systems.ROUTES, *work.ROUTES, *requests.ROUTES,
+            *public.ROUTES, *notify.ROUTES, *forecast.ROUTES, *admin.ROUTES, *screens.ROUTES, *stream.ROUTES]
 
 
 def _operation(r: Route, zones: list[str]) -> dict[str, Any]:
@@ -43,8 +44,13 @@ def _operation(r: Route, zones: list[str]) -> dict[str, Any]:
     if params:
         op["parameters"] = params
     if r.body is not None:
-        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": r.body}}}
-    ok_status = "201" if r.method == "POST" and r.path in ("/api/users", "/api/devices") else "200"
+        body = r.body
+        if body.get("properties", {}).get("zone", {}).get("x-enum-site-zones"):
+            zone = {"type": "string", "enum": zones} if zones else {"type": "string"}
+            body = {**body, "properties": {**body["properties"], "zone": zone}}
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+    ok_status = "201" if r.method == "POST" and r.path in ("/api/users", "/api/devices", "/api/requests",
+                                                           "/api/public/requests") else "200"
     content_type = "text/plain" if r.path == "/metrics" else "application/json"
     responses: dict[str, Any] = {ok_status: {"description": "OK", "content": {content_type: {"schema": r.response or {}}}}}
     if r.path == "/ws":
@@ -57,6 +63,9 @@ def _operation(r: Route, zones: list[str]) -> dict[str, Any]:
         responses["429"] = {"description": "Too many failed logins from this address (exponential backoff); "
                                            "see Retry-After", **err}
         responses["503"] = {"description": "Every password thread is busy; try again (Retry-After)", **err}
+    if r.path == "/api/public/requests":
+        responses["403"] = {"description": "Sent from another site's page (Origin)", **err}
+        responses["429"] = {"description": "Too many requests from this address this hour; see Retry-After", **err}
     if r.method in ("POST", "PUT", "PATCH", "DELETE"):
         responses["415"] = {"description": "A write with a body or the session cookie must be application/json",
                             **err}

@@ -29,7 +29,7 @@ from hub.roster import load_roster
 
 log = logging.getLogger("hub.provisioning")
 
-DEMO_STAFF = (("admin", "admin"), ("monitor", "monitor"), ("maintenance", "maintenance"))
+DEMO_STAFF = (("admin", "admin"), ("monitor", "monitor"), ("maintenance", "maintenance"), ("desk", "service_desk"))
 
 
 class ProvisioningError(ValueError):
@@ -264,7 +264,8 @@ def ensure_user(cfg: Config, username: str, role: str, password: str, actor: str
 
 
 def demo_accounts(cfg: Config) -> list[tuple[str, str]]:
-    """(username, role) of the demo users: admin, monitor, maintenance and the roster's people with a login."""
+    """(username, role) of the demo users: admin, monitor, maintenance, the service desk and the roster's people
+    with a login (liaison-lab: a liaison)."""
     accounts = dict(DEMO_STAFF)
     for p in load_roster(cfg.hub.roster_file).people:
         if p.username and p.username not in accounts and p.role in ROLES:

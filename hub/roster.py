@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from floorops.contract import ID_RE
 
-PERSON_ROLES = ("floor_manager", "maintenance", "staff")
+PERSON_ROLES = ("floor_manager", "maintenance", "staff", "liaison")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 

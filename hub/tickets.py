@@ -118,6 +118,20 @@ class TicketManager:
         self._announce(ticket_id)
         return ticket_id
 
+    def open_manual(self, zone: str, fault: str, actor: str) -> int:
+        """A ticket a person asked for (hub.requests "repair"): no alarm, no device; same targets and
+        assignment as a device fault of severity major."""
+        now = self.clock.now()
+        respond_due, due = self._due("major", now)
+        cur = self.db.execute(
+            "INSERT INTO tickets(alarm_id, device_id, kind, zone, fault, severity, state, assignee, opened_at, "
+            "respond_due_at, due_at) VALUES (0,'','',?,?,'major','open',?,?,?,?)",
+            (zone, fault[:200], self.assignee(), now, respond_due, due))
+        ticket_id = int(cur.lastrowid)
+        self._history(ticket_id, "opened", actor, manual=True)
+        self._announce(ticket_id)
+        return ticket_id
+
     def _reopen(self, ticket_id: int, alarm: dict[str, Any]) -> None:
         now = self.clock.now()
         respond_due, due = self._due(alarm["severity"], now)

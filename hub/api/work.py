@@ -22,9 +22,10 @@ TICKET_STATES = ("open", "accepted", "resolved")
 TICKET = obj(id=INT, alarm_id=INT, device_id=STR, fault=STR, severity=STR,
              state={"type": "string", "enum": list(TICKET_STATES)}, assignee=NSTR, opened_at=TIME,
              respond_due_at=TIME, due_at=TIME, accepted_at=TIME, resolved_at=TIME, resolution=NSTR, sla_breached=BOOL)
-DISPATCH_STATES = ("offered", "accepted", "declined", "completed", "expired")
+DISPATCH_STATES = ("offered", "accepted", "arrived", "declined", "completed", "expired")
 DISPATCH = obj(id=INT, request_id=INT, zone=STR, reason=STR, state={"type": "string", "enum": list(DISPATCH_STATES)},
-               assignee=STR, created_at=TIME, expires_at=TIME, answered_at=TIME, completed_at=TIME)
+               assignee=STR, created_at=TIME, expires_at=TIME, answered_at=TIME, arrived_at=TIME, completed_at=TIME,
+               priority=INT, service_request={"type": ["integer", "null"]})
 
 
 def _act(request: web.Request, action: Callable[[], dict], target: str, what: str) -> web.Response:
@@ -104,7 +105,7 @@ async def dispatches(request: web.Request) -> web.Response:
     state = query_choice(request, "state", DISPATCH_STATES)
     user = request["user"]
     query_choice(request, "all", ("0", "1"))
-    mine = user.username if user.role == "floor_manager" and query_choice(request, "all", ("0", "1")) != "1" else None
+    mine = user.username if user.role in ("floor_manager", "liaison") and query_choice(request, "all", ("0", "1")) != "1" else None
     return ok(ctx(request).hub.dispatch.list(state, username=mine))
 
 
@@ -130,5 +131,5 @@ ROUTES = [
     Route("POST", f"/api/dispatches/{{id}}/{name}", _action(
               "dispatch", name, lambda hub, i, user, name=name: getattr(hub.dispatch, name)(i, user.username, user.role)),
           "dispatches.act", f"{name.capitalize()} a dispatch offered to you", DISPATCH, tag="dispatch")
-    for name in ("accept", "decline", "complete")
+    for name in ("accept", "decline", "arrive", "complete")
 ]

@@ -70,7 +70,7 @@ def test_terms_cover_roles_levels_states_and_kiosk_faults() -> None:
     en = catalog("en")
     roles_js = (STATIC_DIR / "js" / "roles.js").read_text()
     roles = re.findall(r"^\s+(\w+): \[", roles_js.split("ROLE_VIEWS")[1].split("};")[0], flags=re.M)
-    assert set(roles) == {"monitor", "floor_manager", "maintenance", "admin"}
+    assert set(roles) == {"monitor", "floor_manager", "maintenance", "admin", "service_desk", "liaison"}
     codes_js = (STATIC_DIR / "js" / "views" / "tickets.js").read_text()
     codes = re.findall(r'"(\w+)"', codes_js.split("RESOLUTION_CODES = [")[1].split("]")[0])
     expected = (
@@ -78,7 +78,7 @@ def test_terms_cover_roles_levels_states_and_kiosk_faults() -> None:
         + [f"severity.{v}" for v in ("critical", "major", "minor", "warning")]
         + [f"alarm_state.{v}" for v in ("active", "acknowledged", "cleared")]
         + [f"ticket_state.{v}" for v in ("open", "accepted", "resolved")]
-        + [f"dispatch_state.{v}" for v in ("offered", "accepted", "declined", "completed", "expired")]
+        + [f"dispatch_state.{v}" for v in ("offered", "accepted", "arrived", "declined", "completed", "expired")]
         + [f"device_state.{v}" for v in ("online", "offline", "fault")]
         + [f"resolution.{c}" for c in codes]
     )

@@ -15,9 +15,10 @@ from hub.clock import Clock
 from hub.context import CONTEXT
 
 PASSWORDS = {"admin": "admin-pass-1", "monitor": "monitor-pass-1", "fm-zhang": "fm-pass-123",
-             "fm-li": "fm-pass-456", "maintenance": "maint-pass-1"}
+             "fm-li": "fm-pass-456", "maintenance": "maint-pass-1", "desk": "desk-pass-1",
+             "liaison-lab": "liaison-pass-1"}
 ROLE_OF = {"admin": "admin", "monitor": "monitor", "fm-zhang": "floor_manager", "fm-li": "floor_manager",
-           "maintenance": "maintenance"}
+           "maintenance": "maintenance", "desk": "service_desk", "liaison-lab": "liaison"}
 
 
 class LiveHub:

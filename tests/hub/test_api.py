@@ -41,7 +41,8 @@ def concrete(path: str) -> str:
 
 def test_route_by_role_matrix(live: LiveHub) -> None:
     tokens = {role: token(live, name) for name, role in
-              (("admin", "admin"), ("monitor", "monitor"), ("fm-zhang", "floor_manager"), ("maintenance", "maintenance"))}
+              (("admin", "admin"), ("monitor", "monitor"), ("fm-zhang", "floor_manager"), ("maintenance", "maintenance"),
+                                          ("desk", "service_desk"), ("liaison-lab", "liaison"))}
     checked = 0
     for r in sorted(all_routes(), key=lambda r: r.path == "/api/logout"):  # logging out last
         url = live.url + concrete(r.path)

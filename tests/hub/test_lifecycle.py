@@ -221,13 +221,16 @@ def test_crowded_zone_offers_dispatch_to_zone_manager_first(hub, clock: ManualCl
     assert done["state"] == "completed"
 
 
-def test_declined_offer_goes_to_next_person_then_elastic_pool(hub, clock: ManualClock) -> None:
+def test_declined_offer_goes_to_same_floor_then_elastic_pool(hub, clock: ManualClock) -> None:
     crowd(hub, clock)
     [d] = hub.dispatch.list()
     act(hub, hub.dispatch.decline, d["id"], "fm-zhang", "floor_manager")
     offers = hub.dispatch.list()
-    assert [(o["assignee"], o["state"]) for o in offers] == [("fm-chen", "offered"), ("fm-zhang", "declined")]
+    # Wang covers zones on reg_hall's floor: closer than the elastic pool (Chen); Li (floor 2) not at all.
+    assert [(o["assignee"], o["state"]) for o in offers] == [("fm-wang", "offered"), ("fm-zhang", "declined")]
     assert offers[0]["request_id"] == d["id"] and offers[0]["attempt"] == 2
+    act(hub, hub.dispatch.decline, offers[0]["id"], "fm-wang", "floor_manager")
+    assert hub.dispatch.list()[0]["assignee"] == "fm-chen"
 
 
 def test_offer_not_answered_in_time_expires_and_moves_on(hub, clock: ManualClock) -> None:
@@ -240,10 +243,15 @@ def test_offer_not_answered_in_time_expires_and_moves_on(hub, clock: ManualClock
     clock.advance(1)
     hub.tick()
     offers = hub.dispatch.list()
-    assert [(o["assignee"], o["state"]) for o in offers] == [("fm-chen", "offered"), ("fm-wang", "expired")]
+    # Zhang covers zones on the lab's floor: before the elastic pool (Chen).
+    assert [(o["assignee"], o["state"]) for o in offers] == [("fm-zhang", "offered"), ("fm-wang", "expired")]
     clock.advance(180)
     hub.tick()
-    assert [o["state"] for o in hub.dispatch.list()] == ["expired", "expired"]  # nobody else on shift
+    assert [(o["assignee"], o["state"]) for o in hub.dispatch.list()][:2] == [("fm-chen", "offered"),
+                                                                            ("fm-zhang", "expired")]
+    clock.advance(180)
+    hub.tick()
+    assert [o["state"] for o in hub.dispatch.list()] == ["expired"] * 3  # nobody else on shift
 
 
 def test_long_wait_offers_dispatch_once_per_open_request(hub) -> None:

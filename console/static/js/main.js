@@ -12,9 +12,10 @@ import { OperationsView } from "./views/operations.js";
 import { DispatchView } from "./views/dispatch.js";
 import { TicketsView } from "./views/tickets.js";
 import { AdminView } from "./views/admin.js";
+import { RequestsView } from "./views/requests.js";
 
-const VIEWS = { operations: OperationsView, dispatch: DispatchView, tickets: TicketsView, admin: AdminView };
-const COLLECTIONS = ["zones", "alarms", "devices", "agents", "tickets", "dispatches"];
+const VIEWS = { operations: OperationsView, dispatch: DispatchView, tickets: TicketsView, admin: AdminView, requests: RequestsView };
+const COLLECTIONS = ["zones", "alarms", "devices", "agents", "tickets", "dispatches", "requests"];
 
 class Console {
   constructor() {
@@ -102,7 +103,7 @@ class Console {
 
   onLive(msg) {
     this.store.apply(msg);
-    if (msg.type === "dispatch.offered" && this.me?.role === "floor_manager") this.announceOffer(msg.data);
+    if (msg.type === "dispatch.offered" && ["floor_manager", "liaison"].includes(this.me?.role)) this.announceOffer(msg.data);
     if (msg.type === "notify.page" && msg.id !== null) this.pager.page(msg.data); // an escalation pages this user
     if (msg.type === "alarm.raised" && (msg.data?.severity === "critical")) document.body.dataset.lastCritical = msg.data.id;
   }

@@ -3,16 +3,20 @@
 
 export const ROLE_VIEWS = {
   monitor: ["operations"],
-  floor_manager: ["dispatch"],
+  floor_manager: ["dispatch", "requests"],
   maintenance: ["tickets"],
-  admin: ["admin", "operations", "dispatch", "tickets"],
+  service_desk: ["requests"],
+  liaison: ["dispatch", "requests"],
+  admin: ["admin", "operations", "dispatch", "tickets", "requests"],
 };
 
 const ABILITIES = {
   ackAlarm: ["monitor", "admin"],
   clearAlarm: ["monitor", "admin"],
   workTickets: ["maintenance", "admin"],
-  answerDispatch: ["floor_manager", "admin"],
+  answerDispatch: ["floor_manager", "liaison", "admin"],
+  raiseRequest: ["service_desk", "liaison", "floor_manager", "admin"],
+  closeComplaint: ["service_desk", "floor_manager", "admin"],
   administer: ["admin"],
   sendNotice: ["monitor", "floor_manager", "admin"],
 };

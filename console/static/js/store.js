@@ -9,6 +9,7 @@ const COLLECTION_OF = {
   "ticket.opened": "tickets",
   "dispatch.offered": "dispatches",
   "dispatch.updated": "dispatches",
+  "request.updated": "requests",
   "zone.updated": "zones",
   "device.updated": "devices",
   "agent.updated": "agents",
@@ -24,6 +25,7 @@ const SNAPSHOT_ROUTES = {
   alarms: "/api/alarms",
   tickets: "/api/tickets",
   dispatches: "/api/dispatches",
+  requests: "/api/requests",
   zones: "/api/zones",
   devices: "/api/devices",
   agents: "/api/agents",
@@ -44,6 +46,7 @@ export class Store extends EventTarget {
     this.alarms = new Map();
     this.tickets = new Map();
     this.dispatches = new Map();
+    this.requests = new Map();
     this.zones = new Map();
     this.devices = new Map();
     this.agents = new Map();

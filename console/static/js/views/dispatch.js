@@ -6,7 +6,7 @@ import { toDate } from "../i18n.js";
 import { can } from "../roles.js";
 import { errorText, RenderQueue, unavailable } from "./common.js";
 
-const OPEN_STATES = ["offered", "accepted"];
+const OPEN_STATES = ["offered", "accepted", "arrived"];
 const RECENT_DONE = 5;
 
 export class DispatchView {
@@ -67,7 +67,9 @@ export class DispatchView {
     }
     const all = store.list("dispatches");
     const open = all.filter((d) => OPEN_STATES.includes(d.state))
-      .sort((a, b) => (a.state === "offered" ? 0 : 1) - (b.state === "offered" ? 0 : 1) || String(b.created_at).localeCompare(String(a.created_at)));
+      // Most urgent first (an emergency above everything), then oldest first; offers before accepted jobs.
+      .sort((a, b) => (b.priority ?? 40) - (a.priority ?? 40) || (a.state === "offered" ? 0 : 1) - (b.state === "offered" ? 0 : 1)
+        || String(a.created_at).localeCompare(String(b.created_at)));
     const done = all.filter((d) => !OPEN_STATES.includes(d.state))
       .sort((a, b) => String(b.created_at).localeCompare(String(a.created_at))).slice(0, RECENT_DONE);
     fill(this.listEl, open.length ? open.map((d) => this.card(d)) : h("div", { class: "panel empty", "data-testid": "no-dispatches" }, i.t("dispatch.none")));
@@ -105,8 +107,12 @@ export class DispatchView {
       ? h("div", { class: "offer-actions" },
         h("button", { class: "btn-primary", "data-testid": "dispatch-accept", onclick: act("accept") }, i.t("dispatch.accept")),
         h("button", { class: "btn", "data-testid": "dispatch-decline", onclick: act("decline") }, i.t("dispatch.decline")))
-      : h("div", { class: "offer-actions", style: "grid-template-columns: 1fr" },
-        h("button", { class: "btn-primary", "data-testid": "dispatch-complete", onclick: act("complete") }, i.t("dispatch.complete")));
+      : d.state === "accepted"
+        ? h("div", { class: "offer-actions" },
+          h("button", { class: "btn-primary", "data-testid": "dispatch-arrive", onclick: act("arrive") }, i.t("dispatch.arrive")),
+          h("button", { class: "btn", "data-testid": "dispatch-complete", onclick: act("complete") }, i.t("dispatch.complete")))
+        : h("div", { class: "offer-actions", style: "grid-template-columns: 1fr" },
+          h("button", { class: "btn-primary", "data-testid": "dispatch-complete", onclick: act("complete") }, i.t("dispatch.complete")));
     return h("article", { class: "offer", dataset: { state: d.state, dispatchId: d.id }, "data-testid": "dispatch" },
       h("div", { style: "display:flex; justify-content:space-between; align-items:baseline; gap:8px" },
         h("div", { class: "offer-zone" }, i.zoneName(zone)),

@@ -150,7 +150,7 @@ export class OperationsView {
       devices_faulted: faulted,
       fault_rate: devices.length ? faulted / devices.length : undefined,
       open_tickets: store.list("tickets", (x) => x.state !== "resolved").length,
-      open_dispatches: store.list("dispatches", (x) => ["offered", "accepted"].includes(x.state)).length,
+      open_dispatches: store.list("dispatches", (x) => ["offered", "accepted", "arrived"].includes(x.state)).length,
     };
   }
 

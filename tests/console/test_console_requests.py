@@ -1,0 +1,99 @@
+"""Requests and measurable dispatch in Debian's chromium on a phone-sized screen, in both languages, against
+a real hub HTTP server (in-process, with a clock the test moves): a desk emergency raised in the console and a
+patient's request from a zone's QR page, each offered, accepted, arrived and done on the floor manager's
+phone, with the time-to-arrive tile moving."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+from playwright.sync_api import expect
+
+from conftest import PHONE, Console
+from hub.clock import ManualClock
+from tests.hub.conftest import make_cfg
+from tests.hub.live import PASSWORDS, LiveHub
+
+pytestmark = [pytest.mark.browser]
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(1_763_949_600.0)  # 2025-11-24 10:00 Asia/Shanghai
+
+
+@pytest.fixture
+def live(tmp_path: Path, clock: ManualClock) -> Iterator[LiveHub]:
+    h = LiveHub(make_cfg(tmp_path), clock).start()
+    yield h
+    h.stop()
+
+
+TEXT = {
+    "en": {"arrive": "I have arrived", "emergency": "Emergency", "sent": "Received"},
+    "zh": {"arrive": "我已到达", "emergency": "紧急", "sent": "已收到"},
+}
+
+
+def phone(open_console: Callable[..., Console], live: LiveHub, username: str, lang: str) -> Any:
+    console = open_console(live.url, PHONE, locale="zh-CN" if lang == "zh" else "en-GB")
+    page = console.login(username, PASSWORDS[username], lang=lang)
+    expect(page.locator("#conn")).to_have_attribute("data-state", "live", timeout=10000)
+    return page
+
+
+def work_the_offer(fm: Any, clock: ManualClock, arrive_after_s: float, lang: str) -> None:
+    """Accept, arrive (after ``arrive_after_s`` of the hub's clock) and complete the one open offer."""
+    card = fm.get_by_test_id("dispatch")
+    expect(card).to_have_count(1, timeout=10000)
+    card.get_by_test_id("dispatch-accept").click()
+    expect(card.get_by_test_id("dispatch-arrive")).to_have_text(TEXT[lang]["arrive"])
+    clock.advance(arrive_after_s)
+    card.get_by_test_id("dispatch-arrive").click()
+    expect(card).to_have_attribute("data-state", "arrived")
+    card.get_by_test_id("dispatch-complete").click()
+    expect(fm.get_by_test_id("no-dispatches")).to_be_visible()
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_desk_emergency_and_qr_request_through_arrival(open_console: Callable[..., Console], live: LiveHub,
+                                                       clock: ManualClock, lang: str, artifacts: Path) -> None:
+    desk = phone(open_console, live, "desk", lang)
+    expect(desk.get_by_test_id("view-requests")).to_be_visible()
+    expect(desk.get_by_test_id("time-to-arrive")).to_have_text("—")
+    fm = phone(open_console, live, "fm-zhang", lang)
+    expect(fm.get_by_test_id("view-dispatch")).to_be_visible()
+
+    # The desk raises an emergency at the registration hall: it rings on Zhang's phone.
+    desk.get_by_test_id("request-kind").select_option("emergency")
+    desk.get_by_test_id("request-zone").select_option("reg_hall")
+    desk.get_by_test_id("request-detail").fill("fainted at window 3")
+    desk.get_by_test_id("request-send").click()
+    request_card = desk.get_by_test_id("request")
+    expect(request_card).to_have_count(1)
+    expect(request_card).to_contain_text(TEXT[lang]["emergency"])
+    expect(desk.get_by_test_id("tile-emergency").get_by_test_id("tile-open")).to_have_text("1")
+    work_the_offer(fm, clock, 120, lang)
+    expect(desk.get_by_test_id("no-requests")).to_be_visible()
+    expect(desk.get_by_test_id("time-to-arrive")).not_to_have_text("—", timeout=5000)
+    first = desk.get_by_test_id("time-to-arrive").inner_text()
+
+    # A patient asks for a wheelchair from the pharmacy's QR page, in the browser's language.
+    patient_console = open_console(live.url, PHONE, locale="zh-CN" if lang == "zh" else "en-GB")
+    patient = patient_console.page
+    patient.goto("/r/reg_hall")
+    expect(patient.locator("html")).to_have_attribute("lang", lang)
+    patient.get_by_test_id("kind-assist").check()
+    patient.get_by_test_id("send").click()
+    expect(patient.get_by_test_id("result")).to_contain_text(TEXT[lang]["sent"])
+    patient_console.shot(artifacts, f"requests-qr-{lang}")
+    other = "zh" if lang == "en" else "en"
+    patient.get_by_test_id("lang-switch").click()
+    expect(patient.locator("html")).to_have_attribute("lang", other)
+    expect(patient.get_by_test_id("send")).to_have_text("Send" if other == "en" else "发送")
+
+    work_the_offer(fm, clock, 600, lang)  # a slower arrival: the mean time to arrive goes up
+    expect(desk.get_by_test_id("time-to-arrive")).not_to_have_text(first, timeout=5000)
+    desk.screenshot(path=str(artifacts / f"requests-desk-{lang}.png"), full_page=True)
