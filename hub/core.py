@@ -318,8 +318,9 @@ class Hub:
             raise BadInput("removed_device", f"{device_id} was removed (registry); register it again to use it")
         # A reading without a seq (a USB probe's sighting or heartbeat) has nothing that tells a replay from
         # another reading in the same millisecond; replaying a reading is harmless, so it is not checked.
-        has_seq = isinstance(rec.seq, int)
-        if (has_seq or channel != "telemetry") and self._duplicate(device_id, channel, rec.seq if has_seq else -1, rec.ts):
+        seq = rec.seq if isinstance(rec.seq, int) else None
+        if (seq is not None or channel != "telemetry") and self._duplicate(device_id, channel, -1 if seq is None else seq,
+                                                                           rec.ts):
             self.metrics["duplicates"] += 1
             return False
         dev = self.state.device(device_id, kind, rec.zone or "")
@@ -465,7 +466,8 @@ class Hub:
             return self.remove_device(device_id)
         data = _json(payload)
         kind, zone = data.get("kind"), data.get("zone")
-        if kind not in self.site.kinds or zone not in self.state.zones:
+        if not isinstance(kind, str) or not isinstance(zone, str) or kind not in self.site.kinds \
+                or zone not in self.state.zones:
             raise BadInput("bad_registry", f"registry entry of {device_id} has an unknown kind or zone")
         self.register_device(device_id, kind, zone)
         return True

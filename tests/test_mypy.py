@@ -1,5 +1,6 @@
 """``mypy`` over the project, with pyproject.toml [tool.mypy] (issue #14, item 7): ``--strict`` for the shared
-package floorops/, check_untyped_defs for the components.
+package floorops/ and the hub core (hub/core.py, hub/state.py, hub/views.py, hub/rules/), check_untyped_defs
+for the rest.
 
 Why a test: `make test` runs it, so a wrong type in a contract every component builds on fails the suite.
 The cache goes to a temporary folder: nothing is written into the work tree, and one run stays independent
@@ -25,7 +26,7 @@ def test_the_project_passes_mypy(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stdout + out.stderr
 
 
-def test_floorops_is_strict_and_the_components_are_checked(tmp_path: Path) -> None:
+def test_floorops_and_the_hub_core_are_strict_and_the_components_are_checked(tmp_path: Path) -> None:
     """The same configuration on an untyped function in floorops/ and in hub/: strict rejects the first
     only, and a wrong type inside an untyped function is still found in the component."""
     (tmp_path / "pyproject.toml").write_text((ROOT / "pyproject.toml").read_text())
@@ -34,8 +35,10 @@ def test_floorops_is_strict_and_the_components_are_checked(tmp_path: Path) -> No
         (tmp_path / pkg / "__init__.py").write_text("")
     (tmp_path / "floorops" / "bad.py").write_text("def untyped(x):\n    return x\n")
     (tmp_path / "hub" / "bad.py").write_text("def untyped(x):\n    return x\n\n\ndef wrong():\n    return 1 + ''\n")
+    (tmp_path / "hub" / "core.py").write_text("def untyped(x):\n    return x\n")  # the hub core is strict too
     out = mypy(cwd=tmp_path, cache=tmp_path / "cache")
     assert out.returncode == 1
     assert "floorops/bad.py:1: error: Function is missing a type annotation" in out.stdout, out.stdout
     assert "hub/bad.py:1:" not in out.stdout, out.stdout
     assert "hub/bad.py:6: error: Unsupported operand types" in out.stdout, out.stdout
+    assert "hub/core.py:1: error: Function is missing a type annotation" in out.stdout, out.stdout

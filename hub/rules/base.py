@@ -9,7 +9,7 @@ default are written in one place."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Container, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Container, Iterable, cast
 
 if TYPE_CHECKING:
     from floorops.site import Site
@@ -82,22 +82,22 @@ class RuleSet:
         self.settings = settings
 
     def rule(self, name: str) -> dict[str, Any]:
-        return self.settings["rules"][name]
+        return cast(dict[str, Any], self.settings["rules"][name])
 
     def enabled(self, name: str) -> bool:
         return bool(self.settings["rules"][name]["enabled"])
 
     @property
     def alarms(self) -> dict[str, Any]:
-        return self.settings["alarms"]
+        return cast(dict[str, Any], self.settings["alarms"])
 
     @property
     def tickets(self) -> dict[str, Any]:
-        return self.settings["tickets"]
+        return cast(dict[str, Any], self.settings["tickets"])
 
     @property
     def dispatch(self) -> dict[str, Any]:
-        return self.settings["dispatch"]
+        return cast(dict[str, Any], self.settings["dispatch"])
 
 
 @dataclass

@@ -26,7 +26,7 @@ def evaluate(ctx: RuleContext) -> list[Signal]:
     rule = rules.rule("zone_crowded")
     ratio = zone.occupancy / zone.capacity
     detail = {"occupancy": zone.occupancy, "capacity": zone.capacity, "ratio": round(ratio, 3)}
-    base = dict(source=zone.id, zone=zone.id, kind="zone", detail=detail)
+    base: dict[str, Any] = dict(source=zone.id, zone=zone.id, kind="zone", detail=detail)
     if ratio >= rule["raise_ratio"]:
         if zone.crowd_since is None:
             zone.crowd_since = now

@@ -31,7 +31,7 @@ def evaluate(ctx: RuleContext) -> list[Signal]:
     share = within / called if called else 1.0
     detail = {"queue": queue, "called": called, "within_target": within, "service_level": round(share, 4),
               "target_share": rule["target_share"], "target_wait_s": counts.get("target_wait_s")}
-    sig = dict(source=queue, kind="queue", zone=str(counts.get("zone", "")), detail=detail)
+    sig: dict[str, Any] = dict(source=queue, kind="queue", zone=str(counts.get("zone", "")), detail=detail)
     if called >= rule["min_tickets"] and share < rule["target_share"]:
         return [Signal(RULE, active=True, **sig)]
     if (queue, RULE) in ctx.open and (called < rule["min_tickets"] or share >= rule["clear_share"]):

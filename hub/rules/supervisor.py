@@ -58,8 +58,8 @@ class Notice:
                 (sig is not None and not isinstance(sig, str)) or isinstance(delay, bool) or \
                 not isinstance(delay, (int, float)):
             raise ValueError("exit_code, signal or next_delay_s has the wrong type")
-        return cls(component, event, ints["ts"], d["run"][:64], ints["seq"], ints["restarts"], code, sig,
-                   float(delay), recent[-50:])
+        return cls(component, event, int(ints["ts"] or 0), d["run"][:64], int(ints["seq"] or 0),
+                   int(ints["restarts"] or 0), code, sig, float(delay), recent[-50:])
 
     def json(self) -> dict[str, Any]:
         """The ``component.restarted`` event's data."""

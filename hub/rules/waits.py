@@ -70,7 +70,7 @@ def evaluate(ctx: RuleContext) -> list[Signal]:
     factor = rules.rule("long_wait")["clear_factor"]
     detail = {"queue": queue, "waiting": waiting, "avg_wait_s": avg, "max_avg_wait_s": max_avg,
               "max_waiting": max_waiting}
-    sig = dict(source=queue, device_id="", kind="queue", zone=rec.zone, device_ts=int(rec.ts or 0), detail=detail)
+    sig: dict[str, Any] = dict(source=queue, device_id="", kind="queue", zone=rec.zone, device_ts=int(rec.ts or 0), detail=detail)
     if avg > max_avg or waiting > max_waiting:
         return [Signal("long_wait", active=True, **sig)]
     if avg <= max_avg * factor and waiting <= max_waiting * factor:

@@ -7,6 +7,8 @@ the chairs taken and returned from the same readings: hub.wheelchairs.)"""
 
 from __future__ import annotations
 
+from typing import Any
+
 from hub.rules.base import Rule, RuleContext, RuleFamily, Setting, Signal, record_of
 from hub.wheelchairs import stock as stock_of
 
@@ -26,7 +28,7 @@ def evaluate(ctx: RuleContext) -> list[Signal]:
     clear_at = min(rule["min_available"] + rule["clear_margin"], stock.slots)
     detail = {"station": rec.device_id, "charged": stock.charged, "docked": stock.docked, "slots": stock.slots,
               "min_available": low}
-    sig = dict(source=rec.device_id, kind=rec.kind, zone=rec.zone, device_ts=int(rec.ts or 0), detail=detail)
+    sig: dict[str, Any] = dict(source=rec.device_id, kind=rec.kind, zone=rec.zone, device_ts=int(rec.ts or 0), detail=detail)
     if stock.charged < low:
         return [Signal(RULE, active=True, **sig)]
     if (rec.device_id, RULE) in ctx.open and stock.charged >= clear_at:
