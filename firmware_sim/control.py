@@ -139,19 +139,7 @@ def send_inject(port: int, device: str, fault: str, repair_min: float | None = N
     body: dict[str, Any] = {"device": device, "fault": fault}
     if repair_min is not None:
         body["repair_min"] = repair_min
-    req = urllib.request.Request(f"http://{host}:{port}/inject", data=json.dumps(body).encode(), method="POST",
-                                 headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout_s) as r:
-            return json.loads(r.read())
-    except urllib.error.HTTPError as exc:
-        try:
-            msg = json.loads(exc.read()).get("error", "")
-        except ValueError:
-            msg = ""
-        raise ControlError(msg or f"HTTP {exc.code}") from None
-    except (urllib.error.URLError, OSError) as exc:
-        raise ControlError(f"no simulator answering on {host}:{port} ({exc})") from None
+    return _post(host, port, "/inject", body, timeout_s)
 
 
 def get_status(port: int, host: str = "127.0.0.1", timeout_s: float = 10.0) -> dict[str, Any]:
@@ -165,11 +153,17 @@ def get_status(port: int, host: str = "127.0.0.1", timeout_s: float = 10.0) -> d
 def set_system(port: int, name: str, host: str = "127.0.0.1", timeout_s: float = 10.0,
                **settings: Any) -> dict[str, Any]:
     """Client side of ``python -m firmware_sim slow|fail``: ``delay_s`` and/or ``fail`` of one system."""
-    req = urllib.request.Request(f"http://{host}:{port}/systems/{name}", data=json.dumps(settings).encode(),
-                                 method="POST", headers={"Content-Type": "application/json"})
+    return _post(host, port, f"/systems/{name}", settings, timeout_s)
+
+
+def _post(host: str, port: int, path: str, body: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+    """POST JSON to the simulator's control server; its refusal or its absence as a ControlError."""
+    req = urllib.request.Request(f"http://{host}:{port}{path}", data=json.dumps(body).encode(), method="POST",
+                                 headers={"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(req, timeout=timeout_s) as r:
-            return json.loads(r.read())
+            answer: dict[str, Any] = json.loads(r.read())
+            return answer
     except urllib.error.HTTPError as exc:
         try:
             msg = json.loads(exc.read()).get("error", "")

@@ -679,16 +679,7 @@ class Hub:
         """Raise or clear ``system_slow`` / ``system_down`` after a check of a hospital system (hub.systems).
         Raises when the database cannot store it; the next check gives the same signal again."""
         sigs = systems_rule.evaluate(self._context(system_check=systems_rule.Check(name, track, outcome, slow_ms)))
-        if not sigs:
-            return
-        try:
-            with self.unit_of_work():
-                for sig in sigs:
-                    self.alarms.apply(sig)
-        except Exception:
-            with contextlib.suppress(Exception):  # alarms.open may hold a rolled-back id
-                self.alarms.reload_open()
-            raise
+        self._apply_signals(sigs)
 
     def check_fault_rate(self) -> None:
         """Raise or clear ``fault_rate_high`` from each kind's fault rate today (hub.reliability). Called by
@@ -699,6 +690,12 @@ class Hub:
         rates = fault_rates(self.db, equipment_fault_types(self.rules.settings),
                             {d.id: d.kind for d in self.state.devices.values()}, start, start + 86400)
         sigs = reliability_rule.evaluate(self._context(fault_rates=rates))
+        self._apply_signals(sigs)
+
+    def _apply_signals(self, sigs: list[Signal]) -> None:
+        """Apply signals computed outside a transaction (the systems' checks, the fault-rate watch), in one
+        of their own. On failure (database locked) memory forgets the rolled-back alarms and the exception
+        goes to the caller, whose next call gives the same signals again."""
         if not sigs:
             return
         try:
@@ -706,7 +703,7 @@ class Hub:
                 for sig in sigs:
                     self.alarms.apply(sig)
         except Exception:
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(Exception):  # alarms.open may hold a rolled-back id
                 self.alarms.reload_open()
             raise
 
