@@ -17,7 +17,8 @@ from typing import Any, Callable, Union
 
 from floorops.contract import ID_RE, ContractError
 from floorops.topics import topic_kind
-from floorops.influx import line, point_time_ns
+from floorops.influx import point_time_ns
+from floorops.measurements import zone_occupancy_line
 from floorops.site import Site
 from floorops.topics import registry_topic, zone_occupancy_topic
 
@@ -314,8 +315,7 @@ class Pipeline:
                 continue  # no probe of the zone reported in the window: no data is not "nobody there"
             occ = round(self.estimator.predict_zone(zone, self.windows.features(zone, at)), 1)
             devices = universal + randomised
-            b.lines.append(line("zone_occupancy", {"site": self.site_id, "zone": zone},
-                                {"occupancy": float(occ), "devices": devices}, point_time_ns(at, None)))
+            b.lines.append(zone_occupancy_line(self.site_id, zone, float(occ), devices, point_time_ns(at, None)))
             payload = json.dumps({"v": 1, "ts": at, "zone": zone, "occupancy": occ, "devices": devices,
                                   "window_s": self.window_s}, separators=(",", ":")).encode()
             b.records.append((zone_occupancy_topic(self.site_id, zone), payload, False))

@@ -212,7 +212,7 @@ class Hub:
         """(applied, consumed) of ``apply_messages`` / ``apply_until``."""
         try:
             return self._apply_batch(messages, careful=False, preempt=preempt)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - any failure of the fast pass is retried message by message
             self.reload_memory()
             if environmental(exc):
                 raise

@@ -14,12 +14,6 @@ from floorops import measurements
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("floorops", "edge", "hub", "models", "firmware_sim", "console", "centre")
 
-# Files the edge helper is rewriting now (issue #14): the integrator moves their literal to the shared
-# name once those edits land, and then empties this list.
-LITERAL_NAMES_TO_CLEAR_AFTER_MERGE = {
-    "edge/pipeline.py",  # zone_occupancy: measurements.zone_occupancy_line
-}
-
 
 def measurement_names() -> set[str]:
     """Every measurement: the names in floorops/measurements.py and those the kinds write."""
@@ -52,17 +46,8 @@ def test_no_measurement_name_is_written_as_a_literal_outside_its_home() -> None:
             rel = path.relative_to(ROOT).as_posix()
             if rel == "floorops/measurements.py" or rel.startswith("floorops/kinds/"):
                 continue
-            if rel in LITERAL_NAMES_TO_CLEAR_AFTER_MERGE:
-                continue
             found += [f"{rel}:{n}" for n in literal_uses(path.read_text(encoding="utf-8"), names)]
     assert not found, "use floorops.measurements' names:\n" + "\n".join(found)
-
-
-def test_the_allow_list_names_only_files_that_still_need_it() -> None:
-    names = measurement_names()
-    stale = [rel for rel in LITERAL_NAMES_TO_CLEAR_AFTER_MERGE
-             if not literal_uses((ROOT / rel).read_text(encoding="utf-8"), names)]
-    assert not stale, f"no literal left in {stale}: remove them from the allow-list"
 
 
 def test_the_check_sees_writers_and_readers() -> None:

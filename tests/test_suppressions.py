@@ -15,12 +15,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SKIP_DIRS = {".venv", "var", "deploy", ".git", "node_modules", "build", "floorops.egg-info"}
 
-# Files other helpers are rewriting now (issue #14): the integrator clears these once their edits land,
-# and then empties this list. A file leaves it as soon as it has no bare suppression.
-BARE_SUPPRESSIONS_TO_CLEAR_AFTER_MERGE = {
-    "hub/core.py",
-}
-
 SUPPRESSION = re.compile(r"#\s*(noqa|type:\s*ignore)\b")
 # The codes, then ` - ` and some words (for type: ignore, in a comment of its own).
 WITH_REASON = re.compile(r"#\s*(noqa(:\s*[A-Z]+[0-9]+(\s*,\s*[A-Z]+[0-9]+)*)? - \S"
@@ -47,17 +41,8 @@ def test_every_noqa_and_type_ignore_says_why() -> None:
     found = []
     for path in python_files():
         rel = path.relative_to(ROOT).as_posix()
-        if rel in BARE_SUPPRESSIONS_TO_CLEAR_AFTER_MERGE:
-            continue
         found += [f"{rel}:{n}: {line}" for n, line in bare_suppressions(path.read_text(encoding="utf-8"))]
     assert not found, "suppressions without ` - <why>`:\n" + "\n".join(found)
-
-
-def test_the_allow_list_names_only_files_that_still_need_it() -> None:
-    """A file cleared by its owner leaves the allow-list, so that it cannot regress unseen."""
-    stale = [rel for rel in BARE_SUPPRESSIONS_TO_CLEAR_AFTER_MERGE
-             if not (ROOT / rel).exists() or not bare_suppressions((ROOT / rel).read_text(encoding="utf-8"))]
-    assert not stale, f"no bare suppression left in {stale}: remove them from the allow-list"
 
 
 def test_the_check_tells_a_reason_from_none() -> None:
