@@ -197,11 +197,15 @@ class ControlCentre:
             ds.harden(service_accounts(cfg, site.id))
             removed = provisioning.removed_device_ids(cfg)  # taken out of service: not brought back
             for device in site.devices:
-                if device.id not in creds and device.id not in removed:
+                if device.id in removed:
+                    continue
+                if device.id not in creds:
                     creds[device.id] = provisioning.add_device(
                         cfg, device.id, device.kind, device.zone, dynsec=ds, site=site
                     )
                     write_private(cred_path, json.dumps(creds, indent=2))
+                else:  # an account from an earlier run: today's ACLs for it (floorops.dynsec)
+                    ds.refresh_device_role(site.id, device.kind, device.id)
         write_private(cred_path, json.dumps(creds, indent=2))
         sec = self._secrets()
         for username, role in provisioning.demo_accounts(cfg):

@@ -340,6 +340,12 @@ class DynsecClient:
         self.ensure_client(username, password, role, client_id=device_id)
         return Credentials(username, password)
 
+    def refresh_device_role(self, site: str, kind: str, device_id: str) -> None:
+        """Give an existing device account today's ACLs (``device_acls``): a broker set up by an older
+        FloorOps keeps its accounts and passwords, but, say, its queue screens could not read their command
+        topic, so every command went unacknowledged."""
+        self.ensure_role(device_role(device_id), device_acls(site, kind, device_id))
+
     def provision_service(self, username: str, password: str, acls: list[dict[str, Any]],
                           client_id: str | None = None) -> Credentials:
         """A service account with its own role, bound to ``client_id`` (default: the username)."""

@@ -75,3 +75,24 @@ def test_delete_role_held_by_a_client_stops_its_publishes_and_the_broker_keeps_a
             for c in (device, edge):
                 c.disconnect()
                 c.loop_stop()
+
+
+def test_an_older_screen_account_gets_its_command_topic_on_refresh(dynsec: DynsecClient) -> None:
+    """A queue screen provisioned by an older FloorOps had a publish-only role; the launcher's start
+    (``refresh_device_role``) gives it today's ACLs, its command topic included, and keeps its account."""
+    from floorops.dynsec import device_acls
+
+    creds = dynsec.provision_device("refresh", "queue_screen", "qs-old-1")
+    old = [a for a in device_acls("refresh", "queue_screen", "qs-old-1") if a["acltype"] == "publishClientSend"
+           and a["allow"]]
+    dynsec.ensure_role(device_role("qs-old-1"), old)  # what the older FloorOps left
+
+    def acls() -> set[tuple[str, str, bool]]:
+        role = dynsec.command("getRole", rolename=device_role("qs-old-1"))["data"]["role"]
+        return {(a["acltype"], a["topic"], a["allow"]) for a in role["acls"]}
+
+    assert ("subscribeLiteral", "hospital/refresh/queue_screen/qs-old-1/cmd", True) not in acls()
+    dynsec.refresh_device_role("refresh", "queue_screen", "qs-old-1")
+    assert acls() == {(a["acltype"], a["topic"], a["allow"]) for a in device_acls("refresh", "queue_screen", "qs-old-1")}
+    client = dynsec.command("getClient", username=creds.username)["data"]["client"]
+    assert {r["rolename"] for r in client["roles"]} == {device_role("qs-old-1")}
