@@ -142,11 +142,11 @@ def format_scores(cal: Calibration) -> str:
     for z in sorted(cal.fused.per_zone):
         f, p, g = cal.fused.per_zone[z], cal.phones.per_zone.get(z, (0, 0)), cal.global_factors.per_zone.get(z, (0, 0))
         lines.append(f"| {z} | {f[0]} % | {f[1]} % | {p[0]} % | {p[1]} % | {g[0]} % | {g[1]} % |")
-    f, p, g = cal.fused, cal.phones, cal.global_factors
-    lines.append(f"| **all zones (mean)** | **{f.zone_minute} %** | **{f.zone_bucket} %** | {p.zone_minute} % | "
-                 f"{p.zone_bucket} % | {g.zone_minute} % | {g.zone_bucket} % |")
-    lines.append(f"| site-wide (all probe zones together, each minute) | {f.site_minute} % | | {p.site_minute} % | | "
-                 f"{g.site_minute} % | |")
+    fs, ps, gs = cal.fused, cal.phones, cal.global_factors
+    lines.append(f"| **all zones (mean)** | **{fs.zone_minute} %** | **{fs.zone_bucket} %** | {ps.zone_minute} % | "
+                 f"{ps.zone_bucket} % | {gs.zone_minute} % | {gs.zone_bucket} % |")
+    lines.append(f"| site-wide (all probe zones together, each minute) | {fs.site_minute} % | | {ps.site_minute} % | | "
+                 f"{gs.site_minute} % | |")
     return "\n".join(lines)
 
 

@@ -93,7 +93,7 @@ class Notices:
         self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=supervisor_client_id(username, site))
         configure(self._client, Endpoint(host, port, cafile), username, password)
         self._client.max_queued_messages_set(NOTICES_QUEUED)
-        self._client.reconnect_delay_set(0.2, 2)
+        self._client.reconnect_delay_set(0.2, 2)  # type: ignore[arg-type]  # - paho takes float seconds; its hint says int
         self._client.connect_async(host, port, keepalive=30)
         self._client.loop_start()
 

@@ -201,10 +201,11 @@ class EdgeAgent:
             t = SerialProbeReader(str(p["path"]), int(p.get("baudrate", 115200)), self.intake.put, self.stop_threads)
             self.threads.append(t)
         for b in e.modbus:
-            t = ModbusBusPoller(str(b["path"]), int(b.get("baudrate", 9600)), [int(u) for u in b.get("units", [])],
-                                self.site, float(b.get("poll_s", e.modbus_poll_s)), self.intake.put, self.metrics,
-                                self.stop_threads)
-            self.threads.append(t)
+            poller = ModbusBusPoller(str(b["path"]), int(b.get("baudrate", 9600)),
+                                     [int(u) for u in b.get("units", [])], self.site,
+                                     float(b.get("poll_s", e.modbus_poll_s)), self.intake.put, self.metrics,
+                                     self.stop_threads)
+            self.threads.append(poller)
 
     async def _timers(self, stop: asyncio.Event) -> None:
         """Probe-silence checks every few seconds; occupancy every occupancy_publish_s."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections import deque
-from typing import Generic, TypeVar
+from typing import Generic, Sequence, TypeVar
 
 T = TypeVar("T")
 
@@ -20,14 +20,14 @@ T = TypeVar("T")
 class Intake(Generic[T]):
     def __init__(self, max_items: int) -> None:
         self.max_items = max_items
-        self._chunks: deque[list[T]] = deque()
+        self._chunks: deque[Sequence[T]] = deque()
         self._items = 0
         self._cv = threading.Condition()
 
     def put(self, item: T, timeout: float | None = None) -> None:
         self.put_many([item], timeout)
 
-    def put_many(self, items: list[T], timeout: float | None = None) -> None:
+    def put_many(self, items: Sequence[T], timeout: float | None = None) -> None:
         """Queue ``items`` (the list is kept: do not reuse it); raises ``queue.Full`` after ``timeout``."""
         if not items:
             return

@@ -9,6 +9,7 @@ clears only after its condition has stayed away for ``flap_hold_s``.
 
 from __future__ import annotations
 
+import builtins
 import json
 import logging
 import sqlite3
@@ -17,7 +18,7 @@ from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
 from hub.clock import Clock, iso
-from hub.db import Database
+from hub.db import Database, inserted_id
 from hub.events import EventBus
 from hub.rules.base import Signal
 from hub.rules.config import RuleSet
@@ -142,7 +143,7 @@ class AlarmManager:
             (sig.type, severity, sig.source, sig.device_id, sig.kind, sig.zone, now, now, sig.device_ts,
              json.dumps(sig.detail, default=str), silenced_by),
         )
-        alarm_id = int(cur.lastrowid)
+        alarm_id = inserted_id(cur)
         self.open[key] = alarm_id
         self._history(alarm_id, "raised", **sig.detail)
         if silenced_by is not None:  # recorded, but pages nobody and opens no ticket
@@ -203,8 +204,8 @@ class AlarmManager:
         now = self.clock.now()
         cur = self.db.execute("INSERT INTO alarm_comments(alarm_id, at, author, body) VALUES (?,?,?,?)",
                               (alarm_id, now, author, body))
-        self._history(alarm_id, "commented", author, comment_id=int(cur.lastrowid))
-        return {"id": int(cur.lastrowid), "alarm_id": alarm_id, "at": iso(now, self.tz), "author": author, "body": body}
+        self._history(alarm_id, "commented", author, comment_id=inserted_id(cur))
+        return {"id": inserted_id(cur), "alarm_id": alarm_id, "at": iso(now, self.tz), "author": author, "body": body}
 
     def comment(self, alarm_id: int, author: str, body: str) -> dict[str, Any]:
         """Add to an alarm's comment thread (any state: a cleared alarm may still be discussed)."""
@@ -247,14 +248,14 @@ class AlarmManager:
                 self._history(r["id"], "escalated", waited_s=round(now - r["raised_at"], 1))
                 self._announce("alarm.updated", "escalated", r["id"])
 
-    def list(self, state: str | None = None, limit: int = 500) -> list[dict[str, Any]]:
+    def list(self, state: str | None = None, limit: int = 500) -> builtins.list[dict[str, Any]]:
         if state:
             rows = self.db.all("SELECT * FROM alarms WHERE state=? ORDER BY id DESC LIMIT ?", (state, limit))
         else:
             rows = self.db.all("SELECT * FROM alarms ORDER BY id DESC LIMIT ?", (limit,))
         return [alarm_json(r, self.tz) for r in rows]
 
-    def history(self, alarm_id: int) -> list[dict[str, Any]]:
+    def history(self, alarm_id: int) -> builtins.list[dict[str, Any]]:
         return [{"at": iso(r["at"], self.tz), "action": r["action"], "actor": r["actor"],
                  "detail": json.loads(r["detail"])}
                 for r in self.db.all("SELECT * FROM alarm_history WHERE alarm_id=? ORDER BY id", (alarm_id,))]

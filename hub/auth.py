@@ -13,7 +13,7 @@ import secrets
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Sequence, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -243,7 +243,7 @@ class UserStore:
         user = self.check_password(username, password)
         return self.open_session(user, now, ttl_s), user
 
-    def live_sessions(self, tokens: list[str], now: float) -> dict[str, User]:
+    def live_sessions(self, tokens: Sequence[str], now: float) -> dict[str, User]:
         """token -> its user now, for the tokens whose session still exists and has not expired (one query:
         the hub checks its open WebSockets with it every second)."""
         if not tokens:

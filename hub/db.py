@@ -54,6 +54,13 @@ def quick_check(conn: sqlite3.Connection) -> str:
     return " ".join("; ".join(str(r[0]) for r in rows).split())[:300]  # one line
 
 
+def inserted_id(cur: sqlite3.Cursor) -> int:
+    """The id of the row an INSERT just wrote (sqlite3 types lastrowid Optional: None only before any insert)."""
+    if cur.lastrowid is None:
+        raise RuntimeError("no row was inserted")
+    return cur.lastrowid
+
+
 def migrations() -> list[tuple[int, str, str]]:
     """(version, file name, SQL) of every migration shipped in hub/migrations, in order."""
     found = []

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from hub.alarms import AlarmChange, AlarmManager
 from hub.clock import Clock, iso
-from hub.db import Database
+from hub.db import Database, inserted_id
 from hub.events import EventBus
 from hub.roster import Person, Roster
 from hub.rules.config import RuleSet
@@ -118,7 +118,7 @@ class DispatchManager:
             (request_id, zone, reason, alarm_id, p.username, p.id, now, now + self.rules.dispatch["offer_timeout_s"],
              attempt, priority, service_request),
         )
-        dispatch_id = int(cur.lastrowid)
+        dispatch_id = inserted_id(cur)
         if request_id is None:
             self.db.execute("UPDATE dispatches SET request_id=? WHERE id=?", (dispatch_id, dispatch_id))
         row = self.get(dispatch_id)
@@ -183,7 +183,7 @@ class DispatchManager:
             self._next(row)
 
     def list(self, state: str | None = None, username: str | None = None, limit: int = 500) -> list[dict[str, Any]]:
-        q, args = "SELECT * FROM dispatches WHERE 1=1", []
+        q, args = "SELECT * FROM dispatches WHERE 1=1", list[Any]()
         if state:
             q, args = q + " AND state=?", [*args, state]
         if username:

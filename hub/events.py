@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from hub.auth import User
 from hub.clock import Clock, iso
-from hub.db import Database
+from hub.db import Database, inserted_id
 
 log = logging.getLogger("hub.events")
 
@@ -111,7 +111,7 @@ class EventBus:
         at = self.clock.now()
         cur = self.db.execute("INSERT INTO events(type, at, data, audience) VALUES (?,?,?,?)",
                               (type_, at, json.dumps(data, ensure_ascii=False), audience))
-        event = Event(int(cur.lastrowid), type_, at, data, audience)
+        event = Event(inserted_id(cur), type_, at, data, audience)
         for hook in self.in_transaction:
             hook(event)
         self._pending.append(event)
@@ -171,12 +171,12 @@ class EventBus:
                    if visible_to(e, user)]
 
     def first_id(self) -> int:
-        row = self.db.one("SELECT MIN(id) FROM events")
-        return int(row[0] or 0)
+        row = self.db.one("SELECT MIN(id) FROM events")  # an aggregate: always one row
+        return int(row[0] or 0) if row is not None else 0
 
     def last_id(self) -> int:
-        row = self.db.one("SELECT MAX(id) FROM events")
-        return int(row[0] or 0)
+        row = self.db.one("SELECT MAX(id) FROM events")  # an aggregate: always one row
+        return int(row[0] or 0) if row is not None else 0
 
     def prune(self) -> None:
         """Keep the newest ``keep`` events (catch-up needs minutes of history, not months)."""

@@ -150,7 +150,7 @@ class MqttIngest:
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5,
                              manual_ack=True)
         configure(client, self.endpoint, username, self.cfg.hub.mqtt_password)
-        client.reconnect_delay_set(0.5, 10)
+        client.reconnect_delay_set(0.5, 10)  # type: ignore[arg-type]  # - paho takes float seconds; its hint says int
         client.max_inflight_messages_set(1000)
         client.max_queued_messages_set(0)
         session = _Session(name, client, filters)
@@ -170,7 +170,7 @@ class MqttIngest:
 
         def on_message(c: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
             if msg.topic == SYS_DROPPED_TOPIC:  # QoS 0, retained: nothing to acknowledge or apply
-                self._broker_counter(msg.payload)
+                self._broker_counter(bytes(msg.payload))
                 return
             session.inbox.append(msg)
             # One wake-up for a burst, not one cross-thread call (and self-pipe write) per message.
@@ -228,7 +228,7 @@ class MqttIngest:
             m = s.inbox.popleft()
             work.messages.append(m)
             agent = relaying_agent(m.topic)
-            work.records.extend((t, p, agent) for t, p in expand(m.topic, m.payload))
+            work.records.extend((t, p, agent) for t, p in expand(m.topic, bytes(m.payload)))
             work.ends.append(len(work.records))
         return work
 

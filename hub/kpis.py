@@ -19,9 +19,16 @@ import datetime as dt
 from typing import Any
 
 from hub.core import Hub
+from hub.db import Database
 from hub.reliability import equipment_fault_types, fault_rates
 from hub.requests import in_shift
 from hub.tickets import REMOVED_RESOLUTION
+
+
+def count(db: Database, sql: str) -> int:
+    """A ``SELECT COUNT(*)``'s number (an aggregate always has its one row)."""
+    row = db.one(sql)
+    return int(row[0]) if row is not None else 0
 
 
 def _mean(values: list[float]) -> float | None:
@@ -72,9 +79,9 @@ def compute(hub: Hub, day: dt.date | None = None) -> dict[str, Any]:
         "fault_rate": round(faulted_total / total_devices, 4) if total_devices else 0.0,
         "fault_rate_by_kind": fault_rate,
         "fault_rate_target": hub.rules.rule("fault_rate_high")["target"],
-        "open_tickets": db.one("SELECT COUNT(*) FROM tickets WHERE state != 'resolved'")[0],
+        "open_tickets": count(db, "SELECT COUNT(*) FROM tickets WHERE state != 'resolved'"),
         "sla_breaches": breaches[0] if breaches else 0,
-        "open_dispatches": db.one("SELECT COUNT(*) FROM dispatches WHERE state IN ('offered','accepted','arrived')")[0],
+        "open_dispatches": count(db, "SELECT COUNT(*) FROM dispatches WHERE state IN ('offered','accepted','arrived')"),
         "active_alarms": len(hub.alarms.open),
         "mtta_s": _mean(mtta),
         "mttr_s": _mean(mttr),

@@ -185,7 +185,9 @@ def remove_device(cfg: Config, device_id: str, *, dynsec: DynsecClient | None = 
                 store_device(db, device_id, inventory.kind, inventory.zone, queue=inventory.queue, now=now)
             db.execute("UPDATE devices SET removed_at=COALESCE(removed_at, ?) WHERE id=?", (now, device_id))
             _audit(db, actor, "device.remove", f"device:{device_id}", {"mqtt_username": username})
-            removed_at = db.one("SELECT removed_at FROM devices WHERE id=?", (device_id,))["removed_at"]
+            removed = db.one("SELECT removed_at FROM devices WHERE id=?", (device_id,))
+            assert removed is not None  # stored just above, in the same transaction
+            removed_at = removed["removed_at"]
     finally:
         db.close()
     credentials = forget_credentials(cfg.path(cfg.hub.credentials_file), device_id)

@@ -29,7 +29,7 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from hub.clock import Clock, iso
-from hub.db import Database
+from hub.db import Database, inserted_id
 from hub.dispatch import DISPATCH_ROLES, DispatchManager
 from hub.events import EventBus
 from hub.roster import shift_bounds
@@ -65,13 +65,6 @@ REQUEST_SETTINGS: dict[str, Any] = {
     "public_per_address_per_hour": 6,
 }
 MEASURES = ("arrive", "accept", "close")
-
-
-def _inserted(cur: sqlite3.Cursor) -> int:
-    """The id of the row an INSERT just wrote (sqlite3 types lastrowid Optional: None only before any insert)."""
-    if cur.lastrowid is None:
-        raise RuntimeError("no row was inserted")
-    return cur.lastrowid
 
 
 class RequestError(ValueError):
@@ -283,7 +276,7 @@ class RequestManager:
             "raised_at, due_at) VALUES (?,?,?,?,?,?,?,?,?,'open',?,?)",
             (kind, zone, topic, detail, int(bool(complex_) and kind == "complaint"), cfg["priority"], source,
              raised_by, phone, now, now + target * 60))
-        request_id = _inserted(cur)
+        request_id = inserted_id(cur)
         log.info("request raised", extra={"request_id": request_id, "kind": kind, "zone": zone, "source": source,
                                           "phone": redact_phone(phone) if phone else ""})
         if kind == "complaint":
@@ -396,7 +389,7 @@ class RequestManager:
         shown = redact_phone(recipient) if kind == "closure" else recipient
         if sent:
             self.db.execute("UPDATE request_notices SET sent_at=?, recipient=? WHERE id=?",
-                            (now, shown, _inserted(cur)))
+                            (now, shown, inserted_id(cur)))
         log.info("request notice", extra={"request_id": request_id, "notice": kind, "to": shown, "sent": sent})
 
     def notices(self, limit: int = 100) -> builtins.list[dict[str, Any]]:  # `list` is a method here

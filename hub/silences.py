@@ -19,7 +19,7 @@ from typing import Any, Iterable
 from zoneinfo import ZoneInfo
 
 from hub.clock import Clock, iso
-from hub.db import Database
+from hub.db import Database, inserted_id
 from hub.roster import DAYS, shift_bounds
 
 MATCHERS = ("device_ids", "zones", "kinds", "types")
@@ -181,8 +181,7 @@ class SilenceManager:
             "VALUES (?,?,?,?,?,?,?,?)", (cols["matchers"], cols["starts_at"], cols["ends_at"], cols["weekly"],
                                          cols["expires_at"], cols["reason"], author, now))
         self.reload()
-        assert cur.lastrowid is not None  # an INSERT's row id
-        return self.json(cur.lastrowid)
+        return self.json(inserted_id(cur))
 
     def lift(self, silence_id: int, actor: str) -> dict[str, Any]:
         """End a silence before its expiry (KeyError when there is no such silence still in force)."""

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from hub.alarms import AlarmChange, AlarmManager
 from hub.clock import Clock, iso
-from hub.db import Database
+from hub.db import Database, inserted_id
 from hub.events import EventBus
 from hub.roster import Roster
 from hub.rules.config import RuleSet
@@ -113,7 +113,7 @@ class TicketManager:
             (alarm["id"], alarm["device_id"], alarm["kind"], alarm["zone"], alarm["type"], alarm["severity"],
              self.assignee(), now, respond_due, due),
         )
-        ticket_id = int(cur.lastrowid)
+        ticket_id = inserted_id(cur)
         self._history(ticket_id, "opened", alarm_id=alarm["id"])
         self._announce(ticket_id)
         return ticket_id
@@ -127,7 +127,7 @@ class TicketManager:
             "INSERT INTO tickets(alarm_id, device_id, kind, zone, fault, severity, state, assignee, opened_at, "
             "respond_due_at, due_at) VALUES (0,'','',?,?,'major','open',?,?,?,?)",
             (zone, fault[:200], self.assignee(), now, respond_due, due))
-        ticket_id = int(cur.lastrowid)
+        ticket_id = inserted_id(cur)
         self._history(ticket_id, "opened", actor, manual=True)
         self._announce(ticket_id)
         return ticket_id

@@ -149,7 +149,7 @@ def backtest(history: History, model: QuantileForecaster, horizon: int, test_day
     result.actual, result.forecast, result.baseline = actuals, forecasts, baselines
     result.keys = fc.keys
     qs = tuple(model.quantiles)
-    s = score(np.concatenate([a.ravel() for a in actuals]),
+    s: dict[str, Any] = score(np.concatenate([a.ravel() for a in actuals]),
               np.concatenate([f.reshape(-1, len(qs)) for f in forecasts]),
               np.concatenate([b.ravel() for b in baselines]), qs)
     s.update(target=model.target, horizon=horizon, test_days=test_days, n_origins=len(origins),

@@ -28,7 +28,9 @@ def plot_backtest(result: BacktestResult, key: str, path: str | Path, timezone: 
     runs = list(zip(result.origins, result.actual, result.forecast))
     for i, (o, act, fc) in enumerate(runs[-last_origins:] if last_origins else runs):
         steps = act.shape[1]
-        times = [dt.datetime.fromtimestamp(result.start_s + (o + 1 + j) * freq_s, tz) for j in range(steps)]
+        # Matplotlib date numbers: what its datetime unit converter would make of the datetimes, typed.
+        times = mdates.date2num([dt.datetime.fromtimestamp(result.start_s + (o + 1 + j) * freq_s, tz)
+                                 for j in range(steps)])
         first = i == 0
         ax.fill_between(times, fc[k, :, lo], fc[k, :, hi], color="tab:blue", alpha=0.22, linewidth=0,
                         label="10th-90th percentile" if first else None)

@@ -21,7 +21,7 @@ import struct
 import threading
 import time
 
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import paho.mqtt.client as mqtt
 
@@ -174,7 +174,7 @@ def device_subscriptions(site: str, kinds: KindRegistry) -> list[tuple[str, int]
 
 
 class MqttLink:
-    def __init__(self, cfg: Config, kinds: KindRegistry, put_many: Callable[[list[MqttIn], float | None], None],
+    def __init__(self, cfg: Config, kinds: KindRegistry, put_many: Callable[[Sequence[MqttIn], float | None], None],
                  on_puback: Callable[[int], None], on_connected: Callable[[], None] | None = None) -> None:
         self.cfg = cfg
         self.site = cfg.site.id
@@ -261,7 +261,7 @@ class MqttLink:
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         """The messages paho decoded itself (a packet split across reads, QoS 2)."""
         topic = msg._topic.decode("utf-8", "replace")  # .topic raises on bad UTF-8; the pipeline dead-letters it
-        self._on_publishes([MqttIn(topic, msg.payload, msg.mid, msg.qos, bool(msg.retain))])
+        self._on_publishes([MqttIn(topic, bytes(msg.payload), msg.mid, msg.qos, bool(msg.retain))])
 
     def _on_publishes(self, items: list[MqttIn]) -> None:
         while not self.closing:

@@ -121,7 +121,7 @@ class DeviceConnection:
             return
         c.loop_stop()
         sock = c.socket()
-        if sock is not None:
+        if isinstance(sock, socket.socket):  # paho's SocketLike may be a websocket wrapper with no shutdown
             try:
                 sock.shutdown(socket.SHUT_RDWR)
             except OSError:

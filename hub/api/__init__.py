@@ -7,7 +7,7 @@ import ipaddress
 import json
 import math
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, overload
 
 from aiohttp import web
 
@@ -79,6 +79,10 @@ async def body_json(request: web.Request) -> dict[str, Any]:
     return data
 
 
+@overload
+def query_int(request: web.Request, name: str, default: int, lo: int = 0, hi: int = INT64_MAX) -> int: ...
+@overload
+def query_int(request: web.Request, name: str, default: None, lo: int = 0, hi: int = INT64_MAX) -> int | None: ...
 def query_int(request: web.Request, name: str, default: int | None, lo: int = 0, hi: int = INT64_MAX) -> int | None:
     """An integer query parameter in [lo, hi]: ASCII digits only (not '²', not '1e3', not '-0'), else 400."""
     text = request.query.get(name)

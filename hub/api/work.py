@@ -109,6 +109,13 @@ async def dispatches(request: web.Request) -> web.Response:
     return ok(ctx(request).hub.dispatch.list(state, username=mine))
 
 
+def _dispatch_step(name: str) -> Callable[[Hub, int, User], dict]:
+    """``hub.dispatch.<name>(id, username, role)``: one of a dispatch's steps, taken by the signed-in user."""
+    def step(hub: Hub, i: int, user: User) -> dict:
+        return getattr(hub.dispatch, name)(i, user.username, user.role)
+    return step
+
+
 RESOLVE_BODY = {"type": "object", "required": ["code"], "properties": {"code": {"type": "string", "enum": list(RESOLUTION_CODES)}}}
 ROUTES = [
     Route("GET", "/api/alarms", alarms, "read", "Alarms, newest first (?state=active|acknowledged|cleared)", arr(ALARM),
@@ -128,8 +135,7 @@ ROUTES = [
           "Dispatches (a floor manager sees their own unless ?all=1)", arr(DISPATCH),
           query={"state": enum(*DISPATCH_STATES, ""), "all": enum("0", "1", "")}, tag="dispatch"),
 ] + [
-    Route("POST", f"/api/dispatches/{{id}}/{name}", _action(
-              "dispatch", name, lambda hub, i, user, name=name: getattr(hub.dispatch, name)(i, user.username, user.role)),
+    Route("POST", f"/api/dispatches/{{id}}/{name}", _action("dispatch", name, _dispatch_step(name)),
           "dispatches.act", f"{name.capitalize()} a dispatch offered to you", DISPATCH, tag="dispatch")
     for name in ("accept", "decline", "arrive", "complete")
 ]
