@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from floorops.contract import ID_RE, MAX_SLOTS
 from floorops.config import Config
 from floorops.kinds import BUILTIN, TRANSPORTS, KindError, KindRegistry, from_plugins
+
+Point = tuple[float, float]
 
 ZONE_KINDS = (
     "registration", "payment", "clinic", "lab", "imaging", "pharmacy", "paediatrics", "emergency", "entrance",
@@ -41,6 +43,23 @@ class Zone:
     y: float = 0
     w: float = 10
     h: float = 10
+    # Floor-plan shape (same units); empty: the console draws the rectangle above.
+    polygon: tuple[Point, ...] = ()
+
+
+@dataclass(frozen=True)
+class Floor:
+    """A floor's drawing: its outline, corridors and stair/lift cores, in the zones' 0..100 floor units.
+
+    Optional: a floor without an entry is drawn from its zones alone (the console's fallback)."""
+
+    number: int
+    name: str = ""
+    name_zh: str = ""
+    outline: tuple[Point, ...] = ()
+    corridors: tuple[tuple[Point, ...], ...] = ()
+    # Stairs and lifts: where the console draws flows that go to or come from another floor.
+    lifts: tuple[Point, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -77,6 +96,7 @@ class Site:
     queues: tuple[Queue, ...]
     devices: tuple[Device, ...]
     holidays: tuple[dt.date, ...] = ()
+    floors: tuple[Floor, ...] = ()
     buildings: tuple[str, ...] = ("main",)
     name_zh: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
@@ -114,6 +134,48 @@ def _take(entry: dict[str, Any], cls: type[Any], where: str) -> Any:
         raise SiteError(f"{where}: {exc}") from None
 
 
+def _point(value: Any, where: str) -> Point:
+    if (not isinstance(value, (list, tuple)) or len(value) != 2
+            or not all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in value)):
+        raise SiteError(f"{where}: a point is [x, y], two numbers; got {value!r}")
+    x, y = float(value[0]), float(value[1])
+    if not (0 <= x <= 100 and 0 <= y <= 100):
+        raise SiteError(f"{where}: point [{x:g}, {y:g}] is outside the floor's 0..100 units")
+    return (x, y)
+
+
+def _polygon(value: Any, where: str) -> tuple[Point, ...]:
+    """A list of at least three [x, y] points inside the floor (a shape the console can fill)."""
+    if not isinstance(value, (list, tuple)) or len(value) < 3:
+        raise SiteError(f"{where}: a polygon needs at least 3 points [[x, y], ...]")
+    return tuple(_point(p, where) for p in value)
+
+
+def _floors(data: Any, source: str, zone_floors: set[int]) -> tuple[Floor, ...]:
+    if not isinstance(data, list):
+        raise SiteError(f"{source}: floors must be an array of tables [[floors]]")
+    floors: list[Floor] = []
+    for i, entry in enumerate(data):
+        where = f"{source}: floors[{i}]"
+        if not isinstance(entry, dict):
+            raise SiteError(f"{where}: must be a table")
+        f = _take(entry, Floor, where)
+        if not isinstance(f.number, int) or isinstance(f.number, bool):
+            raise SiteError(f"{where}: number must be an integer")
+        if f.number not in zone_floors:
+            raise SiteError(f"{where}: no zone is on floor {f.number}")
+        if any(other.number == f.number for other in floors):
+            raise SiteError(f"{where}: floor {f.number} is declared twice")
+        if not isinstance(f.corridors, (list, tuple)) or not isinstance(f.lifts, (list, tuple)):
+            raise SiteError(f"{where}: corridors is a list of polygons, lifts a list of [x, y] points")
+        floors.append(replace(
+            f, name=str(f.name), name_zh=str(f.name_zh),
+            outline=_polygon(f.outline, f"{where} outline") if f.outline else (),
+            corridors=tuple(_polygon(c, f"{where} corridors[{k}]") for k, c in enumerate(f.corridors)),
+            lifts=tuple(_point(p, f"{where} lifts[{k}]") for k, p in enumerate(f.lifts))))
+    return tuple(sorted(floors, key=lambda f: f.number))
+
+
 def parse_site(data: dict[str, Any], source: str = "site", kinds: KindRegistry = BUILTIN) -> Site:
     """Build and check a :class:`Site` from the decoded TOML tables, its devices against ``kinds``."""
     s = data.get("site")
@@ -139,6 +201,9 @@ def parse_site(data: dict[str, Any], source: str = "site", kinds: KindRegistry =
             raise SiteError(f"{source}: zone {z.id}: kind {z.kind!r} is not one of {', '.join(ZONE_KINDS)}")
         if z.capacity <= 0:
             raise SiteError(f"{source}: zone {z.id}: capacity must be positive")
+    zones = tuple(replace(z, polygon=_polygon(z.polygon, f"{source}: zone {z.id} polygon") if z.polygon else ())
+                  for z in zones)
+    floors = _floors(data.get("floors", []), source, {z.floor for z in zones})
     if len(set(zone_ids)) != len(zone_ids):
         raise SiteError(f"{source}: duplicate zone ids")
     queue_ids = {q.id for q in queues}
@@ -175,7 +240,7 @@ def parse_site(data: dict[str, Any], source: str = "site", kinds: KindRegistry =
     known = {"id", "name", "timezone", "holidays", "buildings", "name_zh"}
     return Site(
         id=str(s["id"]), name=str(s["name"]), timezone=str(s["timezone"]), zones=zones, queues=queues,
-        devices=devices, holidays=holidays, buildings=tuple(s.get("buildings", ["main"])),
+        devices=devices, holidays=holidays, floors=floors, buildings=tuple(s.get("buildings", ["main"])),
         name_zh=str(s.get("name_zh", "")), extra={k: v for k, v in s.items() if k not in known}, kinds=kinds,
     )
 

@@ -24,7 +24,7 @@ from console import STATIC_DIR
 from centre.services import free_port
 from floorops.site import Site, load_site
 from floorops.config import load_config
-from floorops.kinds import BUILTIN
+from hub.views import site_json
 
 # A kiosk's last reading, as the hub keeps it (GET /api/devices ``readings``).
 KIOSK_READINGS = {"resp_ms": 640, "paper_pct": 80.5, "card_reader": "ok", "cpu_pct": 12.0}
@@ -290,12 +290,7 @@ class FakeHub:
         return self._json({"username": request[USER], "role": self.role(request), "person": person})
 
     async def get_site(self, request: web.Request) -> web.Response:
-        s = self.site
-        zones = [{"id": z.id, "name": z.name, "name_zh": z.name_zh, "kind": z.kind, "capacity": z.capacity,
-                  "floor": z.floor, "x": z.x, "y": z.y, "w": z.w, "h": z.h} for z in s.zones]
-        return self._json({"id": s.id, "name": s.name, "name_zh": s.name_zh, "timezone": s.timezone, "zones": zones,
-                           "floors": sorted({z.floor for z in s.zones}),
-                           "device_kinds": [k.json() for k in BUILTIN]})
+        return self._json(site_json(self.site))  # the hub's own view of the site file
 
     async def kpis(self, request: web.Request) -> web.Response:
         faulted = sum(d["state"] == "fault" for d in self.devices.values())

@@ -1,0 +1,70 @@
+"""The floor plan in the site file: zone polygons and [[floors]] (docs/site.md "Floor plan")."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from floorops.config import load_config
+from floorops.site import SiteError, load_site, parse_site
+
+
+def site(zone: dict[str, Any] | None = None, floors: list[Any] | None = None) -> dict[str, Any]:
+    data: dict[str, Any] = {"site": {"id": "x", "name": "X", "timezone": "Asia/Shanghai"},
+                            "zones": [{"id": "a", "name": "A", "kind": "clinic", "capacity": 10, **(zone or {})}]}
+    if floors is not None:
+        data["floors"] = floors
+    return data
+
+
+def test_a_zone_polygon_and_a_floor_are_read() -> None:
+    s = parse_site(site({"polygon": [[0, 0], [50, 0], [50.5, 40], [0, 40]]},
+                        [{"number": 1, "name": "Ground", "name_zh": "一楼", "outline": [[0, 0], [100, 0], [100, 100]],
+                          "corridors": [[[0, 40], [100, 40], [100, 50], [0, 50]]], "lifts": [[30, 45]]}]))
+    assert s.zones[0].polygon == ((0, 0), (50, 0), (50.5, 40), (0, 40))
+    (floor,) = s.floors
+    assert (floor.number, floor.name, floor.name_zh) == (1, "Ground", "一楼")
+    assert floor.corridors == (((0, 40), (100, 40), (100, 50), (0, 50)),)
+    assert floor.lifts == ((30, 45),)
+
+
+def test_without_a_plan_zones_keep_their_rectangles() -> None:
+    s = parse_site(site())
+    assert s.zones[0].polygon == () and s.floors == ()
+
+
+@pytest.mark.parametrize(("zone", "message"), [
+    ({"polygon": [[0, 0], [10, 0]]}, "zone a polygon: a polygon needs at least 3 points"),
+    ({"polygon": [[0, 0], [10, 0], [10, 120]]}, r"zone a polygon: point \[10, 120\] is outside the floor's 0..100"),
+    ({"polygon": [[0, 0], [10, 0], [-1, 5]]}, "is outside the floor's 0..100 units"),
+    ({"polygon": [[0, 0], [10, 0], [10]]}, r"a point is \[x, y\], two numbers; got \[10\]"),
+    ({"polygon": [[0, 0], [10, 0], ["a", 3]]}, "a point is"),
+    ({"polygon": "square"}, "at least 3 points"),
+])
+def test_bad_zone_polygons_are_refused_naming_the_zone(zone: dict[str, Any], message: str) -> None:
+    with pytest.raises(SiteError, match=message):
+        parse_site(site(zone))
+
+
+@pytest.mark.parametrize(("floors", "message"), [
+    ([{"number": 2}], r"floors\[0\]: no zone is on floor 2"),
+    ([{"number": 1}, {"number": 1}], r"floors\[1\]: floor 1 is declared twice"),
+    ([{"number": 1, "colour": "red"}], r"floors\[0\]: unknown keys colour"),
+    ([{"name": "no number"}], r"floors\[0\]: .*number"),
+    ([{"number": "1"}], "number must be an integer"),
+    ([{"number": 1, "outline": [[0, 0], [1, 1]]}], r"floors\[0\] outline: a polygon needs at least 3 points"),
+    ([{"number": 1, "corridors": [[[0, 0], [1, 1], [200, 1]]]}], r"floors\[0\] corridors\[0\]: point"),
+    ([{"number": 1, "lifts": [[5, 5, 5]]}], r"floors\[0\] lifts\[0\]: a point is"),
+    ({"number": 1}, "floors must be an array of tables"),
+])
+def test_bad_floors_are_refused_naming_the_entry(floors: Any, message: str) -> None:
+    with pytest.raises(SiteError, match=message):
+        parse_site(site(floors=floors))
+
+
+def test_the_demo_site_has_a_drawn_plan_for_each_floor() -> None:
+    demo = load_site(load_config(env={}).site.file)
+    assert [f.number for f in demo.floors] == sorted({z.floor for z in demo.zones}) == [1, 2]
+    assert all(f.name and f.name_zh and len(f.outline) >= 3 and f.corridors and f.lifts for f in demo.floors)
+    assert all(len(z.polygon) >= 3 for z in demo.zones)
