@@ -116,6 +116,9 @@ def test_flows_are_arrows_as_wide_as_their_counts_and_below_k_never_shows(
     leave = page.locator('svg[data-floor="1"] [data-testid=flow][data-part="leave"][data-dest="im_clinic"]')
     expect(leave).to_contain_text(TO_FLOOR_2[lang])
     expect(page.locator('svg[data-floor="2"] [data-testid=flow][data-part="arrive"][data-dest="im_clinic"]')).to_have_count(1)
+    # More visitors than usual walk back and forth in CT (18 %, usually 6 %): a badge on the zone.
+    expect(page.locator('[data-testid=wandering][data-zone="imaging_ct"] text')).to_have_text(
+        "↺ 18% (usual 6%)" if lang == "en" else "↺ 18%（通常 6%）")
     page.get_by_test_id("plan-flows").uncheck()
     expect(page.get_by_test_id("flow")).to_have_count(0)
     page.get_by_test_id("plan-flows").check()

@@ -157,7 +157,8 @@ export class FloorPlan {
         if (tall < 10) extra.remove();
         // Flows attach below the labels: halfway between the centroid and the shape's bottom.
         const anchor = [cx, (cy + (box.y1 - cy) * 0.55) * Y_SCALE];
-        this.parts.set(z.id, { g, rect: polygon, title, num, extra, name, zone: z, floor, anchor, width: w });
+        const foot = [lx, box.y1 * Y_SCALE - 1.6];  // where the wandering badge goes
+        this.parts.set(z.id, { g, rect: polygon, title, num, extra, name, zone: z, floor, anchor, foot, width: w });
         zonesG.append(g);
       }
       svg.append(zonesG);
@@ -265,9 +266,13 @@ export class FloorPlan {
     }
   }
 
-  /** flows: [{origin, dest, count, median_transit_s}] of /api/flows, already cut to counts >= k. */
-  setFlows(flows) {
+  /**
+   * flows: [{origin, dest, count, median_transit_s}] of /api/flows, already cut to counts >= k; wandering:
+   * [{zone, rate, usual, ...}], the share of a zone's visitors walking back and forth, and its usual share.
+   */
+  setFlows(flows, wandering = []) {
     this.flows = flows || [];
+    this.wandering = wandering || [];
     this.drawFlows();
   }
 
@@ -276,6 +281,16 @@ export class FloorPlan {
     if (!this.showFlows) return;
     const i = this.i18n;
     const flows = this.flows.filter((f) => this.parts.has(f.origin) && this.parts.has(f.dest) && f.origin !== f.dest);
+    // Zones where more visitors than usual walk back and forth (lost, or sent between counters): a badge.
+    for (const w of this.wandering || []) {
+      const p = this.parts.get(w.zone);
+      if (!p || !(+w.rate > +(w.usual ?? 0))) continue;
+      this.floorSvgs.get(p.floor).flowsG.append(s("g", { "data-testid": "wandering", "data-zone": w.zone },
+        s("title", {}, i.t("plan.wandering_title", { p: i.percent(w.rate, 0), u: i.percent(w.usual, 0),
+          t: i.duration(w.extra_walk_s) })),
+        s("text", { class: "wandering", x: p.foot[0], y: p.foot[1], "text-anchor": "middle" },
+          i.t("plan.wandering", { p: i.percent(w.rate, 0), u: i.percent(w.usual, 0) }))));
+    }
     const max = Math.max(1, ...flows.map((f) => +f.count || 0));
     const width = (count) => 0.35 + 1.9 * ((+count || 0) / max);
     // Heaviest last, so it draws on top.

@@ -11,6 +11,7 @@ export const STEP_MS = 15 * 60_000;
 const FLOWS_REFRESH_MS = 60_000;
 const SATISFACTION_REFRESH_MS = 5 * 60_000;
 const HISTORY_LIMIT = 10_000;
+const HISTORY_RELOAD_MS = 5_000;
 // Replayed zones get a crowding level from their share of capacity, as the zone_crowded rule's defaults
 // (hub/rules: busy at 70 %, crowded at 90 %): the hub keeps no history of levels.
 const BUSY_SHARE = 0.7;
@@ -133,7 +134,10 @@ export class PlanControls {
     clearTimeout(this.seekTimer);
     // Dragging fires many inputs: fetch the window's flows once the hand rests.
     this.seekTimer = setTimeout(() => this.loadFlows(), 250);
-    if (!this.history) await this.loadHistory();
+    // Loaded on the first replay; again when a step newer than what was loaded is asked for (a wall runs all day).
+    if (!this.history || (this.shownAt > this.historyAt && Date.now() - this.historyAt > HISTORY_RELOAD_MS)) {
+      await this.loadHistory();
+    }
     if (this.live) return;
     this.replayed = this.zonesAt(this.shownAt);
     this.onChange();
@@ -154,6 +158,7 @@ export class PlanControls {
 
   async loadHistory() {
     const since = new Date(this.midnight).toISOString();
+    this.historyAt = Date.now();
     const zones = this.app.site?.zones || [];
     const answers = await Promise.allSettled(zones.map((z) => this.app.api.get(
       `/api/zones/${encodeURIComponent(z.id)}/history?since=${encodeURIComponent(since)}&limit=${HISTORY_LIMIT}`)));
@@ -190,17 +195,19 @@ export class PlanControls {
     }
     const wanted = this.live ? "live" : this.shownAt;
     let flows = [];
+    let wandering = [];
     try {
       const data = await this.app.api.get(path);
       // Pairs under k are never sent (FLOWCONTRACT); should one slip through, it is not drawn either.
       const k = +(data?.k ?? 0);
       flows = rowsOf(data, "flows").filter((f) => +f.count >= k && +f.count > 0);
+      wandering = Array.isArray(data?.wandering) ? data.wandering : [];
       this.el.dataset.flows = "ok";
     } catch {
       this.el.dataset.flows = "unavailable";
     }
     if (wanted !== (this.live ? "live" : this.shownAt)) return;  // the slider moved on meanwhile
-    this.plan.setFlows(flows);
+    this.plan.setFlows(flows, wandering);
   }
 
   async loadSatisfaction() {
