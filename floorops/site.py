@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from floorops.contract import ID_RE, MAX_SLOTS
 from floorops.config import Config
+from floorops.floorsvg import FloorSvgError, read_floor_svg
 from floorops.kinds import BUILTIN, TRANSPORTS, KindError, KindRegistry, from_plugins
 
 Point = tuple[float, float]
@@ -60,6 +61,9 @@ class Floor:
     corridors: tuple[tuple[Point, ...], ...] = ()
     # Stairs and lifts: where the console draws flows that go to or come from another floor.
     lifts: tuple[Point, ...] = ()
+    # An SVG drawing of the floor, relative to the site file (floorops.floorsvg): read into the fields above
+    # and the zones' polygons when the site loads.
+    svg: str = ""
 
 
 @dataclass(frozen=True)
@@ -151,7 +155,11 @@ def _polygon(value: Any, where: str) -> tuple[Point, ...]:
     return tuple(_point(p, where) for p in value)
 
 
-def _floors(data: Any, source: str, zone_floors: set[int]) -> tuple[Floor, ...]:
+def _floors(data: Any, source: str, zones: tuple[Zone, ...], base: Path | None
+            ) -> tuple[tuple[Floor, ...], dict[str, tuple[Point, ...]]]:
+    """The [[floors]] entries, and the zone shapes their SVG files draw (zone id -> polygon)."""
+    zone_floors = {z.floor for z in zones}
+    svg_shapes: dict[str, tuple[Point, ...]] = {}
     if not isinstance(data, list):
         raise SiteError(f"{source}: floors must be an array of tables [[floors]]")
     floors: list[Floor] = []
@@ -168,16 +176,43 @@ def _floors(data: Any, source: str, zone_floors: set[int]) -> tuple[Floor, ...]:
             raise SiteError(f"{where}: floor {f.number} is declared twice")
         if not isinstance(f.corridors, (list, tuple)) or not isinstance(f.lifts, (list, tuple)):
             raise SiteError(f"{where}: corridors is a list of polygons, lifts a list of [x, y] points")
-        floors.append(replace(
-            f, name=str(f.name), name_zh=str(f.name_zh),
+        f = replace(
+            f, name=str(f.name), name_zh=str(f.name_zh), svg=str(f.svg),
             outline=_polygon(f.outline, f"{where} outline") if f.outline else (),
             corridors=tuple(_polygon(c, f"{where} corridors[{k}]") for k, c in enumerate(f.corridors)),
-            lifts=tuple(_point(p, f"{where} lifts[{k}]") for k, p in enumerate(f.lifts))))
-    return tuple(sorted(floors, key=lambda f: f.number))
+            lifts=tuple(_point(p, f"{where} lifts[{k}]") for k, p in enumerate(f.lifts)))
+        if f.svg:
+            f = _with_svg(f, where, zones, base, svg_shapes)
+        floors.append(f)
+    return tuple(sorted(floors, key=lambda f: f.number)), svg_shapes
 
 
-def parse_site(data: dict[str, Any], source: str = "site", kinds: KindRegistry = BUILTIN) -> Site:
-    """Build and check a :class:`Site` from the decoded TOML tables, its devices against ``kinds``."""
+def _with_svg(f: Floor, where: str, zones: tuple[Zone, ...], base: Path | None,
+              svg_shapes: dict[str, tuple[Point, ...]]) -> Floor:
+    """The floor with its SVG's outline, corridors and lifts added; its zone shapes go into ``svg_shapes``."""
+    if base is None:
+        raise SiteError(f"{where}: svg {f.svg!r} needs a site file to be relative to")
+    try:
+        drawn = read_floor_svg(base / f.svg, {z.id for z in zones})
+    except FloorSvgError as exc:
+        raise SiteError(f"{where} svg: {exc}") from None
+    on_floor = {z.id for z in zones if z.floor == f.number}
+    for zone_id, shape in drawn.shapes.items():
+        if zone_id not in on_floor:
+            raise SiteError(f"{where} svg: zone {zone_id} is drawn on floor {f.number} but is not on it")
+        svg_shapes[zone_id] = _polygon(shape, f"{where} svg zone {zone_id}")
+    if f.outline and drawn.outline:
+        raise SiteError(f"{where}: outline is both in the site file and in {f.svg}")
+    return replace(
+        f, outline=f.outline or (_polygon(drawn.outline, f"{where} svg outline") if drawn.outline else ()),
+        corridors=f.corridors + tuple(_polygon(c, f"{where} svg corridor") for c in drawn.corridors),
+        lifts=f.lifts + tuple(_point(p, f"{where} svg lift") for p in drawn.lifts))
+
+
+def parse_site(data: dict[str, Any], source: str = "site", kinds: KindRegistry = BUILTIN,
+               base: Path | None = None) -> Site:
+    """Build and check a :class:`Site` from the decoded TOML tables, its devices against ``kinds``; floor SVG
+    files are relative to ``base`` (the site file's folder)."""
     s = data.get("site")
     if not isinstance(s, dict):
         raise SiteError(f"{source}: missing [site] table")
@@ -203,7 +238,11 @@ def parse_site(data: dict[str, Any], source: str = "site", kinds: KindRegistry =
             raise SiteError(f"{source}: zone {z.id}: capacity must be positive")
     zones = tuple(replace(z, polygon=_polygon(z.polygon, f"{source}: zone {z.id} polygon") if z.polygon else ())
                   for z in zones)
-    floors = _floors(data.get("floors", []), source, {z.floor for z in zones})
+    floors, svg_shapes = _floors(data.get("floors", []), source, zones, base)
+    for z in zones:
+        if z.id in svg_shapes and z.polygon:
+            raise SiteError(f"{source}: zone {z.id}: polygon is both in the site file and in its floor's svg")
+    zones = tuple(replace(z, polygon=svg_shapes[z.id]) if z.id in svg_shapes else z for z in zones)
     if len(set(zone_ids)) != len(zone_ids):
         raise SiteError(f"{source}: duplicate zone ids")
     queue_ids = {q.id for q in queues}
@@ -253,7 +292,7 @@ def load_site(path: str | Path, kinds: KindRegistry = BUILTIN) -> Site:
         raise SiteError(f"{p}: no such site file") from None
     except tomllib.TOMLDecodeError as exc:
         raise SiteError(f"{p}: {exc}") from None
-    return parse_site(data, str(p), kinds)
+    return parse_site(data, str(p), kinds, base=p.parent)
 
 
 def site_of(cfg: Config) -> Site:
