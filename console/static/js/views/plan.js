@@ -12,6 +12,7 @@ const FLOWS_REFRESH_MS = 60_000;
 const SATISFACTION_REFRESH_MS = 5 * 60_000;
 const HISTORY_LIMIT = 10_000;
 const HISTORY_RELOAD_MS = 5_000;
+const HISTORY_PAGES = 10;
 // Replayed zones get a crowding level from their share of capacity, as the zone_crowded rule's defaults
 // (hub/rules: busy at 70 %, crowded at 90 %): the hub keeps no history of levels.
 const BUSY_SHARE = 0.7;
@@ -160,14 +161,28 @@ export class PlanControls {
     const since = new Date(this.midnight).toISOString();
     this.historyAt = Date.now();
     const zones = this.app.site?.zones || [];
-    const answers = await Promise.allSettled(zones.map((z) => this.app.api.get(
-      `/api/zones/${encodeURIComponent(z.id)}/history?since=${encodeURIComponent(since)}&limit=${HISTORY_LIMIT}`)));
+    const answers = await Promise.allSettled(zones.map((z) => this.zoneHistory(z.id, since)));
     this.history = new Map(zones.map((z, k) => {
-      const rows = answers[k].status === "fulfilled" ? rowsOf(answers[k].value, "history") : [];
+      const rows = answers[k].status === "fulfilled" ? answers[k].value : [];
       const points = rows.map((r) => [Date.parse(r.ts ?? r.time), r.occupancy ?? r.value])
         .filter(([ms, v]) => Number.isFinite(ms) && v !== null && v !== undefined).sort((a, b) => a[0] - b[0]);
       return [z.id, points];
     }));
+  }
+
+  /** A zone's rows since ``since``, page after page while a page is full (an edge publishing often). */
+  async zoneHistory(id, since) {
+    const rows = [];
+    let from = since;
+    for (let page = 0; page < HISTORY_PAGES; page++) {
+      const batch = rowsOf(await this.app.api.get(
+        `/api/zones/${encodeURIComponent(id)}/history?since=${encodeURIComponent(from)}&limit=${HISTORY_LIMIT}`), "history");
+      rows.push(...batch);
+      const last = batch[batch.length - 1];
+      if (batch.length < HISTORY_LIMIT || !(last?.ts ?? last?.time)) break;
+      from = last.ts ?? last.time;  // the next page starts at the last point (seen twice: harmless)
+    }
+    return rows;
   }
 
   /** Each zone's last measured occupancy in the step ending at ``at`` (none: "no data" for that step). */
