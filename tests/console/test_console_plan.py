@@ -63,11 +63,12 @@ def test_each_floor_is_drawn_from_its_plan_and_labels_fit(
         expect(svg.locator(".plan-lift")).to_have_count(2)
     expect(page.locator(".floor h3").first).to_contain_text(FLOOR_TITLE[lang])
     reg = fake_hub.site.zone("reg_hall")
-    label = page.locator('.zone-g[data-zone="reg_hall"] .zone-name').text_content() or ""
+    label = page.locator('.zone-label[data-zone="reg_hall"] .zone-name').text_content() or ""
     assert label == reg.name_zh if lang == "zh" else reg.name.startswith(label.rstrip("…")) and len(label) > 12, label
     # Every zone's name stays inside its shape's box, Chinese included (glyphs one em wide).
     outside = page.evaluate("""() => [...document.querySelectorAll('.zone-g')].filter((g) => {
-        const shape = g.querySelector('.zone-rect').getBBox(), text = g.querySelector('.zone-name').getBBox();
+        const label = document.querySelector(`.zone-label[data-zone="${g.dataset.zone}"]`);
+        const shape = g.querySelector('.zone-rect').getBBox(), text = label.querySelector('.zone-name').getBBox();
         return text.x < shape.x - 0.1 || text.x + text.width > shape.x + shape.width + 0.1; }).map((g) => g.dataset.zone)""")
     assert outside == []
     # Both floors fit the wall's height without scrolling.
@@ -138,12 +139,12 @@ def test_satisfaction_layer_shows_scores_against_the_target(
     page.get_by_test_id("plan-mode-satisfaction").click()
     reg = page.locator('.zone-g[data-zone="reg_hall"]')
     expect(reg).to_have_attribute("data-satisfaction", "poor")
-    expect(reg.locator(".zone-extra")).to_have_text("★ 62.5 (140)" if lang == "en" else "★ 62.5（140）")
+    expect(page.locator('.zone-label[data-zone="reg_hall"] .zone-extra')).to_have_text("★ 62.5 (140)" if lang == "en" else "★ 62.5（140）")
     expect(page.locator('.zone-g[data-zone="pharmacy"]')).to_have_attribute("data-satisfaction", "good")
     expect(page.locator('.zone-g[data-zone="lab"]')).to_have_attribute("data-satisfaction", "fair")
     entrance = page.locator('.zone-g[data-zone="entrance"]')
     expect(entrance).to_have_attribute("data-satisfaction", "unknown")
-    expect(entrance.locator(".zone-extra")).to_have_text("no ratings" if lang == "en" else "暂无评价")
+    expect(page.locator('.zone-label[data-zone="entrance"] .zone-extra')).to_have_text("no ratings" if lang == "en" else "暂无评价")
     expect(page.get_by_test_id("plan-sat-target")).to_have_text("target 80" if lang == "en" else "目标 80")
     assert rgb(zone_fill(page, "pharmacy")) == (47, 122, 90)
 
@@ -174,7 +175,7 @@ def test_the_slider_replays_the_day_and_live_returns(
     live_word, replay_word = ("Live", "Replay") if lang == "en" else ("实时", "回放")
     page = open_plan(fake_hub, open_console, lang)
     controls, shown = page.get_by_test_id("plan-controls"), page.get_by_test_id("plan-time")
-    lab = page.locator('.zone-g[data-zone="lab"] [data-testid=zone-num]')
+    lab = page.locator('.zone-label[data-zone="lab"] [data-testid=zone-num]')
     expect(controls).to_have_attribute("data-state", "live")
     expect(shown).to_have_text(f"{live_word} · 14:40")
     expect(lab).to_have_text("80 / 100")

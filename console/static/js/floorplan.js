@@ -134,7 +134,9 @@ export class FloorPlan {
         markerWidth: 2.6, markerHeight: 2.6, orient: "auto-start-reverse" }, s("path", { d: "M0,0 L10,5 L0,10 z", class: "flow-head" }))));
       if (plan?.outline?.length >= 3) svg.append(s("polygon", { class: "plan-outline", points: pts(plan.outline) }));
       for (const c of plan?.corridors || []) svg.append(s("polygon", { class: "plan-corridor", points: pts(c) }));
+      // Layers, bottom to top: zone shapes, flows, zone labels (text stays readable over the arrows).
       const zonesG = s("g", { class: "zones" });
+      const labelsG = s("g", { class: "zone-labels" });
       for (const z of this.siteZones.filter((zz) => (zz.floor ?? 1) === floor)) {
         const shape = shapeOf(z);
         const box = bbox(shape);
@@ -153,7 +155,8 @@ export class FloorPlan {
         const num = s("text", { class: "zone-num", x: lx, y: top + 8.6, "text-anchor": "middle", "data-testid": "zone-num" }, "");
         const extra = s("text", { class: "zone-num zone-extra", x: lx, y: top + 12.2, "text-anchor": "middle" }, "");
         const g = s("g", { class: "zone-g", "data-zone": z.id, tabindex: 0, role: "button", onclick: () => this.onSelect(z.id),
-          onkeydown: (ev) => { if (ev.key === "Enter" || ev.key === " ") this.onSelect(z.id); } }, title, polygon, name, num, extra);
+          onkeydown: (ev) => { if (ev.key === "Enter" || ev.key === " ") this.onSelect(z.id); } }, title, polygon);
+        labelsG.append(s("g", { class: "zone-label", "data-zone": z.id }, name, num, extra));
         if (tall < 10) extra.remove();
         // Flows attach below the labels: halfway between the centroid and the shape's bottom.
         const anchor = [cx, (cy + (box.y1 - cy) * 0.55) * Y_SCALE];
@@ -169,7 +172,7 @@ export class FloorPlan {
       }
       svg.append(lifts);
       const flowsG = s("g", { class: "flows", "data-testid": `flows-${floor}` });
-      svg.append(flowsG);
+      svg.append(flowsG, labelsG);
       this.floorSvgs.set(floor, { svg, flowsG, lifts: (plan?.lifts || []).map(([x, y]) => [x, y * Y_SCALE]) });
       return h("div", { class: "floor" }, h("h3", {}, this.floorTitle(floor)), svg);
     }));
