@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import datetime as dt
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from floorops.contract import ID_RE, MAX_SLOTS
 from floorops.config import Config
+from floorops.floorsvg import FloorSvgError, read_floor_svg
 from floorops.kinds import BUILTIN, TRANSPORTS, KindError, KindRegistry, from_plugins
+
+Point = tuple[float, float]
 
 ZONE_KINDS = (
     "registration", "payment", "clinic", "lab", "imaging", "pharmacy", "paediatrics", "emergency", "entrance",
@@ -41,6 +44,26 @@ class Zone:
     y: float = 0
     w: float = 10
     h: float = 10
+    # Floor-plan shape (same units); empty: the console draws the rectangle above.
+    polygon: tuple[Point, ...] = ()
+
+
+@dataclass(frozen=True)
+class Floor:
+    """A floor's drawing: its outline, corridors and stair/lift cores, in the zones' 0..100 floor units.
+
+    Optional: a floor without an entry is drawn from its zones alone (the console's fallback)."""
+
+    number: int
+    name: str = ""
+    name_zh: str = ""
+    outline: tuple[Point, ...] = ()
+    corridors: tuple[tuple[Point, ...], ...] = ()
+    # Stairs and lifts: where the console draws flows that go to or come from another floor.
+    lifts: tuple[Point, ...] = ()
+    # An SVG drawing of the floor, relative to the site file (floorops.floorsvg): read into the fields above
+    # and the zones' polygons when the site loads.
+    svg: str = ""
 
 
 @dataclass(frozen=True)
@@ -77,6 +100,7 @@ class Site:
     queues: tuple[Queue, ...]
     devices: tuple[Device, ...]
     holidays: tuple[dt.date, ...] = ()
+    floors: tuple[Floor, ...] = ()
     buildings: tuple[str, ...] = ("main",)
     name_zh: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
@@ -114,8 +138,81 @@ def _take(entry: dict[str, Any], cls: type[Any], where: str) -> Any:
         raise SiteError(f"{where}: {exc}") from None
 
 
-def parse_site(data: dict[str, Any], source: str = "site", kinds: KindRegistry = BUILTIN) -> Site:
-    """Build and check a :class:`Site` from the decoded TOML tables, its devices against ``kinds``."""
+def _point(value: Any, where: str) -> Point:
+    if (not isinstance(value, (list, tuple)) or len(value) != 2
+            or not all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in value)):
+        raise SiteError(f"{where}: a point is [x, y], two numbers; got {value!r}")
+    x, y = float(value[0]), float(value[1])
+    if not (0 <= x <= 100 and 0 <= y <= 100):
+        raise SiteError(f"{where}: point [{x:g}, {y:g}] is outside the floor's 0..100 units")
+    return (x, y)
+
+
+def _polygon(value: Any, where: str) -> tuple[Point, ...]:
+    """A list of at least three [x, y] points inside the floor (a shape the console can fill)."""
+    if not isinstance(value, (list, tuple)) or len(value) < 3:
+        raise SiteError(f"{where}: a polygon needs at least 3 points [[x, y], ...]")
+    return tuple(_point(p, where) for p in value)
+
+
+def _floors(data: Any, source: str, zones: tuple[Zone, ...], base: Path | None
+            ) -> tuple[tuple[Floor, ...], dict[str, tuple[Point, ...]]]:
+    """The [[floors]] entries, and the zone shapes their SVG files draw (zone id -> polygon)."""
+    zone_floors = {z.floor for z in zones}
+    svg_shapes: dict[str, tuple[Point, ...]] = {}
+    if not isinstance(data, list):
+        raise SiteError(f"{source}: floors must be an array of tables [[floors]]")
+    floors: list[Floor] = []
+    for i, entry in enumerate(data):
+        where = f"{source}: floors[{i}]"
+        if not isinstance(entry, dict):
+            raise SiteError(f"{where}: must be a table")
+        f = _take(entry, Floor, where)
+        if not isinstance(f.number, int) or isinstance(f.number, bool):
+            raise SiteError(f"{where}: number must be an integer")
+        if f.number not in zone_floors:
+            raise SiteError(f"{where}: no zone is on floor {f.number}")
+        if any(other.number == f.number for other in floors):
+            raise SiteError(f"{where}: floor {f.number} is declared twice")
+        if not isinstance(f.corridors, (list, tuple)) or not isinstance(f.lifts, (list, tuple)):
+            raise SiteError(f"{where}: corridors is a list of polygons, lifts a list of [x, y] points")
+        f = replace(
+            f, name=str(f.name), name_zh=str(f.name_zh), svg=str(f.svg),
+            outline=_polygon(f.outline, f"{where} outline") if f.outline else (),
+            corridors=tuple(_polygon(c, f"{where} corridors[{k}]") for k, c in enumerate(f.corridors)),
+            lifts=tuple(_point(p, f"{where} lifts[{k}]") for k, p in enumerate(f.lifts)))
+        if f.svg:
+            f = _with_svg(f, where, zones, base, svg_shapes)
+        floors.append(f)
+    return tuple(sorted(floors, key=lambda f: f.number)), svg_shapes
+
+
+def _with_svg(f: Floor, where: str, zones: tuple[Zone, ...], base: Path | None,
+              svg_shapes: dict[str, tuple[Point, ...]]) -> Floor:
+    """The floor with its SVG's outline, corridors and lifts added; its zone shapes go into ``svg_shapes``."""
+    if base is None:
+        raise SiteError(f"{where}: svg {f.svg!r} needs a site file to be relative to")
+    try:
+        drawn = read_floor_svg(base / f.svg, {z.id for z in zones})
+    except FloorSvgError as exc:
+        raise SiteError(f"{where} svg: {exc}") from None
+    on_floor = {z.id for z in zones if z.floor == f.number}
+    for zone_id, shape in drawn.shapes.items():
+        if zone_id not in on_floor:
+            raise SiteError(f"{where} svg: zone {zone_id} is drawn on floor {f.number} but is not on it")
+        svg_shapes[zone_id] = _polygon(shape, f"{where} svg zone {zone_id}")
+    if f.outline and drawn.outline:
+        raise SiteError(f"{where}: outline is both in the site file and in {f.svg}")
+    return replace(
+        f, outline=f.outline or (_polygon(drawn.outline, f"{where} svg outline") if drawn.outline else ()),
+        corridors=f.corridors + tuple(_polygon(c, f"{where} svg corridor") for c in drawn.corridors),
+        lifts=f.lifts + tuple(_point(p, f"{where} svg lift") for p in drawn.lifts))
+
+
+def parse_site(data: dict[str, Any], source: str = "site", kinds: KindRegistry = BUILTIN,
+               base: Path | None = None) -> Site:
+    """Build and check a :class:`Site` from the decoded TOML tables, its devices against ``kinds``; floor SVG
+    files are relative to ``base`` (the site file's folder)."""
     s = data.get("site")
     if not isinstance(s, dict):
         raise SiteError(f"{source}: missing [site] table")
@@ -139,6 +236,13 @@ def parse_site(data: dict[str, Any], source: str = "site", kinds: KindRegistry =
             raise SiteError(f"{source}: zone {z.id}: kind {z.kind!r} is not one of {', '.join(ZONE_KINDS)}")
         if z.capacity <= 0:
             raise SiteError(f"{source}: zone {z.id}: capacity must be positive")
+    zones = tuple(replace(z, polygon=_polygon(z.polygon, f"{source}: zone {z.id} polygon") if z.polygon else ())
+                  for z in zones)
+    floors, svg_shapes = _floors(data.get("floors", []), source, zones, base)
+    for z in zones:
+        if z.id in svg_shapes and z.polygon:
+            raise SiteError(f"{source}: zone {z.id}: polygon is both in the site file and in its floor's svg")
+    zones = tuple(replace(z, polygon=svg_shapes[z.id]) if z.id in svg_shapes else z for z in zones)
     if len(set(zone_ids)) != len(zone_ids):
         raise SiteError(f"{source}: duplicate zone ids")
     queue_ids = {q.id for q in queues}
@@ -175,7 +279,7 @@ def parse_site(data: dict[str, Any], source: str = "site", kinds: KindRegistry =
     known = {"id", "name", "timezone", "holidays", "buildings", "name_zh"}
     return Site(
         id=str(s["id"]), name=str(s["name"]), timezone=str(s["timezone"]), zones=zones, queues=queues,
-        devices=devices, holidays=holidays, buildings=tuple(s.get("buildings", ["main"])),
+        devices=devices, holidays=holidays, floors=floors, buildings=tuple(s.get("buildings", ["main"])),
         name_zh=str(s.get("name_zh", "")), extra={k: v for k, v in s.items() if k not in known}, kinds=kinds,
     )
 
@@ -188,7 +292,7 @@ def load_site(path: str | Path, kinds: KindRegistry = BUILTIN) -> Site:
         raise SiteError(f"{p}: no such site file") from None
     except tomllib.TOMLDecodeError as exc:
         raise SiteError(f"{p}: {exc}") from None
-    return parse_site(data, str(p), kinds)
+    return parse_site(data, str(p), kinds, base=p.parent)
 
 
 def site_of(cfg: Config) -> Site:

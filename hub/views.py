@@ -59,5 +59,11 @@ def site_json(s: Site) -> dict[str, Any]:
     return {"id": s.id, "name": s.name, "name_zh": s.name_zh, "timezone": s.timezone, "floors": floors,
             "device_kinds": [k.json() for k in s.kinds],
             "zones": [{"id": z.id, "name": z.name, "name_zh": z.name_zh, "kind": z.kind, "capacity": z.capacity,
-                       "floor": z.floor, "x": z.x, "y": z.y, "w": z.w, "h": z.h} for z in s.zones],
+                       "floor": z.floor, "x": z.x, "y": z.y, "w": z.w, "h": z.h,
+                       "polygon": [list(p) for p in z.polygon]} for z in s.zones],
+            # The drawn floors (docs/site.md "[[floors]]"); "floors" above stays the list of numbers.
+            "floor_plans": [{"number": f.number, "name": f.name, "name_zh": f.name_zh,
+                             "outline": [list(p) for p in f.outline],
+                             "corridors": [[list(p) for p in c] for c in f.corridors],
+                             "lifts": [list(p) for p in f.lifts]} for f in s.floors],
             "queues": [{"id": q.id, "zone": q.zone, "name": q.name, "name_zh": q.name_zh} for q in s.queues]}

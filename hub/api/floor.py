@@ -166,7 +166,8 @@ async def events(request: web.Request) -> web.Response:
 
 EVENT = obj(id=INT, type=STR, ts=STR, data=ANY_OBJ)
 ROUTES = [
-    Route("GET", "/api/site", site, "read", "The site: zones with floor-plan rectangles, floors, queues", ANY_OBJ, tag="floor"),
+    Route("GET", "/api/site", site, "read",
+          "The site: zones with floor-plan rectangles and polygons, floors and their plans, queues", ANY_OBJ, tag="floor"),
     Route("GET", "/api/zones", zones, "read", "Every zone's occupancy, waiting and level", arr(ZONE), tag="floor"),
     Route("GET", "/api/zones/{id}/history", zone_history, "read",
           "The zone's measured occupancy from InfluxDB (?since=6h, 30m, 2d, epoch or ISO 8601)",

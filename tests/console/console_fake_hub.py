@@ -24,7 +24,7 @@ from console import STATIC_DIR
 from centre.services import free_port
 from floorops.site import Site, load_site
 from floorops.config import load_config
-from floorops.kinds import BUILTIN
+from hub.views import site_json
 
 # A kiosk's last reading, as the hub keeps it (GET /api/devices ``readings``).
 KIOSK_READINGS = {"resp_ms": 640, "paper_pct": 80.5, "card_reader": "ok", "cpu_pct": 12.0}
@@ -99,6 +99,21 @@ class FakeHub:
         self.alarms: dict[int, dict[str, Any]] = {}
         self.tickets: dict[int, dict[str, Any]] = {}
         self.dispatches: dict[int, dict[str, Any]] = {}
+        # GET /api/flows and /api/satisfaction (FLOWCONTRACT.md; built in the hub by helpers "flow" and "sat").
+        self.k = 5
+        self.flows: list[dict[str, Any]] = [
+            {"origin": "entrance", "dest": "reg_hall", "count": 42, "median_transit_s": 95.0},
+            {"origin": "reg_hall", "dest": "im_clinic", "count": 30, "median_transit_s": 240.0},  # up to floor 2
+            {"origin": "reg_hall", "dest": "lab", "count": 20, "median_transit_s": 120.0},
+            {"origin": "reg_hall", "dest": "pharmacy", "count": 12, "median_transit_s": 80.0},
+            {"origin": "lab", "dest": "imaging_ct", "count": 8, "median_transit_s": 150.0},
+        ]
+        self.wandering: list[dict[str, Any]] = [
+            {"zone": "imaging_ct", "rate": 0.18, "usual": 0.06, "back_and_forth": 7, "visitors": 40,
+             "extra_walk_s": 310.0}]
+        self.satisfaction: dict[str, Any] = {"target": 80, "zones": [
+            {"zone": "pharmacy", "score": 91.5, "ratings": 55}, {"zone": "lab", "score": 76.0, "ratings": 21},
+            {"zone": "reg_hall", "score": 62.5, "ratings": 140}]}
         self.rules: dict[str, Any] = {
             "tickets": {"respond_min": 30, "repair_min": {"critical": 120, "major": 240}},
             "rules": {"card_jam": {"enabled": True, "severity": "major", "ticket": True},
@@ -224,6 +239,9 @@ class FakeHub:
         r.add_get("/api/devices/{id}/timeline", self.timeline)
         r.add_get("/api/devices/{id}/history", self.history)
         r.add_get("/api/forecast", self.forecast)
+        r.add_get("/api/flows", self.get_flows)
+        r.add_get("/api/satisfaction", self.get_satisfaction)
+        r.add_get("/api/zones/{id}/history", self.zone_history)
         r.add_get("/api/staffing", self.staffing)
         r.add_get("/api/roster", self._answer(lambda: [
             {"id": "p-zhang", "name": "Zhang Wei", "name_zh": "张伟", "role": "floor_manager", "zones": ["reg_hall", "entrance"], "on_duty": True,
@@ -290,12 +308,7 @@ class FakeHub:
         return self._json({"username": request[USER], "role": self.role(request), "person": person})
 
     async def get_site(self, request: web.Request) -> web.Response:
-        s = self.site
-        zones = [{"id": z.id, "name": z.name, "name_zh": z.name_zh, "kind": z.kind, "capacity": z.capacity,
-                  "floor": z.floor, "x": z.x, "y": z.y, "w": z.w, "h": z.h} for z in s.zones]
-        return self._json({"id": s.id, "name": s.name, "name_zh": s.name_zh, "timezone": s.timezone, "zones": zones,
-                           "floors": sorted({z.floor for z in s.zones}),
-                           "device_kinds": [k.json() for k in BUILTIN]})
+        return self._json(site_json(self.site))  # the hub's own view of the site file
 
     async def kpis(self, request: web.Request) -> web.Response:
         faulted = sum(d["state"] == "fault" for d in self.devices.values())
@@ -396,6 +409,36 @@ class FakeHub:
         now = dt.datetime.now(dt.timezone.utc)
         return self._json([{"ts": iso(now - dt.timedelta(minutes=5 * k)), "cpu_pct": 20 + (k * 7) % 30,
                             "paper_pct": 80 - k, "seq": k} for k in range(60, 0, -1)])
+
+    def site_hour(self, at: dt.datetime) -> int:
+        return at.astimezone(self.site.tz).hour
+
+    async def get_flows(self, request: web.Request) -> web.Response:
+        """Live (no window): ``flows`` as set. A window (the console's replay): nothing at night (before 07:00 site
+        time), each count doubled in the day, so a test sees the slider change the arrows."""
+        window = request.query.get("from"), request.query.get("to")
+        flows = self.flows
+        if window[1]:
+            hour = self.site_hour(dt.datetime.fromisoformat(window[1]))
+            flows = [] if hour < 7 else [{**f, "count": f["count"] * 2} for f in self.flows]
+        return self._json({"from": window[0], "to": window[1], "k": self.k, "flows": flows,
+                           "wandering": self.wandering})
+
+    async def get_satisfaction(self, request: web.Request) -> web.Response:
+        return self._json({"date": request.query.get("date", ""), **self.satisfaction})
+
+    async def zone_history(self, request: web.Request) -> web.Response:
+        """Every 5 minutes for a day from ``since``: a tenth of capacity before 07:00 site time, half of it after,
+        the registration hall nearly full (96 %) from 09:00 to 12:00."""
+        zone = self.site.zone(request.match_info["id"])
+        since = dt.datetime.fromisoformat(request.query.get("since", "1970-01-01T00:00:00+00:00"))
+        rows = []
+        for k in range(288):
+            at = since + dt.timedelta(minutes=5 * k)
+            hour = self.site_hour(at)
+            share = 0.1 if hour < 7 else 0.96 if zone.id == "reg_hall" and 9 <= hour < 12 else 0.5
+            rows.append({"ts": iso(at), "occupancy": round(zone.capacity * share), "devices": 3})
+        return self._json(rows)
 
     async def forecast(self, request: web.Request) -> web.Response:
         zone = request.query.get("zone", "")

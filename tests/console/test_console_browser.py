@@ -319,13 +319,13 @@ def test_language_switch_shows_chinese_names_and_sticks(fake_hub: FakeHub, open_
     expect(page.get_by_test_id("tab-operations")).to_have_text("Operations")
     page.get_by_test_id("lang-toggle").click()
     expect(page.get_by_test_id("tab-operations")).to_have_text("运营监控")
-    expect(page.locator('.zone-g[data-zone="reg_hall"] .zone-name')).to_have_text("挂号收费大厅")
+    expect(page.locator('.zone-label[data-zone="reg_hall"] .zone-name')).to_have_text("挂号收费大厅")
     expect(page.locator("#site-name")).to_have_text("FloorOps 演示综合医院")
     expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
     page.reload()
     expect(page.get_by_test_id("tab-operations")).to_have_text("运营监控")
     page.get_by_test_id("lang-toggle").click()
-    expect(page.locator('.zone-g[data-zone="reg_hall"] .zone-name')).to_contain_text("Registration")
+    expect(page.locator('.zone-label[data-zone="reg_hall"] .zone-name')).to_contain_text("Registration")
 
 
 def test_missing_hub_routes_show_not_available_instead_of_failing(open_console: Callable[..., Console]) -> None:

@@ -4,6 +4,7 @@ import { h, fill, toast } from "../dom.js";
 import { forecastChart, lineChart, sparkline, staffingChart } from "../charts.js";
 import { FloorPlan, levelOf } from "../floorplan.js";
 import { ScreensPanel } from "./screens.js";
+import { PlanControls } from "./plan.js";
 import { can } from "../roles.js";
 import {
   byId, errorText, every, RenderQueue, rowsOf, rowsOrUnavailable, SEVERITY_ORDER, siteDate, unavailable,
@@ -49,11 +50,9 @@ export class OperationsView {
     this.reliabilityEl = h("div", { "data-testid": "reliability" });
     root.append(h("div", { class: "ops", "data-testid": "view-operations" },
       this.kpiEl,
-      h("section", { class: "panel plan" },
-        h("div", { class: "panel-head" }, h("h2", {}, t("plan.title")), h("span", { class: "spacer" }),
-          h("div", { class: "legend" }, ["normal", "busy", "crowded"].map((l) =>
-            h("span", {}, h("i", { style: `background: var(--${l})` }), this.i18n.term("level", l))))),
-        this.planEl),
+      (this.planPanel = h("section", { class: "panel plan" },
+        (this.planHead = h("div", { class: "panel-head" }, h("h2", {}, t("plan.title")), h("span", { class: "spacer" }))),
+        this.planEl)),
       h("section", { class: "panel zone" }, h("div", { class: "panel-head" }, this.zoneTitle), this.zoneEl),
       h("div", { class: "side" },
         h("section", { class: "panel" },
@@ -71,8 +70,11 @@ export class OperationsView {
 
     const siteZones = this.app.site?.zones || [];
     if (siteZones.length) {
-      this.plan = new FloorPlan(siteZones, this.i18n, (id) => this.selectZone(id));
-      this.planEl.append(this.plan.el);
+      this.plan = new FloorPlan(siteZones, this.i18n, (id) => this.selectZone(id), this.app.site?.floor_plans);
+      this.planControls = new PlanControls(this.app, this.plan, () => this.queue.mark("plan"));
+      this.planHead.append(this.planControls.legendEl);
+      this.planEl.append(this.planControls.el, this.plan.el);
+      this.planControls.start();
     } else {
       this.planEl.append(unavailable(this.i18n, "/api/site"));
     }
@@ -94,6 +96,7 @@ export class OperationsView {
     this.app.store.removeEventListener("change", this.onChange);
     for (const stop of this.stops) stop();
     this.screensPanel?.unmount();
+    this.planControls?.stop();
     clearTimeout(this.kpiTimer);
     clearTimeout(this.systemsTimer);
     this.queue.cancel();
@@ -267,7 +270,7 @@ export class OperationsView {
 
   renderPlan() {
     if (!this.plan) return;
-    this.plan.update(this.app.store.zones, this.selected);
+    this.plan.update(this.planControls.zones(), this.selected);
     if (!this.selected && this.app.store.loaded.has("zones")) {
       // Start on the most crowded zone: that is where the operator looks first.
       const zones = this.app.site?.zones || [];
@@ -281,7 +284,7 @@ export class OperationsView {
 
   selectZone(id) {
     this.selected = id;
-    if (this.plan) this.plan.update(this.app.store.zones, id);
+    if (this.plan) this.plan.update(this.planControls.zones(), id);
     this.zoneTitle.textContent = `${this.i18n.t("zone.title")} · ${this.i18n.zoneName(this.app.zone(id))}`;
     this.forecast = undefined;
     this.actuals = undefined;
