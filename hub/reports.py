@@ -406,9 +406,10 @@ def svg_bars(chart_id: str, title: str, dates: list[str], values: list[float], t
             + (_target_line(target, top, target_label) if target is not None else "") + "</svg>")
 
 
-def to_html(report: dict[str, Any], lang: str, csv_href: str) -> str:
+def to_html(report: dict[str, Any], lang: str, csv_href: str, css: str | None = None) -> str:
     """The printable page: title, period, the summary, charts and the table by day (console/static/css/report.css;
-    @media print there hides the buttons and keeps tables and charts whole on the page)."""
+    @media print there hides the buttons and keeps tables and charts whole on the page). ``css``: the style
+    sheet's text, put in the page itself (a copy sent by e-mail, read away from the hub; no print button)."""
     t = TEXT[lang]
     label = 1 if lang == "en" else 2
     e = html.escape
@@ -432,17 +433,21 @@ def to_html(report: dict[str, Any], lang: str, csv_href: str) -> str:
             f"<figure><figcaption>{e(t['requests_chart'])}</figcaption>"
             + svg_bars("chart-requests", t["requests_chart"], dates, [float(r["requests"]) for r in days], None,
                        "", False) + "</figure>")
+    if css is None:
+        head_links = '<link rel="stylesheet" href="/css/report.css"><script src="/js/report-print.js" defer></script>'
+        print_button = f'<button type="button" id="print-button">{e(t["print"])}</button>'
+    else:
+        head_links, print_button = "<style>" + css.replace("</", "<\\/") + "</style>", ""
     return f"""<!doctype html>
 <html lang="{'zh-CN' if lang == 'zh' else 'en'}">
 <head><meta charset="utf-8"><title>{e(t['title'])} · {e(heading)}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<link rel="stylesheet" href="/css/report.css"><script src="/js/report-print.js" defer></script></head>
+{head_links}</head>
 <body class="report">
 <header><h1>{e(t['title'])}</h1><h2 id="report-period">{e(heading)}</h2>
 <p class="meta">{e(t['site'])}: {e(report['site'])} · {e(t['generated'])}: {e(report['generated_at'])}
  ({e(report['timezone'])})</p>
-<p class="actions"><button type="button" id="print-button">{e(t['print'])}</button>
-<a id="csv-link" href="{e(csv_href)}" download>{e(t['csv'])}</a></p></header>
+<p class="actions">{print_button}<a id="csv-link" href="{e(csv_href)}" download>{e(t['csv'])}</a></p></header>
 <main>
 <section><h3>{e(t['summary'])}</h3><table class="summary">{summary}</table></section>
 <section class="charts">{charts or f"<p>{e(t['no_days'])}</p>"}</section>
