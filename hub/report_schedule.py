@@ -60,7 +60,7 @@ class DailyReports:
     def __init__(self, cfg: ReportsConfig, hub: Hub, wake: Callable[[], None] = lambda: None) -> None:
         check_config(cfg, {p.id for p in hub.roster.people}, set(hub.notify_settings.channels))
         self.cfg, self.hub, self.wake = cfg, hub, wake
-        hour, minute = TIME_RE.match(cfg.daily_at).groups()  # type: ignore[union-attr]  # checked just above
+        hour, minute = cfg.daily_at.split(":")  # HH:MM, checked just above
         self.at = dt.time(int(hour), int(minute))
         self._sent: str | None = None  # the last day known to be sent (saves a query per check)
 

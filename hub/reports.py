@@ -23,6 +23,7 @@ import csv
 import datetime as dt
 import html
 import io
+import math
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, cast
@@ -389,9 +390,11 @@ def svg_line(chart_id: str, title: str, dates: list[str], values: list[float | N
 def svg_bars(chart_id: str, title: str, dates: list[str], values: list[float], target: float | None,
              target_label: str, pct: bool) -> str:
     """A value per day as bars, those over the target marked, against the target."""
-    top = max([*values, target or 0.0]) * 1.2 or 1.0
+    top = max([*values, target or 0.0]) * 1.2
     if pct:
         top = min(1.0, top) if top > 0 else 1.0
+    else:  # counts: whole numbers on the four grid lines
+        top = float(max(4, math.ceil(top / 4) * 4))
     width = (CHART_W - PAD_L - 10) / max(len(dates), 1) * 0.7
     bars = []
     for i, v in enumerate(values):

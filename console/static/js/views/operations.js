@@ -4,6 +4,7 @@ import { h, fill, toast } from "../dom.js";
 import { forecastChart, lineChart, sparkline, staffingChart } from "../charts.js";
 import { FloorPlan, levelOf } from "../floorplan.js";
 import { ScreensPanel } from "./screens.js";
+import { ReportsPanel } from "./reports.js";
 import { can } from "../roles.js";
 import {
   byId, errorText, every, RenderQueue, rowsOf, rowsOrUnavailable, SEVERITY_ORDER, siteDate, unavailable,
@@ -68,6 +69,10 @@ export class OperationsView {
         (this.sideEl = h("div", {})))));
     this.screensPanel = new ScreensPanel(this.app);
     this.screensPanel.mount(this.sideEl);
+    if (can(this.app.me?.role, "readReports")) {
+      this.reportsPanel = new ReportsPanel(this.app);
+      this.reportsPanel.mount(this.sideEl);
+    }
 
     const siteZones = this.app.site?.zones || [];
     if (siteZones.length) {
@@ -94,6 +99,7 @@ export class OperationsView {
     this.app.store.removeEventListener("change", this.onChange);
     for (const stop of this.stops) stop();
     this.screensPanel?.unmount();
+    this.reportsPanel?.unmount();
     clearTimeout(this.kpiTimer);
     clearTimeout(this.systemsTimer);
     this.queue.cancel();
