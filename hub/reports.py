@@ -14,7 +14,7 @@ of the period is the share of devices with an equipment fault at any moment of i
 dispatch times are the mean of the daily means. Days after today have no row.
 
 Building a quarter runs a few thousand small queries: the routes build reports off the event loop, on
-their own read-only connection, from a ``Snapshot`` of the live state taken on the loop (``snapshot``).
+a connection of their own that only reads, from a ``Snapshot`` of the live state taken on the loop (``snapshot``).
 """
 
 from __future__ import annotations
