@@ -64,17 +64,20 @@ def epoch(day: dt.date, tz: ZoneInfo) -> float:
 
 
 def parse_params(period: str | None, date: str | None, lang: str | None, today: dt.date) -> tuple[str, dt.date, str]:
-    """The query's period (default day), date (default today, site time) and language (default en)."""
-    period = period or "day"
+    """The query's period (default day), date (default today, site time) and language (default en); a
+    parameter given empty is an error, as any other bad value."""
+    period = "day" if period is None else period
     if period not in PERIODS:
         raise ReportError(f"period must be one of {', '.join(PERIODS)}")
     try:
-        day = dt.date.fromisoformat(date) if date else today
+        day = today if date is None else dt.date.fromisoformat(date)
     except ValueError:
         raise ReportError("date must be YYYY-MM-DD") from None
-    if day.year < 2000 or day.year > 9998:
-        raise ReportError("date must be between the years 2000 and 9998")
-    lang = lang or "en"
+    if date is not None and len(date) != 10:  # fromisoformat also takes 20251124
+        raise ReportError("date must be YYYY-MM-DD")
+    if not 1000 <= day.year <= 2999:
+        raise ReportError("date must be between the years 1000 and 2999")
+    lang = "en" if lang is None else lang
     if lang not in LANGS:
         raise ReportError(f"lang must be one of {', '.join(LANGS)}")
     return period, day, lang

@@ -14,7 +14,8 @@ from hub import reports
 from hub.api import ANY_OBJ, DATE, STR, ApiError, Route, arr, enum, obj, ok
 from hub.context import ctx
 
-QUERY = {"period": enum(*reports.PERIODS), "date": DATE, "lang": enum(*reports.LANGS)}
+QUERY = {"period": enum(*reports.PERIODS), "lang": enum(*reports.LANGS),
+         "date": {**DATE, "pattern": "^[12][0-9]{3}-[0-9]{2}-[0-9]{2}$"}}  # years 1000..2999
 REPORT = obj(period=enum(*reports.PERIODS), **{"from": DATE, "to": DATE}, site=STR, timezone=STR, generated_at=STR,
              targets=ANY_OBJ, days=arr(ANY_OBJ), totals=ANY_OBJ)
 

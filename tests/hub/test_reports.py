@@ -49,7 +49,11 @@ def test_local_days_in_a_zone_without_and_with_daylight_saving() -> None:
     ("year", None, None, "period must be one of day, week, month, quarter"),
     ("month", "2026-13-01", None, "date must be YYYY-MM-DD"),
     ("month", "yesterday", None, "date must be YYYY-MM-DD"),
-    ("month", "0001-01-01", None, "between the years"),
+    ("month", "0999-12-31", None, "between the years 1000 and 2999"),
+    ("month", "", None, "date must be YYYY-MM-DD"),
+    ("month", "20251124", None, "date must be YYYY-MM-DD"),
+    ("", None, None, "period must be one of"),
+    ("month", None, "", "lang must be one of"),
     ("month", None, "fr", "lang must be one of en, zh"),
 ])
 def test_bad_parameters_are_named(period: str, date: str | None, lang: str | None, message: str) -> None:
