@@ -248,6 +248,19 @@ class SystemsConfig:
 
 
 @dataclass
+class ReportsConfig:
+    """The daily report (hub/report_schedule.py, docs/operations.md "Reports"): at ``daily_at`` (site time)
+    the hub builds the day's report and sends it through the notify outbox to ``daily_to``."""
+
+    daily_at: str = "18:00"  # HH:MM, site local time
+    daily_day: str = "today"  # "today" (the day so far, at daily_at) or "yesterday" (the whole day before)
+    # "person:<roster id>" (e-mail with the CSV and the printable page attached, or their other channels) or
+    # "channel:<wecom|dingtalk>" (the group robot, a Markdown summary); empty: no daily report.
+    daily_to: list[str] = field(default_factory=list)
+    daily_lang: str = "zh"  # "zh" or "en"
+
+
+@dataclass
 class SimConfig:
     """The simulated hospital."""
 
@@ -320,6 +333,7 @@ class Config:
     models: ModelsConfig = field(default_factory=ModelsConfig)
     supervisor: SupervisorConfig = field(default_factory=SupervisorConfig)
     systems: SystemsConfig = field(default_factory=SystemsConfig)
+    reports: ReportsConfig = field(default_factory=ReportsConfig)
 
     def path(self, value: str) -> Path:
         """A configured path: absolute as written, or relative to ``var_dir``."""

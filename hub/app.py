@@ -34,6 +34,8 @@ from hub.forecasting import ForecastUnavailable, Forecaster
 from hub.notify.outbox import NotifySender
 from hub.ingest import MqttIngest
 from hub.openapi import all_routes
+from hub.report_schedule import DailyReports
+from hub.report_schedule import run as run_daily_reports
 from hub.roster import load_roster
 from hub.rules import systems as systems_rule
 from hub.systems import SystemWatcher
@@ -296,6 +298,10 @@ def create_app(cfg: Config, clock: Clock | None = None, connect_broker: bool = T
     if hub.notify_settings.channels:
         notify_sender = NotifySender(db, clock, hub.notify_settings.channels, hub.notify_settings.outbox)
         c.extra["notify"] = notify_sender
+    daily_reports = None  # the daily report ([reports] daily_to), sent through the notify outbox
+    if cfg.reports.daily_to:
+        daily_reports = DailyReports(cfg.reports, hub, notify_sender.wake if notify_sender else lambda: None)
+        c.extra["reports"] = daily_reports
     app = web.Application(middlewares=[errors, wait_for_db_lock], client_max_size=1024 * 1024)
     app.on_response_prepare.append(security_headers)
     app[CONTEXT] = c
@@ -326,6 +332,8 @@ def create_app(cfg: Config, clock: Clock | None = None, connect_broker: bool = T
             tasks.append(asyncio.create_task(c.webhooks.run(), name="webhooks"))
         if notify_sender is not None:
             tasks.append(asyncio.create_task(notify_sender.run(), name="notify"))
+        if daily_reports is not None:  # with or without the other background loops, like the system checks
+            tasks.append(asyncio.create_task(run_daily_reports(daily_reports), name="daily-report"))
         tasks.append(asyncio.create_task(session_watch(c), name="session-watch"))
         if own_process:
             freeze_long_lived("start-up")

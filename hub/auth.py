@@ -46,6 +46,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "rules.write": frozenset({"admin"}),
     "audit.read": frozenset({"admin"}),
     "screens.notice": frozenset({"admin", "monitor", "floor_manager"}),  # notices to the queue screens
+    "reports.read": frozenset({"admin", "monitor", "floor_manager"}),  # day/week/month/quarter reports
 }
 
 _hasher = PasswordHasher()

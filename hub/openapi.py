@@ -25,10 +25,11 @@ ROUTES = [Route("GET", "/api/openapi.json", openapi, None, "This document", ANY_
 
 
 def all_routes() -> list[Route]:
-    from hub.api import (admin, floor, forecast, notify, public, requests, screens, session, stream, system, systems,
-                         work)
+    from hub.api import (admin, floor, forecast, notify, public, reports, requests, screens, session, stream, system,
+                         systems, work)
     return [*system.ROUTES, *ROUTES, *session.ROUTES, *floor.ROUTES, *systems.ROUTES, *work.ROUTES, *requests.ROUTES,
-            *public.ROUTES, *notify.ROUTES, *forecast.ROUTES, *admin.ROUTES, *screens.ROUTES, *stream.ROUTES]
+            *public.ROUTES, *notify.ROUTES, *forecast.ROUTES, *admin.ROUTES, *screens.ROUTES, *stream.ROUTES,
+            *reports.ROUTES]
 
 
 def _operation(r: Route, zones: list[str]) -> dict[str, Any]:
@@ -51,7 +52,7 @@ def _operation(r: Route, zones: list[str]) -> dict[str, Any]:
         op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
     ok_status = "201" if r.method == "POST" and r.path in ("/api/users", "/api/devices", "/api/requests",
                                                            "/api/public/requests") else "200"
-    content_type = "text/plain" if r.path == "/metrics" else "application/json"
+    content_type = "text/plain" if r.path == "/metrics" else r.content_type
     responses: dict[str, Any] = {ok_status: {"description": "OK", "content": {content_type: {"schema": r.response or {}}}}}
     if r.path == "/ws":
         responses = {"101": {"description": "Switching protocols to a WebSocket"}}

@@ -25,6 +25,7 @@ class Route:
     body: dict[str, Any] | None = None
     query: dict[str, dict[str, Any]] = field(default_factory=dict)
     tag: str = ""
+    content_type: str = "application/json"  # of the 200 answer (hub.openapi); CSV and HTML routes say theirs
 
 
 class ApiError(Exception):

@@ -35,6 +35,9 @@ class Message:
     person_name: str
     link: str = ""
     key: str = ""  # the outbox row's idempotency key, set when delivered: receivers may drop repeats by it
+    # Files for the channels that carry them (e-mail): (file name, MIME type, text), e.g. the daily report's
+    # CSV and printable page (hub.report_schedule); the robots and SMS send the text and the link only.
+    attachments: tuple[tuple[str, str, str], ...] = ()
 
     def json(self) -> dict[str, Any]:
         return asdict(self)
@@ -43,6 +46,7 @@ class Message:
     def from_json(cls, data: dict[str, Any]) -> "Message":
         fields: dict[str, Any] = {k: data.get(k, "") for k in cls.__dataclass_fields__}
         fields["urgent"] = bool(data.get("urgent", False))
+        fields["attachments"] = tuple((str(n), str(t), str(c)) for n, t, c in data.get("attachments") or ())
         return cls(**fields)
 
 

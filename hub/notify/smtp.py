@@ -54,6 +54,13 @@ class SmtpChannel:
         if m.key:
             msg["X-FloorOps-Key"] = m.key  # the same on a resend: a mail rule can drop the repeat
         msg.set_content(m.text + (f"\n\n{m.link}" if m.link else ""))
+        for name, mime, content in m.attachments:
+            maintype, _, subtype = mime.partition("/")
+            if maintype == "text":  # UTF-8 text, so a mail client shows the Chinese
+                msg.add_attachment(content, subtype=subtype or "plain", charset="utf-8", filename=name)
+            else:
+                msg.add_attachment(content.encode("utf-8"), maintype=maintype, subtype=subtype or "octet-stream",
+                                   filename=name)
         if m.urgent:
             msg["Importance"] = "high"
             msg["X-Priority"] = "1"

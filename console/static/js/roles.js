@@ -19,6 +19,7 @@ const ABILITIES = {
   closeComplaint: ["service_desk", "floor_manager", "admin"],
   administer: ["admin"],
   sendNotice: ["monitor", "floor_manager", "admin"],
+  readReports: ["monitor", "floor_manager", "admin"],
 };
 
 export function viewsFor(role) {

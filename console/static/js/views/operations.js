@@ -5,6 +5,7 @@ import { forecastChart, lineChart, sparkline, staffingChart } from "../charts.js
 import { FloorPlan, levelOf } from "../floorplan.js";
 import { ScreensPanel } from "./screens.js";
 import { PlanControls } from "./plan.js";
+import { ReportsPanel } from "./reports.js";
 import { can } from "../roles.js";
 import {
   byId, errorText, every, RenderQueue, rowsOf, rowsOrUnavailable, SEVERITY_ORDER, siteDate, unavailable,
@@ -67,6 +68,10 @@ export class OperationsView {
         (this.sideEl = h("div", {})))));
     this.screensPanel = new ScreensPanel(this.app);
     this.screensPanel.mount(this.sideEl);
+    if (can(this.app.me?.role, "readReports")) {
+      this.reportsPanel = new ReportsPanel(this.app);
+      this.reportsPanel.mount(this.sideEl);
+    }
 
     const siteZones = this.app.site?.zones || [];
     if (siteZones.length) {
@@ -97,6 +102,7 @@ export class OperationsView {
     for (const stop of this.stops) stop();
     this.screensPanel?.unmount();
     this.planControls?.stop();
+    this.reportsPanel?.unmount();
     clearTimeout(this.kpiTimer);
     clearTimeout(this.systemsTimer);
     this.queue.cancel();

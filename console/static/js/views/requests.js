@@ -1,8 +1,9 @@
 // Requests raised by people (hub/requests.py), phone first: tiles of what is open and overdue with the time
 // to arrive, a form to raise one (a desk emergency in two taps), and the open requests, most urgent first.
 import { h, fill, toast } from "../dom.js";
-import { can } from "../roles.js";
+import { can, viewsFor } from "../roles.js";
 import { errorText, RenderQueue, unavailable } from "./common.js";
+import { ReportsPanel } from "./reports.js";
 
 const KINDS = ["emergency", "assist", "work_order", "repair", "complaint"];
 const TOPICS = ["wait_time", "attitude", "environment", "billing", "facility", "other"];
@@ -20,9 +21,16 @@ export class RequestsView {
     this.tilesEl = h("section", { class: "kpis", "data-testid": "request-tiles" });
     this.formEl = h("form", { class: "panel request-form", "data-testid": "request-form" });
     this.listEl = h("div", { "data-testid": "requests" });
-    root.append(h("div", { class: "requests", "data-testid": "view-requests" },
+    const view = h("div", { class: "requests", "data-testid": "view-requests" },
       h("div", { class: "panel-head" }, h("h2", {}, i.t("requests.title"))),
-      this.tilesEl, can(this.app.me.role, "raiseRequest") ? this.formEl : null, this.listEl));
+      this.tilesEl, can(this.app.me.role, "raiseRequest") ? this.formEl : null, this.listEl);
+    root.append(view);
+    // Floor managers read reports here: the operations view (where the others find them) is not theirs.
+    const role = this.app.me.role;
+    if (can(role, "readReports") && !viewsFor(role).includes("operations")) {
+      this.reportsPanel = new ReportsPanel(this.app);
+      this.reportsPanel.mount(view);
+    }
     this.renderForm();
     this.queue = new RenderQueue({ all: () => this.render() });
     this.onChange = (ev) => {
