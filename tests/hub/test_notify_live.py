@@ -91,7 +91,7 @@ def card_jam(cfg: Config, device_id: str, seq: int) -> None:
     pub = edge_publisher(cfg)
     try:
         publish(pub, cfg, EdgeRecord(device_id, "kiosk", "event", int(time.time() * 1000), seq,
-                                     {"event": "card_jam"}, zone="reg_hall", site="demo"))
+                                     {"event": "card_jam"}, zone="reg_hall", site=cfg.site.id))
     finally:
         pub.loop_stop()
         pub.disconnect()
