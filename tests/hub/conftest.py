@@ -69,7 +69,7 @@ def live_cfg(tmp_path: Path, broker: MosquittoServer, influx: InfluxServer, infl
 
 
 def make_live_cfg(tmp: Path, broker: MosquittoServer, influx: InfluxServer, database: str, site_id: str) -> Config:
-    """What ``live_cfg`` gives a test (tests/test_isolation.py calls it twice, for two tests in a row)."""
+    """What ``live_cfg`` gives a test (tests/hub/test_isolation.py calls it for tests in a row)."""
     cfg = make_cfg(tmp, broker, influx, database)
     suffix = secrets.token_hex(3)
     cfg.hub.mqtt_username = f"floorops-hub-{suffix}"
