@@ -32,14 +32,19 @@ def _date(request: web.Request, name: str) -> dt.date | None:
         raise ApiError(400, f"{name} must be YYYY-MM-DD") from None
 
 
+def _zone(request: web.Request) -> str | None:
+    zone = request.query.get("zone") or None
+    if zone is not None and zone not in ctx(request).hub.state.zones:
+        raise ApiError(400, f"zone must be a zone of the site, not {zone!r}")
+    return zone
+
+
 async def satisfaction(request: web.Request) -> web.Response:
     hub = ctx(request).hub
     day, first, last = _date(request, "date"), _date(request, "from"), _date(request, "to")
     if day is not None and (first is not None or last is not None):
         raise ApiError(400, "give date, or from and to, not both")
-    zone = request.query.get("zone") or None
-    if zone is not None and zone not in hub.state.zones:
-        raise ApiError(404, f"no such zone: {zone}")
+    zone = _zone(request)
     try:
         return ok(hub.satisfaction_json(day or first, day or last, zone))
     except ValueError as exc:
@@ -50,8 +55,7 @@ async def actions(request: web.Request) -> web.Response:
     state = request.query.get("state") or None
     if state not in (None, "open"):
         raise ApiError(400, "state must be open (not closed) or left out")
-    zone = request.query.get("zone") or None
-    return ok(ctx(request).hub.satisfaction.actions(open_only=state == "open", zone=zone))
+    return ok(ctx(request).hub.satisfaction.actions(open_only=state == "open", zone=_zone(request)))
 
 
 async def _note_of(request: web.Request, required: bool) -> str:
@@ -99,7 +103,8 @@ ROUTES = [
           body=NOTE_BODY, tag="floor"),
     Route("POST", "/api/satisfaction/actions/{id}/comment", _step("comment", True), "satisfaction.act",
           "Add a {note} to a corrective action's thread", ACTION,
-          body={**NOTE_BODY, "required": ["note"]}, tag="floor"),
+          body={"type": "object", "required": ["note"], "properties": {
+              "note": {"type": "string", "minLength": 1, "maxLength": NOTE_MAX, "pattern": r"\S"}}}, tag="floor"),
     Route("POST", "/api/satisfaction/actions/{id}/close", _step("close", False), "satisfaction.act",
           "Close a corrective action (its satisfaction_low alarm clears), optionally with a {note}", ACTION,
           body=NOTE_BODY, tag="floor"),

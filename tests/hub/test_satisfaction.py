@@ -255,6 +255,7 @@ def test_floor_managers_act_on_the_ticket_through_the_api(offline_cfg: Config, c
         assert status == 200 and [z["zone"] for z in rng["zones"]] == ["reg_hall"] and len(rng["days"]) == 3
         for q in ("date=yesterday", f"date={_date(hub)}&from={_date(hub)}", "from=2025-01-01&to=2025-12-31"):
             assert http(live.url + f"/api/satisfaction?{q}", token=monitor)[0] == 400, q
-        assert http(live.url + "/api/satisfaction?zone=nowhere", token=monitor)[0] == 404
+        assert http(live.url + "/api/satisfaction?zone=nowhere", token=monitor)[0] == 400
+        assert http(live.url + "/api/satisfaction/actions?zone=nowhere", token=monitor)[0] == 400
     finally:
         live.stop()
