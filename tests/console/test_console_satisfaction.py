@@ -70,3 +70,28 @@ def test_satisfaction_tile_and_layer_from_the_hub(live_hub: Any, open_console: C
     expect(page.locator('.zone-g[data-zone="lab"]')).to_have_attribute("data-satisfaction", "fair")
     expect(page.locator('.zone-g[data-zone="entrance"]')).to_have_attribute("data-satisfaction", "unknown")
     expect(page.get_by_test_id("plan-sat-target")).to_have_text("target 80" if lang == "en" else "目标 80")
+
+
+CARD = {"en": ("Registration & payment hall", "3 days below the target: 50.0 · 50.0 · 50.0", "Acknowledged"),
+        "zh": ("挂号收费大厅", "连续 3 天低于目标：50.0 · 50.0 · 50.0", "已确认")}
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_floor_manager_acknowledges_and_closes_the_corrective_action(
+        live_hub: Any, open_console: Callable[..., Console], lang: str) -> None:
+    console = open_console(live_hub.url, reduced_motion="reduce")
+    console.page.clock.set_fixed_time(dt.datetime.fromtimestamp(NOW, dt.timezone.utc))
+    page = console.login("fm-zhang", "fm-pass-123", lang)
+    card = page.get_by_test_id("corrective-action")
+    expect(card).to_have_count(1)
+    expect(card.locator(".offer-zone")).to_have_text(CARD[lang][0])
+    expect(page.get_by_test_id("corrective-reason")).to_have_text(CARD[lang][1])
+    page.get_by_test_id("corrective-note").fill("two more counters 8-10h")
+    page.get_by_test_id("corrective-acknowledge").click()
+    expect(page.get_by_test_id("corrective-state")).to_have_text(CARD[lang][2])
+    expect(page.get_by_test_id("corrective-acknowledge")).to_have_count(0)
+    page.get_by_test_id("corrective-close").click()
+    expect(page.get_by_test_id("no-corrective-actions")).to_be_visible()
+    [action] = live_hub.call(lambda: live_hub.ctx.hub.satisfaction.actions())
+    assert (action["state"], action["acknowledged_by"], action["closed_by"]) == ("closed", "fm-zhang", "fm-zhang")
+    assert [n["body"] for n in action["notes"] if n["author"] == "fm-zhang"] == ["two more counters 8-10h"]
