@@ -28,7 +28,7 @@ FORECAST: Final = "forecast"
 WIFI_SIGHTING: Final = "wifi_sighting"  # written by floorops/kinds/wifi_probe.py; kept a short time (retention)
 SYSTEM_CHECK: Final = "system_check"  # the hub's checks of the hospital's systems (hub/systems.py)
 
-EVENT_FIELDS = ("queue", "ticket", "counter", "code", "fault")
+EVENT_FIELDS = ("queue", "ticket", "counter", "code", "fault", "button")  # button: a satisfaction press
 
 
 def influx_lines(msg: DeviceMessage, site: str, zone: str, kind: DeviceKind) -> list[str]:

@@ -174,6 +174,11 @@ async def fault_rate_watch(c: HubContext) -> None:
         except Exception as exc:  # noqa: BLE001 - the next minute tries again
             if not busy(exc):
                 log.exception("fault rate check failed")
+        try:
+            c.hub.check_satisfaction()  # satisfaction_low (hub.rules.satisfaction): the zones' daily scores
+        except Exception as exc:  # noqa: BLE001 - the next minute tries again
+            if not busy(exc):
+                log.exception("satisfaction check failed")
 
 
 def system_watcher(c: HubContext) -> SystemWatcher:

@@ -47,6 +47,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "audit.read": frozenset({"admin"}),
     "screens.notice": frozenset({"admin", "monitor", "floor_manager"}),  # notices to the queue screens
     "reports.read": frozenset({"admin", "monitor", "floor_manager"}),  # day/week/month/quarter reports
+    # The satisfaction_low rule's corrective actions are the floor managers' (hub.satisfaction).
+    "satisfaction.act": frozenset({"admin", "floor_manager"}),
 }
 
 _hasher = PasswordHasher()

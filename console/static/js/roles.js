@@ -20,6 +20,7 @@ const ABILITIES = {
   administer: ["admin"],
   sendNotice: ["monitor", "floor_manager", "admin"],
   readReports: ["monitor", "floor_manager", "admin"],
+  actOnSatisfaction: ["floor_manager", "admin"],  // satisfaction_low's corrective actions (satisfaction.act)
 };
 
 export function viewsFor(role) {

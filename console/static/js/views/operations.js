@@ -137,13 +137,16 @@ export class OperationsView {
   // -- KPIs ----------------------------------------------------------------------------------------
 
   async refreshKpis() {
-    // Service levels and wheelchairs are tiles of their own: a hub without those routes loses only them.
-    const [kpis, levels, chairs] = await Promise.allSettled(
-      ["/api/kpis", "/api/service-levels", "/api/wheelchairs"].map((path) => this.app.api.get(path)));
+    // Service levels, wheelchairs and satisfaction are tiles of their own: a hub without those routes loses
+    // only them.
+    const [kpis, levels, chairs, sat] = await Promise.allSettled(
+      ["/api/kpis", "/api/service-levels", "/api/wheelchairs", `/api/satisfaction?date=${siteDate(this.app.site?.timezone)}`]
+        .map((path) => this.app.api.get(path)));
     this.kpis = kpis.status === "fulfilled" ? kpis.value : null;
     this.kpiError = kpis.status === "fulfilled" ? null : kpis.reason;
     this.levels = levels.status === "fulfilled" ? levels.value : null;
     this.chairs = chairs.status === "fulfilled" ? chairs.value : null;
+    this.sat = sat.status === "fulfilled" ? sat.value : null;
     this.renderKpis();
     this.queue.mark("facts");
   }
@@ -189,6 +192,15 @@ export class OperationsView {
         wc.low_stock > 0 ? "bad" : "",
         i.t("kpi.wheelchairs_sub", { d: i.number(wc.demand_today),
           f: wc.forecast_today === null ? "–" : i.number(wc.forecast_today) })]);
+    }
+    const st = this.sat?.site;
+    if (st) {
+      // Today's site score (the mean of the terminals' presses, 0-100) against the rule's target; open
+      // corrective actions of satisfaction_low make it red.
+      const open = (this.sat.actions || []).length;
+      tiles.push(["satisfaction", st.score === null ? "–" : i.t("kpi.satisfaction_value", { s: i.number(st.score, 1) }),
+        open > 0 ? "bad" : st.score !== null && st.score < (this.sat.target ?? 80) ? "warn" : "",
+        i.t("kpi.satisfaction_sub", { n: i.number(st.ratings), a: i.number(open) })]);
     }
     fill(this.kpiEl, tiles.map(([key, value, tone, sub]) =>
       h("div", { class: "kpi", dataset: { kpi: key, tone: tone || "" } },
