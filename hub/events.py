@@ -26,6 +26,7 @@ EVENT_TYPES = (
     "component.restarted",
     "notify.page",  # a page to one console user (audience: their username), hub/escalation.py
     "request.updated", "request.escalated",
+    "roster.published",  # a day's roster was published (hub.api.roster)
 )
 
 
