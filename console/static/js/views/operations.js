@@ -321,7 +321,7 @@ export class OperationsView {
     this.staffing = staffing.status === "fulfilled"
       ? rowsOf(staffing.value, "staffing", "plan").filter((r) => r.zone === id).sort((a, b) => a.hour - b.hour)
       : staffing.reason;
-    this.roster = roster.status === "fulfilled" ? rowsOf(roster.value, "roster", "staff") : roster.reason;
+    this.roster = roster.status === "fulfilled" ? rowsOf(roster.value, "people", "roster", "staff") : roster.reason;
     this.renderZone();
   }
 
