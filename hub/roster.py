@@ -131,8 +131,8 @@ class Roster:
 
 
 def _strs(value: Any, where: str, name: str) -> tuple[str, ...]:
-    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
-        raise RosterError(f"{where}: {name} must be a list of strings")
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) and len(v) <= 500 for v in value):
+        raise RosterError(f"{where}: {name} must be a list of strings (each at most 500 characters)")
     return tuple(value)
 
 

@@ -14,7 +14,7 @@ from hub.api import ANY_OBJ, BOOL, DATE, INT, NSTR, STR, ApiError, Route, arr, b
 from hub.clock import iso
 from hub.context import HubContext, ctx
 from hub.forecasting import ForecastUnavailable
-from hub.roster import PERSON_ROLES, PlanError, Person, RosterError, person_from, propose, shifts_of
+from hub.roster import DAYS, PERSON_ROLES, PlanError, Person, RosterError, person_from, propose, shifts_of
 
 MAX_DAYS_AHEAD = 31  # a plan further ahead has no forecast to stand on
 MAX_CELLS = 2000  # cells in one edit (people x 24 hours of a large floor)
@@ -104,7 +104,7 @@ async def delete_person(request: web.Request) -> web.Response:
 def _day(c: HubContext, request: web.Request, required: bool) -> dt.date:
     text = request.query.get("date")
     today = c.hub.today()
-    if text is None or text == "":
+    if text is None:
         if required:
             raise ApiError(400, "date is required (?date=YYYY-MM-DD)")
         return today
@@ -221,9 +221,14 @@ async def publish(request: web.Request) -> web.Response:
     return ok(day_json(c, day))
 
 
-PERSON = obj(id=STR, name=STR, name_zh=STR, role={"type": "string", "enum": list(PERSON_ROLES)}, username=STR,
-             zones=arr(STR), shift=STR, days=arr(STR), on_duty=BOOL, elastic=BOOL, email=STR, phone=STR,
-             channels=arr(STR), events=arr(STR), quiet_hours=STR)
+HHMM = "([01][0-9]|2[0-3]):[0-5][0-9]"
+SHIFT = {"type": "string", "pattern": f"^{HHMM}-({HHMM}|24:00)$"}
+TEXT = {"type": "string", "maxLength": 500}
+PERSON = obj(id={"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
+             name={"type": "string", "pattern": "\\S", "maxLength": 500}, name_zh=TEXT,
+             role={"type": "string", "enum": list(PERSON_ROLES)}, username=TEXT, zones=arr(STR), shift=SHIFT,
+             days=arr({"type": "string", "enum": list(DAYS)}), on_duty=BOOL, elastic=BOOL, email=TEXT, phone=TEXT,
+             channels=arr(TEXT), events=arr(TEXT), quiet_hours={"anyOf": [SHIFT, {"const": ""}]})
 PERSON_BODY = {**PERSON, "required": ["id", "name", "role"], "additionalProperties": False}
 PERSON_PATCH = {**PERSON, "additionalProperties": False}
 CELL = obj(person=STR, hour=INT, zone=NSTR)
