@@ -57,6 +57,9 @@ def test_propose_edit_publish_tomorrows_roster(open_console: Callable[..., Conso
     expect(status).to_have_attribute("data-status", "proposed")
     expect(status).to_have_text(TEXT[lang]["proposed"])
     expect(page.get_by_test_id("roster-unfilled")).to_be_visible()  # registration needs more than it has
+    gaps = page.get_by_test_id("roster-gaps").locator("td")
+    expect(gaps.nth(9)).not_to_have_text("")  # short at 09:00
+    expect(gaps.nth(3)).to_have_text("")  # nothing needed at 03:00
     zhang_nine = page.locator('[data-testid="roster-cell"][data-person="p-zhang"][data-hour="9"]')
     expect(zhang_nine).to_have_attribute("data-zone", "reg_hall")
 

@@ -136,9 +136,15 @@ export class RosterView {
           return h("td", { ...attrs, onclick: planner ? () => { this.editing = k; this.render(this.data); } : undefined }, text);
         }));
     });
+    // Per hour, the places the proposal could not fill (zone: how many short), under the grid.
+    const gaps = HOURS.map((hour) => (data.unfilled || []).filter((u) => u.hour === hour));
+    const gapRow = h("tr", { class: "roster-gaps", "data-testid": "roster-gaps" }, h("th", {}, i.t("roster.gap")),
+      gaps.map((list) => h("td", { title: list.map((u) => `${this.zoneLabel(u.zone)}: ${u.short}`).join("\n") },
+        list.length ? String(list.reduce((n, u) => n + u.short, 0)) : "")));
     fill(this.gridEl, h("table", { class: "roster-grid" },
       h("thead", {}, h("tr", {}, h("th", {}, i.t("roster.person")), HOURS.map((hour) => h("th", {}, String(hour).padStart(2, "0"))))),
-      h("tbody", {}, rows)));
+      h("tbody", {}, rows), h("tfoot", {}, gapRow)),
+      h("div", { class: "muted roster-legend" }, i.t("roster.legend")));
   }
 
   cellEditor(p, hour, zone) {
