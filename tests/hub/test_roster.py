@@ -250,3 +250,14 @@ def test_store_loads_only_published_days(offline_cfg: Config, clock: ManualClock
     with hub.unit_of_work():
         store.publish(day, "t", clock.now())
     assert store.load(day).hours == {(day, "p-li", 9): "reg_hall"}
+
+
+def test_a_new_login_is_linked_to_its_person_in_the_database(offline_cfg: Config, clock: ManualClock) -> None:
+    from hub import provisioning
+    from hub.auth import UserStore
+    hub = make_hub(offline_cfg, clock)
+    with hub.unit_of_work():  # added after the seed, so only the database knows them
+        hub.roster_store.put(Person("p-ma", "Ma Li", "staff", zones=("reg_hall",), username="staff-ma"), clock.now())
+    provisioning.ensure_user(offline_cfg, "staff-ma", "floor_manager", "a-long-password")
+    user = UserStore(hub.db).get("staff-ma")
+    assert user is not None and user.person == "p-ma"
