@@ -123,9 +123,6 @@ class Roster:
                 out.append(p)
         return out
 
-    def working(self, person_id: str, when: dt.datetime) -> bool:
-        return any(p.id == person_id for p in self.at(when))
-
     def on_shift(self, role: str, when: dt.datetime) -> list[Person]:
         return [p for p in self.at(when) if p.role == role]
 
