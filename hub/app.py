@@ -293,7 +293,7 @@ def create_app(cfg: Config, clock: Clock | None = None, connect_broker: bool = T
     c = HubContext(cfg=cfg, hub=hub, users=UserStore(db),
                    influx=InfluxClient(cfg.influx.url, cfg.influx.database, cfg.influx.username, cfg.influx.password,
                                        cfg.influx.timeout_s),
-                   forecaster=Forecaster(cfg, site, roster))
+                   forecaster=Forecaster(cfg, site, lambda: hub.roster))
     if cfg.hub.webhooks:
         c.webhooks = WebhookSender.from_config(cfg.hub, db, hub.tz)
         c.webhooks.attach(hub.bus)

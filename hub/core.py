@@ -28,7 +28,7 @@ from hub.events import EventBus
 from hub.reliability import equipment_fault_types, fault_rates
 from hub.notify.settings import load_notify
 from hub.requests import RequestManager
-from hub.roster import PERSON_ROLES, Roster
+from hub.roster import PERSON_ROLES, Roster, RosterStore
 from hub import service_levels, wheelchairs
 from hub.satisfaction import SatisfactionManager
 from floorops.kinds import satisfaction_terminal
@@ -86,8 +86,13 @@ class RecentKeys:
 
 class Hub:
     def __init__(self, cfg: Config, site: Site, db: Database, clock: Clock, roster: Roster) -> None:
-        self.cfg, self.site, self.db, self.clock, self.roster = cfg, site, db, clock, roster
+        self.cfg, self.site, self.db, self.clock = cfg, site, db, clock
         self.tz = site.tz
+        # The roster is in the database (hub.roster.RosterStore); ``roster`` (the roster file) seeds it once.
+        self.roster_store = RosterStore(db)
+        with db.transaction():
+            self.roster_store.seed(roster, clock.now())
+        self.roster = roster = self.roster_store.load(self.today() - dt.timedelta(days=1))
         self.rules = RuleSet(self._load_rules())
         self.bus = EventBus(db, clock, self.tz)
         self.state = LiveState(site)
@@ -180,6 +185,16 @@ class Hub:
             self.bus.emit("zone.updated", views.zone_json(self, zone_id))
         for agent_id in shown.agents:
             self.bus.emit("agent.updated", views.agent_json(self, agent_id))
+
+    def today(self) -> dt.date:
+        return dt.datetime.fromtimestamp(self.clock.now(), self.tz).date()
+
+    def reload_roster(self) -> Roster:
+        """Read the roster again after a change of people or a publication (in or after its transaction): every
+        part that reads it (dispatch, tickets, escalation, the forecaster's staffing) sees the new one."""
+        self.roster = self.roster_store.load(self.today() - dt.timedelta(days=1))
+        self.dispatch.roster = self.tickets.roster = self.escalation.roster = self.satisfaction.roster = self.roster
+        return self.roster
 
     def audit(self, actor: str, action: str, target: str = "", detail: dict[str, Any] | None = None) -> None:
         self.db.execute("INSERT INTO audit(at, actor, action, target, detail) VALUES (?,?,?,?,?)",

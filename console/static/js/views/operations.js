@@ -333,7 +333,7 @@ export class OperationsView {
     this.staffing = staffing.status === "fulfilled"
       ? rowsOf(staffing.value, "staffing", "plan").filter((r) => r.zone === id).sort((a, b) => a.hour - b.hour)
       : staffing.reason;
-    this.roster = roster.status === "fulfilled" ? rowsOf(roster.value, "roster", "staff") : roster.reason;
+    this.roster = roster.status === "fulfilled" ? rowsOf(roster.value, "people", "roster", "staff") : roster.reason;
     this.renderZone();
   }
 
@@ -343,7 +343,7 @@ export class OperationsView {
     const z = this.app.zone(this.selected) || {};
     const level = levelOf(z);
     const onDuty = Array.isArray(this.roster)
-      ? this.roster.filter((p) => p.on_duty && (p.zones || []).includes(this.selected)) : null;
+      ? this.roster.filter((p) => p.on_duty && (p.zones_now || p.zones || []).includes(this.selected)) : null; // zones_now: by the published plan
     // The zone's queues' service level today, and its charging stations' charged wheelchairs, when it has them.
     const sl = (this.levels?.zones || []).find((x) => x.zone === this.selected);
     const chairs = (this.chairs?.stations || []).filter((s) => s.zone === this.selected);
