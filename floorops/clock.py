@@ -53,9 +53,9 @@ class CentreClock:
         """Now, in the site's time zone."""
         return dt.datetime.fromtimestamp(self.now(), self.tz)
 
-    def wall_delay_s(self, at_ms: int) -> float:
-        """Real seconds until the clock shows ``at_ms`` (0 if it already has)."""
-        return max(0.0, (at_ms - self.now_ms()) / 1000.0 / self.speed)
+    def wall_delay_s(self, virtual_ms: int) -> float:
+        """Real seconds until the clock shows ``virtual_ms`` (0 if it already has)."""
+        return max(0.0, (virtual_ms - self.now_ms()) / 1000.0 / self.speed)
 
     def describe(self) -> dict[str, Any]:
         """What the hub reports (``GET /api/clock``): demo or not, where it started, its speed, now."""
