@@ -116,3 +116,14 @@ def test_clock_from_file_and_environment(tmp_path: Path) -> None:
 def test_bad_clock_settings_are_refused_by_name(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_config(env=env)
+
+
+def test_make_run_options_go_over_the_configured_clock() -> None:
+    from centre.launcher import clock_setting, main
+
+    base = ClockConfig(start="09:00", speed=2)
+    assert clock_setting(base, "07:30", 10.0, None) == ClockConfig(start="07:30", speed=10.0)
+    assert clock_setting(base, "", None, "2026-11-24") == ClockConfig(start="09:00", speed=2, date="2026-11-24")
+    with pytest.raises(ConfigError, match="clock.speed"):
+        clock_setting(base, None, 0.0, None)
+    assert main(["--start", "7.30"]) == 2  # refused before anything starts
