@@ -313,6 +313,12 @@ class FakeHub:
     async def get_site(self, request: web.Request) -> web.Response:
         return self._json({**site_json(self.site), "clock": self.clock_json()})  # the hub's own view of the site
 
+    def fix_time(self, iso_time: str) -> None:
+        """The hub's clock reads ``iso_time`` (the real clock's kind, not a demo): the console follows it."""
+        now = dt.datetime.fromisoformat(iso_time.replace("Z", "+00:00")).astimezone(self.site.tz)
+        self.clock = {"demo": False, "start": None, "speed": 1.0, "now": now.isoformat(timespec="milliseconds"),
+                      "now_ms": int(now.timestamp() * 1000), "timezone": self.site.timezone}
+
     def clock_json(self) -> dict[str, Any]:
         if self.clock is not None:
             return self.clock
