@@ -8,15 +8,23 @@ PY := $(VENV)/bin/python
 APT_RUN := mosquitto mosquitto-clients influxdb socat
 APT_TEST := $(APT_RUN) chromium fonts-noto-cjk systemd nginx-light
 PYTEST_ARGS ?=
+# A demo clock for make run ([clock], docs/configuration.md): `make run DEMO_START=07:30 DEMO_SPEED=10` starts the
+# site's day at 07:30 (site local, today or DEMO_DATE=YYYY-MM-DD) and runs it ten times real time. Empty: real time.
+DEMO_START ?=
+DEMO_SPEED ?=
+DEMO_DATE ?=
+RUN_ARGS := $(if $(DEMO_START),--start $(DEMO_START)) $(if $(DEMO_SPEED),--speed $(DEMO_SPEED)) \
+	$(if $(DEMO_DATE),--date $(DEMO_DATE))
 
 .PHONY: run test lint install install-test system-run system-test clean-var help
 
 help:
 	@echo "make run    install what is missing, then run the control centre on the simulated hospital"
+	@echo "            (make run DEMO_START=07:30 DEMO_SPEED=10: the site's day from 07:30, ten times real time)"
 	@echo "make test   install what is missing, then run every test"
 
 run: system-run $(VENV)/.installed
-	$(PY) -m centre.launcher
+	$(PY) -m centre.launcher $(RUN_ARGS)
 
 test: system-test $(VENV)/.installed-test
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -33,7 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from firmware_sim.control import SYSTEMS as SIM_SYSTEMS
-from floorops.config import Config, SystemCheck, dump_toml, load_config
+from floorops.clock import anchored, clock_of
+from floorops.config import ClockConfig, Config, ConfigError, SystemCheck, dump_toml, load_config
 from floorops.dynsec import DynsecClient, service_accounts
 from floorops.logs import setup_logging
 from floorops.mqtt_client import endpoint
@@ -144,6 +145,9 @@ class ControlCentre:
         # "offline", the edge and hub sessions would keep it, and the next start would raise an offline
         # alarm and ticket for every device.
         cfg.sim.devices_off_on_stop = False
+        # One clock for every child: a demo clock's anchor is fixed here, once, and written into the runtime
+        # config, so the hub, the edge and the simulator (and a restarted child) read the same site time.
+        cfg.clock = anchored(cfg.clock)
         if tcp_open(cfg.hub.http_host, cfg.hub.http_port):
             raise ServiceError(
                 f"port {cfg.hub.http_port} is in use; set FLOOROPS_HUB__HTTP_PORT to another port"
@@ -436,6 +440,24 @@ def demo_system_checks(control_port: int) -> list[SystemCheck]:
                         interval_s=10.0, timeout_s=20.0, keyword="ok") for name in SIM_SYSTEMS]
 
 
+def clock_setting(base: ClockConfig, start: str | None, speed: float | None, date: str | None) -> ClockConfig:
+    """``[clock]`` with the command line's ``--start/--speed/--date`` on top (make run DEMO_START=...);
+    an empty ``--start ""`` leaves the configured one. Checked: ConfigError names what is wrong."""
+    out = ClockConfig(start=start or base.start, speed=base.speed if speed is None else speed,
+                      date=date or base.date, anchor=base.anchor)
+    out.validate()
+    return out
+
+
+def clock_line(centre: ControlCentre) -> str:
+    """What ``make run`` prints about the clock."""
+    clock = clock_of(centre.cfg.clock, centre.site.tz)
+    if not clock.demo:
+        return "real time"
+    d = clock.describe()
+    return f"DEMO: the site's day started at {d['start']}, running x{clock.speed:g} (now {d['now'][:16]})"
+
+
 def _broker_tls(cfg: Config) -> dict[str, Any]:
     """The broker's TLS listener settings (none when ``tls.enabled`` is false)."""
     if not cfg.tls.enabled:
@@ -464,9 +486,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--config", help="configuration file (default: floorops.toml)")
     parser.add_argument("--no-simulator", action="store_true", help="real devices only")
+    parser.add_argument("--start", metavar="HH:MM",
+                        help="a demo clock: the site's day starts at this local time (clock.start; default: real time)")
+    parser.add_argument("--speed", type=float, metavar="X",
+                        help="the demo clock runs X times real time (clock.speed; default 1)")
+    parser.add_argument("--date", metavar="YYYY-MM-DD",
+                        help="the site's date the demo clock starts on (clock.date; default: the site's today)")
     args = parser.parse_args(argv)
     os.umask(0o077)  # everything the centre writes under var/ is its owner's only (docs/security.md)
-    cfg = load_config(args.config)
+    try:
+        cfg = load_config(args.config)
+        cfg.clock = clock_setting(cfg.clock, args.start, args.speed, args.date)
+    except ConfigError as exc:
+        print(f"FloorOps could not start: {exc}", file=sys.stderr)
+        return 2
     setup_logging(cfg.log_level, "text", "launcher")
     centre = ControlCentre(cfg, with_simulator=not args.no_simulator)
     stopping = threading.Event()
@@ -492,6 +525,7 @@ FloorOps is running against the simulated hospital.
   MQTT TLS:  port {cfg.mqtt.tls_port if cfg.tls.enabled else "off"}  (CA: {tls.ca_file(cfg)})
   InfluxDB:  {cfg.influx.url}  database {cfg.influx.database}
   Logs:      {centre.var / 'logs'}/
+  Clock:     {clock_line(centre)}
 
   Demo users (also in {centre.var / 'secrets.json'}, mode 600):
 {users}

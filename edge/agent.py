@@ -16,6 +16,7 @@ from pathlib import Path
 
 from floorops import retention
 from floorops.config import Config
+from floorops.clock import clock_of
 from floorops.influx import InfluxClient
 from floorops.site import Site, site_of
 
@@ -45,6 +46,7 @@ class EdgeAgent:
         self.cfg = cfg
         e = cfg.edge
         self.site = site or site_of(cfg)
+        self.clock = clock_of(cfg.clock, self.site.tz)  # the centre's clock (floorops/clock.py)
         self.metrics = EdgeMetrics()
         self.intake: Intake[Item] = Intake(INTAKE_MAX_ITEMS)
         self.buffer = DurableBuffer(cfg.path(e.buffer_path), e.buffer_max_rows, max_bytes=e.buffer_max_bytes)
@@ -55,11 +57,12 @@ class EdgeAgent:
         self.pipeline = Pipeline(
             self.site, self.hasher, self.metrics, clock_skew_bound_s=e.clock_skew_bound_s,
             occupancy_window_s=e.occupancy_window_s, occupancy_rssi_min=e.occupancy_rssi_min,
-            estimator=self.calibration.estimator,
+            estimator=self.calibration.estimator, now_ms=self.clock.now_ms,
         )
         self.pipeline.restore(self.buffer.load_seq_state())
         self.stop_threads = threading.Event()
-        self.link = MqttLink(cfg, self.site.kinds, self.intake.put_many, self._puback, on_connected=self._connected)
+        self.link = MqttLink(cfg, self.site.kinds, self.intake.put_many, self._puback, on_connected=self._connected,
+                             now_ms=self.clock.now_ms)
         self.publisher = HubPublisher(self.buffer, self.link, self.metrics, self.stop_threads)
         self.influx = InfluxClient(cfg.influx.url, cfg.influx.database, cfg.influx.username, cfg.influx.password,
                                    cfg.influx.timeout_s)
@@ -204,7 +207,7 @@ class EdgeAgent:
             poller = ModbusBusPoller(str(b["path"]), int(b.get("baudrate", 9600)),
                                      [int(u) for u in b.get("units", [])], self.site,
                                      float(b.get("poll_s", e.modbus_poll_s)), self.intake.put, self.metrics,
-                                     self.stop_threads)
+                                     self.stop_threads, now_ms=self.clock.now_ms)
             self.threads.append(poller)
 
     async def _timers(self, stop: asyncio.Event) -> None:
@@ -226,7 +229,7 @@ class EdgeAgent:
                 next_occ = max(next_occ + every, now)
             if now >= next_check:
                 next_check = now + PROBE_CHECK_S
-            await asyncio.to_thread(self.intake.put, Tick(int(time.time() * 1000), publish))
+            await asyncio.to_thread(self.intake.put, Tick(self.clock.now_ms(), publish))
 
     def healthy(self) -> bool:
         ingesting = self._ingest_thread is not None and self._ingest_thread.is_alive()

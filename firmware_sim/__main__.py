@@ -10,6 +10,7 @@ import logging
 import sys
 import time
 
+from floorops.clock import clock_of
 from floorops.config import Config, ConfigError, load_config
 from floorops.logs import setup_logging
 from floorops.site import SiteError, site_of
@@ -144,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
                 return 2
             seed = cfg.sim.seed if args.seed is None else args.seed
             try:
-                n = load_history(cfg, site, args.weeks, seed)
+                # up to now on the centre's clock ([clock]): a demo day has its history behind it
+                n = load_history(cfg, site, args.weeks, seed, now=clock_of(cfg.clock, site.tz).local())
             except InfluxWriteError as exc:
                 log.error("history not loaded", extra={"error": str(exc), "url": cfg.influx.url})
                 print(f"error: {exc}", file=sys.stderr)
@@ -161,6 +163,7 @@ def _run(cfg: Config, args: argparse.Namespace) -> int:
     from firmware_sim.links.modbus_bus import BusError
     from firmware_sim.links.mqtt_link import CredentialsError
     from firmware_sim.links.pty import PtyError
+    from firmware_sim.clock import SimClock, VirtualClock
     from firmware_sim.runner import options_from, parse_start, run_live
 
     site = site_of(cfg)
@@ -171,13 +174,21 @@ def _run(cfg: Config, args: argparse.Namespace) -> int:
     if not options.speed > 0:
         print("error: --speed must be positive", file=sys.stderr)
         return 2
+    clock: SimClock
+    if args.start or args.speed or cfg.sim.start or cfg.sim.speed != 1.0:  # the simulator's own clock
+        try:
+            start_ms = parse_start(args.start or cfg.sim.start, site)
+        except ValueError as exc:
+            print(f"error: --start: {exc}", file=sys.stderr)
+            return 2
+        clock = VirtualClock(start_ms, options.speed)
+    else:  # the centre's clock: the same site time as the edge and the hub (floorops/clock.py)
+        centre = clock_of(cfg.clock, site.tz)
+        options.speed = centre.speed
+        start_ms = centre.now_ms()
+        clock = centre
     try:
-        start_ms = parse_start(args.start or cfg.sim.start, site)
-    except ValueError as exc:
-        print(f"error: --start: {exc}", file=sys.stderr)
-        return 2
-    try:
-        asyncio.run(run_live(cfg, site, options, start_ms))
+        asyncio.run(run_live(cfg, site, options, start_ms, clock))
     except (CredentialsError, PtyError, BusError, OSError) as exc:
         log.error("simulator cannot start", extra={"error": str(exc)})
         print(f"error: {exc}", file=sys.stderr)

@@ -8,7 +8,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Protocol
+
+
+class SimClock(Protocol):
+    """What the live simulator reads: this module's VirtualClock, or the centre's (floorops.clock.CentreClock)."""
+
+    def now_ms(self) -> int: ...
+
+    def wall_delay_s(self, virtual_ms: int) -> float: ...
 
 
 @dataclass

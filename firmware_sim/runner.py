@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from firmware_sim.clock import VirtualClock
+from firmware_sim.clock import SimClock, VirtualClock
 from firmware_sim.devices.charger import ChargerSim
 from firmware_sim.devices.serial_probe import SerialProbeSim
 from firmware_sim.engine import SimOptions, Simulation
@@ -64,11 +64,13 @@ def parse_start(text: str, site: Site) -> int:
 class LiveSimulator:
     """Everything ``python -m firmware_sim run`` starts, and stops again."""
 
-    def __init__(self, cfg: Config, site: Site, options: SimOptions, start_ms: int, with_mqtt: bool = True) -> None:
+    def __init__(self, cfg: Config, site: Site, options: SimOptions, start_ms: int, with_mqtt: bool = True,
+                 clock: SimClock | None = None) -> None:
         self.cfg = cfg
         self.site = site
         self.options = options
-        self.clock = VirtualClock(start_ms, options.speed)
+        # The centre's clock (make run), or the simulator's own from start_ms at options.speed (tests, benches).
+        self.clock: SimClock = clock or VirtualClock(start_ms, options.speed)
         self.emitter = LiveEmitter()
         self.sim = Simulation(site, start_ms, self.emitter, options)
         self.with_mqtt = with_mqtt
@@ -143,8 +145,8 @@ class LiveSimulator:
         log.info("simulator stopped", extra={"counts": self.sim.counts})
 
 
-async def run_live(cfg: Config, site: Site, options: SimOptions, start_ms: int) -> None:
-    live = LiveSimulator(cfg, site, options, start_ms)
+async def run_live(cfg: Config, site: Site, options: SimOptions, start_ms: int, clock: SimClock | None = None) -> None:
+    live = LiveSimulator(cfg, site, options, start_ms, clock=clock)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, live.request_stop)

@@ -21,6 +21,7 @@ import os
 import tomllib
 import typing
 from dataclasses import dataclass, field
+from datetime import date as _date
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -261,12 +262,52 @@ class ReportsConfig:
 
 
 @dataclass
+class ClockConfig:
+    """The centre's one clock (floorops/clock.py). Empty ``start`` and ``speed`` 1: the real wall clock.
+
+    A demo clock starts the site's day at ``start`` (HH:MM, site local) on ``date`` (YYYY-MM-DD, site local;
+    empty: the site's date at the anchor) and runs ``speed`` times real time. ``anchor`` is the real epoch
+    second at which the site's clock reads ``start``: ``make run`` (centre.launcher) sets it once and passes it
+    to every process, so they all agree; 0 means "when this process starts"."""
+
+    start: str = ""
+    speed: float = 1.0
+    date: str = ""
+    anchor: float = 0.0
+
+    def validate(self, where: str = "clock") -> None:
+        if self.start:
+            parts = self.start.split(":")
+            if (len(parts) != 2 or not all(p.isdigit() and len(p) == 2 for p in parts)
+                    or not (0 <= int(parts[0]) <= 23 and 0 <= int(parts[1]) <= 59)):
+                raise ConfigError(f"{where}.start: expected HH:MM (00:00 to 23:59), got {self.start!r}")
+        if self.date:
+            try:
+                _date.fromisoformat(self.date)
+            except ValueError:
+                raise ConfigError(f"{where}.date: expected YYYY-MM-DD, got {self.date!r}") from None
+            if not self.start:
+                raise ConfigError(f"{where}.date: needs {where}.start (the site's time of day on that date)")
+        if not (self.speed > 0 and self.speed <= 10_000):  # also false for NaN
+            raise ConfigError(f"{where}.speed: expected a number above 0 and at most 10000, got {self.speed!r}")
+        if not self.anchor >= 0:
+            raise ConfigError(f"{where}.anchor: expected epoch seconds (0: when the process starts), "
+                              f"got {self.anchor!r}")
+
+    @property
+    def demo(self) -> bool:
+        return bool(self.start) or self.speed != 1.0
+
+
+@dataclass
 class SimConfig:
     """The simulated hospital."""
 
     seed: int = 1
+    # The simulator alone, overriding [clock] (tests and benchmarks that drive only the devices fast): empty
+    # ``start`` and ``speed`` 1 mean "the centre's clock" ([clock], floorops/clock.py).
     speed: float = 1.0
-    start: str = ""  # ISO 8601 local start of the virtual clock; empty means now
+    start: str = ""  # ISO 8601 local start of the simulator's own virtual clock
     serial_dir: str = "sim/serial"
     control_port: int = 8091
     # Random faults (mean per device per virtual day) and bad input (per device per virtual hour); 0 disables.
@@ -323,6 +364,7 @@ class Config:
     log_level: str = "INFO"
     log_format: str = "json"  # "json" or "text"
     site: SiteConfig = field(default_factory=SiteConfig)
+    clock: ClockConfig = field(default_factory=ClockConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     tls: TlsConfig = field(default_factory=TlsConfig)
     broker: BrokerConfig = field(default_factory=BrokerConfig)
@@ -451,6 +493,7 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
     elif path is not None:
         raise ConfigError(f"{file}: no such configuration file")
     _apply(cfg, _env_overrides(env), "")
+    cfg.clock.validate()
     _fill_secrets(cfg)
     return cfg
 

@@ -16,6 +16,7 @@ from typing import Any, AsyncIterator
 
 from aiohttp import web
 
+from floorops.clock import centre_clock
 from floorops.config import Config
 from floorops.influx import InfluxClient, InfluxWriteError
 from floorops.measurements import zone_stats_line
@@ -25,7 +26,7 @@ from hub.api.public import page as public_page
 from hub.api.session import COOKIE, POOL
 from hub.api.stream import session_watch
 from hub.auth import PERMISSIONS, UserStore
-from hub.clock import Clock, SystemClock
+from hub.clock import Clock
 from hub.context import CONTEXT, HubContext, ctx
 from hub.core import Hub
 from hub.db import Database, busy
@@ -284,7 +285,7 @@ def create_app(cfg: Config, clock: Clock | None = None, connect_broker: bool = T
     ``own_process`` (``python -m hub``): the hub is the process, so what it holds at start-up lives until
     the process ends and is frozen for the garbage collector (``freeze_long_lived``); never in a test's
     process, where it would keep every earlier test's objects alive."""
-    clock = clock or SystemClock()
+    clock = clock or centre_clock(cfg)  # [clock]: the real wall clock, or make run's demo clock
     site = site_of(cfg)
     roster = load_roster(cfg.hub.roster_file)
     db = Database(cfg.path(cfg.hub.db_path))

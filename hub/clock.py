@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from typing import Protocol
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
+
+from floorops.clock import CentreClock
 
 
 class Clock(Protocol):
@@ -36,6 +38,16 @@ class ManualClock:
 
     def set(self, t: float) -> None:
         self._t = float(t)
+
+
+def clock_json(clock: Clock, tz: ZoneInfo) -> dict[str, Any]:
+    """The clock as ``GET /api/clock`` reports it: the centre's (floorops/clock.py, real or demo), or a
+    test's clock, which is reported as it reads."""
+    if isinstance(clock, CentreClock):
+        return clock.describe()
+    now = dt.datetime.fromtimestamp(clock.now(), tz)
+    return {"demo": False, "start": None, "speed": 1.0, "now": now.isoformat(timespec="milliseconds"),
+            "now_ms": int(now.timestamp() * 1000), "timezone": str(tz)}
 
 
 def iso(ts: float | None, tz: ZoneInfo | None = None) -> str | None:

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
+from floorops.clock import clock_of
 from floorops.config import ConfigError, load_config
 from floorops.influx import InfluxWriteError
 from floorops.logs import setup_logging
@@ -132,7 +133,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         hist = _csv_history(args, site.timezone)
         source = f"csv:{Path(args.csv).name}"
     else:
-        until = dt.datetime.now(dt.timezone.utc)
+        until = dt.datetime.fromtimestamp(clock_of(cfg.clock, site.tz).now(), dt.timezone.utc)  # [clock]
         days = args.days or cfg.models.history_days
         log.info("reading zone_stats from InfluxDB", extra={"days": days, "url": cfg.influx.url})
         source = f"influxdb:{cfg.influx.database}/zone_stats"
@@ -172,7 +173,7 @@ def cmd_forecast(args: argparse.Namespace) -> int:
     if not svc.load():
         log.error("no trained model; run: python -m models train")
         return 2
-    now = dt.datetime.fromisoformat(args.now) if args.now else dt.datetime.now(site.tz)
+    now = dt.datetime.fromisoformat(args.now) if args.now else clock_of(cfg.clock, site.tz).local()
     _print(svc.forecast(now, args.hours, args.zone or None, target=args.target))
     return 0
 

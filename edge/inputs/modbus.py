@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 class ModbusBusPoller(threading.Thread):
     def __init__(self, path: str, baudrate: int, units: list[int], site: Site, poll_s: float,
                  put: Callable[[Item], None], metrics: EdgeMetrics, stop: threading.Event,
-                 timeout_s: float = 1.0) -> None:
+                 timeout_s: float = 1.0, now_ms: Callable[[], int] | None = None) -> None:
         super().__init__(name=f"modbus-{Path(path).name}", daemon=True)
         self.path = path
         self.bus = Path(path).name
@@ -39,6 +39,7 @@ class ModbusBusPoller(threading.Thread):
         self.metrics = metrics
         self.stop_event = stop
         self.timeout_s = timeout_s
+        self.now_ms = now_ms or (lambda: int(time.time() * 1000))  # the centre's clock (floorops/clock.py)
         by_port = {(d.port, d.unit_id): d.id for d in site.devices_of("charger")}
         self.device_ids = {u: by_port.get((self.bus, u), f"{self.bus}-unit{u}") for u in units}
         self.failures = {u: 0 for u in units}
@@ -61,7 +62,7 @@ class ModbusBusPoller(threading.Thread):
 
     def poll_unit(self, client: ModbusSerialClient, unit: int) -> None:
         device_id = self.device_ids[unit]
-        now_ms = int(time.time() * 1000)
+        now_ms = self.now_ms()
         try:
             header = self._read(client, unit, 0, 4)
             n = header[1]
@@ -86,7 +87,7 @@ class ModbusBusPoller(threading.Thread):
                 started = time.monotonic()
                 if not client.connected and not client.connect():
                     for unit in self.units:  # an absent bus counts as a failed poll of each station
-                        self.failed(unit, int(time.time() * 1000), "bus unavailable")
+                        self.failed(unit, self.now_ms(), "bus unavailable")
                 else:
                     for unit in self.units:
                         if self.stop_event.is_set():

@@ -150,8 +150,9 @@ class BufferedReadClient(mqtt.Client):
         return len(out)
 
 
-def _status_payload(state: str, **extra: object) -> bytes:
-    return json.dumps({"v": 1, "ts": int(time.time() * 1000), "state": state, **extra},
+def _status_payload(state: str, ts_ms: int | None = None, **extra: object) -> bytes:
+    ts = int(time.time() * 1000) if ts_ms is None else ts_ms
+    return json.dumps({"v": 1, "ts": ts, "state": state, **extra},
                       separators=(",", ":")).encode()
 
 
@@ -175,8 +176,10 @@ def device_subscriptions(site: str, kinds: KindRegistry) -> list[tuple[str, int]
 
 class MqttLink:
     def __init__(self, cfg: Config, kinds: KindRegistry, put_many: Callable[[Sequence[MqttIn], float | None], None],
-                 on_puback: Callable[[int], None], on_connected: Callable[[], None] | None = None) -> None:
+                 on_puback: Callable[[int], None], on_connected: Callable[[], None] | None = None,
+                 now_ms: Callable[[], int] | None = None) -> None:
         self.cfg = cfg
+        self.now_ms = now_ms or (lambda: int(time.time() * 1000))  # the centre's clock (floorops/clock.py)
         self.site = cfg.site.id
         self.put_many = put_many
         self.on_puback = on_puback
@@ -188,7 +191,7 @@ class MqttLink:
                                clean_session=False, protocol=mqtt.MQTTv311, manual_ack=True)
         self.endpoint = endpoint(cfg)  # plain loopback, or TLS when mqtt.tls (floorops.mqtt_client)
         configure(c, self.endpoint, cfg.edge.mqtt_username, cfg.edge.mqtt_password)
-        c.will_set(self.status_topic, _status_payload("offline"), qos=1, retain=True)
+        c.will_set(self.status_topic, _status_payload("offline", self.now_ms()), qos=1, retain=True)
         c.reconnect_delay_set(min_delay=1, max_delay=30)
         # No paho in-flight limit (0): the hub publisher bounds what is in flight itself. With a limit, paho
         # scans every outgoing message on each PUBACK (measured: the largest cost under load).
@@ -214,7 +217,8 @@ class MqttLink:
         """Announce the agent's state again (retained), e.g. ``buffer_full=True``; kept for reconnects."""
         self.status_extra.update(extra)
         if self.connected.is_set():
-            self.client.publish(self.status_topic, _status_payload("online", **self.status_extra), qos=1, retain=True)
+            self.client.publish(self.status_topic, _status_payload("online", self.now_ms(), **self.status_extra),
+                                qos=1, retain=True)
 
     def start(self) -> None:
         self.client.connect_async(self.endpoint.host, self.endpoint.port, keepalive=self.cfg.mqtt.keepalive_s)
@@ -222,7 +226,7 @@ class MqttLink:
 
     def stop(self) -> None:
         if self.connected.is_set():
-            info = self.client.publish(self.status_topic, _status_payload("offline"), qos=1, retain=True)
+            info = self.client.publish(self.status_topic, _status_payload("offline", self.now_ms()), qos=1, retain=True)
             try:
                 info.wait_for_publish(timeout=2)
             except (RuntimeError, ValueError):
@@ -249,7 +253,8 @@ class MqttLink:
         if any(getattr(rc, "is_failure", False) for rc in rcs):
             log.error("broker refused a subscription", extra={"codes": [str(rc) for rc in rcs]})
             return
-        client.publish(self.status_topic, _status_payload("online", **self.status_extra), qos=1, retain=True)
+        client.publish(self.status_topic, _status_payload("online", self.now_ms(), **self.status_extra), qos=1,
+                       retain=True)
         self.connected.set()
         if self.on_connected:
             self.on_connected()

@@ -182,6 +182,8 @@ ANY_OBJ = {"type": "object"}
 DIGITS = {"type": "string", "pattern": "^[0-9]{1,15}$"}
 DATE = {"type": "string", "format": "date"}
 DURATION = {"type": "string", "pattern": "^[0-9]{1,6}[smhdw]$"}
+# The centre's clock (hub.clock.clock_json): GET /api/clock, and "clock" in GET /api/site.
+CLOCK = obj(demo=BOOL, start=TIME, speed=NUM, now={"type": "string", "format": "date-time"}, now_ms=INT, timezone=STR)
 
 
 def enum(*values: str) -> dict[str, Any]:

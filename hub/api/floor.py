@@ -11,9 +11,9 @@ from aiohttp import web
 from floorops.influx import InfluxWriteError, rows
 from floorops.measurements import ZONE_OCCUPANCY
 from hub import kpis, views
-from hub.api import (ANY_OBJ, BOOL, DATE, DIGITS, DURATION, INT, NNUM, NUM, NSTR, STR, TIME, ApiError, Route, arr, obj, ok,
+from hub.api import (ANY_OBJ, BOOL, CLOCK, DATE, DIGITS, DURATION, INT, NNUM, NUM, NSTR, STR, TIME, ApiError, Route, arr, obj, ok,
                      query_int, query_time)
-from hub.clock import iso
+from hub.clock import clock_json, iso
 from hub.context import ctx
 
 DEVICE = obj(id=STR, kind=STR, zone=STR, queue=STR,
@@ -32,7 +32,8 @@ HIDDEN_COLUMNS = {"time", "site", "zone", "device_id", "kind", "mac_hash"}
 
 
 async def site(request: web.Request) -> web.Response:
-    return ok(views.site_json(ctx(request).hub.site))
+    hub = ctx(request).hub
+    return ok({**views.site_json(hub.site), "clock": clock_json(hub.clock, hub.tz)})
 
 
 async def zones(request: web.Request) -> web.Response:
@@ -161,7 +162,8 @@ async def events(request: web.Request) -> web.Response:
 EVENT = obj(id=INT, type=STR, ts=STR, data=ANY_OBJ)
 ROUTES = [
     Route("GET", "/api/site", site, "read",
-          "The site: zones with floor-plan rectangles and polygons, floors and their plans, queues", ANY_OBJ, tag="floor"),
+          "The site: zones with floor-plan rectangles and polygons, floors and their plans, queues, and the "
+          "centre's clock (as GET /api/clock)", obj(clock=CLOCK), tag="floor"),
     Route("GET", "/api/zones", zones, "read", "Every zone's occupancy, waiting and level", arr(ZONE), tag="floor"),
     Route("GET", "/api/zones/{id}/history", zone_history, "read",
           "The zone's measured occupancy from InfluxDB (?since=6h, 30m, 2d, epoch or ISO 8601)",

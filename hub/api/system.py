@@ -8,13 +8,19 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from hub.api import ANY_OBJ, INT, STR, Route, arr, obj, ok
+from hub.api import ANY_OBJ, CLOCK, INT, STR, Route, arr, obj, ok
+from hub.clock import clock_json
 from hub.context import HubContext, ctx
 
 METRICS_REGISTRY = "metrics_registry"  # key in HubContext.extra
 REJECTED_PREFIX = "rejected_"  # hub.metrics["rejected_<reason>"]
 # The hub cannot do its job without these; InfluxDB only feeds history and stats.
 REQUIRED = ("db", "mqtt", "ingest")
+
+
+async def clock(request: web.Request) -> web.Response:
+    hub = ctx(request).hub
+    return ok(clock_json(hub.clock, hub.tz))
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -147,6 +153,10 @@ ROUTES = [
           ANY_OBJ, tag="system"),
     # Public like /healthz, for a Prometheus scraper: counters only, nothing about patients or people.
     Route("GET", "/metrics", metrics, None, "Prometheus text format", {"type": "string"}, tag="system"),
+    # Public like /healthz: the site's time, which the console shows (and the login page's demo badge).
+    Route("GET", "/api/clock", clock, None,
+          "The centre's clock ([clock], docs/configuration.md): the real wall clock, or a demo clock that started "
+          "the site's day at `start` and runs `speed` times real time; `now` is the site's time", CLOCK, tag="system"),
     Route("GET", "/api/dead-letters", dead_letters, "audit.read",
           "The newest 100 records that failed alone (kept with their reason, acknowledged to the broker)",
           arr(obj(id=INT, received_at=STR, topic=STR, agent_id=STR, reason=STR, payload=STR)), tag="system"),

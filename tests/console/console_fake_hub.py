@@ -58,6 +58,8 @@ class FakeHub:
     events: list[dict[str, Any]] = field(default_factory=list)
     refuse_ws: bool = False
     ws_connects: list[str] = field(default_factory=list)  # query strings of accepted /ws connections
+    # GET /api/clock and /api/site's "clock" (hub.clock.clock_json); None: the real clock, as the hub reports it.
+    clock: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         self.site: Site = load_site(load_config(env={}).site.file)
@@ -222,6 +224,7 @@ class FakeHub:
         r.add_post("/api/login", self.login)
         r.add_get("/api/me", self.me)
         r.add_get("/api/site", self.get_site)
+        r.add_get("/api/clock", self._answer(self.clock_json))
         r.add_get("/api/zones", self._answer(lambda: list(self.zones.values())))
         r.add_get("/api/kpis", self.kpis)
         r.add_get("/api/service-levels", self._answer(lambda: self.service_levels))
@@ -273,7 +276,7 @@ class FakeHub:
         path = request.path
         if any(fnmatch.fnmatchcase(path, m) for m in self.missing):
             return self._json({"error": "not found"}, 404)
-        if not (path.startswith("/api/") or path == "/ws") or path == "/api/login":
+        if not (path.startswith("/api/") or path == "/ws") or path in ("/api/login", "/api/clock"):
             return await handler(request)
         token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip() \
             or request.query.get("token", "") or request.cookies.get("floorops_session", "")
@@ -308,7 +311,20 @@ class FakeHub:
         return self._json({"username": request[USER], "role": self.role(request), "person": person})
 
     async def get_site(self, request: web.Request) -> web.Response:
-        return self._json(site_json(self.site))  # the hub's own view of the site file
+        return self._json({**site_json(self.site), "clock": self.clock_json()})  # the hub's own view of the site
+
+    def fix_time(self, iso_time: str) -> None:
+        """The hub's clock reads ``iso_time`` (the real clock's kind, not a demo): the console follows it."""
+        now = dt.datetime.fromisoformat(iso_time.replace("Z", "+00:00")).astimezone(self.site.tz)
+        self.clock = {"demo": False, "start": None, "speed": 1.0, "now": now.isoformat(timespec="milliseconds"),
+                      "now_ms": int(now.timestamp() * 1000), "timezone": self.site.timezone}
+
+    def clock_json(self) -> dict[str, Any]:
+        if self.clock is not None:
+            return self.clock
+        now = dt.datetime.now(self.site.tz)
+        return {"demo": False, "start": None, "speed": 1.0, "now": now.isoformat(timespec="milliseconds"),
+                "now_ms": int(now.timestamp() * 1000), "timezone": self.site.timezone}
 
     async def kpis(self, request: web.Request) -> web.Response:
         faulted = sum(d["state"] == "fault" for d in self.devices.values())

@@ -1,7 +1,8 @@
 """The floor plan in Debian's chromium against the stand-in hub: the drawn floors, the heat layer, the flow
 arrows, the satisfaction layer and the time slider, in English and Chinese, on the 1920x1080 wall.
 
-The browser's clock is fixed (Playwright's clock) so the slider's day does not depend on when the test runs.
+The hub's clock (the stand-in's GET /api/clock, which the console follows) and the browser's are fixed, so the
+slider's day does not depend on when the test runs.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ def zone_fill(page: Any, zone: str) -> str:
 
 def open_plan(fake_hub: FakeHub, open_console: Callable[..., Console], lang: str = "en") -> Any:
     console = open_console(fake_hub.url, WALL, reduced_motion="reduce")  # colours change at once, no fade
-    console.page.clock.set_fixed_time(NOW)
+    fake_hub.fix_time(NOW)  # the console shows the hub's time (GET /api/clock) ...
+    console.page.clock.set_fixed_time(NOW)  # ... and the browser's own agrees
     page = console.login("monitor", "monitor-pw", lang)
     expect(page.get_by_test_id("plan-controls")).to_be_visible()
     return page

@@ -308,3 +308,35 @@ def test_adding_a_user_hashes_the_password_off_the_event_loop(live: LiveHub, mon
     assert result["add"][0] == 201, result
     status, body = http(live.url + "/api/login", "POST", {"username": "desk-wang", "password": "desk-pass-1"})
     assert status == 200, body
+
+
+def test_the_hub_reports_its_clock_and_a_demo_clock_plainly(offline_cfg: Config) -> None:
+    """GET /api/clock (no login) and /api/site's "clock": the site's time by the centre's clock; on a demo clock
+    started at 07:30 at x10, one real minute later it reads 07:40."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from floorops.clock import clock_of
+    from floorops.config import ClockConfig
+
+    tz = ZoneInfo("Asia/Shanghai")
+    night = dt.datetime(2026, 12, 6, 5, 53, tzinfo=tz).timestamp()
+    wall = [night + 60.0]
+    demo = clock_of(ClockConfig(start="07:30", speed=10, anchor=night), tz, lambda: wall[0])
+    h = LiveHub(offline_cfg, demo).start()
+    try:
+        status, body = http(h.url + "/api/clock")
+        assert status == 200
+        assert body["demo"] is True and body["speed"] == 10
+        assert body["start"] == "2026-12-06T07:30:00+08:00"
+        assert body["now"].startswith("2026-12-06T07:40:00")
+        status, site = http(h.url + "/api/site", token=h.login())
+        assert status == 200 and site["clock"]["demo"] is True and site["clock"]["now"].startswith("2026-12-06T07:40")
+    finally:
+        h.stop()
+
+
+def test_a_real_clock_is_reported_as_not_demo(live: LiveHub, clock: ManualClock) -> None:
+    status, body = http(live.url + "/api/clock")
+    assert status == 200 and body["demo"] is False and body["start"] is None
+    assert body["now_ms"] == int(clock.now() * 1000)

@@ -1,4 +1,5 @@
 // Charts drawn as plain SVG: the forecast band with actuals, staffing bars, small telemetry lines.
+import { siteClock } from "./clock.js";
 import { s } from "./dom.js";
 import { toDate } from "./i18n.js";
 
@@ -39,7 +40,7 @@ function yAxis(svg, y, max, left, right, ticks = 4, fmt = (v) => String(v)) {
  * Occupancy forecast: p10..p90 band, p50 line, actual occupancy, a "now" marker and, if known, capacity.
  * forecast: [{start, p10, p50, p90}], actuals: [{ts, v}] (ms or ISO).
  */
-export function forecastChart({ forecast = [], actuals = [], capacity, now = Date.now(), i18n, width = 640, height = 220 }) {
+export function forecastChart({ forecast = [], actuals = [], capacity, now = siteClock.now(), i18n, width = 640, height = 220 }) {
   const m = { l: 38, r: 10, t: 10, b: 22 };
   const svg = s("svg", { class: "chart", viewBox: `0 0 ${width} ${height}`, role: "img", "data-testid": "forecast-chart" });
   const fc = forecast.map((p) => ({ t: toDate(p.start)?.getTime(), p10: +p.p10, p50: +p.p50, p90: +p.p90 })).filter((p) => p.t);

@@ -1,5 +1,6 @@
 // The console's shell: session, role-based navigation, live connection, language. Views do the rest.
 import { Api } from "./api.js";
+import { siteClock } from "./clock.js";
 import { h, fill, toast } from "./dom.js";
 import { I18n } from "./i18n.js";
 import { LiveConnection } from "./live.js";
@@ -81,6 +82,7 @@ class Console {
       this.site = null;
     }
     this.i18n.timeZone = this.site?.timezone;
+    siteClock.set(this.site?.clock); // the hub's clock: real, or make run's demo clock
     // /api/me names the person by roster id: find their name (and Chinese name) for the top bar.
     if (me.person) {
       const roster = await this.api.get("/api/roster").catch(() => ({}));
@@ -181,9 +183,27 @@ class Console {
 
   startClock() {
     clearInterval(this.clockTimer);
-    const tick = () => { document.getElementById("clock").textContent = this.i18n.time(Date.now(), true); };
+    clearInterval(this.clockSyncTimer);
+    const tick = () => {
+      document.getElementById("clock").textContent = this.i18n.time(siteClock.now(), true);
+      this.showDemoClock();
+    };
     tick();
     this.clockTimer = setInterval(tick, 1000);
+    // Keep to the hub's clock (a browser's timer drifts; a demo clock runs fast): ask again every minute.
+    this.clockSyncTimer = setInterval(() => {
+      this.api.get("/api/clock").then((c) => siteClock.set(c)).catch(() => {});
+    }, 60_000);
+  }
+
+  /** The plain "DEMO CLOCK 07:42 ×10" badge while the centre runs on a demo clock. */
+  showDemoClock() {
+    const el = document.getElementById("demo-clock");
+    el.hidden = !siteClock.demo;
+    if (!siteClock.demo) return;
+    const speed = this.i18n.number(siteClock.speed, Number.isInteger(siteClock.speed) ? 0 : 1);
+    el.textContent = this.i18n.t("clock.demo", { time: this.i18n.time(siteClock.now()), speed });
+    el.title = this.i18n.t("clock.demo_title", { start: this.i18n.dateTime(siteClock.info?.start), speed });
   }
 
   onLanguage() {
@@ -203,6 +223,7 @@ class Console {
     this.live = null;
     this.me = null;
     clearInterval(this.clockTimer);
+    clearInterval(this.clockSyncTimer);
   }
 
   signOut(expired) {

@@ -1,5 +1,6 @@
 // Live state of the console: snapshots from HTTP, then changes from the WebSocket applied as events.
 // Views subscribe to "change" and re-render what they show; nothing else mutates these collections.
+import { siteClock } from "./clock.js";
 
 const COLLECTION_OF = {
   "alarm.raised": "alarms",
@@ -86,7 +87,7 @@ export class Store extends EventTarget {
           if (id !== undefined) map.set(String(id), row);
         }
         this.unavailable.delete(name);
-        if (name === "zones") for (const z of map.values()) this.trail(z, Date.now());
+        if (name === "zones") for (const z of map.values()) this.trail(z, siteClock.now());
       } catch (err) {
         if (err.status === 401) throw err;
         this.unavailable.add(name);
@@ -124,7 +125,7 @@ export class Store extends EventTarget {
     const merged = { ...(map.get(String(id)) || {}), ...msg.data };
     if (msg.type === "alarm.cleared" && !merged.state) merged.state = "cleared";
     map.set(String(id), merged);
-    if (collection === "zones") this.trail(merged, Date.parse(msg.ts) || Date.now());
+    if (collection === "zones") this.trail(merged, Date.parse(msg.ts) || siteClock.now());
     this.applied += 1;
     this.emit(collection, merged, msg.type, msg);
   }

@@ -1,4 +1,5 @@
 // Pieces several views share: "not available" placeholders, error text, the site-local date.
+import { siteClock } from "../clock.js";
 import { fill, h } from "../dom.js";
 
 export function unavailable(i18n, what) {
@@ -14,12 +15,12 @@ export function errorText(i18n, err) {
 }
 
 /** YYYY-MM-DD of an instant in the site's time zone. */
-export function siteDate(timeZone, when = new Date()) {
+export function siteDate(timeZone, when = siteClock.date()) {
   return new Intl.DateTimeFormat("en-CA", { timeZone, year: "numeric", month: "2-digit", day: "2-digit" }).format(when);
 }
 
 /** Hour 0..23 of an instant in the site's time zone. */
-export function siteHour(timeZone, when = new Date()) {
+export function siteHour(timeZone, when = siteClock.date()) {
   return Number(new Intl.DateTimeFormat("en-GB", { timeZone, hour: "2-digit", hour12: false }).format(when)) % 24;
 }
 

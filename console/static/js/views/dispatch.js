@@ -1,5 +1,6 @@
 // Floor manager, phone first: dispatch offers (sound + notification arrive via the shell), accept, decline,
 // complete, and the current state of each offer's zone.
+import { siteClock } from "../clock.js";
 import { h, fill, toast } from "../dom.js";
 import { levelOf } from "../floorplan.js";
 import { toDate } from "../i18n.js";
@@ -90,7 +91,7 @@ export class DispatchView {
 
   /** "answer within 2:41": an offer nobody answers goes to the next person. */
   expiresText(expiresAt) {
-    const left = Math.max(0, Math.round((toDate(expiresAt)?.getTime() - Date.now()) / 1000));
+    const left = Math.max(0, Math.round((toDate(expiresAt)?.getTime() - siteClock.now()) / 1000));
     if (!Number.isFinite(left)) return "";
     return this.i18n.t("dispatch.expires", { t: `${Math.floor(left / 60)}:${String(left % 60).padStart(2, "0")}` });
   }

@@ -1,5 +1,6 @@
 // Operations centre: KPI tiles, the live floor plan, active alarms with acknowledge, the device health grid,
 // and the selected zone's occupancy forecast and staffing plan against staff on duty.
+import { siteClock } from "../clock.js";
 import { h, fill, toast } from "../dom.js";
 import { forecastChart, lineChart, sparkline, staffingChart } from "../charts.js";
 import { FloorPlan, levelOf } from "../floorplan.js";
@@ -316,7 +317,7 @@ export class OperationsView {
     const id = this.selected;
     const { api } = this.app;
     const tz = this.app.site?.timezone;
-    const since = new Date(Date.now() - ACTUALS_HOURS * 3600e3).toISOString();
+    const since = new Date(siteClock.now() - ACTUALS_HOURS * 3600e3).toISOString();
     const [forecast, actuals, staffing, roster] = await Promise.allSettled([
       api.get(`/api/forecast?zone=${encodeURIComponent(id)}&hours=24`),
       api.get(`/api/zones/${encodeURIComponent(id)}/history?since=${encodeURIComponent(since)}`),

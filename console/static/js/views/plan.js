@@ -3,6 +3,7 @@
 // hub's live zones and the last 15 minutes' flows; a replayed step shows each zone's measured occupancy
 // (GET /api/zones/{id}/history) and the step's flows (GET /api/flows?from&to). A hub without /api/flows or
 // /api/satisfaction gives no arrows and no scores, never an error.
+import { siteClock } from "../clock.js";
 import { h } from "../dom.js";
 import { FILL_MODES, HEAT_STOPS, heatColour } from "../floorplan.js";
 import { rowsOf, siteDate } from "./common.js";
@@ -19,7 +20,7 @@ const BUSY_SHARE = 0.7;
 const CROWDED_SHARE = 0.9;
 
 /** The instant of 00:00 today in the site's time zone (the offset of now: a day with a DST change is off by 1 h). */
-export function siteMidnight(timeZone, now = Date.now()) {
+export function siteMidnight(timeZone, now = siteClock.now()) {
   const parts = Object.fromEntries(new Intl.DateTimeFormat("en-GB", { timeZone, hourCycle: "h23", year: "numeric",
     month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" })
     .formatToParts(new Date(now)).map((p) => [p.type, p.value]));
@@ -107,7 +108,7 @@ export class PlanControls {
 
   /** Slider bounds follow the clock: 0 = 00:00 site time, the last position = now. */
   tick() {
-    const now = Date.now();
+    const now = siteClock.now();
     this.midnight = siteMidnight(this.tz, now);
     const max = Math.max(1, Math.ceil((now - this.midnight) / STEP_MS));
     this.slider.max = String(max);
@@ -117,14 +118,14 @@ export class PlanControls {
 
   /** The end of the shown window: a step's end, never later than now. */
   timeAt(step) {
-    return Math.min(this.midnight + step * STEP_MS, Date.now());
+    return Math.min(this.midnight + step * STEP_MS, siteClock.now());
   }
 
   renderTime() {
     const i = this.i18n;
     this.el.dataset.state = this.live ? "live" : "replay";
     this.liveBtn.disabled = this.live;
-    this.timeEl.textContent = this.live ? i.t("plan.live_at", { t: i.time(Date.now()) })
+    this.timeEl.textContent = this.live ? i.t("plan.live_at", { t: i.time(siteClock.now()) })
       : i.t("plan.replay_at", { t: i.time(this.shownAt) });
   }
 
@@ -136,7 +137,7 @@ export class PlanControls {
     // Dragging fires many inputs: fetch the window's flows once the hand rests.
     this.seekTimer = setTimeout(() => this.loadFlows(), 250);
     // Loaded on the first replay; again when a step newer than what was loaded is asked for (a wall runs all day).
-    if (!this.history || (this.shownAt > this.historyAt && Date.now() - this.historyAt > HISTORY_RELOAD_MS)) {
+    if (!this.history || (this.shownAt > this.historyAt && siteClock.now() - this.historyAt > HISTORY_RELOAD_MS)) {
       await this.loadHistory();
     }
     if (this.live) return;
@@ -159,7 +160,7 @@ export class PlanControls {
 
   async loadHistory() {
     const since = new Date(this.midnight).toISOString();
-    this.historyAt = Date.now();
+    this.historyAt = siteClock.now();
     const zones = this.app.site?.zones || [];
     const answers = await Promise.allSettled(zones.map((z) => this.zoneHistory(z.id, since)));
     this.history = new Map(zones.map((z, k) => {

@@ -1,5 +1,6 @@
 // Maintenance: the ticket queue sorted by due time; a ticket's detail with the device's timeline and its
 // telemetry from InfluxDB; accept, and resolve with a resolution code.
+import { siteClock } from "../clock.js";
 import { h, fill, toast } from "../dom.js";
 import { lineChart } from "../charts.js";
 import { toDate } from "../i18n.js";
@@ -81,8 +82,8 @@ export class TicketsView {
     if (t.state === "resolved") return "";
     const due = toDate(t.due_at)?.getTime();
     if (!due) return "";
-    if (due < Date.now()) return "overdue";
-    return due - Date.now() < SOON_MS ? "soon" : "";
+    if (due < siteClock.now()) return "overdue";
+    return due - siteClock.now() < SOON_MS ? "soon" : "";
   }
 
   dueText(t) {
@@ -90,7 +91,7 @@ export class TicketsView {
     const due = toDate(t.due_at)?.getTime();
     if (!due) return "—";
     if (t.state === "resolved") return i.dateTime(t.due_at);
-    const delta = (due - Date.now()) / 1000;
+    const delta = (due - siteClock.now()) / 1000;
     return delta < 0 ? i.t("tickets.overdue_by", { d: i.duration(-delta) }) : i.t("tickets.due_in", { d: i.duration(delta) });
   }
 
@@ -194,7 +195,7 @@ export class TicketsView {
     if (!t) return;
     const id = encodeURIComponent(t.device_id);
     const ticketId = this.selected;
-    const since = new Date(Date.now() - HISTORY_HOURS * 3600e3).toISOString();
+    const since = new Date(siteClock.now() - HISTORY_HOURS * 3600e3).toISOString();
     const [timeline, history] = await Promise.allSettled([
       this.app.api.get(`/api/devices/${id}/timeline`),
       withHistory ? this.app.api.get(`/api/devices/${id}/history?since=${encodeURIComponent(since)}`) : Promise.resolve(null),
