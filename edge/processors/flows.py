@@ -197,27 +197,27 @@ class FlowTracker:
         if self.other >= k:
             other, self.other = self.other, 0
         zones = self.carried_zones
-        for zone, zw in self.zones.pop(start, {}).items():
-            c = zones.setdefault(zone, _ZoneWander())
-            c.visitors += zw.visitors
-            c.back_and_forth += zw.back_and_forth
-            c.detours_ms.extend(zw.detours_ms)
-            for via, n in zw.via.items():
-                c.via[via] = c.via.get(via, 0) + n
+        for zone, new in self.zones.pop(start, {}).items():
+            acc = zones.setdefault(zone, _ZoneWander())
+            acc.visitors += new.visitors
+            acc.back_and_forth += new.back_and_forth
+            acc.detours_ms.extend(new.detours_ms)
+            for b_zone, n in new.via.items():
+                acc.via[b_zone] = acc.via.get(b_zone, 0) + n
         wandering: list[dict[str, Any]] = []
         self.carried_zones = {}
         for zone, zw in sorted(zones.items()):
             publishable = zw.visitors >= k and (zw.back_and_forth == 0 or zw.back_and_forth >= k)
             if publishable:
-                via = {v: n for v, n in sorted(zw.via.items()) if n >= k}
-                rest = zw.back_and_forth - sum(via.values())
+                via_k = {v: n for v, n in sorted(zw.via.items()) if n >= k}
+                rest = zw.back_and_forth - sum(via_k.values())
                 if rest:
-                    via[OTHER] = rest
+                    via_k[OTHER] = rest
                 wandering.append({
                     "zone": zone, "visitors": zw.visitors, "back_and_forth": zw.back_and_forth,
                     "rate": round(zw.back_and_forth / zw.visitors, 4),
                     "extra_walk_s": round(statistics.median(zw.detours_ms) / 1000.0, 1) if zw.detours_ms else 0.0,
-                    "via": via})
+                    "via": via_k})
             elif zw.age + 1 <= self.s.carry_max:
                 zw.age += 1
                 self.carried_zones[zone] = zw

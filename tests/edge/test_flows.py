@@ -188,3 +188,64 @@ def test_bad_settings_are_a_clear_error() -> None:
     with pytest.raises(ValueError, match="k >= 1"):
         FlowSettings(k=0)
     assert OTHER == "other"
+
+
+# -- in the edge's pipeline ------------------------------------------------------------------------------
+
+
+class DayHasher(MacHasher):
+    """A hasher whose day the test sets (the key rotates when it changes)."""
+
+    day_now = dt.date(2026, 12, 5)
+
+    def _today(self, now: dt.datetime | None = None) -> dt.date:
+        return self.day_now
+
+
+def test_pipeline_publishes_flow_aggregates_and_drops_tracks_when_the_key_rotates(tmp_path: Path) -> None:
+    import json
+
+    from edge.metrics import EdgeMetrics
+    from edge.pipeline import MqttIn, Pipeline, Tick
+    from edge.processors.occupancy import OccupancyEstimator
+    from floorops.config import load_config
+    from floorops.site import load_site
+
+    site = load_site(load_config(env={}).site.file)
+    zone_of = {d.id: d.zone for d in site.devices}
+    assert (zone_of["probe-01"], zone_of["probe-03"]) == ("entrance", "reg_hall")
+    t0 = T0
+    now = [t0]
+    hasher = DayHasher(tmp_path / "keys")
+    p = Pipeline(site, hasher, EdgeMetrics(), clock_skew_bound_s=120, occupancy_window_s=120,
+                 occupancy_rssi_min=-80, estimator=OccupancyEstimator(0.8, 2.0), now_ms=lambda: now[0],
+                 flows=FlowSettings(k=5))
+    macs = [f"3c:22:fb:00:00:{i:02x}" for i in range(6)]
+    seq = [0]
+
+    def heard(probe: str, at: int) -> MqttIn:
+        seq[0] += 1
+        body = {"v": 1, "ts": at, "seq": seq[0], "sightings": [{"mac": m, "rssi": -60, "ts": at} for m in macs]}
+        return MqttIn(f"hospital/demo/wifi_probe/{probe}/telemetry", json.dumps(body).encode(), seq[0], 1)
+
+    p.process([heard("probe-01", t0)])
+    now[0] = t0 + MIN
+    p.process([heard("probe-03", now[0])])
+    now[0] = t0 + 7 * MIN
+    b = p.process([Tick(now[0])])
+    recs = [json.loads(r[1]) for r in b.records if r[0] == "floorops/demo/flows/interval"]
+    assert len(recs) == 1
+    assert [(f["origin"], f["dest"], f["tracked"]) for f in recs[0]["flows"]] == [("entrance", "reg_hall", 6)]
+    assert recs[0]["flows"][0]["count"] >= 6  # scaled up for people without a followed phone
+    assert any(line.startswith("zone_flow,dest=reg_hall,origin=entrance,site=demo ") for line in b.lines)
+    hashes = [hasher.hash(m) for m in macs]
+    everything = "\n".join(b.lines) + "".join(r[1].decode() for r in b.records)
+    assert not any(h in everything for h in hashes)
+    assert len(p.flows.tracks) == 6
+    # Midnight: the key rotates and every track is dropped.
+    DayHasher.day_now = dt.date(2026, 12, 6)
+    try:
+        p.process([Tick(now[0], False)])
+        assert p.flows.tracks == {}
+    finally:
+        DayHasher.day_now = dt.date(2026, 12, 5)
