@@ -25,11 +25,11 @@ ROUTES = [Route("GET", "/api/openapi.json", openapi, None, "This document", ANY_
 
 
 def all_routes() -> list[Route]:
-    from hub.api import (admin, floor, forecast, notify, public, reports, requests, screens, session, stream, system,
+    from hub.api import (admin, floor, flows, forecast, notify, public, reports, requests, screens, session, stream, system,
                          systems, work)
     return [*system.ROUTES, *ROUTES, *session.ROUTES, *floor.ROUTES, *systems.ROUTES, *work.ROUTES, *requests.ROUTES,
             *public.ROUTES, *notify.ROUTES, *forecast.ROUTES, *admin.ROUTES, *screens.ROUTES, *stream.ROUTES,
-            *reports.ROUTES]
+            *reports.ROUTES, *flows.ROUTES]
 
 
 def _operation(r: Route, zones: list[str]) -> dict[str, Any]:

@@ -1,0 +1,116 @@
+"""The edge's flow intervals in the hub: kept, served on /api/flows, and the wandering_high rule against
+each zone's usual level, with a guide offered (hub.flows, hub.rules.wandering)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Iterator
+
+import pytest
+
+from floorops.config import Config
+from floorops.topics import flows_topic
+from hub.clock import ManualClock
+from tests.hub.conftest import http
+from tests.hub.helpers import make_hub, open_alarms
+from tests.hub.live import LiveHub
+
+INTERVAL_MS = 300_000
+
+
+def interval(start_ms: int, *, visitors: int = 40, bnf: int = 0, flows: list[dict[str, Any]] | None = None,
+             zone: str = "imaging_ct", k: int = 5) -> bytes:
+    return json.dumps({
+        "v": 1, "start": start_ms, "end": start_ms + INTERVAL_MS, "interval_s": 300, "k": k, "scale": 1.8,
+        "flows": flows if flows is not None else [
+            {"origin": "lab", "dest": "imaging_ct", "count": 18, "tracked": 10, "median_transit_s": 150.0}],
+        "other": 0, "randomised_ignored": 3,
+        "wandering": [{"zone": zone, "visitors": visitors, "back_and_forth": bnf, "rate": bnf / visitors,
+                       "extra_walk_s": 300.0 if bnf else 0.0, "via": {}}]}).encode()
+
+
+@pytest.fixture
+def hub(offline_cfg: Config, clock: ManualClock):
+    h = make_hub(offline_cfg, clock)
+    yield h
+    h.db.close()
+
+
+def feed(hub: Any, clock: ManualClock, start_ms: int, n: int, **kw: Any) -> int:
+    """``n`` intervals from ``start_ms``, the clock following; returns the next interval's start."""
+    for i in range(n):
+        s = start_ms + i * INTERVAL_MS
+        clock.t = (s + INTERVAL_MS) / 1000 + 60
+        hub.apply_messages([(flows_topic(hub.site.id), interval(s, **kw))])
+    return start_ms + n * INTERVAL_MS
+
+
+def test_wandering_above_its_usual_level_raises_and_offers_a_guide(hub, clock: ManualClock) -> None:
+    start = int(clock.now() * 1000) // INTERVAL_MS * INTERVAL_MS - 2 * 86_400_000
+    # Two days of the usual: 2 in 40 visitors walk back and forth at CT (5 %); bnf under k is never sent,
+    # so the usual shows as 5 in 100.
+    nxt = feed(hub, clock, start, 2 * 288, visitors=100, bnf=5)
+    assert open_alarms(hub, "wandering_high") == []
+    # Signage unclear: 12 in 40 (30 %) for half an hour.
+    nxt = feed(hub, clock, nxt, 6, visitors=40, bnf=12)
+    [a] = open_alarms(hub, "wandering_high")
+    assert (a["zone"], a["source"]) == ("imaging_ct", "imaging_ct")
+    detail = a["detail"] if isinstance(a["detail"], dict) else json.loads(a["detail"])
+    # Raised once the last half hour passed 10 % (and 1.5 x usual): after 3 of its 6 intervals went bad.
+    assert detail["usual"] == pytest.approx(0.05) and detail["rate"] == pytest.approx((3 * 12 + 3 * 5) / 420, abs=1e-4)
+    assert detail["suggestion"] == "send a guide to CT"
+    offers = hub.db.all("SELECT zone, reason FROM dispatches")
+    assert [(r["zone"], r["reason"]) for r in offers][:1] == [("imaging_ct", "wandering_high")]
+    # Signs fixed: back to the usual level within the window -> cleared.
+    feed(hub, clock, nxt, 6, visitors=100, bnf=5)
+    assert open_alarms(hub, "wandering_high") == []
+
+
+def test_few_visitors_do_not_raise(hub, clock: ManualClock) -> None:
+    start = int(clock.now() * 1000) // INTERVAL_MS * INTERVAL_MS
+    feed(hub, clock, start, 1, visitors=5, bnf=5)  # 100 %, but 5 visitors in the window (< min_visitors)
+    assert open_alarms(hub, "wandering_high") == []
+
+
+@pytest.mark.parametrize("bad,reason", [
+    (b"{not json", "bad_json"),
+    (json.dumps({"start": 1, "end": 0, "k": 5, "flows": [], "wandering": []}).encode(), "bad_flows"),
+    (interval(1_763_949_000_000, flows=[{"origin": "lab", "dest": "imaging_ct", "count": 3, "tracked": 3,
+                                         "median_transit_s": 1.0}]), "bad_flows"),  # under k
+    (interval(1_763_949_000_000, visitors=40, bnf=2), "bad_flows"),  # wandering under k
+    (interval(1_763_949_000_000, zone="mars"), "bad_flows"),
+])
+def test_bad_intervals_are_counted_and_refused(hub, bad: bytes, reason: str) -> None:
+    hub.apply_messages([(flows_topic(hub.site.id), bad)])
+    assert hub.metrics[f"rejected_{reason}"] == 1
+    assert not hub.flows.intervals
+
+
+@pytest.fixture
+def live(offline_cfg: Config, clock: ManualClock) -> Iterator[LiveHub]:
+    h = LiveHub(offline_cfg, clock).start()
+    yield h
+    h.stop()
+
+
+def test_api_flows_live_and_filtered_by_zone(live: LiveHub, clock: ManualClock) -> None:
+    token = live.login("monitor")
+    start = int(clock.now() * 1000) // INTERVAL_MS * INTERVAL_MS - 2 * INTERVAL_MS
+    flows = [{"origin": "lab", "dest": "imaging_ct", "count": 18, "tracked": 10, "median_transit_s": 150.0},
+             {"origin": "entrance", "dest": "reg_hall", "count": 45, "tracked": 25, "median_transit_s": 60.0}]
+    for i in range(2):
+        live.call(live.ctx.hub.apply_messages, [(flows_topic(live.ctx.hub.site.id),
+                                            interval(start + i * INTERVAL_MS, visitors=40, bnf=6 * i, flows=flows))])
+    status, body = http(live.url + "/api/flows", token=token)
+    assert status == 200, body
+    assert body["k"] == 5
+    assert [(f["origin"], f["dest"], f["count"], f["median_transit_s"]) for f in body["flows"]] == [
+        ("entrance", "reg_hall", 90, 60.0), ("lab", "imaging_ct", 36, 150.0)]
+    [w] = body["wandering"]
+    assert (w["zone"], w["visitors"], w["back_and_forth"], w["rate"], w["extra_walk_s"]) == (
+        "imaging_ct", 80, 6, 0.075, 300.0)
+    status, body = http(live.url + "/api/flows?zone=reg_hall", token=token)
+    assert [f["origin"] for f in body["flows"]] == ["entrance"] and body["wandering"] == []
+    status, body = http(live.url + "/api/flows?zone=nowhere", token=token)
+    assert status == 400 and "zone" in body["error"]
+    assert http(live.url + "/api/flows")[0] == 401
