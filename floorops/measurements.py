@@ -101,7 +101,9 @@ def flow_lines(site: str, interval: dict[str, Any]) -> list[str]:
         out.append(line(ZONE_FLOW, {"site": site, "origin": "other", "dest": "other"},
                         {"count": int(interval["other"])}, t))
     for w in interval["wandering"]:
-        out.append(line(ZONE_WANDERING, {"site": site, "zone": w["zone"]},
-                        {"visitors": int(w["visitors"]), "back_and_forth": int(w["back_and_forth"]),
-                         "rate": float(w["rate"]), "extra_walk_s": float(w["extra_walk_s"])}, t))
+        fields: dict[str, FieldValue] = {"visitors": int(w["visitors"]), "back_and_forth": int(w["back_and_forth"]),
+                                         "extra_walk_s": float(w["extra_walk_s"])}
+        if w.get("rate") is not None:
+            fields["rate"] = float(w["rate"])
+        out.append(line(ZONE_WANDERING, {"site": site, "zone": w["zone"]}, fields, t))
     return out

@@ -76,7 +76,7 @@ def parse_interval(data: dict[str, Any], zones: Iterable[str]) -> Interval:
             raise BadFlows(f"wandering[{i}] must be an object")
         visitors = _int(w.get("visitors"), f"wandering[{i}].visitors")
         bnf = _int(w.get("back_and_forth"), f"wandering[{i}].back_and_forth")
-        if visitors < k or 0 < bnf < k:
+        if 0 < visitors < k or 0 < bnf < k:
             raise BadFlows(f"wandering[{i}] is under k: the edge must never send it")
         wandering.append({"zone": _zone(w.get("zone"), f"wandering[{i}].zone", zones), "visitors": visitors,
                           "back_and_forth": bnf,

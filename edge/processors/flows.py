@@ -41,7 +41,7 @@ class FlowSettings:
     track_idle_s: float = 900.0  # a phone unheard this long has left: its track is forgotten
     wander_window_s: float = 600.0  # A -> B -> A within this long is back and forth ...
     service_min_s: float = 300.0  # ... unless the phone stayed in B at least this long (served there)
-    carry_max: int = 12  # intervals a count under k may wait for more before it goes to "other"
+    carry_max: int = 24  # intervals a count under k may wait for more (then: "other" for pairs, dropped for zones)
     lateness_s: float = 60.0  # an interval is closed once sightings this much later have come in
 
     def __post_init__(self) -> None:
@@ -79,7 +79,8 @@ class _ZoneWander:
     back_and_forth: int = 0
     detours_ms: list[int] = field(default_factory=list)
     via: dict[str, int] = field(default_factory=dict)
-    age: int = 0
+    visitors_age: int = 0  # intervals the visitors (and, apart, the back-and-forths) have been carried
+    bnf_age: int = 0
 
 
 class FlowTracker:
@@ -207,20 +208,31 @@ class FlowTracker:
         wandering: list[dict[str, Any]] = []
         self.carried_zones = {}
         for zone, zw in sorted(zones.items()):
-            publishable = zw.visitors >= k and (zw.back_and_forth == 0 or zw.back_and_forth >= k)
-            if publishable:
+            # Visitors and back-and-forths are published apart, each once it reaches k, so that a quiet
+            # zone's detours are delayed, never lost: summed over the day the rate is unbiased.
+            entry: dict[str, Any] = {"zone": zone, "visitors": 0, "back_and_forth": 0, "rate": None,
+                                     "extra_walk_s": 0.0, "via": {}}
+            keep = _ZoneWander()
+            if zw.visitors >= k:
+                entry["visitors"] = zw.visitors
+            elif zw.visitors and zw.visitors_age < self.s.carry_max:
+                keep.visitors, keep.visitors_age = zw.visitors, zw.visitors_age + 1
+            if zw.back_and_forth >= k:
                 via_k = {v: n for v, n in sorted(zw.via.items()) if n >= k}
                 rest = zw.back_and_forth - sum(via_k.values())
                 if rest:
                     via_k[OTHER] = rest
-                wandering.append({
-                    "zone": zone, "visitors": zw.visitors, "back_and_forth": zw.back_and_forth,
-                    "rate": round(zw.back_and_forth / zw.visitors, 4),
-                    "extra_walk_s": round(statistics.median(zw.detours_ms) / 1000.0, 1) if zw.detours_ms else 0.0,
-                    "via": via_k})
-            elif zw.age + 1 <= self.s.carry_max:
-                zw.age += 1
-                self.carried_zones[zone] = zw
+                entry.update(back_and_forth=zw.back_and_forth, via=via_k,
+                             extra_walk_s=round(statistics.median(zw.detours_ms) / 1000.0, 1))
+            elif zw.back_and_forth and zw.bnf_age < self.s.carry_max:
+                keep.back_and_forth, keep.detours_ms, keep.via = zw.back_and_forth, zw.detours_ms, zw.via
+                keep.bnf_age = zw.bnf_age + 1
+            if entry["visitors"]:
+                entry["rate"] = round(entry["back_and_forth"] / entry["visitors"], 4)
+            if entry["visitors"] or entry["back_and_forth"]:
+                wandering.append(entry)
+            if keep.visitors or keep.back_and_forth:
+                self.carried_zones[zone] = keep
         ignored, self.randomised_ignored = self.randomised_ignored, 0
         return {"v": 1, "start": start, "end": start + self.interval_ms, "interval_s": self.s.interval_s, "k": k,
                 "scale": round(scale, 3), "flows": flows, "other": round(other * scale), "wandering": wandering,

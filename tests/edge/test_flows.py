@@ -133,10 +133,13 @@ def test_wandering_under_k_is_withheld_then_carried() -> None:
         walk(tr, f"m{i}", [("ct", 5.5), ("us", 6.0), ("ct", 7.0)])
     out = closed(tr, 12)
     first = {z["zone"]: z for z in out[0]["wandering"]}
-    assert "ct" not in first  # 4 back-and-forths < k: not published
+    # The 5 visitors are published; the 4 back-and-forths (< k) wait for more.
+    assert (first["ct"]["visitors"], first["ct"]["back_and_forth"]) == (5, 0)
     ct = {z["zone"]: z for z in out[1]["wandering"]}["ct"]
-    assert (ct["visitors"], ct["back_and_forth"]) == (7, 6)
+    # Then 6 back-and-forths are published; the 2 new visitors (< k) wait in turn. None is lost.
+    assert (ct["visitors"], ct["back_and_forth"], ct["rate"]) == (0, 6, None)
     assert ct["via"] == {"us": 6}
+    assert tr.carried_zones["ct"].visitors == 2
 
 
 def test_randomised_addresses_are_not_followed() -> None:
