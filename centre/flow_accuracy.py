@@ -110,16 +110,22 @@ class PairError:
     dest: str
     truth: int
     measured: int
+    oracle: float  # the transitions of followable phones, scaled by the true share of them: sampling alone
 
     @property
     def error(self) -> float:
         return abs(self.measured - self.truth) / self.truth
 
+    @property
+    def oracle_error(self) -> float:
+        return abs(self.oracle - self.truth) / self.truth
+
 
 @dataclass
 class Accuracy:
     pairs: list[PairError] = field(default_factory=list)  # the busy pairs, per hour
-    wandering: dict[str, tuple[float, float, int]] = field(default_factory=dict)  # zone -> (truth, measured, n)
+    # zone -> (true rate, measured rate, true arrivals, rate among followable phones: the oracle)
+    wandering: dict[str, tuple[float, float, int, float]] = field(default_factory=dict)
 
     def worst_pair(self) -> float:
         return max((p.error for p in self.pairs), default=0.0)
@@ -127,8 +133,10 @@ class Accuracy:
     def mean_pair(self) -> float:
         return sum(p.error for p in self.pairs) / len(self.pairs) if self.pairs else 0.0
 
-    def share_within(self, bound: float) -> float:
-        return sum(p.error <= bound for p in self.pairs) / len(self.pairs) if self.pairs else 1.0
+    def share_within(self, bound: float, oracle: bool = False) -> float:
+        if not self.pairs:
+            return 1.0
+        return sum((p.oracle_error if oracle else p.error) <= bound for p in self.pairs) / len(self.pairs)
 
 
 def accuracy(run: FlowRun, busy_min: int = 30, zones: tuple[str, ...] = ()) -> Accuracy:
@@ -142,9 +150,12 @@ def accuracy(run: FlowRun, busy_min: int = 30, zones: tuple[str, ...] = ()) -> A
             key = (hour, f["origin"], f["dest"])
             measured[key] = measured.get(key, 0) + int(f["count"])
     acc = Accuracy()
-    for (hour, o, d), n in sorted(run.truth.transitions.items()):
+    t = run.truth
+    share = sum(t.followable.values()) / max(1, sum(t.transitions.values()))
+    for (hour, o, d), n in sorted(t.transitions.items()):
         if run.start_ms <= hour < run.end_ms and n >= busy_min:
-            acc.pairs.append(PairError(hour, o, d, n, measured.get((hour, o, d), 0)))
+            acc.pairs.append(PairError(hour, o, d, n, measured.get((hour, o, d), 0),
+                                       t.followable.get((hour, o, d), 0) / share))
     visitors: dict[str, int] = {}
     bnf: dict[str, int] = {}
     for iv in run.intervals:
@@ -159,8 +170,13 @@ def accuracy(run: FlowRun, busy_min: int = 30, zones: tuple[str, ...] = ()) -> A
     for (hour, z), n in run.truth.back_and_forth.items():
         if run.start_ms <= hour < run.end_ms:
             t_bnf[z] = t_bnf.get(z, 0) + n
+    f_arr = {z: sum(n for (h, zz), n in t.followable_arrivals.items() if zz == z and run.start_ms <= h < run.end_ms)
+             for z in t_arr}
+    f_bnf = {z: sum(n for (h, zz), n in t.followable_back_and_forth.items() if zz == z and run.start_ms <= h < run.end_ms)
+             for z in t_arr}
     for z in zones or tuple(sorted(t_bnf)):
         truth_rate = t_bnf.get(z, 0) / t_arr[z] if t_arr.get(z) else 0.0
         rate = bnf.get(z, 0) / visitors[z] if visitors.get(z) else 0.0
-        acc.wandering[z] = (truth_rate, rate, t_arr.get(z, 0))
+        oracle = f_bnf.get(z, 0) / f_arr[z] if f_arr.get(z) else 0.0
+        acc.wandering[z] = (truth_rate, rate, t_arr.get(z, 0), oracle)
     return acc

@@ -67,12 +67,21 @@ class FlowTruth:
     arrivals: dict[tuple[int, str], int] = field(default_factory=dict)
     back_and_forth: dict[tuple[int, str], int] = field(default_factory=dict)
     detour_min: list[float] = field(default_factory=list)
+    # The same, made by patients whose phone keeps its burnt-in address (what the edge can follow): the
+    # oracle of the benchmark (docs/benchmarks.md, "Patient flow")
+    followable: dict[tuple[int, str, str], int] = field(default_factory=dict)
+    followable_arrivals: dict[tuple[int, str], int] = field(default_factory=dict)
+    followable_back_and_forth: dict[tuple[int, str], int] = field(default_factory=dict)
 
-    def move(self, t_ms: int, origin: str | None, dest: str | None) -> None:
+    def move(self, t_ms: int, origin: str | None, dest: str | None, followable: bool = False) -> None:
         hour = t_ms - t_ms % 3_600_000
         if origin is not None and dest is not None and origin != dest:
             key = (hour, origin, dest)
             self.transitions[key] = self.transitions.get(key, 0) + 1
+            if followable:
+                self.followable[key] = self.followable.get(key, 0) + 1
+        if dest is not None and origin != dest and followable:
+            self.followable_arrivals[(hour, dest)] = self.followable_arrivals.get((hour, dest), 0) + 1
         if dest is not None and origin != dest:
             self.arrivals[(hour, dest)] = self.arrivals.get((hour, dest), 0) + 1
 
@@ -258,7 +267,7 @@ class PatientTracker:
     def _arrive(self, p: Patient, origin: str | None, zone: str, t_ms: int, minute: float) -> None:
         """``p`` joins a node in ``zone`` coming from ``origin`` (None: from outside): the truth, and whether
         it gets lost first (imaging zones)."""
-        self.truth.move(t_ms, origin, zone)
+        self.truth.move(t_ms, origin, zone, bool(p.mac) and not p.randomises)
         if zone not in self.lost_zones or origin == zone or not self.detour_zones.get(zone):
             return
         share = LOST_SHARE_UNCLEAR if zone in self.signage_unclear else LOST_SHARE
@@ -280,12 +289,16 @@ class PatientTracker:
             if not p.detour_started and minute >= start:
                 p.detour_started = True
                 self._away.setdefault(where, set()).add(p.pid)
-                self.truth.move(t_ms, home, where)
+                self.truth.move(t_ms, home, where, bool(p.mac) and not p.randomises)
             if p.detour_started and minute >= end:
                 self._away[where].discard(p.pid)
                 hour = t_ms - t_ms % 3_600_000
-                self.truth.transitions[(hour, where, home)] = self.truth.transitions.get((hour, where, home), 0) + 1
-                self.truth.back_and_forth[(hour, home)] = self.truth.back_and_forth.get((hour, home), 0) + 1
+                t = self.truth
+                t.transitions[(hour, where, home)] = t.transitions.get((hour, where, home), 0) + 1
+                t.back_and_forth[(hour, home)] = t.back_and_forth.get((hour, home), 0) + 1
+                if p.mac and not p.randomises:
+                    t.followable[(hour, where, home)] = t.followable.get((hour, where, home), 0) + 1
+                    t.followable_back_and_forth[(hour, home)] = t.followable_back_and_forth.get((hour, home), 0) + 1
                 self.truth.detour_min.append(end - start)
                 p.detour = None
                 p.detour_started = False

@@ -13,8 +13,9 @@ Privacy by construction (docs/privacy.md, "Patient flow"):
   drops all of them when the hashing key rotates at midnight (the pipeline calls it);
 - tracks are never written anywhere (no InfluxDB point, no SQLite row, no log line names a hash);
 - an aggregate under ``k`` phones is never published: a pair's count (or a zone's back-and-forth count)
-  under ``k`` is *carried* into the next interval, and published once it reaches ``k``; after
-  ``carry_max`` intervals it is dropped into the site-wide ``other`` count (itself published only at >= k).
+  under ``k`` is *carried* into the next interval, and published once it reaches ``k``; a pair's count
+  after ``carry_max`` intervals goes into the site-wide ``other`` count (itself published only at >= k),
+  a zone's visitors and back-and-forths wait (apart) as long as it takes: late, never lost.
 
 Randomised MACs break tracks: a phone that picks a new address every few minutes looks like one phone
 leaving and a new one arriving. Such hashes are not followed at all (counted only, to scale up): flows
@@ -41,7 +42,7 @@ class FlowSettings:
     track_idle_s: float = 900.0  # a phone unheard this long has left: its track is forgotten
     wander_window_s: float = 600.0  # A -> B -> A within this long is back and forth ...
     service_min_s: float = 300.0  # ... unless the phone stayed in B at least this long (served there)
-    carry_max: int = 24  # intervals a count under k may wait for more (then: "other" for pairs, dropped for zones)
+    carry_max: int = 24  # intervals a pair's count under k may wait for more before it goes to "other"
     lateness_s: float = 60.0  # an interval is closed once sightings this much later have come in
 
     def __post_init__(self) -> None:
@@ -215,7 +216,7 @@ class FlowTracker:
             keep = _ZoneWander()
             if zw.visitors >= k:
                 entry["visitors"] = zw.visitors
-            elif zw.visitors and zw.visitors_age < self.s.carry_max:
+            elif zw.visitors:  # a zone's figures wait as long as needed: a quiet zone's are late, not lost
                 keep.visitors, keep.visitors_age = zw.visitors, zw.visitors_age + 1
             if zw.back_and_forth >= k:
                 via_k = {v: n for v, n in sorted(zw.via.items()) if n >= k}
@@ -224,7 +225,7 @@ class FlowTracker:
                     via_k[OTHER] = rest
                 entry.update(back_and_forth=zw.back_and_forth, via=via_k,
                              extra_walk_s=round(statistics.median(zw.detours_ms) / 1000.0, 1))
-            elif zw.back_and_forth and zw.bnf_age < self.s.carry_max:
+            elif zw.back_and_forth:
                 keep.back_and_forth, keep.detours_ms, keep.via = zw.back_and_forth, zw.detours_ms, zw.via
                 keep.bnf_age = zw.bnf_age + 1
             if entry["visitors"]:
