@@ -321,19 +321,23 @@ class Pipeline:
     def _occupancy(self, now_ms: int, b: Batch) -> None:
         at = self.windows.latest_ms if self.use_device_time and self.windows.latest_ms else now_ms
         window_ms = int(self.window_s * 1000)
+        people = 0.0
         for zone in sorted(self.probe_zones | set(self.windows.zones)):
             universal, randomised = self.windows.counts(zone, at)
             if self.now_ms() - self.zone_heard.get(zone, -window_ms - 1) > window_ms:
                 continue  # no probe of the zone reported in the window: no data is not "nobody there"
             occ = round(self.estimator.predict_zone(zone, self.windows.features(zone, at)), 1)
             devices = universal + randomised
-            self._people += occ
-            self._universal += universal
+            people += occ
             b.lines.append(zone_occupancy_line(self.site_id, zone, float(occ), devices, point_time_ns(at, None)))
             payload = json.dumps({"v": 1, "ts": at, "zone": zone, "occupancy": occ, "devices": devices,
                                   "window_s": self.window_s}, separators=(",", ":")).encode()
             b.records.append((zone_occupancy_topic(self.site_id, zone), payload, False))
             self.metrics.occupancy_published.inc()
+        present = self.flows.present(at, window_ms)
+        if people and present:  # how many people one followed phone stands for, over the flow interval
+            self._people += people
+            self._universal += present
 
     def _flows(self, now_ms: int, b: Batch) -> None:
         """Closed flow intervals: points for InfluxDB and one record each for the hub (aggregates only)."""

@@ -144,6 +144,11 @@ class FlowTracker:
                 return
         zw.visitors += 1
 
+    def present(self, now_ms: int, window_ms: int) -> int:
+        """Followed phones heard within ``window_ms`` before ``now_ms``, each once, in the zone it is in now:
+        unlike the occupancy windows, a phone that moved on is not also counted where it was."""
+        return sum(1 for t in self.tracks.values() if 0 <= now_ms - t.now.last_ms <= window_ms)
+
     def forget(self) -> None:
         """Drop every track (the hashing key rotated: today's hashes will not match yesterday's anyway)."""
         self.tracks.clear()
