@@ -79,6 +79,11 @@ def main() -> None:
         run = simulate(site, day, a.seed, a.hours[0], a.hours[1], calibration=calibration, **kw)  # type: ignore[arg-type]
         acc = accuracy(run, zones=IMAGING)
         print("\n".join(report(f"{name} ({time.perf_counter() - t:.0f} s)", acc, site.tz)), flush=True)
+        for busy in (100, 150):
+            b = accuracy(run, busy_min=busy)
+            print(f"Pairs with >= {busy} an hour: {len(b.pairs)} pair-hours; edge within 15 %: "
+                  f"{b.share_within(0.15):.0%}, worst {b.worst_pair():.1%}; oracle within 15 %: "
+                  f"{b.share_within(0.15, oracle=True):.0%}\n", flush=True)
 
 
 if __name__ == "__main__":
