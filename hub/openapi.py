@@ -82,7 +82,7 @@ def _operation(r: Route, zones: list[str]) -> dict[str, Any]:
         responses["503"] = {"description": "A component the hub needs (db, mqtt) is down",
                             "content": {"application/json": {"schema": r.response}}}
     elif r.path in ("/api/forecast", "/api/staffing", "/api/devices", "/api/devices/{id}/history",
-                    "/api/zones/{id}/history") or (r.method, r.path) == ("DELETE", "/api/devices/{id}"):
+                    "/api/zones/{id}/history", "/api/flows") or (r.method, r.path) == ("DELETE", "/api/devices/{id}"):
         responses["503"] = {"description": "A component is unavailable (no model trained, InfluxDB or broker down)", **err}
     op["responses"] = responses
     if r.permission is not None:
