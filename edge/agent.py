@@ -59,7 +59,7 @@ class EdgeAgent:
             estimator=self.calibration.estimator,
             flows=FlowSettings(interval_s=e.flows_interval_s, k=e.flows_k, rssi_min=e.occupancy_rssi_min,
                                track_idle_s=e.flows_track_idle_s, wander_window_s=e.flows_wander_window_s,
-                               service_min_s=e.flows_service_min_s),
+                               service_min_s=e.flows_service_min_s, lateness_s=e.flows_lateness_s),
         )
         self.pipeline.restore(self.buffer.load_seq_state())
         self.stop_threads = threading.Event()
