@@ -160,3 +160,23 @@ def test_api_flows_replays_a_range_from_influxdb(offline_cfg: Config, clock: Man
         assert status == 400 and "before" in body["error"]
     finally:
         live.stop()
+
+
+def test_daily_and_weekly_reports_carry_the_flow_figures(hub, clock: ManualClock) -> None:
+    import datetime as dt
+
+    from hub import reports
+
+    day = dt.datetime.fromtimestamp(clock.now(), hub.tz).date()
+    start = int(dt.datetime.combine(day, dt.time(8), hub.tz).timestamp() * 1000)
+    feed(hub, clock, start, 4, visitors=40, bnf=6)  # 4 intervals: 4 x 18 moves, 24 detours of 300 s in 160
+    clock.set(start / 1000 + 3 * 3600)
+    rep = reports.build_now(hub, "week", day)
+    [row] = [r for r in rep["days"] if r["date"] == day.isoformat()]
+    assert (row["transitions"], row["back_and_forth"], row["wandering_rate"]) == (72, 24, 0.15)
+    assert row["wandering_extra_walk_s"] == 300.0 and row["wandering_top_zone"] == "imaging_ct"
+    assert (rep["totals"]["transitions"], rep["totals"]["wandering_rate"]) == (72, 0.15)
+    other = [r for r in rep["days"] if r["date"] != day.isoformat()]
+    assert all(r["transitions"] == 0 and r["wandering_rate"] is None for r in other)
+    csv = reports.to_csv(rep, "zh").decode("utf-8-sig")
+    assert "往返寻找率" in csv and "imaging_ct" in csv
