@@ -109,6 +109,12 @@ def test_api_flows_live_and_filtered_by_zone(live: LiveHub, clock: ManualClock) 
     [w] = body["wandering"]
     assert (w["zone"], w["visitors"], w["back_and_forth"], w["rate"], w["extra_walk_s"]) == (
         "imaging_ct", 80, 6, 0.075, 300.0)
+    # The console's plan is tested against a fake hub (tests/console): it must answer in the same shape.
+    from tests.console.console_fake_hub import FakeHub
+    fake = FakeHub()
+    assert set(body) >= {"k", "flows", "wandering"}
+    assert all(set(f) <= set(body["flows"][0]) for f in fake.flows)
+    assert all(set(w_) <= set(w) for w_ in fake.wandering)
     status, body = http(live.url + "/api/flows?zone=reg_hall", token=token)
     assert [f["origin"] for f in body["flows"]] == ["entrance"] and body["wandering"] == []
     status, body = http(live.url + "/api/flows?zone=nowhere", token=token)
