@@ -180,3 +180,29 @@ class FlowBook:
         """Each zone's back-and-forth rate over the ``days`` before ``before_ms``: its usual level."""
         s = self.summary(before_ms - int(days * 86_400_000), before_ms)
         return {z: s.rate(z) for z in s.zones}
+
+
+def intervals_from_points(flow_rows: Iterable[dict[str, Any]], wandering_rows: Iterable[dict[str, Any]], k: int,
+                          interval_ms: int) -> list[Interval]:
+    """Intervals rebuilt from InfluxDB's ``zone_flow`` and ``zone_wandering`` rows (``time`` in ms, tags as
+    columns), as the edge wrote them: after a restart the hub's memory starts with the last days again."""
+    by_start: dict[int, Interval] = {}
+
+    def at(r: dict[str, Any]) -> Interval:
+        start = int(r["time"])
+        return by_start.setdefault(start, Interval(start, start + interval_ms, k, [], []))
+
+    for r in flow_rows:
+        iv = at(r)
+        if r.get("origin") == "other":
+            iv.other += int(r.get("count") or 0)
+        elif r.get("origin") and r.get("dest"):
+            iv.flows.append({"origin": str(r["origin"]), "dest": str(r["dest"]), "count": int(r.get("count") or 0),
+                             "tracked": int(r.get("tracked") or 0),
+                             "median_transit_s": float(r.get("median_transit_s") or 0.0)})
+    for r in wandering_rows:
+        if r.get("zone"):
+            at(r).wandering.append({"zone": str(r["zone"]), "visitors": int(r.get("visitors") or 0),
+                                    "back_and_forth": int(r.get("back_and_forth") or 0),
+                                    "extra_walk_s": float(r.get("extra_walk_s") or 0.0)})
+    return [by_start[s] for s in sorted(by_start)]

@@ -164,6 +164,16 @@ def test_api_flows_replays_a_range_from_influxdb(offline_cfg: Config, clock: Man
         assert [f["origin"] for f in body["flows"]] == ["lab"] and body["other"] == 7
         status, body = http(live.url + f"/api/flows?from={iso(now_ms)}&to={iso(now_ms - INTERVAL_MS)}", token=token)
         assert status == 400 and "before" in body["error"]
+        # A restarted hub loads the last days from InfluxDB into memory (the live view, the usual level).
+        import asyncio
+
+        from hub.app import flow_history_loader
+        assert http(live.url + "/api/flows", token=token)[1]["flows"] == []
+        asyncio.run_coroutine_threadsafe(flow_history_loader(live.ctx), live.loop).result(30)
+        assert len(live.ctx.hub.flows.intervals) == 3
+        status, body = http(live.url + "/api/flows", token=token)
+        assert [(f["origin"], f["count"]) for f in body["flows"]] == [("entrance", 93), ("lab", 27)]
+        assert body["other"] == 7 and body["wandering"][0]["back_and_forth"] == 15
     finally:
         live.stop()
 
