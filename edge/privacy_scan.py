@@ -6,7 +6,7 @@ What it checks, with the edge's configuration:
   phone (``mac``, ``mac_hash``, ``hash``...), and no string field holds a keyed hash (32 hex digits), so
   no phone's sightings can be linked into its path through the zones;
 - the patient-flow aggregates: no ``zone_flow`` point followed fewer than ``edge.flows_k`` phones, no
-  ``zone_wandering`` count is under k (0 excepted);
+  ``zone_wandering`` count is under k (0 excepted), no ``zone_detour`` but ``other`` is;
 - the edge's files (buffer, dead letters, log files under the var folder; the key folder excepted): no
   ``mac_hash`` field waiting to be written.
 
@@ -21,7 +21,7 @@ from pathlib import Path
 
 from floorops.config import Config
 from floorops.influx import InfluxWriteError, query_sync, rows
-from floorops.measurements import ZONE_FLOW, ZONE_WANDERING
+from floorops.measurements import ZONE_DETOUR, ZONE_FLOW, ZONE_WANDERING
 from floorops.retention import SIGHTING_RP
 
 IDENTIFYING_FIELDS = re.compile(r"(?i)^(mac|mac_?hash|hash|device_hash|phone)$")
@@ -57,6 +57,8 @@ def scan(cfg: Config) -> list[str]:
         for s in q(f'SELECT "visitors", "back_and_forth" FROM "{ZONE_WANDERING}" WHERE '
                    f'("visitors" > 0 AND "visitors" < {k}) OR ("back_and_forth" > 0 AND "back_and_forth" < {k})'):
             found.append(f"InfluxDB {ZONE_WANDERING}: {len(rows(s))} point(s) with a count under k = {k}")
+        for s in q(f'SELECT "back_and_forth" FROM "{ZONE_DETOUR}" WHERE "via" != \'other\' AND "back_and_forth" < {k}'):
+            found.append(f"InfluxDB {ZONE_DETOUR}: {len(rows(s))} point(s) with a count under k = {k}")
     except InfluxWriteError as exc:
         found.append(f"InfluxDB could not be scanned: {exc}")
     keys = cfg.path(cfg.edge.mac_key_dir)

@@ -31,6 +31,7 @@ SYSTEM_CHECK: Final = "system_check"  # the hub's checks of the hospital's syste
 # never a count under k (docs/privacy.md, "Patient flow").
 ZONE_FLOW: Final = "zone_flow"  # tags origin, dest; fields count, tracked, median_transit_s
 ZONE_WANDERING: Final = "zone_wandering"  # tags zone; fields visitors, back_and_forth, rate, extra_walk_s
+ZONE_DETOUR: Final = "zone_detour"  # tags zone, via (where the back-and-forths went; "other" under k); back_and_forth
 
 EVENT_FIELDS = ("queue", "ticket", "counter", "code", "fault")
 
@@ -92,7 +93,7 @@ def system_check_line(site: str, check: str, kind: str, ok: bool, response_ms: f
 def flow_lines(site: str, interval: dict[str, Any]) -> list[str]:
     """The points of one flow interval as edge/processors/flows.py closes it, at the interval's start:
     ``zone_flow`` per published pair (and the pair ``other``/``other`` for merged small flows), and
-    ``zone_wandering`` per published zone."""
+    ``zone_wandering`` per published zone, with ``zone_detour`` per zone it was left for."""
     t = int(interval["start"]) * 1_000_000
     out = [line(ZONE_FLOW, {"site": site, "origin": f["origin"], "dest": f["dest"]},
                 {"count": int(f["count"]), "tracked": int(f["tracked"]),
@@ -106,4 +107,6 @@ def flow_lines(site: str, interval: dict[str, Any]) -> list[str]:
         if w.get("rate") is not None:
             fields["rate"] = float(w["rate"])
         out.append(line(ZONE_WANDERING, {"site": site, "zone": w["zone"]}, fields, t))
+        for via, n in (w.get("via") or {}).items():
+            out.append(line(ZONE_DETOUR, {"site": site, "zone": w["zone"], "via": via}, {"back_and_forth": int(n)}, t))
     return out

@@ -78,8 +78,14 @@ def parse_interval(data: dict[str, Any], zones: Iterable[str]) -> Interval:
         bnf = _int(w.get("back_and_forth"), f"wandering[{i}].back_and_forth")
         if 0 < visitors < k or 0 < bnf < k:
             raise BadFlows(f"wandering[{i}] is under k: the edge must never send it")
+        via = w.get("via", {})
+        if not isinstance(via, dict):
+            raise BadFlows(f"wandering[{i}].via must be an object")
+        detours = {_zone(z, f"wandering[{i}].via", zones): _int(n, f"wandering[{i}].via") for z, n in via.items()}
+        if any(n < k for z, n in detours.items() if z != "other") or sum(detours.values()) > bnf:
+            raise BadFlows(f"wandering[{i}].via is under k or more than its back-and-forths")
         wandering.append({"zone": _zone(w.get("zone"), f"wandering[{i}].zone", zones), "visitors": visitors,
-                          "back_and_forth": bnf,
+                          "back_and_forth": bnf, "via": detours,
                           "extra_walk_s": _num(w.get("extra_walk_s", 0.0), f"wandering[{i}].extra_walk_s")})
     return Interval(start, end, k, flows, wandering, _int(data.get("other", 0), "other"))
 
@@ -96,6 +102,7 @@ class _Wander:
     visitors: int = 0
     back_and_forth: int = 0
     extra_weighted: float = 0.0
+    via: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -114,11 +121,14 @@ class Summary:
         p.tracked += tracked
         p.transit_weighted += transit_s * tracked
 
-    def add_wandering(self, zone: str, visitors: int, bnf: int, extra_s: float) -> None:
+    def add_wandering(self, zone: str, visitors: int, bnf: int, extra_s: float,
+                      via: dict[str, int] | None = None) -> None:
         w = self.zones.setdefault(zone, _Wander())
         w.visitors += visitors
         w.back_and_forth += bnf
         w.extra_weighted += extra_s * bnf
+        for z, n in (via or {}).items():
+            w.via[z] = w.via.get(z, 0) + n
 
     def add(self, iv: Interval) -> None:
         self.k = iv.k
@@ -127,7 +137,7 @@ class Summary:
         for f in iv.flows:
             self.add_flow(f["origin"], f["dest"], f["count"], f["tracked"], f["median_transit_s"])
         for w in iv.wandering:
-            self.add_wandering(w["zone"], w["visitors"], w["back_and_forth"], w["extra_walk_s"])
+            self.add_wandering(w["zone"], w["visitors"], w["back_and_forth"], w["extra_walk_s"], w.get("via"))
 
     def rate(self, zone: str) -> float | None:
         w = self.zones.get(zone)
@@ -147,7 +157,8 @@ class Summary:
             out.append({"zone": z, "visitors": w.visitors, "back_and_forth": w.back_and_forth,
                         "rate": round(w.back_and_forth / w.visitors, 4) if w.visitors else None,
                         "usual": None if usual.get(z) is None else round(float(usual[z] or 0.0), 4),
-                        "extra_walk_s": round(w.extra_weighted / w.back_and_forth, 1) if w.back_and_forth else 0.0})
+                        "extra_walk_s": round(w.extra_weighted / w.back_and_forth, 1) if w.back_and_forth else 0.0,
+                        "via": dict(sorted(w.via.items(), key=lambda kv: (-kv[1], kv[0])))})
         return out
 
 
@@ -183,7 +194,7 @@ class FlowBook:
 
 
 def intervals_from_points(flow_rows: Iterable[dict[str, Any]], wandering_rows: Iterable[dict[str, Any]], k: int,
-                          interval_ms: int) -> list[Interval]:
+                          interval_ms: int, detour_rows: Iterable[dict[str, Any]] = ()) -> list[Interval]:
     """Intervals rebuilt from InfluxDB's ``zone_flow`` and ``zone_wandering`` rows (``time`` in ms, tags as
     columns), as the edge wrote them: after a restart the hub's memory starts with the last days again."""
     by_start: dict[int, Interval] = {}
@@ -204,5 +215,10 @@ def intervals_from_points(flow_rows: Iterable[dict[str, Any]], wandering_rows: I
         if r.get("zone"):
             at(r).wandering.append({"zone": str(r["zone"]), "visitors": int(r.get("visitors") or 0),
                                     "back_and_forth": int(r.get("back_and_forth") or 0),
-                                    "extra_walk_s": float(r.get("extra_walk_s") or 0.0)})
+                                    "extra_walk_s": float(r.get("extra_walk_s") or 0.0), "via": {}})
+    for r in detour_rows:
+        iv = at(r)
+        w = next((w for w in iv.wandering if w["zone"] == r.get("zone")), None)
+        if w is not None and r.get("via"):
+            w["via"][str(r["via"])] = int(r.get("back_and_forth") or 0)
     return [by_start[s] for s in sorted(by_start)]

@@ -6,13 +6,14 @@ from __future__ import annotations
 from aiohttp import web
 
 from floorops.influx import InfluxWriteError, rows
-from floorops.measurements import ZONE_FLOW, ZONE_WANDERING
+from floorops.measurements import ZONE_DETOUR, ZONE_FLOW, ZONE_WANDERING
 from hub.api import DURATION, INT, NNUM, NUM, STR, ApiError, Route, arr, obj, ok, query_time
 from hub.context import ctx
 from hub.flows import LIVE_S, Summary
 
 FLOW = obj(origin=STR, dest=STR, count=INT, tracked=INT, median_transit_s=NNUM)
-WANDERING = obj(zone=STR, visitors=INT, back_and_forth=INT, rate=NNUM, usual=NNUM, extra_walk_s=NUM)
+WANDERING = obj(zone=STR, visitors=INT, back_and_forth=INT, rate=NNUM, usual=NNUM, extra_walk_s=NUM,
+                via={"type": "object", "additionalProperties": INT})
 
 
 async def _from_influx(request: web.Request, from_ms: int, to_ms: int) -> Summary:
@@ -23,6 +24,7 @@ async def _from_influx(request: web.Request, from_ms: int, to_ms: int) -> Summar
     try:
         flows = await c.influx.query(f'SELECT * FROM "{ZONE_FLOW}" WHERE {where}', epoch="ms")
         wander = await c.influx.query(f'SELECT * FROM "{ZONE_WANDERING}" WHERE {where}', epoch="ms")
+        detours = await c.influx.query(f'SELECT * FROM "{ZONE_DETOUR}" WHERE {where}', epoch="ms")
     except InfluxWriteError as exc:
         raise ApiError(503, f"InfluxDB is unavailable: {exc}") from None
     for series in flows:
@@ -36,6 +38,9 @@ async def _from_influx(request: web.Request, from_ms: int, to_ms: int) -> Summar
         for r in rows(series):
             s.add_wandering(str(r["zone"]), int(r.get("visitors") or 0), int(r.get("back_and_forth") or 0),
                             float(r.get("extra_walk_s") or 0.0))
+    for series in detours:
+        for r in rows(series):
+            s.add_wandering(str(r["zone"]), 0, 0, 0.0, {str(r["via"]): int(r.get("back_and_forth") or 0)})
     return s
 
 

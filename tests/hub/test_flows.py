@@ -26,7 +26,7 @@ def interval(start_ms: int, *, visitors: int = 40, bnf: int = 0, flows: list[dic
             {"origin": "lab", "dest": "imaging_ct", "count": 18, "tracked": 10, "median_transit_s": 150.0}],
         "other": 0, "randomised_ignored": 3,
         "wandering": [{"zone": zone, "visitors": visitors, "back_and_forth": bnf, "rate": bnf / visitors,
-                       "extra_walk_s": 300.0 if bnf else 0.0, "via": {}}]}).encode()
+                       "extra_walk_s": 300.0 if bnf else 0.0, "via": {"imaging_us": bnf} if bnf else {}}]}).encode()
 
 
 @pytest.fixture
@@ -79,6 +79,8 @@ def test_few_visitors_do_not_raise(hub, clock: ManualClock) -> None:
                                          "median_transit_s": 1.0}]), "bad_flows"),  # under k
     (interval(1_763_949_000_000, visitors=40, bnf=2), "bad_flows"),  # wandering under k
     (interval(1_763_949_000_000, zone="mars"), "bad_flows"),
+    (interval(1_763_949_000_000, bnf=6).replace(b'"imaging_us": 6', b'"imaging_us": 3, "imaging_xr": 3'),
+     "bad_flows"),  # detour zones under k
 ])
 def test_bad_intervals_are_counted_and_refused(hub, bad: bytes, reason: str) -> None:
     hub.apply_messages([(flows_topic(hub.site.id), bad)])
@@ -109,6 +111,7 @@ def test_api_flows_live_and_filtered_by_zone(live: LiveHub, clock: ManualClock) 
     [w] = body["wandering"]
     assert (w["zone"], w["visitors"], w["back_and_forth"], w["rate"], w["extra_walk_s"]) == (
         "imaging_ct", 80, 6, 0.075, 300.0)
+    assert w["via"] == {"imaging_us": 6}
     # The console's plan is tested against a fake hub (tests/console): it must answer in the same shape.
     from tests.console.console_fake_hub import FakeHub
     fake = FakeHub()
@@ -158,6 +161,7 @@ def test_api_flows_replays_a_range_from_influxdb(offline_cfg: Config, clock: Man
         assert body["flows"][0]["median_transit_s"] == pytest.approx(61.5)
         [w] = body["wandering"]
         assert (w["zone"], w["visitors"], w["back_and_forth"], w["rate"]) == ("imaging_ct", 80, 15, 0.1875)
+        assert w["via"] == {"imaging_us": 15}
         assert body["other"] == 0
         status, body = http(live.url + f"/api/flows?from={iso(now_ms - 3 * INTERVAL_MS)}&to={iso(now_ms)}"
                             "&zone=imaging_ct", token=token)
@@ -174,6 +178,7 @@ def test_api_flows_replays_a_range_from_influxdb(offline_cfg: Config, clock: Man
         status, body = http(live.url + "/api/flows", token=token)
         assert [(f["origin"], f["count"]) for f in body["flows"]] == [("entrance", 93), ("lab", 27)]
         assert body["other"] == 7 and body["wandering"][0]["back_and_forth"] == 15
+        assert body["wandering"][0]["via"] == {"imaging_us": 15}
     finally:
         live.stop()
 

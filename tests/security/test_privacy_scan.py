@@ -34,7 +34,7 @@ def interval(tracked: int, bnf: int) -> dict:
             "flows": [{"origin": "lab", "dest": "imaging_ct", "count": tracked * 2, "tracked": tracked,
                        "median_transit_s": 90.0}],
             "wandering": [{"zone": "imaging_ct", "visitors": 20, "back_and_forth": bnf, "rate": bnf / 20,
-                           "extra_walk_s": 200.0}]}
+                           "extra_walk_s": 200.0, "via": {"imaging_us": bnf - 1, "other": 1} if bnf else {}}]}
 
 
 def test_what_the_edge_writes_passes(tmp_path: Path, influx, influx_db) -> None:
@@ -65,6 +65,7 @@ def test_hashes_at_rest_and_counts_under_k_are_found(tmp_path: Path, influx, inf
     assert "some_plugin.who: values shaped like a phone's keyed hash" in text
     assert "zone_flow: 1 point(s) followed fewer than k = 5" in text
     assert "zone_wandering: 1 point(s) with a count under k = 5" in text
+    assert "zone_detour: 1 point(s) with a count under k = 5" in text  # imaging_us 1; "other" 1 is allowed
     assert "buffer.sqlite: a mac_hash field" in text
     assert "keys" not in text
-    assert len(found) == 5
+    assert len(found) == 6
