@@ -44,10 +44,12 @@ class FlowRun:
 
 def simulate(site: Site, day: dt.date, seed: int, from_hour: int = 8, to_hour: int = 12,
              unclear: tuple[str, ...] = (), randomising_share: float | None = None,
-             settings: FlowSettings | None = None, calibration: Path | None = None) -> FlowRun:
+             settings: FlowSettings | None = None, calibration: Path | None = None,
+             unclear_from_hour: float | None = None) -> FlowRun:
     """The site's probes through the edge pipeline for ``from_hour`` to ``to_hour`` (local) of ``day``.
     ``unclear``: imaging zones whose signage is unclear all along; ``randomising_share``: the share of
-    phones that randomise their MAC (the simulator's default otherwise)."""
+    phones that randomise their MAC (the simulator's default otherwise); ``unclear_from_hour``: the
+    ``unclear`` zones' signs go unclear only at that local hour (as ``inject <zone> signage_unclear``)."""
     probes = {d.id for d in site.devices if edge_kind(d.kind).sightings_channel}
     items: list[Item] = []
     framers: dict[str, LineFramer] = {}
@@ -70,8 +72,7 @@ def simulate(site: Site, day: dt.date, seed: int, from_hour: int = 8, to_hour: i
         patients.RANDOMISING_SHARE = randomising_share
     try:
         sim = Simulation(site, start_ms, Capture(), SimOptions(seed=seed, only_devices=probes))
-        for z in unclear:
-            sim.tracker.set_signage(z, True)
+        spoil_at = start_ms + int(((unclear_from_hour or from_hour) - from_hour) * HOUR_MS)
         sim.start()
         estimator = OccupancyEstimator()
         s = settings or FlowSettings()
@@ -86,6 +87,9 @@ def simulate(site: Site, day: dt.date, seed: int, from_hour: int = 8, to_hour: i
                                 flows=s)
             t = start_ms
             while t < end_ms + 2 * int(s.interval_s * 1000):
+                if t >= spoil_at:
+                    for z in unclear:
+                        sim.tracker.set_signage(z, True)
                 t += MINUTE_MS
                 sim.advance_to(t)
                 b = pipeline.process(items + [Tick(t)])

@@ -51,24 +51,25 @@ def test_wandering_above_its_usual_level_raises_and_offers_a_guide(hub, clock: M
     # so the usual shows as 5 in 100.
     nxt = feed(hub, clock, start, 2 * 288, visitors=100, bnf=5)
     assert open_alarms(hub, "wandering_high") == []
-    # Signage unclear: 12 in 40 (30 %) for half an hour.
-    nxt = feed(hub, clock, nxt, 6, visitors=40, bnf=12)
+    # Signage unclear: 12 in 40 (30 %) for an hour.
+    nxt = feed(hub, clock, nxt, 12, visitors=40, bnf=12)
     [a] = open_alarms(hub, "wandering_high")
     assert (a["zone"], a["source"]) == ("imaging_ct", "imaging_ct")
     detail = a["detail"] if isinstance(a["detail"], dict) else json.loads(a["detail"])
-    # Raised once the last half hour passed 10 % (and 1.5 x usual): after 3 of its 6 intervals went bad.
-    assert detail["usual"] == pytest.approx(0.05) and detail["rate"] == pytest.approx((3 * 12 + 3 * 5) / 420, abs=1e-4)
+    # Raised once the last two hours passed 10 % (and 1.5 x usual): after 10 of their 24 intervals went bad.
+    assert detail["usual"] == pytest.approx(0.05)
+    assert detail["rate"] == pytest.approx((10 * 12 + 14 * 5) / (10 * 40 + 14 * 100), abs=1e-4)
     assert detail["suggestion"] == "send a guide to CT"
     offers = hub.db.all("SELECT zone, reason FROM dispatches")
     assert [(r["zone"], r["reason"]) for r in offers][:1] == [("imaging_ct", "wandering_high")]
-    # Signs fixed: back to the usual level within the window -> cleared.
-    feed(hub, clock, nxt, 6, visitors=100, bnf=5)
+    # Signs fixed: back to the usual level over the window -> cleared.
+    feed(hub, clock, nxt, 24, visitors=100, bnf=5)
     assert open_alarms(hub, "wandering_high") == []
 
 
 def test_few_visitors_do_not_raise(hub, clock: ManualClock) -> None:
     start = int(clock.now() * 1000) // INTERVAL_MS * INTERVAL_MS
-    feed(hub, clock, start, 1, visitors=5, bnf=5)  # 100 %, but 5 visitors in the window (< min_visitors)
+    feed(hub, clock, start, 1, visitors=5, bnf=5)  # 100 %, but 5 visitors in the window (< min_visitors 10)
     assert open_alarms(hub, "wandering_high") == []
 
 
