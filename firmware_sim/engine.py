@@ -22,6 +22,7 @@ from firmware_sim.devices.base import DeviceSim, Emitter, MqttDeviceSim
 from firmware_sim.devices.charger import ChargerSim
 from firmware_sim.devices.kiosk import KioskSim
 from firmware_sim.devices.queue_screen import QueueScreenSim
+from firmware_sim.devices.satisfaction_terminal import SatisfactionTerminalSim
 from firmware_sim.devices.serial_probe import SerialProbeSim
 from firmware_sim.devices.wifi_probe import Hearing, WifiProbeSim
 from firmware_sim.faults import CLEAR, UnknownFault, check_fault, faults_for
@@ -42,6 +43,7 @@ SIMULATORS: dict[tuple[str, str], Callable[[Device, str, np.random.Generator, Em
     ("wifi_probe", "mqtt"): WifiProbeSim,
     ("wifi_probe", "serial"): SerialProbeSim,
     ("charger", "modbus"): lambda d, site, rng, emit, hearing: ChargerSim(d, site, rng, emit),
+    ("satisfaction_terminal", "mqtt"): lambda d, site, rng, emit, hearing: SatisfactionTerminalSim(d, site, rng, emit),
 }
 ZONE_FAULT = "signage_unclear"  # inject <imaging zone> signage_unclear: more patients get lost there
 REPORT_PRINT_SHARE = 0.15  # people entering a zone with a kiosk but no kiosk stop, who print a report
@@ -227,6 +229,7 @@ class Simulation:
             self._push(ev.ts, "queue_event", ev)
         self._kiosk_use(events.kiosk_txns, events.zone_entries, t_ms)
         self._wheelchairs(events.borrowed, events.returned)
+        self._ratings(events.zone_entries, t_ms)
         for dev in self.devices.values():
             dev.repairs_due(t_ms)
             dev.minute(t_ms)
@@ -244,6 +247,20 @@ class Simulation:
             split = self.flow_rng.multinomial(n, [1.0 / len(kiosks)] * len(kiosks))
             for k, c in zip(kiosks, split):
                 k.transactions(int(c), t_ms)
+
+    def _ratings(self, entries: dict[str, int], t_ms: int) -> None:
+        """The satisfaction terminals: presses from the people entering their zone, whose mix follows the
+        zone's crowding (occupancy / capacity) and the share of its capacity waiting in a queue."""
+        terminals = [d for d in self.devices.values() if isinstance(d, SatisfactionTerminalSim)]
+        if not terminals:
+            return
+        population = self.model.zone_population(self.state)[0]
+        waiting = self.model.zone_waiting(self.state)[0]
+        index = {z: i for i, z in enumerate(self.model.zone_ids)}
+        for t in terminals:
+            zone, i = self.site.zone(t.device.zone), index[t.device.zone]
+            cap = max(1, zone.capacity)
+            t.visitors(entries.get(zone.id, 0), float(population[i]) / cap, float(waiting[i]) / cap, t_ms)
 
     def _wheelchairs(self, borrowed: int, returned: int) -> None:
         chargers = [d for d in self.devices.values() if isinstance(d, ChargerSim)]

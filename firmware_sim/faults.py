@@ -23,7 +23,7 @@ class FaultSpec:
     description: str
 
 
-MQTT = ("queue_screen", "kiosk", "wifi_probe:mqtt")
+MQTT = ("queue_screen", "kiosk", "wifi_probe:mqtt", "satisfaction_terminal")
 _SPECS = [
     # Hardware and software faults that persist until repaired.
     FaultSpec("card_jam", ("kiosk",), True, 3, "card reader jammed; card payments fail"),
@@ -44,6 +44,8 @@ _SPECS = [
     FaultSpec("clock_skew", MQTT + ("wifi_probe:serial",), True, 1, "device clock 10 minutes off until resynced"),
     # Weight 0: only by hand (inject). Last of the lasting faults, so seeded runs draw as before.
     FaultSpec("no_ack", ("queue_screen",), True, 0, "screen shows the hub's commands but never acknowledges them"),
+    FaultSpec("bad_mood", ("satisfaction_terminal",), True, 0,
+              "patients at the terminal are unhappy: nearly every press is dissatisfied (low scores)"),
     # Bad input: the next message is spoiled.
     FaultSpec("malformed_json", MQTT, False, 1, "next telemetry is not valid JSON"),
     FaultSpec("wrong_type", MQTT, False, 1, "next telemetry has a number sent as a string"),

@@ -33,7 +33,7 @@ ZONE_FLOW: Final = "zone_flow"  # tags origin, dest; fields count, tracked, medi
 ZONE_WANDERING: Final = "zone_wandering"  # tags zone; fields visitors, back_and_forth, rate, extra_walk_s
 ZONE_DETOUR: Final = "zone_detour"  # tags zone, via (where the back-and-forths went; "other" under k); back_and_forth
 
-EVENT_FIELDS = ("queue", "ticket", "counter", "code", "fault")
+EVENT_FIELDS = ("queue", "ticket", "counter", "code", "fault", "button")  # button: a satisfaction press
 
 
 def influx_lines(msg: DeviceMessage, site: str, zone: str, kind: DeviceKind) -> list[str]:

@@ -174,6 +174,11 @@ async def fault_rate_watch(c: HubContext) -> None:
         except Exception as exc:  # noqa: BLE001 - the next minute tries again
             if not busy(exc):
                 log.exception("fault rate check failed")
+        try:
+            c.hub.check_satisfaction()  # satisfaction_low (hub.rules.satisfaction): the zones' daily scores
+        except Exception as exc:  # noqa: BLE001 - the next minute tries again
+            if not busy(exc):
+                log.exception("satisfaction check failed")
 
 
 def system_watcher(c: HubContext) -> SystemWatcher:
@@ -316,7 +321,7 @@ def create_app(cfg: Config, clock: Clock | None = None, connect_broker: bool = T
     c = HubContext(cfg=cfg, hub=hub, users=UserStore(db),
                    influx=InfluxClient(cfg.influx.url, cfg.influx.database, cfg.influx.username, cfg.influx.password,
                                        cfg.influx.timeout_s),
-                   forecaster=Forecaster(cfg, site, roster))
+                   forecaster=Forecaster(cfg, site, lambda: hub.roster))
     if cfg.hub.webhooks:
         c.webhooks = WebhookSender.from_config(cfg.hub, db, hub.tz)
         c.webhooks.attach(hub.bus)

@@ -47,6 +47,11 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "audit.read": frozenset({"admin"}),
     "screens.notice": frozenset({"admin", "monitor", "floor_manager"}),  # notices to the queue screens
     "reports.read": frozenset({"admin", "monitor", "floor_manager"}),  # day/week/month/quarter reports
+    # The satisfaction_low rule's corrective actions are the floor managers' (hub.satisfaction).
+    "satisfaction.act": frozenset({"admin", "floor_manager"}),
+    "people.read": frozenset({"admin"}),  # the roster's people with their contact points (hub.api.roster)
+    "people.write": frozenset({"admin"}),
+    "roster.plan": frozenset({"admin", "floor_manager"}),  # propose, edit and publish a day's roster
 }
 
 _hasher = PasswordHasher()

@@ -28,8 +28,10 @@ from hub.events import EventBus
 from hub.reliability import equipment_fault_types, fault_rates
 from hub.notify.settings import load_notify
 from hub.requests import RequestManager
-from hub.roster import PERSON_ROLES, Roster
+from hub.roster import PERSON_ROLES, Roster, RosterStore
 from hub import service_levels, wheelchairs
+from hub.satisfaction import SatisfactionManager
+from floorops.kinds import satisfaction_terminal
 from hub.screens import ScreenCommands
 from hub.rules import agents, crowding, forecast, offline, service_level, supervisor, waits
 from hub.rules import wheelchairs as wheelchair_rule
@@ -38,6 +40,7 @@ from hub.flows import BadFlows, FlowBook, parse_interval
 from hub.rules import broker as broker_rule
 from hub.rules import ingest as ingest_rule
 from hub.rules import reliability as reliability_rule
+from hub.rules import satisfaction as satisfaction_rule
 from hub.rules import systems as systems_rule
 from hub.rules.base import RuleContext, RuleFamily, RuleSet, Signal
 from hub.rules.config import load_rules_file, validate_rules
@@ -85,8 +88,13 @@ class RecentKeys:
 
 class Hub:
     def __init__(self, cfg: Config, site: Site, db: Database, clock: Clock, roster: Roster) -> None:
-        self.cfg, self.site, self.db, self.clock, self.roster = cfg, site, db, clock, roster
+        self.cfg, self.site, self.db, self.clock = cfg, site, db, clock
         self.tz = site.tz
+        # The roster is in the database (hub.roster.RosterStore); ``roster`` (the roster file) seeds it once.
+        self.roster_store = RosterStore(db)
+        with db.transaction():
+            self.roster_store.seed(roster, clock.now())
+        self.roster = roster = self.roster_store.load(self.today() - dt.timedelta(days=1))
         self.rules = RuleSet(self._load_rules())
         self.bus = EventBus(db, clock, self.tz)
         self.state = LiveState(site)
@@ -98,6 +106,7 @@ class Hub:
         self.requests = RequestManager(db, self.bus, clock, self.tz, self.dispatch, self.tickets,
                                        {z.id for z in site.zones}, PERSON_ROLES)
         self.alarms.listeners.append(self._on_alarm_for_state)
+        self.satisfaction = SatisfactionManager(db, self.bus, clock, self.rules, site, roster, self.alarms)
         self.screens = ScreenCommands(db, self.bus, clock, self.rules, site, self.alarms, lambda: self.state)
         # -- issue #15 (notify branch): silences and escalation to named people; logic in their modules --
         self.silences = SilenceManager(db, clock, self.tz)
@@ -179,6 +188,16 @@ class Hub:
             self.bus.emit("zone.updated", views.zone_json(self, zone_id))
         for agent_id in shown.agents:
             self.bus.emit("agent.updated", views.agent_json(self, agent_id))
+
+    def today(self) -> dt.date:
+        return dt.datetime.fromtimestamp(self.clock.now(), self.tz).date()
+
+    def reload_roster(self) -> Roster:
+        """Read the roster again after a change of people or a publication (in or after its transaction): every
+        part that reads it (dispatch, tickets, escalation, the forecaster's staffing) sees the new one."""
+        self.roster = self.roster_store.load(self.today() - dt.timedelta(days=1))
+        self.dispatch.roster = self.tickets.roster = self.escalation.roster = self.satisfaction.roster = self.roster
+        return self.roster
 
     def audit(self, actor: str, action: str, target: str = "", detail: dict[str, Any] | None = None) -> None:
         self.db.execute("INSERT INTO audit(at, actor, action, target, detail) VALUES (?,?,?,?,?)",
@@ -351,6 +370,9 @@ class Hub:
         self._raise_or_clear(signals)
         if kind == "queue_screen":
             self._screen_record(rec, before)
+        elif kind == satisfaction_terminal.NAME and channel == "event" and rec.data.get("event") == satisfaction_terminal.PRESS:
+            if not self.satisfaction.record(rec.zone, device_id, str(rec.data.get("button")), rec.ts / 1000):
+                self.metrics["presses_unknown_button"] += 1
         return True
 
     def _screen_record(self, rec: EdgeRecord, before: str) -> None:
@@ -712,6 +734,27 @@ class Hub:
         sigs = reliability_rule.evaluate(self._context(fault_rates=rates))
         self._apply_signals(sigs)
 
+    def check_satisfaction(self) -> None:
+        """The satisfaction_low rule on the zones' daily scores (hub.satisfaction): opens corrective-action
+        tickets and records their follow-ups. Called by the ticker every minute; idempotent (a ticket's
+        streak and follow-up are acted on once); a failure (database locked) is retried at the next call."""
+        sigs = satisfaction_rule.evaluate(self._context(satisfaction=self.satisfaction.zone_days()))
+        if not sigs:
+            return
+        try:
+            with self.unit_of_work():
+                for sig in sigs:
+                    self.satisfaction.apply(sig)
+        except Exception:
+            with contextlib.suppress(Exception):  # alarms.open may hold a rolled-back id
+                self.alarms.reload_open()
+            raise
+
+    def satisfaction_json(self, first: dt.date | None = None, last: dt.date | None = None,
+                          zone: str | None = None) -> dict[str, Any]:
+        today = self.satisfaction.today()
+        return self.satisfaction.scores(first or last or today, last or first or today, zone)
+
     def _apply_signals(self, sigs: list[Signal]) -> None:
         """Apply signals computed outside a transaction (the systems' checks, the fault-rate watch), in one
         of their own. On failure (database locked) memory forgets the rolled-back alarms and the exception
@@ -735,6 +778,7 @@ class Hub:
             self.screens.prune()
             service_levels.prune(self.db, self.clock.now())
             wheelchairs.prune(self.db, self.clock.now())
+            self.satisfaction.prune(self.clock.now())
             self.requests.housekeeping()
             self.bus.prune()
 

@@ -5,7 +5,8 @@ one job share ``request_id``.
 
 Measurable lifecycle: offered -> accepted -> arrived (confirmed by the assignee on the phone) -> completed,
 each step time-stamped (hub.kpis turns them into time to accept and time to arrive). Who is offered a job:
-available people first (on shift per the roster, no open job), then the closest (covering the job's zone,
+available people first (at work now per the roster -- the day's published plan, or standing shifts
+-- and no open job), then the closest (covering the job's zone,
 then a zone on the same floor, then the elastic pool), then the least loaded (fewest jobs today)."""
 
 from __future__ import annotations
@@ -84,7 +85,8 @@ class DispatchManager:
                 return 1
             return 2 if p.elastic else 3
 
-        people = [p for p in self.roster.people if p.role in roles and p.username and p.on_shift(now_local)
+        # Who works now, with the zones they cover now: the published plan of the day, or standing shifts.
+        people = [p for p in self.roster.at(now_local) if p.role in roles and p.username
                   and p.id not in busy and p.id not in exclude and closeness(p) < 3]
         return sorted(people, key=lambda p: (closeness(p), today.get(p.id, 0), p.id))
 

@@ -26,6 +26,8 @@ EVENT_TYPES = (
     "component.restarted",
     "notify.page",  # a page to one console user (audience: their username), hub/escalation.py
     "request.updated", "request.escalated",
+    "satisfaction_action.updated",  # a corrective action of satisfaction_low (hub.satisfaction)
+    "roster.published",  # a day's roster was published (hub.api.roster)
 )
 
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
-from typing import Any
+from typing import Any, Callable
 
 from floorops.config import Config
 from floorops.site import Site
-from hub.roster import Roster
+from hub.roster import PLANNED_ROLES, Roster
 
 log = logging.getLogger("hub.forecasting")
 
@@ -21,8 +21,8 @@ class ForecastUnavailable(RuntimeError):
 
 
 class Forecaster:
-    def __init__(self, cfg: Config, site: Site, roster: Roster) -> None:
-        self.cfg, self.site, self.roster = cfg, site, roster
+    def __init__(self, cfg: Config, site: Site, roster: Callable[[], Roster]) -> None:
+        self.cfg, self.site, self.roster = cfg, site, roster  # the hub's roster of the moment
         self._service: Any = None
         self._loaded = False
         self._lock = threading.Lock()
@@ -91,12 +91,14 @@ class Forecaster:
         return self._call(lambda s: s.staffing(day, on_roster=self.on_roster(day)))
 
     def on_roster(self, day: dt.date) -> dict[tuple[str, int], int]:
-        """(zone, local hour) -> people rostered there (floor managers and staff, on duty)."""
+        """(zone, local hour) -> people rostered there (floor managers and staff at work: the day's published
+        plan, or standing shifts)."""
         out: dict[tuple[str, int], int] = {}
+        roster = self.roster()
         for hour in range(24):
             when = dt.datetime.combine(day, dt.time(hour, 30), self.site.tz)
-            for p in self.roster.people:
-                if p.role in ("floor_manager", "staff") and p.on_shift(when):
+            for p in roster.at(when):
+                if p.role in PLANNED_ROLES:
                     for z in p.zones:
                         out[(z, hour)] = out.get((z, hour), 0) + 1
         return out

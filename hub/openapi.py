@@ -25,18 +25,18 @@ ROUTES = [Route("GET", "/api/openapi.json", openapi, None, "This document", ANY_
 
 
 def all_routes() -> list[Route]:
-    from hub.api import (admin, floor, flows, forecast, notify, public, reports, requests, screens, session, stream, system,
-                         systems, work)
+    from hub.api import (admin, floor, flows, forecast, notify, public, reports, requests, roster, satisfaction,
+                         screens, session, stream, system, systems, work)
     return [*system.ROUTES, *ROUTES, *session.ROUTES, *floor.ROUTES, *systems.ROUTES, *work.ROUTES, *requests.ROUTES,
             *public.ROUTES, *notify.ROUTES, *forecast.ROUTES, *admin.ROUTES, *screens.ROUTES, *stream.ROUTES,
-            *reports.ROUTES, *flows.ROUTES]
+            *reports.ROUTES, *satisfaction.ROUTES, *roster.ROUTES, *flows.ROUTES]
 
 
 def _operation(r: Route, zones: list[str]) -> dict[str, Any]:
     op: dict[str, Any] = {"summary": r.summary, "operationId": f"{r.method.lower()}_{re.sub(r'[^a-z0-9]+', '_', r.path.lower()).strip('_')}",
                           "tags": [r.tag] if r.tag else []}
     id_schema = ({"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}
-                 if r.path.startswith(("/api/devices/", "/api/zones/")) else {"type": "integer", "minimum": 0})
+                 if r.path.startswith(("/api/devices/", "/api/zones/", "/api/people/")) else {"type": "integer", "minimum": 0})
     params = [{"name": n, "in": "path", "required": True, "schema": id_schema} for n in re.findall(r"{(\w+)}", r.path)]
     for n, s in r.query.items():
         if s.get("x-enum-site-zones"):
@@ -51,7 +51,8 @@ def _operation(r: Route, zones: list[str]) -> dict[str, Any]:
             body = {**body, "properties": {**body["properties"], "zone": zone}}
         op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
     ok_status = "201" if r.method == "POST" and r.path in ("/api/users", "/api/devices", "/api/requests",
-                                                           "/api/public/requests") else "200"
+                                                           "/api/public/requests", "/api/people",
+                                                           "/api/roster/proposal") else "200"
     content_type = "text/plain" if r.path == "/metrics" else r.content_type
     responses: dict[str, Any] = {ok_status: {"description": "OK", "content": {content_type: {"schema": r.response or {}}}}}
     if r.path == "/ws":
@@ -76,13 +77,15 @@ def _operation(r: Route, zones: list[str]) -> dict[str, Any]:
         responses["403"] = {"description": "The role may not do this", **err}
     if "{" in r.path or r.path == "/api/me/notify":  # the latter: an account that is no roster person
         responses["404"] = {"description": "No such resource", **err}
-    if r.method in ("POST", "DELETE") and "{id}" in r.path:
+    if (r.method in ("POST", "DELETE") and "{id}" in r.path) or (r.method != "GET" and r.path in (
+            "/api/roster/proposal", "/api/roster/publish", "/api/people")):
         responses["409"] = {"description": "Not possible in the resource's present state", **err}
     if r.path == "/healthz":
         responses["503"] = {"description": "A component the hub needs (db, mqtt) is down",
                             "content": {"application/json": {"schema": r.response}}}
     elif r.path in ("/api/forecast", "/api/staffing", "/api/devices", "/api/devices/{id}/history",
-                    "/api/zones/{id}/history", "/api/flows") or (r.method, r.path) == ("DELETE", "/api/devices/{id}"):
+                    "/api/zones/{id}/history", "/api/flows") or (r.method, r.path) in (("DELETE", "/api/devices/{id}"),
+                                                                                        ("POST", "/api/roster/proposal")):
         responses["503"] = {"description": "A component is unavailable (no model trained, InfluxDB or broker down)", **err}
     op["responses"] = responses
     if r.permission is not None:

@@ -25,7 +25,7 @@ from floorops.topics import registry_topic
 from floorops.varperms import write_private
 from hub.auth import ROLES, UserStore
 from hub.db import Database
-from hub.roster import load_roster
+from hub.roster import Roster, RosterStore, load_roster
 
 log = logging.getLogger("hub.provisioning")
 
@@ -254,10 +254,12 @@ def ensure_user(cfg: Config, username: str, role: str, password: str, actor: str
     """Create the user, or reset their role and password."""
     if role not in ROLES:
         raise ProvisioningError(f"role must be one of {', '.join(ROLES)}")
-    roster = load_roster(cfg.hub.roster_file)
-    person = roster.by_username(username)
     db = Database(cfg.path(cfg.hub.db_path))
     try:
+        store = RosterStore(db)  # the people in the database (seeded from the roster file on the first start)
+        with db.transaction():
+            store.seed(load_roster(cfg.hub.roster_file), time.time())
+        person = Roster(store.people()).by_username(username)
         UserStore(db).upsert(username, role, password, person=person.id if person else "", now=time.time())
         with db.transaction():
             _audit(db, actor, "user.upsert", f"user:{username}", {"role": role})

@@ -15,6 +15,7 @@ import pytest
 
 from floorops.dynsec import DynsecClient
 from centre.services import InfluxServer, MosquittoServer, free_port
+from tests.sites import new_site_id
 
 if TYPE_CHECKING:
     from centre.launcher import ControlCentre
@@ -59,8 +60,17 @@ def make_broker(tmp_path_factory: pytest.TempPathFactory,
 
 @pytest.fixture(scope="session")
 def broker(make_broker: Callable[..., MosquittoServer]) -> MosquittoServer:
-    """One broker shared by the session's tests that do not stop it."""
+    """One broker shared by the session's tests that do not stop it: a test on it works under a site of its
+    own (the ``site_id`` fixture; ``live_cfg`` in tests/hub/conftest.py)."""
     return make_broker()
+
+
+@pytest.fixture
+def site_id() -> str:
+    """A site id of this test's own (tests/sites.py): its topics (``hospital/<site>/...``,
+    ``floorops/<site>/...``) and hub client ids are its own on the shared ``broker``, so nothing another test
+    left there (retained messages, records queued for a hub session) reaches it."""
+    return new_site_id()
 
 
 @pytest.fixture(scope="session")

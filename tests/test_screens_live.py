@@ -87,10 +87,9 @@ def eventually(check: Any, timeout_s: float = 30.0, what: str = "condition") -> 
 
 @pytest.fixture
 def stack(tmp_path: Path, broker: MosquittoServer, dynsec: DynsecClient, influx: InfluxServer,
-          influx_db: str) -> Iterator[tuple[Config, LiveHub, SimThread]]:
+          influx_db: str, site_id: str) -> Iterator[tuple[Config, LiveHub, SimThread]]:
     cfg = make_cfg(tmp_path, broker, influx, influx_db)
     suffix = tmp_path.name[-8:].replace("_", "")
-    site_id = f"dl{suffix}"
     (tmp_path / "site.toml").write_text(site_toml(site_id), encoding="utf-8")
     cfg.site.id, cfg.site.file = site_id, str(tmp_path / "site.toml")
     cfg.tls.enabled = False

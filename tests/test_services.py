@@ -47,19 +47,19 @@ def test_anonymous_and_wrong_password_are_refused(broker: MosquittoServer, dynse
 
 
 def test_device_publishes_only_under_its_own_topic_and_reads_nothing(
-    broker: MosquittoServer, dynsec: DynsecClient
+    broker: MosquittoServer, dynsec: DynsecClient, site_id: str
 ) -> None:
-    # A site of its own: the shared broker holds other tests' retained messages under hospital/demo/.
-    a = dynsec.provision_device("acl", "wifi_probe", "probe-acl-a")
-    b = dynsec.provision_device("acl", "wifi_probe", "probe-acl-b")
-    reader = dynsec.provision_service("floorops-edge-acl", "pw-acl", edge_acls("acl"))
+    # A site of its own: the shared broker holds other tests' retained messages under their sites.
+    a = dynsec.provision_device(site_id, "wifi_probe", "probe-acl-a")
+    b = dynsec.provision_device(site_id, "wifi_probe", "probe-acl-b")
+    reader = dynsec.provision_service("floorops-edge-acl", "pw-acl", edge_acls(site_id))
     got: list[str] = []
     edge, rc = connect(broker.port, reader.username, reader.password)
     assert not rc.is_failure
     subscribed = threading.Event()
     edge.on_subscribe = lambda *a: subscribed.set()
     edge.on_message = lambda c, u, m: got.append(m.topic)
-    edge.subscribe("hospital/acl/#", qos=1)
+    edge.subscribe(f"hospital/{site_id}/#", qos=1)
     assert subscribed.wait(5)
 
     # Device B tries to read everything: the broker refuses the subscription.
@@ -79,11 +79,11 @@ def test_device_publishes_only_under_its_own_topic_and_reads_nothing(
     assert all(r.is_failure for r in granted[0])
 
     dev_a, _ = connect(broker.port, a.username, a.password)
-    dev_a.publish("hospital/acl/wifi_probe/probe-acl-a/telemetry", b"{}", qos=1).wait_for_publish(5)
+    dev_a.publish(f"hospital/{site_id}/wifi_probe/probe-acl-a/telemetry", b"{}", qos=1).wait_for_publish(5)
     # A publishes as B: MQTT 5 tells it "not authorized" and the message is not delivered.
-    dev_a.publish("hospital/acl/wifi_probe/probe-acl-b/telemetry", b"{}", qos=1).wait_for_publish(5)
-    dev_a.publish("floorops/acl/zone/x/occupancy", b"{}", qos=1).wait_for_publish(5)
-    dev_a.publish("hospital/acl/wifi_probe/probe-acl-a/telemetry", b"last", qos=1).wait_for_publish(5)
+    dev_a.publish(f"hospital/{site_id}/wifi_probe/probe-acl-b/telemetry", b"{}", qos=1).wait_for_publish(5)
+    dev_a.publish(f"floorops/{site_id}/zone/x/occupancy", b"{}", qos=1).wait_for_publish(5)
+    dev_a.publish(f"hospital/{site_id}/wifi_probe/probe-acl-a/telemetry", b"last", qos=1).wait_for_publish(5)
     import time
 
     deadline = time.monotonic() + 5
@@ -93,7 +93,7 @@ def test_device_publishes_only_under_its_own_topic_and_reads_nothing(
     for c in (edge, dev_a, dev_b):
         c.disconnect()
         c.loop_stop()
-    assert got == ["hospital/acl/wifi_probe/probe-acl-a/telemetry"] * 2
+    assert got == [f"hospital/{site_id}/wifi_probe/probe-acl-a/telemetry"] * 2
     assert spied == []
 
 

@@ -146,9 +146,10 @@ def test_the_empty_retained_notice_the_launcher_clears_with_is_neither_news_nor_
 
 
 @pytest.fixture
-def notices_on_broker(broker: MosquittoServer, dynsec: DynsecClient) -> Iterator[Callable[[], Notices]]:
-    """Launcher notice clients on the shared broker, each a new launcher run, under a site of their own."""
-    site = f"sup{os.getpid()}{time.monotonic_ns() % 10**6}"
+def notices_on_broker(broker: MosquittoServer, dynsec: DynsecClient,
+                      site_id: str) -> Iterator[Callable[[], Notices]]:
+    """Launcher notice clients on the shared broker, each a new launcher run, under the test's own site."""
+    site = site_id
     username = f"floorops-supervisor-{site}"
     password = "pw-" + site
     dynsec.provision_service(username, password, supervisor_acls(site), client_id=supervisor_client_id(username, site))

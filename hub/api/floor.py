@@ -1,4 +1,4 @@
-"""The floor: site, zones, devices (live state, history, timeline), KPIs, roster, event catch-up."""
+"""The floor: site, zones, devices (live state, history, timeline), KPIs, event catch-up (the roster: hub.api.roster)."""
 
 from __future__ import annotations
 
@@ -151,12 +151,6 @@ async def nearest_wheelchairs(request: web.Request) -> web.Response:
     return ok({"zone": zone, "need": need, "station": hub.nearest_wheelchair_station(zone, need)})
 
 
-async def roster(request: web.Request) -> web.Response:
-    hub = ctx(request).hub
-    now_local = dt.datetime.fromtimestamp(hub.clock.now(), hub.tz)
-    return ok([p.to_json(now_local) for p in hub.roster.people])
-
-
 async def events(request: web.Request) -> web.Response:
     hub = ctx(request).hub
     since = query_int(request, "since", 0)
@@ -197,9 +191,6 @@ ROUTES = [
           "The station a wheelchair request from the zone goes to: same zone, same floor, then any, with at least "
           "?need= (1) charged chairs; station null when none has them", obj(zone=STR, need=INT, station=NSTR),
           query={"need": {"type": "integer", "minimum": 1, "maximum": 1000}}, tag="floor"),
-    Route("GET", "/api/roster", roster, "read", "People, roles, zones, shifts, on duty",
-          arr(obj(id=STR, name=STR, role=STR, zones=arr(STR), on_duty={"type": "boolean"},
-                  elastic={"type": "boolean"}, username=NSTR)), tag="floor"),
     Route("GET", "/api/events", events, "read", "Events after id ?since= (catch-up)", arr(EVENT),
           query={"since": DIGITS}, tag="stream"),
 ]

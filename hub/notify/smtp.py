@@ -55,7 +55,7 @@ class SmtpChannel:
             msg["X-FloorOps-Key"] = m.key  # the same on a resend: a mail rule can drop the repeat
         msg.set_content(m.text + (f"\n\n{m.link}" if m.link else ""))
         for name, mime, content in m.attachments:
-            maintype, _, subtype = mime.partition("/")
+            maintype, _, subtype = mime.partition("/")  # not a topic: a MIME type such as text/csv
             if maintype == "text":  # UTF-8 text, so a mail client shows the Chinese
                 msg.add_attachment(content, subtype=subtype or "plain", charset="utf-8", filename=name)
             else:

@@ -139,6 +139,8 @@ class RuleContext:
     # screen_command_unacked (hub.screens' flush): hub.rules.screens.Unacked, one per screen with commands
     # sent and not acknowledged
     unacked: Iterable[Any] = ()
+    # satisfaction_low (hub.satisfaction, once a minute): a hub.rules.satisfaction.ZoneDays per zone
+    satisfaction: Iterable[Any] = ()
     # wandering_high (a flow interval came in): zone -> its back-and-forth figures over the rule's window
     wandering: dict[str, dict[str, Any]] = field(default_factory=dict)
 

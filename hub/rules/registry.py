@@ -6,7 +6,7 @@ The order is the order of the [rules] tables in ``GET /api/rules`` and in the ad
 from __future__ import annotations
 
 from hub.rules import (agents, broker, charger, crowding, display, forecast, ingest, kiosk, offline, reliability,
-                       screens, service_level, supervisor, systems, waits, wandering, wheelchairs)
+                       satisfaction, screens, service_level, supervisor, systems, waits, wandering, wheelchairs)
 from hub.rules.base import RuleFamily
 
 FAMILIES: tuple[RuleFamily, ...] = (
@@ -26,5 +26,6 @@ FAMILIES: tuple[RuleFamily, ...] = (
     systems.FAMILY,
     reliability.FAMILY,
     screens.FAMILY,
+    satisfaction.FAMILY,
     wandering.FAMILY,
 )

@@ -243,11 +243,11 @@ class FakeHub:
         r.add_get("/api/satisfaction", self.get_satisfaction)
         r.add_get("/api/zones/{id}/history", self.zone_history)
         r.add_get("/api/staffing", self.staffing)
-        r.add_get("/api/roster", self._answer(lambda: [
+        r.add_get("/api/roster", self._answer(lambda: {"date": "2025-11-24", "status": "none", "people": [
             {"id": "p-zhang", "name": "Zhang Wei", "name_zh": "张伟", "role": "floor_manager", "zones": ["reg_hall", "entrance"], "on_duty": True,
              "elastic": False, "username": "fm-zhang"},
             {"id": "p-li", "name": "Li Na", "name_zh": "李娜", "role": "floor_manager", "zones": ["lab"], "on_duty": True, "elastic": True,
-             "username": "fm-li"}]))
+             "username": "fm-li"}]}))
         r.add_get("/api/users", self._answer(lambda: [{"username": u, "role": role} for u, (_, role) in self.users.items()]))
         r.add_post("/api/users", self.add_user)
         r.add_get("/api/rules", self._answer(lambda: self.rules))

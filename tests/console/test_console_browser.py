@@ -21,9 +21,9 @@ pytestmark = [pytest.mark.browser]
 
 LANDING = {
     "monitor": ("monitor-pw", "view-operations", ["operations"]),
-    "fm-zhang": ("zhang-pw", "view-dispatch", ["dispatch", "requests"]),
+    "fm-zhang": ("zhang-pw", "view-dispatch", ["dispatch", "requests", "roster"]),
     "maintenance": ("maint-pw", "view-tickets", ["tickets"]),
-    "admin": ("admin-pw", "view-admin", ["admin", "operations", "dispatch", "tickets", "requests"]),
+    "admin": ("admin-pw", "view-admin", ["admin", "operations", "dispatch", "tickets", "requests", "roster"]),
 }
 
 

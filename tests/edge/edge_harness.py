@@ -19,13 +19,13 @@ from floorops.config import Config, dump_toml, load_config
 from floorops.dynsec import DynsecClient, edge_acls, edge_client_id
 from floorops.influx import query_sync
 from centre.services import ManagedProcess, MosquittoServer, free_port, wait_until
-
-SITE = "demo"
+from tests.sites import own_site
 
 
 @dataclass
 class EdgeHarness:
-    """One edge agent (``python -m edge --config FILE``) wired to a broker and an InfluxDB database."""
+    """One edge agent (``python -m edge --config FILE``) wired to a broker and an InfluxDB database, on a site
+    of its own (``make_config``): other tests' retained device statuses on the shared broker do not reach it."""
 
     cfg: Config
     broker: MosquittoServer
@@ -35,6 +35,11 @@ class EdgeHarness:
     process: ManagedProcess | None = None
     clients: list[mqtt.Client] = field(default_factory=list)
     credentials: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def site(self) -> str:
+        """The edge's site id: its devices publish under ``hospital/<site>/``, it under ``floorops/<site>/``."""
+        return self.cfg.site.id
 
     @property
     def config_path(self) -> Path:
@@ -93,7 +98,7 @@ class EdgeHarness:
 
     def device(self, kind: str, device_id: str, dynsec: DynsecClient, protocol: int = mqtt.MQTTv311) -> mqtt.Client:
         """A connected publisher with the device's own broker account."""
-        creds = self.credentials.get(device_id) or dynsec.provision_device(SITE, kind, device_id)
+        creds = self.credentials.get(device_id) or dynsec.provision_device(self.site, kind, device_id)
         self.credentials[device_id] = creds
         c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=device_id, protocol=protocol)
         c.username_pw_set(creds.username, creds.password)
@@ -111,14 +116,16 @@ class EdgeHarness:
 
 def provision_edge(cfg: Config, broker: MosquittoServer) -> None:
     with DynsecClient("127.0.0.1", broker.port, broker.admin_username, broker.admin_password) as ds:
-        ds.provision_service(cfg.edge.mqtt_username, cfg.edge.mqtt_password, edge_acls(SITE),
+        ds.provision_service(cfg.edge.mqtt_username, cfg.edge.mqtt_password, edge_acls(cfg.site.id),
                              client_id=edge_client_id(cfg.edge.agent_id))
 
 
-def make_config(tmp: Path, broker: MosquittoServer, influx_url: str, database: str, **edge: Any) -> Config:
+def make_config(tmp: Path, broker: MosquittoServer, influx_url: str, database: str, site: str | None = None,
+                **edge: Any) -> Config:
+    """An edge's configuration on site ``site`` (a fresh one when None; tests/sites.py), in ``tmp``."""
     cfg = load_config(env={})
     cfg.var_dir = str(tmp / "var")
-    cfg.site.id = SITE
+    own_site(cfg, tmp, site)
     cfg.mqtt.port = broker.port
     cfg.influx.url = influx_url
     cfg.influx.database = database

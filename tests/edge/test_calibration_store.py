@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from edge_harness import SITE
 from centre.services import wait_until
 from edge import calibration_store
 from edge.calibration_store import Calibration, CalibrationError
@@ -112,7 +111,7 @@ def test_the_edge_with_another_sites_file_still_counts_people_and_says_why(
     assert edge.metric("edge_occupancy_calibration_problems_total", problem="wrong_site") == 1
     now = int(time.time() * 1000)
     probe = edge.device("wifi_probe", "probe-03", dynsec)
-    probe.publish(f"hospital/{SITE}/wifi_probe/probe-03/telemetry", json.dumps(
+    probe.publish(f"hospital/{edge.site}/wifi_probe/probe-03/telemetry", json.dumps(
         {"v": 1, "ts": now, "seq": 1, "sightings": [{"mac": "3c:22:fb:12:9a:01", "rssi": -61, "ts": now - 500},
                                                       {"mac": "3c:22:fb:12:9a:02", "rssi": -62, "ts": now - 400}]}),
         qos=1)

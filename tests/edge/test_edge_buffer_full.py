@@ -18,8 +18,9 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from edge.buffer import BufferFull, DurableBuffer, HubMessage
-from edge_harness import SITE, EdgeHarness
+from edge_harness import EdgeHarness
 from floorops.dynsec import DynsecClient, edge_acls, new_password
+from floorops.topics import agent_status_topic
 from centre.services import wait_until
 from test_edge_durability import assert_exactly_once, stream
 
@@ -31,12 +32,12 @@ class StatusWatcher:
 
     def __init__(self, edge: EdgeHarness, dynsec: DynsecClient) -> None:
         name, pw = f"status-{uuid.uuid4().hex[:8]}", new_password()
-        dynsec.provision_service(name, pw, edge_acls(SITE))
+        dynsec.provision_service(name, pw, edge_acls(edge.site))
         self.seen: list[dict[str, Any]] = []
         self.lock = threading.Lock()
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=name)
         self.client.username_pw_set(name, pw)
-        topic = f"floorops/{SITE}/agent/{edge.cfg.edge.agent_id}/status"
+        topic = agent_status_topic(edge.site, edge.cfg.edge.agent_id)
         self.client.on_connect = lambda c, *a: c.subscribe(topic, qos=1)
         self.client.on_message = self._on_message
         self.client.connect("127.0.0.1", edge.broker.port)

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from edge_harness import SITE, EdgeHarness, telemetry
+from edge_harness import EdgeHarness, telemetry
 from centre.services import wait_until
 from floorops.topics import EdgeRecord
 from test_edge_smoke import hub_listener
@@ -32,7 +32,7 @@ def stream(edge: EdgeHarness, dynsec, total: int, base_ts: int, tag: str, rate_p
         for i in range(per):
             seq = first_seq + i
             for d, c in zip(DEVICES, clients):
-                infos.append(c.publish(f"hospital/{SITE}/queue_screen/{d}/telemetry",
+                infos.append(c.publish(f"hospital/{edge.site}/queue_screen/{d}/telemetry",
                                        telemetry(seq, base_ts + seq, waiting=seq % 100), qos=1))
             if rate_per_s:
                 ahead = (i + 1) * len(DEVICES) / rate_per_s - (time.monotonic() - started)
@@ -55,8 +55,8 @@ def assert_exactly_once(edge: EdgeHarness, tag: str, per_device: int, first_seq:
 
 
 def test_kill_9_while_20000_messages_stream_in_loses_and_duplicates_nothing(
-        make_edge, broker, dynsec, influx, influx_db) -> None:
-    listener, delivered = hub_listener(broker, dynsec, "kill9")  # sees what the hub would get
+        make_edge, broker, dynsec, influx, influx_db, site_id) -> None:
+    listener, delivered = hub_listener(broker, dynsec, "kill9", site_id)  # sees what the hub would get
     edge = make_edge(broker, influx, influx_db).start()
     base = int(time.time() * 1000) - 60_000
     publisher = stream(edge, dynsec, 20_000, base, "kill")

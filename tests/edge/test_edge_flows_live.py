@@ -13,15 +13,14 @@ import pytest
 
 from centre.services import wait_until
 from edge.processors.privacy import HASH_HEX_CHARS
-from edge_harness import SITE
 from test_edge_smoke import hub_listener
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def test_flow_interval_reaches_the_hub_and_influx_without_a_hash(make_edge, broker, dynsec, influx,
-                                                                 influx_db) -> None:
-    listener, got = hub_listener(broker, dynsec, "flows")
+                                                                 influx_db, site_id) -> None:
+    listener, got = hub_listener(broker, dynsec, "flows", site_id)
     edge = make_edge(broker, influx, influx_db, occupancy_publish_s=1.0, flows_interval_s=2.0,
                      flows_lateness_s=1.0).start()
     try:
@@ -30,7 +29,7 @@ def test_flow_interval_reaches_the_hub_and_influx_without_a_hash(make_edge, brok
 
         def hear(probe, name: str, seq: int) -> None:
             now = int(time.time() * 1000)
-            probe.publish(f"hospital/{SITE}/wifi_probe/{name}/telemetry", json.dumps(
+            probe.publish(f"hospital/{edge.site}/wifi_probe/{name}/telemetry", json.dumps(
                 {"v": 1, "ts": now, "seq": seq, "sightings": [{"mac": m, "rssi": -60, "ts": now} for m in macs]}),
                 qos=1)
 
@@ -41,7 +40,7 @@ def test_flow_interval_reaches_the_hub_and_influx_without_a_hash(make_edge, brok
         hear(hall, "probe-03", 2)  # keeps the clock moving past the interval and its lateness
 
         def flows() -> list[dict]:
-            return [json.loads(p) for t, p in got if t == f"floorops/{SITE}/flows/interval"]
+            return [json.loads(p) for t, p in got if t == f"floorops/{edge.site}/flows/interval"]
 
         wait_until(lambda: any(iv["flows"] for iv in flows()), 30, "a flow interval with the move")
         moved = [f for iv in flows() for f in iv["flows"]]

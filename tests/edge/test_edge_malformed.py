@@ -12,7 +12,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from edge_harness import SITE
 from floorops.kinds import BUILTIN
 from floorops import contract
 from floorops.topics import DeviceTopic
@@ -72,7 +71,7 @@ malformed = st.one_of(mutated(), raw_bytes, bad_channel)
 
 def is_invalid(kind: str, channel: str, payload: bytes) -> bool:
     try:
-        BUILTIN.validate_message(f"hospital/{SITE}/{kind}/{DEVICES[kind]}/{channel}", payload)
+        BUILTIN.validate_message(f"hospital/demo/{kind}/{DEVICES[kind]}/{channel}", payload)
     except contract.ContractError:
         return True
     return False
@@ -92,7 +91,7 @@ def test_10000_malformed_payloads_each_dead_lettered_without_a_crash(make_edge, 
         kind, channel, payload = case
         if len(sent) >= 10_000 or not is_invalid(kind, channel, payload):
             return
-        topic = f"hospital/{SITE}/{kind}/{DEVICES[kind]}/{channel}"
+        topic = f"hospital/{edge.site}/{kind}/{DEVICES[kind]}/{channel}"
         infos.append(clients[kind].publish(topic, payload, qos=1))
         sent.append((topic, payload))
 
@@ -122,7 +121,7 @@ def test_10000_malformed_payloads_each_dead_lettered_without_a_crash(make_edge, 
     assert edge.process.running, "the agent crashed"
 
     # Still healthy: a good message after the storm is stored.
-    clients["queue_screen"].publish(f"hospital/{SITE}/queue_screen/qs-fuzz/telemetry",
+    clients["queue_screen"].publish(f"hospital/{edge.site}/queue_screen/qs-fuzz/telemetry",
                                     json.dumps(VALID[("queue_screen", "telemetry")]), qos=1)
     wait_until(lambda: edge.count("queue_screen", "WHERE device_id='qs-fuzz'") == 1, 20, "good message stored")
 

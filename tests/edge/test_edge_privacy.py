@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from edge_harness import SITE, socat_pair
+from edge_harness import socat_pair
 from edge.processors.privacy import HASH_HEX_CHARS
 from floorops import contract
 from centre.services import wait_until
@@ -45,11 +45,11 @@ def scan(paths: list[Path], macs: list[str]) -> list[str]:
     return found
 
 
-def test_no_raw_mac_is_written_anywhere(make_edge, make_influx, broker, dynsec, tmp_path: Path) -> None:
+def test_no_raw_mac_is_written_anywhere(make_edge, make_influx, broker, dynsec, tmp_path: Path, site_id: str) -> None:
     rng = random.Random(11)
     macs = [":".join(f"{rng.randrange(256):02x}" for _ in range(6)) for _ in range(200)]
     own_influx = make_influx()
-    listener, delivered = hub_listener(broker, dynsec, "privacy")
+    listener, delivered = hub_listener(broker, dynsec, "privacy", site_id)
     edge_end, our_end = tmp_path / "serial" / "probe-12", tmp_path / "serial" / "probe-12.sim"
     socat = socat_pair(edge_end, our_end)
     try:
@@ -61,13 +61,13 @@ def test_no_raw_mac_is_written_anywhere(make_edge, make_influx, broker, dynsec, 
         for seq in range(1, 41):
             batch = [{"mac": m.upper() if seq % 2 else m.replace(":", "-"), "rssi": -60, "ts": now + seq}
                      for m in macs[(seq * 5) % 200:(seq * 5) % 200 + 5]]
-            probe.publish(f"hospital/{SITE}/wifi_probe/probe-05/telemetry",
+            probe.publish(f"hospital/{edge.site}/wifi_probe/probe-05/telemetry",
                           json.dumps({"v": 1, "ts": now + seq, "seq": seq, "sightings": batch}), qos=1)
         # Broken messages carrying MACs: dead-lettered, redacted.
-        probe.publish(f"hospital/{SITE}/wifi_probe/probe-05/telemetry", json.dumps(
+        probe.publish(f"hospital/{edge.site}/wifi_probe/probe-05/telemetry", json.dumps(
             {"v": 1, "ts": now, "seq": 99, "sightings": [{"mac": macs[0], "rssi": -60, "ts": now},
                                                          {"mac": macs[1], "rssi": 5, "ts": now}]}), qos=1)
-        probe.publish(f"hospital/{SITE}/wifi_probe/probe-05/telemetry", f"{{{macs[2]} {macs[3]}".encode(), qos=1)
+        probe.publish(f"hospital/{edge.site}/wifi_probe/probe-05/telemetry", f"{{{macs[2]} {macs[3]}".encode(), qos=1)
         with open(our_end, "wb", buffering=0) as port:
             for i, m in enumerate(macs[:30]):
                 port.write(contract.format_probe_line(["PRB", "probe-12", str(now + i), m, "-55", "11"]))
@@ -80,7 +80,7 @@ def test_no_raw_mac_is_written_anywhere(make_edge, make_influx, broker, dynsec, 
         assert scan([buffer.parent], macs) == []
         own_influx.start()
         edge.start()
-        probe.publish(f"hospital/{SITE}/wifi_probe/probe-05/telemetry", json.dumps(
+        probe.publish(f"hospital/{edge.site}/wifi_probe/probe-05/telemetry", json.dumps(
             {"v": 1, "ts": now + 50, "seq": 50, "sightings": [{"mac": m, "rssi": -60, "ts": now + 50}
                                                             for m in macs[100:110]]}), qos=1)
         wait_until(lambda: edge.count("wifi_sighting") >= 240, 60, "sightings written after the restart")

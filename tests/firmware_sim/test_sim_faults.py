@@ -256,5 +256,6 @@ def test_unknown_or_inapplicable_fault_is_refused(demo_site: Site) -> None:
 
 def test_every_fault_applies_to_some_device() -> None:
     covered = {f.name for k, t in [("queue_screen", "mqtt"), ("kiosk", "mqtt"), ("wifi_probe", "mqtt"),
-                                   ("wifi_probe", "serial"), ("charger", "modbus")] for f in faults_for(k, t)}
+                                   ("wifi_probe", "serial"), ("charger", "modbus"),
+                                   ("satisfaction_terminal", "mqtt")] for f in faults_for(k, t)}
     assert covered == set(CATALOG)

@@ -163,20 +163,20 @@ def test_devices_publish_valid_messages_with_status_and_last_will(provisioned: C
         proc.terminate()
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err[-2000:]
-    # Every device message that reached the broker meets the contract; all 45 networked devices spoke.
+    # Every device message that reached the broker meets the contract; all 51 networked devices spoke.
     with reader.lock:
         msgs = list(reader.msgs)
     speakers = set()
     for topic, payload, _ in msgs:
         t, _ = BUILTIN.validate_message(topic, payload)
         speakers.add(t.device_id)
-    assert len(speakers) == 45
+    assert len(speakers) == 51
     # Shutdown is orderly: the last status of each device is offline.
     last_status = {}
     for topic, payload, _ in msgs:
         if topic.endswith("/status"):
             last_status[topic] = json.loads(payload)["state"]
-    assert set(last_status.values()) == {"offline"} and len(last_status) == 45
+    assert set(last_status.values()) == {"offline"} and len(last_status) == 51
     assert not list((tmp_path / "sim" / "serial").glob("probe-*"))  # serial lines removed at exit
     assert (tmp_path / "sim" / "ground_truth.csv").exists()
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import secrets
 import ssl
 import sys
@@ -21,6 +20,7 @@ from floorops.config import Config, dump_toml, load_config
 from floorops.dynsec import DynsecClient, service_accounts
 from centre.services import InfluxServer, ManagedProcess, MosquittoServer, free_port, wait_until
 from hub.clock import ManualClock
+from tests.sites import own_site
 
 
 def make_cfg(tmp: Path, broker: MosquittoServer | None = None, influx: InfluxServer | None = None,
@@ -38,24 +38,6 @@ def make_cfg(tmp: Path, broker: MosquittoServer | None = None, influx: InfluxSer
         cfg.broker.admin_username = broker.admin_username
         cfg.broker.admin_password = broker.admin_password
     return cfg
-
-
-def own_site(cfg: Config, tmp: Path) -> str:
-    """Give ``cfg`` a site of its own: the configured site file under a fresh site id, in ``tmp``.
-
-    Live tests share one broker; every topic and broker session of a hub is under its site id
-    (``floorops/<site>/...``, ``hospital/<site>/...``, client ids ``<account>-<site>-*``), so retained agent
-    statuses and records queued by one test are invisible to the next, which can then assert on the whole
-    hub, not only on its own device."""
-    site_id = f"t{secrets.token_hex(4)}"
-    text = Path(cfg.site.file).read_text(encoding="utf-8")
-    own, n = re.subn(r'(?m)^id = "[^"]*"$', f'id = "{site_id}"', text, count=1)
-    assert n == 1, f"no site id line in {cfg.site.file}"
-    path = tmp / f"site-{site_id}.toml"
-    path.write_text(own, encoding="utf-8")
-    cfg.site.file = str(path)
-    cfg.site.id = site_id
-    return site_id
 
 
 def provision_services(cfg: Config, edge_user: str | None = None) -> None:
@@ -80,14 +62,19 @@ def offline_cfg(tmp_path: Path) -> Config:
 
 
 @pytest.fixture
-def live_cfg(tmp_path: Path, broker: MosquittoServer, influx: InfluxServer, influx_db: str) -> Config:
+def live_cfg(tmp_path: Path, broker: MosquittoServer, influx: InfluxServer, influx_db: str, site_id: str) -> Config:
     """Real broker and influxd; hub and a test edge account provisioned (unique names per test), on a site
-    of its own (``own_site``): nothing another test left on the shared broker reaches this one."""
-    cfg = make_cfg(tmp_path, broker, influx, influx_db)
+    of its own (the ``site_id`` fixture): nothing another test left on the shared broker reaches this one."""
+    return make_live_cfg(tmp_path, broker, influx, influx_db, site_id)
+
+
+def make_live_cfg(tmp: Path, broker: MosquittoServer, influx: InfluxServer, database: str, site_id: str) -> Config:
+    """What ``live_cfg`` gives a test (tests/hub/test_isolation.py calls it for tests in a row)."""
+    cfg = make_cfg(tmp, broker, influx, database)
     suffix = secrets.token_hex(3)
     cfg.hub.mqtt_username = f"floorops-hub-{suffix}"
     cfg.edge.mqtt_username = f"floorops-edge-{suffix}"
-    own_site(cfg, tmp_path)
+    own_site(cfg, tmp, site_id)
     provision_services(cfg, cfg.edge.mqtt_username)
     return cfg
 

@@ -46,7 +46,7 @@ def test_screen_events_and_an_emptied_station_through_the_broker(hub_process: Hu
             seq += 1
             publish(pub, cfg, EdgeRecord("qs-reg-1", "queue_screen", "event", at_ms, seq,
                                          {"event": event, "queue": "REG-1", "ticket": label},
-                                         zone="reg_hall", site="demo"))
+                                         zone="reg_hall", site=cfg.site.id))
         for n in range(5):
             screen("ticket_issued", f"A{n}", issued_ms + n)
         for n in range(4):
@@ -67,7 +67,7 @@ def test_screen_events_and_an_emptied_station_through_the_broker(hub_process: Hu
         # charger-02 (6 slots): full, then emptied; the low reading comes three times.
         def station(*socs: float | None) -> None:
             publish(pub, cfg, EdgeRecord("charger-02", "charger", "telemetry", int(time.time() * 1000), None,
-                                         charger(*socs), zone="reg_hall", site="demo"))
+                                         charger(*socs), zone="reg_hall", site=cfg.site.id))
         before = dt.datetime.now(TZ).date().isoformat()
         station(95, 95, 95, 95, 95, 95)
         for _ in range(3):

@@ -12,7 +12,8 @@ import pytest
 from floorops.config import Config
 from hub.provisioning import ensure_user
 from centre.services import InfluxServer, MosquittoServer
-from tests.hub.conftest import HubProcess, make_cfg, own_site, provision_services
+from tests.hub.conftest import HubProcess, make_cfg, provision_services
+from tests.sites import own_site
 
 PASSWORDS = {"admin": "admin-pass-1", "monitor": "monitor-pass-1"}
 
@@ -31,11 +32,12 @@ def cli(proc: HubProcess, *args: str, stdin: str = "") -> subprocess.CompletedPr
 
 
 @pytest.fixture
-def real_hub(tmp_path, broker: MosquittoServer, influx: InfluxServer, influx_db: str) -> Iterator[HubProcess]:
+def real_hub(tmp_path, broker: MosquittoServer, influx: InfluxServer, influx_db: str,
+             site_id: str) -> Iterator[HubProcess]:
     """The hub behind a trusted proxy at 127.0.0.1, so a test can play clients at other addresses."""
     live_cfg = make_cfg(tmp_path, broker, influx, influx_db)
     live_cfg.hub.mqtt_username = f"floorops-hub-{os.urandom(3).hex()}"
-    own_site(live_cfg, tmp_path)
+    own_site(live_cfg, tmp_path, site_id)
     provision_services(live_cfg)
     live_cfg.hub.trusted_proxies = ["127.0.0.1"]
     p = start_hub(live_cfg)

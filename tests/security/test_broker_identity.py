@@ -24,6 +24,7 @@ from floorops.dynsec import HUB_SESSIONS, DynsecClient, hub_client_id, service_a
 from centre.services import InfluxServer, MosquittoServer
 from hub.provisioning import ensure_user
 from tests.hub.conftest import HubProcess, http, make_cfg, provision_services, wait_for
+from tests.sites import own_site
 
 pytestmark = pytest.mark.integration
 
@@ -89,11 +90,11 @@ class Peer:
 
 
 @pytest.fixture
-def site_cfg(tmp_path: Path, broker: MosquittoServer) -> Iterator[Config]:
+def site_cfg(tmp_path: Path, broker: MosquittoServer, site_id: str) -> Iterator[Config]:
     """The edge's and the hub's accounts for a site of this test alone, as the launcher makes them."""
     cfg = make_cfg(tmp_path, broker)
     suffix = secrets.token_hex(3)
-    cfg.site.id = f"s{suffix}"
+    own_site(cfg, tmp_path, site_id)
     cfg.edge.agent_id = f"edge-{suffix}"
     cfg.edge.mqtt_username = f"floorops-edge-{suffix}"
     cfg.hub.mqtt_username = f"floorops-hub-{suffix}"

@@ -14,7 +14,7 @@ import pytest
 
 from centre.services import InfluxServer, MosquittoServer, wait_until
 from floorops.dynsec import DynsecClient
-from tests.edge.edge_harness import SITE, EdgeHarness, make_config, provision_edge, telemetry
+from tests.edge.edge_harness import EdgeHarness, make_config, provision_edge, telemetry
 
 pytestmark = pytest.mark.integration
 
@@ -35,9 +35,9 @@ def test_probe_sightings_are_not_queued_for_an_offline_edge(tmp_path: Path,
         now = int(time.time() * 1000)
         for qos in (0, 1):  # a probe at QoS 1 must not get its MACs queued either
             body = {"v": 1, "ts": now, "seq": 10 + qos, "sightings": [{"mac": MACS[qos], "rssi": -60, "ts": now}]}
-            probe.publish(f"hospital/{SITE}/wifi_probe/probe-05/telemetry", json.dumps(body), qos=qos) \
+            probe.publish(f"hospital/{cfg.site.id}/wifi_probe/probe-05/telemetry", json.dumps(body), qos=qos) \
                 .wait_for_publish(5)
-        screen.publish(f"hospital/{SITE}/queue_screen/qs-reg-01/telemetry", telemetry(1, now, queue="REG-7"),
+        screen.publish(f"hospital/{cfg.site.id}/queue_screen/qs-reg-01/telemetry", telemetry(1, now, queue="REG-7"),
                        qos=1).wait_for_publish(5)
         for c in edge.clients:
             c.loop_stop()

@@ -16,7 +16,7 @@ import pytest
 
 from edge.deadletters import MAX_STORED_PAYLOAD, DeadLetter, DeadLetterStore
 from centre.services import InfluxServer, MosquittoServer, wait_until
-from tests.edge.edge_harness import SITE, EdgeHarness, make_config, provision_edge
+from tests.edge.edge_harness import EdgeHarness, make_config, provision_edge
 
 MAC = "3c:22:fb:9a:41:7e"
 OCTETS = MAC.split(":")
@@ -104,7 +104,7 @@ def test_a_real_edge_dead_letters_without_a_raw_mac(tmp_path: Path, broker: Mosq
     edge = EdgeHarness(cfg, broker, influx.url, influx_db, tmp_path).start()
     try:
         probe = edge.device("wifi_probe", "probe-05", dynsec)
-        topic = f"hospital/{SITE}/wifi_probe/probe-05/telemetry"
+        topic = f"hospital/{cfg.site.id}/wifi_probe/probe-05/telemetry"
         cut = b'{"v":1,"seq":1,"x":"' + b"x" * (MAX_STORED_PAYLOAD - 8 - 20) + MAC.encode() + b'",'  # broken JSON
         esc = b'{"v":1,"seq":2,"sightings":[{"mac":"' + escaped(MAC.upper()) + b'","rssi":-60'  # broken JSON
         for payload in (cut, esc):

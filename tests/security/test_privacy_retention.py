@@ -20,7 +20,7 @@ from floorops.config import ConfigError, load_config
 from floorops.influx import query_sync
 from floorops.retention import SIGHTING_RP, plan
 from centre.services import InfluxServer, MosquittoServer, wait_until
-from tests.edge.edge_harness import SITE, EdgeHarness, make_config, provision_edge
+from tests.edge.edge_harness import EdgeHarness, make_config, provision_edge
 
 DAY_NS = 86_400 * 10**9
 
@@ -75,16 +75,16 @@ def test_the_edge_refuses_to_start_with_too_short_a_retention(tmp_path: Path, br
 
 @pytest.mark.integration
 def test_policies_are_applied_and_old_sightings_go(tmp_path: Path, broker: MosquittoServer, dynsec,
-                                                   make_influx: Callable[..., InfluxServer]) -> None:
+                                                   make_influx: Callable[..., InfluxServer], site_id: str) -> None:
     influx = make_influx(retention_check_interval="1s")
     db, url = influx.database, influx.url
     now = time.time_ns()
-    tags = f"wifi_sighting,site={SITE},zone=reg_hall,device_id=probe-05"
+    tags = f"wifi_sighting,site={site_id},zone=reg_hall,device_id=probe-05"
     # Before FloorOps managed retention: everything in "autogen" (infinite), kept forever.
     write(url, db, [f"{tags} rssi=-60i,mac_hash=\"old\" {now - 200 * DAY_NS}",
                     f"{tags} rssi=-61i,mac_hash=\"recent\" {now - 10 * DAY_NS}",
-                    f"zone_occupancy,site={SITE},zone=reg_hall count=5i {now - 200 * DAY_NS}",
-                    f"zone_occupancy,site={SITE},zone=reg_hall count=6i {now - 10 * DAY_NS}"])
+                    f"zone_occupancy,site={site_id},zone=reg_hall count=5i {now - 200 * DAY_NS}",
+                    f"zone_occupancy,site={site_id},zone=reg_hall count=6i {now - 10 * DAY_NS}"])
     # A sightings policy from an earlier, longer setting, holding 3-day-old and 1-minute-old sightings.
     query_sync(url, db, f'CREATE RETENTION POLICY "{SIGHTING_RP}" ON "{db}" DURATION 30d REPLICATION 1')
     write(url, db, [f"{tags} rssi=-62i,mac_hash=\"3days\" {now - 3 * DAY_NS}",
@@ -92,7 +92,7 @@ def test_policies_are_applied_and_old_sightings_go(tmp_path: Path, broker: Mosqu
     time.sleep(2.5)  # a few retention checks: nothing goes under the old policies
     assert count(url, db, "wifi_sighting") == 2 and count(url, db, f'"{SIGHTING_RP}".wifi_sighting') == 2
 
-    cfg = make_config(tmp_path, broker, url, db)
+    cfg = make_config(tmp_path, broker, url, db, site_id)
     cfg.influx.retention = "182d"
     cfg.influx.sighting_retention = "1h"
     provision_edge(cfg, broker)
@@ -100,7 +100,7 @@ def test_policies_are_applied_and_old_sightings_go(tmp_path: Path, broker: Mosqu
     try:
         probe = edge.device("wifi_probe", "probe-05", dynsec)
         ts = int(time.time() * 1000)
-        probe.publish(f"hospital/{SITE}/wifi_probe/probe-05/telemetry", json.dumps(
+        probe.publish(f"hospital/{site_id}/wifi_probe/probe-05/telemetry", json.dumps(
             {"v": 1, "ts": ts, "seq": 1, "sightings": [{"mac": "3c:22:fb:9a:41:7e", "rssi": -58, "ts": ts}]}),
             qos=0).wait_for_publish(5)
         wait_until(lambda: count(url, db, f'"{SIGHTING_RP}".wifi_sighting', "WHERE rssi = -58") == 1, 30,

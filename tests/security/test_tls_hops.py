@@ -37,6 +37,7 @@ from floorops.tls import TlsFiles
 from floorops.varperms import secure_var
 from tests.hub.conftest import HubProcess, make_cfg, provision_services
 from tests.security.hub_under_test import PASSWORDS, start_hub
+from tests.sites import own_site
 
 pytestmark = [pytest.mark.integration]
 
@@ -177,10 +178,10 @@ def test_plain_listener_is_loopback_only(tmp_path: Path, tls_files: TlsFiles) ->
 
 
 def test_hub_over_https_sets_a_secure_cookie(tmp_path: Path, broker: MosquittoServer, influx: Any, influx_db: str,
-                                             tls_files: TlsFiles) -> None:
+                                             tls_files: TlsFiles, site_id: str) -> None:
     cfg = make_cfg(tmp_path, broker, influx, influx_db)
     cfg.hub.mqtt_username = f"floorops-hub-{os.urandom(3).hex()}"
-    cfg.site.id = "demo"
+    own_site(cfg, tmp_path, site_id)
     cfg.hub.tls_cert, cfg.hub.tls_key = str(tls_files.server_crt), str(tls_files.server_key)
     cfg.mqtt.cafile = str(tls_files.ca_crt)
     provision_services(cfg)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import websockets
+import websockets.exceptions  # not imported by the package itself: a test run alone needs it
 
 from tests.hub.conftest import HubProcess, http
 from tests.security.hub_under_test import PASSWORDS, cli, real_hub  # noqa: F401 - pytest fixtures, taken by name

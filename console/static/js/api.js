@@ -58,6 +58,7 @@ export class Api extends EventTarget {
   get(path) { return this.request("GET", path); }
   post(path, body = {}) { return this.request("POST", path, body); }
   put(path, body) { return this.request("PUT", path, body); }
+  patch(path, body) { return this.request("PATCH", path, body); }
   delete(path) { return this.request("DELETE", path); }
 
   async login(username, password) {

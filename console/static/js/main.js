@@ -13,8 +13,10 @@ import { DispatchView } from "./views/dispatch.js";
 import { TicketsView } from "./views/tickets.js";
 import { AdminView } from "./views/admin.js";
 import { RequestsView } from "./views/requests.js";
+import { RosterView } from "./views/roster.js";
 
-const VIEWS = { operations: OperationsView, dispatch: DispatchView, tickets: TicketsView, admin: AdminView, requests: RequestsView };
+const VIEWS = { operations: OperationsView, dispatch: DispatchView, tickets: TicketsView, admin: AdminView, requests: RequestsView,
+  roster: RosterView };
 const COLLECTIONS = ["zones", "alarms", "devices", "agents", "tickets", "dispatches", "requests"];
 
 class Console {
@@ -81,8 +83,9 @@ class Console {
     this.i18n.timeZone = this.site?.timezone;
     // /api/me names the person by roster id: find their name (and Chinese name) for the top bar.
     if (me.person) {
-      const roster = await this.api.get("/api/roster").catch(() => []);
-      this.person = Array.isArray(roster) ? roster.find((p) => p.id === me.person || p.username === me.username) : null;
+      const roster = await this.api.get("/api/roster").catch(() => ({}));
+      const people = Array.isArray(roster) ? roster : roster?.people || [];
+      this.person = people.find((p) => p.id === me.person || p.username === me.username) || null;
     } else this.person = null;
     this.store = new Store(this.api);
     this.live = new LiveConnection((since) => this.api.wsUrl(since), (msg) => this.onLive(msg));

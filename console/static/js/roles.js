@@ -3,11 +3,11 @@
 
 export const ROLE_VIEWS = {
   monitor: ["operations"],
-  floor_manager: ["dispatch", "requests"],
+  floor_manager: ["dispatch", "requests", "roster"],
   maintenance: ["tickets"],
   service_desk: ["requests"],
   liaison: ["dispatch", "requests"],
-  admin: ["admin", "operations", "dispatch", "tickets", "requests"],
+  admin: ["admin", "operations", "dispatch", "tickets", "requests", "roster"],
 };
 
 const ABILITIES = {
@@ -20,6 +20,9 @@ const ABILITIES = {
   administer: ["admin"],
   sendNotice: ["monitor", "floor_manager", "admin"],
   readReports: ["monitor", "floor_manager", "admin"],
+  actOnSatisfaction: ["floor_manager", "admin"],  // satisfaction_low's corrective actions (satisfaction.act)
+  planRoster: ["floor_manager", "admin"],
+  editPeople: ["admin"],
 };
 
 export function viewsFor(role) {

@@ -91,7 +91,7 @@ export class AdminView {
     try {
       const users = rowsOf(await this.app.api.get("/api/users"), "users");
       // The hub names a user's person by roster id: show the person's name when the roster is readable.
-      const roster = await this.app.api.get("/api/roster").then((r) => rowsOf(r, "roster")).catch(() => []);
+      const roster = await this.app.api.get("/api/roster").then((r) => rowsOf(r, "people", "roster")).catch(() => []);
       const nameOf = new Map(roster.map((p) => [p.id, (i.lang === "zh" && p.name_zh) || p.name]));
       fill(this.usersEl, h("table", { "data-testid": "users" },
         h("thead", {}, h("tr", {}, h("th", {}, i.t("admin.username")), h("th", {}, i.t("admin.role")), h("th", {}, i.t("admin.person")))),

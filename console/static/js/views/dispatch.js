@@ -5,6 +5,7 @@ import { levelOf } from "../floorplan.js";
 import { toDate } from "../i18n.js";
 import { can } from "../roles.js";
 import { errorText, RenderQueue, unavailable } from "./common.js";
+import { CorrectiveActions } from "./corrective.js";
 
 const OPEN_STATES = ["offered", "accepted", "arrived"];
 const RECENT_DONE = 5;
@@ -24,6 +25,11 @@ export class DispatchView {
       h("div", { class: "panel-head" }, h("h2", {}, i.t("dispatch.title")), h("span", { class: "spacer" })),
       this.noticeEl, this.listEl,
       h("h2", {}, i.t("dispatch.recent")), this.doneEl));
+    if (can(this.app.me?.role, "actOnSatisfaction")) {  // a floor manager's corrective actions (satisfaction_low)
+      this.corrective = new CorrectiveActions(this.app);
+      root.querySelector('[data-testid="view-dispatch"]').append(this.corrective.el);
+      this.corrective.start();
+    }
     this.queue = new RenderQueue({ all: () => this.render() });
     // The answer-within countdowns tick every second without redrawing the cards.
     this.ticker = setInterval(() => {
@@ -40,6 +46,7 @@ export class DispatchView {
     this.app.store.removeEventListener("change", this.onChange);
     this.queue.cancel();
     clearInterval(this.ticker);
+    this.corrective?.stop();
   }
 
   renderNotice() {

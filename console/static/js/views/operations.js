@@ -137,13 +137,16 @@ export class OperationsView {
   // -- KPIs ----------------------------------------------------------------------------------------
 
   async refreshKpis() {
-    // Service levels and wheelchairs are tiles of their own: a hub without those routes loses only them.
-    const [kpis, levels, chairs] = await Promise.allSettled(
-      ["/api/kpis", "/api/service-levels", "/api/wheelchairs"].map((path) => this.app.api.get(path)));
+    // Service levels, wheelchairs and satisfaction are tiles of their own: a hub without those routes loses
+    // only them.
+    const [kpis, levels, chairs, sat] = await Promise.allSettled(
+      ["/api/kpis", "/api/service-levels", "/api/wheelchairs", `/api/satisfaction?date=${siteDate(this.app.site?.timezone)}`]
+        .map((path) => this.app.api.get(path)));
     this.kpis = kpis.status === "fulfilled" ? kpis.value : null;
     this.kpiError = kpis.status === "fulfilled" ? null : kpis.reason;
     this.levels = levels.status === "fulfilled" ? levels.value : null;
     this.chairs = chairs.status === "fulfilled" ? chairs.value : null;
+    this.sat = sat.status === "fulfilled" ? sat.value : null;
     this.renderKpis();
     this.queue.mark("facts");
   }
@@ -189,6 +192,15 @@ export class OperationsView {
         wc.low_stock > 0 ? "bad" : "",
         i.t("kpi.wheelchairs_sub", { d: i.number(wc.demand_today),
           f: wc.forecast_today === null ? "–" : i.number(wc.forecast_today) })]);
+    }
+    const st = this.sat?.site;
+    if (st) {
+      // Today's site score (the mean of the terminals' presses, 0-100) against the rule's target; open
+      // corrective actions of satisfaction_low make it red.
+      const open = (this.sat.actions || []).length;
+      tiles.push(["satisfaction", st.score === null ? "–" : i.t("kpi.satisfaction_value", { s: i.number(st.score, 1) }),
+        open > 0 ? "bad" : st.score !== null && st.score < (this.sat.target ?? 80) ? "warn" : "",
+        i.t("kpi.satisfaction_sub", { n: i.number(st.ratings), a: i.number(open) })]);
     }
     fill(this.kpiEl, tiles.map(([key, value, tone, sub]) =>
       h("div", { class: "kpi", dataset: { kpi: key, tone: tone || "" } },
@@ -321,7 +333,7 @@ export class OperationsView {
     this.staffing = staffing.status === "fulfilled"
       ? rowsOf(staffing.value, "staffing", "plan").filter((r) => r.zone === id).sort((a, b) => a.hour - b.hour)
       : staffing.reason;
-    this.roster = roster.status === "fulfilled" ? rowsOf(roster.value, "roster", "staff") : roster.reason;
+    this.roster = roster.status === "fulfilled" ? rowsOf(roster.value, "people", "roster", "staff") : roster.reason;
     this.renderZone();
   }
 
@@ -331,7 +343,7 @@ export class OperationsView {
     const z = this.app.zone(this.selected) || {};
     const level = levelOf(z);
     const onDuty = Array.isArray(this.roster)
-      ? this.roster.filter((p) => p.on_duty && (p.zones || []).includes(this.selected)) : null;
+      ? this.roster.filter((p) => p.on_duty && (p.zones_now || p.zones || []).includes(this.selected)) : null; // zones_now: by the published plan
     // The zone's queues' service level today, and its charging stations' charged wheelchairs, when it has them.
     const sl = (this.levels?.zones || []).find((x) => x.zone === this.selected);
     const chairs = (this.chairs?.stations || []).filter((s) => s.zone === this.selected);
