@@ -2,6 +2,7 @@
 
     python -m edge --config FILE                 run the agent (also: python -m edge run --config FILE)
     python -m edge deadletters --config FILE     list rejected device input, newest first
+    python -m edge privacy-scan --config FILE    look for per-phone data at rest (exit 1 if found)
 
 (Occupancy calibration on the simulator: ``python -m centre calibrate``; the edge does not import it.)
 """
@@ -35,6 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     dl.add_argument("--reason", help="only this rejection reason (e.g. bad_json, bad_checksum)")
     dl.add_argument("--json", action="store_true", help="one JSON object a line")
     dl.add_argument("--counts", action="store_true", help="only the number of dead letters per reason")
+    ps = sub.add_parser("privacy-scan", help="look for per-phone data at rest: InfluxDB, flow aggregates under k, "
+                                             "the edge's files (docs/privacy.md); exit status 1 if any")
+    ps.add_argument("--config", dest="sub_config", help=argparse.SUPPRESS)
     return p
 
 
@@ -56,6 +60,14 @@ def main(argv: list[str] | None = None) -> int:
             print(dumps(letters) if args.json else format_table(letters))
         store.close()
         return 0
+    if args.command == "privacy-scan":
+        from edge.privacy_scan import scan
+
+        found = scan(cfg)
+        for line in found:
+            print(line)
+        print(f"privacy scan: {len(found)} finding(s)" if found else "privacy scan: nothing per phone at rest")
+        return 1 if found else 0
     os.umask(UMASK)  # buffer, dead letters, MAC keys: the owner's only (floorops/varperms.py)
     from floorops.retention import plan
 

@@ -31,6 +31,7 @@ from edge.outputs.hub import HubPublisher, pack_records
 from edge import calibration_store
 from edge.outputs.influx import InfluxWriter
 from edge.pipeline import Batch, Item, Pipeline, Tick
+from edge.processors.flows import FlowSettings
 from edge.processors.privacy import MacHasher
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,9 @@ class EdgeAgent:
             self.site, self.hasher, self.metrics, clock_skew_bound_s=e.clock_skew_bound_s,
             occupancy_window_s=e.occupancy_window_s, occupancy_rssi_min=e.occupancy_rssi_min,
             estimator=self.calibration.estimator, now_ms=self.clock.now_ms,
+            flows=FlowSettings(interval_s=e.flows_interval_s, k=e.flows_k, rssi_min=e.occupancy_rssi_min,
+                               track_idle_s=e.flows_track_idle_s, wander_window_s=e.flows_wander_window_s,
+                               service_min_s=e.flows_service_min_s, lateness_s=e.flows_lateness_s),
         )
         self.pipeline.restore(self.buffer.load_seq_state())
         self.stop_threads = threading.Event()

@@ -90,6 +90,7 @@ class EdgeMetrics:
         self.buffer_dropped = counter("edge_buffer_dropped_total", "Entries dropped because the buffer was full",
                                       "what")
         self.occupancy_published = counter("edge_occupancy_published_total", "Zone occupancy estimates published")
+        self.flows_published = counter("edge_flows_published_total", "Patient-flow intervals published (aggregates)")
         self.modbus_polls = counter("edge_modbus_polls_total", "Modbus polls, by result", "result")
         self.write_latency = Histogram("edge_influx_write_seconds", "Duration of one InfluxDB write request",
                                        buckets=LATENCY_BUCKETS, registry=self.registry)

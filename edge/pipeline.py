@@ -9,6 +9,7 @@ clock offsets, liveness, occupancy windows) is owned by this one thread, so it n
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
 import time
@@ -18,9 +19,9 @@ from typing import Any, Callable, Union
 from floorops.contract import ID_RE, ContractError
 from floorops.topics import topic_kind
 from floorops.influx import point_time_ns
-from floorops.measurements import zone_occupancy_line
+from floorops.measurements import flow_lines, zone_occupancy_line
 from floorops.site import Site
-from floorops.topics import registry_topic, zone_occupancy_topic
+from floorops.topics import flows_topic, registry_topic, zone_occupancy_topic
 
 from edge.deadletters import DeadLetter
 from edge.kinds import edge_kind, probe_zones
@@ -29,6 +30,7 @@ from edge.processors import normalise, validate
 from edge.processors.clock import FLAG as CLOCK_FLAG
 from edge.processors.clock import ClockCorrector
 from edge.processors.dedup import SeqTracker, SeqVerdict
+from edge.processors.flows import FlowSettings, FlowTracker
 from edge.processors.occupancy import OccupancyEstimator, ZoneWindows
 from edge.processors.privacy import MacHasher
 
@@ -109,7 +111,7 @@ class Batch:
 class Pipeline:
     def __init__(self, site: Site, hasher: MacHasher, metrics: EdgeMetrics, *, clock_skew_bound_s: float,
                  occupancy_window_s: float, occupancy_rssi_min: int, estimator: OccupancyEstimator,
-                 now_ms: Callable[[], int] | None = None) -> None:
+                 now_ms: Callable[[], int] | None = None, flows: FlowSettings | None = None) -> None:
         self.site = site
         self.site_id = site.id
         self.kinds = site.kinds
@@ -122,6 +124,10 @@ class Pipeline:
         self.windows = ZoneWindows(occupancy_window_s, occupancy_rssi_min)
         self.window_s = occupancy_window_s
         self.estimator = estimator
+        self.flows = FlowTracker(flows or FlowSettings(rssi_min=occupancy_rssi_min))
+        self._key_day: datetime.date | None = None  # the hashing key's day: tracks are dropped when it changes
+        self._people = 0.0  # estimated people and burnt-in phones summed over the occupancy publications of the
+        self._universal = 0  # current flow interval: how many people one followed phone stands for
         self.zones: dict[str, str] = {d.id: d.zone for d in site.devices}
         self.probe_zones: set[str] = probe_zones(site.devices)
         # What follows storing for each kind's accepted messages (edge/kinds.py), picked once here; a kind
@@ -149,6 +155,10 @@ class Pipeline:
     def process(self, items: list[Item]) -> Batch:
         b = Batch()
         self.hasher.rotate_if_needed()
+        if self.hasher.day != self._key_day:
+            if self._key_day is not None:
+                self.flows.forget()
+            self._key_day = self.hasher.day
         for item in items:
             try:
                 self._one(item, b)
@@ -217,6 +227,7 @@ class Pipeline:
             self._check_probes(item.now_ms, b)
             if item.publish_occupancy:
                 self._occupancy(item.now_ms, b)
+                self._flows(item.now_ms, b)
 
     # -- accepted messages ---------------------------------------------------------------------------
 
@@ -271,6 +282,7 @@ class Pipeline:
             self.zone_heard[zone] = self.now_ms()
         for s in msg.sightings:
             self.windows.observe(zone, s.mac_hash, s.ts, s.rssi, s.randomised)
+            self.flows.observe(zone, s.mac_hash, s.ts, s.rssi, s.randomised)
         self._record(validate.DeviceMessage(msg.kind, msg.device_id, msg.channel, msg.ts, msg.seq,
                                             {"sightings": len(msg.sightings)}, flags=msg.flags), zone, b)
 
@@ -309,17 +321,36 @@ class Pipeline:
     def _occupancy(self, now_ms: int, b: Batch) -> None:
         at = self.windows.latest_ms if self.use_device_time and self.windows.latest_ms else now_ms
         window_ms = int(self.window_s * 1000)
+        people = 0.0
         for zone in sorted(self.probe_zones | set(self.windows.zones)):
             universal, randomised = self.windows.counts(zone, at)
             if self.now_ms() - self.zone_heard.get(zone, -window_ms - 1) > window_ms:
                 continue  # no probe of the zone reported in the window: no data is not "nobody there"
             occ = round(self.estimator.predict_zone(zone, self.windows.features(zone, at)), 1)
             devices = universal + randomised
+            people += occ
             b.lines.append(zone_occupancy_line(self.site_id, zone, float(occ), devices, point_time_ns(at, None)))
             payload = json.dumps({"v": 1, "ts": at, "zone": zone, "occupancy": occ, "devices": devices,
                                   "window_s": self.window_s}, separators=(",", ":")).encode()
             b.records.append((zone_occupancy_topic(self.site_id, zone), payload, False))
             self.metrics.occupancy_published.inc()
+        present = self.flows.present(at, window_ms)
+        if people and present:  # how many people one followed phone stands for, over the flow interval
+            self._people += people
+            self._universal += present
+
+    def _flows(self, now_ms: int, b: Batch) -> None:
+        """Closed flow intervals: points for InfluxDB and one record each for the hub (aggregates only)."""
+        at = self.windows.latest_ms if self.use_device_time and self.windows.latest_ms else now_ms
+        scale = self._people / self._universal if self._universal else 1.0 / self.estimator.phone_ratio
+        closed = self.flows.close(at, scale)
+        if not closed:
+            return
+        self._people, self._universal = 0.0, 0
+        for interval in closed:
+            b.lines.extend(flow_lines(self.site_id, interval))
+            b.records.append((flows_topic(self.site_id), json.dumps(interval, separators=(",", ":")).encode(), False))
+            self.metrics.flows_published.inc()
 
     # -- registry (hub -> edge) ----------------------------------------------------------------------
 

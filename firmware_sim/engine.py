@@ -25,7 +25,7 @@ from firmware_sim.devices.queue_screen import QueueScreenSim
 from firmware_sim.devices.satisfaction_terminal import SatisfactionTerminalSim
 from firmware_sim.devices.serial_probe import SerialProbeSim
 from firmware_sim.devices.wifi_probe import Hearing, WifiProbeSim
-from firmware_sim.faults import CLEAR, check_fault, faults_for
+from firmware_sim.faults import CLEAR, UnknownFault, check_fault, faults_for
 from firmware_sim.flow import WARMUP_MIN, FlowModel, FlowState
 from firmware_sim.patients import PatientTracker
 from firmware_sim.profiles import DemandProfile
@@ -45,6 +45,7 @@ SIMULATORS: dict[tuple[str, str], Callable[[Device, str, np.random.Generator, Em
     ("charger", "modbus"): lambda d, site, rng, emit, hearing: ChargerSim(d, site, rng, emit),
     ("satisfaction_terminal", "mqtt"): lambda d, site, rng, emit, hearing: SatisfactionTerminalSim(d, site, rng, emit),
 }
+ZONE_FAULT = "signage_unclear"  # inject <imaging zone> signage_unclear: more patients get lost there
 REPORT_PRINT_SHARE = 0.15  # people entering a zone with a kiosk but no kiosk stop, who print a report
 
 
@@ -82,7 +83,7 @@ class Simulation:
         seed = int(self.opt.seed)
         self.flow_rng = np.random.default_rng([seed, 1])
         self.fault_rng = np.random.default_rng([seed, 3])
-        self.tracker = PatientTracker(self.model, np.random.default_rng([seed, 2]))
+        self.tracker = PatientTracker(self.model, np.random.default_rng([seed, 2]), np.random.default_rng([seed, 5]))
         self.state = FlowState.empty(1, len(self.model.nodes))
         self.start_ms = (int(start_ms) // MINUTE_MS) * MINUTE_MS
         self.now_ms = self.start_ms
@@ -301,8 +302,11 @@ class Simulation:
     # Control -----------------------------------------------------------------------------------
 
     def inject(self, device_id: str, fault: str, now_ms: int | None = None, repair_min: float | None = None) -> dict[str, Any]:
-        """Trigger ``fault`` on a device now (``clear`` repairs it); raises KeyError / UnknownFault."""
+        """Trigger ``fault`` on a device now (``clear`` repairs it); raises KeyError / UnknownFault. A zone
+        takes ``signage_unclear`` (more of its arrivals get lost, firmware_sim.patients) and ``clear``."""
         dev = self.devices.get(device_id)
+        if dev is None and device_id in {z.id for z in self.site.zones}:
+            return self._zone_fault(device_id, fault)
         if dev is None:
             raise KeyError(device_id)
         check_fault(fault, dev.device.kind, dev.transport)
@@ -314,6 +318,16 @@ class Simulation:
         dev.inject(fault, t, due)
         return {"device": device_id, "fault": fault, "active": sorted(dev.faults), "armed": list(dev.pending),
                 "repair_at_ms": due if fault != CLEAR else None}
+
+    def _zone_fault(self, zone: str, fault: str) -> dict[str, Any]:
+        if fault not in (ZONE_FAULT, CLEAR):
+            raise UnknownFault(f"a zone takes {ZONE_FAULT} or {CLEAR}, not {fault!r}")
+        try:
+            self.tracker.set_signage(zone, fault == ZONE_FAULT)
+        except ValueError as exc:
+            raise UnknownFault(str(exc)) from None
+        log.info("zone signage", extra={"zone": zone, "unclear": fault == ZONE_FAULT})
+        return {"zone": zone, "fault": fault, "signage_unclear": sorted(self.tracker.signage_unclear)}
 
     def command(self, device_id: str, payload: bytes, now_ms: int) -> None:
         """A command the broker delivered to a device (MqttLink's inbox), handled at the virtual ``now_ms``."""
@@ -329,6 +343,7 @@ class Simulation:
             "speed": self.opt.speed,
             "patients": len(self.tracker.patients),
             "zones": self.truth.current,
+            "signage_unclear": sorted(self.tracker.signage_unclear),
             "devices": {d.id: {"powered": d.powered, "faults": sorted(d.faults), "sent": d.sent,
                                  "unsent": d.unsent, "seq": getattr(d, "seq", None),
                                  **({"display": d.shown(self.now_ms)} if hasattr(d, "shown") else {})}

@@ -21,6 +21,13 @@ RANDOMISING_SHARE = 0.30  # of phones, those that randomise their MAC address
 MAC_ROTATE_MIN = (3.0, 10.0)  # a randomising phone picks a new MAC this often (minutes)
 NO_SHOW_SHARE = 0.03  # called tickets whose patient never comes to the counter
 WHEELCHAIR_SHARE = 0.03  # patients who borrow a wheelchair at the entrance
+# Patients who get lost on their way to imaging (「引导标识不清晰」): they reach the imaging zone, look around
+# for LOOK_MIN minutes, walk into a neighbouring zone for AWAY_MIN minutes, and come back (A -> B -> A).
+LOST_SHARE = 0.05  # of arrivals at an imaging zone, with clear signs
+LOST_SHARE_UNCLEAR = 0.30  # ... when the zone's signage is "unclear" (a fault: inject <zone> signage_unclear)
+LOOK_MIN = (1, 2)  # whole minutes, inclusive
+AWAY_MIN = (2, 4)
+LOST_ZONE_KINDS = ("imaging",)
 # Vendor prefixes (OUIs) for phones with their burnt-in, globally administered address.
 OUIS = ("3c:22:fb", "f0:18:98", "a4:83:e7", "dc:a6:32", "64:9a:be", "88:66:5a", "ac:bc:32", "40:4e:36")
 
@@ -45,6 +52,38 @@ class Patient:
     issued_ms: int = 0
     counter: str = ""
     wheelchair: bool = False
+    # Lost on the way: (the zone walked into, minute it leaves its node's zone, minute it is back); None if not.
+    detour: tuple[str, float, float] | None = None
+    detour_started: bool = False
+
+
+@dataclass
+class FlowTruth:
+    """Ground truth of the patients' movements between zones, per hour (start, epoch ms): transitions per
+    zone pair, arrivals per zone (from another zone, or from outside), and back-and-forths per zone (a lost
+    patient who came back). A detour's own two transitions (A -> B, B -> A) are transitions too."""
+
+    transitions: dict[tuple[int, str, str], int] = field(default_factory=dict)
+    arrivals: dict[tuple[int, str], int] = field(default_factory=dict)
+    back_and_forth: dict[tuple[int, str], int] = field(default_factory=dict)
+    detour_min: list[float] = field(default_factory=list)
+    # The same, made by patients whose phone keeps its burnt-in address (what the edge can follow): the
+    # oracle of the benchmark (docs/benchmarks.md, "Patient flow")
+    followable: dict[tuple[int, str, str], int] = field(default_factory=dict)
+    followable_arrivals: dict[tuple[int, str], int] = field(default_factory=dict)
+    followable_back_and_forth: dict[tuple[int, str], int] = field(default_factory=dict)
+
+    def move(self, t_ms: int, origin: str | None, dest: str | None, followable: bool = False) -> None:
+        hour = t_ms - t_ms % 3_600_000
+        if origin is not None and dest is not None and origin != dest:
+            key = (hour, origin, dest)
+            self.transitions[key] = self.transitions.get(key, 0) + 1
+            if followable:
+                self.followable[key] = self.followable.get(key, 0) + 1
+        if dest is not None and origin != dest and followable:
+            self.followable_arrivals[(hour, dest)] = self.followable_arrivals.get((hour, dest), 0) + 1
+        if dest is not None and origin != dest:
+            self.arrivals[(hour, dest)] = self.arrivals.get((hour, dest), 0) + 1
 
 
 @dataclass(frozen=True)
@@ -73,9 +112,23 @@ class StepEvents:
 class PatientTracker:
     """Who is where, per node: FIFO of waiting tickets, set of patients at counters or dwelling."""
 
-    def __init__(self, model: FlowModel, rng: np.random.Generator) -> None:
+    def __init__(self, model: FlowModel, rng: np.random.Generator, lost_rng: np.random.Generator | None = None) -> None:
         self.model = model
         self.rng = rng
+        # Its own stream, so that seeded runs draw the same flow, tickets and MACs as before it existed.
+        self.lost_rng = lost_rng or np.random.default_rng(0)
+        self.truth = FlowTruth()
+        self.t_ms = 0
+        self.signage_unclear: set[str] = set()
+        floors = {z.id: z.floor for z in model.site.zones}
+        kinds = {z.id: z.kind for z in model.site.zones}
+        self.lost_zones = {z for z, k in kinds.items() if k in LOST_ZONE_KINDS}
+        # Where a lost patient wanders: another zone of the same kind on the floor, else any on the floor.
+        self.detour_zones: dict[str, list[str]] = {}
+        for z in self.lost_zones:
+            same = [o for o in kinds if o != z and floors[o] == floors[z] and kinds[o] == kinds[z]]
+            self.detour_zones[z] = same or [o for o in kinds if o != z and floors[o] == floors[z]]
+        self._away: dict[str, set[int]] = {}  # zone -> patients physically there on a detour
         n = len(model.nodes)
         self.waiting: list[deque[int]] = [deque() for _ in range(n)]
         self.present: list[list[int]] = [[] for _ in range(n)]
@@ -120,11 +173,14 @@ class PatientTracker:
     def apply(self, res: StepResult, t0_ms: int, minute: float) -> StepEvents:
         """Move identities to match one step of counts (batch index 0); return the device-level events."""
         self.minute = minute
+        self.t_ms = t0_ms
         model = self.model
         nodes = model.nodes
         n = len(nodes)
         out = StepEvents()
         arriving: list[list[int]] = [[] for _ in range(n)]
+        came_from: dict[int, str] = {}
+        self._detours(t0_ms, minute)
         # 1. Leave: finished patients, chosen at random among those present (memoryless service).
         for i in range(n):
             f = int(res.finished[0, i])
@@ -150,6 +206,7 @@ class PatientTracker:
                 if i in self._kiosk_nodes:
                     out.kiosk_txns[nodes[i].zone] = out.kiosk_txns.get(nodes[i].zone, 0) + 1
                 j = dests[k]
+                came_from[pid] = self._leave_detour(p, nodes[i].zone)
                 if j == n:
                     if p.wheelchair:
                         out.returned += 1
@@ -175,6 +232,7 @@ class PatientTracker:
             for pid in arriving[j]:
                 p = self.patients[pid]
                 p.node = j
+                self._arrive(p, came_from.get(pid), zone, t0_ms, minute)
                 if nodes[j].kind == "queue":
                     self._ticket_no[j] = self._ticket_no[j] % TICKETS_PER_ROUND + 1
                     p.ticket = ticket_label(j, self._ticket_no[j])
@@ -204,16 +262,78 @@ class PatientTracker:
         out.queue_events.sort(key=lambda e: e.ts)
         return out
 
+    # -- lost patients ---------------------------------------------------------------------------
+
+    def _arrive(self, p: Patient, origin: str | None, zone: str, t_ms: int, minute: float) -> None:
+        """``p`` joins a node in ``zone`` coming from ``origin`` (None: from outside): the truth, and whether
+        it gets lost first (imaging zones)."""
+        self.truth.move(t_ms, origin, zone, bool(p.mac) and not p.randomises)
+        if zone not in self.lost_zones or origin == zone or not self.detour_zones.get(zone):
+            return
+        share = LOST_SHARE_UNCLEAR if zone in self.signage_unclear else LOST_SHARE
+        if self.lost_rng.random() >= share:
+            return
+        look = int(self.lost_rng.integers(LOOK_MIN[0], LOOK_MIN[1] + 1))
+        away = int(self.lost_rng.integers(AWAY_MIN[0], AWAY_MIN[1] + 1))
+        where = self.detour_zones[zone][int(self.lost_rng.integers(0, len(self.detour_zones[zone])))]
+        p.detour = (where, minute + look, minute + look + away)
+        p.detour_started = False
+
+    def _detours(self, t_ms: int, minute: float) -> None:
+        """Lost patients walk off into the neighbouring zone, and come back, on the minute."""
+        for p in self.patients.values():
+            if p.detour is None:
+                continue
+            where, start, end = p.detour
+            home = self.model.nodes[p.node].zone
+            if not p.detour_started and minute >= start:
+                p.detour_started = True
+                self._away.setdefault(where, set()).add(p.pid)
+                self.truth.move(t_ms, home, where, bool(p.mac) and not p.randomises)
+            if p.detour_started and minute >= end:
+                self._away[where].discard(p.pid)
+                hour = t_ms - t_ms % 3_600_000
+                t = self.truth
+                t.transitions[(hour, where, home)] = t.transitions.get((hour, where, home), 0) + 1
+                t.back_and_forth[(hour, home)] = t.back_and_forth.get((hour, home), 0) + 1
+                if p.mac and not p.randomises:
+                    t.followable[(hour, where, home)] = t.followable.get((hour, where, home), 0) + 1
+                    t.followable_back_and_forth[(hour, home)] = t.followable_back_and_forth.get((hour, home), 0) + 1
+                self.truth.detour_min.append(end - start)
+                p.detour = None
+                p.detour_started = False
+
+    def _leave_detour(self, p: Patient, home: str) -> str:
+        """The zone ``p`` really leaves from: the detour's zone if it was served while away (it ends there)."""
+        if p.detour is None:
+            return home
+        where = p.detour[0] if p.detour_started else home
+        if p.detour_started:
+            self._away[p.detour[0]].discard(p.pid)
+        p.detour = None
+        p.detour_started = False
+        return where
+
+    def set_signage(self, zone: str, unclear: bool) -> None:
+        """The fault ``signage_unclear`` on an imaging zone (``clear`` puts the signs right)."""
+        if zone not in self.lost_zones:
+            raise ValueError(f"zone {zone!r} has no signage to spoil; imaging zones: {', '.join(sorted(self.lost_zones))}")
+        (self.signage_unclear.add if unclear else self.signage_unclear.discard)(zone)
+
     # -----------------------------------------------------------------------------------------
 
     def phones_in(self, zone: str) -> list[str]:
-        """MAC addresses of the phones of everyone in ``zone`` right now."""
+        """MAC addresses of the phones of everyone in ``zone`` right now (lost patients where they walked)."""
         macs: list[str] = []
         for i in self._zone_nodes.get(zone, []):
             for pid in list(self.waiting[i]) + self.present[i]:
-                mac = self.patients[pid].mac
-                if mac:
-                    macs.append(mac)
+                p = self.patients[pid]
+                if p.mac and not p.detour_started:
+                    macs.append(p.mac)
+        for pid in self._away.get(zone, ()):
+            mac = self.patients[pid].mac
+            if mac:
+                macs.append(mac)
         return macs
 
     def check(self, waiting: np.ndarray, serving: np.ndarray) -> None:

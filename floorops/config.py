@@ -137,6 +137,14 @@ class EdgeConfig:
     occupancy_window_s: float = 120.0
     occupancy_rssi_min: int = -80
     occupancy_publish_s: float = 60.0
+    # Patient flow between zones and back-and-forth wandering (edge/processors/flows.py, docs/privacy.md):
+    # aggregates per interval; a count under flows_k phones is never published (carried, then "other").
+    flows_interval_s: float = 300.0
+    flows_k: int = 5
+    flows_track_idle_s: float = 900.0
+    flows_wander_window_s: float = 600.0
+    flows_service_min_s: float = 300.0
+    flows_lateness_s: float = 60.0  # an interval is closed once sightings this much later came in
     # The occupancy calibration (per-zone weights, fitted with `python -m centre calibrate --out FILE`; JSON,
     # edge/calibration_store.py, docs/edge.md): relative paths are under var_dir. The default is the demo
     # site's, beside its site file. One that does not fit the site is logged, counted and not used.

@@ -27,6 +27,11 @@ ZONE_STATS: Final = "zone_stats"  # the hub's per-bucket arrivals, waiting and o
 FORECAST: Final = "forecast"
 WIFI_SIGHTING: Final = "wifi_sighting"  # written by floorops/kinds/wifi_probe.py; kept a short time (retention)
 SYSTEM_CHECK: Final = "system_check"  # the hub's checks of the hospital's systems (hub/systems.py)
+# The edge's patient-flow aggregates per interval (edge/processors/flows.py): never a per-phone value, and
+# never a count under k (docs/privacy.md, "Patient flow").
+ZONE_FLOW: Final = "zone_flow"  # tags origin, dest; fields count, tracked, median_transit_s
+ZONE_WANDERING: Final = "zone_wandering"  # tags zone; fields visitors, back_and_forth, rate, extra_walk_s
+ZONE_DETOUR: Final = "zone_detour"  # tags zone, via (where the back-and-forths went; "other" under k); back_and_forth
 
 EVENT_FIELDS = ("queue", "ticket", "counter", "code", "fault", "button")  # button: a satisfaction press
 
@@ -83,3 +88,25 @@ def system_check_line(site: str, check: str, kind: str, ok: bool, response_ms: f
     if status_code is not None:
         fields["status_code"] = int(status_code)
     return line(SYSTEM_CHECK, {"site": site, "check": check, "kind": kind}, fields, ts_ns)
+
+
+def flow_lines(site: str, interval: dict[str, Any]) -> list[str]:
+    """The points of one flow interval as edge/processors/flows.py closes it, at the interval's start:
+    ``zone_flow`` per published pair (and the pair ``other``/``other`` for merged small flows), and
+    ``zone_wandering`` per published zone, with ``zone_detour`` per zone it was left for."""
+    t = int(interval["start"]) * 1_000_000
+    out = [line(ZONE_FLOW, {"site": site, "origin": f["origin"], "dest": f["dest"]},
+                {"count": int(f["count"]), "tracked": int(f["tracked"]),
+                 "median_transit_s": float(f["median_transit_s"])}, t) for f in interval["flows"]]
+    if interval.get("other"):
+        out.append(line(ZONE_FLOW, {"site": site, "origin": "other", "dest": "other"},
+                        {"count": int(interval["other"])}, t))
+    for w in interval["wandering"]:
+        fields: dict[str, FieldValue] = {"visitors": int(w["visitors"]), "back_and_forth": int(w["back_and_forth"]),
+                                         "extra_walk_s": float(w["extra_walk_s"])}
+        if w.get("rate") is not None:
+            fields["rate"] = float(w["rate"])
+        out.append(line(ZONE_WANDERING, {"site": site, "zone": w["zone"]}, fields, t))
+        for via, n in (w.get("via") or {}).items():
+            out.append(line(ZONE_DETOUR, {"site": site, "zone": w["zone"], "via": via}, {"back_and_forth": int(n)}, t))
+    return out

@@ -9,6 +9,7 @@ read or write there (see the broker ACL in floorops.dynsec). No other module spl
 | ``floorops/<site>/edge/<kind>/<device_id>/<channel>`` | edge -> hub | :class:`EdgeRecord` JSON, QoS 1 |
 | ``floorops/<site>/records/<agent_id>/<stream>`` | edge -> hub | many of the records above in one message (below) |
 | ``floorops/<site>/zone/<zone>/occupancy`` | edge -> hub | ``{"v","ts","zone","occupancy","devices","window_s"}`` QoS 1 |
+| ``floorops/<site>/flows/interval`` | edge -> hub | one interval's flow aggregates (edge/processors/flows.py), QoS 1 |
 | ``floorops/<site>/agent/<agent_id>/status`` | edge -> hub | retained ``{"v","ts","state"}``, Last Will offline |
 | ``floorops/<site>/registry/<device_id>`` | hub CLI -> edge, hub | retained ``{"id","kind","zone"}``; empty deletes |
 | ``floorops/<site>/supervisor/<component>/<event>`` | launcher -> hub | a child restarted or ran steady, QoS 1, retained (the latest per component); empty deletes |
@@ -164,6 +165,11 @@ def section_filter(site: str, section: str) -> str:
 
 def zone_occupancy_topic(site: str, zone: str) -> str:
     return f"{ROOT}/{site}/zone/{zone}/occupancy"
+
+
+def flows_topic(site: str) -> str:
+    """The edge's patient-flow aggregates, one message per closed interval (never a per-phone value)."""
+    return f"{ROOT}/{site}/flows/interval"
 
 
 def agent_status_topic(site: str, agent_id: str) -> str:

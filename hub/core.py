@@ -35,6 +35,8 @@ from floorops.kinds import satisfaction_terminal
 from hub.screens import ScreenCommands
 from hub.rules import agents, crowding, forecast, offline, service_level, supervisor, waits
 from hub.rules import wheelchairs as wheelchair_rule
+from hub.rules import wandering as wandering_rule
+from hub.flows import BadFlows, FlowBook, parse_interval
 from hub.rules import broker as broker_rule
 from hub.rules import ingest as ingest_rule
 from hub.rules import reliability as reliability_rule
@@ -121,6 +123,7 @@ class Hub:
         # The ingest_stalled alarm while the database could not store it (hub.rules.ingest).
         self.held_alarm: dict[str, Any] | None = None
         self.drop_watch = broker_rule.DropWatch()  # the broker's dropped-messages counter (hub.rules.broker)
+        self.flows = FlowBook()  # the edge's patient-flow intervals, aggregates only (hub.flows)
         self._kind_rules = self._rule_sets_of_kinds()
         with self.unit_of_work():
             self.state.touch_devices(d.id for d in site.devices if d.id in self.state.devices)
@@ -313,6 +316,8 @@ class Hub:
             return self.apply_record(kind, device_id, channel, payload, agent_id)
         if section == "zone" and len(rest) == 2 and rest[1] == "occupancy":
             return self.apply_occupancy(rest[0], _json(payload))
+        if section == "flows" and rest == ("interval",):
+            return self.apply_flows(_json(payload))
         if section == "registry" and len(rest) == 1:
             return self.apply_registry(rest[0], payload)
         if section == "agent" and len(rest) == 2 and rest[1] == "status":
@@ -478,6 +483,21 @@ class Hub:
         z.occupancy_at = self.clock.now()
         self.state.touch_zone(zone_id)
         self._raise_or_clear(crowding.evaluate(self._context(zone=z)))
+        return True
+
+    def apply_flows(self, data: dict[str, Any]) -> bool:
+        """One closed interval of the edge's flow aggregates: kept in memory (hub.flows), then the
+        wandering rule over its window, per zone, against the zone's usual level."""
+        try:
+            iv = parse_interval(data, self.state.zones)
+        except BadFlows as exc:
+            raise BadInput("bad_flows", str(exc)) from None
+        self.flows.add(iv)
+        window_ms = int(self.rules.rule("wandering_high")["window_s"] * 1000)
+        recent = self.flows.summary(iv.end_ms - window_ms, iv.end_ms)
+        usual = self.flows.usual(iv.end_ms - window_ms)
+        figures = {w["zone"]: {**w, "usual": usual.get(w["zone"])} for w in recent.wandering_json(usual)}
+        self._raise_or_clear(wandering_rule.evaluate(self._context(wandering=figures, site=self.site)))
         return True
 
     def apply_registry(self, device_id: str, payload: bytes) -> bool:

@@ -60,7 +60,8 @@ def stream_filters(site: str) -> dict[str, list[str]]:
     return {
         "priority": [edge_record_filter(site, "event"), edge_record_filter(site, "status"),
                      records_filter(site, "priority"), supervisor_filter(site)],
-        "stream": [edge_record_filter(site, "telemetry"), section_filter(site, "zone"), section_filter(site, "registry"),
+        "stream": [edge_record_filter(site, "telemetry"), section_filter(site, "zone"), section_filter(site, "flows"),
+                   section_filter(site, "registry"),
                    section_filter(site, "agent"), records_filter(site, "stream")],
     }
 

@@ -25,11 +25,11 @@ ROUTES = [Route("GET", "/api/openapi.json", openapi, None, "This document", ANY_
 
 
 def all_routes() -> list[Route]:
-    from hub.api import (admin, floor, forecast, notify, public, reports, requests, roster, satisfaction, screens,
-                         session, stream, system, systems, work)
+    from hub.api import (admin, floor, flows, forecast, notify, public, reports, requests, roster, satisfaction,
+                         screens, session, stream, system, systems, work)
     return [*system.ROUTES, *ROUTES, *session.ROUTES, *floor.ROUTES, *systems.ROUTES, *work.ROUTES, *requests.ROUTES,
             *public.ROUTES, *notify.ROUTES, *forecast.ROUTES, *admin.ROUTES, *screens.ROUTES, *stream.ROUTES,
-            *reports.ROUTES, *satisfaction.ROUTES, *roster.ROUTES]
+            *reports.ROUTES, *satisfaction.ROUTES, *roster.ROUTES, *flows.ROUTES]
 
 
 def _operation(r: Route, zones: list[str]) -> dict[str, Any]:
@@ -84,8 +84,8 @@ def _operation(r: Route, zones: list[str]) -> dict[str, Any]:
         responses["503"] = {"description": "A component the hub needs (db, mqtt) is down",
                             "content": {"application/json": {"schema": r.response}}}
     elif r.path in ("/api/forecast", "/api/staffing", "/api/devices", "/api/devices/{id}/history",
-                    "/api/zones/{id}/history") or (r.method, r.path) in (("DELETE", "/api/devices/{id}"),
-                                                                          ("POST", "/api/roster/proposal")):
+                    "/api/zones/{id}/history", "/api/flows") or (r.method, r.path) in (("DELETE", "/api/devices/{id}"),
+                                                                                        ("POST", "/api/roster/proposal")):
         responses["503"] = {"description": "A component is unavailable (no model trained, InfluxDB or broker down)", **err}
     op["responses"] = responses
     if r.permission is not None:

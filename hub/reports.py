@@ -24,7 +24,7 @@ import datetime as dt
 import html
 import io
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any, cast
 from zoneinfo import ZoneInfo
@@ -95,6 +95,8 @@ class Snapshot:
     rules: Any
     devices: dict[str, str]  # device id -> kind
     now: float
+    # Patient flow per local day (hub.flows, in memory: the last 8 days): transitions, back-and-forths
+    flow_days: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def snapshot(hub: Hub) -> Snapshot:
@@ -105,7 +107,34 @@ def snapshot(hub: Hub) -> Snapshot:
                            alarms=SimpleNamespace(open=dict(hub.alarms.open)),
                            requests=SimpleNamespace(settings=dict(hub.requests.settings), tiles=lambda: tiles))
     return Snapshot(view, hub.site, hub.tz, hub.rules, {d.id: d.kind for d in state.devices.values()},
-                    hub.clock.now())
+                    hub.clock.now(), flow_days(hub))
+
+
+def flow_days(hub: Hub) -> dict[str, dict[str, Any]]:
+    """Each local day's patient-flow figures from the intervals the hub holds (hub.flows): people moving
+    between zones, back-and-forth walks among the zones' visitors, the mean extra walk of a detour, and
+    the zone where walking back and forth was most common (at least 20 visitors)."""
+    out: dict[str, dict[str, Any]] = {}
+    days: dict[str, Any] = {}
+    for iv in hub.flows.intervals:
+        day = dt.datetime.fromtimestamp(iv.start_ms / 1000, hub.tz).date().isoformat()
+        days.setdefault(day, []).append(iv)
+    for day, intervals in days.items():
+        moves = sum(f["count"] for iv in intervals for f in iv.flows) + sum(iv.other for iv in intervals)
+        zones: dict[str, list[float]] = {}
+        for iv in intervals:
+            for w in iv.wandering:
+                z = zones.setdefault(w["zone"], [0, 0, 0.0])
+                z[0] += w["visitors"]
+                z[1] += w["back_and_forth"]
+                z[2] += w["extra_walk_s"] * w["back_and_forth"]
+        visitors = sum(int(z[0]) for z in zones.values())
+        bnf = sum(int(z[1]) for z in zones.values())
+        busy = {zone: z[1] / z[0] for zone, z in zones.items() if z[0] >= 20}
+        out[day] = {"transitions": moves, "back_and_forth": bnf, "wandering_visitors": visitors,
+                    "wandering_extra_s": sum(z[2] for z in zones.values()),
+                    "wandering_top_zone": max(busy, key=lambda zone: busy[zone]) if busy else None}
+    return out
 
 
 # -- one day ------------------------------------------------------------------------------------------
@@ -161,14 +190,27 @@ def day_row(snap: Snapshot, db: Database, day: dt.date) -> dict[str, Any]:
         "wheelchair_demand": sum(h["demand"] for h in chairs),
         "wheelchair_supply_min": min(supplies) if supplies else None,
         "system_slow": systems[systems_rule.SLOW], "system_down": systems[systems_rule.DOWN],
+        **_flow_figures(snap.flow_days.get(day.isoformat())),
     }
+
+
+def _flow_figures(f: dict[str, Any] | None) -> dict[str, Any]:
+    """A day's patient-flow columns; zeros and nulls on a day the hub holds no flow interval for."""
+    f = f or {}
+    bnf, visitors = int(f.get("back_and_forth", 0)), int(f.get("wandering_visitors", 0))
+    return {"transitions": int(f.get("transitions", 0)), "back_and_forth": bnf, "wandering_visitors": visitors,
+            "wandering_rate": round(bnf / visitors, 4) if visitors else None,
+            "wandering_extra_s": float(f.get("wandering_extra_s", 0.0)),
+            "wandering_extra_walk_s": round(f["wandering_extra_s"] / bnf, 1) if bnf else None,
+            "wandering_top_zone": f.get("wandering_top_zone")}
 
 
 # -- the period ---------------------------------------------------------------------------------------
 
 SUMMED = ("visits", "called", "within_target", "no_show", "abandoned", "tickets_opened", "tickets_closed",
           "tickets_overdue", "alarms_acked", "tickets_repaired", "requests", "requests_judged",
-          "requests_within_target", "wheelchair_demand", "system_slow", "system_down", "night_emergency_calls")
+          "requests_within_target", "wheelchair_demand", "system_slow", "system_down", "night_emergency_calls",
+          "transitions", "back_and_forth", "wandering_visitors", "wandering_extra_s")
 
 
 def _ratio(part: float, whole: float) -> float | None:
@@ -207,6 +249,8 @@ def totals(rows: list[dict[str, Any]], period_fault_rate: float) -> dict[str, An
         "time_to_arrive_s": _mean([r["time_to_arrive_s"] for r in rows]),
         "night_emergency_timeout_rate": None,
         "wheelchair_supply_min": min(supplies) if supplies else None,
+        "wandering_rate": _ratio(t["back_and_forth"], t["wandering_visitors"]),
+        "wandering_extra_walk_s": round(t["wandering_extra_s"] / t["back_and_forth"], 1) if t["back_and_forth"] else None,
     })
     late = sum(round((r["night_emergency_timeout_rate"] or 0) * r["night_emergency_calls"]) for r in rows)
     t["night_emergency_timeout_rate"] = _ratio(late, t["night_emergency_calls"])
@@ -283,6 +327,11 @@ COLUMNS: tuple[tuple[str, str, str, str], ...] = (
     ("wheelchair_supply_min", "Fewest charged wheelchairs", "最少可用轮椅", "int"),
     ("system_slow", "System slow alarms", "系统缓慢告警", "int"),
     ("system_down", "System down alarms", "系统中断告警", "int"),
+    ("transitions", "Moves between zones", "区域间流动人次", "int"),
+    ("back_and_forth", "Back-and-forth walks", "往返寻找次数", "int"),
+    ("wandering_rate", "Back-and-forth rate", "往返寻找率", "pct"),
+    ("wandering_extra_walk_s", "Extra walk per detour (min)", "每次往返多走(分钟)", "min"),
+    ("wandering_top_zone", "Most back-and-forth at", "往返最多区域", "text"),
 )
 
 TEXT = {

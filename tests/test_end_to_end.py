@@ -246,3 +246,16 @@ def processes_mentioning(text: str) -> list[str]:
         if text in args:
             found.append(args)
     return found
+
+
+def test_flows_are_served_and_the_privacy_scan_finds_no_track(control_centre: ControlCentre) -> None:
+    """Issue #17's "done when", as far as a test of a few seconds goes: the plan's flow source answers, live
+    and as a replay from InfluxDB, and the privacy scan of the running centre finds nothing per phone."""
+    centre = control_centre
+    token = login(centre, "monitor")
+    status, body = http(centre, "GET", "/api/flows", token=token)
+    assert status == 200 and body["k"] == centre.cfg.edge.flows_k
+    assert isinstance(body["flows"], list) and isinstance(body["wandering"], list)
+    status, body = http(centre, "GET", "/api/flows?from=1h", token=token)
+    assert status == 200, body
+    assert "nothing per phone at rest" in cli(centre, "-m", "edge", "privacy-scan")

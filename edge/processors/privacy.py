@@ -94,6 +94,11 @@ class MacHasher:
         self._day: dt.date | None = None
         self._key = b""
 
+    @property
+    def day(self) -> dt.date | None:
+        """The day of the key in use (None before the first); the pipeline drops flow tracks when it changes."""
+        return self._day
+
     def _today(self, now: dt.datetime | None = None) -> dt.date:
         return (now or dt.datetime.now(dt.timezone.utc)).astimezone(self.tz).date()
 

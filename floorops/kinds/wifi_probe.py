@@ -35,14 +35,16 @@ def telemetry(p: dict[str, Any]) -> dict[str, Any]:
 
 
 def lines(msg: DeviceMessage, tags: dict[str, str], t: int) -> list[str]:
-    """One point per sighting, at the sighting's own time; its sub-millisecond digits come from the MAC hash
-    (the same on a replay, different for two phones heard in the same millisecond)."""
+    """One point per sighting, at the sighting's own time: RSSI, randomised bit, channel, and never the MAC's
+    hash. Points with the hash would be each phone's path through the zones at rest, which no one may keep
+    (docs/privacy.md, "Patient flow"); what counting and flows need is in the edge's memory. The
+    sub-millisecond digits are the sighting's place in its message (the same on a replay)."""
     out = []
-    for s in msg.sightings:
-        fields: dict[str, Any] = {"mac_hash": s.mac_hash, "rssi": s.rssi, "randomized": s.randomised}
+    for i, s in enumerate(msg.sightings):
+        fields: dict[str, Any] = {"rssi": s.rssi, "randomized": s.randomised}
         if s.channel is not None:
             fields["channel"] = s.channel
-        out.append(line("wifi_sighting", tags, fields, point_time_ns(s.ts, int(s.mac_hash[:8], 16))))
+        out.append(line("wifi_sighting", tags, fields, point_time_ns(s.ts, (msg.seq or 0) * 1000 + i)))
     return out
 
 

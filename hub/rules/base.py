@@ -141,6 +141,8 @@ class RuleContext:
     unacked: Iterable[Any] = ()
     # satisfaction_low (hub.satisfaction, once a minute): a hub.rules.satisfaction.ZoneDays per zone
     satisfaction: Iterable[Any] = ()
+    # wandering_high (a flow interval came in): zone -> its back-and-forth figures over the rule's window
+    wandering: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

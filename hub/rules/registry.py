@@ -6,7 +6,7 @@ The order is the order of the [rules] tables in ``GET /api/rules`` and in the ad
 from __future__ import annotations
 
 from hub.rules import (agents, broker, charger, crowding, display, forecast, ingest, kiosk, offline, reliability,
-                       satisfaction, screens, service_level, supervisor, systems, waits, wheelchairs)
+                       satisfaction, screens, service_level, supervisor, systems, waits, wandering, wheelchairs)
 from hub.rules.base import RuleFamily
 
 FAMILIES: tuple[RuleFamily, ...] = (
@@ -27,4 +27,5 @@ FAMILIES: tuple[RuleFamily, ...] = (
     reliability.FAMILY,
     screens.FAMILY,
     satisfaction.FAMILY,
+    wandering.FAMILY,
 )

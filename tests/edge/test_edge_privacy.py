@@ -3,6 +3,8 @@ dead letters and keys folder, its log, and everything the broker delivered on fl
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import random
@@ -13,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from edge_harness import socat_pair
+from edge.processors.privacy import HASH_HEX_CHARS
 from floorops import contract
 from centre.services import wait_until
 from test_edge_smoke import hub_listener
@@ -87,13 +90,20 @@ def test_no_raw_mac_is_written_anywhere(make_edge, make_influx, broker, dynsec, 
 
         found = scan([Path(edge.cfg.var_dir), edge.dir / "edge.log", own_influx.data_dir], macs)
         assert found == [], found[:5]
+        # Nor any phone's keyed hash: a hash stored with zone and time would be the phone's path (a track).
+        keys = list(edge.cfg.path(edge.cfg.edge.mac_key_dir).glob("*.key"))
+        hashes = [hmac.new(k.read_bytes(), m.encode(), hashlib.sha256).hexdigest()[:HASH_HEX_CHARS].encode()
+                  for k in keys for m in macs]
+        key_dir = edge.cfg.path(edge.cfg.edge.mac_key_dir)
+        stored = [f for root in (Path(edge.cfg.var_dir), own_influx.data_dir) for f in root.rglob("*")
+                  if f.is_file() and key_dir not in f.parents] + [edge.dir / "edge.log"]
+        assert hashes and not [f"{f}" for f in stored for h in hashes if h in f.read_bytes()]
         own_influx.start()
         everything = json.dumps([own_influx.query(f"SELECT * FROM {m}") for m in (
             "wifi_sighting", "zone_occupancy", "device_status")]).encode()
-        assert b"mac_hash" in everything and not any(s in everything for m in macs for s in spellings(m))
+        assert b"rssi" in everything and b"mac_hash" not in everything and not any(s in everything for m in macs for s in spellings(m))
         published = b"\n".join(t.encode() + b" " + p for t, p in delivered)
         assert b"occupancy" in published and not any(s in published for m in macs for s in spellings(m))
-        keys = list(edge.cfg.path(edge.cfg.edge.mac_key_dir).glob("*.key"))
         assert keys and all(stat.S_IMODE(os.stat(k).st_mode) == 0o600 for k in keys)
     finally:
         listener.loop_stop()

@@ -55,6 +55,8 @@ def test_api_answers_as_documented(case: schemathesis.Case, admin_hub: tuple[Liv
         excluded.append(ignored_auth)  # with a made-up cookie the CSRF guard answers 415 before 401 (hub.app)
     if case.path == "/api/screens/notice":  # nor these: ids of the site's screens and zones, some text
         excluded.append(positive_data_acceptance)
+    if case.path == "/api/flows":  # nor these: from before to, at most 31 days apart; a zone of the site
+        excluded.append(positive_data_acceptance)
     response = case.call_and_validate(base_url=live.url, headers={"Authorization": f"Bearer {token}"},
                                       excluded_checks=excluded, timeout=60)
     assert response.status_code < 500 or response.status_code in DOCUMENTED_5XX, response.text

@@ -1,0 +1,90 @@
+"""Patient flow against the simulator's ground truth (docs/benchmarks.md, "Patient flow").
+
+The site's Wi-Fi probes, simulated for a working day, go through the edge's own pipeline (validation,
+hashing, the flow tracker with k = 5 and its carry); the flow intervals it would publish are compared with
+the transitions and back-and-forths the simulated patients really made (centre/flow_accuracy.py):
+
+- transitions: per hour and per *busy* zone pair (>= 30 true transitions in the hour), the relative error
+  of the edge's (scaled) count; target 15 %;
+- wandering: per imaging zone, the back-and-forth rate (detours / arrivals) over the day, against the
+  truth; target 20 %. Run with clear signs, with ``signage_unclear`` on every imaging zone, and with
+  no / many randomising phones (their tracks are not followed: what does that cost?).
+
+    .venv/bin/python bench/flow_accuracy.py [--day 2026-11-17] [--seed 2] [--hours 8 18] [--quick]
+
+About 2.5 minutes per scenario on the 2-core machine (five scenarios; --quick: the first three). Prints
+Markdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from centre.flow_accuracy import Accuracy, accuracy, simulate
+from edge.processors.flows import FlowSettings
+from floorops.config import load_config
+from floorops.site import load_site
+
+IMAGING = ("imaging_ct", "imaging_us", "imaging_xr")
+
+
+def report(name: str, acc: Accuracy, tz: object) -> list[str]:
+    errs = [p.error for p in acc.pairs]
+    oracle = [p.oracle_error for p in acc.pairs]
+    out = [f"**{name}**: {len(errs)} busy pair-hours (>= 30 true transitions). Edge: within 15 %: "
+           f"{acc.share_within(0.15):.0%}, median error {statistics.median(errs):.1%}, worst {max(errs):.1%}. "
+           f"Oracle (the followable phones' own transitions, scaled by their true share): within 15 %: "
+           f"{acc.share_within(0.15, oracle=True):.0%}, median {statistics.median(oracle):.1%}, worst {max(oracle):.1%}",
+           "", "| hour | origin -> dest | truth | oracle | edge | error |", "|---|---|---|---|---|---|"]
+    for p in sorted(acc.pairs, key=lambda p: -p.truth)[:6] + sorted(acc.pairs, key=lambda p: -p.error)[:6]:
+        hour = dt.datetime.fromtimestamp(p.hour / 1000, tz).hour  # type: ignore[arg-type]
+        out.append(f"| {hour:02d}:00 | {p.origin} -> {p.dest} | {p.truth} | {p.oracle:.0f} | {p.measured} | "
+                   f"{p.error:.1%} |")
+    out += ["", "| zone | arrivals (truth) | rate, truth | rate, oracle | rate, edge | error |",
+            "|---|---|---|---|---|---|"]
+    for z, (truth, measured, n, orc) in sorted(acc.wandering.items()):
+        err = f"{abs(measured - truth) / truth:.0%}" if truth else "-"
+        out.append(f"| {z} | {n} | {truth:.1%} | {orc:.1%} | {measured:.1%} | {err} |")
+    return out + [""]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--day", default="2026-11-17")
+    ap.add_argument("--seed", type=int, default=2)
+    ap.add_argument("--hours", type=int, nargs=2, default=(8, 18))
+    ap.add_argument("--quick", action="store_true")
+    a = ap.parse_args()
+    cfg = load_config(env={})
+    site = load_site(cfg.site.file)
+    day = dt.date.fromisoformat(a.day)
+    calibration = Path(cfg.edge.occupancy_calibration)
+    scenarios: list[tuple[str, dict[str, object]]] = [
+        ("clear signs, 30 % of phones randomise (the simulator's default)", {}),
+        ("signage_unclear on every imaging zone", {"unclear": IMAGING}),
+        ("signage_unclear, k = 1 (the method without the privacy rule)", {"unclear": IMAGING,
+                                                                          "settings": FlowSettings(k=1)}),
+        ("no phone randomises", {"randomising_share": 0.0}),
+        ("60 % of phones randomise", {"randomising_share": 0.6}),
+    ]
+    for name, kw in scenarios[:3] if a.quick else scenarios:
+        t = time.perf_counter()
+        run = simulate(site, day, a.seed, a.hours[0], a.hours[1], calibration=calibration, **kw)  # type: ignore[arg-type]
+        acc = accuracy(run, zones=IMAGING)
+        print("\n".join(report(f"{name} ({time.perf_counter() - t:.0f} s)", acc, site.tz)), flush=True)
+        for busy in (100, 150):
+            b = accuracy(run, busy_min=busy)
+            print(f"Pairs with >= {busy} an hour: {len(b.pairs)} pair-hours; edge within 15 %: "
+                  f"{b.share_within(0.15):.0%}, worst {b.worst_pair():.1%}; oracle within 15 %: "
+                  f"{b.share_within(0.15, oracle=True):.0%}\n", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""Patient flow between zones and back-and-forth wandering (hub.flows): aggregates of the edge, never a
+count under its k. Live from the hub's memory; a time range (the plan's replay) from InfluxDB."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from floorops.influx import InfluxWriteError, rows
+from floorops.measurements import ZONE_DETOUR, ZONE_FLOW, ZONE_WANDERING
+from hub.api import DURATION, INT, NNUM, NUM, STR, ApiError, Route, arr, obj, ok, query_time
+from hub.context import ctx
+from hub.flows import LIVE_S, Summary
+
+FLOW = obj(origin=STR, dest=STR, count=INT, tracked=INT, median_transit_s=NNUM)
+WANDERING = obj(zone=STR, visitors=INT, back_and_forth=INT, rate=NNUM, usual=NNUM, extra_walk_s=NUM,
+                via={"type": "object", "additionalProperties": INT})
+
+
+async def _from_influx(request: web.Request, from_ms: int, to_ms: int) -> Summary:
+    c = ctx(request)
+    site = c.hub.site.id
+    where = f"\"site\" = '{site}' AND time >= {from_ms}ms AND time < {to_ms}ms"
+    s = Summary()
+    try:
+        flows = await c.influx.query(f'SELECT * FROM "{ZONE_FLOW}" WHERE {where}', epoch="ms")
+        wander = await c.influx.query(f'SELECT * FROM "{ZONE_WANDERING}" WHERE {where}', epoch="ms")
+        detours = await c.influx.query(f'SELECT * FROM "{ZONE_DETOUR}" WHERE {where}', epoch="ms")
+    except InfluxWriteError as exc:
+        raise ApiError(503, f"InfluxDB is unavailable: {exc}") from None
+    for series in flows:
+        for r in rows(series):
+            if r.get("origin") == "other":
+                s.other += int(r.get("count") or 0)
+                continue
+            s.add_flow(str(r["origin"]), str(r["dest"]), int(r.get("count") or 0), int(r.get("tracked") or 0),
+                       float(r.get("median_transit_s") or 0.0))
+    for series in wander:
+        for r in rows(series):
+            s.add_wandering(str(r["zone"]), int(r.get("visitors") or 0), int(r.get("back_and_forth") or 0),
+                            float(r.get("extra_walk_s") or 0.0))
+    for series in detours:
+        for r in rows(series):
+            s.add_wandering(str(r["zone"]), 0, 0, 0.0, {str(r["via"]): int(r.get("back_and_forth") or 0)})
+    return s
+
+
+async def flows(request: web.Request) -> web.Response:
+    c = ctx(request)
+    hub = c.hub
+    now = hub.clock.now()
+    zone = request.query.get("zone", "")
+    if zone and zone not in hub.state.zones:
+        raise ApiError(400, f"zone: no such zone: {zone}")
+    ranged = "from" in request.query or "to" in request.query
+    to_s = query_time(request, "to", "0s", now)
+    from_s = query_time(request, "from", f"{int(now - to_s + LIVE_S)}s", now)
+    if to_s <= from_s:
+        raise ApiError(400, "from must be before to")
+    if to_s - from_s > 31 * 86_400:
+        raise ApiError(400, "at most 31 days at a time")
+    from_ms, to_ms = int(from_s * 1000), int(to_s * 1000)
+    s = await _from_influx(request, from_ms, to_ms) if ranged else hub.flows.summary(from_ms, to_ms)
+    usual = hub.flows.usual(from_ms)
+    k = hub.flows.intervals[-1].k if hub.flows.intervals else s.k
+    return ok({"from": from_s, "to": to_s, "k": k, "flows": s.flows_json(zone), "other": s.other,
+               "wandering": s.wandering_json(usual, zone)})
+
+
+ROUTES = [
+    Route("GET", "/api/flows", flows, "read",
+          "Patient flow between zones and back-and-forth wandering, aggregated at the edge (never a count "
+          "under k): the last 15 minutes from memory, or ?from=&to= (ISO 8601, epoch, or 2h for 2 hours ago) "
+          "from InfluxDB; ?zone= keeps the pairs with that zone and its wandering",
+          obj(**{"from": NUM, "to": NUM}, k=INT, flows=arr(FLOW), other=INT, wandering=arr(WANDERING)),
+          query={"from": DURATION, "to": DURATION, "zone": STR}, tag="floor"),
+]
