@@ -43,8 +43,8 @@ class ChargerSim(DeviceSim):
         super().__init__(device, site_id, rng, emitter)
         self.slots = [Slot() for _ in range(device.slots)]
         for s in self.slots:
-            if rng.random() < 0.75:
-                self._dock(s, float(rng.uniform(40, 100)))
+            if rng.random() < 0.75:  # docked overnight, so nearly full when the simulation starts
+                self._dock(s, float(rng.uniform(85, 100)))
         self.temperature_c = 27.0
         self.faulty_slot: int | None = None
 
