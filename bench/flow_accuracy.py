@@ -24,6 +24,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -35,7 +36,7 @@ from floorops.site import load_site
 IMAGING = ("imaging_ct", "imaging_us", "imaging_xr")
 
 
-def report(name: str, acc: Accuracy, tz: object) -> list[str]:
+def report(name: str, acc: Accuracy, tz: dt.tzinfo) -> list[str]:
     errs = [p.error for p in acc.pairs]
     oracle = [p.oracle_error for p in acc.pairs]
     out = [f"**{name}**: {len(errs)} busy pair-hours (>= 30 true transitions). Edge: within 15 %: "
@@ -44,7 +45,7 @@ def report(name: str, acc: Accuracy, tz: object) -> list[str]:
            f"{acc.share_within(0.15, oracle=True):.0%}, median {statistics.median(oracle):.1%}, worst {max(oracle):.1%}",
            "", "| hour | origin -> dest | truth | oracle | edge | error |", "|---|---|---|---|---|---|"]
     for p in sorted(acc.pairs, key=lambda p: -p.truth)[:6] + sorted(acc.pairs, key=lambda p: -p.error)[:6]:
-        hour = dt.datetime.fromtimestamp(p.hour / 1000, tz).hour  # type: ignore[arg-type]
+        hour = dt.datetime.fromtimestamp(p.hour / 1000, tz).hour
         out.append(f"| {hour:02d}:00 | {p.origin} -> {p.dest} | {p.truth} | {p.oracle:.0f} | {p.measured} | "
                    f"{p.error:.1%} |")
     out += ["", "| zone | arrivals (truth) | rate, truth | rate, oracle | rate, edge | error |",
@@ -66,7 +67,7 @@ def main() -> None:
     site = load_site(cfg.site.file)
     day = dt.date.fromisoformat(a.day)
     calibration = Path(cfg.edge.occupancy_calibration)
-    scenarios: list[tuple[str, dict[str, object]]] = [
+    scenarios: list[tuple[str, dict[str, Any]]] = [
         ("clear signs, 30 % of phones randomise (the simulator's default)", {}),
         ("signage_unclear on every imaging zone", {"unclear": IMAGING}),
         ("signage_unclear, k = 1 (the method without the privacy rule)", {"unclear": IMAGING,
@@ -76,7 +77,7 @@ def main() -> None:
     ]
     for name, kw in scenarios[:3] if a.quick else scenarios:
         t = time.perf_counter()
-        run = simulate(site, day, a.seed, a.hours[0], a.hours[1], calibration=calibration, **kw)  # type: ignore[arg-type]
+        run = simulate(site, day, a.seed, a.hours[0], a.hours[1], calibration=calibration, **kw)
         acc = accuracy(run, zones=IMAGING)
         print("\n".join(report(f"{name} ({time.perf_counter() - t:.0f} s)", acc, site.tz)), flush=True)
         for busy in (100, 150):
