@@ -38,7 +38,8 @@ def _parser() -> argparse.ArgumentParser:
     inj = sub.add_parser("inject", help="trigger a fault in the running simulation",
                          description="Trigger FAULT on DEVICE now (or 'clear' to repair it). "
                                      "See GET /faults on the control server or docs/simulator.md for the list. "
-                                     "An imaging zone takes 'signage_unclear' (more patients get lost there).")
+                                     "An imaging zone takes 'signage_unclear' (more patients get lost there); "
+                                     "'imaging' names the whole imaging area.")
     inj.add_argument("device")
     inj.add_argument("fault")
     inj.add_argument("--repair-min", type=float, help="virtual minutes until the technician clears it (0: never)")

@@ -303,10 +303,14 @@ class Simulation:
 
     def inject(self, device_id: str, fault: str, now_ms: int | None = None, repair_min: float | None = None) -> dict[str, Any]:
         """Trigger ``fault`` on a device now (``clear`` repairs it); raises KeyError / UnknownFault. A zone
-        takes ``signage_unclear`` (more of its arrivals get lost, firmware_sim.patients) and ``clear``."""
+        takes ``signage_unclear`` (more of its arrivals get lost, firmware_sim.patients) and ``clear``; so
+        does an area, named by its zones' kind (``imaging``: CT, ultrasound and X-ray at once)."""
         dev = self.devices.get(device_id)
         if dev is None and device_id in {z.id for z in self.site.zones}:
-            return self._zone_fault(device_id, fault)
+            return self._zone_fault([device_id], fault)
+        area = [z.id for z in self.site.zones if z.kind == device_id]
+        if dev is None and area:
+            return self._zone_fault(area, fault)
         if dev is None:
             raise KeyError(device_id)
         check_fault(fault, dev.device.kind, dev.transport)
@@ -319,15 +323,16 @@ class Simulation:
         return {"device": device_id, "fault": fault, "active": sorted(dev.faults), "armed": list(dev.pending),
                 "repair_at_ms": due if fault != CLEAR else None}
 
-    def _zone_fault(self, zone: str, fault: str) -> dict[str, Any]:
+    def _zone_fault(self, zones: list[str], fault: str) -> dict[str, Any]:
         if fault not in (ZONE_FAULT, CLEAR):
             raise UnknownFault(f"a zone takes {ZONE_FAULT} or {CLEAR}, not {fault!r}")
-        try:
+        for zone in zones:  # all checked before any is changed: an area is spoilt whole or not at all
+            self.tracker.check_signage(zone)
+        for zone in zones:
             self.tracker.set_signage(zone, fault == ZONE_FAULT)
-        except ValueError as exc:
-            raise UnknownFault(str(exc)) from None
-        log.info("zone signage", extra={"zone": zone, "unclear": fault == ZONE_FAULT})
-        return {"zone": zone, "fault": fault, "signage_unclear": sorted(self.tracker.signage_unclear)}
+            log.info("zone signage", extra={"zone": zone, "unclear": fault == ZONE_FAULT})
+        return {"zone" if len(zones) == 1 else "zones": zones[0] if len(zones) == 1 else zones, "fault": fault,
+                "signage_unclear": sorted(self.tracker.signage_unclear)}
 
     def command(self, device_id: str, payload: bytes, now_ms: int) -> None:
         """A command the broker delivered to a device (MqttLink's inbox), handled at the virtual ``now_ms``."""

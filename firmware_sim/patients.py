@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from firmware_sim.faults import UnknownFault
 from firmware_sim.flow import FlowModel, StepResult
 
 PHONE_SHARE = 0.80  # patients carrying a phone with Wi-Fi on
@@ -316,11 +317,16 @@ class PatientTracker:
 
     def set_signage(self, zone: str, unclear: bool) -> None:
         """The fault ``signage_unclear`` on an imaging zone (``clear`` puts the signs right)."""
-        if zone not in self.lost_zones:
-            raise ValueError(f"zone {zone!r} has no signage to spoil; imaging zones: {', '.join(sorted(self.lost_zones))}")
+        self.check_signage(zone)
         (self.signage_unclear.add if unclear else self.signage_unclear.discard)(zone)
 
     # -----------------------------------------------------------------------------------------
+
+    def check_signage(self, zone: str) -> None:
+        """UnknownFault unless ``zone`` has signs patients get lost by (an imaging zone)."""
+        if zone not in self.lost_zones:
+            raise UnknownFault(f"zone {zone!r} has no signage to spoil; imaging zones: "
+                               f"{', '.join(sorted(self.lost_zones))}")
 
     def phones_in(self, zone: str) -> list[str]:
         """MAC addresses of the phones of everyone in ``zone`` right now (lost patients where they walked)."""

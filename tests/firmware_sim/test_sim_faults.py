@@ -259,3 +259,19 @@ def test_every_fault_applies_to_some_device() -> None:
                                    ("wifi_probe", "serial"), ("charger", "modbus"),
                                    ("satisfaction_terminal", "mqtt")] for f in faults_for(k, t)}
     assert covered == set(CATALOG)
+
+
+def test_the_imaging_area_takes_signage_unclear_as_a_whole(demo_site: Site) -> None:
+    """``inject imaging signage_unclear``: every imaging zone's signs at once (the issue's "imaging area");
+    a zone or area without signs to spoil is refused and changes nothing."""
+    sim, _ = sim_for(demo_site, "kiosk-01")
+    imaging = sorted(z.id for z in demo_site.zones if z.kind == "imaging")
+    assert sim.inject("imaging", "signage_unclear") == {"zones": imaging, "fault": "signage_unclear",
+                                                       "signage_unclear": imaging}
+    assert sim.inject("imaging_ct", "clear")["signage_unclear"] == [z for z in imaging if z != "imaging_ct"]
+    assert sim.inject("imaging", "clear")["signage_unclear"] == []
+    with pytest.raises(UnknownFault, match="no signage to spoil"):
+        sim.inject("clinic", "signage_unclear")
+    with pytest.raises(UnknownFault, match="signage_unclear or clear"):
+        sim.inject("imaging", "card_jam")
+    assert sim.tracker.signage_unclear == set()
