@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edge import flow_calibration as flow_calibration_store
 from edge.calibration_store import load_for_site
 from edge.inputs.serial_probe import LineFramer
 from edge.kinds import edge_kind
@@ -32,6 +33,11 @@ MINUTE_MS = 60_000
 HOUR_MS = 3_600_000
 
 
+def imaging_zones(site: Site) -> tuple[str, ...]:
+    """The zones where the simulator's patients get lost (firmware_sim.patients.LOST_ZONE_KINDS)."""
+    return tuple(z.id for z in site.zones if z.kind in patients.LOST_ZONE_KINDS)
+
+
 @dataclass
 class FlowRun:
     """One simulated stretch: the edge's intervals and the simulator's truth."""
@@ -40,16 +46,20 @@ class FlowRun:
     truth: patients.FlowTruth
     start_ms: int
     end_ms: int
+    # zone -> (visitors, detours seen, detection share) the edge still holds back under k at the end: it
+    # publishes them once more come (the next day), so they count as measured, not as lost.
+    held: dict[str, tuple[int, int, float]] = field(default_factory=dict)
 
 
 def simulate(site: Site, day: dt.date, seed: int, from_hour: int = 8, to_hour: int = 12,
              unclear: tuple[str, ...] = (), randomising_share: float | None = None,
              settings: FlowSettings | None = None, calibration: Path | None = None,
-             unclear_from_hour: float | None = None) -> FlowRun:
+             unclear_from_hour: float | None = None, flow_calibration: Path | None = None) -> FlowRun:
     """The site's probes through the edge pipeline for ``from_hour`` to ``to_hour`` (local) of ``day``.
     ``unclear``: imaging zones whose signage is unclear all along; ``randomising_share``: the share of
     phones that randomise their MAC (the simulator's default otherwise); ``unclear_from_hour``: the
-    ``unclear`` zones' signs go unclear only at that local hour (as ``inject <zone> signage_unclear``)."""
+    ``unclear`` zones' signs go unclear only at that local hour (as ``inject <zone> signage_unclear``);
+    ``flow_calibration``: the detection shares the edge corrects its wandering rates with (none: as seen)."""
     probes = {d.id for d in site.devices if edge_kind(d.kind).sightings_channel}
     items: list[Item] = []
     framers: dict[str, LineFramer] = {}
@@ -80,11 +90,14 @@ def simulate(site: Site, day: dt.date, seed: int, from_hour: int = 8, to_hour: i
             loaded = load_for_site(calibration, site, 120.0, s.rssi_min)
             if loaded.estimator is not None:
                 estimator = loaded.estimator
+        flow_cal = flow_calibration_store.load_for_site(flow_calibration, site, s) \
+            if flow_calibration is not None else None
+        detection = flow_cal.detection if flow_cal else {}
         intervals: list[dict[str, Any]] = []
         with tempfile.TemporaryDirectory() as keys:
             pipeline = Pipeline(site, MacHasher(Path(keys), site.tz), EdgeMetrics(), clock_skew_bound_s=0,
                                 occupancy_window_s=120, occupancy_rssi_min=s.rssi_min, estimator=estimator,
-                                flows=s)
+                                flows=s, flow_detection=detection)
             t = start_ms
             while t < end_ms + 2 * int(s.interval_s * 1000):
                 if t >= spoil_at:
@@ -95,10 +108,12 @@ def simulate(site: Site, day: dt.date, seed: int, from_hour: int = 8, to_hour: i
                 b = pipeline.process(items + [Tick(t)])
                 items.clear()
                 intervals += [_json(r) for topic, r, _ in b.records if topic.endswith("/flows/interval")]
+            held = {z: (w.visitors, w.back_and_forth, detection.get(z, 1.0))
+                    for z, w in pipeline.flows.carried_zones.items()}
     finally:
         patients.RANDOMISING_SHARE = saved
     truth = sim.tracker.truth
-    return FlowRun([iv for iv in intervals if start_ms <= iv["start"] < end_ms], truth, start_ms, end_ms)
+    return FlowRun([iv for iv in intervals if start_ms <= iv["start"] < end_ms], truth, start_ms, end_ms, held)
 
 
 def _json(payload: bytes) -> dict[str, Any]:
@@ -161,11 +176,14 @@ def accuracy(run: FlowRun, busy_min: int = 30, zones: tuple[str, ...] = ()) -> A
             acc.pairs.append(PairError(hour, o, d, n, measured.get((hour, o, d), 0),
                                        t.followable.get((hour, o, d), 0) / share))
     visitors: dict[str, int] = {}
-    bnf: dict[str, int] = {}
+    bnf: dict[str, float] = {}  # detours seen, each divided by the share of them the edge sees (calibrated)
     for iv in run.intervals:
         for w in iv["wandering"]:
             visitors[w["zone"]] = visitors.get(w["zone"], 0) + w["visitors"]
-            bnf[w["zone"]] = bnf.get(w["zone"], 0) + w["back_and_forth"]
+            bnf[w["zone"]] = bnf.get(w["zone"], 0) + w["back_and_forth"] / float(w.get("detection", 1.0))
+    for zone, (v, b, share) in run.held.items():
+        visitors[zone] = visitors.get(zone, 0) + v
+        bnf[zone] = bnf.get(zone, 0) + b / share
     t_arr: dict[str, int] = {}
     t_bnf: dict[str, int] = {}
     for (hour, z), n in run.truth.arrivals.items():

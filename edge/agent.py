@@ -28,7 +28,7 @@ from edge.inputs.mqtt import MqttLink
 from edge.inputs.serial_probe import SerialProbeReader
 from edge.metrics import EdgeMetrics, start_metrics_server
 from edge.outputs.hub import HubPublisher, pack_records
-from edge import calibration_store
+from edge import calibration_store, flow_calibration
 from edge.outputs.influx import InfluxWriter
 from edge.pipeline import Batch, Item, Pipeline, Tick
 from edge.processors.flows import FlowSettings
@@ -55,13 +55,13 @@ class EdgeAgent:
         self.hasher = MacHasher(cfg.path(e.mac_key_dir), self.site.tz)
         self.hasher.rotate_if_needed()
         self.calibration = self._load_calibration()
+        self.flow_settings = FlowSettings.of(e)
+        self.flow_calibration = self._load_flow_calibration()
         self.pipeline = Pipeline(
             self.site, self.hasher, self.metrics, clock_skew_bound_s=e.clock_skew_bound_s,
             occupancy_window_s=e.occupancy_window_s, occupancy_rssi_min=e.occupancy_rssi_min,
             estimator=self.calibration.estimator, now_ms=self.clock.now_ms,
-            flows=FlowSettings(interval_s=e.flows_interval_s, k=e.flows_k, rssi_min=e.occupancy_rssi_min,
-                               track_idle_s=e.flows_track_idle_s, wander_window_s=e.flows_wander_window_s,
-                               service_min_s=e.flows_service_min_s, lateness_s=e.flows_lateness_s),
+            flows=self.flow_settings, flow_detection=self.flow_calibration.detection,
         )
         self.pipeline.restore(self.buffer.load_seq_state())
         self.stop_threads = threading.Event()
@@ -117,6 +117,22 @@ class EdgeAgent:
             log.info("occupancy calibration loaded", extra={
                 "file": str(path), "site": cal.site, "fitted_at": cal.fitted_at, "zones": len(cal.zones),
                 "heldout_mape_zone_minute": cal.heldout_mape.get("zone_minute")})
+        return loaded
+
+    def _load_flow_calibration(self) -> flow_calibration.LoadedFlows:
+        """The share of wandering detours the edge sees, per zone; as the occupancy calibration, a file that
+        does not fit never stops the edge: logged, counted, and wandering goes out as seen."""
+        path = self.cfg.path(self.cfg.edge.flow_calibration)
+        loaded = flow_calibration.load_for_site(path, self.site, self.flow_settings)
+        problems = self.metrics.counter_of("edge_flow_calibration_problems_total",
+                                           "Problems of the flow calibration file at start (the zones concerned "
+                                           "publish wandering uncorrected), by problem", "problem")
+        for problem, message in loaded.problems:
+            problems.inc(problem=problem)
+            log.error("flow calibration: %s", message, extra={"problem": problem, "file": str(path)})
+        if loaded.calibration is not None:
+            log.info("flow calibration loaded", extra={"file": str(path), "fitted_at": loaded.calibration.fitted_at,
+                                                       "detection": loaded.detection})
         return loaded
 
     def _puback(self, mid: int) -> None:

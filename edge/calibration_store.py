@@ -72,14 +72,19 @@ class Calibration:
 
 def save(cal: Calibration, path: str | Path) -> Path:
     """Write the file atomically (a reader never sees half of it), one key per line for readable diffs."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
     if not cal.fitted_at:
         cal.fitted_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return write_artifact(cal.to_json(), path)
+
+
+def write_artifact(data: dict[str, Any], path: str | Path) -> Path:
+    """A learned artifact as JSON, atomically: a reader never sees half of it. One key per line for diffs."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(cal.to_json(), f, indent=1)
+            json.dump(data, f, indent=1)
             f.write("\n")
         os.replace(tmp, p)
     except BaseException:
@@ -88,20 +93,27 @@ def save(cal: Calibration, path: str | Path) -> Path:
     return p
 
 
-def read(path: str | Path) -> Calibration:
-    """The file as written by :func:`save`; CalibrationError (missing, corrupt, version) naming the file."""
+def read_artifact(path: str | Path, schema: str, version: int, what: str, command: str) -> dict[str, Any]:
+    """A learned artifact's JSON, checked for its schema and version; CalibrationError naming the file."""
     p = Path(path)
     try:
         raw = json.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise CalibrationError("missing", f"{p}: no such calibration file") from None
+        raise CalibrationError("missing", f"{p}: no such {what} file") from None
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise CalibrationError("corrupt", f"{p}: not a readable JSON file ({exc})") from None
-    if not isinstance(raw, dict) or raw.get("schema") != SCHEMA:
-        raise CalibrationError("corrupt", f"{p}: not an occupancy calibration (schema is not {SCHEMA!r})")
-    if raw.get("version") != VERSION:
-        raise CalibrationError("version", f"{p}: calibration version {raw.get('version')!r}; this edge reads "
-                                          f"version {VERSION} (run `python -m centre calibrate` again)")
+    if not isinstance(raw, dict) or raw.get("schema") != schema:
+        raise CalibrationError("corrupt", f"{p}: not an {what} (schema is not {schema!r})")
+    if raw.get("version") != version:
+        raise CalibrationError("version", f"{p}: {what} version {raw.get('version')!r}; this edge reads "
+                                          f"version {version} (run `{command}` again)")
+    return raw
+
+
+def read(path: str | Path) -> Calibration:
+    """The file as written by :func:`save`; CalibrationError (missing, corrupt, version) naming the file."""
+    p = Path(path)
+    raw = read_artifact(p, SCHEMA, VERSION, "occupancy calibration", "python -m centre calibrate")
     try:
         e, s = raw["estimator"], raw["settings"]
         estimator = OccupancyEstimator(float(e["phone_ratio"]), float(e["random_mac_factor"]),

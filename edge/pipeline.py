@@ -111,7 +111,8 @@ class Batch:
 class Pipeline:
     def __init__(self, site: Site, hasher: MacHasher, metrics: EdgeMetrics, *, clock_skew_bound_s: float,
                  occupancy_window_s: float, occupancy_rssi_min: int, estimator: OccupancyEstimator,
-                 now_ms: Callable[[], int] | None = None, flows: FlowSettings | None = None) -> None:
+                 now_ms: Callable[[], int] | None = None, flows: FlowSettings | None = None,
+                 flow_detection: dict[str, float] | None = None) -> None:
         self.site = site
         self.site_id = site.id
         self.kinds = site.kinds
@@ -124,7 +125,7 @@ class Pipeline:
         self.windows = ZoneWindows(occupancy_window_s, occupancy_rssi_min)
         self.window_s = occupancy_window_s
         self.estimator = estimator
-        self.flows = FlowTracker(flows or FlowSettings(rssi_min=occupancy_rssi_min))
+        self.flows = FlowTracker(flows or FlowSettings(rssi_min=occupancy_rssi_min), flow_detection)
         self._key_day: datetime.date | None = None  # the hashing key's day: tracks are dropped when it changes
         self._people = 0.0  # estimated people and burnt-in phones summed over the occupancy publications of the
         self._universal = 0  # current flow interval: how many people one followed phone stands for

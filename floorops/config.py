@@ -149,6 +149,10 @@ class EdgeConfig:
     # edge/calibration_store.py, docs/edge.md): relative paths are under var_dir. The default is the demo
     # site's, beside its site file. One that does not fit the site is logged, counted and not used.
     occupancy_calibration: str = str(REPO_ROOT / "floorops" / "sites" / "demo.occupancy.json")
+    # The flow calibration (per zone, the share of back-and-forth detours the edge sees; `python -m centre
+    # calibrate-flows --out FILE`, edge/flow_calibration.py): as the occupancy calibration. Without one that
+    # fits, wandering is published as seen (under-counted, docs/benchmarks.md "Patient flow").
+    flow_calibration: str = str(REPO_ROOT / "floorops" / "sites" / "demo.flows.json")
     # Serial inputs: "path" entries; see [[edge.modbus]] / [[edge.serial_probes]] in floorops.toml.
     modbus: list[dict[str, Any]] = field(default_factory=list)
     serial_probes: list[dict[str, Any]] = field(default_factory=list)

@@ -30,7 +30,7 @@ SYSTEM_CHECK: Final = "system_check"  # the hub's checks of the hospital's syste
 # The edge's patient-flow aggregates per interval (edge/processors/flows.py): never a per-phone value, and
 # never a count under k (docs/privacy.md, "Patient flow").
 ZONE_FLOW: Final = "zone_flow"  # tags origin, dest; fields count, tracked, median_transit_s
-ZONE_WANDERING: Final = "zone_wandering"  # tags zone; fields visitors, back_and_forth, rate, extra_walk_s
+ZONE_WANDERING: Final = "zone_wandering"  # tags zone; fields visitors, back_and_forth, rate, extra_walk_s, detection
 ZONE_DETOUR: Final = "zone_detour"  # tags zone, via (where the back-and-forths went; "other" under k); back_and_forth
 
 EVENT_FIELDS = ("queue", "ticket", "counter", "code", "fault", "button")  # button: a satisfaction press
@@ -103,7 +103,8 @@ def flow_lines(site: str, interval: dict[str, Any]) -> list[str]:
                         {"count": int(interval["other"])}, t))
     for w in interval["wandering"]:
         fields: dict[str, FieldValue] = {"visitors": int(w["visitors"]), "back_and_forth": int(w["back_and_forth"]),
-                                         "extra_walk_s": float(w["extra_walk_s"])}
+                                         "extra_walk_s": float(w["extra_walk_s"]),
+                                         "detection": float(w.get("detection", 1.0))}
         if w.get("rate") is not None:
             fields["rate"] = float(w["rate"])
         out.append(line(ZONE_WANDERING, {"site": site, "zone": w["zone"]}, fields, t))

@@ -40,6 +40,13 @@ def _zone(v: Any, where: str, zones: Iterable[str]) -> str:
     return v
 
 
+def _detection(v: Any, i: int) -> float:
+    d = _num(v, f"wandering[{i}].detection")
+    if not 0.0 < d <= 1.0:
+        raise BadFlows(f"wandering[{i}].detection must be in (0, 1]")
+    return d
+
+
 @dataclass
 class Interval:
     start_ms: int
@@ -85,7 +92,7 @@ def parse_interval(data: dict[str, Any], zones: Iterable[str]) -> Interval:
         if any(n < k for z, n in detours.items() if z != "other") or sum(detours.values()) > bnf:
             raise BadFlows(f"wandering[{i}].via is under k or more than its back-and-forths")
         wandering.append({"zone": _zone(w.get("zone"), f"wandering[{i}].zone", zones), "visitors": visitors,
-                          "back_and_forth": bnf, "via": detours,
+                          "back_and_forth": bnf, "via": detours, "detection": _detection(w.get("detection", 1.0), i),
                           "extra_walk_s": _num(w.get("extra_walk_s", 0.0), f"wandering[{i}].extra_walk_s")})
     return Interval(start, end, k, flows, wandering, _int(data.get("other", 0), "other"))
 
@@ -100,7 +107,8 @@ class _Pair:
 @dataclass
 class _Wander:
     visitors: int = 0
-    back_and_forth: int = 0
+    back_and_forth: int = 0  # detours seen
+    estimated: float = 0.0  # detours seen, each over the share of them the edge sees (its flow calibration)
     extra_weighted: float = 0.0
     via: dict[str, int] = field(default_factory=dict)
 
@@ -122,10 +130,11 @@ class Summary:
         p.transit_weighted += transit_s * tracked
 
     def add_wandering(self, zone: str, visitors: int, bnf: int, extra_s: float,
-                      via: dict[str, int] | None = None) -> None:
+                      via: dict[str, int] | None = None, detection: float = 1.0) -> None:
         w = self.zones.setdefault(zone, _Wander())
         w.visitors += visitors
         w.back_and_forth += bnf
+        w.estimated += bnf / detection
         w.extra_weighted += extra_s * bnf
         for z, n in (via or {}).items():
             w.via[z] = w.via.get(z, 0) + n
@@ -137,11 +146,12 @@ class Summary:
         for f in iv.flows:
             self.add_flow(f["origin"], f["dest"], f["count"], f["tracked"], f["median_transit_s"])
         for w in iv.wandering:
-            self.add_wandering(w["zone"], w["visitors"], w["back_and_forth"], w["extra_walk_s"], w.get("via"))
+            self.add_wandering(w["zone"], w["visitors"], w["back_and_forth"], w["extra_walk_s"], w.get("via"),
+                               w.get("detection", 1.0))
 
     def rate(self, zone: str) -> float | None:
         w = self.zones.get(zone)
-        return w.back_and_forth / w.visitors if w and w.visitors else None
+        return w.estimated / w.visitors if w and w.visitors else None
 
     def flows_json(self, zone: str = "") -> list[dict[str, Any]]:
         out = [{"origin": o, "dest": d, "count": p.count, "tracked": p.tracked,
@@ -155,7 +165,8 @@ class Summary:
             if zone and z != zone:
                 continue
             out.append({"zone": z, "visitors": w.visitors, "back_and_forth": w.back_and_forth,
-                        "rate": round(w.back_and_forth / w.visitors, 4) if w.visitors else None,
+                        "rate": round(w.estimated / w.visitors, 4) if w.visitors else None,
+                        "rate_seen": round(w.back_and_forth / w.visitors, 4) if w.visitors else None,
                         "usual": None if usual.get(z) is None else round(float(usual[z] or 0.0), 4),
                         "extra_walk_s": round(w.extra_weighted / w.back_and_forth, 1) if w.back_and_forth else 0.0,
                         "via": dict(sorted(w.via.items(), key=lambda kv: (-kv[1], kv[0])))})
@@ -215,7 +226,8 @@ def intervals_from_points(flow_rows: Iterable[dict[str, Any]], wandering_rows: I
         if r.get("zone"):
             at(r).wandering.append({"zone": str(r["zone"]), "visitors": int(r.get("visitors") or 0),
                                     "back_and_forth": int(r.get("back_and_forth") or 0),
-                                    "extra_walk_s": float(r.get("extra_walk_s") or 0.0), "via": {}})
+                                    "extra_walk_s": float(r.get("extra_walk_s") or 0.0), "via": {},
+                                    "detection": float(r.get("detection") or 1.0)})
     for r in detour_rows:
         iv = at(r)
         w = next((w for w in iv.wandering if w["zone"] == r.get("zone")), None)

@@ -124,14 +124,16 @@ def flow_days(hub: Hub) -> dict[str, dict[str, Any]]:
         zones: dict[str, list[float]] = {}
         for iv in intervals:
             for w in iv.wandering:
-                z = zones.setdefault(w["zone"], [0, 0, 0.0])
+                z = zones.setdefault(w["zone"], [0, 0, 0.0, 0.0])
                 z[0] += w["visitors"]
                 z[1] += w["back_and_forth"]
                 z[2] += w["extra_walk_s"] * w["back_and_forth"]
+                z[3] += w["back_and_forth"] / w.get("detection", 1.0)  # as many as the edge would have seen
         visitors = sum(int(z[0]) for z in zones.values())
         bnf = sum(int(z[1]) for z in zones.values())
-        busy = {zone: z[1] / z[0] for zone, z in zones.items() if z[0] >= 20}
+        busy = {zone: z[3] / z[0] for zone, z in zones.items() if z[0] >= 20}
         out[day] = {"transitions": moves, "back_and_forth": bnf, "wandering_visitors": visitors,
+                    "back_and_forth_est": round(sum(z[3] for z in zones.values()), 2),
                     "wandering_extra_s": sum(z[2] for z in zones.values()),
                     "wandering_top_zone": max(busy, key=lambda zone: busy[zone]) if busy else None}
     return out
@@ -198,8 +200,9 @@ def _flow_figures(f: dict[str, Any] | None) -> dict[str, Any]:
     """A day's patient-flow columns; zeros and nulls on a day the hub holds no flow interval for."""
     f = f or {}
     bnf, visitors = int(f.get("back_and_forth", 0)), int(f.get("wandering_visitors", 0))
+    estimated = float(f.get("back_and_forth_est", bnf))  # corrected by the edge's flow calibration
     return {"transitions": int(f.get("transitions", 0)), "back_and_forth": bnf, "wandering_visitors": visitors,
-            "wandering_rate": round(bnf / visitors, 4) if visitors else None,
+            "back_and_forth_est": estimated, "wandering_rate": round(estimated / visitors, 4) if visitors else None,
             "wandering_extra_s": float(f.get("wandering_extra_s", 0.0)),
             "wandering_extra_walk_s": round(f["wandering_extra_s"] / bnf, 1) if bnf else None,
             "wandering_top_zone": f.get("wandering_top_zone")}
@@ -210,7 +213,7 @@ def _flow_figures(f: dict[str, Any] | None) -> dict[str, Any]:
 SUMMED = ("visits", "called", "within_target", "no_show", "abandoned", "tickets_opened", "tickets_closed",
           "tickets_overdue", "alarms_acked", "tickets_repaired", "requests", "requests_judged",
           "requests_within_target", "wheelchair_demand", "system_slow", "system_down", "night_emergency_calls",
-          "transitions", "back_and_forth", "wandering_visitors", "wandering_extra_s")
+          "transitions", "back_and_forth", "back_and_forth_est", "wandering_visitors", "wandering_extra_s")
 
 
 def _ratio(part: float, whole: float) -> float | None:
@@ -249,7 +252,7 @@ def totals(rows: list[dict[str, Any]], period_fault_rate: float) -> dict[str, An
         "time_to_arrive_s": _mean([r["time_to_arrive_s"] for r in rows]),
         "night_emergency_timeout_rate": None,
         "wheelchair_supply_min": min(supplies) if supplies else None,
-        "wandering_rate": _ratio(t["back_and_forth"], t["wandering_visitors"]),
+        "wandering_rate": _ratio(t["back_and_forth_est"], t["wandering_visitors"]),
         "wandering_extra_walk_s": round(t["wandering_extra_s"] / t["back_and_forth"], 1) if t["back_and_forth"] else None,
     })
     late = sum(round((r["night_emergency_timeout_rate"] or 0) * r["night_emergency_calls"]) for r in rows)

@@ -22,9 +22,11 @@ pytestmark = pytest.mark.slow
 
 
 def test_unclear_ct_signs_raise_wandering_there_and_a_guide_is_offered(tmp_path: Path) -> None:
-    site = load_site(load_config(env={}).site.file)
+    cfg = load_config(env={})
+    site = load_site(cfg.site.file)
     run = simulate(site, dt.date(2026, 11, 17), 2, 8, 14, unclear=("imaging_ct",), unclear_from_hour=10,
-                   calibration=Path(load_config(env={}).edge.occupancy_calibration))
+                   calibration=Path(cfg.path(cfg.edge.occupancy_calibration)),
+                   flow_calibration=Path(cfg.path(cfg.edge.flow_calibration)))
     clock = ManualClock(run.start_ms / 1000)
     hub = make_hub(make_cfg(tmp_path), clock, site)
     spoiled_ms = run.start_ms + 2 * 3_600_000

@@ -17,6 +17,15 @@ Privacy by construction (docs/privacy.md, "Patient flow"):
   after ``carry_max`` intervals goes into the site-wide ``other`` count (itself published only at >= k),
   a zone's visitors and back-and-forths wait (apart) as long as it takes: late, never lost.
 
+Some detours are not heard at all: a lost patient who looks around a zone for a minute may pass unseen
+(a phone probes about once or twice a minute), and then A -> B -> A reads as a plain walk to B. The flow
+calibration (edge/flow_calibration.py, fitted on the simulator's truth) says, per zone, which share of the
+detours the edge sees (``detection``); each published zone carries it, and its ``rate`` is the estimate
+``back_and_forth / detection / visitors``. ``back_and_forth`` stays the count of phones seen (the k rule
+applies to it). A zone without a fitted share has ``detection`` 1.0: what was seen, uncorrected. (Transitions are not
+corrected so: a per-pair ratio fitted the same way moved the busy pairs' mean error from -3 % to +5 % on a
+held-out day and no closer to 15 %; their error is the scale's, docs/benchmarks.md "Patient flow".)
+
 Randomised MACs break tracks: a phone that picks a new address every few minutes looks like one phone
 leaving and a new one arriving. Such hashes are not followed at all (counted only, to scale up): flows
 come from phones with their burnt-in address, and ``count`` is scaled by the share of people those phones
@@ -29,7 +38,10 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from floorops.config import EdgeConfig
 
 OTHER = "other"
 
@@ -44,6 +56,13 @@ class FlowSettings:
     service_min_s: float = 300.0  # ... unless the phone stayed in B at least this long (served there)
     carry_max: int = 24  # intervals a pair's count under k may wait for more before it goes to "other"
     lateness_s: float = 60.0  # an interval is closed once sightings this much later have come in
+
+    @classmethod
+    def of(cls, e: EdgeConfig) -> FlowSettings:
+        """The settings of the edge's configuration (``[edge]`` flows_*, occupancy_rssi_min)."""
+        return cls(interval_s=e.flows_interval_s, k=e.flows_k, rssi_min=e.occupancy_rssi_min,
+                   track_idle_s=e.flows_track_idle_s, wander_window_s=e.flows_wander_window_s,
+                   service_min_s=e.flows_service_min_s, lateness_s=e.flows_lateness_s)
 
     def __post_init__(self) -> None:
         if self.interval_s <= 0 or self.k < 1 or self.track_idle_s <= 0 or self.wander_window_s <= 0:
@@ -87,8 +106,11 @@ class _ZoneWander:
 class FlowTracker:
     """Feed it sightings (``observe``); ``close(now_ms)`` returns the finished intervals' aggregates."""
 
-    def __init__(self, settings: FlowSettings | None = None) -> None:
+    def __init__(self, settings: FlowSettings | None = None, detection: dict[str, float] | None = None) -> None:
         self.s = settings or FlowSettings()
+        self.detection = dict(detection or {})  # zone -> share of its detours the edge sees (calibrated)
+        if any(not 0.0 < d <= 1.0 for d in self.detection.values()):
+            raise ValueError("flows: a zone's detection share must be in (0, 1]")
         self.interval_ms = int(self.s.interval_s * 1000)
         self.tracks: dict[str, _Track] = {}
         self.pairs: dict[int, dict[tuple[str, str], _PairCount]] = {}  # interval start -> pair -> count
@@ -216,8 +238,9 @@ class FlowTracker:
         for zone, zw in sorted(zones.items()):
             # Visitors and back-and-forths are published apart, each once it reaches k, so that a quiet
             # zone's detours are delayed, never lost: summed over the day the rate is unbiased.
+            detection = self.detection.get(zone, 1.0)
             entry: dict[str, Any] = {"zone": zone, "visitors": 0, "back_and_forth": 0, "rate": None,
-                                     "extra_walk_s": 0.0, "via": {}}
+                                     "detection": detection, "extra_walk_s": 0.0, "via": {}}
             keep = _ZoneWander()
             if zw.visitors >= k:
                 entry["visitors"] = zw.visitors
@@ -234,7 +257,7 @@ class FlowTracker:
                 keep.back_and_forth, keep.detours_ms, keep.via = zw.back_and_forth, zw.detours_ms, zw.via
                 keep.bnf_age = zw.bnf_age + 1
             if entry["visitors"]:
-                entry["rate"] = round(entry["back_and_forth"] / entry["visitors"], 4)
+                entry["rate"] = round(entry["back_and_forth"] / detection / entry["visitors"], 4)
             if entry["visitors"] or entry["back_and_forth"]:
                 wandering.append(entry)
             if keep.visitors or keep.back_and_forth:

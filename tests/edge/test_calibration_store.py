@@ -85,7 +85,7 @@ def test_a_truncated_or_missing_file_falls_back_too(tmp_path: Path) -> None:
     path.write_bytes(path.read_bytes()[:200])
     assert [p for p, _ in load(path).problems] == ["corrupt"]
     assert [p for p, _ in load(tmp_path / "absent.json").problems] == ["missing"]
-    with pytest.raises(CalibrationError, match="no such calibration file"):
+    with pytest.raises(CalibrationError, match="no such occupancy calibration file"):
         calibration_store.read(tmp_path / "absent.json")
 
 

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Any
 
@@ -20,24 +21,25 @@ IMAGING = ("imaging_ct", "imaging_us", "imaging_xr")
 
 
 @pytest.fixture(scope="module")
-def site_and_cal() -> tuple[Any, Path]:
+def unclear_day() -> Any:
+    """A working day (08:00-18:00) with the imaging zones' signs unclear, through the edge with the demo
+    site's calibrations. The day and seed are among the flow calibration's held-out ones (2026-11-19, seeds
+    5-7; it was fitted on 2026-11-17/18, seeds 2-4): the correction is tested on a day it has not seen."""
     cfg = load_config(env={})
-    return load_site(cfg.site.file), Path(cfg.edge.occupancy_calibration)
+    flow_cal = Path(cfg.path(cfg.edge.flow_calibration))
+    assert 5 in json.loads(flow_cal.read_text())["heldout"]["seeds"]
+    return simulate(load_site(cfg.site.file), dt.date(2026, 11, 19), 5, 8, 18, unclear=IMAGING,
+                    calibration=Path(cfg.path(cfg.edge.occupancy_calibration)), flow_calibration=flow_cal)
 
 
-@pytest.fixture(scope="module")
-def unclear_day(site_and_cal: tuple[Any, Path]) -> Any:
-    """A working day (08:00-18:00, seed 2) with the imaging zones' signs unclear."""
-    site, cal = site_and_cal
-    return simulate(site, dt.date(2026, 11, 17), 2, 8, 18, unclear=IMAGING, calibration=cal)
-
-
-def test_the_busiest_pairs_are_within_15_percent_per_hour(unclear_day: Any) -> None:
-    """Pairs with at least 150 people an hour: there the sampling of followed phones is small enough for
-    the target (quieter pairs: docs/benchmarks.md says how far off they are, and why)."""
-    acc = accuracy(unclear_day, busy_min=150)
-    assert len(acc.pairs) >= 8
-    assert [(p.origin, p.dest, p.truth, p.measured) for p in acc.pairs if p.error > 0.15] == []
+def test_the_busy_pairs_are_mostly_within_15_percent_per_hour(unclear_day: Any) -> None:
+    """Pairs with at least 100 people an hour. Over the six held-out days 92 % of such pair-hours are within
+    15 % (the oracle, sampling alone: 99 %); the rest are walks from the entrance, crossed in seconds and
+    often not heard there (docs/benchmarks.md, "Patient flow"). Guarded: most within 15 %, none past 25 %."""
+    acc = accuracy(unclear_day, busy_min=100)
+    assert len(acc.pairs) >= 10
+    assert acc.share_within(0.15) >= 0.80, [(p.origin, p.dest, p.truth, p.measured) for p in acc.pairs]
+    assert [(p.origin, p.dest, p.truth, p.measured) for p in acc.pairs if p.error > 0.25] == []
 
 
 def test_every_busy_pair_is_counted_and_most_are_close(unclear_day: Any) -> None:
@@ -46,20 +48,30 @@ def test_every_busy_pair_is_counted_and_most_are_close(unclear_day: Any) -> None
     assert acc.share_within(0.35) >= 0.95  # short visits missed at the origin or destination: see the docs
 
 
-def test_unclear_signs_show_as_back_and_forth_at_every_imaging_zone(unclear_day: Any) -> None:
-    """Issue #17 asks for the wandering rate within 20 % of the truth; the edge is not there yet. It
-    under-counts by about a quarter (a lost patient's first look of 1-2 minutes is often not heard: a phone
-    probes about every 40 s), and one zone's rate over a day rests on ~100 followed phones, a ~25 % sampling
-    error alone (docs/benchmarks.md, "Patient flow"). What holds on every seed tried, and is guarded here:
-    the rise is seen at each imaging zone, and the area's rate is 60-105 % of the truth, never above it."""
+def test_the_wandering_rate_is_within_20_percent_of_the_truth(unclear_day: Any) -> None:
+    """Issue #17: the wandering rate within 20 % of the truth. The edge misses about a fifth of the detours
+    (a lost patient's first look of 1-2 minutes is often not heard: a phone probes about every 40 s); the
+    flow calibration's detection share corrects that. One zone's rate over one day still rests on ~20
+    detours seen, a sampling error the oracle shares (docs/benchmarks.md, "Patient flow"): the imaging area
+    is held to 20 %, each zone to 30 % (and to 20 % pooled over the held-out days, in the benchmark)."""
     acc = accuracy(unclear_day, zones=IMAGING)
-    rows = [acc.wandering[z] for z in IMAGING]  # (truth, measured, arrivals, oracle)
-    assert all(arrivals >= 100 and truth > 0.15 for truth, _, arrivals, _ in rows), rows
-    assert all(measured > 0.08 for _, measured, _, _ in rows), rows  # clear signs: ~5 % get lost
-    arrivals = sum(r[2] for r in rows)
-    truth = sum(r[0] * r[2] for r in rows) / arrivals
-    measured = sum(r[1] * r[2] for r in rows) / arrivals
-    assert 0.60 <= measured / truth <= 1.05, (measured, truth, rows)
+    rows = {z: acc.wandering[z] for z in IMAGING}  # (truth, measured, arrivals, oracle)
+    assert all(arrivals >= 100 and truth > 0.15 for truth, _, arrivals, _ in rows.values()), rows
+    assert {z: round(abs(m - t) / t, 2) for z, (t, m, _, _) in rows.items() if abs(m - t) > 0.30 * t} == {}, rows
+    arrivals = sum(r[2] for r in rows.values())
+    truth = sum(r[0] * r[2] for r in rows.values()) / arrivals
+    measured = sum(r[1] * r[2] for r in rows.values()) / arrivals
+    assert abs(measured - truth) <= 0.20 * truth, (measured, truth, rows)
+
+
+def test_without_the_correction_the_edge_under_counts(unclear_day: Any) -> None:
+    """What the correction is for: the detours as seen (each published zone's ``detection`` undone) read
+    lower than the truth over the area."""
+    seen = sum(w["back_and_forth"] for iv in unclear_day.intervals for w in iv["wandering"] if w["zone"] in IMAGING)
+    estimated = sum(w["back_and_forth"] / w["detection"] for iv in unclear_day.intervals
+                    for w in iv["wandering"] if w["zone"] in IMAGING)
+    assert all(w["detection"] < 1.0 for iv in unclear_day.intervals for w in iv["wandering"] if w["zone"] in IMAGING)
+    assert seen < 0.9 * estimated
 
 
 def test_no_count_under_k_and_no_hash_in_what_the_edge_publishes(unclear_day: Any) -> None:

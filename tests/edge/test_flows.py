@@ -252,3 +252,23 @@ def test_pipeline_publishes_flow_aggregates_and_drops_tracks_when_the_key_rotate
         assert p.flows.tracks == {}
     finally:
         DayHasher.day_now = dt.date(2026, 12, 5)
+
+
+def test_detection_share_corrects_the_rate_not_the_count() -> None:
+    """The flow calibration says CT's detours are seen half the time: one seen in two visitors is a rate of
+    100 %; the count stays what was seen (k applies to it). A zone without a share is published as seen."""
+    tr = FlowTracker(FlowSettings(k=1), detection={"imaging_ct": 0.5})
+    walk(tr, "lost", [("imaging_ct", 0.0), ("corridor", 1.0), ("imaging_ct", 4.0)])
+    walk(tr, "fine", [("imaging_ct", 0.0), ("imaging_ct", 4.0)])
+    walk(tr, "other", [("lab", 0.0), ("hall", 1.0), ("lab", 3.0)])
+    walk(tr, "other2", [("lab", 0.0)])
+    w = {z["zone"]: z for iv in closed(tr, 30) for z in iv["wandering"]}
+    assert (w["imaging_ct"]["back_and_forth"], w["imaging_ct"]["detection"], w["imaging_ct"]["rate"]) == (1, 0.5, 1.0)
+    assert (w["lab"]["back_and_forth"], w["lab"]["detection"], w["lab"]["rate"]) == (1, 1.0, 0.5)
+
+
+@pytest.mark.parametrize("share", [0.0, -0.2, 1.5])
+def test_a_detection_share_outside_0_1_is_refused(share: float) -> None:
+    with pytest.raises(ValueError, match="detection share"):
+        FlowTracker(FlowSettings(), detection={"imaging_ct": share})
+

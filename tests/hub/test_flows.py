@@ -19,13 +19,14 @@ INTERVAL_MS = 300_000
 
 
 def interval(start_ms: int, *, visitors: int = 40, bnf: int = 0, flows: list[dict[str, Any]] | None = None,
-             zone: str = "imaging_ct", k: int = 5) -> bytes:
+             zone: str = "imaging_ct", k: int = 5, detection: float = 1.0) -> bytes:
     return json.dumps({
         "v": 1, "start": start_ms, "end": start_ms + INTERVAL_MS, "interval_s": 300, "k": k, "scale": 1.8,
         "flows": flows if flows is not None else [
             {"origin": "lab", "dest": "imaging_ct", "count": 18, "tracked": 10, "median_transit_s": 150.0}],
         "other": 0, "randomised_ignored": 3,
-        "wandering": [{"zone": zone, "visitors": visitors, "back_and_forth": bnf, "rate": bnf / visitors,
+        "wandering": [{"zone": zone, "visitors": visitors, "back_and_forth": bnf, "rate": bnf / detection / visitors if detection else None,
+                       "detection": detection,
                        "extra_walk_s": 300.0 if bnf else 0.0, "via": {"imaging_us": bnf} if bnf else {}}]}).encode()
 
 
@@ -82,6 +83,8 @@ def test_few_visitors_do_not_raise(hub, clock: ManualClock) -> None:
     (interval(1_763_949_000_000, zone="mars"), "bad_flows"),
     (interval(1_763_949_000_000, bnf=6).replace(b'"imaging_us": 6', b'"imaging_us": 3, "imaging_xr": 3'),
      "bad_flows"),  # detour zones under k
+    (interval(1_763_949_000_000, bnf=6, detection=0.0), "bad_flows"),  # a share of detours seen must be > 0
+    (interval(1_763_949_000_000, bnf=6, detection=1.5), "bad_flows"),
 ])
 def test_bad_intervals_are_counted_and_refused(hub, bad: bytes, reason: str) -> None:
     hub.apply_messages([(flows_topic(hub.site.id), bad)])
@@ -202,3 +205,19 @@ def test_daily_and_weekly_reports_carry_the_flow_figures(hub, clock: ManualClock
     assert all(r["transitions"] == 0 and r["wandering_rate"] is None for r in other)
     csv = reports.to_csv(rep, "zh").decode("utf-8-sig")
     assert "往返寻找率" in csv and "imaging_ct" in csv
+
+
+def test_the_rate_is_corrected_by_the_share_of_detours_the_edge_sees(hub, clock: ManualClock) -> None:
+    """The edge's flow calibration says CT's detours are seen 60 % of the time: 6 seen among 40 visitors is
+    an estimated 25 %, shown with what was seen (15 %); the rule compares the estimate."""
+    from hub.flows import intervals_from_points
+
+    start = int(clock.now() * 1000) // INTERVAL_MS * INTERVAL_MS
+    feed(hub, clock, start, 1, visitors=40, bnf=6, detection=0.6)
+    s = hub.flows.summary(start, start + INTERVAL_MS)
+    [w] = s.wandering_json({})
+    assert (w["back_and_forth"], w["rate"], w["rate_seen"]) == (6, 0.25, 0.15)
+    # After a restart the hub rebuilds its intervals from InfluxDB's rows, with the share.
+    [iv] = intervals_from_points([], [{"time": start, "zone": "imaging_ct", "visitors": 40, "back_and_forth": 6,
+                                       "extra_walk_s": 300.0, "detection": 0.6}], 5, INTERVAL_MS)
+    assert iv.wandering[0]["detection"] == 0.6
