@@ -222,25 +222,18 @@ def zone_stats_lines(hub: Hub, now: float) -> tuple[list[str], list[tuple[str, f
 async def flow_history_loader(c: HubContext) -> None:
     """Once at start: the last days of the edge's flow intervals from InfluxDB into the hub's memory
     (hub.flows: the wandering rule's usual level, the reports), retried every 30 s until InfluxDB answers."""
-    from floorops.influx import rows
-    from floorops.measurements import ZONE_DETOUR, ZONE_FLOW, ZONE_WANDERING
-    from hub.flows import KEEP_S, intervals_from_points
+    from hub.flows import KEEP_S, intervals_from_influx
 
     hub = c.hub
     since_ms = int((hub.clock.now() - KEEP_S) * 1000)
-    where = f"\"site\" = '{hub.site.id}' AND time >= {since_ms}ms"
     while True:
         try:
-            flows = await c.influx.query(f'SELECT * FROM "{ZONE_FLOW}" WHERE {where}', epoch="ms")
-            wander = await c.influx.query(f'SELECT * FROM "{ZONE_WANDERING}" WHERE {where}', epoch="ms")
-            detours = await c.influx.query(f'SELECT * FROM "{ZONE_DETOUR}" WHERE {where}', epoch="ms")
+            loaded = await intervals_from_influx(c.influx, hub.site.id, since_ms, None, c.cfg.edge.flows_k,
+                                                 int(c.cfg.edge.flows_interval_s * 1000))
         except InfluxWriteError as exc:
             log.info("flow history not loaded yet; retrying", extra={"error": str(exc)})
             await asyncio.sleep(30)
             continue
-        loaded = intervals_from_points([r for s in flows for r in rows(s)], [r for s in wander for r in rows(s)],
-                                       c.cfg.edge.flows_k, int(c.cfg.edge.flows_interval_s * 1000),
-                                       [r for s in detours for r in rows(s)])
         for iv in loaded:
             hub.flows.add(iv)
         log.info("flow history loaded", extra={"intervals": len(loaded)})

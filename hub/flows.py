@@ -14,6 +14,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+from floorops.influx import InfluxClient, rows
+from floorops.measurements import ZONE_DETOUR, ZONE_FLOW, ZONE_WANDERING
+
 KEEP_S = 8 * 86_400  # a week of usual levels, and today
 LIVE_S = 15 * 60  # GET /api/flows without a range: the last 15 minutes (the plan's step)
 
@@ -234,3 +237,15 @@ def intervals_from_points(flow_rows: Iterable[dict[str, Any]], wandering_rows: I
         if w is not None and r.get("via"):
             w["via"][str(r["via"])] = int(r.get("back_and_forth") or 0)
     return [by_start[s] for s in sorted(by_start)]
+
+
+async def intervals_from_influx(influx: InfluxClient, site: str, from_ms: int, to_ms: int | None, k: int,
+                                interval_ms: int) -> list[Interval]:
+    """The intervals the edge wrote to InfluxDB that started in ``[from_ms, to_ms)`` (no end: up to now),
+    the one reading of ``zone_flow``, ``zone_wandering`` and ``zone_detour``; InfluxWriteError if it is down."""
+    where = f"\"site\" = '{site}' AND time >= {from_ms}ms" + (f" AND time < {to_ms}ms" if to_ms is not None else "")
+    flows = await influx.query(f'SELECT * FROM "{ZONE_FLOW}" WHERE {where}', epoch="ms")
+    wander = await influx.query(f'SELECT * FROM "{ZONE_WANDERING}" WHERE {where}', epoch="ms")
+    detours = await influx.query(f'SELECT * FROM "{ZONE_DETOUR}" WHERE {where}', epoch="ms")
+    return intervals_from_points([r for s in flows for r in rows(s)], [r for s in wander for r in rows(s)], k,
+                                 interval_ms, [r for s in detours for r in rows(s)])

@@ -5,42 +5,26 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from floorops.influx import InfluxWriteError, rows
-from floorops.measurements import ZONE_DETOUR, ZONE_FLOW, ZONE_WANDERING
+from floorops.influx import InfluxWriteError
 from hub.api import DURATION, INT, NNUM, NUM, STR, ApiError, Route, arr, obj, ok, query_time
 from hub.context import ctx
-from hub.flows import LIVE_S, Summary
+from hub.flows import LIVE_S, Summary, intervals_from_influx
 
 FLOW = obj(origin=STR, dest=STR, count=INT, tracked=INT, median_transit_s=NNUM)
-WANDERING = obj(zone=STR, visitors=INT, back_and_forth=INT, rate=NNUM, usual=NNUM, extra_walk_s=NUM,
+WANDERING = obj(zone=STR, visitors=INT, back_and_forth=INT, rate=NNUM, rate_seen=NNUM, usual=NNUM, extra_walk_s=NUM,
                 via={"type": "object", "additionalProperties": INT})
 
 
 async def _from_influx(request: web.Request, from_ms: int, to_ms: int) -> Summary:
     c = ctx(request)
-    site = c.hub.site.id
-    where = f"\"site\" = '{site}' AND time >= {from_ms}ms AND time < {to_ms}ms"
     s = Summary()
     try:
-        flows = await c.influx.query(f'SELECT * FROM "{ZONE_FLOW}" WHERE {where}', epoch="ms")
-        wander = await c.influx.query(f'SELECT * FROM "{ZONE_WANDERING}" WHERE {where}', epoch="ms")
-        detours = await c.influx.query(f'SELECT * FROM "{ZONE_DETOUR}" WHERE {where}', epoch="ms")
+        intervals = await intervals_from_influx(c.influx, c.hub.site.id, from_ms, to_ms, c.cfg.edge.flows_k,
+                                                int(c.cfg.edge.flows_interval_s * 1000))
     except InfluxWriteError as exc:
         raise ApiError(503, f"InfluxDB is unavailable: {exc}") from None
-    for series in flows:
-        for r in rows(series):
-            if r.get("origin") == "other":
-                s.other += int(r.get("count") or 0)
-                continue
-            s.add_flow(str(r["origin"]), str(r["dest"]), int(r.get("count") or 0), int(r.get("tracked") or 0),
-                       float(r.get("median_transit_s") or 0.0))
-    for series in wander:
-        for r in rows(series):
-            s.add_wandering(str(r["zone"]), int(r.get("visitors") or 0), int(r.get("back_and_forth") or 0),
-                            float(r.get("extra_walk_s") or 0.0))
-    for series in detours:
-        for r in rows(series):
-            s.add_wandering(str(r["zone"]), 0, 0, 0.0, {str(r["via"]): int(r.get("back_and_forth") or 0)})
+    for iv in intervals:
+        s.add(iv)
     return s
 
 

@@ -143,7 +143,7 @@ def test_api_flows_replays_a_range_from_influxdb(offline_cfg: Config, clock: Man
     clock.set(now_ms / 1000)
     lines: list[str] = []
     for i, start in enumerate((now_ms - 3 * INTERVAL_MS, now_ms - 2 * INTERVAL_MS, now_ms - INTERVAL_MS)):
-        iv = json.loads(interval(start, visitors=40, bnf=5 * i, flows=[
+        iv = json.loads(interval(start, visitors=40, bnf=5 * i, detection=0.75, flows=[
             {"origin": "entrance", "dest": "reg_hall", "count": 30 + i, "tracked": 17, "median_transit_s": 60.0 + i},
             {"origin": "lab", "dest": "imaging_ct", "count": 9, "tracked": 5, "median_transit_s": 150.0}]))
         iv["other"] = 7 if i == 0 else 0
@@ -164,7 +164,9 @@ def test_api_flows_replays_a_range_from_influxdb(offline_cfg: Config, clock: Man
             ("entrance", "reg_hall", 63, 34), ("lab", "imaging_ct", 18, 10)]
         assert body["flows"][0]["median_transit_s"] == pytest.approx(61.5)
         [w] = body["wandering"]
-        assert (w["zone"], w["visitors"], w["back_and_forth"], w["rate"]) == ("imaging_ct", 80, 15, 0.1875)
+        # The rate is corrected by the share of detours the edge sees (its flow calibration, 75 % here).
+        assert (w["zone"], w["visitors"], w["back_and_forth"], w["rate_seen"], w["rate"]) == (
+            "imaging_ct", 80, 15, 0.1875, 0.25)
         assert w["via"] == {"imaging_us": 15}
         assert body["other"] == 0
         status, body = http(live.url + f"/api/flows?from={iso(now_ms - 3 * INTERVAL_MS)}&to={iso(now_ms)}"
@@ -182,6 +184,7 @@ def test_api_flows_replays_a_range_from_influxdb(offline_cfg: Config, clock: Man
         status, body = http(live.url + "/api/flows", token=token)
         assert [(f["origin"], f["count"]) for f in body["flows"]] == [("entrance", 93), ("lab", 27)]
         assert body["other"] == 7 and body["wandering"][0]["back_and_forth"] == 15
+        assert body["wandering"][0]["rate"] == round(15 / 0.75 / 120, 4)
         assert body["wandering"][0]["via"] == {"imaging_us": 15}
     finally:
         live.stop()
