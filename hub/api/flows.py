@@ -15,17 +15,21 @@ WANDERING = obj(zone=STR, visitors=INT, back_and_forth=INT, rate=NNUM, rate_seen
                 via={"type": "object", "additionalProperties": INT})
 
 
-async def _from_influx(request: web.Request, from_ms: int, to_ms: int) -> Summary:
+async def _from_influx(request: web.Request, from_ms: int, wander_from_ms: int, to_ms: int) -> tuple[Summary, Summary]:
+    """The flows of ``[from_ms, to_ms)`` and the wandering of ``[wander_from_ms, to_ms)``, from InfluxDB."""
     c = ctx(request)
-    s = Summary()
+    flows, wandering = Summary(), Summary()
     try:
-        intervals = await intervals_from_influx(c.influx, c.hub.site.id, from_ms, to_ms, c.cfg.edge.flows_k,
-                                                int(c.cfg.edge.flows_interval_s * 1000))
+        intervals = await intervals_from_influx(c.influx, c.hub.site.id, min(from_ms, wander_from_ms), to_ms,
+                                                c.cfg.edge.flows_k, int(c.cfg.edge.flows_interval_s * 1000))
     except InfluxWriteError as exc:
         raise ApiError(503, f"InfluxDB is unavailable: {exc}") from None
     for iv in intervals:
-        s.add(iv)
-    return s
+        if iv.start_ms >= from_ms:
+            flows.add(iv)
+        if iv.start_ms >= wander_from_ms:
+            wandering.add(iv)
+    return flows, wandering
 
 
 async def flows(request: web.Request) -> web.Response:
@@ -43,18 +47,26 @@ async def flows(request: web.Request) -> web.Response:
     if to_s - from_s > 31 * 86_400:
         raise ApiError(400, "at most 31 days at a time")
     from_ms, to_ms = int(from_s * 1000), int(to_s * 1000)
-    s = await _from_influx(request, from_ms, to_ms) if ranged else hub.flows.summary(from_ms, to_ms)
-    usual = hub.flows.usual(from_ms)
+    # Wandering over at least the wandering_high rule's window: the edge publishes a zone's visitors and its
+    # back-and-forths apart, each once it reaches k, so over 15 minutes their ratio can read 155 %.
+    wander_from_ms = min(from_ms, to_ms - int(hub.rules.rule("wandering_high")["window_s"] * 1000))
+    if ranged:
+        s, w = await _from_influx(request, from_ms, wander_from_ms, to_ms)
+    else:
+        s, w = hub.flows.summary(from_ms, to_ms), hub.flows.summary(wander_from_ms, to_ms)
+    usual = hub.flows.usual(wander_from_ms)
     k = hub.flows.intervals[-1].k if hub.flows.intervals else s.k
     return ok({"from": from_s, "to": to_s, "k": k, "flows": s.flows_json(zone), "other": s.other,
-               "wandering": s.wandering_json(usual, zone)})
+               "wandering_from": wander_from_ms / 1000, "wandering": w.wandering_json(usual, zone)})
 
 
 ROUTES = [
     Route("GET", "/api/flows", flows, "read",
           "Patient flow between zones and back-and-forth wandering, aggregated at the edge (never a count "
           "under k): the last 15 minutes from memory, or ?from=&to= (ISO 8601, epoch, or 2h for 2 hours ago) "
-          "from InfluxDB; ?zone= keeps the pairs with that zone and its wandering",
-          obj(**{"from": NUM, "to": NUM}, k=INT, flows=arr(FLOW), other=INT, wandering=arr(WANDERING)),
+          "from InfluxDB; ?zone= keeps the pairs with that zone and its wandering. The wandering covers at least "
+          "the wandering_high rule's window before `to` (from `wandering_from`)",
+          obj(**{"from": NUM, "to": NUM}, k=INT, flows=arr(FLOW), other=INT, wandering_from=NUM,
+              wandering=arr(WANDERING)),
           query={"from": DURATION, "to": DURATION, "zone": STR}, tag="floor"),
 ]

@@ -163,10 +163,13 @@ def test_api_flows_replays_a_range_from_influxdb(offline_cfg: Config, clock: Man
         assert [(f["origin"], f["dest"], f["count"], f["tracked"]) for f in body["flows"]] == [
             ("entrance", "reg_hall", 63, 34), ("lab", "imaging_ct", 18, 10)]
         assert body["flows"][0]["median_transit_s"] == pytest.approx(61.5)
+        # The wandering covers the rule's window (2 hours before `to`: all three intervals), since visitors
+        # and back-and-forths come apart, each once it reaches k; the rate is corrected by the share of
+        # detours the edge sees (its flow calibration, 75 % here).
         [w] = body["wandering"]
-        # The rate is corrected by the share of detours the edge sees (its flow calibration, 75 % here).
+        assert body["wandering_from"] == (now_ms - 7_200_000) / 1000
         assert (w["zone"], w["visitors"], w["back_and_forth"], w["rate_seen"], w["rate"]) == (
-            "imaging_ct", 80, 15, 0.1875, 0.25)
+            "imaging_ct", 120, 15, 0.125, round(15 / 0.75 / 120, 4))
         assert w["via"] == {"imaging_us": 15}
         assert body["other"] == 0
         status, body = http(live.url + f"/api/flows?from={iso(now_ms - 3 * INTERVAL_MS)}&to={iso(now_ms)}"
