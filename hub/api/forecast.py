@@ -24,7 +24,7 @@ async def forecast(request: web.Request) -> web.Response:
     queue = request.query.get("queue")
     if zone and queue:
         raise ApiError(400, "ask for a zone or a queue, not both")
-    if zone and zone not in c.hub.state.zones:
+    if zone is not None and zone not in c.hub.state.zones:  # empty too: no zone of the site (the OpenAPI enum)
         raise ApiError(400, f"no such zone: {zone}")
     if queue and queue not in c.hub.state.queues:
         raise ApiError(400, f"no such queue: {queue}")

@@ -33,7 +33,7 @@ def _date(request: web.Request, name: str) -> dt.date | None:
 
 
 def _zone(request: web.Request) -> str | None:
-    zone = request.query.get("zone") or None
+    zone = request.query.get("zone")  # given empty, it is no zone of the site either: 400, as documented
     if zone is not None and zone not in ctx(request).hub.state.zones:
         raise ApiError(400, f"zone must be a zone of the site, not {zone!r}")
     return zone

@@ -257,5 +257,8 @@ def test_floor_managers_act_on_the_ticket_through_the_api(offline_cfg: Config, c
             assert http(live.url + f"/api/satisfaction?{q}", token=monitor)[0] == 400, q
         assert http(live.url + "/api/satisfaction?zone=nowhere", token=monitor)[0] == 400
         assert http(live.url + "/api/satisfaction/actions?zone=nowhere", token=monitor)[0] == 400
+        # An empty zone is no zone of the site either (the OpenAPI enum; found by tests/hub/test_openapi_fuzz.py).
+        assert http(live.url + "/api/satisfaction/actions?zone=", token=monitor)[0] == 400
+        assert http(live.url + "/api/satisfaction?zone=", token=monitor)[0] == 400
     finally:
         live.stop()
