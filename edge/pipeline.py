@@ -125,10 +125,13 @@ class Pipeline:
         self.windows = ZoneWindows(occupancy_window_s, occupancy_rssi_min)
         self.window_s = occupancy_window_s
         self.estimator = estimator
-        self.flows = FlowTracker(flows or FlowSettings(rssi_min=occupancy_rssi_min), flow_detection)
+        self.flows = FlowTracker(flows or FlowSettings(rssi_min=occupancy_rssi_min), flow_detection,
+                                 {z.id: z.entered_via for z in site.zones if z.entered_via})
         self._key_day: datetime.date | None = None  # the hashing key's day: tracks are dropped when it changes
         self._people = 0.0  # estimated people and burnt-in phones summed over the occupancy publications of the
-        self._universal = 0  # current flow interval: how many people one followed phone stands for
+        self._universal = 0  # current flow interval: how many people one followed phone stands for ...
+        self._pooled_people = 0.0  # ... and the same pooled over the closed intervals (FlowSettings.scale_halflife_s)
+        self._pooled_universal = 0.0
         self.zones: dict[str, str] = {d.id: d.zone for d in site.devices}
         self.probe_zones: set[str] = probe_zones(site.devices)
         # What follows storing for each kind's accepted messages (edge/kinds.py), picked once here; a kind
@@ -340,14 +343,26 @@ class Pipeline:
             self._people += people
             self._universal += present
 
+    def _scale(self, closing: int) -> float:
+        """People per followed phone for the ``closing`` intervals about to close: the occupancy over the
+        followed phones since the last close, pooled with the earlier intervals' (weights halving every
+        ``scale_halflife_s``; each interval's own figure is off by up to ~20 % in a given hour)."""
+        s = self.flows.s
+        if closing:
+            decay = 0.5 ** (s.interval_s * closing / s.scale_halflife_s) if s.scale_halflife_s else 0.0
+            self._pooled_people = self._pooled_people * decay + self._people
+            self._pooled_universal = self._pooled_universal * decay + self._universal
+            self._people, self._universal = 0.0, 0
+        if self._pooled_universal:
+            return self._pooled_people / self._pooled_universal
+        return 1.0 / self.estimator.phone_ratio
+
     def _flows(self, now_ms: int, b: Batch) -> None:
         """Closed flow intervals: points for InfluxDB and one record each for the hub (aggregates only)."""
         at = self.windows.latest_ms if self.use_device_time and self.windows.latest_ms else now_ms
-        scale = self._people / self._universal if self._universal else 1.0 / self.estimator.phone_ratio
-        closed = self.flows.close(at, scale)
+        closed = self.flows.close(at, self._scale(self.flows.due(at)))
         if not closed:
             return
-        self._people, self._universal = 0.0, 0
         for interval in closed:
             b.lines.extend(flow_lines(self.site_id, interval))
             b.records.append((flows_topic(self.site_id), json.dumps(interval, separators=(",", ":")).encode(), False))

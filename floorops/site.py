@@ -46,6 +46,10 @@ class Zone:
     h: float = 10
     # Floor-plan shape (same units); empty: the console draws the rectangle above.
     polygon: tuple[Point, ...] = ()
+    # The zone people walk in through to reach this one (the main entrance hall): a phone the edge first
+    # hears here crossed it unheard, and the edge counts that walk (edge.processors.flows). Empty: people
+    # may come from outside straight here (the emergency department), or were here overnight (a ward).
+    entered_via: str = ""
 
 
 @dataclass(frozen=True)
@@ -236,6 +240,9 @@ def parse_site(data: dict[str, Any], source: str = "site", kinds: KindRegistry =
             raise SiteError(f"{source}: zone {z.id}: kind {z.kind!r} is not one of {', '.join(ZONE_KINDS)}")
         if z.capacity <= 0:
             raise SiteError(f"{source}: zone {z.id}: capacity must be positive")
+    for z in zones:
+        if z.entered_via and (z.entered_via not in zone_ids or z.entered_via == z.id):
+            raise SiteError(f"{source}: zone {z.id}: entered_via {z.entered_via!r} is not another zone of the site")
     zones = tuple(replace(z, polygon=_polygon(z.polygon, f"{source}: zone {z.id} polygon") if z.polygon else ())
                   for z in zones)
     floors, svg_shapes = _floors(data.get("floors", []), source, zones, base)

@@ -158,3 +158,22 @@ def test_a_missing_floor_svg_is_named(tmp_path: Path) -> None:
         load_site(site_file)
     with pytest.raises(SiteError, match="needs a site file to be relative to"):
         parse_site(site(floors=[{"number": 1, "svg": "floor1.svg"}]))
+
+
+@pytest.mark.parametrize(("entered_via", "message"), [
+    ("nowhere", "zone a: entered_via 'nowhere' is not another zone of the site"),
+    ("a", "zone a: entered_via 'a' is not another zone of the site"),
+])
+def test_entered_via_must_name_another_zone(entered_via: str, message: str) -> None:
+    with pytest.raises(SiteError, match=message):
+        parse_site(site({"entered_via": entered_via}))
+
+
+def test_the_demo_sites_outpatient_zones_are_entered_through_the_hall() -> None:
+    """The edge counts a walk from the hall for a phone first heard in these zones (edge.processors.flows);
+    the emergency department is reached from outside, and the hall is the way in itself."""
+    s = load_site(load_config(env={}).site.file)
+    via = {z.id: z.entered_via for z in s.zones}
+    assert via["entrance"] == "" and via["emergency"] == ""
+    assert {z for z, v in via.items() if v} == {z.id for z in s.zones if z.kind not in ("entrance", "emergency")}
+    assert set(via.values()) == {"", "entrance"}

@@ -24,13 +24,18 @@ detours the edge sees (``detection``); each published zone carries it, and its `
 ``back_and_forth / detection / visitors``. ``back_and_forth`` stays the count of phones seen (the k rule
 applies to it). A zone without a fitted share has ``detection`` 1.0: what was seen, uncorrected. (Transitions are not
 corrected so: a per-pair ratio fitted the same way moved the busy pairs' mean error from -3 % to +5 % on a
-held-out day and no closer to 15 %; their error is the scale's, docs/benchmarks.md "Patient flow".)
+held-out day and no closer to 15 %, docs/benchmarks.md "Patient flow".)
+
+Walks through the entrance hall are often unheard too: people cross it in a minute and their phone is first
+heard further in. A track that starts in a zone the site says is reached through another (``entered_via``,
+floorops.site.Zone) counts that walk: in ``tracked``, not in the transit times (nobody heard it), and a pair
+with no heard transit waits, as under k, until it has one.
 
 Randomised MACs break tracks: a phone that picks a new address every few minutes looks like one phone
 leaving and a new one arriving. Such hashes are not followed at all (counted only, to scale up): flows
 come from phones with their burnt-in address, and ``count`` is scaled by the share of people those phones
-stand for (``scale``, from the occupancy estimator's phone ratio and the universal/randomised mix seen;
-the pipeline supplies it). ``tracked`` is the unscaled count the k rule applies to. The wandering *rate* is
+stand for (``scale``: the occupancy estimate over the followed phones heard, pooled over the past
+intervals with ``scale_halflife_s``; the pipeline supplies it). ``tracked`` is the unscaled count the k rule applies to. The wandering *rate* is
 a ratio among tracked phones and needs no scale. docs/benchmarks.md measures what this costs.
 """
 
@@ -56,19 +61,24 @@ class FlowSettings:
     service_min_s: float = 300.0  # ... unless the phone stayed in B at least this long (served there)
     carry_max: int = 24  # intervals a pair's count under k may wait for more before it goes to "other"
     lateness_s: float = 60.0  # an interval is closed once sightings this much later have come in
+    # The people one followed phone stands for is pooled over the intervals with this half-life (0: each
+    # interval's own): the occupancy estimate behind it is off by up to ~20 % in a given hour, while the
+    # share of people with a followable phone changes slowly (docs/benchmarks.md, "Patient flow").
+    scale_halflife_s: float = 4 * 3600.0
 
     @classmethod
     def of(cls, e: EdgeConfig) -> FlowSettings:
         """The settings of the edge's configuration (``[edge]`` flows_*, occupancy_rssi_min)."""
         return cls(interval_s=e.flows_interval_s, k=e.flows_k, rssi_min=e.occupancy_rssi_min,
                    track_idle_s=e.flows_track_idle_s, wander_window_s=e.flows_wander_window_s,
-                   service_min_s=e.flows_service_min_s, lateness_s=e.flows_lateness_s)
+                   service_min_s=e.flows_service_min_s, lateness_s=e.flows_lateness_s,
+                   scale_halflife_s=e.flows_scale_halflife_s)
 
     def __post_init__(self) -> None:
         if self.interval_s <= 0 or self.k < 1 or self.track_idle_s <= 0 or self.wander_window_s <= 0:
             raise ValueError("flows: interval_s, track_idle_s, wander_window_s must be > 0 and k >= 1")
-        if self.service_min_s < 0 or self.carry_max < 0 or self.lateness_s < 0:
-            raise ValueError("flows: service_min_s, carry_max and lateness_s must be >= 0")
+        if self.service_min_s < 0 or self.carry_max < 0 or self.lateness_s < 0 or self.scale_halflife_s < 0:
+            raise ValueError("flows: service_min_s, carry_max, lateness_s and scale_halflife_s must be >= 0")
 
 
 @dataclass
@@ -106,9 +116,12 @@ class _ZoneWander:
 class FlowTracker:
     """Feed it sightings (``observe``); ``close(now_ms)`` returns the finished intervals' aggregates."""
 
-    def __init__(self, settings: FlowSettings | None = None, detection: dict[str, float] | None = None) -> None:
+    def __init__(self, settings: FlowSettings | None = None, detection: dict[str, float] | None = None,
+                 entered_via: dict[str, str] | None = None) -> None:
         self.s = settings or FlowSettings()
         self.detection = dict(detection or {})  # zone -> share of its detours the edge sees (calibrated)
+        # zone -> the zone a phone first heard there walked in through unheard (floorops.site.Zone.entered_via)
+        self.entered_via = dict(entered_via or {})
         if any(not 0.0 < d <= 1.0 for d in self.detection.values()):
             raise ValueError("flows: a zone's detection share must be in (0, 1]")
         self.interval_ms = int(self.s.interval_s * 1000)
@@ -137,6 +150,9 @@ class FlowTracker:
         if t is None or ts_ms - t.now.last_ms > self.s.track_idle_s * 1000:
             self.tracks[mac_hash] = _Track(_Visit(zone, ts_ms, ts_ms))
             self._zone(ts_ms, zone).visitors += 1
+            entry = self.entered_via.get(zone)
+            if entry and entry != zone:  # first heard further in: it crossed the entry unheard
+                self._pairs(ts_ms).setdefault((entry, zone), _PairCount()).tracked += 1
             return
         if ts_ms < t.now.first_ms:
             return  # out of order across a zone change: too old to place; the next sighting will do
@@ -175,6 +191,19 @@ class FlowTracker:
         """Drop every track (the hashing key rotated: today's hashes will not match yesterday's anyway)."""
         self.tracks.clear()
 
+    def due(self, now_ms: int) -> int:
+        """How many intervals ``close(now_ms)`` would close."""
+        first, limit = self._closable(now_ms)
+        return max(0, (limit - first) // self.interval_ms)
+
+    def _closable(self, now_ms: int) -> tuple[int, int]:
+        """The first interval still open, and the start of the first one not over at ``now_ms``."""
+        limit = self._start(now_ms - int(self.s.lateness_s * 1000))  # intervals starting before it are over
+        if self.closed_until:
+            return self.closed_until, limit
+        starts = sorted(set(self.pairs) | set(self.zones))
+        return (starts[0] if starts else limit), limit
+
     def _start(self, ts_ms: int) -> int:
         return ts_ms - ts_ms % self.interval_ms
 
@@ -193,10 +222,8 @@ class FlowTracker:
         for h in [h for h, t in self.tracks.items() if now_ms - t.now.last_ms > idle_ms]:
             del self.tracks[h]
         out: list[dict[str, Any]] = []
-        limit = self._start(now_ms - int(self.s.lateness_s * 1000))  # intervals starting before it are over
-        if not self.closed_until:
-            starts = sorted(set(self.pairs) | set(self.zones))
-            self.closed_until = starts[0] if starts else limit
+        first, limit = self._closable(now_ms)
+        self.closed_until = first
         while self.closed_until < limit:
             start = self.closed_until
             out.append(self._close_one(start, scale))
@@ -213,7 +240,7 @@ class FlowTracker:
         flows: list[dict[str, Any]] = []
         self.carried_pairs = {}
         for (origin, dest), pc in sorted(pairs.items()):
-            if pc.tracked >= k:
+            if pc.tracked >= k and pc.transits_ms:  # (walks inferred at the entry have no transit time)
                 flows.append({"origin": origin, "dest": dest, "count": round(pc.tracked * scale),
                               "tracked": pc.tracked,
                               "median_transit_s": round(statistics.median(pc.transits_ms) / 1000.0, 1)})

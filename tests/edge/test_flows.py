@@ -180,6 +180,42 @@ def test_idle_tracks_forgotten_and_key_rotation_drops_all(tmp_path: Path) -> Non
     assert h.hash("3c:22:fb:00:00:01") != before
 
 
+def test_a_phone_first_heard_further_in_walked_through_the_entry() -> None:
+    """Patients cross the entrance hall in seconds and their phone is often first heard at the lab: with the
+    site's ``entered_via`` the walk is counted (in ``tracked``, not in the transit time, which nobody
+    heard). A zone without it (the emergency department: people come straight from outside) gets none."""
+    tr = FlowTracker(FlowSettings(k=5), entered_via={"lab": "hall", "ed": ""})
+    for i in range(3):  # heard in the hall, then at the lab: 2 min transit
+        walk(tr, f"heard{i}", [("hall", 0.0), ("lab", 2.0)])
+    for i in range(3):  # first heard at the lab
+        walk(tr, f"unheard{i}", [("lab", 1.0), ("lab", 3.0)])
+    for i in range(6):  # first heard at the emergency department
+        walk(tr, f"ed{i}", [("ed", 1.0)])
+    walk(tr, "hall-only", [("hall", 1.0)])  # first heard in the hall itself: no walk yet
+    f = flows_of(closed(tr, 30))
+    assert set(f) == {("hall", "lab")}
+    assert f[("hall", "lab")]["tracked"] == 6
+    assert f[("hall", "lab")]["median_transit_s"] == pytest.approx(2 * 60)
+
+
+def test_walks_inferred_at_the_entry_alone_wait_for_a_heard_transit() -> None:
+    """Five inferred walks make k phones but no transit time: the pair waits (as under k) for a heard one."""
+    tr = FlowTracker(FlowSettings(k=5, interval_s=300), entered_via={"lab": "hall"})
+    for i in range(5):
+        walk(tr, f"u{i}", [("lab", 1.0)])
+    out = closed(tr, 7)
+    assert flows_of(out) == {}
+    walk(tr, "h", [("hall", 7.0), ("lab", 8.0)])
+    f = flows_of(closed(tr, 20))[("hall", "lab")]
+    assert (f["tracked"], f["median_transit_s"]) == (6, 60.0)
+
+
+def test_without_entered_via_a_first_sighting_is_no_walk() -> None:
+    tr = FlowTracker(FlowSettings(k=1))
+    walk(tr, "u", [("lab", 1.0), ("lab", 2.0)])
+    assert flows_of(closed(tr, 30)) == {}
+
+
 def test_aggregates_name_no_hash() -> None:
     tr = FlowTracker(FlowSettings(k=1))
     phone = "0123456789abcdef0123456789abcdef"
@@ -272,3 +308,60 @@ def test_a_detection_share_outside_0_1_is_refused(share: float) -> None:
     with pytest.raises(ValueError, match="detection share"):
         FlowTracker(FlowSettings(), detection={"imaging_ct": share})
 
+
+
+@pytest.mark.parametrize(("halflife_s", "second_scale"), [
+    (0.0, 3.75),  # each interval's own figure
+    (1e12, (15.0 + 22.5) / 12),  # pooled: both intervals' people over both intervals' followed phones
+    (4 * 3600.0, (15.0 * 0.5 ** (300 / 14400) + 22.5) / (6 * 0.5 ** (300 / 14400) + 6)),  # the default
+])
+def test_the_people_per_followed_phone_is_pooled_over_intervals(tmp_path: Path, halflife_s: float,
+                                                                second_scale: float) -> None:
+    """One interval's occupancy over its followed phones is off by up to ~20 % in an hour; the edge pools it
+    with the earlier intervals' so that one noisy estimate does not scale a whole interval's flows."""
+    import json
+
+    from edge.metrics import EdgeMetrics
+    from edge.pipeline import MqttIn, Pipeline, Tick
+    from edge.processors.occupancy import OccupancyEstimator
+    from floorops.config import load_config
+    from floorops.site import load_site
+
+    site = load_site(load_config(env={}).site.file)
+    now = [T0]
+    p = Pipeline(site, DayHasher(tmp_path / "keys"), EdgeMetrics(), clock_skew_bound_s=120,
+                 occupancy_window_s=120, occupancy_rssi_min=-80, estimator=OccupancyEstimator(0.8, 2.0),
+                 now_ms=lambda: now[0], flows=FlowSettings(k=5, scale_halflife_s=halflife_s))
+    followed = [f"3c:22:fb:00:00:{i:02x}" for i in range(6)]
+    randomising = [f"3e:00:00:00:00:{i:02x}" for i in range(12)]  # locally administered: not followed
+    seq = [0]
+    records: list[dict] = []
+
+    def at(minute: float, items: list) -> None:
+        now[0] = T0 + int(minute * MIN)
+        b = p.process(items)
+        records.extend(json.loads(r[1]) for r in b.records if r[0] == "floorops/demo/flows/interval")
+
+    def heard(probe: str, macs: list[str], minute: float) -> MqttIn:
+        seq[0] += 1
+        ts = T0 + int(minute * MIN)
+        body = {"v": 1, "ts": ts, "seq": seq[0], "sightings": [{"mac": m, "rssi": -60, "ts": ts} for m in macs]}
+        return MqttIn(f"hospital/demo/wifi_probe/{probe}/telemetry", json.dumps(body).encode(), seq[0], 1)
+
+    # Interval 1: 6 followed phones, entrance -> reg_hall; 15 people estimated (7.5 in each zone): 2.5 each.
+    at(0, [heard("probe-01", followed, 0)])
+    at(1, [heard("probe-03", followed, 1)])
+    at(1.5, [Tick(T0 + int(1.5 * MIN))])
+    at(6.5, [Tick(T0 + int(6.5 * MIN))])
+    # Interval 2: the same 6 with 12 randomising phones in reg_hall, then back to the entrance: 22.5 people.
+    at(7, [heard("probe-03", followed + randomising, 7)])
+    at(8, [heard("probe-01", followed, 8)])
+    at(8.5, [Tick(T0 + int(8.5 * MIN))])
+    at(12, [Tick(T0 + 12 * MIN)])
+    assert [r["start"] for r in records] == [T0, T0 + 5 * MIN]
+    assert records[0]["scale"] == pytest.approx(2.5)
+    assert [(f["origin"], f["dest"], f["tracked"], f["count"]) for f in records[0]["flows"]] == [
+        ("entrance", "reg_hall", 6, 15)]
+    assert records[1]["scale"] == pytest.approx(second_scale, abs=0.001)
+    assert [(f["origin"], f["dest"], f["count"]) for f in records[1]["flows"]] == [
+        ("reg_hall", "entrance", round(6 * second_scale))]
