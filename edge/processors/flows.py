@@ -29,7 +29,8 @@ held-out day and no closer to 15 %, docs/benchmarks.md "Patient flow".)
 Walks through the entrance hall are often unheard too: people cross it in a minute and their phone is first
 heard further in. A track that starts in a zone the site says is reached through another (``entered_via``,
 floorops.site.Zone) counts that walk: in ``tracked``, not in the transit times (nobody heard it), and a pair
-with no heard transit waits, as under k, until it has one.
+with no heard transit waits, as under k, until it has one. Not in the first ``track_idle_s`` after a start or
+a key rotation: a phone first heard then may have been there all along.
 
 Randomised MACs break tracks: a phone that picks a new address every few minutes looks like one phone
 leaving and a new one arriving. Such hashes are not followed at all (counted only, to scale up): flows
@@ -122,6 +123,9 @@ class FlowTracker:
         self.detection = dict(detection or {})  # zone -> share of its detours the edge sees (calibrated)
         # zone -> the zone a phone first heard there walked in through unheard (floorops.site.Zone.entered_via)
         self.entered_via = dict(entered_via or {})
+        # First sighting since start (or since forget()): for track_idle_s after it, a phone first heard may have
+        # been there all along (the edge restarted, the key rotated), so no walk in is inferred for it.
+        self.listening_since: int | None = None
         if any(not 0.0 < d <= 1.0 for d in self.detection.values()):
             raise ValueError("flows: a zone's detection share must be in (0, 1]")
         self.interval_ms = int(self.s.interval_s * 1000)
@@ -146,12 +150,15 @@ class FlowTracker:
         if ts_ms < self.closed_until:
             self.late += 1
             return
+        if self.listening_since is None:
+            self.listening_since = ts_ms
         t = self.tracks.get(mac_hash)
         if t is None or ts_ms - t.now.last_ms > self.s.track_idle_s * 1000:
             self.tracks[mac_hash] = _Track(_Visit(zone, ts_ms, ts_ms))
             self._zone(ts_ms, zone).visitors += 1
             entry = self.entered_via.get(zone)
-            if entry and entry != zone:  # first heard further in: it crossed the entry unheard
+            if entry and entry != zone and ts_ms - self.listening_since > self.s.track_idle_s * 1000:
+                # First heard further in: it crossed the entry unheard (not just unheard since a restart).
                 self._pairs(ts_ms).setdefault((entry, zone), _PairCount()).tracked += 1
             return
         if ts_ms < t.now.first_ms:
@@ -190,6 +197,7 @@ class FlowTracker:
     def forget(self) -> None:
         """Drop every track (the hashing key rotated: today's hashes will not match yesterday's anyway)."""
         self.tracks.clear()
+        self.listening_since = None
 
     def due(self, now_ms: int) -> int:
         """How many intervals ``close(now_ms)`` would close."""

@@ -185,6 +185,7 @@ def test_a_phone_first_heard_further_in_walked_through_the_entry() -> None:
     site's ``entered_via`` the walk is counted (in ``tracked``, not in the transit time, which nobody
     heard). A zone without it (the emergency department: people come straight from outside) gets none."""
     tr = FlowTracker(FlowSettings(k=5), entered_via={"lab": "hall", "ed": ""})
+    walk(tr, "staff", [("hall", -20.0)])  # the edge has been listening for a while
     for i in range(3):  # heard in the hall, then at the lab: 2 min transit
         walk(tr, f"heard{i}", [("hall", 0.0), ("lab", 2.0)])
     for i in range(3):  # first heard at the lab
@@ -201,6 +202,7 @@ def test_a_phone_first_heard_further_in_walked_through_the_entry() -> None:
 def test_walks_inferred_at_the_entry_alone_wait_for_a_heard_transit() -> None:
     """Five inferred walks make k phones but no transit time: the pair waits (as under k) for a heard one."""
     tr = FlowTracker(FlowSettings(k=5, interval_s=300), entered_via={"lab": "hall"})
+    walk(tr, "staff", [("hall", -20.0)])
     for i in range(5):
         walk(tr, f"u{i}", [("lab", 1.0)])
     out = closed(tr, 7)
@@ -208,6 +210,27 @@ def test_walks_inferred_at_the_entry_alone_wait_for_a_heard_transit() -> None:
     walk(tr, "h", [("hall", 7.0), ("lab", 8.0)])
     f = flows_of(closed(tr, 20))[("hall", "lab")]
     assert (f["tracked"], f["median_transit_s"]) == (6, 60.0)
+
+
+def test_no_walk_in_is_inferred_just_after_a_restart_or_a_key_rotation() -> None:
+    """Every phone already in the lab is "first heard" when the edge starts or its key rotates: for
+    ``track_idle_s`` after that, a first sighting is no evidence of a walk in (an edge restart once showed
+    twice the usual entrance -> reg_hall count). Later ones are."""
+    tr = FlowTracker(FlowSettings(k=5, track_idle_s=900), entered_via={"lab": "hall"})
+    walk(tr, "h", [("hall", 0.0), ("lab", 1.0)])  # a heard walk, so that the pair can be published
+    for i in range(5):
+        walk(tr, f"there{i}", [("lab", 2.0)])  # within 15 min of the start: there all along, maybe
+    for i in range(5):
+        walk(tr, f"new{i}", [("lab", 16.0)])
+    out = closed(tr, 30)
+    assert [sum(f["tracked"] for f in iv["flows"]) for iv in out] == [0, 0, 0, 6, 0]
+    tr.forget()  # midnight: the key rotates, every phone is new again
+    walk(tr, "h2", [("hall", 31.0), ("lab", 32.0)])
+    for i in range(5):
+        walk(tr, f"again{i}", [("lab", 33.0)])
+    for i in range(4):
+        walk(tr, f"later{i}", [("hall", 50.0), ("lab", 51.0)])
+    assert sum(f["tracked"] for iv in closed(tr, 60) for f in iv["flows"]) == 5
 
 
 def test_without_entered_via_a_first_sighting_is_no_walk() -> None:
