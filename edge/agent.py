@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from floorops import retention
+from floorops.aio import wait_event
 from floorops.config import Config
 from floorops.clock import clock_of
 from floorops.influx import InfluxClient
@@ -237,10 +238,7 @@ class EdgeAgent:
         next_check = time.monotonic() + PROBE_CHECK_S
         while not stop.is_set():
             delay = max(0.0, min(next_occ, next_check) - time.monotonic())
-            try:
-                await asyncio.wait_for(stop.wait(), delay)
-            except TimeoutError:
-                pass
+            await wait_event(stop, delay)
             if stop.is_set():
                 break
             now = time.monotonic()

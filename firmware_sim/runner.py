@@ -22,6 +22,7 @@ from firmware_sim.control import ControlServer
 from firmware_sim.links.modbus_bus import ModbusBus
 from firmware_sim.links.mqtt_link import MqttLink, load_credentials
 from firmware_sim.links.pty import LineWriter, PtyPair
+from floorops.aio import wait_event
 from floorops.config import Config
 from floorops.mqtt_client import endpoint
 from floorops.site import Site
@@ -123,10 +124,7 @@ class LiveSimulator:
                 device_id, payload = link.inbox.popleft()
                 self.sim.command(device_id, payload, self.clock.now_ms())
             delay = min(0.5, self.clock.wall_delay_s(self.sim.next_due_ms()))
-            try:
-                await asyncio.wait_for(self._stop.wait(), timeout=max(delay, 0.005))
-            except asyncio.TimeoutError:
-                pass
+            await wait_event(self._stop, max(delay, 0.005))
 
     def request_stop(self) -> None:
         self._stop.set()

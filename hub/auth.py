@@ -18,6 +18,7 @@ from typing import Any, Callable, Sequence, TypeVar
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from floorops.aio import acquire
 from hub.db import Database
 
 T = TypeVar("T")
@@ -117,9 +118,8 @@ class PasswordPool:
             raise LoginBusy()
         self.waiting += 1
         try:
-            await asyncio.wait_for(self._slots.acquire(), self.wait_s)
-        except TimeoutError:
-            raise LoginBusy() from None
+            if not await acquire(self._slots, self.wait_s):
+                raise LoginBusy()
         finally:
             self.waiting -= 1
         try:

@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 import aiohttp
 from yarl import URL
 
+from floorops.aio import wait_event
 from floorops.config import ConfigError, HubConfig
 from hub.db import Database
 from hub.events import Event, EventBus
@@ -231,10 +232,7 @@ class WebhookSender:
                 nxt = self.db.one("SELECT MIN(next_at) FROM webhook_outbox WHERE state='pending' AND next_at > ?",
                                   (now,))
                 wait = min(1.0, max(0.01, (nxt[0] - now) if nxt and nxt[0] else 1.0))
-                try:
-                    await asyncio.wait_for(self._wake.wait(), wait)
-                except asyncio.TimeoutError:
-                    pass
+                await wait_event(self._wake, wait)
         finally:
             for w in workers:
                 w.cancel()

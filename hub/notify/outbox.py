@@ -19,6 +19,7 @@ from typing import Any
 
 import aiohttp
 
+from floorops.aio import wait_event
 from hub.clock import Clock
 from hub.db import Database, busy
 from hub.notify import Channel, DeliveryError, Message
@@ -85,10 +86,7 @@ class NotifySender:
                     await queue.put(r)
                 if fresh:
                     continue
-                try:
-                    await asyncio.wait_for(self._wake.wait(), 0.5)
-                except asyncio.TimeoutError:
-                    pass
+                await wait_event(self._wake, 0.5)
         finally:
             for w in workers:
                 w.cancel()
