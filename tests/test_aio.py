@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Callable
 
 from floorops.aio import acquire, wait_event
 
 
-async def _woken_and_cancelled_in_one_turn(waiter: "asyncio.Task[object]", wake: object) -> bool:
+async def _woken_and_cancelled_in_one_turn(waiter: "asyncio.Task[None]", wake: Callable[[], object]) -> bool:
     """Wake ``waiter`` and cancel it before it runs again: True when it stops (as it must)."""
     await asyncio.sleep(0.05)  # parked in its wait
-    wake()  # type: ignore[operator]
+    wake()
     await asyncio.sleep(0)  # what it waited on completes; the waiter has not resumed yet
     waiter.cancel()
     done, _ = await asyncio.wait({waiter}, timeout=2.0)
