@@ -146,6 +146,7 @@ class EdgeConfig:
     flows_service_min_s: float = 300.0
     flows_lateness_s: float = 60.0  # an interval is closed once sightings this much later came in
     flows_scale_halflife_s: float = 14400.0  # people per followed phone, pooled with this half-life (0: per interval)
+    flows_unheard_halflife_s: float = 3600.0  # unheard visits estimated over this half-life (0: not estimated)
     # The occupancy calibration (per-zone weights, fitted with `python -m centre calibrate --out FILE`; JSON,
     # edge/calibration_store.py, docs/edge.md): relative paths are under var_dir. The default is the demo
     # site's, beside its site file. One that does not fit the site is logged, counted and not used.

@@ -8,8 +8,8 @@ to be served there, and the median time that detour cost). Nothing per phone eve
 Privacy by construction (docs/privacy.md, "Patient flow"):
 
 - the only per-phone state is a ``_Track`` in memory: the phone's keyed hash (already HMAC'd by
-  edge.processors.privacy), its current zone visit and at most the two visits before it, each visit a zone
-  and two instants. Tracks idle longer than ``track_idle_s`` are forgotten, and :meth:`FlowTracker.forget`
+  edge.processors.privacy), its current zone visit and at most the two visits before it, each visit a zone,
+  the zone before it, two instants and how many times it was heard. Tracks idle longer than ``track_idle_s`` are forgotten, and :meth:`FlowTracker.forget`
   drops all of them when the hashing key rotates at midnight (the pipeline calls it);
 - tracks are never written anywhere (no InfluxDB point, no SQLite row, no log line names a hash);
 - an aggregate under ``k`` phones is never published: a pair's count (or a zone's back-and-forth count)
@@ -36,7 +36,9 @@ Randomised MACs break tracks: a phone that picks a new address every few minutes
 leaving and a new one arriving. Such hashes are not followed at all (counted only, to scale up): flows
 come from phones with their burnt-in address, and ``count`` is scaled by the share of people those phones
 stand for (``scale``: the occupancy estimate over the followed phones heard, pooled over the past
-intervals with ``scale_halflife_s``; the pipeline supplies it). ``tracked`` is the unscaled count the k rule applies to. The wandering *rate* is
+intervals with ``scale_halflife_s``; the pipeline supplies it), and by the walks that visits no probe heard
+broke (edge/processors/unheard_visits.py: estimated from the visits heard once and twice). ``tracked`` is the
+unscaled count the k rule applies to. The wandering *rate* is
 a ratio among tracked phones and needs no scale. docs/benchmarks.md measures what this costs.
 """
 
@@ -45,6 +47,8 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from edge.processors.unheard_visits import UnheardVisits
 
 if TYPE_CHECKING:
     from floorops.config import EdgeConfig
@@ -66,6 +70,9 @@ class FlowSettings:
     # interval's own): the occupancy estimate behind it is off by up to ~20 % in a given hour, while the
     # share of people with a followable phone changes slowly (docs/benchmarks.md, "Patient flow").
     scale_halflife_s: float = 4 * 3600.0
+    # Visits no probe heard are estimated from those heard once and twice, pooled over the intervals with this
+    # half-life (0: none estimated, counts as seen; edge/processors/unheard_visits.py).
+    unheard_halflife_s: float = 3600.0
 
     @classmethod
     def of(cls, e: EdgeConfig) -> FlowSettings:
@@ -73,13 +80,14 @@ class FlowSettings:
         return cls(interval_s=e.flows_interval_s, k=e.flows_k, rssi_min=e.occupancy_rssi_min,
                    track_idle_s=e.flows_track_idle_s, wander_window_s=e.flows_wander_window_s,
                    service_min_s=e.flows_service_min_s, lateness_s=e.flows_lateness_s,
-                   scale_halflife_s=e.flows_scale_halflife_s)
+                   scale_halflife_s=e.flows_scale_halflife_s, unheard_halflife_s=e.flows_unheard_halflife_s)
 
     def __post_init__(self) -> None:
         if self.interval_s <= 0 or self.k < 1 or self.track_idle_s <= 0 or self.wander_window_s <= 0:
             raise ValueError("flows: interval_s, track_idle_s, wander_window_s must be > 0 and k >= 1")
-        if self.service_min_s < 0 or self.carry_max < 0 or self.lateness_s < 0 or self.scale_halflife_s < 0:
-            raise ValueError("flows: service_min_s, carry_max, lateness_s and scale_halflife_s must be >= 0")
+        if min(self.service_min_s, self.carry_max, self.lateness_s, self.scale_halflife_s,
+               self.unheard_halflife_s) < 0:
+            raise ValueError("flows: service_min_s, carry_max, lateness_s and the half-lives must be >= 0")
 
 
 @dataclass
@@ -87,6 +95,8 @@ class _Visit:
     zone: str
     first_ms: int
     last_ms: int
+    origin: str = ""  # the zone the phone was in before ("" not known: first heard here)
+    heard: int = 1  # sightings in this visit
 
 
 @dataclass
@@ -138,6 +148,7 @@ class FlowTracker:
         self.randomised_ignored = 0  # sightings of randomised addresses (not followed), since the last close
         self.closed_until = 0  # start of the first interval still open
         self.late = 0  # sightings older than the closed intervals (counted, not used)
+        self.unheard = UnheardVisits(self.entered_via)  # visits no probe heard, estimated
 
     # -- input ----------------------------------------------------------------------------------------
 
@@ -154,17 +165,22 @@ class FlowTracker:
             self.listening_since = ts_ms
         t = self.tracks.get(mac_hash)
         if t is None or ts_ms - t.now.last_ms > self.s.track_idle_s * 1000:
-            self.tracks[mac_hash] = _Track(_Visit(zone, ts_ms, ts_ms))
+            if t is not None:
+                self._visit_over(t.now, "")
+            visit = _Visit(zone, ts_ms, ts_ms)
+            self.tracks[mac_hash] = _Track(visit)
             self._zone(ts_ms, zone).visitors += 1
             entry = self.entered_via.get(zone)
             if entry and entry != zone and ts_ms - self.listening_since > self.s.track_idle_s * 1000:
                 # First heard further in: it crossed the entry unheard (not just unheard since a restart).
                 self._pairs(ts_ms).setdefault((entry, zone), _PairCount()).tracked += 1
+                visit.origin = entry
             return
         if ts_ms < t.now.first_ms:
             return  # out of order across a zone change: too old to place; the next sighting will do
         if zone == t.now.zone:
             t.now.last_ms = max(t.now.last_ms, ts_ms)
+            t.now.heard += 1
             return
         # The phone has moved: from t.now.zone to zone.
         prev = t.now
@@ -172,9 +188,10 @@ class FlowTracker:
         pc = self._pairs(ts_ms).setdefault((prev.zone, zone), _PairCount())
         pc.tracked += 1
         pc.transits_ms.append(transit)
+        self._visit_over(prev, zone)
         t.before.append(prev)
         del t.before[:-2]
-        t.now = _Visit(zone, ts_ms, ts_ms)
+        t.now = _Visit(zone, ts_ms, ts_ms, prev.zone)
         zw = self._zone(ts_ms, zone)
         if len(t.before) == 2:
             a, b = t.before
@@ -188,6 +205,9 @@ class FlowTracker:
                 t.before.clear()  # A -> B -> A -> B -> A counts twice, not three times
                 return
         zw.visitors += 1
+
+    def _visit_over(self, visit: _Visit, dest: str) -> None:
+        self.unheard.visit(visit.origin, visit.zone, dest, visit.heard)
 
     def present(self, now_ms: int, window_ms: int) -> int:
         """Followed phones heard within ``window_ms`` before ``now_ms``, each once, in the zone it is in now:
@@ -228,10 +248,12 @@ class FlowTracker:
         oldest first; forgets idle tracks. Each is a JSON-ready dict (docs/edge.md, "Patient flow")."""
         idle_ms = self.s.track_idle_s * 1000
         for h in [h for h, t in self.tracks.items() if now_ms - t.now.last_ms > idle_ms]:
-            del self.tracks[h]
+            self._visit_over(self.tracks.pop(h).now, "")
         out: list[dict[str, Any]] = []
         first, limit = self._closable(now_ms)
         self.closed_until = first
+        if limit > first and self.s.unheard_halflife_s:
+            self.unheard.pool(0.5 ** ((limit - first) / 1000.0 / self.s.unheard_halflife_s))
         while self.closed_until < limit:
             start = self.closed_until
             out.append(self._close_one(start, scale))
@@ -249,7 +271,8 @@ class FlowTracker:
         self.carried_pairs = {}
         for (origin, dest), pc in sorted(pairs.items()):
             if pc.tracked >= k and pc.transits_ms:  # (walks inferred at the entry have no transit time)
-                flows.append({"origin": origin, "dest": dest, "count": round(pc.tracked * scale),
+                unheard = self.unheard.factor(origin, dest) if self.s.unheard_halflife_s else 1.0
+                flows.append({"origin": origin, "dest": dest, "count": round(pc.tracked * unheard * scale),
                               "tracked": pc.tracked,
                               "median_transit_s": round(statistics.median(pc.transits_ms) / 1000.0, 1)})
             elif pc.age + 1 > self.s.carry_max:
@@ -301,3 +324,4 @@ class FlowTracker:
         return {"v": 1, "start": start, "end": start + self.interval_ms, "interval_s": self.s.interval_s, "k": k,
                 "scale": round(scale, 3), "flows": flows, "other": round(other * scale), "wandering": wandering,
                 "randomised_ignored": ignored}
+
