@@ -9,6 +9,7 @@ import json
 import logging
 import sys
 import time
+from typing import Any
 
 from floorops.clock import clock_of
 from floorops.config import Config, ConfigError, load_config
@@ -63,6 +64,15 @@ def _parser() -> argparse.ArgumentParser:
 
     st = sub.add_parser("status", help="print the running simulation's state (virtual time, ground truth, faults)")
     st.add_argument("--config")
+
+    ib = sub.add_parser("inbox", help="print what the hospital's mail server, WeCom/DingTalk robots and SMS "
+                                      "gateway received (the hub's pages)",
+                        description="One block per message, oldest first: when (site time), channel, to whom, "
+                                    "subject, then the text. The simulator keeps the newest 500 per channel.")
+    ib.add_argument("--channel", choices=("smtp", "wecom", "dingtalk", "sms"), help="only this channel")
+    ib.add_argument("--last", type=int, metavar="N", help="only the newest N messages")
+    ib.add_argument("--json", action="store_true", help="the messages and counts as JSON")
+    ib.add_argument("--config")
 
     hist = sub.add_parser("history", help="write W weeks of ground truth as CSV (ts,zone,arrivals,occupancy,waiting)")
     hist.add_argument("--weeks", type=int, required=True)
@@ -125,6 +135,22 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"error: {exc}", file=sys.stderr)
                 return 1
             return 0
+        if args.command == "inbox":
+            from firmware_sim.control import ControlError, get_inbox
+
+            try:
+                inbox = get_inbox(cfg.sim.control_port)
+            except ControlError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 1
+            messages = [m for m in inbox["messages"] if args.channel in (None, m["channel"])]
+            if args.last is not None:
+                messages = messages[-args.last:] if args.last > 0 else []
+            if args.json:
+                print(json.dumps({"messages": messages, "counts": inbox["counts"]}, indent=2, ensure_ascii=False))
+            else:
+                print(format_inbox(messages, inbox["counts"], site_of(cfg).tz))
+            return 0
         site = site_of(cfg)
         if args.command == "history":
             from firmware_sim.history import simulate_weeks
@@ -159,6 +185,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 2
+
+
+def format_inbox(messages: list[dict[str, Any]], counts: dict[str, dict[str, int]], tz: dt.tzinfo) -> str:
+    """What ``inbox`` prints: a block per message (site time, channel, to, subject, indented text)."""
+    out = []
+    for m in messages:
+        at = dt.datetime.fromtimestamp(m["at_ms"] / 1000, tz).strftime("%Y-%m-%d %H:%M:%S")
+        out.append(f"{at}  {m['channel']:<8}  to {m['to']}" + (f"\n    {m['subject']}" if m["subject"] else ""))
+        out.extend(f"    | {line}" for line in str(m["text"]).splitlines()[:12])
+    totals = ", ".join(f"{c} {n['accepted']}" + (f" (+{n['refused']} refused)" if n["refused"] else "")
+                       for c, n in counts.items())
+    out.append(f"{len(messages)} message(s) shown; received: {totals}" if messages else f"no messages; received: {totals}")
+    return "\n".join(out)
 
 
 def _run(cfg: Config, args: argparse.Namespace) -> int:

@@ -8,6 +8,9 @@ It also plays the hospital's own systems for the hub's checks (hub/systems.py): 
 (his, pacs, queue, app) answers after the system's delay, or 503 while it is failing;
 ``POST /systems/<name> {"delay_s", "fail"}`` sets them (``python -m firmware_sim slow his 12``) and
 ``GET /systems`` lists them. The delay is in real seconds: it is what the hub measures.
+
+And the hospital's WeCom and DingTalk group robots and SMS gateway (firmware_sim/inbox.py): what they and
+the mail server received is ``GET /inbox`` (``python -m firmware_sim inbox``).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Any
 from aiohttp import web
 
 from firmware_sim.faults import CATALOG, UnknownFault
+from firmware_sim.inbox import Inbox
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +37,10 @@ MAX_DELAY_S = 600.0
 class ControlServer:
     """aiohttp app bound to the simulation (anything with ``inject``, ``status`` and ``now_ms``)."""
 
-    def __init__(self, sim: Any, now_ms: Any, host: str, port: int) -> None:
+    def __init__(self, sim: Any, now_ms: Any, host: str, port: int, inbox: Inbox | None = None) -> None:
         self.sim = sim
         self.now_ms = now_ms
+        self.inbox = inbox or Inbox(now_ms)
         self.host, self.port = host, port
         self.runner: web.AppRunner | None = None
         self.rejected = 0
@@ -49,6 +54,7 @@ class ControlServer:
         app.router.add_get("/systems", self.list_systems)
         app.router.add_get("/systems/{name}", self.system)
         app.router.add_post("/systems/{name}", self.set_system)
+        self.inbox.add_routes(app)
         return app
 
     async def list_systems(self, request: web.Request) -> web.Response:
@@ -110,7 +116,7 @@ class ControlServer:
         return web.json_response(result)
 
     async def status(self, request: web.Request) -> web.Response:
-        return web.json_response(self.sim.status())
+        return web.json_response({**self.sim.status(), "inbox": self.inbox.counts})
 
     async def faults(self, request: web.Request) -> web.Response:
         return web.json_response({n: {"kinds": list(f.kinds), "persistent": f.persistent,
@@ -146,6 +152,16 @@ def get_status(port: int, host: str = "127.0.0.1", timeout_s: float = 10.0) -> d
     try:
         with urllib.request.urlopen(f"http://{host}:{port}/status", timeout=timeout_s) as r:
             return json.loads(r.read())
+    except (urllib.error.URLError, OSError) as exc:
+        raise ControlError(f"no simulator answering on {host}:{port} ({exc})") from None
+
+
+def get_inbox(port: int, host: str = "127.0.0.1", timeout_s: float = 10.0) -> dict[str, Any]:
+    """Client side of ``python -m firmware_sim inbox``: what the hospital's message services received."""
+    try:
+        with urllib.request.urlopen(f"http://{host}:{port}/inbox", timeout=timeout_s) as r:
+            answer: dict[str, Any] = json.loads(r.read())
+            return answer
     except (urllib.error.URLError, OSError) as exc:
         raise ControlError(f"no simulator answering on {host}:{port} ({exc})") from None
 

@@ -169,7 +169,7 @@ class Inbox:
             self._refuse("smtp", errors)
             return "550 5.7.1 " + "; ".join(errors)
         body = msg.get_body(preferencelist=("plain",)) if isinstance(msg, EmailMessage) else None
-        text = str(body.get_content()) if body is not None else ""
+        text = str(body.get_content()).replace("\r\n", "\n") if body is not None else ""
         self._accept("smtp", (list(rcpt_tos), message_from_bytes(content)), ", ".join(rcpt_tos),
                      str(msg.get("Subject", "")), text.strip())
         return "250 Message accepted for delivery"

@@ -19,6 +19,7 @@ from firmware_sim.devices.charger import ChargerSim
 from firmware_sim.devices.serial_probe import SerialProbeSim
 from firmware_sim.engine import SimOptions, Simulation
 from firmware_sim.control import ControlServer
+from firmware_sim.inbox import Inbox
 from firmware_sim.links.modbus_bus import ModbusBus
 from firmware_sim.links.mqtt_link import MqttLink, load_credentials
 from firmware_sim.links.pty import LineWriter, PtyPair
@@ -77,7 +78,9 @@ class LiveSimulator:
         self.with_mqtt = with_mqtt
         self.pairs: list[PtyPair] = []
         self.buses: list[ModbusBus] = []
-        self.control = ControlServer(self.sim, self.clock.now_ms, "127.0.0.1", cfg.sim.control_port)
+        # The hospital's mail server (sim.smtp_port; 0: none) and robots, where the hub's pages arrive.
+        self.inbox = Inbox(self.clock.now_ms, cfg.sim.dingtalk_secret)
+        self.control = ControlServer(self.sim, self.clock.now_ms, "127.0.0.1", cfg.sim.control_port, self.inbox)
         self._stop = asyncio.Event()
 
     def _serial_paths(self, port: str) -> tuple[Path, Path]:
@@ -112,6 +115,8 @@ class LiveSimulator:
             await bus.start()
             self.buses.append(bus)
         await self.control.start()
+        if cfg.sim.smtp_port:
+            await self.inbox.start_smtp("127.0.0.1", cfg.sim.smtp_port)
         self.sim.start()
         log.info("simulator running", extra={"site": self.site.id, "speed": self.options.speed,
                                              "seed": self.options.seed, "devices": len(self.sim.devices)})
@@ -131,6 +136,7 @@ class LiveSimulator:
 
     async def stop(self) -> None:
         await self.control.stop()
+        await self.inbox.stop_smtp()
         for bus in self.buses:
             await bus.stop()
         if self.emitter.mqtt_link is not None:

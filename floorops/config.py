@@ -324,6 +324,10 @@ class SimConfig:
     start: str = ""  # ISO 8601 local start of the simulator's own virtual clock
     serial_dir: str = "sim/serial"
     control_port: int = 8091
+    # The hospital's mail server, where the hub's e-mail pages arrive (firmware_sim/inbox.py; make run picks a
+    # free port and points the hub at it); 0: none. Its WeCom/DingTalk robots and SMS gateway are on control_port.
+    smtp_port: int = 0
+    dingtalk_secret: str = ""  # the DingTalk robot's signing secret (SEC...): empty accepts unsigned messages
     # Random faults (mean per device per virtual day) and bad input (per device per virtual hour); 0 disables.
     faults_per_device_day: float = 0.5
     bad_input_per_device_hour: float = 0.1
