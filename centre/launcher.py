@@ -73,6 +73,7 @@ class ControlCentre:
     processes: list[ManagedProcess] = field(default_factory=list)
     passwords: dict[str, str] = field(default_factory=dict)
     runtime_config: Path | None = None
+    notify_source: str = ""  # the configured notify file (hub.notify_file) the demo's channels are added to
     # Restarts per component since start (``wait_restarted``); the supervisor threads update it.
     history: dict[str, RestartHistory] = field(default_factory=dict)
     notices: Notices | None = None
@@ -114,6 +115,7 @@ class ControlCentre:
         data.setdefault("hub", secrets.token_urlsafe(18))
         data.setdefault("supervisor", secrets.token_urlsafe(18))
         data.setdefault("webhook", "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode())  # hub.webhook_secret
+        data.setdefault("dingtalk", "SEC" + secrets.token_hex(32))  # the simulated DingTalk robot's signing secret
         data.setdefault("users", {})
         write_private(path, json.dumps(data, indent=2))
         return data
@@ -141,6 +143,11 @@ class ControlCentre:
         cfg.influx.rpc_port = _port_or_free("127.0.0.1", cfg.influx.rpc_port, "influxd-rpc")
         cfg.edge.metrics_port = _port_or_free(cfg.edge.metrics_host, cfg.edge.metrics_port, "edge-metrics")
         cfg.sim.control_port = _port_or_free("127.0.0.1", cfg.sim.control_port, "sim-control")
+        if self.with_simulator:  # the hospital's mail server and robots: where the hub's pages arrive
+            cfg.sim.smtp_port = _port_or_free("127.0.0.1", cfg.sim.smtp_port, "sim-smtp")
+            cfg.sim.dingtalk_secret = cfg.sim.dingtalk_secret or sec["dingtalk"]
+            self.notify_source = self.notify_source or cfg.hub.notify_file
+            cfg.hub.notify_file = str(demo_notify_file(cfg, Path(self.notify_source), self.var / "notify.runtime.toml"))
         # Stopping make run stops the control centre, not the hospital: had the simulated devices said
         # "offline", the edge and hub sessions would keep it, and the next start would raise an offline
         # alarm and ticket for every device.
@@ -438,6 +445,50 @@ def demo_system_checks(control_port: int) -> list[SystemCheck]:
     10 s, so that ``python -m firmware_sim slow his 12`` shows as system_slow within seconds."""
     return [SystemCheck(name=name, kind="http", target=f"http://127.0.0.1:{control_port}/systems/{name}",
                         interval_s=10.0, timeout_s=20.0, keyword="ok") for name in SIM_SYSTEMS]
+
+
+def demo_notify_file(cfg: Config, source: Path, out: Path) -> Path:
+    """The notify file the hub reads under ``make run``: ``source`` (the chains, hub.notify_file) with channel
+    sections pointing at the simulated hospital's mail server, WeCom and DingTalk robots and SMS gateway
+    (firmware_sim/inbox.py), written to ``out``. A source that configures channels of its own is the site's
+    choice: it is returned as it is. ConfigError when the result is not a valid notify file."""
+    import tomllib
+
+    from hub.notify.settings import parse_notify
+
+    text = source.read_text(encoding="utf-8") if source.exists() else ""
+    try:
+        if tomllib.loads(text).get("channels"):
+            return source
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    robots = f"http://127.0.0.1:{cfg.sim.control_port}"
+    text = text.rstrip("\n") + f"""
+
+# ---- Added by make run (centre/launcher.py): the simulated hospital's message services ----
+# (python -m firmware_sim inbox shows what arrived; docs/notifications.md, "Trying it")
+[channels.smtp]
+host = "127.0.0.1"
+port = {cfg.sim.smtp_port}
+sender = "floorops@hospital.example"
+tls = "none"
+
+[channels.wecom]
+url = "{robots}/cgi-bin/webhook/send?key=floorops-demo"
+msgtype = "text"
+
+[channels.dingtalk]
+url = "{robots}/robot/send?access_token=floorops-demo"
+secret = "{cfg.sim.dingtalk_secret}"
+msgtype = "markdown"
+
+[channels.sms]
+url = "{robots}/sms"
+body = '{{"to": "$phone", "text": "$text"}}'
+"""
+    parse_notify(tomllib.loads(text), None, str(out))  # what the hub would refuse, refused here
+    write_private(out, text)
+    return out
 
 
 def clock_setting(base: ClockConfig, start: str | None, speed: float | None, date: str | None) -> ClockConfig:
