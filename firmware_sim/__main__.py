@@ -29,7 +29,8 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the live simulation (MQTT devices, serial probes, Modbus chargers)",
                          description="Run the live simulation until SIGTERM/SIGINT. Devices connect to the broker "
                                      "with the credentials in hub.credentials_file; serial lines appear under "
-                                     "sim.serial_dir; faults are injected through 127.0.0.1:sim.control_port.")
+                                     "sim.serial_dir; faults are injected through 127.0.0.1:sim.control_port, where "
+                                     "the hospital's robots also listen (its mail server: sim.smtp_port).")
     run.add_argument("--config", help="floorops TOML configuration (default: floorops.toml / FLOOROPS_CONFIG)")
     run.add_argument("--speed", type=float, help="virtual seconds per wall second (default sim.speed, 1 = real time)")
     run.add_argument("--seed", type=int, help="random seed (default sim.seed); same seed, same hospital")

@@ -9,7 +9,9 @@ import pytest
 
 from centre.launcher import demo_notify_file
 from floorops.config import REPO_ROOT, Config, ConfigError
+from hub.notify.dingtalk import DingTalkRobot
 from hub.notify.settings import load_notify
+from hub.notify.smtp import SmtpChannel
 from hub.roster import load_roster
 
 DEMO_NOTIFY = REPO_ROOT / "hub" / "notify-demo.toml"
@@ -30,9 +32,9 @@ def test_demo_chains_are_kept_and_channels_point_at_the_simulator(tmp_path: Path
     assert demo.chains == source.chains and source.chains
     assert sorted(demo.channels) == ["dingtalk", "sms", "smtp", "wecom"]
     smtp, ding = demo.channels["smtp"], demo.channels["dingtalk"]
-    assert (smtp.host, smtp.port, smtp.tls) == ("127.0.0.1", 12525, "none")  # type: ignore[attr-defined]  # SmtpChannel
-    assert ding.secret == "SECtest"  # type: ignore[attr-defined]  # DingTalkRobot
-    assert ding.url.startswith("http://127.0.0.1:18091/robot/send?")  # type: ignore[attr-defined]  # DingTalkRobot
+    assert isinstance(smtp, SmtpChannel) and isinstance(ding, DingTalkRobot)
+    assert (smtp.host, smtp.port, smtp.tls) == ("127.0.0.1", 12525, "none")
+    assert ding.secret == "SECtest" and ding.url.startswith("http://127.0.0.1:18091/robot/send?")
 
 
 def test_everyone_the_demo_chains_page_is_reachable_in_the_simulated_hospital(tmp_path: Path) -> None:
