@@ -214,8 +214,10 @@ class EscalationManager:
         channels = data.get("channels", list(current.channels))
         events = data.get("events", list(current.events))
         quiet = data.get("quiet_hours", current.quiet_hours)
-        if not isinstance(channels, list) or not set(channels) <= set(self.settings.channels) \
-                or not all(isinstance(c, str) for c in channels):
+        # Only channels the person names now must be configured: the roster's may name one this hub lacks
+        # (skipped when paging), which must not block changing the events or quiet hours.
+        if not isinstance(channels, list) or not all(isinstance(c, str) for c in channels) \
+                or ("channels" in data and not set(channels) <= set(self.settings.channels)):
             raise PreferencesError(f"channels: a list of {', '.join(sorted(self.settings.channels)) or '(none configured)'}")
         if not isinstance(events, list) or len(events) > 200 or not all(
                 isinstance(e, str) and e.startswith(EVENT_PREFIXES) and 0 < len(e) <= 80 for e in events):

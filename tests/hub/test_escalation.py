@@ -206,6 +206,10 @@ def test_my_notify_choices_over_http(offline_cfg: Config) -> None:
         status, mine = http(live.url + "/api/me/notify", "PUT", {"events": ["severity:critical"],
                                                                   "quiet_hours": "23:00-06:30"}, token=token)
         assert status == 200 and mine["events"] == ["severity:critical"] and mine["quiet_hours"] == "23:00-06:30"
+        # The demo roster names channels (wecom, sms) the offline notify file lacks: kept, not chosen anew.
+        assert mine["channels"] == ["wecom", "sms"]
+        status, err = http(live.url + "/api/me/notify", "PUT", {"channels": ["wecom"]}, token=token)
+        assert status == 400 and "channels" in err["error"]
         assert http(live.url + "/api/me/notify", token=live.login("admin"))[0] == 404  # no roster person
         audit = live.call(lambda: live.ctx.hub.db.all("SELECT actor, action FROM audit"))
         assert ("fm-zhang", "notify.preferences") in [tuple(r) for r in audit]
