@@ -491,6 +491,14 @@ body = '{{"to": "$phone", "text": "$text"}}'
     return out
 
 
+def inbox_line(centre: ControlCentre) -> str:
+    """What ``make run`` prints about where the hub's pages go."""
+    if centre.with_simulator and centre.cfg.hub.notify_file == str(centre.var / "notify.runtime.toml"):
+        return (f"the simulated hospital's mail server 127.0.0.1:{centre.cfg.sim.smtp_port} and robots: "
+                ".venv/bin/python -m firmware_sim inbox")
+    return f"the channels of {centre.cfg.hub.notify_file}"
+
+
 def clock_setting(base: ClockConfig, start: str | None, speed: float | None, date: str | None) -> ClockConfig:
     """``[clock]`` with the command line's ``--start/--speed/--date`` on top (make run DEMO_START=...);
     an empty ``--start ""`` leaves the configured one. Checked: ConfigError names what is wrong."""
@@ -576,6 +584,7 @@ FloorOps is running against the simulated hospital.
   MQTT TLS:  port {cfg.mqtt.tls_port if cfg.tls.enabled else "off"}  (CA: {tls.ca_file(cfg)})
   InfluxDB:  {cfg.influx.url}  database {cfg.influx.database}
   Logs:      {centre.var / 'logs'}/
+  Pages:     {inbox_line(centre)}
   Clock:     {clock_line(centre)}
 
   Demo users (also in {centre.var / 'secrets.json'}, mode 600):

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from centre.launcher import ControlCentre
+from centre.launcher import ControlCentre, inbox_line
 from centre.services import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -29,6 +29,7 @@ def inbox(centre: ControlCentre, *args: str) -> dict[str, Any]:
 def test_a_critical_alarm_under_make_run_reaches_the_simulated_mail_server(control_centre: ControlCentre) -> None:
     centre = control_centre
     assert Path(centre.cfg.hub.notify_file) == centre.var / "notify.runtime.toml"
+    assert f":{centre.cfg.sim.smtp_port} " in inbox_line(centre) and "firmware_sim inbox" in inbox_line(centre)
 
     def mails() -> list[dict[str, Any]]:
         return [m for m in inbox(centre, "--channel", "smtp")["messages"]
