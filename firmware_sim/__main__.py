@@ -194,7 +194,10 @@ def format_inbox(messages: list[dict[str, Any]], counts: dict[str, dict[str, int
     for m in messages:
         at = dt.datetime.fromtimestamp(m["at_ms"] / 1000, tz).strftime("%Y-%m-%d %H:%M:%S")
         out.append(f"{at}  {m['channel']:<8}  to {m['to']}" + (f"\n    {m['subject']}" if m["subject"] else ""))
-        out.extend(f"    | {line}" for line in str(m["text"]).splitlines()[:12])
+        lines = str(m["text"]).splitlines()
+        if lines and m["subject"] and lines[0].lstrip("#* ") == m["subject"]:
+            lines = lines[1:]  # a robot's text starts with the title, shown above
+        out.extend(f"    | {line}" for line in lines[:12])
     totals = ", ".join(f"{c} {n['accepted']}" + (f" (+{n['refused']} refused)" if n["refused"] else "")
                        for c, n in counts.items())
     out.append(f"{len(messages)} message(s) shown; received: {totals}" if messages else f"no messages; received: {totals}")

@@ -168,14 +168,19 @@ def test_inbox_listing_shows_when_who_and_what_in_site_time() -> None:
     tz = ZoneInfo("Asia/Shanghai")
     at = int(dt.datetime(2026, 3, 2, 9, 15, 4, tzinfo=tz).timestamp() * 1000)
     text = format_inbox([{"channel": "smtp", "to": "liu.yang@hospital.example", "subject": "alarm #3",
-                          "text": "kiosk-03\nstep 1", "at_ms": at}],
+                          "text": "kiosk-03\nstep 1", "at_ms": at},
+                         {"channel": "wecom", "to": "@13800000001", "subject": "alarm #3",
+                          "text": "alarm #3\nstep 2", "at_ms": at + 300_000}],
                         {"smtp": {"accepted": 1, "refused": 0}, "wecom": {"accepted": 0, "refused": 2}}, tz)
     assert text.splitlines() == [
         "2026-03-02 09:15:04  smtp      to liu.yang@hospital.example",
         "    alarm #3",
         "    | kiosk-03",
         "    | step 1",
-        "1 message(s) shown; received: smtp 1, wecom 0 (+2 refused)",
+        "2026-03-02 09:20:04  wecom     to @13800000001",
+        "    alarm #3",
+        "    | step 2",
+        "2 message(s) shown; received: smtp 1, wecom 0 (+2 refused)",
     ]
 
 
