@@ -21,6 +21,7 @@ from hub import wheelchairs
 from hub.clock import ManualClock
 from tests.hub.conftest import make_cfg
 from tests.hub.helpers import Feeder
+from tests.hub.test_service_levels_wheelchairs import slots
 from tests.hub.live import PASSWORDS, LiveHub
 
 pytestmark = [pytest.mark.browser]
@@ -56,7 +57,8 @@ class _Ok(BaseHTTPRequestHandler):
 @pytest.fixture
 def wall_hub(tmp_path: Path) -> Iterator[LiveHub]:
     """A hub watching four answering systems, with today's wheelchair hours at charger-01 (5 taken, 2 fewest
-    charged at 08:00), last Monday's (the forecast: 6 at 08:00-09:00) and a card jam on kiosk-01 today."""
+    charged at 08:00), last Monday's (the forecast: 6 at 08:00-09:00), charger-02's reading now (4 of 6
+    charged) and a card jam on kiosk-01 today."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Ok)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -81,6 +83,7 @@ def wall_hub(tmp_path: Path) -> Iterator[LiveHub]:
         clock.set(eight + 600)
         f.record("kiosk-01", "event", {"event": "fault_cleared", "fault": "card_jam"})
         clock.set(MONDAY_10H)
+        f.record("charger-02", "telemetry", slots(90, 95, 100, 85, 70, None))  # now: 4 of 6 charged
     hub.call(feed)
     yield hub
     hub.stop()
@@ -141,6 +144,8 @@ def test_wheelchair_supply_and_demand_by_hour_per_site_and_station(
     assert float(bars.nth(0).get_attribute("height") or 0) == pytest.approx(
         1.5 * float(bars.nth(1).get_attribute("height") or 0), rel=0.01)
     one = panel.locator('[data-testid=chairs-station][data-station="charger-01"]')
+    two = panel.locator('[data-testid=chairs-station][data-station="charger-02"]')
+    expect(two.get_by_test_id("chairs-station-stock")).to_have_text("4 / 6")  # its reading now
     expect(one.locator(".bar-demand")).to_have_count(2)
     expect(one.get_by_test_id("chairs-forecast")).to_have_count(1)
     expect(panel.locator('[data-testid=chairs-station][data-station="charger-02"] .bar-demand')).to_have_count(0)

@@ -349,8 +349,10 @@ export class OperationsView {
             f: wc.site?.forecast_today === null || wc.site?.forecast_today === undefined ? "–" : i.number(wc.site.forecast_today) })))),
         h("div", { class: "chairs-stations" }, (wc.stations || []).map((st) => h("figure", {
           "data-testid": "chairs-station", dataset: { station: st.id, lowStock: st.low_stock ? "1" : "0" } },
-        h("figcaption", {}, `${st.id} · ${i.zoneName(this.app.zone(st.zone))} · `,
-          h("b", {}, i.t("kpi.wheelchairs_value", { c: i.number(st.charged), s: i.number(st.slots) }))),
+        // Charged chairs first: a long zone name is what gets cut, never the stock.
+        h("figcaption", { title: `${st.id} · ${i.zoneName(this.app.zone(st.zone))}` },
+          h("b", { "data-testid": "chairs-station-stock" }, i.t("kpi.wheelchairs_value", { c: i.number(st.charged), s: i.number(st.slots) })),
+          ` · ${st.id} · ${i.zoneName(this.app.zone(st.zone))}`),
         st.hours ? chart(st.hours, { width: 200, height: 40, compact: true }) : null)))));
   }
 
