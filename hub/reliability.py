@@ -10,7 +10,10 @@ Definitions (the same as the daily KPI of hub/kpis.py, which uses ``fault_rates`
 - a *failure* is a ticket opened in the period (tickets closed because their device was removed are not);
 - *MTTR*: mean time from a ticket being opened to its resolution, over the period's resolved tickets;
 - *MTBF*: time in service (the period so far, less the time with a ticket open) divided by the failures;
-  none without failures.
+  none without failures;
+- per device, *fault rate*: the share of the period's days so far on which it had an equipment fault alarm
+  active (one device cannot be a share of devices; averaged over a kind's devices it is the kind's mean
+  daily fault rate); *availability*: the share of the period so far without a ticket open.
 
 Functions of the database and the device list only (no Hub), so the hub core (the ``fault_rate_high``
 alarm) and the KPI routes share them.
@@ -73,10 +76,15 @@ def rates_of(spans: list[FaultSpan], devices: Mapping[str, str], start: float,
     for kind in devices.values():
         per_kind[kind] += 1
     faulted: dict[str, set[str]] = defaultdict(set)
-    for dev, raised, cleared in spans:
-        if dev in devices and raised < end and (cleared is None or cleared >= start):
-            faulted[devices[dev]].add(dev)
+    for dev in faulted_devices(spans, devices, start, end):
+        faulted[devices[dev]].add(dev)
     return {k: (len(faulted.get(k, ())), n) for k, n in sorted(per_kind.items())}
+
+
+def faulted_devices(spans: list[FaultSpan], devices: Mapping[str, str], start: float, end: float) -> set[str]:
+    """The devices (of those the hub has now) with an equipment fault active at some moment of [start, end)."""
+    return {dev for dev, raised, cleared in spans
+            if dev in devices and raised < end and (cleared is None or cleared >= start)}
 
 
 def fault_rates(db: Database, fault_types: list[str], devices: Mapping[str, str], start: float,
@@ -121,9 +129,13 @@ def report(db: Database, rule_settings: Mapping[str, Any], devices: Mapping[str,
     rates = rates_of(spans, devices, start, end)
 
     trend: list[dict[str, Any]] = []
+    fault_days: dict[str, int] = defaultdict(int)  # device -> days of the period so far with a fault
     d = first
     while d < after and _epoch(d, tz) <= now:
-        day_rates = rates_of(spans, devices, _epoch(d, tz), _epoch(d + dt.timedelta(days=1), tz))
+        day_start, day_end = _epoch(d, tz), _epoch(d + dt.timedelta(days=1), tz)
+        day_rates = rates_of(spans, devices, day_start, day_end)
+        for dev in faulted_devices(spans, devices, day_start, day_end):
+            fault_days[dev] += 1
         faulted, total = sum(f for f, _ in day_rates.values()), sum(n for _, n in day_rates.values())
         trend.append({"date": d.isoformat(), "fault_rate": _rate(faulted, total),
                       "by_kind": {k: _rate(f, n) for k, (f, n) in day_rates.items()}})
@@ -154,7 +166,11 @@ def report(db: Database, rule_settings: Mapping[str, Any], devices: Mapping[str,
     device_rows: list[dict[str, Any]] = []
     for dev, kind in sorted(devices.items()):
         down = _merged_length(outages.get(dev, []))
-        device_rows.append({"id": dev, "kind": kind, "failures": failures.get(dev, 0),
+        rate = _rate(fault_days.get(dev, 0), len(trend))
+        device_rows.append({"id": dev, "kind": kind, "fault_days": fault_days.get(dev, 0), "days": len(trend),
+                            "fault_rate": rate, "over_target": rate > target,
+                            "availability": round(1 - down / span, 4) if span > 0 else 1.0,
+                            "failures": failures.get(dev, 0),
                             "downtime_s": round(down, 1), "mttr_s": _mean(repairs.get(dev, [])),
                             "mtbf_s": mtbf(span - down, failures.get(dev, 0))})
     by_kind: dict[str, Any] = {}

@@ -29,7 +29,7 @@ from types import SimpleNamespace
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from hub import kpis, service_levels, wheelchairs
+from hub import kpis, satisfaction, service_levels, wheelchairs
 from hub.core import Hub
 from hub.db import Database
 from hub.reliability import equipment_fault_types, fault_rates, period_bounds
@@ -163,6 +163,8 @@ def day_row(snap: Snapshot, db: Database, day: dt.date) -> dict[str, Any]:
         if r["answered_at"] is not None or snap.now > r["due_at"]:
             judged += 1
             within += r["answered_at"] is not None and r["answered_at"] <= r["due_at"]
+    presses = counts_by_button(db, day, day)
+    score = satisfaction.score_of(presses)
     systems = {t: _count(db, "SELECT COUNT(*) FROM alarms WHERE type=? AND raised_at >= ? AND raised_at < ?",
                          (t, start, end)) for t in (systems_rule.SLOW, systems_rule.DOWN)}
     return {
@@ -192,8 +194,20 @@ def day_row(snap: Snapshot, db: Database, day: dt.date) -> dict[str, Any]:
         "wheelchair_demand": sum(h["demand"] for h in chairs),
         "wheelchair_supply_min": min(supplies) if supplies else None,
         "system_slow": systems[systems_rule.SLOW], "system_down": systems[systems_rule.DOWN],
+        "satisfaction": None if score is None else round(score, 1), "satisfaction_ratings": sum(presses.values()),
+        "satisfaction_presses": presses,
         **_flow_figures(snap.flow_days.get(day.isoformat())),
     }
+
+
+def counts_by_button(db: Database, first: dt.date, last: dt.date) -> dict[str, int]:
+    """The site's satisfaction presses by button over first..last (all zones; hub.satisfaction)."""
+    out = {b: 0 for b in satisfaction.BUTTONS}
+    for days in satisfaction.counts_by_zone_day(db, first.isoformat(), last.isoformat()).values():
+        for counts in days.values():
+            for b, n in counts.items():
+                out[b] += n
+    return out
 
 
 def _flow_figures(f: dict[str, Any] | None) -> dict[str, Any]:
@@ -213,7 +227,8 @@ def _flow_figures(f: dict[str, Any] | None) -> dict[str, Any]:
 SUMMED = ("visits", "called", "within_target", "no_show", "abandoned", "tickets_opened", "tickets_closed",
           "tickets_overdue", "alarms_acked", "tickets_repaired", "requests", "requests_judged",
           "requests_within_target", "wheelchair_demand", "system_slow", "system_down", "night_emergency_calls",
-          "transitions", "back_and_forth", "back_and_forth_est", "wandering_visitors", "wandering_extra_s")
+          "transitions", "back_and_forth", "back_and_forth_est", "wandering_visitors", "wandering_extra_s",
+          "satisfaction_ratings")
 
 
 def _ratio(part: float, whole: float) -> float | None:
@@ -252,12 +267,19 @@ def totals(rows: list[dict[str, Any]], period_fault_rate: float) -> dict[str, An
         "time_to_arrive_s": _mean([r["time_to_arrive_s"] for r in rows]),
         "night_emergency_timeout_rate": None,
         "wheelchair_supply_min": min(supplies) if supplies else None,
+        "satisfaction": _score({b: sum(r["satisfaction_presses"][b] for r in rows) for b in satisfaction.BUTTONS}),
         "wandering_rate": _ratio(t["back_and_forth_est"], t["wandering_visitors"]),
         "wandering_extra_walk_s": round(t["wandering_extra_s"] / t["back_and_forth"], 1) if t["back_and_forth"] else None,
     })
     late = sum(round((r["night_emergency_timeout_rate"] or 0) * r["night_emergency_calls"]) for r in rows)
     t["night_emergency_timeout_rate"] = _ratio(late, t["night_emergency_calls"])
     return t
+
+
+def _score(presses: dict[str, int]) -> float | None:
+    """The period's site score: the mean of all its presses (not the mean of the days' scores)."""
+    score = satisfaction.score_of(presses)
+    return None if score is None else round(score, 1)
 
 
 def _kind_order(kind: str) -> tuple[int, str]:
@@ -283,7 +305,8 @@ def build(snap: Snapshot, db: Database, period: str, day: dt.date) -> dict[str, 
         "generated_at": dt.datetime.fromtimestamp(snap.now, tz).isoformat(timespec="seconds"),
         "targets": {"service_level": sl_rule["target_share"],
                     "fault_rate": float(snap.rules.rule("fault_rate_high")["target"]),
-                    "night_emergency_timeout_rate": 0.10},
+                    "night_emergency_timeout_rate": 0.10,
+                    "satisfaction": float(snap.rules.rule(satisfaction.RULE)["threshold"])},
         "days": rows,
         "totals": totals(rows, round(faulted / total, 4) if total else 0.0),
     }
@@ -328,6 +351,8 @@ COLUMNS: tuple[tuple[str, str, str, str], ...] = (
     ("night_emergency_timeout_rate", "Night emergencies late", "夜间急救超时率", "pct"),
     ("wheelchair_demand", "Wheelchairs taken", "轮椅借用", "int"),
     ("wheelchair_supply_min", "Fewest charged wheelchairs", "最少可用轮椅", "int"),
+    ("satisfaction", "Satisfaction score (0-100)", "满意度评分(0-100)", "score"),
+    ("satisfaction_ratings", "Satisfaction ratings", "满意度评价数", "int"),
     ("system_slow", "System slow alarms", "系统缓慢告警", "int"),
     ("system_down", "System down alarms", "系统中断告警", "int"),
     ("transitions", "Moves between zones", "区域间流动人次", "int"),
@@ -342,11 +367,14 @@ TEXT = {
            "quarter": "Quarterly report", "date": "Date", "total": "Period", "site": "Site",
            "generated": "Generated", "period": "Period", "sl_chart": "Queue service level by day",
            "fault_chart": "Device fault rate by day", "requests_chart": "Requests by day",
+           "chairs_chart": "Wheelchairs by day: taken against the fewest charged",
+           "satisfaction_chart": "Satisfaction score by day (0-100)",
            "target": "target", "print": "Print", "csv": "Download CSV", "summary": "Summary",
            "by_day": "By day", "none": "—", "no_days": "This period has not started yet."},
     "zh": {"title": "FloorOps 报表", "day": "日报", "week": "周报", "month": "月报", "quarter": "季报",
            "date": "日期", "total": "合计", "site": "院区", "generated": "生成时间", "period": "统计周期",
            "sl_chart": "每日排队服务达标率", "fault_chart": "每日设备故障率", "requests_chart": "每日服务请求",
+           "chairs_chart": "每日轮椅：借出与最少可用", "satisfaction_chart": "每日满意度评分(0-100)",
            "target": "目标", "print": "打印", "csv": "下载 CSV", "summary": "汇总", "by_day": "每日明细",
            "none": "—", "no_days": "该统计周期尚未开始。"},
 }
@@ -365,6 +393,8 @@ def _fmt(value: Any, kind: str) -> str:
         return f"{value * 100:.1f}%"
     if kind == "min":
         return f"{value / 60:.1f}"
+    if kind == "score":
+        return f"{value:.1f}"
     return str(value)
 
 
@@ -394,6 +424,8 @@ def filename(report: dict[str, Any], ext: str) -> str:
     return f"floorops-{report['period']}-{report['from']}.{ext}"
 
 
+DAYS_PER_TABLE = 16  # the days of one printed table (tests/console/test_console_reports.py: fits A4 landscape)
+
 # Inline SVG charts (no script, no inline style: the hub's Content-Security-Policy forbids both).
 CHART_W, CHART_H, PAD_L, PAD_B, PAD_T = 640, 220, 44, 28, 12
 
@@ -407,7 +439,7 @@ def _axes(dates: list[str], top: float, pct: bool) -> list[str]:
     for i in range(5):
         v = top * i / 4
         y = _y(v, top)
-        text = f"{v * 100:.0f}%" if pct else f"{v:.0f}"
+        text = f"{v * 100:.0f}%" if pct else f"{v:g}"
         parts.append(f'<line class="grid" x1="{PAD_L}" y1="{y:.1f}" x2="{CHART_W}" y2="{y:.1f}"/>'
                      f'<text class="tick" x="{PAD_L - 4}" y="{y + 4:.1f}" text-anchor="end">{text}</text>')
     step = max(1, len(dates) // 8)
@@ -422,24 +454,42 @@ def _x(i: int, n: int) -> float:
     return PAD_L + (CHART_W - PAD_L - 10) * (i + 0.5) / max(n, 1)
 
 
-def _target_line(target: float, top: float, label: str) -> str:
+def _target_line(target: float, top: float, label: str, pct: bool = True) -> str:
     y = _y(target, top)
     return (f'<line class="target" x1="{PAD_L}" y1="{y:.1f}" x2="{CHART_W}" y2="{y:.1f}"/>'
             f'<text class="target-label" x="{CHART_W - 4}" y="{y - 4:.1f}" text-anchor="end">'
-            f'{html.escape(label)} {target * 100:.0f}%</text>')
+            f'{html.escape(label)} {f"{target * 100:.0f}%" if pct else f"{target:g}"}</text>')
+
+
+def _polyline(dates: list[str], values: list[float | None], top: float, cls: str = "line") -> str:
+    points = [(_x(i, len(dates)), _y(v, top)) for i, v in enumerate(values) if v is not None]
+    path = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
+    dots = "".join(f'<circle class="dot {cls}-dot" cx="{x:.1f}" cy="{y:.1f}" r="2.5"/>' for x, y in points)
+    return (f'<polyline class="{cls}" points="{path}"/>' if points else "") + dots
 
 
 def svg_line(chart_id: str, title: str, dates: list[str], values: list[float | None], target: float,
-             target_label: str) -> str:
-    """A share per day as a line (gaps where a day has no value) against its target."""
-    top = 1.0
-    points = [(_x(i, len(dates)), _y(v, top)) for i, v in enumerate(values) if v is not None]
-    path = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
-    dots = "".join(f'<circle class="dot" cx="{x:.1f}" cy="{y:.1f}" r="2.5"/>' for x, y in points)
+             target_label: str, top: float = 1.0) -> str:
+    """A value per day as a line (gaps where a day has no value) against its target: a share (``top`` 1,
+    axes in %) or a score from 0 to ``top``."""
+    pct = top == 1.0
     return (f'<svg id="{chart_id}" class="chart" role="img" viewBox="0 0 {CHART_W} {CHART_H}" '
             f'xmlns="http://www.w3.org/2000/svg"><title>{html.escape(title)}</title>'
-            + "".join(_axes(dates, top, True)) + _target_line(target, top, target_label)
-            + (f'<polyline class="line" points="{path}"/>' if points else "") + dots + "</svg>")
+            + "".join(_axes(dates, top, pct)) + _target_line(target, top, target_label, pct)
+            + _polyline(dates, values, top) + "</svg>")
+
+
+def svg_chairs(chart_id: str, title: str, dates: list[str], demand: list[int], supply: list[int | None]) -> str:
+    """Wheelchairs by day: chairs taken (bars) against the fewest charged at the stations (a line)."""
+    top = float(max(4, math.ceil(max([*demand, *(v for v in supply if v is not None), 0]) * 1.2 / 4) * 4))
+    width = (CHART_W - PAD_L - 10) / max(len(dates), 1) * 0.7
+    bars = "".join(f'<rect class="bar" x="{_x(i, len(dates)) - width / 2:.1f}" y="{_y(v, top):.1f}" width="{width:.1f}" '
+                   f'height="{CHART_H - PAD_B - _y(v, top):.1f}"><title>{dates[i]}: {v}</title></rect>'
+                   for i, v in enumerate(demand))
+    return (f'<svg id="{chart_id}" class="chart" role="img" viewBox="0 0 {CHART_W} {CHART_H}" '
+            f'xmlns="http://www.w3.org/2000/svg"><title>{html.escape(title)}</title>'
+            + "".join(_axes(dates, top, False)) + bars
+            + _polyline(dates, [None if v is None else float(v) for v in supply], top, "supply") + "</svg>")
 
 
 def svg_bars(chart_id: str, title: str, dates: list[str], values: list[float], target: float | None,
@@ -476,9 +526,16 @@ def to_html(report: dict[str, Any], lang: str, csv_href: str, css: str | None = 
     heading = f"{t[report['period']]} · {report['from']}" + (f" – {report['to']}" if report["to"] != report["from"] else "")
     summary = "".join(f"<tr><th>{e(c[label])}</th><td>{e(_fmt(_value(report['totals'], c[0]), c[3]))}</td></tr>"
                       for c in COLUMNS)
-    head = "".join(f"<th>{e(c[label])}</th>" for c in COLUMNS)
-    body = "".join("<tr><th>" + e(r["date"]) + "</th>" + "".join(
-        f"<td>{e(_fmt(_value(r, c[0]), c[3]))}</td>" for c in COLUMNS) + "</tr>" for r in days)
+    # By day, transposed (a figure a row, a day a column) and cut into tables of DAYS_PER_TABLE days: the
+    # figures are too many for columns across A4 landscape, the days of a month are not.
+    tables = []
+    for n in range(0, len(days), DAYS_PER_TABLE):
+        chunk = days[n:n + DAYS_PER_TABLE]
+        head = "".join(f'<th><time datetime="{e(r["date"])}">{e(r["date"][5:])}</time></th>' for r in chunk)
+        body = "".join(f"<tr><th>{e(c[label])}</th>" + "".join(
+            f"<td>{e(_fmt(_value(r, c[0]), c[3]))}</td>" for r in chunk) + "</tr>" for c in COLUMNS)
+        tables.append(f'<table class="days"><thead><tr><th>{e(t["date"])}</th>{head}</tr></thead>'
+                      f"<tbody>{body}</tbody></table>")
     charts = ""
     if days:
         charts = (
@@ -490,7 +547,13 @@ def to_html(report: dict[str, Any], lang: str, csv_href: str, css: str | None = 
                        report["targets"]["fault_rate"], t["target"], True) + "</figure>"
             f"<figure><figcaption>{e(t['requests_chart'])}</figcaption>"
             + svg_bars("chart-requests", t["requests_chart"], dates, [float(r["requests"]) for r in days], None,
-                       "", False) + "</figure>")
+                       "", False) + "</figure>"
+            f"<figure><figcaption>{e(t['satisfaction_chart'])}</figcaption>"
+            + svg_line("chart-satisfaction", t["satisfaction_chart"], dates, [r["satisfaction"] for r in days],
+                       report["targets"]["satisfaction"], t["target"], top=100.0) + "</figure>"
+            f"<figure><figcaption>{e(t['chairs_chart'])}</figcaption>"
+            + svg_chairs("chart-wheelchairs", t["chairs_chart"], dates, [r["wheelchair_demand"] for r in days],
+                         [r["wheelchair_supply_min"] for r in days]) + "</figure>")
     if css is None:
         head_links = '<link rel="stylesheet" href="/css/report.css"><script src="/js/report-print.js" defer></script>'
         print_button = f'<button type="button" id="print-button">{e(t["print"])}</button>'
@@ -510,6 +573,6 @@ def to_html(report: dict[str, Any], lang: str, csv_href: str, css: str | None = 
 <section><h3>{e(t['summary'])}</h3><table class="summary">{summary}</table></section>
 <section class="charts">{charts or f"<p>{e(t['no_days'])}</p>"}</section>
 <section class="by-day"><h3>{e(t['by_day'])}</h3>
-<table class="days"><thead><tr><th>{e(t['date'])}</th>{head}</tr></thead><tbody>{body}</tbody></table></section>
+{"".join(tables)}</section>
 </main></body></html>
 """

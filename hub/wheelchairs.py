@@ -90,26 +90,30 @@ def _hours_of(day: dt.date, tz: ZoneInfo) -> list[float]:
     return [h for h in (start + 3600 * i for i in range(26)) if h < end]
 
 
-def _by_hour(db: Database, day: dt.date, tz: ZoneInfo) -> dict[int, dict[str, int]]:
+def _by_hour(db: Database, day: dt.date, tz: ZoneInfo, station: str | None = None) -> dict[int, dict[str, int]]:
+    """Local hour -> chairs taken, returned and fewest charged on ``day``, summed over the stations (or of
+    ``station`` alone)."""
     hours = _hours_of(day, tz)
     out: dict[int, dict[str, int]] = {}
+    which, args = ("AND station = ?", (station,)) if station is not None else ("", ())
     for r in db.all("SELECT hour_start, SUM(taken), SUM(returned), SUM(min_charged) FROM wheelchair_hours "
-                    "WHERE hour_start >= ? AND hour_start <= ? GROUP BY hour_start", (hours[0], hours[-1])):
+                    f"WHERE hour_start >= ? AND hour_start <= ? {which} GROUP BY hour_start",
+                    (hours[0], hours[-1], *args)):
         hour = dt.datetime.fromtimestamp(r[0], tz).hour
         out[hour] = {"taken": r[1] or 0, "returned": r[2] or 0, "min_charged": r[3]}
     return out
 
 
-def forecast(db: Database, day: dt.date, tz: ZoneInfo) -> dict[int, float]:
-    """Expected chairs taken per local hour of ``day``: the mean of the same weekday's hours over the last
-    ``FORECAST_WEEKS`` weeks that have any record (none: an empty forecast)."""
+def forecast(db: Database, day: dt.date, tz: ZoneInfo, station: str | None = None) -> dict[int, float]:
+    """Expected chairs taken per local hour of ``day`` (at the site, or at ``station``): the mean of the same
+    weekday's hours over the last ``FORECAST_WEEKS`` weeks that have any record (none: an empty forecast)."""
     weeks = []
     for w in range(1, FORECAST_WEEKS + 1):
         past = day - dt.timedelta(weeks=w)
         hours = _hours_of(past, tz)
         if db.one("SELECT 1 FROM wheelchair_hours WHERE hour_start >= ? AND hour_start <= ?",
                   (hours[0], hours[-1])) is not None:
-            weeks.append(_by_hour(db, past, tz))
+            weeks.append(_by_hour(db, past, tz, station))
     if not weeks:
         return {}
     return {h: round(sum(w.get(h, {}).get("taken", 0) for w in weeks) / len(weeks), 2) for h in range(24)}
@@ -152,22 +156,27 @@ def nearest_station(site: Site, stations: list[dict[str, Any]], zone_id: str, ne
 
 def compute(db: Database, site: Site, devices: Iterable[Any], charged_soc_pct: float, now: float,
             low: Iterable[str] = (), day: dt.date | None = None) -> dict[str, Any]:
-    """GET /api/wheelchairs: the stations now, the site's totals, and ``day``'s hours (default today):
-    chairs taken (demand), returned, the fewest charged chairs (supply: the stations' hourly minimums
-    summed) and the demand forecast."""
+    """GET /api/wheelchairs: the stations now, the site's totals, and ``day``'s hours (default today) for the
+    site and for each station: chairs taken (demand), returned, the fewest charged chairs (supply: the
+    stations' hourly minimums summed) and the demand forecast."""
     tz = site.tz
     day = day or dt.datetime.fromtimestamp(now, tz).date()
     stations = stations_now(site, devices, charged_soc_pct, low)
-    seen = _by_hour(db, day, tz)
     expected = forecast(db, day, tz)
-    hours = [{"hour": h, "demand": seen.get(h, {}).get("taken", 0), "returned": seen.get(h, {}).get("returned", 0),
-              "supply": seen.get(h, {}).get("min_charged"), "forecast": expected.get(h)} for h in range(24)]
+    hours = _day_hours(_by_hour(db, day, tz), expected)
+    for st in stations:
+        st["hours"] = _day_hours(_by_hour(db, day, tz, st["id"]), forecast(db, day, tz, st["id"]))
     totals = {k: sum(s[k] for s in stations if s["online"]) for k in ("slots", "docked", "charged")}
     return {"day": day.isoformat(), "charged_soc_pct": charged_soc_pct, "stations": stations,
             "site": {**totals, "stations": len(stations), "low_stock": sum(s["low_stock"] for s in stations),
                      "demand_today": sum(h["demand"] for h in hours),
                      "forecast_today": round(sum(expected.values()), 1) if expected else None},
             "hours": hours}
+
+
+def _day_hours(seen: Mapping[int, Mapping[str, Any]], expected: Mapping[int, float]) -> list[dict[str, Any]]:
+    return [{"hour": h, "demand": seen.get(h, {}).get("taken", 0), "returned": seen.get(h, {}).get("returned", 0),
+             "supply": seen.get(h, {}).get("min_charged"), "forecast": expected.get(h)} for h in range(24)]
 
 
 def prune(db: Database, now: float) -> None:

@@ -25,8 +25,9 @@ ZONE = obj(id=STR, name=STR, name_zh=STR, capacity=INT, occupancy=NNUM, occupanc
 NINT = {"type": ["integer", "null"]}
 SERVICE_LEVEL = obj(issued=INT, called=INT, within_target=INT, served=INT, no_show=INT, abandoned=INT, waiting=INT,
                     service_level=NNUM, no_show_rate=NNUM, abandonment_rate=NNUM, avg_wait_s=NNUM)
+CHAIR_HOUR = obj(hour=INT, demand=INT, returned=INT, supply=NINT, forecast=NNUM)
 STATION = obj(id=STR, zone=STR, floor=INT, online={"type": "boolean"}, slots=INT, docked=INT, charged=INT,
-              low_stock={"type": "boolean"})
+              low_stock={"type": "boolean"}, hours=arr(CHAIR_HOUR))
 # Device kind -> the InfluxDB measurement of its readings (docs/architecture.md).
 HIDDEN_COLUMNS = {"time", "site", "zone", "device_id", "kind", "mac_hash"}
 
@@ -186,8 +187,8 @@ ROUTES = [
           query={"date": DATE}, tag="floor"),
     Route("GET", "/api/wheelchairs", wheelchairs, "read",
           "Wheelchairs now per charging station and for the site; today's (or ?date=) demand, supply and "
-          "forecast by hour", obj(day=STR, charged_soc_pct=NUM, stations=arr(STATION), site=ANY_OBJ,
-                                  hours=arr(obj(hour=INT, demand=INT, returned=INT, supply=NINT, forecast=NNUM))),
+          "forecast by hour, for the site and each station", obj(day=STR, charged_soc_pct=NUM, stations=arr(STATION), site=ANY_OBJ,
+                                  hours=arr(CHAIR_HOUR)),
           query={"date": DATE}, tag="floor"),
     Route("GET", "/api/zones/{id}/wheelchair-station", nearest_wheelchairs, "read",
           "The station a wheelchair request from the zone goes to: same zone, same floor, then any, with at least "

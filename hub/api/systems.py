@@ -25,7 +25,8 @@ RELIABILITY = obj(
     mean_daily_fault_rate=NUM, **RELIABILITY_FIGURES,
     by_kind={"type": "object", "additionalProperties": obj(devices=INT, faulted=INT, fault_rate=NUM,
                                                            over_target=BOOL, **RELIABILITY_FIGURES)},
-    devices=arr(obj(id=STR, kind=STR, downtime_s=NUM, **RELIABILITY_FIGURES)),
+    devices=arr(obj(id=STR, kind=STR, fault_days=INT, days=INT, fault_rate=NUM, over_target=BOOL,
+                    availability=NUM, downtime_s=NUM, **RELIABILITY_FIGURES)),
     trend=arr(obj(date=DATE, fault_rate=NUM, by_kind=ANY_OBJ)))
 
 

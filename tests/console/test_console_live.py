@@ -290,6 +290,7 @@ def test_monitor_broadcasts_a_notice_and_sees_the_screen_show_it(
     page = sign_in(open_console, control_centre, "monitor", WALL).page
     form = page.get_by_test_id("notice-form")
     expect(page.get_by_test_id("screen")).not_to_have_count(0, timeout=15000)
+    page.get_by_test_id("notice-open").click()  # the form is folded on the wall
     form.get_by_test_id("notice-screens").select_option(["qs-us-1"])
     form.get_by_test_id("notice-text").fill("Daily update")
     form.get_by_test_id("notice-text-zh").fill("每日更新")

@@ -21,6 +21,8 @@ from tests.hub.live import PASSWORDS, LiveHub
 
 pytestmark = [pytest.mark.browser]
 
+A4_LANDSCAPE_PX = int((297 - 2 * 12) / 25.4 * 96)  # the printable width of A4 landscape, in CSS px
+
 
 @pytest.fixture
 def hub_with_a_day(tmp_path: Path) -> Iterator[LiveHub]:
@@ -73,9 +75,19 @@ def test_monthly_report_downloads_as_csv_and_prints(hub_with_a_day: LiveHub, ope
     expect(printed.locator("svg#chart-service-level")).to_be_visible()
     expect(printed.locator("svg#chart-fault-rate .target")).to_have_count(1)
     expect(printed.locator("#print-button")).to_be_visible()
+    expect(printed.locator("svg#chart-satisfaction .target")).to_have_count(1)
+    expect(printed.locator("svg#chart-wheelchairs")).to_be_visible()
     printed.emulate_media(media="print")
     expect(printed.locator("#print-button")).to_be_hidden()  # @media print hides the buttons
-    printed.pdf(path=str(artifacts / f"report-month-{lang}.pdf"))  # it prints: chromium renders it to paper
+    # On A4 landscape less the page margins (report.css: 12 mm each side), every table fits across the paper:
+    # chromium's PDF has 96 CSS px an inch, so nothing may be wider than the printable width.
+    printed.set_viewport_size({"width": A4_LANDSCAPE_PX, "height": 800})
+    tables = printed.locator("table.days")
+    expect(tables).to_have_count(2)  # the 24 days so far of November, at most 16 a table
+    widths = printed.evaluate("() => [document.documentElement.scrollWidth,"
+                              " ...[...document.querySelectorAll('table')].map((t) => t.getBoundingClientRect().right)]")
+    assert max(widths) <= A4_LANDSCAPE_PX, widths
+    printed.pdf(path=str(artifacts / f"report-month-{lang}.pdf"), format="A4", landscape=True)  # it prints
     printed.screenshot(path=str(artifacts / f"report-month-{lang}.png"), full_page=True)
 
 

@@ -66,6 +66,10 @@ def test_day_fault_rate_mttr_mtbf_per_kind_and_device(hub: Hub, clock: ManualClo
     assert devs["kiosk-01"]["failures"] == 2 and devs["kiosk-01"]["downtime_s"] == 2400.0
     assert devs["kiosk-01"]["mttr_s"] == 1200.0 and devs["kiosk-01"]["mtbf_s"] == (span - 2400) / 2
     assert devs["kiosk-02"]["mtbf_s"] == span - 1200.0 and devs["kiosk-03"]["mtbf_s"] is None
+    # per device: the day had a fault (a share of days, 1 of 1) and the time without a ticket open
+    assert (devs["kiosk-01"]["fault_days"], devs["kiosk-01"]["days"], devs["kiosk-01"]["fault_rate"]) == (1, 1, 1.0)
+    assert devs["kiosk-01"]["over_target"] is True and devs["kiosk-03"]["fault_rate"] == 0.0
+    assert devs["kiosk-01"]["availability"] == round(1 - 2400 / span, 4) and devs["kiosk-03"]["availability"] == 1.0
     assert r["failures"] == 3 and r["mttr_s"] == 1200.0
     assert [p["date"] for p in r["trend"]] == [day.isoformat()]
     # the daily KPI is the same definition, with the configured target
@@ -86,6 +90,14 @@ def test_week_and_month_trend_and_bounds(hub: Hub, clock: ManualClock) -> None:
     assert trend[(day + dt.timedelta(days=1)).isoformat()] == 0.0
     assert max(trend) == (day + dt.timedelta(days=2)).isoformat()  # no point for days still to come
     assert week["by_kind"]["kiosk"]["fault_rate"] == round(2 / kiosks, 4)  # devices faulted in the week
+    # per device over the week so far: one faulted day of the days up to today
+    devs = {d["id"]: d for d in week["devices"]}
+    days = len(week["trend"])
+    assert devs["kiosk-01"]["days"] == days and devs["kiosk-01"]["fault_rate"] == round(1 / days, 4)
+    assert devs["kiosk-02"]["fault_days"] == 1 and devs["kiosk-03"]["fault_days"] == 0
+    kiosk_rows = [d for d in week["devices"] if d["kind"] == "kiosk"]
+    mean_of_days = sum(p["by_kind"]["kiosk"] for p in week["trend"]) / days
+    assert sum(d["fault_rate"] for d in kiosk_rows) / len(kiosk_rows) == pytest.approx(mean_of_days, abs=1e-3)
     month = reliability.report(hub.db, hub.rules.settings, _devices(hub), hub.tz, clock.now(), "month", day)
     assert month["from"] == day.replace(day=1).isoformat() and month["failures"] == 3
     assert month["trend"][0]["date"] == day.replace(day=1).isoformat()

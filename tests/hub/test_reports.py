@@ -151,3 +151,42 @@ def test_a_week_across_two_months_and_an_empty_future_period(hub, clock: ManualC
     quarter = reports.build_now(hub, "quarter", D(2026, 2, 1))
     assert quarter["days"] == [] and quarter["totals"]["service_level"] is None
     assert "has not started" in reports.to_html(quarter, "en", "/x")
+
+
+def test_satisfaction_and_wheelchairs_by_day_in_the_report(hub, clock: ManualClock) -> None:
+    """Monday 2025-11-24: four presses (100, 75, 50, 0: a score of 56.2) and chairs taken at 08:00 and 09:00
+    with 2 then 3 charged at least; Tuesday: one press of 100. The period's score is the mean of all five
+    presses (65), not of the days' scores."""
+    from hub import satisfaction, wheelchairs
+
+    monday = reports.epoch(D(2025, 11, 24), hub.tz)
+    with hub.unit_of_work():
+        for button in ("very_satisfied", "satisfied", "neutral", "very_dissatisfied"):
+            satisfaction.record(hub.db, hub.tz, "reg_hall", "sat-01", button, monday + 9 * 3600)
+        satisfaction.record(hub.db, hub.tz, "pharmacy", "sat-02", "very_satisfied", monday + 86400 + 9 * 3600)
+        wheelchairs.record(hub.db, hub.tz, "charger-01", "entrance", monday + 8 * 3600, 3, 0, 2)
+        wheelchairs.record(hub.db, hub.tz, "charger-01", "entrance", monday + 9 * 3600, 2, 1, 3)
+    clock.set(monday + 86400 + 10 * 3600)
+    month = reports.build_now(hub, "month", D(2025, 11, 25))
+    days = {r["date"]: r for r in month["days"]}
+    mon, tue = days["2025-11-24"], days["2025-11-25"]
+    assert (mon["satisfaction"], mon["satisfaction_ratings"]) == (56.2, 4)
+    assert (tue["satisfaction"], tue["satisfaction_ratings"]) == (100.0, 1)
+    assert days["2025-11-20"]["satisfaction"] is None
+    assert (month["totals"]["satisfaction"], month["totals"]["satisfaction_ratings"]) == (65.0, 5)
+    assert (mon["wheelchair_demand"], mon["wheelchair_supply_min"]) == (5, 2)
+    assert month["targets"]["satisfaction"] == 80.0
+
+    rows = list(csv.reader(io.StringIO(reports.to_csv(month, "en").decode("utf-8-sig"))))
+    col = rows[0].index("Satisfaction score (0-100)")
+    assert {r[0]: r for r in rows}["2025-11-24"][col] == "56.2" and rows[-1][col] == "65.0"
+    assert "满意度评分(0-100)".encode() in reports.to_csv(month, "zh")
+
+    page = reports.to_html(month, "zh", "/x")
+    assert 'id="chart-satisfaction"' in page and 'id="chart-wheelchairs"' in page
+    chairs = page[page.index('id="chart-wheelchairs"'):]
+    chairs = chairs[:chairs.index("</svg>")]
+    assert chairs.count('<rect class="bar"') == 25 and 'class="supply"' in chairs
+    # by day: a figure a row, at most 16 days a table (25 days: two tables)
+    assert page.count('<table class="days">') == 2 and page.count("<time datetime=") == 25
+    assert "<tr><th>满意度评分(0-100)</th><td>" in page

@@ -78,7 +78,7 @@ def test_month_as_json_csv_and_a_printable_page(live: LiveHub, clock: ManualCloc
     status, ctype, body, headers = get(live.url + "/reports/print?period=month&date=2025-11-10&lang=zh", token)
     page = body.decode()
     assert status == 200 and ctype.startswith("text/html") and "月报" in page and "2025-11-01 – 2025-11-30" in page
-    assert page.count("<svg") == 3 and 'id="chart-fault-rate"' in page and 'class="target"' in page
+    assert page.count("<svg") == 5 and 'id="chart-fault-rate"' in page and 'class="target"' in page
     assert "Content-Security-Policy" in headers and "<script>" not in page and " style=" not in page
     status, ctype, css, _ = get(live.url + "/css/report.css", token)
     assert status == 200 and b"@media print" in css

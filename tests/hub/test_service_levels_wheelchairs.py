@@ -160,6 +160,10 @@ def test_wheelchairs_counted_from_slots_with_low_stock_and_demand(hub, clock: Ma
     data = hub.wheelchairs_json()
     assert (data["hours"][hour]["demand"], data["hours"][hour]["returned"], data["hours"][hour]["supply"]) == (4, 3, 0)
     assert data["site"]["demand_today"] == 4
+    # each station's own hours: charger-02's are the site's (the only station that moved), the others' empty
+    by_station = {s["id"]: s["hours"] for s in data["stations"]}
+    assert by_station["charger-02"][hour] == data["hours"][hour]
+    assert sum(h["demand"] for h in by_station["charger-01"]) == 0 and len(by_station["charger-01"]) == 24
     # After a restart the stored reading is the previous one: a chair taken is still seen.
     hub.db.close()
     again = make_hub(offline_cfg, clock)
@@ -181,6 +185,10 @@ def test_wheelchair_demand_forecast_from_the_same_weekday(hub, clock: ManualCloc
     assert data["hours"][hour]["forecast"] == 2.0
     assert data["hours"][(hour + 1) % 24]["forecast"] == 0.0
     assert data["site"]["forecast_today"] == 2.0
+    # per station: charger-01's history; charger-02 took no chair in the weeks the site recorded
+    by_station = {s["id"]: s["hours"] for s in data["stations"]}
+    assert by_station["charger-01"][hour]["forecast"] == 2.0
+    assert by_station["charger-02"][hour]["forecast"] == 0.0
 
 
 def test_nearest_station_with_stock(hub) -> None:

@@ -135,3 +135,38 @@ export function sparkline({ values, width = 80, height = 18, label = "" }) {
   svg.append(s("path", { class: "actual", d: path(pts.map(([i, v]) => [x(i), y(v)])) }));
   return svg;
 }
+
+/**
+ * A day's wheelchairs by hour: chairs taken (demand, bars), the fewest charged chairs on the stations
+ * (supply, a step line) and the demand forecast (dashed). hours: [{hour, demand, supply, forecast}] as
+ * GET /api/wheelchairs serves them (supply and forecast null when unknown). compact: no y axis labels.
+ */
+export function supplyDemandChart({ hours = [], i18n, width = 420, height = 120, compact = false }) {
+  const m = { l: compact ? 4 : 26, r: 4, t: 6, b: compact ? 4 : 16 };
+  const svg = s("svg", { class: "chart chairs-chart", viewBox: `0 0 ${width} ${height}`, role: "img" });
+  const num = (v) => (v === null || v === undefined || !Number.isFinite(+v) ? null : +v);
+  const top = niceMax(Math.max(1, ...hours.flatMap((r) => [num(r.demand), num(r.supply), num(r.forecast)].filter((v) => v !== null))), 3);
+  const x = scale(0, 24, m.l, width - m.r);
+  const y = scale(0, top, height - m.b, m.t);
+  if (!compact) yAxis(svg, y, top, m.l, width - m.r, Math.min(3, top), (v) => i18n.number(v));
+  else svg.append(s("line", { class: "grid", x1: m.l, x2: width - m.r, y1: y(0), y2: y(0) }));
+  const bw = (x(1) - x(0)) * 0.7;
+  for (const r of hours) {
+    const d = num(r.demand) || 0;
+    if (d > 0) svg.append(s("rect", { class: "bar-demand", x: x(+r.hour) + bw * 0.2, width: bw, y: y(d), height: y(0) - y(d) }));
+    if (!compact && +r.hour % 3 === 0) {
+      svg.append(s("text", { x: x(+r.hour) + bw * 0.2 + bw / 2, y: height - 4, "text-anchor": "middle" }, String(r.hour).padStart(2, "0")));
+    }
+  }
+  // Supply as steps over each known hour; the forecast as a dashed line through the hours' middles.
+  const steps = [];
+  for (const r of hours) {
+    const v = num(r.supply);
+    if (v === null) continue;
+    steps.push(`M${x(+r.hour).toFixed(1)},${y(v).toFixed(1)}H${x(+r.hour + 1).toFixed(1)}`);
+  }
+  if (steps.length) svg.append(s("path", { class: "supply", d: steps.join(""), "data-testid": "chairs-supply" }));
+  const fc = hours.filter((r) => num(r.forecast) !== null).map((r) => [x(+r.hour + 0.5), y(num(r.forecast))]);
+  if (fc.length) svg.append(s("path", { class: "forecast", d: path(fc), "data-testid": "chairs-forecast" }));
+  return svg;
+}

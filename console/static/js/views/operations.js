@@ -1,8 +1,9 @@
 // Operations centre: KPI tiles, the live floor plan, active alarms with acknowledge, the device health grid,
+// the hospital systems, device reliability by period, today's wheelchair supply and demand,
 // and the selected zone's occupancy forecast and staffing plan against staff on duty.
 import { siteClock } from "../clock.js";
 import { h, fill, toast } from "../dom.js";
-import { forecastChart, lineChart, sparkline, staffingChart } from "../charts.js";
+import { forecastChart, lineChart, sparkline, staffingChart, supplyDemandChart } from "../charts.js";
 import { FloorPlan, levelOf } from "../floorplan.js";
 import { ScreensPanel } from "./screens.js";
 import { PlanControls } from "./plan.js";
@@ -17,6 +18,7 @@ const ZONE_REFRESH_MS = 5 * 60_000;
 const SYSTEMS_REFRESH_MS = 10_000;
 const RELIABILITY_REFRESH_MS = 5 * 60_000;
 const ACTUALS_HOURS = 8;
+const RELIABILITY_PERIODS = ["day", "week", "month"];
 // Rows drawn in the alarm list (most severe first); the rest is counted. Bounds the cost of an alarm storm.
 const MAX_ALARM_ROWS = 60;
 
@@ -30,6 +32,7 @@ export class OperationsView {
     this.alarmRows = new Map();
     this.kpis = null;
     this.kpiError = null;
+    this.period = "month";  // the reliability tile's period
     this.queue = new RenderQueue({
       alarms: () => this.renderAlarms(),
       plan: () => this.renderPlan(),
@@ -42,31 +45,36 @@ export class OperationsView {
     const t = (k, v) => this.i18n.t(k, v);
     this.kpiEl = h("section", { class: "kpis", "data-testid": "kpis", "aria-label": t("kpi.title") });
     this.planEl = h("div", { "data-testid": "floorplan" });
-    this.alarmsEl = h("div", { class: "alarms", "data-testid": "alarms" });
+    this.alarmsEl = h("div", { class: "alarms panel-body", "data-testid": "alarms" });
     this.alarmCount = h("span", { class: "badge" });
-    this.devicesEl = h("div", { "data-testid": "devices" });
+    this.devicesEl = h("div", { class: "panel-body", "data-testid": "devices" });
     this.deviceCount = h("span", { class: "muted" });
-    this.zoneEl = h("div", { "data-testid": "zone-detail" });
+    this.zoneEl = h("div", { class: "panel-body", "data-testid": "zone-detail" });
     this.zoneTitle = h("h2", {}, t("zone.title"));
-    this.systemsEl = h("div", { class: "systems", "data-testid": "systems" });
-    this.reliabilityEl = h("div", { "data-testid": "reliability" });
+    this.systemsEl = h("div", { class: "systems panel-body", "data-testid": "systems" });
+    this.reliabilityEl = h("div", { class: "panel-body", "data-testid": "reliability" });
+    this.reliabilityPeriod = h("div", { class: "segs", role: "group", "aria-label": t("reliability.period") },
+      RELIABILITY_PERIODS.map((p) => h("button", { class: "seg", type: "button", "data-testid": `reliability-${p}`,
+        "aria-pressed": String(p === this.period), onclick: () => this.setPeriod(p) }, t(`reliability.period.${p}`))));
+    this.chairsEl = h("div", { class: "panel-body", "data-testid": "wheelchairs" });
+    const panel = (title, body, ...extra) => h("section", { class: "panel" },
+      h("div", { class: "panel-head" }, h("h2", {}, title), ...extra), body);
+    // Three columns on the wall (the floor and its zone; alarms, devices and systems; reliability, screens
+    // and reports), each panel scrolling inside itself, so nothing falls below a 1920x1080 screen.
     root.append(h("div", { class: "ops", "data-testid": "view-operations" },
       this.kpiEl,
-      (this.planPanel = h("section", { class: "panel plan" },
-        (this.planHead = h("div", { class: "panel-head" }, h("h2", {}, t("plan.title")), h("span", { class: "spacer" }))),
-        this.planEl)),
-      h("section", { class: "panel zone" }, h("div", { class: "panel-head" }, this.zoneTitle), this.zoneEl),
-      h("div", { class: "side" },
-        h("section", { class: "panel" },
-          h("div", { class: "panel-head" }, h("h2", {}, t("alarms.title")), this.alarmCount), this.alarmsEl),
-        h("section", { class: "panel" },
-          h("div", { class: "panel-head" }, h("h2", {}, t("devices.title")), h("span", { class: "spacer" }), this.deviceCount),
-          this.devicesEl),
-        h("section", { class: "panel" }, h("div", { class: "panel-head" }, h("h2", {}, t("systems.title"))),
-          this.systemsEl),
-        h("section", { class: "panel" }, h("div", { class: "panel-head" }, h("h2", {}, t("reliability.title"))),
-          this.reliabilityEl),
-        (this.sideEl = h("div", {})))));
+      h("div", { class: "ops-col ops-main" },
+        (this.planPanel = h("section", { class: "panel plan" },
+          (this.planHead = h("div", { class: "panel-head" }, h("h2", {}, t("plan.title")), h("span", { class: "spacer" }))),
+          this.planEl)),
+        h("section", { class: "panel zone" }, h("div", { class: "panel-head" }, this.zoneTitle), this.zoneEl),
+        panel(t("chairs.title"), this.chairsEl)),
+      h("div", { class: "ops-col ops-mid" },
+        panel(t("alarms.title"), this.alarmsEl, this.alarmCount),
+        panel(t("devices.title"), this.devicesEl, h("span", { class: "spacer" }), this.deviceCount),
+        panel(t("systems.title"), this.systemsEl)),
+      (this.sideEl = h("div", { class: "ops-col ops-side" },
+        panel(t("reliability.title"), this.reliabilityEl, h("span", { class: "spacer" }), this.reliabilityPeriod)))));
     this.screensPanel = new ScreensPanel(this.app);
     this.screensPanel.mount(this.sideEl);
     if (can(this.app.me?.role, "readReports")) {
@@ -149,6 +157,7 @@ export class OperationsView {
     this.chairs = chairs.status === "fulfilled" ? chairs.value : null;
     this.sat = sat.status === "fulfilled" ? sat.value : null;
     this.renderKpis();
+    this.renderChairs();
     this.queue.mark("facts");
   }
 
@@ -250,13 +259,24 @@ export class OperationsView {
   }
 
   async refreshReliability() {
+    const period = this.period;
     try {
-      this.reliability = await this.app.api.get("/api/kpis/reliability?period=month");
+      const r = await this.app.api.get(`/api/kpis/reliability?period=${period}`);
+      if (period !== this.period) return;  // the operator switched period meanwhile
+      this.reliability = r;
       this.reliabilityError = null;
     } catch (err) {
       this.reliabilityError = err;
     }
     this.renderReliability();
+  }
+
+  setPeriod(period) {
+    this.period = period;
+    for (const b of this.reliabilityPeriod.children) {
+      b.setAttribute("aria-pressed", String(b.dataset.testid === `reliability-${period}`));
+    }
+    this.refreshReliability();
   }
 
   renderReliability() {
@@ -266,23 +286,74 @@ export class OperationsView {
       fill(this.reliabilityEl, this.reliabilityError ? h("div", { class: "unavailable" }, errorText(i, this.reliabilityError)) : "");
       return;
     }
-    // Days as UTC noons, labelled MM-DD: the site's dates, whatever the browser's time zone.
-    const points = r.trend.map((p) => ({ t: Date.parse(`${p.date}T12:00:00Z`), v: p.fault_rate * 100 }));
-    const chart = lineChart({ points, i18n: i, width: 320, height: 90,
-      xLabel: (t) => new Date(t).toISOString().slice(5, 10) });
-    chart.setAttribute("data-testid", "reliability-chart");
-    chart.setAttribute("aria-label", i.t("reliability.chart"));
+    // Days as UTC noons, labelled MM-DD: the site's dates, whatever the browser's time zone. A day has one
+    // point: no chart.
+    let chart = null;
+    if (r.trend.length > 1) {
+      const points = r.trend.map((p) => ({ t: Date.parse(`${p.date}T12:00:00Z`), v: p.fault_rate * 100 }));
+      chart = lineChart({ points, i18n: i, width: 320, height: 80,
+        xLabel: (t) => new Date(t).toISOString().slice(5, 10) });
+      chart.setAttribute("data-testid", "reliability-chart");
+      chart.setAttribute("aria-label", i.t(r.period === "week" ? "reliability.chart_week" : "reliability.chart"));
+    }
     const kinds = Object.entries(r.by_kind).filter(([, k]) => k.devices > 0);
+    // The devices that had a fault in the period, worst first; the others are counted.
+    const faulty = (r.devices || []).filter((d) => d.fault_days > 0 || d.failures > 0)
+      .sort((a, b) => b.fault_rate - a.fault_rate || a.availability - b.availability || a.id.localeCompare(b.id));
+    const healthy = (r.devices || []).length - faulty.length;
+    const head = (cols) => h("thead", {}, h("tr", {}, cols.map((c) => h("th", {}, i.t(`reliability.col.${c}`)))));
     fill(this.reliabilityEl,
-      h("div", { class: "muted" }, i.t("reliability.month", {
-        p: i.percent(r.mean_daily_fault_rate), target: i.percent(r.target, 0),
+      h("div", { class: "muted", "data-testid": "reliability-summary" }, i.t(`reliability.${r.period}`, {
+        p: i.percent(r.period === "day" ? r.fault_rate : r.mean_daily_fault_rate), target: i.percent(r.target, 0),
         mttr: i.duration(r.mttr_s), mtbf: i.duration(r.mtbf_s) })),
       chart,
       h("table", { class: "reliability" },
-        h("thead", {}, h("tr", {}, ["kind", "fault_rate", "mttr", "mtbf"].map((c) => h("th", {}, i.t(`reliability.col.${c}`))))),
+        head(["kind", "fault_rate", "mttr", "mtbf"]),
         h("tbody", {}, kinds.map(([kind, k]) => h("tr", { dataset: { kind, tone: k.over_target ? "warn" : "" } },
           h("td", {}, i.term("kind", kind)), h("td", {}, i.percent(k.fault_rate)),
-          h("td", {}, i.duration(k.mttr_s)), h("td", {}, i.duration(k.mtbf_s)))))));
+          h("td", {}, i.duration(k.mttr_s)), h("td", {}, i.duration(k.mtbf_s)))))),
+      h("table", { class: "reliability", "data-testid": "reliability-devices" },
+        head(["device", "fault_days", "availability", "mttr", "mtbf"]),
+        h("tbody", {}, faulty.map((d) => h("tr", { dataset: { device: d.id, tone: d.over_target ? "warn" : "" } },
+          h("td", {}, d.id),
+          h("td", {}, i.t("reliability.days_of", { p: i.percent(d.fault_rate), n: i.number(d.fault_days), d: i.number(d.days) })),
+          h("td", {}, i.percent(d.availability, 1)), h("td", {}, i.duration(d.mttr_s)), h("td", {}, i.duration(d.mtbf_s)))))),
+      h("div", { class: "muted", "data-testid": "reliability-healthy" },
+        i.t(faulty.length ? "reliability.others" : "reliability.none", { n: i.number(healthy) })));
+  }
+
+  // -- wheelchairs: today's supply against demand, per site and per station --------------------------
+
+  renderChairs() {
+    const i = this.i18n;
+    const wc = this.chairs;
+    if (!wc) {
+      fill(this.chairsEl, h("div", { class: "unavailable" }, i.t("chairs.none")));
+      return;
+    }
+    const chart = (hours, attrs) => {
+      const svg = supplyDemandChart({ hours, i18n: i, ...attrs });
+      svg.setAttribute("aria-label", i.t("chairs.chart"));
+      return svg;
+    };
+    const site = chart(wc.hours || [], { width: 420, height: 130 });
+    site.setAttribute("data-testid", "chairs-site-chart");
+    fill(this.chairsEl,
+      h("div", { class: "chairs" },
+        h("figure", {}, site, h("figcaption", { class: "chart-legend" },
+          h("span", {}, h("i", { class: "key-demand" }), i.t("chairs.demand")),
+          h("span", {}, h("i", { class: "key-supply" }), i.t("chairs.supply")),
+          h("span", {}, h("i", { class: "key-forecast" }), i.t("chairs.forecast")),
+          h("span", { "data-testid": "chairs-totals" }, i.t("chairs.totals", {
+            d: i.number(wc.site?.demand_today),
+            f: wc.site?.forecast_today === null || wc.site?.forecast_today === undefined ? "–" : i.number(wc.site.forecast_today) })))),
+        h("div", { class: "chairs-stations" }, (wc.stations || []).map((st) => h("figure", {
+          "data-testid": "chairs-station", dataset: { station: st.id, lowStock: st.low_stock ? "1" : "0" } },
+        // Charged chairs first: a long zone name is what gets cut, never the stock.
+        h("figcaption", { title: `${st.id} · ${i.zoneName(this.app.zone(st.zone))}` },
+          h("b", { "data-testid": "chairs-station-stock" }, i.t("kpi.wheelchairs_value", { c: i.number(st.charged), s: i.number(st.slots) })),
+          ` · ${st.id} · ${i.zoneName(this.app.zone(st.zone))}`),
+        st.hours ? chart(st.hours, { width: 200, height: 40, compact: true }) : null)))));
   }
 
   // -- floor plan and zone -------------------------------------------------------------------------

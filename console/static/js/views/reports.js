@@ -23,7 +23,7 @@ export class ReportsPanel {
     this.csv = h("a", { class: "btn", "data-testid": "report-csv", download: "" }, i.t("reports.csv"));
     this.print = h("a", { class: "btn", "data-testid": "report-print", target: "_blank", rel: "noopener" },
       i.t("reports.print"));
-    this.summaryEl = h("div", { "data-testid": "report-summary" });
+    this.summaryEl = h("div", { class: "panel-body", "data-testid": "report-summary" });
     for (const el of [this.period, this.date]) el.addEventListener("change", () => this.update());
     parent.append(h("section", { class: "panel", "data-testid": "reports" },
       h("div", { class: "panel-head" }, h("h2", {}, i.t("reports.title"))),

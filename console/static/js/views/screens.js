@@ -10,7 +10,7 @@ export class ScreensPanel {
   constructor(app) {
     this.app = app;
     this.i18n = app.i18n;
-    this.listEl = h("div", { class: "screens", "data-testid": "screens" });
+    this.listEl = h("div", { class: "screens panel-body", "data-testid": "screens" });
     this.stop = null;
   }
 
@@ -20,7 +20,11 @@ export class ScreensPanel {
     parent.append(h("section", { class: "panel" },
       h("div", { class: "panel-head" }, h("h2", {}, i.t("screens.title"))),
       this.listEl,
-      can(role, "sendNotice") ? this.form() : null));
+      // Folded: on the wall the screens' list matters more than the form, opened when a notice is due.
+      can(role, "sendNotice")
+        ? h("details", { class: "notice-fold", "data-testid": "notice-fold" },
+          h("summary", { "data-testid": "notice-open" }, i.t("screens.broadcast")), this.form())
+        : null));
     this.stop = every(REFRESH_MS, () => this.load());
     this.load();
   }
