@@ -28,6 +28,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 import logging
+from floorops.kinds import BUILTIN, KindRegistry
 from floorops.mqtt_client import Endpoint, configure
 
 from floorops.topics import (command_filter, command_topic, device_publish_pattern, registry_filter,
@@ -63,19 +64,18 @@ class Credentials:
     password: str
 
 
-# Kinds that read commands from the hub (floorops.downlink); every other kind reads nothing.
-COMMANDED_KINDS = ("queue_screen",)
 # An ACL with a higher priority is checked first (Mosquitto dynsec): the denials below win over the
 # broader grants of the same role.
 DENY_FIRST = 10
 
 
-def device_acls(site: str, kind: str, device_id: str) -> list[dict[str, Any]]:
-    """A device publishes under its own prefix, and nothing else. A commanded kind (a queue screen) also
-    reads its own command topic, and only that; it may not write there (nobody but the hub may)."""
+def device_acls(site: str, kind: str, device_id: str, kinds: KindRegistry = BUILTIN) -> list[dict[str, Any]]:
+    """A device publishes under its own prefix, and nothing else. A commanded kind (``DeviceKind.commanded``,
+    a queue screen) also reads its own command topic, and only that; it may not write there (nobody but the
+    hub may)."""
     acls: list[dict[str, Any]] = [
         {"acltype": "publishClientSend", "topic": device_publish_pattern(site, kind, device_id), "allow": True}]
-    if kind in COMMANDED_KINDS:
+    if kind in kinds.commanded_names:
         own = command_topic(site, kind, device_id)
         acls += [{"acltype": "publishClientSend", "topic": own, "allow": False, "priority": DENY_FIRST},
                  {"acltype": "subscribeLiteral", "topic": own, "allow": True},
@@ -104,14 +104,14 @@ def edge_acls(site: str) -> list[dict[str, Any]]:
     ]
 
 
-def hub_acls(site: str) -> list[dict[str, Any]]:
+def hub_acls(site: str, kinds: KindRegistry = BUILTIN) -> list[dict[str, Any]]:
     """The hub reads and writes FloorOps' internal topics only: no raw device traffic. It also reads the
     broker's dropped-messages counter (``SYS_DROPPED_TOPIC``), so that an overflow raises an alarm, and it
     alone writes the commanded devices' command topics (floorops.downlink; it reads none of them)."""
     own = site_filter(site)
     return [
         *({"acltype": "publishClientSend", "topic": command_filter(site, kind), "allow": True}
-          for kind in COMMANDED_KINDS),
+          for kind in kinds.commanded_names),
         {"acltype": "subscribePattern", "topic": own, "allow": True},
         {"acltype": "publishClientSend", "topic": own, "allow": True},
         {"acltype": "publishClientReceive", "topic": own, "allow": True},
