@@ -22,7 +22,7 @@ from typing import Any
 
 from aiohttp import web
 
-from firmware_sim.faults import CATALOG, UnknownFault
+from firmware_sim.faults import UnknownFault
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ MAX_DELAY_S = 600.0
 
 
 class ControlServer:
-    """aiohttp app bound to the simulation (anything with ``inject``, ``status`` and ``now_ms``)."""
+    """aiohttp app bound to the simulation (anything with ``inject``, ``status``, ``kinds`` and ``now_ms``)."""
 
     def __init__(self, sim: Any, now_ms: Any, host: str, port: int) -> None:
         self.sim = sim
@@ -113,8 +113,7 @@ class ControlServer:
         return web.json_response(self.sim.status())
 
     async def faults(self, request: web.Request) -> web.Response:
-        return web.json_response({n: {"kinds": list(f.kinds), "persistent": f.persistent,
-                                      "description": f.description} for n, f in CATALOG.items()})
+        return web.json_response(self.sim.kinds.faults.json("kinds"))
 
     async def start(self) -> None:
         # A slowed /systems answer must not hold a stop for long.
