@@ -155,14 +155,16 @@ class ControlCentre:
         site = self.site
         serial_dir = cfg.path(cfg.sim.serial_dir)
         buses: dict[str, list[int]] = {}
-        for d in site.devices_of("charger"):
+        for d in site.devices:
+            if d.transport != "modbus":
+                continue
             buses.setdefault(d.port, []).append(d.unit_id)
         cfg.edge.modbus = [
             {"path": str(serial_dir / port), "baudrate": 9600, "units": sorted(units)} for port, units in buses.items()
         ]
         cfg.edge.serial_probes = [
             {"path": str(serial_dir / d.port), "baudrate": 115200}
-            for d in site.devices_of("wifi_probe") if d.transport == "serial"
+            for d in site.devices if d.transport == "serial"
         ]
         if self.with_simulator and not cfg.systems.checks:
             cfg.systems.checks = demo_system_checks(cfg.sim.control_port)
