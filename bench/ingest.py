@@ -79,7 +79,7 @@ def runqueue_wait_s(pid: int) -> float:
 
 
 def count_points(url: str, db: str) -> int:
-    s = query_sync(url, db, "SELECT count(seq) FROM queue_screen WHERE device_id =~ /^bench-qs-/")
+    s = query_sync(url, db, f"SELECT count(seq) FROM {queue_screen.MEASUREMENT} WHERE device_id =~ /^bench-qs-/")
     return int(s[0]["values"][0][1]) if s else 0
 
 
@@ -282,7 +282,7 @@ def main() -> int:
             last = 0
             while not stop.is_set() or last < len(lat_sent):
                 try:
-                    s = query_sync(influx.url, "floorops", "SELECT last(seq) FROM queue_screen WHERE device_id='bench-lat'")
+                    s = query_sync(influx.url, "floorops", f"SELECT last(seq) FROM {queue_screen.MEASUREMENT} WHERE device_id='bench-lat'")
                 except Exception:  # noqa: BLE001 - a failed poll counts as nothing written yet
                     s = []
                 now = time.time()

@@ -8,7 +8,7 @@ import re
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pytest
 
@@ -154,15 +154,36 @@ def test_the_hub_refuses_a_kind_that_names_a_rule_set_it_does_not_have(tmp_path:
         make_hub(cfg, ManualClock(1_800_000_000.0), site=site)
 
 
-def test_no_other_source_file_writes_the_list_of_kinds_out() -> None:
-    quoted = [re.compile(rf"""["']{k}["']""") for k in BUILTIN.names]
-    files = subprocess.run(["git", "ls-files", "floorops", "centre", "hub", "edge", "console", "firmware_sim", "models"],
-                           cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
-    offenders = []
-    for name in files:
-        if not name.endswith((".py", ".js")) or name.startswith("floorops/kinds/"):
-            continue
-        for n, text in enumerate((REPO / name).read_text(encoding="utf-8").splitlines(), 1):
-            if all(q.search(text) for q in quoted):
-                offenders.append(f"{name}:{n}: {text.strip()}")
-    assert offenders == [], "kinds listed outside floorops/kinds/:\n" + "\n".join(offenders)
+# Where a built-in kind's name may be written: its declaration (floorops/kinds/), the kind's own modules
+# elsewhere (named after it: firmware_sim/devices/kiosk.py, hub/rules/charger.py), and the console's words
+# for it (i18n). Tests and docs are not scanned. Everything else refers to a kind through its declaration.
+SCANNED = ("floorops", "centre", "hub", "edge", "console", "firmware_sim", "models", "bench")
+
+
+def kind_literals(path: str, text: str, names: tuple[str, ...] = BUILTIN.names) -> list[str]:
+    """The lines of source file ``path`` that quote a kind's name outside the allow-list."""
+    p = PurePosixPath(path)
+    if path.startswith("floorops/kinds/") or p.stem in names or "i18n" in p.parts or p.suffix not in (".py", ".js"):
+        return []
+    alt = "|".join(names)  # quoted, or a JS template literal (not an RST ``literal`` in a docstring)
+    quoted = re.compile(rf"""["']({alt})["']|(?<!`)`({alt})`(?!`)""")
+    return [f"{path}:{n}: {line.strip()}" for n, line in enumerate(text.splitlines(), 1) if quoted.search(line)]
+
+
+def test_no_other_source_file_names_a_kind() -> None:
+    files = subprocess.run(["git", "ls-files", *SCANNED], cwd=REPO, capture_output=True, text=True,
+                           check=True).stdout.split()
+    offenders = [o for name in files if name.endswith((".py", ".js"))
+                 for o in kind_literals(name, (REPO / name).read_text(encoding="utf-8"))]
+    assert offenders == [], "kinds named outside their declarations and own modules:\n" + "\n".join(offenders)
+
+
+def test_the_kind_guard_catches_a_planted_name() -> None:
+    planted = 'x = 1\nif d.kind == "charger":\n'
+    assert kind_literals("hub/core.py", planted) == ['hub/core.py:2: if d.kind == "charger":']
+    assert kind_literals("console/static/js/views/admin.js", "const k = `kiosk`;\n")
+    assert kind_literals("bench/x.py", "kinds = ['wifi_probe', 'queue_screen']\n")
+    assert not kind_literals("hub/core.py", 'device = "kiosk-01"; measurement = "kiosk_extra"\n')
+    assert not kind_literals("hub/core.py", "Trained on the screens' ``queue_screen`` readings.\n")
+    assert not kind_literals("firmware_sim/devices/charger.py", planted)  # the kind's own module
+    assert not kind_literals("console/static/i18n/zh.js", planted)
