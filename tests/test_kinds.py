@@ -4,6 +4,7 @@ own modules), not an edit of seven lists. A site's own kinds are plugin modules 
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import subprocess
 import sys
@@ -18,7 +19,8 @@ from floorops.topics import parse_device_topic
 from floorops.kinds import BUILTIN, DeviceKind, KindError, KindRegistry, from_plugins
 from floorops.measurements import influx_lines
 from floorops.messages import DeviceMessage
-from floorops.site import SiteError, load_site, site_of
+from firmware_sim.faults import UnknownFault
+from floorops.site import Device, SiteError, load_site, site_of
 from hub.clock import ManualClock
 from hub.rules.config import RulesError, rules_schema, validate_rules
 from tests.hub.helpers import make_hub
@@ -41,6 +43,24 @@ def lines(msg, tags, t):
 
 KIND = DeviceKind("fridge_thermometer", ("mqtt",), lines, history_measurement="fridge_temperature",
                   offline_after_s=300.0, validators={"telemetry": telemetry}, readings=("temp_c",))
+'''
+
+
+# The same kind, with its simulated device and a fault of its own declared beside it (firmware_sim.devices).
+SIMULATED_THERMOMETER = THERMOMETER + '''
+from firmware_sim.devices.base import MqttDeviceSim, SimModel, plain
+from firmware_sim.faults import FaultSpec
+
+
+class FridgeSim(MqttDeviceSim):
+    period_ms = 60_000
+
+    def tick(self, now_ms):
+        self.send_telemetry(now_ms, {"temp_c": 30.0 if self.has("door_open") else 4.0})
+
+
+SIM = SimModel(KIND.name, {"mqtt": plain(FridgeSim)},
+               faults=(FaultSpec("door_open", True, 0, "the fridge door is left open"),))
 '''
 
 
@@ -126,6 +146,68 @@ def test_a_site_with_a_plugin_kind_loads_through_the_config(plugin: str, tmp_pat
     cfg.site.kind_plugins = ["no_such_kind_module"]
     with pytest.raises(SiteError, match="no_such_kind_module"):
         site_of(cfg)
+
+
+def test_a_plugin_kind_is_simulated_with_its_own_fault_and_the_generic_ones(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from firmware_sim.engine import SimOptions, Simulation
+    from tests.firmware_sim.conftest import Recorder
+
+    name = f"sim_kind_plugin_{tmp_path.name.replace('-', '_')}"
+    (tmp_path / f"{name}.py").write_text(SIMULATED_THERMOMETER, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        kinds = from_plugins([name])
+        demo = site_of(load_config(env={}))
+        site = dataclasses.replace(demo, kinds=kinds,
+                                   devices=(*demo.devices, Device("fr-1", "fridge_thermometer", demo.zones[0].id)))
+        rec = Recorder()
+        sim = Simulation(site, 1_795_000_000_000, rec, SimOptions(seed=1, only_devices={"fr-1"}, repair_min=0))
+        assert {"door_open", "power_loss", "malformed_json"} <= {f.name for f in
+                                                                   sim.kinds.faults.for_device("fridge_thermometer", "mqtt")}
+        sim.start()
+        sim.advance_to(sim.start_ms + 3 * 60_000)
+        sim.inject("fr-1", "door_open")
+        sim.advance_to(sim.start_ms + 6 * 60_000)
+        temps = [kinds.validate_message(t, p)[1]["temp_c"] for t, p in rec.of("fr-1") if t.endswith("/telemetry")]
+        assert temps[0] == 4.0 and temps[-1] == 30.0
+        with pytest.raises(UnknownFault):
+            sim.inject("fr-1", "card_jam")  # a kiosk's fault
+        assert sim.counts["errors"] == 0
+    finally:
+        sys.modules.pop(name, None)
+
+
+def test_the_site_file_runs_each_kinds_own_device_checks(tmp_path: Path) -> None:
+    demo = site_of(load_config(env={}))
+    screen = next(d for d in demo.devices if d.kind in BUILTIN.commanded_names)
+    for wrong, message in [(dataclasses.replace(screen, queue="NO-SUCH-QUEUE"), "unknown queue"),
+                           (dataclasses.replace(next(d for d in demo.devices if d.transport == "modbus"), unit_id=0),
+                            "unit_id 1..247")]:
+        check = BUILTIN.get(wrong.kind).check_device
+        assert check is not None and message in (check(wrong, frozenset(q.id for q in demo.queues)) or "")
+    bad = tmp_path / "site.toml"
+    text = Path(load_config(env={}).site.file).read_text(encoding="utf-8")
+    bad.write_text(text.replace(f'queue = "{screen.queue}"', 'queue = "NO-SUCH-QUEUE"', 1), encoding="utf-8")
+    with pytest.raises(SiteError, match="unknown queue 'NO-SUCH-QUEUE'"):
+        load_site(bad)
+
+
+def test_commands_and_own_format_transports_come_from_the_declarations() -> None:
+    from floorops.dynsec import device_acls, hub_acls
+
+    def lines(msg: object, tags: object, t: object) -> list[str]:
+        return []
+
+    lamp = DeviceKind("lamp", ("mqtt",), lines, "lamp", 60.0, commanded=True)
+    kinds = KindRegistry([*BUILTIN, lamp])
+    assert kinds.commanded_names == (*BUILTIN.commanded_names, "lamp")
+    assert any(a["topic"].endswith("/lamp/l-1/cmd") for a in device_acls("s", "lamp", "l-1", kinds))
+    assert not any(a["topic"].endswith("/cmd") for a in device_acls("s", "lamp", "l-1"))  # not commanded there
+    assert any("/lamp/" in a["topic"] for a in hub_acls("s", kinds))
+    assert BUILTIN.reader("serial") in BUILTIN.names and BUILTIN.reader("modbus") in BUILTIN.names
+    with pytest.raises(KindError, match="modbus"):  # the edge reads one register map
+        KindRegistry([*BUILTIN, DeviceKind("meter", ("modbus",), lines, "meter", 60.0, device_seq=False)])
 
 
 def test_bad_declarations_are_refused_with_the_kind_named() -> None:
