@@ -211,7 +211,7 @@ class ControlCentre:
                     )
                     write_private(cred_path, json.dumps(creds, indent=2))
                 else:  # an account from an earlier run: today's ACLs for it (floorops.dynsec)
-                    ds.refresh_device_role(site.id, device.kind, device.id)
+                    ds.refresh_device_role(site.id, device.kind, device.id, site.kinds)
         write_private(cred_path, json.dumps(creds, indent=2))
         sec = self._secrets()
         for username, role in provisioning.demo_accounts(cfg):
