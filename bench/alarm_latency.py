@@ -43,7 +43,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from floorops.config import dump_toml, load_config
 from floorops.dynsec import DynsecClient, edge_acls, service_accounts
 from centre.services import ManagedProcess, MosquittoServer, free_port, tcp_open, wait_until
-from floorops.topics import EdgeRecord, edge_record_topic
+from floorops.kinds import kiosk
+from floorops.topics import ROOT, EdgeRecord, device_topic, device_topic_prefix, edge_record_topic
+
+KIOSK = kiosk.KIND.name  # the kind the benchmark publishes as
 
 from edge.outputs.hub import pack_records
 
@@ -85,7 +88,7 @@ def broker_reference(cfg, n: int) -> list[float]:
     done = threading.Event()
     sub.on_message = lambda c, u, m: (got.__setitem__(int(m.payload), time.perf_counter()),
                                       len(got) >= n and done.set())
-    topic = f"floorops/{cfg.site.id}/bench/ref"
+    topic = f"{ROOT}/{cfg.site.id}/bench/ref"
     sub.subscribe(topic, qos=1)
     time.sleep(0.5)
     pub = client(cfg, "ref-pub")
@@ -119,8 +122,8 @@ def load_main(cfg, rate: int, records: str, flush_s: float, stop, sent) -> None:
         batch = []
         for _ in range(step):
             dev = f"kiosk-load-{n % 200:03d}"
-            rec = EdgeRecord(dev, "kiosk", "telemetry", int(time.time() * 1000), n, data, zone="reg_hall", site=site)
-            batch.append((edge_record_topic(site, "kiosk", dev, "telemetry"), rec.to_json(), False))
+            rec = EdgeRecord(dev, KIOSK, "telemetry", int(time.time() * 1000), n, data, zone="reg_hall", site=site)
+            batch.append((edge_record_topic(site, KIOSK, dev, "telemetry"), rec.to_json(), False))
             n += 1
         if records == "single":
             for topic, payload, _ in batch:
@@ -167,7 +170,7 @@ async def measure(cfg, ws_url: str, token: str, events: int, clients: int, tag: 
     loop = asyncio.get_running_loop()
     for i in range(events):
         dev = f"kiosk-{tag}-{i:04d}"
-        rec = EdgeRecord(dev, "kiosk", "event", int(time.time() * 1000), 1, {"event": "card_jam"}, zone="reg_hall",
+        rec = EdgeRecord(dev, KIOSK, "event", int(time.time() * 1000), 1, {"event": "card_jam"}, zone="reg_hall",
                          site=cfg.site.id)
         topic, payload = fault_message(cfg, rec, records)
         sent[dev] = time.perf_counter()
@@ -211,9 +214,9 @@ def ingest_capacity(cfg, url: str, token: str, n: int) -> float:
     t0 = time.perf_counter()
     for i in range(n):
         dev = f"kiosk-burst-{i % 200:03d}"
-        rec = EdgeRecord(dev, "kiosk", "telemetry", int(time.time() * 1000), 10_000_000 + i, data, zone="reg_hall",
+        rec = EdgeRecord(dev, KIOSK, "telemetry", int(time.time() * 1000), 10_000_000 + i, data, zone="reg_hall",
                          site=cfg.site.id)
-        c.publish(edge_record_topic(cfg.site.id, "kiosk", dev, "telemetry"), rec.to_json(), qos=1)
+        c.publish(edge_record_topic(cfg.site.id, KIOSK, dev, "telemetry"), rec.to_json(), qos=1)
     deadline = time.perf_counter() + 120
     while hub_messages(url, token) - before < n and time.perf_counter() < deadline:
         time.sleep(0.2)
@@ -228,7 +231,7 @@ def publisher_reference(cfg, n: int) -> tuple[float, float]:
     QoS 1 messages on its own topic; (publisher rate until every PUBACK is back, rate at which a bare
     paho subscriber with manual acknowledgement, as the hub uses it, receives and acknowledges them)."""
     with DynsecClient(cfg.mqtt.host, cfg.mqtt.port, cfg.broker.admin_username, cfg.broker.admin_password) as ds:
-        creds = ds.provision_device(cfg.site.id, "kiosk", "kiosk-ref")
+        creds = ds.provision_device(cfg.site.id, KIOSK, "kiosk-ref")
     got = [0]
     done = threading.Event()
     sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=bench_username("ref-burst-sub"),
@@ -244,11 +247,11 @@ def publisher_reference(cfg, n: int) -> tuple[float, float]:
     sub.on_message = on_message
     sub.connect(cfg.mqtt.host, cfg.mqtt.port)
     sub.loop_start()
-    sub.subscribe(f"hospital/{cfg.site.id}/kiosk/kiosk-ref/#", qos=1)
+    sub.subscribe(device_topic_prefix(cfg.site.id, KIOSK, "kiosk-ref") + "#", qos=1)
     time.sleep(0.5)
     c = client(cfg, "ref-burst", creds.username, creds.password)
     t0 = time.perf_counter()
-    infos = [c.publish(f"hospital/{cfg.site.id}/kiosk/kiosk-ref/telemetry", b"x" * 250, qos=1) for _ in range(n)]
+    infos = [c.publish(device_topic(cfg.site.id, KIOSK, "kiosk-ref", "telemetry"), b"x" * 250, qos=1) for _ in range(n)]
     for info in infos:
         info.wait_for_publish(60)
     pub_rate = n / (time.perf_counter() - t0)

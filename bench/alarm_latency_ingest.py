@@ -16,6 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from floorops import kinds
 from floorops.config import load_config
 from floorops.site import load_site
 from floorops.topics import EdgeRecord, edge_record_topic
@@ -37,10 +38,11 @@ def payloads(n: int) -> list[tuple[str, bytes]]:
     out = []
     t0 = 1_763_949_600_000
     for i in range(n):
-        kind, data, channel = [("kiosk", kiosk, "telemetry"), ("queue_screen", screen, "telemetry"),
-                               ("charger", charger, "telemetry")][i % 3]
+        kind, data, channel = [(kinds.kiosk.KIND.name, kiosk, "telemetry"),
+                               (kinds.queue_screen.KIND.name, screen, "telemetry"),
+                               (kinds.charger.KIND.name, charger, "telemetry")][i % 3]
         if i % 1000 == 999:
-            kind, data, channel = "kiosk", {"event": "card_jam"}, "event"
+            kind, data, channel = kinds.kiosk.KIND.name, {"event": "card_jam"}, "event"
         dev = f"{kind}-b{i % 200:03d}"
         rec = EdgeRecord(dev, kind, channel, t0 + i, i, data, zone="reg_hall", site="demo")
         out.append((edge_record_topic("demo", kind, dev, channel), rec.to_json()))

@@ -22,16 +22,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from edge.buffer import DurableBuffer, HubMessage
 from edge.outputs.hub import pack_records
+from floorops.kinds import queue_screen
+from floorops.topics import edge_record_topic
 
-RECORD = {"device_id": "qs-1", "kind": "queue_screen", "channel": "telemetry", "ts": 1_700_000_000_000, "seq": 1,
+SCREEN = queue_screen.KIND.name
+
+RECORD = {"device_id": "qs-1", "kind": SCREEN, "channel": "telemetry", "ts": 1_700_000_000_000, "seq": 1,
           "data": {"queue": "REG-1", "waiting": 12, "serving": "A001", "counters_open": 3, "avg_wait_s": 840},
           "zone": "reg_hall", "site": "demo", "flags": [], "v": 1}
-LINE = ('queue_screen,device_id=qs-1,queue=REG-1,site=demo,zone=reg_hall avg_wait_s=840i,counters_open=3i,'
+LINE = (f'{queue_screen.MEASUREMENT},device_id=qs-1,queue=REG-1,site=demo,zone=reg_hall avg_wait_s=840i,counters_open=3i,'
         'seq=1i,serving="A001",waiting=12i 1700000000000000001')
 
 
 def run(mode: str, folder: Path, batches: int, size: int) -> dict[str, float]:
-    records = [(f"floorops/demo/edge/queue_screen/qs-{i % 8}/telemetry", json.dumps({**RECORD, "seq": i}).encode(),
+    records = [(edge_record_topic("demo", SCREEN, f"qs-{i % 8}", "telemetry"), json.dumps({**RECORD, "seq": i}).encode(),
                 False) for i in range(size)]
     lines = [LINE] * size
     b = DurableBuffer(folder / f"{mode}.sqlite", 10**9)

@@ -25,6 +25,7 @@ from edge.processors.occupancy import OccupancyEstimator
 from edge.processors.privacy import MacHasher
 from floorops.config import load_config
 from floorops.site import load_site
+from floorops.topics import device_topic
 
 
 def main() -> int:
@@ -40,7 +41,7 @@ def main() -> int:
         d = screens[i % len(screens)]
         p = {"v": 1, "ts": now + i, "seq": i // len(screens) + 1, "queue": d.queue or "Q", "waiting": 3,
              "serving": "A1", "counters_open": 2, "avg_wait_s": 100.0}
-        items.append(MqttIn(f"hospital/{site.id}/{d.kind}/{d.id}/telemetry", json.dumps(p).encode(), 0, 1))
+        items.append(MqttIn(device_topic(site.id, d.kind, d.id, "telemetry"), json.dumps(p).encode(), 0, 1))
     best = float("inf")
     for _ in range(args.rounds):
         with tempfile.TemporaryDirectory() as keys:

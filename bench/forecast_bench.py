@@ -41,6 +41,7 @@ sys.path.insert(0, str(REPO))
 
 from floorops.config import dump_toml, load_config
 from floorops.influx import line, write_sync
+from floorops.measurements import ZONE_STATS
 from centre.services import InfluxServer, free_port
 from floorops.site import load_site
 from models.backtest import backtest, coverage, mae, rmse, score
@@ -121,7 +122,7 @@ def service_timings(csv_path: Path, models_dir: Path, site_file: str, work: Path
         for i in range(first, hist.n_steps):
             ts_ns = (hist.start_s + i * hist.freq_s) * 1_000_000_000
             for k, zone in enumerate(hist.keys):
-                lines.append(line("zone_stats", {"site": site.id, "zone": zone}, {
+                lines.append(line(ZONE_STATS, {"site": site.id, "zone": zone}, {
                     "arrivals": int(hist.values["arrivals"][k, i]), "occupancy": float(hist.values["occupancy"][k, i]),
                     "waiting": int(hist.values["waiting"][k, i])}, ts_ns))
         for j in range(0, len(lines), 20_000):

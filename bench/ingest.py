@@ -44,9 +44,12 @@ sys.path.insert(0, str(REPO))
 from floorops.config import dump_toml, load_config
 from floorops.dynsec import DynsecClient, edge_acls, service_accounts
 from floorops.influx import query_sync
+from floorops.kinds import queue_screen
+from floorops.topics import device_filter, device_topic
 from centre.services import InfluxServer, ManagedProcess, MosquittoServer, free_port, wait_until
 
 SITE = "demo"
+SCREEN = queue_screen.KIND.name  # the kind the benchmark publishes as
 
 
 def payload_lines(n: int, base_ts: int) -> bytes:
@@ -76,7 +79,7 @@ def runqueue_wait_s(pid: int) -> float:
 
 
 def count_points(url: str, db: str) -> int:
-    s = query_sync(url, db, "SELECT count(seq) FROM queue_screen WHERE device_id =~ /^bench-qs-/")
+    s = query_sync(url, db, f"SELECT count(seq) FROM {queue_screen.MEASUREMENT} WHERE device_id =~ /^bench-qs-/")
     return int(s[0]["values"][0][1]) if s else 0
 
 
@@ -108,7 +111,7 @@ def drain(args: argparse.Namespace, tmp: Path, broker: MosquittoServer, influx: 
           ref_pw: str, edge: ManagedProcess, metric, per: int, total: int) -> int:
     """Queue ``total`` messages in three persistent sessions (agent, mosquitto_sub, paho), then drain each alone."""
     port = broker.port
-    topic = f"hospital/{SITE}/queue_screen/+/telemetry"
+    topic = device_filter(SITE, SCREEN, "telemetry")
     sub = ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(port), "-u", "bench-reference", "-P", ref_pw, "-q", "1",
            "-c", "-i", "bench-reference", "-t", topic]
     subprocess.run(sub + ["-E"], check=True, stdout=subprocess.DEVNULL)  # the session exists, then it exits
@@ -128,7 +131,7 @@ def drain(args: argparse.Namespace, tmp: Path, broker: MosquittoServer, influx: 
         f.write_bytes(payload_lines(per, base))
         pubs.append(subprocess.Popen(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(port), "-u", cr.username, "-P",
                                       cr.password, "-i", dev, "-q", "1", "-l", "-t",
-                                      f"hospital/{SITE}/queue_screen/{dev}/telemetry"], stdin=open(f, "rb"),
+                                      device_topic(SITE, SCREEN, dev, "telemetry")], stdin=open(f, "rb"),
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     for p in pubs:
         p.wait(600)
@@ -217,9 +220,9 @@ def main() -> int:
             ds.harden(service_accounts(cfg, SITE, supervisor=False))  # the edge's account, bound to its id
             for name in ("bench-reference", "bench-paho"):  # a reference subscriber each (bound client ids)
                 ds.provision_service(name, ref_pw, edge_acls(SITE))
-            creds = {f"bench-qs-{i}": ds.provision_device(SITE, "queue_screen", f"bench-qs-{i}")
+            creds = {f"bench-qs-{i}": ds.provision_device(SITE, SCREEN, f"bench-qs-{i}")
                      for i in range(args.devices)}
-            lat = ds.provision_device(SITE, "queue_screen", "bench-lat")
+            lat = ds.provision_device(SITE, SCREEN, "bench-lat")
         conf = tmp / "edge.toml"
         conf.write_text(dump_toml(cfg))
         argv = [sys.executable, "-m", "edge", "--config", str(conf)]
@@ -243,7 +246,7 @@ def main() -> int:
         ref_out = tmp / "reference.txt"
         ref = subprocess.Popen(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(broker.port), "-u", "bench-reference",
                                 "-P", ref_pw, "-q", "1", "-c", "-i", "bench-reference", "-t",
-                                f"hospital/{SITE}/queue_screen/+/telemetry", "-C", str(total), "-F", "%U"],
+                                device_filter(SITE, SCREEN, "telemetry"), "-C", str(total), "-F", "%U"],
                                stdout=open(ref_out, "wb"), stderr=subprocess.DEVNULL)
         procs.append(ref)
         time.sleep(1.0)  # the reference subscription is in place
@@ -270,7 +273,7 @@ def main() -> int:
                 seq += 1
                 now = time.time()
                 lat_sent[seq] = now
-                lc.publish(f"hospital/{SITE}/queue_screen/bench-lat/telemetry", json.dumps(
+                lc.publish(device_topic(SITE, SCREEN, "bench-lat", "telemetry"), json.dumps(
                     {"v": 1, "ts": int(now * 1000), "seq": seq, "queue": "REG-1", "waiting": 1, "serving": "",
                      "counters_open": 1, "avg_wait_s": 1}), qos=1)
                 time.sleep(1 / args.latency_rate)
@@ -279,7 +282,7 @@ def main() -> int:
             last = 0
             while not stop.is_set() or last < len(lat_sent):
                 try:
-                    s = query_sync(influx.url, "floorops", "SELECT last(seq) FROM queue_screen WHERE device_id='bench-lat'")
+                    s = query_sync(influx.url, "floorops", f"SELECT last(seq) FROM {queue_screen.MEASUREMENT} WHERE device_id='bench-lat'")
                 except Exception:  # noqa: BLE001 - a failed poll counts as nothing written yet
                     s = []
                 now = time.time()
@@ -304,7 +307,7 @@ def main() -> int:
         t0 = time.time()
         pubs = [subprocess.Popen(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(broker.port), "-u", c.username,
                                   "-P", c.password, "-i", dev, "-q", "1", "-l", "-t",
-                                  f"hospital/{SITE}/queue_screen/{dev}/telemetry"], stdin=open(f, "rb"),
+                                  device_topic(SITE, SCREEN, dev, "telemetry")], stdin=open(f, "rb"),
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 for (dev, c), f in zip(creds.items(), files)]
         procs += pubs

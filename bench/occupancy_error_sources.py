@@ -38,13 +38,14 @@ from floorops.site import load_site
 
 from edge import calibration
 from edge.calibration import MINUTE_MS, ZoneMinute
+from edge.kinds import edge_kind
 from centre.calibration import simulate_day
 
 Oracle = dict[int, dict[str, tuple[int, int]]]  # minute -> zone -> (phone carriers, randomising phones)
 
 
 def simulate(site: Any, day: dt.date, seed: int, rssi_min: int, window_s: float) -> tuple[list[ZoneMinute], Oracle]:
-    zones = sorted({d.zone for d in site.devices if d.kind == "wifi_probe"})
+    zones = sorted({d.zone for d in site.devices if edge_kind(d.kind).sightings_channel})
     oracle: Oracle = {}
 
     def look_inside(t_ms: int, sim: Any) -> None:

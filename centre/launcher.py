@@ -162,14 +162,16 @@ class ControlCentre:
         site = self.site
         serial_dir = cfg.path(cfg.sim.serial_dir)
         buses: dict[str, list[int]] = {}
-        for d in site.devices_of("charger"):
+        for d in site.devices:
+            if d.transport != "modbus":
+                continue
             buses.setdefault(d.port, []).append(d.unit_id)
         cfg.edge.modbus = [
             {"path": str(serial_dir / port), "baudrate": 9600, "units": sorted(units)} for port, units in buses.items()
         ]
         cfg.edge.serial_probes = [
             {"path": str(serial_dir / d.port), "baudrate": 115200}
-            for d in site.devices_of("wifi_probe") if d.transport == "serial"
+            for d in site.devices if d.transport == "serial"
         ]
         if self.with_simulator and not cfg.systems.checks:
             cfg.systems.checks = demo_system_checks(cfg.sim.control_port)
@@ -216,7 +218,7 @@ class ControlCentre:
                     )
                     write_private(cred_path, json.dumps(creds, indent=2))
                 else:  # an account from an earlier run: today's ACLs for it (floorops.dynsec)
-                    ds.refresh_device_role(site.id, device.kind, device.id)
+                    ds.refresh_device_role(site.id, device.kind, device.id, site.kinds)
         write_private(cred_path, json.dumps(creds, indent=2))
         sec = self._secrets()
         for username, role in provisioning.demo_accounts(cfg):

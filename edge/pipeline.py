@@ -116,6 +116,10 @@ class Pipeline:
         self.site = site
         self.site_id = site.id
         self.kinds = site.kinds
+        # The kinds whose own wire format the serial lines and the Modbus reads are (the probe's line, the
+        # charger's register map): declared by the kinds (their transports), not named here.
+        self.serial_kind = self.kinds.reader("serial") or ""
+        self.modbus_kind = self.kinds.reader("modbus") or ""
         self.hasher = hasher
         self.metrics = metrics
         self.now_ms = now_ms or (lambda: int(time.time() * 1000))
@@ -200,9 +204,9 @@ class Pipeline:
                 msg.flags.append(RETAINED_FLAG)
             self._accept(msg, b)
         elif isinstance(item, ProbeLine):
-            self._count_in("wifi_probe", "serial")
+            self._count_in(self.serial_kind, "serial")
             try:
-                msg = validate.from_probe_line(item.line, self.hasher.hash)
+                msg = validate.from_probe_line(item.line, self.hasher.hash, self.serial_kind)
             except ContractError as exc:
                 self._reject(b, f"serial:{item.port}", exc.reason, exc.message, item.line)
                 return
@@ -210,16 +214,16 @@ class Pipeline:
             if msg.channel == "heartbeat":
                 # A USB probe's heartbeat is its sign of life for the hub (every 10 s).
                 zone = self.zones.get(msg.device_id, "")
-                self._record(validate.DeviceMessage("wifi_probe", msg.device_id, "telemetry", msg.ts, None,
+                self._record(validate.DeviceMessage(self.serial_kind, msg.device_id, "telemetry", msg.ts, None,
                                                     {"sightings": 0, "uptime_s": msg.data.get("uptime_s", 0)}), zone, b)
                 return
             self._accept(msg, b)
         elif isinstance(item, SerialReject):
             self._reject(b, f"serial:{item.port}", item.reason, item.message, item.data)
         elif isinstance(item, ModbusRead):
-            self._count_in("charger", "modbus")
+            self._count_in(self.modbus_kind, "modbus")
             try:
-                msg = validate.from_modbus(item.device_id, item.header, item.slot_regs, item.ts_ms)
+                msg = validate.from_modbus(item.device_id, item.header, item.slot_regs, item.ts_ms, self.modbus_kind)
             except ContractError as exc:
                 raw = json.dumps({"header": item.header, "slots": item.slot_regs}).encode()
                 self._reject(b, f"modbus:{item.bus}/{item.unit}", exc.reason, exc.message, raw)
@@ -314,13 +318,13 @@ class Pipeline:
         self.serial_probe_seen[probe_id] = self.now_ms()
         if not self.serial_probe_online.get(probe_id):
             self.serial_probe_online[probe_id] = True
-            self._status("wifi_probe", probe_id, "online", self.now_ms(), b)
+            self._status(self.serial_kind, probe_id, "online", self.now_ms(), b)
 
     def _check_probes(self, now_ms: int, b: Batch) -> None:
         for probe_id, seen in self.serial_probe_seen.items():
             if self.serial_probe_online.get(probe_id) and now_ms - seen > PROBE_SILENT_OFFLINE_MS:
                 self.serial_probe_online[probe_id] = False
-                self._status("wifi_probe", probe_id, "offline", now_ms, b)
+                self._status(self.serial_kind, probe_id, "offline", now_ms, b)
 
     def _occupancy(self, now_ms: int, b: Batch) -> None:
         at = self.windows.latest_ms if self.use_device_time and self.windows.latest_ms else now_ms

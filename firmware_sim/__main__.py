@@ -122,10 +122,9 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
             return 0
         if args.command == "faults":
-            from firmware_sim.faults import CATALOG
+            from firmware_sim.devices import simulated
 
-            print(json.dumps({n: {"devices": list(f.kinds), "persistent": f.persistent, "description": f.description}
-                              for n, f in CATALOG.items()}, indent=2))
+            print(json.dumps(simulated(site_of(cfg).kinds).faults.json("devices"), indent=2))
             return 0
         if args.command == "status":
             from firmware_sim.control import ControlError, get_status

@@ -25,7 +25,7 @@ from typing import Any
 
 from aiohttp import web
 
-from firmware_sim.faults import CATALOG, UnknownFault
+from firmware_sim.faults import UnknownFault
 from firmware_sim.inbox import Inbox
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ MAX_DELAY_S = 600.0
 
 
 class ControlServer:
-    """aiohttp app bound to the simulation (anything with ``inject``, ``status`` and ``now_ms``)."""
+    """aiohttp app bound to the simulation (anything with ``inject``, ``status``, ``kinds`` and ``now_ms``)."""
 
     def __init__(self, sim: Any, now_ms: Any, host: str, port: int, inbox: Inbox | None = None) -> None:
         self.sim = sim
@@ -119,8 +119,7 @@ class ControlServer:
         return web.json_response({**self.sim.status(), "inbox": self.inbox.counts})
 
     async def faults(self, request: web.Request) -> web.Response:
-        return web.json_response({n: {"kinds": list(f.kinds), "persistent": f.persistent,
-                                      "description": f.description} for n, f in CATALOG.items()})
+        return web.json_response(self.sim.kinds.faults.json("kinds"))
 
     async def start(self) -> None:
         # A slowed /systems answer must not hold a stop for long.

@@ -14,37 +14,27 @@ import heapq
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
+from firmware_sim.devices import simulated
 from firmware_sim.devices.base import DeviceSim, Emitter, MqttDeviceSim
 from firmware_sim.devices.charger import ChargerSim
+from firmware_sim.devices.hearing import Hearing
 from firmware_sim.devices.kiosk import KioskSim
 from firmware_sim.devices.queue_screen import QueueScreenSim
 from firmware_sim.devices.satisfaction_terminal import SatisfactionTerminalSim
-from firmware_sim.devices.serial_probe import SerialProbeSim
-from firmware_sim.devices.wifi_probe import Hearing, WifiProbeSim
-from firmware_sim.faults import CLEAR, UnknownFault, check_fault, faults_for
+from firmware_sim.faults import CLEAR, UnknownFault
 from firmware_sim.flow import WARMUP_MIN, FlowModel, FlowState
 from firmware_sim.patients import PatientTracker
 from firmware_sim.profiles import DemandProfile
 from firmware_sim.truth import BUCKET_MS, TruthRecorder
-from floorops.site import Device, Site
+from floorops.site import Site
 
 log = logging.getLogger(__name__)
 
 MINUTE_MS = 60_000
-# The simulator's model of each built-in kind, per transport: (device, site id, rng, emitter, what the
-# probes hear) -> the simulated device. A kind missing here (a site's plugin kind) is not simulated.
-SIMULATORS: dict[tuple[str, str], Callable[[Device, str, np.random.Generator, Emitter, Hearing], DeviceSim]] = {
-    ("queue_screen", "mqtt"): lambda d, site, rng, emit, hearing: QueueScreenSim(d, site, rng, emit),
-    ("kiosk", "mqtt"): lambda d, site, rng, emit, hearing: KioskSim(d, site, rng, emit),
-    ("wifi_probe", "mqtt"): WifiProbeSim,
-    ("wifi_probe", "serial"): SerialProbeSim,
-    ("charger", "modbus"): lambda d, site, rng, emit, hearing: ChargerSim(d, site, rng, emit),
-    ("satisfaction_terminal", "mqtt"): lambda d, site, rng, emit, hearing: SatisfactionTerminalSim(d, site, rng, emit),
-}
 ZONE_FAULT = "signage_unclear"  # inject <imaging zone> signage_unclear: more patients get lost there
 REPORT_PRINT_SHARE = 0.15  # people entering a zone with a kiosk but no kiosk stop, who print a report
 
@@ -96,6 +86,8 @@ class Simulation:
         # Ground truth starts with the first whole 15-minute bucket of the run.
         self._truth_from_ms = -(-self.start_ms // BUCKET_MS) * BUCKET_MS
         self._rates: tuple[np.ndarray, np.ndarray] | None = None
+        # The simulator's model of each of the site's kinds (firmware_sim.devices), and their faults.
+        self.kinds = simulated(site.kinds)
         self.counts: dict[str, int] = {"steps": 0, "faults": 0, "bad_input": 0, "wheelchairs_borrowed": 0,
                                    "errors": 0}
         self._build_devices(seed)
@@ -110,11 +102,14 @@ class Simulation:
             rng = np.random.default_rng([seed, 100 + index])
             neighbours = [z.id for z in self.site.zones if z.floor == floors[d.zone] and z.id != d.zone]
             hearing = Hearing(d.zone, neighbours, self.tracker.phones_in)
-            make = SIMULATORS.get((d.kind, d.transport))
+            model = self.kinds.models.get(d.kind)
+            make = model.models.get(d.transport) if model is not None else None
             if make is None:  # a kind (a site's plugin) the simulator has no model of
                 continue
             dev = make(d, self.site.id, rng, self.emitter, hearing)
             dev.repair_due = self._repair_due
+            dev.declaration = self.site.kinds.get(d.kind)
+            dev.catalog = self.kinds.faults
             self.devices[d.id] = dev
         self._screens: dict[str, list[QueueScreenSim]] = {}
         for dev in self.devices.values():
@@ -285,7 +280,7 @@ class Simulation:
         if p_fault <= 0 and p_bad <= 0:
             return
         for dev in self.devices.values():
-            specs = faults_for(dev.device.kind, dev.transport)
+            specs = self.kinds.faults.for_device(dev.device.kind, dev.transport)
             if p_fault > 0 and self.fault_rng.random() < p_fault:
                 lasting = [f for f in specs if f.persistent]
                 w = np.array([f.weight for f in lasting])
@@ -313,7 +308,7 @@ class Simulation:
             return self._zone_fault(area, fault)
         if dev is None:
             raise KeyError(device_id)
-        check_fault(fault, dev.device.kind, dev.transport)
+        self.kinds.faults.check(fault, dev.device.kind, dev.transport)
         t = max(self.now_ms, now_ms or 0)
         if repair_min is None:
             due = self._repair_due(t)

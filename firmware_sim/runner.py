@@ -98,7 +98,7 @@ class LiveSimulator:
                             cafile=ep.cafile)
             for dev in self.sim.devices.values():
                 if dev.device.transport == "mqtt":
-                    link.register(dev.id, dev.device.kind)
+                    link.register(dev.id, dev.device.kind, dev.device.kind in self.site.kinds.commanded_names)
             self.emitter.mqtt_link = link
         buses: dict[str, list[ChargerSim]] = {}
         for dev in self.sim.devices.values():

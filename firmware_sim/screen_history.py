@@ -46,7 +46,7 @@ def queue_screens(hist: History) -> list[tuple[Device, int]]:
     """The site's queue screens whose queue the history has, with the queue's column in QueueMinutes."""
     qm = _minutes(hist)
     column = {q: k for k, q in enumerate(qm.queues)}
-    return [(d, column[d.queue]) for d in hist.site.devices if d.kind == "queue_screen" and d.queue in column]
+    return [(d, column[d.queue]) for d in hist.site.devices if d.kind == queue_screen.KIND.name and d.queue in column]
 
 
 def screen_lines(hist: History, site_id: str, not_after: dt.datetime, seed: int) -> Iterator[str]:
@@ -90,13 +90,13 @@ def screen_lines(hist: History, site_id: str, not_after: dt.datetime, seed: int)
             seq = (seq0 + rank) % SEQ_MODULUS
             n_ev = len(t_event)
             for j in range(n_ev):
-                msg = DeviceMessage("queue_screen", dev.id, "event", int(t_event[j]), int(seq[j]),
+                msg = DeviceMessage(queue_screen.KIND.name, dev.id, "event", int(t_event[j]), int(seq[j]),
                                     {"event": "ticket_issued", "queue": queue, "ticket": ticket_label(node, j + 1)})
                 yield from influx_lines(msg, site_id, dev.zone, queue_screen.KIND)
             for i, m in enumerate(reading_min):
                 called = int(calls[m, k])
                 avg_wait = round(float(wait_sum[m, k]) * 60.0 / float(call_sum[m, k]), 1) if call_sum[m, k] else 0.0
-                msg = DeviceMessage("queue_screen", dev.id, "telemetry", int(t_read[i]), int(seq[n_ev + i]), {
+                msg = DeviceMessage(queue_screen.KIND.name, dev.id, "telemetry", int(t_read[i]), int(seq[n_ev + i]), {
                     "queue": queue, "waiting": int(qm.waiting[d, m, k]),
                     "serving": ticket_label(node, called) if called > 0 else "",
                     "counters_open": int(counters[m, k]), "avg_wait_s": avg_wait})

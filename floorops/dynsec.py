@@ -28,6 +28,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 import logging
+from floorops.kinds import BUILTIN, KindRegistry, from_plugins
 from floorops.mqtt_client import Endpoint, configure
 
 from floorops.topics import (command_filter, command_topic, device_publish_pattern, registry_filter,
@@ -63,19 +64,18 @@ class Credentials:
     password: str
 
 
-# Kinds that read commands from the hub (floorops.downlink); every other kind reads nothing.
-COMMANDED_KINDS = ("queue_screen",)
 # An ACL with a higher priority is checked first (Mosquitto dynsec): the denials below win over the
 # broader grants of the same role.
 DENY_FIRST = 10
 
 
-def device_acls(site: str, kind: str, device_id: str) -> list[dict[str, Any]]:
-    """A device publishes under its own prefix, and nothing else. A commanded kind (a queue screen) also
-    reads its own command topic, and only that; it may not write there (nobody but the hub may)."""
+def device_acls(site: str, kind: str, device_id: str, kinds: KindRegistry = BUILTIN) -> list[dict[str, Any]]:
+    """A device publishes under its own prefix, and nothing else. A commanded kind (``DeviceKind.commanded``,
+    a queue screen) also reads its own command topic, and only that; it may not write there (nobody but the
+    hub may)."""
     acls: list[dict[str, Any]] = [
         {"acltype": "publishClientSend", "topic": device_publish_pattern(site, kind, device_id), "allow": True}]
-    if kind in COMMANDED_KINDS:
+    if kind in kinds.commanded_names:
         own = command_topic(site, kind, device_id)
         acls += [{"acltype": "publishClientSend", "topic": own, "allow": False, "priority": DENY_FIRST},
                  {"acltype": "subscribeLiteral", "topic": own, "allow": True},
@@ -104,14 +104,14 @@ def edge_acls(site: str) -> list[dict[str, Any]]:
     ]
 
 
-def hub_acls(site: str) -> list[dict[str, Any]]:
+def hub_acls(site: str, kinds: KindRegistry = BUILTIN) -> list[dict[str, Any]]:
     """The hub reads and writes FloorOps' internal topics only: no raw device traffic. It also reads the
     broker's dropped-messages counter (``SYS_DROPPED_TOPIC``), so that an overflow raises an alarm, and it
     alone writes the commanded devices' command topics (floorops.downlink; it reads none of them)."""
     own = site_filter(site)
     return [
         *({"acltype": "publishClientSend", "topic": command_filter(site, kind), "allow": True}
-          for kind in COMMANDED_KINDS),
+          for kind in kinds.commanded_names),
         {"acltype": "subscribePattern", "topic": own, "allow": True},
         {"acltype": "publishClientSend", "topic": own, "allow": True},
         {"acltype": "publishClientReceive", "topic": own, "allow": True},
@@ -171,9 +171,11 @@ def service_accounts(cfg: Any, site: str, supervisor: bool = True) -> list[Servi
     the hub's two sessions, the hub CLI's registry publisher and (make run) the launcher's notices. The
     hub's accounts share the hub's password: they are one component's, on one machine."""
     hub_user, hub_pw = cfg.hub.mqtt_username, cfg.hub.mqtt_password
+    kinds = from_plugins(cfg.site.kind_plugins)  # the hub writes the command topics of every commanded kind
     out = [ServiceAccount(cfg.edge.mqtt_username, cfg.edge.mqtt_password, edge_client_id(cfg.edge.agent_id),
                           edge_acls(site))]
-    out += [ServiceAccount(hub_session_username(hub_user, s), hub_pw, hub_client_id(hub_user, site, s), hub_acls(site))
+    out += [ServiceAccount(hub_session_username(hub_user, s), hub_pw, hub_client_id(hub_user, site, s),
+                           hub_acls(site, kinds))
             for s in HUB_SESSIONS]
     out.append(ServiceAccount(registry_username(hub_user), hub_pw, hub_client_id(hub_user, site, "registry"),
                               registry_acls(site)))
@@ -330,21 +332,21 @@ class DynsecClient:
         """Every role the broker has (``listRoles``)."""
         return list(self.command("listRoles", count=-1).get("data", {}).get("roles", []))
 
-    def provision_device(self, site: str, kind: str, device_id: str) -> Credentials:
+    def provision_device(self, site: str, kind: str, device_id: str, kinds: KindRegistry = BUILTIN) -> Credentials:
         """A fresh password and an own-topic-only role for one device (run again to rotate it); the account
         connects only with the device id as its client id."""
         username = device_id
         password = new_password()
         role = device_role(device_id)
-        self.ensure_role(role, device_acls(site, kind, device_id))
+        self.ensure_role(role, device_acls(site, kind, device_id, kinds))
         self.ensure_client(username, password, role, client_id=device_id)
         return Credentials(username, password)
 
-    def refresh_device_role(self, site: str, kind: str, device_id: str) -> None:
+    def refresh_device_role(self, site: str, kind: str, device_id: str, kinds: KindRegistry = BUILTIN) -> None:
         """Give an existing device account today's ACLs (``device_acls``): a broker set up by an older
         FloorOps keeps its accounts and passwords, but, say, its queue screens could not read their command
         topic, so every command went unacknowledged."""
-        self.ensure_role(device_role(device_id), device_acls(site, kind, device_id))
+        self.ensure_role(device_role(device_id), device_acls(site, kind, device_id, kinds))
 
     def provision_service(self, username: str, password: str, acls: list[dict[str, Any]],
                           client_id: str | None = None) -> Credentials:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from floorops.contract import ID_RE, MAX_SLOTS
+from floorops.contract import ID_RE
 from floorops.config import Config
 from floorops.floorsvg import FloorSvgError, read_floor_svg
 from floorops.kinds import BUILTIN, TRANSPORTS, KindError, KindRegistry, from_plugins
@@ -273,10 +273,9 @@ def parse_site(data: dict[str, Any], source: str = "site", kinds: KindRegistry =
                             f"not {d.transport!r}")
         if d.zone not in zone_ids:
             raise SiteError(f"{where}: unknown zone {d.zone!r}")
-        if d.kind == "queue_screen" and d.queue not in queue_ids:
-            raise SiteError(f"{where}: unknown queue {d.queue!r}")
-        if d.kind == "charger" and not (1 <= d.unit_id <= 247 and 1 <= d.slots <= MAX_SLOTS):
-            raise SiteError(f"{where}: chargers need unit_id 1..247 and slots 1..{MAX_SLOTS}")
+        check = kinds.get(d.kind).check_device
+        if check is not None and (wrong := check(d, frozenset(queue_ids))):
+            raise SiteError(f"{where}: {wrong}")
     try:
         holidays = tuple(
             h if isinstance(h, dt.date) else dt.date.fromisoformat(str(h)) for h in s.get("holidays", [])

@@ -31,7 +31,7 @@ from hub.requests import RequestManager
 from hub.roster import PERSON_ROLES, Roster, RosterStore
 from hub import service_levels, wheelchairs
 from hub.satisfaction import SatisfactionManager
-from floorops.kinds import satisfaction_terminal
+from floorops.kinds import charger, queue_screen, satisfaction_terminal
 from hub.screens import ScreenCommands
 from hub.rules import agents, crowding, forecast, offline, service_level, supervisor, waits
 from hub.rules import wheelchairs as wheelchair_rule
@@ -368,11 +368,9 @@ class Hub:
         if waits.FAMILY in families:
             signals += self._ticket_event(rec, ctx.queue)
         self._raise_or_clear(signals)
-        if kind == "queue_screen":
-            self._screen_record(rec, before)
-        elif kind == satisfaction_terminal.NAME and channel == "event" and rec.data.get("event") == satisfaction_terminal.PRESS:
-            if not self.satisfaction.record(rec.zone, device_id, str(rec.data.get("button")), rec.ts / 1000):
-                self.metrics["presses_unknown_button"] += 1
+        on_record = ON_RECORD.get(kind)
+        if on_record is not None:
+            on_record(self, rec, before)
         return True
 
     def _screen_record(self, rec: EdgeRecord, before: str) -> None:
@@ -381,6 +379,12 @@ class Hub:
             self.screens.acked(rec.device_id, str(rec.data.get("cmd", "")))
         elif rec.channel == "status" and rec.data.get("state") == "online" and before in ("offline", "unknown"):
             self.screens.back_online(rec.device_id)
+
+    def _press_record(self, rec: EdgeRecord, before: str) -> None:
+        """A satisfaction terminal's button press, into the zone's score (hub.satisfaction)."""
+        if rec.channel == "event" and rec.data.get("event") == satisfaction_terminal.PRESS:
+            if not self.satisfaction.record(rec.zone, rec.device_id, str(rec.data.get("button")), rec.ts / 1000):
+                self.metrics["presses_unknown_button"] += 1
 
     def _duplicate(self, device_id: str, channel: str, seq: int, ts: int) -> bool:
         """Seen before? Recent keys are checked in memory; events and status (which count and change
@@ -531,7 +535,7 @@ class Hub:
         dev = self.state.remove(device_id)
         self.alarms.clear_device(device_id)
         if (device_id, wheelchair_rule.RULE) in self.alarms.open:  # a station's stock alarm has no device id
-            self.alarms.apply(Signal(wheelchair_rule.RULE, device_id, False, kind="charger",
+            self.alarms.apply(Signal(wheelchair_rule.RULE, device_id, False, kind=charger.KIND.name,
                                      detail={"device_removed": True}))
         if dev is not None:
             dev.faults.clear()
@@ -802,6 +806,14 @@ class Hub:
 
     def site_json(self) -> dict[str, Any]:
         return views.site_json(self.site)
+
+# What the hub does with a recorded message of a kind besides its rule families (DeviceKind.rules), keyed by
+# the kinds' declarations: the hub's part of a kind, as edge/kinds.py is the edge's. (state before, record)
+ON_RECORD: dict[str, Callable[[Hub, EdgeRecord, str], None]] = {
+    queue_screen.KIND.name: Hub._screen_record,
+    satisfaction_terminal.NAME: Hub._press_record,
+}
+
 
 def _json(payload: bytes) -> dict[str, Any]:
     try:

@@ -125,7 +125,7 @@ def provision_credentials(cfg: Config, site: Site, kind: str, device_id: str,
     own = dynsec is None
     ds = dynsec or DynsecClient.for_config(cfg)
     try:
-        return ds.provision_device(site.id, kind, device_id)
+        return ds.provision_device(site.id, kind, device_id, site.kinds)
     finally:
         if own:
             ds.close()

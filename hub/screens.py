@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 from floorops.topics import command_topic
 from floorops.downlink import ScreenCommand, clip, new_command_id
+from floorops.kinds import queue_screen
 from floorops.site import Site
 from hub.alarms import AlarmManager
 from hub.clock import Clock, iso
@@ -30,7 +31,7 @@ from hub.state import LiveState
 
 log = logging.getLogger("hub.screens")
 
-KIND = "queue_screen"
+KIND = queue_screen.KIND.name
 NOTICE_MAX_S = 7 * 86400
 KEEP_S = 7 * 86400  # finished commands kept this long (housekeeping)
 # (topic, payload) -> True once the MQTT client took it (hub.ingest.MqttIngest.publish)

@@ -21,6 +21,7 @@ from typing import Any, Iterable, Mapping
 from zoneinfo import ZoneInfo
 
 from floorops.contract import SLOT_STATES
+from floorops.kinds import charger
 from floorops.site import Site
 from hub.db import Database
 
@@ -125,7 +126,7 @@ def stations_now(site: Site, devices: Iterable[Any], charged_soc_pct: float,
     low_set = set(low)
     out = []
     for d in sorted(devices, key=lambda d: d.id):
-        if d.kind != "charger":
+        if d.kind != charger.KIND.name:
             continue
         s = stock(d.readings, charged_soc_pct)
         zone = site.zone(d.zone)

@@ -12,7 +12,7 @@ from pathlib import Path
 from floorops import measurements
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("floorops", "edge", "hub", "models", "firmware_sim", "console", "centre")
+PACKAGES = ("floorops", "edge", "hub", "models", "firmware_sim", "console", "centre", "bench")
 
 
 def measurement_names() -> set[str]:

@@ -40,7 +40,8 @@ class ModbusBusPoller(threading.Thread):
         self.stop_event = stop
         self.timeout_s = timeout_s
         self.now_ms = now_ms or (lambda: int(time.time() * 1000))  # the centre's clock (floorops/clock.py)
-        by_port = {(d.port, d.unit_id): d.id for d in site.devices_of("charger")}
+        self.kind = site.kinds.reader("modbus") or ""  # the kind whose register map is read (floorops.kinds)
+        by_port = {(d.port, d.unit_id): d.id for d in site.devices_of(self.kind)}
         self.device_ids = {u: by_port.get((self.bus, u), f"{self.bus}-unit{u}") for u in units}
         self.failures = {u: 0 for u in units}
         self.online: dict[int, bool | None] = {u: None for u in units}
@@ -58,7 +59,7 @@ class ModbusBusPoller(threading.Thread):
         log.debug("modbus poll failed", extra={"device_id": self.device_ids[unit], "error": error})
         if self.failures[unit] >= contract.OFFLINE_AFTER_FAILED_POLLS and self.online[unit] is not False:
             self.online[unit] = False
-            self.put(Liveness("charger", self.device_ids[unit], "offline", now_ms, f"modbus:{self.bus}/{unit}"))
+            self.put(Liveness(self.kind, self.device_ids[unit], "offline", now_ms, f"modbus:{self.bus}/{unit}"))
 
     def poll_unit(self, client: ModbusSerialClient, unit: int) -> None:
         device_id = self.device_ids[unit]
@@ -77,7 +78,7 @@ class ModbusBusPoller(threading.Thread):
         self.failures[unit] = 0
         if self.online[unit] is not True:
             self.online[unit] = True
-            self.put(Liveness("charger", device_id, "online", now_ms, f"modbus:{self.bus}/{unit}"))
+            self.put(Liveness(self.kind, device_id, "online", now_ms, f"modbus:{self.bus}/{unit}"))
         self.put(ModbusRead(self.bus, unit, device_id, header, slot_regs, now_ms))
 
     def run(self) -> None:

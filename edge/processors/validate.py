@@ -44,17 +44,19 @@ def from_mqtt(topic: str, payload: bytes, site_id: str, hash_mac: HashMac, kinds
     return DeviceMessage(t.kind, t.device_id, t.channel, ts, seq, body, sightings)
 
 
-def from_probe_line(line: bytes, hash_mac: HashMac) -> DeviceMessage:
-    """A line from a USB probe (``$PRB`` sighting or ``$HBT`` heartbeat), CR LF already removed."""
+def from_probe_line(line: bytes, hash_mac: HashMac, kind: str) -> DeviceMessage:
+    """A line from a USB probe (``$PRB`` sighting or ``$HBT`` heartbeat), CR LF already removed; ``kind``
+    is the kind read over serial (``KindRegistry.reader``)."""
     parsed = contract.parse_probe_line(line)
     if isinstance(parsed, contract.ProbeSighting):
         s = _hashed(parsed.mac, parsed.ts, parsed.rssi, hash_mac, parsed.channel)
-        return DeviceMessage("wifi_probe", parsed.probe_id, "telemetry", parsed.ts, None, {}, [s])
-    return DeviceMessage("wifi_probe", parsed.probe_id, "heartbeat", parsed.ts, None, {"uptime_s": parsed.uptime_s})
+        return DeviceMessage(kind, parsed.probe_id, "telemetry", parsed.ts, None, {}, [s])
+    return DeviceMessage(kind, parsed.probe_id, "heartbeat", parsed.ts, None, {"uptime_s": parsed.uptime_s})
 
 
-def from_modbus(device_id: str, header: list[int], slot_regs: list[int], ts_ms: int) -> DeviceMessage:
-    """A charging station's holding registers 0..3 and its slot block (10 .. 10+10*(N-1)+7)."""
+def from_modbus(device_id: str, header: list[int], slot_regs: list[int], ts_ms: int, kind: str) -> DeviceMessage:
+    """A charging station's holding registers 0..3 and its slot block (10 .. 10+10*(N-1)+7); ``kind`` is the
+    kind read over Modbus (``KindRegistry.reader``)."""
     if len(header) < 4:
         raise ContractError("bad_registers", f"station header has {len(header)} registers (expected 4)")
     firmware, n_slots, status, temp_raw = header[:4]
@@ -96,5 +98,5 @@ def from_modbus(device_id: str, header: list[int], slot_regs: list[int], ts_ms: 
             "minutes_docked": minutes,
         })
     # Polled, not sent: the edge numbers the polls so that the hub can deduplicate them.
-    return DeviceMessage("charger", device_id, "telemetry", ts_ms, ts_ms % contract.SEQ_MODULUS,
+    return DeviceMessage(kind, device_id, "telemetry", ts_ms, ts_ms % contract.SEQ_MODULUS,
                          {"station": station, "slots": slots})

@@ -10,13 +10,15 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from types import MappingProxyType
+from typing import Any, Callable, Mapping, Protocol
 
 import numpy as np
 
-from firmware_sim.faults import check_fault
+from firmware_sim.devices.hearing import Hearing
+from firmware_sim.faults import NO_FAULTS, FaultCatalog, FaultSpec
 from floorops import contract
-from floorops.kinds import BUILTIN
+from floorops.kinds import BUILTIN, DeviceKind
 from floorops.site import Device
 from floorops.topics import device_topic
 
@@ -45,7 +47,8 @@ class ActiveFault:
 
 
 class DeviceSim:
-    """A device's identity, fault state and deterministic random stream."""
+    """A device's identity, fault state and deterministic random stream. The engine gives it its kind's
+    declaration and the fault catalogue (``declaration``, ``catalog``) when it builds it."""
 
     period_ms: int = 30_000
 
@@ -61,6 +64,9 @@ class DeviceSim:
         self.unsent = 0  # messages lost on the device because it had no connection (the seq is used up)
         # When the technician will clear a fault the device raised itself (set by the engine).
         self.repair_due: Callable[[int], int | None] = lambda now_ms: None
+        # What the device's messages are checked against (a simulator bug if one fails), and its faults.
+        self.declaration: DeviceKind | None = BUILTIN.get(device.kind) if device.kind in BUILTIN else None
+        self.catalog: FaultCatalog = NO_FAULTS
 
     @property
     def id(self) -> str:
@@ -77,7 +83,7 @@ class DeviceSim:
 
     def inject(self, name: str, now_ms: int, repair_ms: int | None) -> None:
         """Start a fault (persistent) or arm one (bad input); ``clear`` repairs everything."""
-        spec = check_fault(name, self.device.kind, self.transport)
+        spec = self.catalog.check(name, self.device.kind, self.transport)
         if spec is None:
             for f in list(self.faults):
                 self.clear(f, now_ms)
@@ -161,14 +167,16 @@ class MqttDeviceSim(DeviceSim):
             return
         msg = self._header(now_ms) | body
         payload = json.dumps(msg, separators=(",", ":")).encode()
-        BUILTIN.get(self.device.kind).validate("event", msg)  # a simulator bug if this raises
+        if self.declaration is not None:
+            self.declaration.validate("event", msg)  # a simulator bug if this raises
         self._publish("event", payload, 1)
 
     def send_telemetry(self, now_ms: int, body: dict[str, Any]) -> None:
         if not self.powered:
             return
         msg = self._header(now_ms) | body
-        BUILTIN.get(self.device.kind).validate("telemetry", msg)
+        if self.declaration is not None:
+            self.declaration.validate("telemetry", msg)
         bad = self.pending.pop(0) if self.pending else None
         if bad is not None:
             log.info("bad input", extra={"device": self.id, "fault": bad})
@@ -190,6 +198,29 @@ class MqttDeviceSim(DeviceSim):
         if self._held is not None:
             held, self._held = self._held, None
             self._publish("telemetry", held, self.telemetry_qos)
+
+
+# The simulated device of one transport: (device, site id, its rng, the emitter, what a probe there hears).
+DeviceFactory = Callable[[Device, str, np.random.Generator, Emitter, Hearing], DeviceSim]
+
+
+def plain(cls: Callable[[Device, str, np.random.Generator, Emitter], DeviceSim]) -> DeviceFactory:
+    """The factory of a device class that hears no phones (all but the probes)."""
+    return lambda device, site_id, rng, emitter, hearing: cls(device, site_id, rng, emitter)
+
+
+@dataclass(frozen=True)
+class SimModel:
+    """The simulator's model of one kind, its one registration (``SIM`` in firmware_sim/devices/<kind>.py,
+    or beside a plugin's ``KIND``): the simulated device on each transport, and the kind's own faults
+    (firmware_sim.faults adds the generic ones)."""
+
+    kind: str
+    models: Mapping[str, DeviceFactory]
+    faults: tuple[FaultSpec, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "models", MappingProxyType(dict(self.models)))
 
 
 def _spoil(msg: dict[str, Any], how: str) -> dict[str, Any]:

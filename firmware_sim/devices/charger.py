@@ -8,12 +8,15 @@ batteries charging (about three hours from empty), temperatures, and faults.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 import numpy as np
 
-from firmware_sim.devices.base import DeviceSim, Emitter
+from firmware_sim.devices.base import DeviceSim, Emitter, SimModel, plain
+from firmware_sim.faults import FaultSpec
 from floorops import contract
 from floorops.contract import SLOT_FAULTS, SLOT_STATES
+from floorops.kinds.charger import KIND
 from floorops.site import Device
 
 FIRMWARE_VERSION = 203  # 2.03
@@ -160,3 +163,15 @@ class ChargerSim(DeviceSim):
                 s.fault, min(s.minutes_docked, 65535) if s.state != EMPTY else 0, 0,
             ]
         return regs
+
+
+SIM: Final = SimModel(KIND.name, {"modbus": plain(ChargerSim)}, faults=(
+    FaultSpec("over_temperature", True, 1, "station over-temperature; charging stops"),
+    FaultSpec("over_current", True, 1, "a slot draws too much current and trips"),
+    FaultSpec("ground_fault", True, 1, "station ground fault; charging stops"),
+    FaultSpec("fan_fault", True, 1, "station fan failed; temperature creeps up"),
+    # Not a fault of the device but a rush on its stock: only by hand (weight 0), to see the low-stock alarm.
+    FaultSpec("take_all", True, 0, "every chair is taken at once; none is returned here until cleared"),
+    FaultSpec("bad_crc", False, 1, "next Modbus answer has a CRC error"),
+    FaultSpec("truncated_frame", False, 1, "next Modbus answer is cut short"),
+))

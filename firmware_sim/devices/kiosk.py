@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 import numpy as np
 
-from firmware_sim.devices.base import Emitter, MqttDeviceSim
+from firmware_sim.devices.base import Emitter, MqttDeviceSim, SimModel, plain
+from firmware_sim.faults import FaultSpec
+from floorops.kinds.kiosk import KIND
 from floorops.site import Device
 
 PAPER_PER_RECEIPT = 0.25  # percent of a roll
@@ -107,3 +111,12 @@ class KioskSim(MqttDeviceSim):
             self.send_event(now_ms, {"event": "reboot"})
         if name in STATE_OF_FAULT:
             self.send_event(now_ms, {"event": "fault_cleared", "fault": name})
+
+
+SIM: Final = SimModel(KIND.name, {"mqtt": plain(KioskSim)}, faults=(
+    FaultSpec("card_jam", True, 3, "card reader jammed; card payments fail"),
+    FaultSpec("app_hang", True, 2, "kiosk application hung: slow, every transaction fails"),
+    FaultSpec("app_crash", True, 1, "kiosk application crashed; no transactions"),
+    FaultSpec("paper_out", True, 2, "receipt printer out of paper"),
+    FaultSpec("printer_jam", True, 2, "receipt printer jammed"),
+))

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 
-from firmware_sim.devices.base import Emitter, MqttDeviceSim
+from firmware_sim.devices.base import Emitter, MqttDeviceSim, SimModel, plain
+from firmware_sim.faults import FaultSpec
 from firmware_sim.patients import QueueEvent
 from floorops.contract import ContractError
 from floorops.downlink import command_fields, parse_command
+from floorops.kinds.queue_screen import KIND
 from floorops.site import Device
 
 log = logging.getLogger(__name__)
@@ -92,3 +94,10 @@ class QueueScreenSim(MqttDeviceSim):
         super().on_clear(name, now_ms)
         if name == "display_fault":
             self.send_event(now_ms, {"event": "display_recovered", "queue": self.device.queue})
+
+
+SIM: Final = SimModel(KIND.name, {"mqtt": plain(QueueScreenSim)}, faults=(
+    FaultSpec("display_fault", True, 2, "calling display panel fault"),
+    # Weight 0: only by hand (inject).
+    FaultSpec("no_ack", True, 0, "screen shows the hub's commands but never acknowledges them"),
+))

@@ -4,10 +4,13 @@ makes nearly every press a dissatisfied one, to see the zone's score fall and th
 
 from __future__ import annotations
 
+from typing import Final
+
 import numpy as np
 
-from firmware_sim.devices.base import Emitter, MqttDeviceSim
-from floorops.kinds.satisfaction_terminal import BUTTONS, POINTS, PRESS
+from firmware_sim.devices.base import Emitter, MqttDeviceSim, SimModel, plain
+from firmware_sim.faults import FaultSpec
+from floorops.kinds.satisfaction_terminal import BUTTONS, KIND, POINTS, PRESS
 from floorops.site import Device
 
 PRESS_SHARE = 0.12  # of the people entering the zone, those who press a button on their way out
@@ -52,3 +55,9 @@ class SatisfactionTerminalSim(MqttDeviceSim):
     def tick(self, now_ms: int) -> None:
         self.battery_pct = max(5.0, self.battery_pct - 0.001)
         self.send_telemetry(now_ms, {"presses": self.presses, "battery_pct": round(self.battery_pct, 1)})
+
+
+SIM: Final = SimModel(KIND.name, {"mqtt": plain(SatisfactionTerminalSim)}, faults=(
+    FaultSpec("bad_mood", True, 0,
+              "patients at the terminal are unhappy: nearly every press is dissatisfied (low scores)"),
+))

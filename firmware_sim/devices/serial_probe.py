@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from firmware_sim.devices.base import DeviceSim, Emitter
-from firmware_sim.devices.wifi_probe import Hearing
+from firmware_sim.devices.hearing import Hearing
 from floorops import contract
 from floorops.site import Device
 

@@ -1,53 +1,18 @@
-"""Wi-Fi probe-request sensors: which phones a probe hears, and the networked (MQTT) probe.
-
-Phones send probe requests every half-minute or so; a probe hears those of the phones in its zone
-(RSSI around -62 dBm) and, faintly, some phones in other zones of the same floor (below -85 dBm, what
-the edge's RSSI threshold is for).
-"""
+"""Wi-Fi probe-request sensors: the networked (MQTT) probe, and the kind's registration with the
+simulator (its USB serial model is firmware_sim.devices.serial_probe; what probes hear, .hearing)."""
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Final
 
 import numpy as np
 
-from firmware_sim.devices.base import Emitter, MqttDeviceSim
+from firmware_sim.devices.base import Emitter, MqttDeviceSim, SimModel
+from firmware_sim.devices.hearing import Hearing
+from firmware_sim.devices.serial_probe import SerialProbeSim
+from firmware_sim.faults import POWER_LOSS, FaultSpec
+from floorops.kinds.wifi_probe import KIND
 from floorops.site import Device
-
-PROBE_REQUEST_EVERY_S = 40.0
-BLEED_SHARE = 0.03
-
-PhoneLookup = Callable[[str], list[str]]  # zone -> MACs of the phones there
-
-
-class Hearing:
-    """What a probe in ``zone`` hears between two instants, from the patients' phones."""
-
-    def __init__(self, zone: str, neighbours: list[str], phones_in: PhoneLookup) -> None:
-        self.zone = zone
-        self.neighbours = neighbours
-        self.phones_in = phones_in
-
-    def sightings(self, t0_ms: int, t1_ms: int, rng: np.random.Generator) -> list[tuple[str, int, int]]:
-        """(mac, rssi, ts) sorted by time."""
-        span = max(1, t1_ms - t0_ms)
-        p = 1.0 - float(np.exp(-span / 1000.0 / PROBE_REQUEST_EVERY_S))
-        out: list[tuple[str, int, int]] = []
-        near = self.phones_in(self.zone)
-        if near:
-            heard = rng.random(len(near)) < p
-            rssi = np.clip(rng.normal(-62, 9, len(near)), -84, -30).astype(int)
-            ts = t0_ms + rng.integers(0, span, len(near))
-            out.extend((m, int(r), int(t)) for m, h, r, t in zip(near, heard, rssi, ts) if h)
-        far = [m for z in self.neighbours for m in self.phones_in(z)]
-        if far:
-            heard = rng.random(len(far)) < p * BLEED_SHARE
-            rssi = rng.integers(-95, -85, len(far))
-            ts = t0_ms + rng.integers(0, span, len(far))
-            out.extend((m, int(r), int(t)) for m, h, r, t in zip(far, heard, rssi, ts) if h)
-        out.sort(key=lambda s: s[2])
-        return out
-
 
 class WifiProbeSim(MqttDeviceSim):
     """Networked probe: a batch of sightings every 5 s over MQTT, at QoS 0 (no broker queues raw MACs)."""
@@ -69,3 +34,13 @@ class WifiProbeSim(MqttDeviceSim):
         skew = self.clock(now_ms) - now_ms
         found = self.hearing.sightings(t0, now_ms, self.rng)
         self.send_telemetry(now_ms, {"sightings": [{"mac": m, "rssi": r, "ts": t + skew} for m, r, t in found]})
+
+
+SIM: Final = SimModel(KIND.name, {"mqtt": WifiProbeSim, "serial": SerialProbeSim}, faults=(
+    POWER_LOSS,  # placed before probe_offline: random faults draw by position (firmware_sim.faults)
+    FaultSpec("probe_offline", True, 1, "probe stops reporting"),
+    FaultSpec("bad_checksum", False, 1, "next line has a wrong checksum", ("serial",)),
+    FaultSpec("line_noise", False, 1, "garbage bytes on the line", ("serial",)),
+    FaultSpec("long_line", False, 1, "a line longer than 256 bytes", ("serial",)),
+    FaultSpec("bad_fields", False, 1, "next line has a wrong field count", ("serial",)),
+))

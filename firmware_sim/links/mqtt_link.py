@@ -20,7 +20,6 @@ import paho.mqtt.client as mqtt
 
 from firmware_sim.devices.base import FIRMWARE
 from floorops import contract
-from floorops.dynsec import COMMANDED_KINDS
 from floorops.mqtt_client import Endpoint, configure
 from floorops.topics import command_topic, device_topic
 
@@ -55,11 +54,13 @@ class DeviceConnection:
     """A device's MQTT session; ``power_off`` kills it without DISCONNECT."""
 
     def __init__(self, device_id: str, kind: str, site_id: str, creds: dict[str, Any], host: str, port: int,
-                 keepalive_s: int, now_ms: Callable[[], int], cafile: str = "", inbox: Inbox | None = None) -> None:
+                 keepalive_s: int, now_ms: Callable[[], int], cafile: str = "", inbox: Inbox | None = None,
+                 commanded: bool = False) -> None:
         self.device_id = device_id
         self.cafile = cafile  # TLS trusting this CA; empty: plain MQTT
-        # A commanded kind (queue screen) reads its own command topic, with its own account (floorops.dynsec).
-        self.command_topic = command_topic(site_id, kind, device_id) if kind in COMMANDED_KINDS else ""
+        # A commanded kind (DeviceKind.commanded, a queue screen) reads its own command topic, with its own
+        # account (floorops.dynsec).
+        self.command_topic = command_topic(site_id, kind, device_id) if commanded else ""
         self.inbox = inbox
         self.host, self.port, self.keepalive_s = host, port, keepalive_s
         self.creds = creds
@@ -160,16 +161,17 @@ class MqttLink:
         self.now_ms = now_ms
         self.connections: dict[str, DeviceConnection] = {}
         self.missing: set[str] = set()
-        self.kinds: dict[str, str] = {}
+        self.kinds: dict[str, tuple[str, bool]] = {}  # device id -> its kind, and whether it takes commands
         self.inbox: Inbox = collections.deque(maxlen=10_000)
 
-    def register(self, device_id: str, kind: str) -> None:
-        self.kinds[device_id] = kind
+    def register(self, device_id: str, kind: str, commanded: bool = False) -> None:
+        self.kinds[device_id] = (kind, commanded)
 
     def power(self, device_id: str, on: bool, ts_ms: int) -> None:
-        kind = self.kinds.get(device_id)
-        if kind is None:
+        registered = self.kinds.get(device_id)
+        if registered is None:
             return  # not a networked device
+        kind, commanded = registered
         if not on:
             conn = self.connections.pop(device_id, None)
             if conn is not None:
@@ -186,7 +188,7 @@ class MqttLink:
         if device_id in self.connections:
             return
         conn = DeviceConnection(device_id, kind, self.site_id, creds, self.host, self.port, self.keepalive_s,
-                                self.now_ms, cafile=self.cafile, inbox=self.inbox)
+                                self.now_ms, cafile=self.cafile, inbox=self.inbox, commanded=commanded)
         self.connections[device_id] = conn
         conn.power_on(ts_ms)
 

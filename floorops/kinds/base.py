@@ -11,17 +11,39 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol
 
 from floorops.messages import DeviceMessage
 from floorops.contract import CHANNELS, ContractError, decode_json, header, status_fields
 from floorops.topics import DeviceTopic, parse_device_topic
 
 TRANSPORTS = ("mqtt", "serial", "modbus")
+# The transports whose wire format is one kind's own (the probe's serial line, the charger's register map): the
+# edge has one decoder for each, so at most one kind of an installation may declare each of them.
+OWN_FORMAT_TRANSPORTS = ("serial", "modbus")
 # The payload's own fields, checked and normalised (the header is checked for every kind).
 Validator = Callable[[dict[str, Any]], dict[str, Any]]
 # A valid telemetry message -> InfluxDB line protocol lines, given the point's tags and time (ns).
 TelemetryLines = Callable[[DeviceMessage, dict[str, str], int], list[str]]
+
+
+class DeviceFields(Protocol):
+    """The fields of a site file's device entry (floorops.site.Device) a kind's check may read."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def queue(self) -> str: ...
+    @property
+    def unit_id(self) -> int: ...
+    @property
+    def slots(self) -> int: ...
+    @property
+    def port(self) -> str: ...
+
+
+# The kind's own checks of a device entry, given the ids of the site's queues: what is wrong, or None.
+DeviceCheck = Callable[[DeviceFields, frozenset[str]], "str | None"]
 
 
 class KindError(ValueError):
@@ -48,6 +70,10 @@ class DeviceKind:
     telemetry_qos: int = 1
     # Points that show a device gone silent on dashboards, given its tags and the time (ns); none by default.
     offline_lines: Callable[[dict[str, str], int], list[str]] | None = None
+    # Reads commands from the hub (floorops.downlink): the device may subscribe to its own command topic.
+    commanded: bool = False
+    # Checks of a device entry's kind-specific fields when the site file is loaded (floorops.site).
+    check_device: DeviceCheck | None = None
 
     def __post_init__(self) -> None:
         if not self.name.isidentifier() or not self.name.islower():
@@ -81,7 +107,7 @@ class DeviceKind:
 class KindRegistry:
     """The kinds one installation knows, in declaration order (the built-in kinds, then plugins)."""
 
-    def __init__(self, kinds: Iterable[DeviceKind]) -> None:
+    def __init__(self, kinds: Iterable[DeviceKind], modules: Mapping[str, str] | None = None) -> None:
         self._by_name: dict[str, DeviceKind] = {}
         for k in kinds:
             if k.name in self._by_name:
@@ -89,6 +115,15 @@ class KindRegistry:
             self._by_name[k.name] = k
         self.names: tuple[str, ...] = tuple(self._by_name)
         self.mqtt_names: tuple[str, ...] = tuple(k.name for k in self if "mqtt" in k.transports)
+        self.commanded_names: tuple[str, ...] = tuple(k.name for k in self if k.commanded)
+        self._reader: dict[str, str] = {}
+        for k in self:
+            for t in k.transports:
+                if t in OWN_FORMAT_TRANSPORTS and self._reader.setdefault(t, k.name) != k.name:
+                    raise KindError(f"kind {k.name}: {t} is already {self._reader[t]}'s (the edge reads one "
+                                    f"kind over {t})")
+        # The module that declared each plugin kind (a plugin may declare the kind's other parts beside it).
+        self.modules: Mapping[str, str] = MappingProxyType(dict(modules or {}))
 
     def __iter__(self) -> Iterator[DeviceKind]:
         return iter(self._by_name.values())
@@ -103,9 +138,18 @@ class KindRegistry:
         """The kind called ``name``; KeyError if there is none."""
         return self._by_name[name]
 
+    def reader(self, transport: str) -> str | None:
+        """The kind read over ``transport`` when its wire format is one kind's own (serial, Modbus); None
+        if no kind is."""
+        if transport not in OWN_FORMAT_TRANSPORTS:
+            raise KindError(f"{transport!r} is not one of {', '.join(OWN_FORMAT_TRANSPORTS)}")
+        return self._reader.get(transport)
+
     def with_plugins(self, modules: Iterable[str]) -> KindRegistry:
         """These kinds plus each plugin module's ``KIND`` (imported by its dotted name)."""
-        return KindRegistry([*self, *(plugin_kind(m) for m in modules)])
+        plugins = {m: plugin_kind(m) for m in modules}
+        return KindRegistry([*self, *plugins.values()],
+                            {**self.modules, **{k.name: m for m, k in plugins.items()}})
 
     def validate_message(self, topic: str, payload: bytes) -> tuple[DeviceTopic, dict[str, Any]]:
         """Topic and raw bytes of a device message in; parsed topic and validated payload out."""

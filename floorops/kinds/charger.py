@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Final
 
+from floorops.contract import MAX_SLOTS
 from floorops.influx import line
-from floorops.kinds.base import DeviceKind
+from floorops.kinds.base import DeviceFields, DeviceKind
 from floorops.messages import DeviceMessage
 
 STATION_FIELDS: Final = ("status_bits", "mains_ok", "over_temperature", "ground_fault", "fan_fault", "temperature_c")
@@ -27,9 +28,16 @@ def offline_lines(tags: dict[str, str], t: int) -> list[str]:
     return [line("charger_station", tags, {"online": False}, t)]
 
 
+def check_device(d: DeviceFields, queues: frozenset[str]) -> str | None:
+    """A station answers at a Modbus unit id and has a known number of slots."""
+    return None if 1 <= d.unit_id <= 247 and 1 <= d.slots <= MAX_SLOTS else \
+        f"chargers need unit_id 1..247 and slots 1..{MAX_SLOTS}"
+
+
 # Its messages are made by the edge from Modbus reads (edge.processors.validate.from_modbus), not sent by
 # the device: no MQTT validators, and no device seq.
 KIND: Final = DeviceKind(
     "charger", ("modbus",), lines, history_measurement="charger_station", offline_after_s=60.0,
     rules=("charger", "wheelchairs"), device_seq=False, offline_lines=offline_lines,
+    check_device=check_device,
 )

@@ -6,7 +6,7 @@ from typing import Any, Final
 
 from floorops.contract import integer, number, text
 from floorops.influx import FieldValue, line
-from floorops.kinds.base import DeviceKind
+from floorops.kinds.base import DeviceFields, DeviceKind
 from floorops.messages import DeviceMessage
 
 EVENTS: Final = frozenset(
@@ -55,8 +55,14 @@ def lines(msg: DeviceMessage, tags: dict[str, str], t: int) -> list[str]:
     return [line(MEASUREMENT, {**tags, "queue": d["queue"]}, fields, t)]
 
 
+def check_device(d: DeviceFields, queues: frozenset[str]) -> str | None:
+    """A screen shows one queue of the site."""
+    return None if d.queue in queues else f"unknown queue {d.queue!r}"
+
+
 KIND: Final = DeviceKind(
     "queue_screen", ("mqtt",), lines, history_measurement=MEASUREMENT, offline_after_s=90.0,
     validators={"telemetry": telemetry, "event": event},
     readings=("waiting", "avg_wait_s", "counters_open"), rules=("display", "waits"),
+    commanded=True, check_device=check_device,
 )

@@ -12,11 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from floorops.kinds import queue_screen
 from hub.clock import iso
 from hub.rules.base import Rule, RuleContext, RuleFamily, Setting, Signal
 
 RULE = "screen_command_unacked"
-KIND = "queue_screen"
+KIND = queue_screen.KIND.name
 
 
 @dataclass(frozen=True)

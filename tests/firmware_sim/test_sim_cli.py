@@ -15,6 +15,7 @@ from firmware_sim.load import load_history
 from floorops.config import Config, dump_toml
 from floorops.influx import query_sync
 from centre.services import InfluxServer
+from floorops.kinds import BUILTIN
 from floorops.site import Site
 
 
@@ -34,6 +35,13 @@ def test_faults_listing() -> None:
     listing = json.loads(out.stdout)
     assert listing["card_jam"]["devices"] == ["kiosk"] and listing["card_jam"]["persistent"] is True
     assert listing["bad_crc"]["persistent"] is False
+    assert listing["bad_checksum"]["devices"] == ["wifi_probe:serial"]  # a kind's fault on one of its transports
+    assert listing["power_loss"]["devices"] == list(BUILTIN.names)  # a generic fault: every simulated kind
+    assert set(listing) == {
+        "card_jam", "app_hang", "app_crash", "paper_out", "printer_jam", "display_fault", "over_temperature",
+        "over_current", "ground_fault", "fan_fault", "take_all", "power_loss", "probe_offline", "clock_skew", "no_ack",
+        "bad_mood", "malformed_json", "wrong_type", "out_of_range", "duplicate_seq", "out_of_order_seq",
+        "bad_checksum", "line_noise", "long_line", "bad_fields", "bad_crc", "truncated_frame"}
 
 
 def test_history_csv(tmp_path: Path, demo_site: Site) -> None:

@@ -7,7 +7,8 @@ import json
 import pytest
 
 from firmware_sim.engine import SimOptions, Simulation
-from firmware_sim.faults import CATALOG, UnknownFault, faults_for
+from firmware_sim.devices import simulated
+from firmware_sim.faults import UnknownFault
 from floorops.kinds import BUILTIN
 from floorops import contract
 from floorops.site import Site
@@ -15,6 +16,7 @@ from floorops.site import Site
 from .conftest import Recorder, local_ms
 
 MIN = 60_000
+SIMULATED = simulated(BUILTIN)
 
 
 def sim_for(site: Site, device: str, **kw) -> tuple[Simulation, Recorder]:
@@ -241,7 +243,8 @@ def test_take_all_empties_a_station_until_cleared(demo_site: Site) -> None:
 
 
 def test_take_all_is_never_a_random_fault() -> None:
-    assert CATALOG["take_all"].weight == 0 and CATALOG["take_all"].persistent
+    take_all = SIMULATED.faults.specs["take_all"]
+    assert take_all.weight == 0 and take_all.persistent
 
 
 def test_unknown_or_inapplicable_fault_is_refused(demo_site: Site) -> None:
@@ -255,10 +258,10 @@ def test_unknown_or_inapplicable_fault_is_refused(demo_site: Site) -> None:
 
 
 def test_every_fault_applies_to_some_device() -> None:
-    covered = {f.name for k, t in [("queue_screen", "mqtt"), ("kiosk", "mqtt"), ("wifi_probe", "mqtt"),
-                                   ("wifi_probe", "serial"), ("charger", "modbus"),
-                                   ("satisfaction_terminal", "mqtt")] for f in faults_for(k, t)}
-    assert covered == set(CATALOG)
+    assert set(SIMULATED.models) == set(BUILTIN.names)  # every built-in kind is simulated
+    covered = {f.name for kind, model in SIMULATED.models.items() for transport in model.models
+               for f in SIMULATED.faults.for_device(kind, transport)}
+    assert covered == set(SIMULATED.faults.specs)
 
 
 def test_the_imaging_area_takes_signage_unclear_as_a_whole(demo_site: Site) -> None:

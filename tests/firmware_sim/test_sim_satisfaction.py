@@ -9,7 +9,8 @@ import numpy as np
 
 from firmware_sim.devices.satisfaction_terminal import button_weights, expected_score
 from firmware_sim.engine import SimOptions, Simulation
-from firmware_sim.faults import UnknownFault, check_fault
+from firmware_sim.devices import simulated
+from firmware_sim.faults import UnknownFault
 from floorops.kinds import BUILTIN
 from floorops.kinds.satisfaction_terminal import BUTTONS, POINTS
 from floorops.site import Site
@@ -58,12 +59,12 @@ def test_terminals_press_with_the_flow_and_bad_mood_forces_low_scores(demo_site:
 
 
 def test_bad_mood_is_only_for_terminals_and_never_random() -> None:
-    assert check_fault("bad_mood", "satisfaction_terminal", "mqtt") is not None
+    faults = simulated(BUILTIN).faults
+    assert faults.check("bad_mood", "satisfaction_terminal", "mqtt") is not None
     try:
-        check_fault("bad_mood", "kiosk", "mqtt")
+        faults.check("bad_mood", "kiosk", "mqtt")
     except UnknownFault:
         pass
     else:
         raise AssertionError("bad_mood applied to a kiosk")
-    from firmware_sim.faults import CATALOG
-    assert CATALOG["bad_mood"].weight == 0
+    assert faults.specs["bad_mood"].weight == 0
