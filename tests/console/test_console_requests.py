@@ -156,6 +156,10 @@ def test_emergency_alert_withdrawn_offer_and_accept_from_the_notification(
 
     [offer] = live.call(hub.dispatch.list, "offered", "fm-zhang")
     assert offer["service_request"] == emergency["id"]
+    # The system notification is the worker's, with an Accept button; the withdrawn offer's one is closed.
+    shown = fm.evaluate("""async () => (await (await navigator.serviceWorker.ready).getNotifications())
+        .map((n) => ({ id: n.data && n.data.dispatchId, actions: n.actions.map((a) => a.action), title: n.title }))""")
+    assert shown == [{"id": offer["id"], "actions": ["accept"], "title": ALERT[lang]["emergency"]}]
     fm.evaluate("""async (id) => {
         const reg = await navigator.serviceWorker.ready;
         reg.active.postMessage({type: "dispatch.accept", dispatchId: id});

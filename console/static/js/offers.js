@@ -37,17 +37,19 @@ export class OfferAlert {
     toast(`${title} — ${body}`, urgent ? "bad" : "warn", urgent ? 15000 : 8000);
   }
 
-  /** With an "Accept" button through the service worker; else the page's own notification. */
+  /** With an "Accept" button through the service worker; else (no worker, or it may not show one) the
+   * page's own notification. */
   notify(title, body, d, urgent) {
     const worker = this.app.pager?.worker;
     const tag = `dispatch-${d?.id}`;
+    const page = () => this.app.notifier.notify(title, body, tag);
     if (worker && this.app.notifier.permission === "granted") {
       worker.showNotification(title, { body, tag, renotify: true, requireInteraction: true,
         vibrate: urgent ? URGENT_PATTERN : OFFER_PATTERN, data: { dispatchId: d.id },
-        actions: [{ action: "accept", title: this.app.i18n.t("dispatch.accept") }] }).catch(() => {});
+        actions: [{ action: "accept", title: this.app.i18n.t("dispatch.accept") }] }).catch(page);
       return;
     }
-    this.app.notifier.notify(title, body, tag);
+    page();
   }
 
   /** The service worker accepted from the notification: show it at once. */
