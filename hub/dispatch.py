@@ -145,13 +145,17 @@ class DispatchManager:
         taken = {(r["zone"], r["reason"]) for r in self.db.all(
             "SELECT zone, reason FROM dispatches WHERE service_request IS NULL "
             f"AND state IN ({','.join('?' * len(OPEN_STATES))})", OPEN_STATES)}
+        alarms = [a for a in self.db.all(
+            "SELECT id, type, zone, raised_at FROM alarms WHERE state != 'cleared' AND zone != '' "
+            "AND silenced_by IS NULL ORDER BY raised_at, id") if self.rules.rule(a["type"]).get("dispatch")]
+        ids = [a["id"] for a in alarms]
         done = {r["alarm_id"] for r in self.db.all(
-            "SELECT DISTINCT alarm_id FROM dispatches WHERE alarm_id IS NOT NULL AND state='completed'")}
+            f"SELECT DISTINCT alarm_id FROM dispatches WHERE alarm_id IN ({','.join('?' * len(ids))}) "
+            "AND state='completed'", ids)} if ids else set()
         jobs: dict[tuple[str, str], Job] = {}
-        for a in self.db.all("SELECT id, type, zone, raised_at FROM alarms WHERE state != 'cleared' AND zone != '' "
-                             "AND silenced_by IS NULL ORDER BY raised_at, id"):
+        for a in alarms:
             key = (a["zone"], a["type"])
-            if key in taken or key in jobs or a["id"] in done or not self.rules.rule(a["type"]).get("dispatch"):
+            if key in taken or key in jobs or a["id"] in done:
                 continue
             jobs[key] = Job(a["zone"], a["type"], DEVICE_PRIORITY, a["raised_at"], alarm_id=a["id"])
         return list(jobs.values())
