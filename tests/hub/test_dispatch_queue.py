@@ -16,6 +16,7 @@ import pytest
 
 from floorops.config import Config
 from hub.clock import ManualClock
+from hub import kpis
 from hub.core import Hub
 from hub.requests import RequestError
 from hub.rules.base import Signal
@@ -115,6 +116,19 @@ def test_an_emergency_withdraws_the_lowest_priority_unanswered_offer_never_an_ac
     hub.tick()
     again = offer_of(hub, "fm-zhang")
     assert again["service_request"] == assist["id"] and request_state(hub, assist["id"]) == "dispatched"
+
+
+def test_a_withdrawn_offer_counts_neither_as_answered_nor_as_expired(hub: Hub, clock: ManualClock) -> None:
+    raise_(hub, "assist", "reg_hall")  # Zhang holds it, unanswered
+    for zone, who in (("lab", "fm-wang"), ("lab", "fm-chen"), ("im_clinic", "fm-li")):
+        raise_(hub, "assist", zone)
+        answer(hub, offer_of(hub, who)["id"], "accept", who)
+    raise_(hub, "emergency", "entrance")  # withdraws Zhang's assist
+    clock.advance(46)
+    hub.tick()  # Zhang let the emergency expire; nobody else is free, so he is asked again
+    states = sorted(r["state"] for r in hub.db.all("SELECT state FROM dispatches"))
+    assert states == ["accepted"] * 3 + ["expired", "offered", "withdrawn"]
+    assert kpis.compute(hub)["dispatch_expired_share"] == 0.25  # 1 expired of 4 answered or expired
 
 
 def test_an_emergency_does_not_withdraw_another_emergency(hub: Hub) -> None:
