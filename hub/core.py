@@ -103,6 +103,7 @@ class Hub:
         self.tickets = TicketManager(db, self.bus, clock, self.rules, roster, self.tz, self.alarms)
         self.dispatch = DispatchManager(db, self.bus, clock, self.rules, roster, self.tz, self.alarms,
                                         floors={z.id: z.floor for z in site.zones})
+        self.dispatch.audit = self.audit  # a withdrawn offer leaves an audit line
         self.requests = RequestManager(db, self.bus, clock, self.tz, self.dispatch, self.tickets,
                                        {z.id for z in site.zones}, PERSON_ROLES)
         self.alarms.listeners.append(self._on_alarm_for_state)
@@ -639,7 +640,7 @@ class Hub:
                 self._raise_or_clear(crowding.evaluate(self._context(zone=z)))
                 self.state.touch_zone(z.id, shown=False)  # its crowd_since
             self.alarms.tick()
-            self.dispatch.tick()
+            self.dispatch.tick()  # expired offers marked, then all waiting work served by priority then age
             self.screens.plan()
             self.escalation.tick()  # notify branch: next steps and reminders
             for device_id in sorted(self.silences.maintenance_changes(  # notify branch: windows open and close

@@ -65,7 +65,8 @@ def compute(hub: Hub, day: dt.date | None = None) -> dict[str, Any]:
     accepted = [r["answered_at"] - first_offer[r["request_id"]] for r in disp if r["answered_at"] is not None
                 and r["state"] in ("accepted", "completed")]
     completed = [r["completed_at"] - first_offer[r["request_id"]] for r in disp if r["completed_at"] is not None]
-    finished = [r for r in disp if r["state"] != "offered"]
+    # A withdrawn offer (taken back for an emergency) was neither answered nor left to expire: not counted.
+    finished = [r for r in disp if r["state"] not in ("offered", "withdrawn")]
     expired = [r for r in finished if r["state"] == "expired"]
     waiting_now = sum(q.waiting for q in hub.state.queues.values())
     waits = [(q.avg_wait_s, q.waiting) for q in hub.state.queues.values() if q.at is not None]

@@ -7,8 +7,9 @@ ticket (hub.tickets), a complaint is answered and closed by the service desk.
 Each kind has a target (the seeds': emergency 3 min raise-to-arrival, work order answered in 30 min,
 complaint answered in 24 h or 48 h if complex) kept as editable settings (``REQUEST_SETTINGS`` below, the
 one home of them, stored in the ``settings`` table under ``requests``). A request is overdue when its
-target passed before it was answered. Jobs waiting for a free person are offered most urgent first, then
-oldest first. A complaint on the same zone and topic as one raised within ``repeat_window_days`` is
+target passed before it was answered. Jobs waiting for a free person wait in hub.dispatch's one queue
+(``waiting_jobs`` below), offered most urgent first, then oldest first; an emergency may go to anyone on
+shift and pre-empts an unanswered lower-priority offer, with its own shorter ``offer_timeout_s``. A complaint on the same zone and topic as one raised within ``repeat_window_days`` is
 escalated to the named manager (``escalate_to``).
 
 Personal data: only the optional phone number a complainant leaves for the closure notice. It is never
@@ -30,7 +31,7 @@ from zoneinfo import ZoneInfo
 
 from hub.clock import Clock, iso
 from hub.db import Database, inserted_id
-from hub.dispatch import DISPATCH_ROLES, DispatchManager
+from hub.dispatch import DISPATCH_ROLES, DispatchManager, Job
 from hub.events import EventBus
 from hub.roster import shift_bounds
 from hub.tickets import TicketManager
@@ -38,6 +39,8 @@ from hub.tickets import TicketManager
 log = logging.getLogger("hub.requests")
 
 KINDS = ("assist", "emergency", "work_order", "repair", "complaint")
+DISPATCHED = ("assist", "emergency", "work_order")  # the kinds someone is sent for (hub.dispatch)
+URGENT = ("emergency",)  # may go to anyone on shift, and pre-empt an unanswered lower-priority offer
 PUBLIC_KINDS = ("assist", "emergency", "complaint")  # what a patient may raise on a zone's QR page
 TOPICS = ("wait_time", "attitude", "environment", "billing", "facility", "other")
 STATES = ("open", "dispatched", "closed")
@@ -48,10 +51,13 @@ PHONE_RE = re.compile(r"^\+?[0-9]{6,15}$")
 # -- settings: the one grouped home of the request targets (editable: PUT /api/requests/settings) ----------
 # target_min: minutes from raise to the measured step; measure: "arrive" (someone is there), "accept"
 # (someone took it), "close" (answered and closed); priority: higher goes first (device jobs are
-# hub.dispatch.DEVICE_PRIORITY = 40); roles: roster roles the job is offered to ([] : not dispatched).
+# hub.dispatch.DEVICE_PRIORITY = 40); roles: roster roles the job is offered to ([] : not dispatched);
+# offer_timeout_s (emergency only): an unanswered offer goes to the next person after this long, instead of
+# the rules' dispatch.offer_timeout_s (180 s, the whole 3-minute target).
 REQUEST_SETTINGS: dict[str, Any] = {
     "kinds": {
-        "emergency": {"target_min": 3, "measure": "arrive", "priority": 100, "roles": ["floor_manager", "staff"]},
+        "emergency": {"target_min": 3, "measure": "arrive", "priority": 100, "roles": ["floor_manager", "staff"],
+                      "offer_timeout_s": 45},
         "assist": {"target_min": 15, "measure": "arrive", "priority": 60, "roles": ["floor_manager", "staff"]},
         "work_order": {"target_min": 30, "measure": "accept", "priority": 30, "roles": ["liaison"]},
         "repair": {"target_min": 30, "measure": "accept", "priority": 20, "roles": []},
@@ -102,7 +108,7 @@ def validate_settings(data: Any, roles: tuple[str, ...]) -> dict[str, Any]:
                     where = f"kinds.{kind}.{k}"
                     if k not in out["kinds"][kind]:
                         raise RequestError(f"unknown setting {where}")
-                    if k in ("target_min", "complex_target_min", "priority"):
+                    if k in ("target_min", "complex_target_min", "priority", "offer_timeout_s"):
                         if (v := _whole(v, 100_000)) is None:
                             raise RequestError(f"{where} must be an integer 1..100000")
                     elif k == "measure" and v not in MEASURES:
@@ -171,8 +177,8 @@ class RequestManager:
         self.dispatch, self.tickets, self.zones, self.roster_roles = dispatch, tickets, zones, roster_roles
         self.notifier: Notifier = OutboxOnly()
         self.settings = self._load()
-        self._apply_roles()
         dispatch.listeners.append(self.on_dispatch)
+        dispatch.sources.append(self.waiting_jobs)
 
     # -- settings ------------------------------------------------------------------------------------
 
@@ -186,16 +192,11 @@ class RequestManager:
             log.error("stored request settings invalid; using the defaults", extra={"error": str(exc)})
             return copy.deepcopy(REQUEST_SETTINGS)
 
-    def _apply_roles(self) -> None:
-        for kind, cfg in self.settings["kinds"].items():
-            self.dispatch.roles_of[kind] = tuple(cfg["roles"]) or DISPATCH_ROLES
-
     def set_settings(self, data: Any) -> dict[str, Any]:
         """Validate and store (inside the caller's unit of work); applies to requests raised from now on."""
         settings = validate_settings(data, self.roster_roles)
         self.db.execute("INSERT OR REPLACE INTO settings VALUES ('requests', ?)", (json.dumps(settings),))
         self.settings = settings
-        self._apply_roles()
         return settings
 
     def kind(self, kind: str) -> dict[str, Any]:
@@ -285,7 +286,7 @@ class RequestManager:
             ticket_id = self.tickets.open_manual(zone, detail or "manual repair request", raised_by or source)
             self.db.execute("UPDATE requests SET ticket_id=?, state='dispatched' WHERE id=?", (ticket_id, request_id))
         else:
-            self._serve(request_id)
+            self.dispatch.serve_waiting()  # the one queue: this request takes its place by priority and age
         return self._announce(request_id)
 
     def _check_repeat(self, request_id: int, zone: str, topic: str, now: float) -> None:
@@ -302,13 +303,19 @@ class RequestManager:
         self.bus.emit("request.escalated", {"id": request_id, "repeat_of": earlier["id"], "escalated_to": manager,
                                             "zone": zone, "topic": topic}, audience="")
 
-    def _serve(self, request_id: int) -> bool:
-        """Offer the request to the best free person; False when nobody is free (it waits)."""
-        r = self.get(request_id)
-        assert r is not None
-        cfg = self.kind(r["kind"])
-        roles = tuple(cfg["roles"]) or DISPATCH_ROLES
-        return self.dispatch.serve(request_id, r["zone"], r["kind"], r["priority"], roles) is not None
+    def waiting_jobs(self) -> builtins.list[Job]:
+        """Requests waiting for someone to go (open, no open dispatch): their place in hub.dispatch's queue."""
+        jobs = []
+        for r in self.db.all(
+                f"SELECT * FROM requests r WHERE state='open' AND kind IN ({','.join('?' * len(DISPATCHED))}) "
+                "AND NOT EXISTS (SELECT 1 FROM dispatches d WHERE d.service_request=r.id "
+                "AND d.state IN ('offered','accepted','arrived'))", DISPATCHED):
+            cfg = self.kind(r["kind"])
+            timeout = cfg.get("offer_timeout_s")
+            jobs.append(Job(r["zone"], r["kind"], r["priority"], r["raised_at"], service_request=r["id"],
+                            roles=tuple(cfg["roles"]) or DISPATCH_ROLES, anywhere=r["kind"] in URGENT,
+                            preempts=r["kind"] in URGENT, offer_timeout_s=float(timeout) if timeout else None))
+        return jobs
 
     # -- dispatch and ticket progress -----------------------------------------------------------------
 
@@ -331,19 +338,14 @@ class RequestManager:
         if d["state"] == "completed":
             state = "closed"
             answered = answered if answered is not None else now
-        if d["state"] in ("declined", "expired"):
+        if d["state"] in ("declined", "expired", "withdrawn"):
             state = "open"  # the next offer (in the same transaction) sets it back to dispatched
         self.db.execute("UPDATE requests SET state=?, answered_at=?, closed_at=? WHERE id=?",
                         (state, answered, now if state == "closed" else None, request_id))
         self._announce(request_id)
 
     def tick(self) -> None:
-        """Waiting requests offered again, most urgent first then oldest; repairs closed with their ticket."""
-        for r in self.db.all(
-                "SELECT id FROM requests r WHERE state='open' AND kind IN ('assist','emergency','work_order') "
-                "AND NOT EXISTS (SELECT 1 FROM dispatches d WHERE d.service_request=r.id "
-                "AND d.state IN ('offered','accepted','arrived')) ORDER BY priority DESC, raised_at, id"):
-            self._serve(r["id"])
+        """Repairs closed with their ticket (waiting requests are offered by hub.dispatch's tick)."""
         for r in self.db.all("SELECT r.id, t.state, t.accepted_at, t.resolved_at, t.resolved_by FROM requests r "
                              "JOIN tickets t ON t.id=r.ticket_id WHERE r.state != 'closed' AND "
                              "(t.accepted_at IS NOT NULL OR t.state='resolved')"):

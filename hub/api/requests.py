@@ -27,12 +27,13 @@ TILE = obj(open=INT, overdue=INT)
 _COUNT = {"type": "integer", "minimum": 1, "maximum": 100_000}
 _KIND_PROPERTIES: dict[str, Any] = {
     "target_min": _COUNT, "complex_target_min": _COUNT, "priority": _COUNT, "measure": enum(*MEASURES),
-    "roles": arr(enum(*PERSON_ROLES))}
+    "roles": arr(enum(*PERSON_ROLES)), "offer_timeout_s": _COUNT}
+_ONLY = {"complex_target_min": "complaint", "offer_timeout_s": "emergency"}  # settings of one kind only
 _KIND_SETTINGS = {"type": "object", "additionalProperties": False, "properties": _KIND_PROPERTIES}
 SETTINGS_BODY = {"type": "object", "additionalProperties": False, "properties": {
     "kinds": {"type": "object", "additionalProperties": False,
               "properties": {k: {**_KIND_SETTINGS, "properties": {n: v for n, v in _KIND_PROPERTIES.items()
-                                                                  if n != "complex_target_min" or k == "complaint"}}
+                                                                  if _ONLY.get(n, k) == k}}
                              for k in KINDS}},
     "night_shift": {"type": "string", "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9]-(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$"},
     "escalate_to": {"type": "string", "minLength": 1, "maxLength": 100},

@@ -22,7 +22,7 @@ TICKET_STATES = ("open", "accepted", "resolved")
 TICKET = obj(id=INT, alarm_id=INT, device_id=STR, fault=STR, severity=STR,
              state={"type": "string", "enum": list(TICKET_STATES)}, assignee=NSTR, opened_at=TIME,
              respond_due_at=TIME, due_at=TIME, accepted_at=TIME, resolved_at=TIME, resolution=NSTR, sla_breached=BOOL)
-DISPATCH_STATES = ("offered", "accepted", "arrived", "declined", "completed", "expired")
+DISPATCH_STATES = ("offered", "accepted", "arrived", "declined", "completed", "expired", "withdrawn")
 DISPATCH = obj(id=INT, request_id=INT, zone=STR, reason=STR, state={"type": "string", "enum": list(DISPATCH_STATES)},
                assignee=STR, created_at=TIME, expires_at=TIME, answered_at=TIME, arrived_at=TIME, completed_at=TIME,
                priority=INT, service_request={"type": ["integer", "null"]})

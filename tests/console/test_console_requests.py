@@ -97,3 +97,72 @@ def test_desk_emergency_and_qr_request_through_arrival(open_console: Callable[..
     work_the_offer(fm, clock, 600, lang)  # a slower arrival: the mean time to arrive goes up
     expect(desk.get_by_test_id("time-to-arrive")).not_to_have_text(first, timeout=5000)
     desk.screenshot(path=str(artifacts / f"requests-desk-{lang}.png"), full_page=True)
+
+
+ALERT = {
+    "en": {"emergency": "Emergency", "withdrawn": "Withdrawn", "toast": "Offer withdrawn"},
+    "zh": {"emergency": "紧急", "withdrawn": "已撤回", "toast": "派单已撤回"},
+}
+RECORD_VIBRATION = "window.__vibrations = []; navigator.vibrate = (p) => { window.__vibrations.push(p); return true; };"
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_emergency_alert_withdrawn_offer_and_accept_from_the_notification(
+        open_console: Callable[..., Console], live: LiveHub, lang: str, artifacts: Path) -> None:
+    """On the floor manager's phone: a routine offer rings and vibrates briefly; an emergency that pre-empts it
+    shows red with its own alert and a long vibration, the withdrawn offer shows as such, and the emergency is
+    accepted through the service worker (as the notification's "Accept" button does: a test cannot click a
+    system notification, so it asks the worker by message)."""
+    hub = live.ctx.hub
+    console = open_console(live.url, PHONE, locale="zh-CN" if lang == "zh" else "en-GB",
+                           permissions=["notifications"])
+    console.page.add_init_script(RECORD_VIBRATION)
+    fm = console.login("fm-zhang", PASSWORDS["fm-zhang"], lang=lang)
+    expect(fm.locator("#conn")).to_have_attribute("data-state", "live", timeout=10000)
+    expect(fm.locator("body")).to_have_attribute("data-page-worker", "ready", timeout=10000)
+
+    def raise_(kind: str, zone: str) -> dict[str, Any]:
+        def run() -> dict[str, Any]:
+            with hub.unit_of_work():
+                return hub.requests.raise_request(kind, zone, "console", "desk")
+        return live.call(run)
+
+    def accept_all_but_zhang() -> None:
+        with hub.unit_of_work():
+            for d in hub.dispatch.list("offered"):
+                if d["assignee"] != "fm-zhang":
+                    hub.dispatch.accept(d["id"], d["assignee"], "floor_manager")
+
+    raise_("assist", "reg_hall")
+    card = fm.get_by_test_id("dispatch")
+    expect(card).to_have_count(1, timeout=10000)
+    expect(card).to_have_attribute("data-urgent", "0")
+    fm.wait_for_function("window.__vibrations.length === 1")
+    assert fm.evaluate("window.__vibrations") == [[250, 100, 250]]
+    for zone in ("lab", "lab", "im_clinic"):  # Wang, Chen and Li take a job each: nobody else is free
+        raise_("assist", zone)
+        live.call(accept_all_but_zhang)
+
+    emergency = raise_("emergency", "entrance")  # Zhang's unanswered assist is withdrawn for it
+    expect(card).to_have_attribute("data-urgent", "1", timeout=10000)
+    expect(card.get_by_test_id("dispatch-urgent")).to_have_text(ALERT[lang]["emergency"])
+    fm.wait_for_function("window.__vibrations.length === 2")
+    assert fm.evaluate("window.__vibrations")[1] == [600, 200, 600, 200, 600, 200, 600]
+    expect(fm.locator("body")).to_have_attribute("data-sirens", "1", timeout=5000)
+    done = fm.locator('[data-testid="dispatch-done"][data-state="withdrawn"]')
+    expect(done).to_contain_text(ALERT[lang]["withdrawn"])
+    expect(fm.locator(".toast").filter(has_text=ALERT[lang]["toast"])).to_have_count(1)
+    console.shot(artifacts, f"dispatch-emergency-{lang}")
+
+    [offer] = live.call(hub.dispatch.list, "offered", "fm-zhang")
+    assert offer["service_request"] == emergency["id"]
+    # The system notification is the worker's, with an Accept button; the withdrawn offer's one is closed.
+    shown = fm.evaluate("""async () => (await (await navigator.serviceWorker.ready).getNotifications())
+        .map((n) => ({ id: n.data && n.data.dispatchId, actions: n.actions.map((a) => a.action), title: n.title }))""")
+    assert shown == [{"id": offer["id"], "actions": ["accept"], "title": ALERT[lang]["emergency"]}]
+    fm.evaluate("""async (id) => {
+        const reg = await navigator.serviceWorker.ready;
+        reg.active.postMessage({type: "dispatch.accept", dispatchId: id});
+    }""", offer["id"])
+    expect(card).to_have_attribute("data-state", "accepted", timeout=10000)
+    assert live.call(hub.dispatch.get, offer["id"])["state"] == "accepted"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from console import INDEX_HTML, STATIC_DIR
-from console.chime import RATE_HZ, chime_samples
+from console.chime import RATE_HZ, SOUNDS, chime_samples
 
 JS_FILES = sorted(STATIC_DIR.rglob("*.js"))
 TEXT_FILES = [p for p in STATIC_DIR.rglob("*") if p.suffix in {".js", ".css", ".html", ".json", ".svg"}]
@@ -99,13 +99,16 @@ def test_console_knows_the_hubs_resolution_codes_and_alarm_types() -> None:
     assert not [a for a in alarm_types if f"fault.{a}" not in en]
 
 
-def test_chime_is_a_short_audible_wav_that_regenerates_identically(tmp_path: Path) -> None:
-    shipped = STATIC_DIR / "sounds" / "offer.wav"
+@pytest.mark.parametrize("sound", ["offer", "emergency"])
+def test_chime_is_a_short_audible_wav_that_regenerates_identically(tmp_path: Path, sound: str) -> None:
+    shipped = STATIC_DIR / "sounds" / f"{sound}.wav"
     with wave.open(str(shipped)) as w:
         assert (w.getnchannels(), w.getsampwidth(), w.getframerate()) == (1, 2, RATE_HZ)
         seconds = w.getnframes() / w.getframerate()
     assert 0.3 < seconds < 1.5
-    samples = chime_samples()
+    samples = chime_samples(notes=SOUNDS[sound])
     assert max(abs(s) for s in samples) > 8000, "chime is too quiet to hear on a busy floor"
     from console.chime import write_chime
-    assert write_chime(tmp_path / "offer.wav").read_bytes() == shipped.read_bytes()
+    assert write_chime(tmp_path / f"{sound}.wav", sound).read_bytes() == shipped.read_bytes()
+    if sound == "emergency":  # not the routine chime: an emergency must sound different
+        assert shipped.read_bytes() != (STATIC_DIR / "sounds" / "offer.wav").read_bytes()

@@ -101,8 +101,10 @@ def test_staff_chosen_by_availability_then_closeness_then_load(live: LiveHub, cl
 def test_waiting_jobs_served_by_priority_then_age(live: LiveHub, clock: ManualClock) -> None:
     desk, zhang = token(live, "desk"), token(live, "fm-zhang")
     hub = live.ctx.hub
-    for zone in ("reg_hall", "lab", "pharmacy"):  # Zhang, Wang, Chen busy
+    for zone in ("reg_hall", "lab", "pharmacy", "im_clinic"):  # Zhang, Wang, Chen, Li offered a job ...
         http(live.url + "/api/requests", "POST", {"kind": "assist", "zone": zone}, token=desk)
+    for offer in live.call(hub.dispatch.list, "offered"):  # ... and took it: nothing left to pre-empt
+        assert live.call(hub.dispatch.accept, offer["id"], offer["assignee"], "floor_manager")["state"] == "accepted"
     clock.advance(1)
     _, older = http(live.url + "/api/requests", "POST", {"kind": "assist", "zone": "reg_hall"}, token=desk)
     clock.advance(1)
@@ -110,12 +112,43 @@ def test_waiting_jobs_served_by_priority_then_age(live: LiveHub, clock: ManualCl
     assert older["state"] == emergency["state"] == "open"
     status, listed = http(live.url + "/api/requests?state=open", token=desk)
     assert [r["id"] for r in listed] == [emergency["id"], older["id"]]  # most urgent first
-    [first] = mine(live, zhang)
-    act(live, first["id"], "accept", zhang)
+    [first] = [d for d in live.call(hub.dispatch.list, "accepted") if d["assignee"] == "fm-zhang"]
     act(live, first["id"], "complete", zhang)
     live.call(hub.tick)
     [offer] = mine(live, zhang)
     assert offer["service_request"] == emergency["id"]  # the newer emergency before the older assist
+
+
+def test_emergency_preempts_an_unanswered_assist_offer_and_is_accepted(live: LiveHub, clock: ManualClock) -> None:
+    desk, zhang, admin = token(live, "desk"), token(live, "fm-zhang"), token(live, "admin")
+    hub = live.ctx.hub
+    _, assist = http(live.url + "/api/requests", "POST", {"kind": "assist", "zone": "reg_hall"}, token=desk)
+    [held] = mine(live, zhang)  # Zhang is offered an assist and has not answered yet
+    assert held["service_request"] == assist["id"]
+    for zone in ("lab", "lab", "im_clinic"):  # Wang, Chen (elastic), Li take theirs
+        http(live.url + "/api/requests", "POST", {"kind": "assist", "zone": zone}, token=desk)
+        [offer] = [d for d in live.call(hub.dispatch.list, "offered") if d["assignee"] != "fm-zhang"]
+        live.call(hub.dispatch.accept, offer["id"], offer["assignee"], "floor_manager")
+    clock.advance(30)
+    status, emergency = http(live.url + "/api/requests", "POST", {"kind": "emergency", "zone": "entrance"},
+                             token=desk)
+    assert status == 201 and emergency["state"] == "dispatched"
+    [offer] = mine(live, zhang)
+    assert offer["service_request"] == emergency["id"] and offer["priority"] == 100
+    status, gone = http(live.url + "/api/dispatches?state=withdrawn", token=zhang)
+    assert status == 200 and [d["id"] for d in gone] == [held["id"]]
+    assert act(live, held["id"], "accept", zhang)[0] == 409  # a withdrawn offer cannot be taken any more
+    _, waiting = http(live.url + "/api/requests?state=open", token=desk)
+    assert [r["id"] for r in waiting] == [assist["id"]]
+    clock.advance(20)
+    status, body = act(live, offer["id"], "accept", zhang)
+    assert status == 200 and body["state"] == "accepted"
+    clock.advance(60)
+    assert act(live, offer["id"], "arrive", zhang)[1]["state"] == "arrived"
+    _, audit = http(live.url + "/api/audit", token=admin)
+    assert any(a["action"] == "dispatch.withdraw" and a["target"] == str(held["id"]) for a in audit)
+    _, k = http(live.url + "/api/kpis", token=desk)
+    assert k["dispatch_by_shift"]["day"]["time_to_arrive_s"] == 80.0  # raise to arrival of the emergency
 
 
 def test_declined_or_unanswered_offer_goes_to_the_next_person(live: LiveHub, clock: ManualClock) -> None:

@@ -1,11 +1,12 @@
 // The console's shell: session, role-based navigation, live connection, language. Views do the rest.
 import { Api } from "./api.js";
 import { siteClock } from "./clock.js";
-import { h, fill, toast } from "./dom.js";
+import { h, fill } from "./dom.js";
 import { I18n } from "./i18n.js";
 import { LiveConnection } from "./live.js";
 import { Notifier } from "./notify.js";
 import { Pager } from "./pager.js";
+import { OfferAlert } from "./offers.js";
 import { landingView, viewsFor } from "./roles.js";
 import { Store } from "./store.js";
 import { LoginView } from "./views/login.js";
@@ -26,6 +27,7 @@ class Console {
     this.api = new Api("");
     this.notifier = new Notifier(this.i18n);
     this.pager = new Pager(this);
+    this.offers = new OfferAlert(this);
     this.store = null;
     this.live = null;
     this.me = null;
@@ -108,19 +110,12 @@ class Console {
 
   onLive(msg) {
     this.store.apply(msg);
-    if (msg.type === "dispatch.offered" && ["floor_manager", "liaison"].includes(this.me?.role)) this.announceOffer(msg.data);
+    if (msg.type === "dispatch.offered" && ["floor_manager", "liaison"].includes(this.me?.role)) this.offers.offered(msg.data);
+    if (msg.type === "dispatch.updated" && msg.data?.state === "withdrawn" && msg.data.assignee === this.me?.username) this.offers.withdrawn(msg.data);
     if (msg.type === "notify.page" && msg.id !== null) this.pager.page(msg.data); // an escalation pages this user
     if (msg.type === "alarm.raised" && (msg.data?.severity === "critical")) document.body.dataset.lastCritical = msg.data.id;
   }
 
-  announceOffer(d) {
-    const zone = this.zone(d?.zone);
-    const title = this.i18n.t("dispatch.new_offer");
-    const body = `${this.i18n.zoneName(zone) }: ${d?.reason ? this.i18n.term("reason", d.reason) : ""}`;
-    this.notifier.chime();
-    this.notifier.notify(title, body, `dispatch-${d?.id}`);
-    toast(`${title} — ${body}`, "warn", 8000);
-  }
 
   /** Zone of the site (name, name_zh, floor plan) merged with its live state. */
   zone(id) {

@@ -1,4 +1,4 @@
-// Dispatch offers must be noticed on a busy floor: a chime and a system notification.
+// Dispatch offers must be noticed on a busy floor: a chime (an emergency: a siren) and a system notification.
 // Browsers only let a page play sound after a user gesture, so unlock() runs on the sign-in click.
 
 export class Notifier {
@@ -6,15 +6,19 @@ export class Notifier {
     this.i18n = i18n;
     this.audio = new Audio(new URL("../sounds/offer.wav", import.meta.url).href);
     this.audio.preload = "auto";
+    this.emergencyAudio = new Audio(new URL("../sounds/emergency.wav", import.meta.url).href);
+    this.emergencyAudio.preload = "auto";
     this.chimes = 0;
+    this.sirens = 0;
     this.notifications = 0;
   }
 
   /** Called from a click: primes the audio element and asks for notification permission once. */
   unlock() {
-    const a = this.audio;
-    a.muted = true;
-    a.play().then(() => { a.pause(); a.currentTime = 0; a.muted = false; }).catch(() => { a.muted = false; });
+    for (const a of [this.audio, this.emergencyAudio]) {
+      a.muted = true;
+      a.play().then(() => { a.pause(); a.currentTime = 0; a.muted = false; }).catch(() => { a.muted = false; });
+    }
     if ("Notification" in window && Notification.permission === "default") {
       Notification.requestPermission().catch(() => {});
     }
@@ -32,6 +36,18 @@ export class Notifier {
       document.body.dataset.chimes = String(this.chimes);
     } catch {
       // Autoplay refused (no gesture yet): the on-screen offer and the notification still show.
+    }
+  }
+
+  /** The emergency alert: not the routine chime. */
+  async siren() {
+    try {
+      this.emergencyAudio.currentTime = 0;
+      await this.emergencyAudio.play();
+      this.sirens += 1;
+      document.body.dataset.sirens = String(this.sirens);
+    } catch {
+      // Autoplay refused: the red card, the vibration and the notification still show.
     }
   }
 

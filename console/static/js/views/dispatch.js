@@ -7,6 +7,7 @@ import { toDate } from "../i18n.js";
 import { can } from "../roles.js";
 import { errorText, RenderQueue, unavailable } from "./common.js";
 import { CorrectiveActions } from "./corrective.js";
+import { isEmergency } from "../offers.js";
 
 const OPEN_STATES = ["offered", "accepted", "arrived"];
 const RECENT_DONE = 5;
@@ -82,7 +83,7 @@ export class DispatchView {
       .sort((a, b) => String(b.created_at).localeCompare(String(a.created_at))).slice(0, RECENT_DONE);
     fill(this.listEl, open.length ? open.map((d) => this.card(d)) : h("div", { class: "panel empty", "data-testid": "no-dispatches" }, i.t("dispatch.none")));
     fill(this.doneEl, done.length ? done.map((d) =>
-      h("div", { class: "panel", style: "padding:8px 12px; display:flex; gap:10px; align-items:center; margin-top:6px", dataset: { dispatchId: d.id } },
+      h("div", { class: "panel", style: "padding:8px 12px; display:flex; gap:10px; align-items:center; margin-top:6px", dataset: { dispatchId: d.id, state: d.state }, "data-testid": "dispatch-done" },
         h("span", { style: "flex:1" }, i.zoneName(this.app.zone(d.zone)), " · ", i.term("reason", d.reason)),
         h("span", { class: "badge" }, i.term("dispatch_state", d.state)),
         h("span", { class: "muted" }, i.time(d.created_at))))
@@ -121,11 +122,13 @@ export class DispatchView {
           h("button", { class: "btn", "data-testid": "dispatch-complete", onclick: act("complete") }, i.t("dispatch.complete")))
         : h("div", { class: "offer-actions", style: "grid-template-columns: 1fr" },
           h("button", { class: "btn-primary", "data-testid": "dispatch-complete", onclick: act("complete") }, i.t("dispatch.complete")));
-    return h("article", { class: "offer", dataset: { state: d.state, dispatchId: d.id }, "data-testid": "dispatch" },
+    const urgent = isEmergency(d);
+    return h("article", { class: "offer", dataset: { state: d.state, dispatchId: d.id, urgent: urgent ? "1" : "0" }, "data-testid": "dispatch" },
       h("div", { style: "display:flex; justify-content:space-between; align-items:baseline; gap:8px" },
         h("div", { class: "offer-zone" }, i.zoneName(zone)),
         h("span", { class: "badge", dataset: { tone: d.state === "offered" ? "warn" : "ok" }, "data-testid": "dispatch-state" }, i.term("dispatch_state", d.state))),
-      h("div", { class: "offer-reason" }, i.term("reason", d.reason)),
+      h("div", { class: "offer-reason" }, urgent ? h("b", { class: "urgent-tag", "data-testid": "dispatch-urgent" }, i.t("dispatch.emergency_offer")) : null,
+        urgent ? " " : null, i.term("reason", d.reason)),
       h("div", { class: "zone-state", "data-testid": "dispatch-zone-state" },
         h("div", {}, h("b", {}, i.number(zone.occupancy)), h("span", {}, `${i.t("zone.occupancy")} / ${i.number(zone.capacity)}`)),
         h("div", {}, h("b", {}, i.number(zone.waiting)), h("span", {}, i.t("zone.waiting"))),
