@@ -66,8 +66,8 @@ export class MyNotifyView {
         }
       } },
       h("fieldset", {}, h("legend", {}, i.t("notify.channels")),
-        channels.length ? channels : h("div", { class: "muted" }, i.t("notify.no_channels")),
-        h("div", { class: "muted" }, i.t("notify.channels_hint"))),
+        channels.length ? [channels, h("div", { class: "muted" }, i.t("notify.channels_hint"))]
+          : h("div", { class: "muted" }, i.t("notify.no_channels"))),
       h("fieldset", {}, h("legend", {}, i.t("notify.events")), severities, subjects,
         kept.length ? h("div", { class: "muted", "data-testid": "notify-kept" }, kept.join(", ")) : null,
         h("div", { class: "muted" }, i.t("notify.events_hint"))),

@@ -1,6 +1,7 @@
 // The roster (issue #15 item 6): a day's plan by person and hour -- proposed by the hub from the staffing plan
 // (Erlang C on the forecast), edited cell by cell by a floor manager, then published for the dispatcher --
-// and, for admins, the people themselves (add one, take one off duty).
+// and, for admins, the people themselves (add one; edit role, zones, shift and contact points; take one off duty;
+// delete one), with what pages each person now (their own choices or the roster's).
 import { h, fill, toast } from "../dom.js";
 import { can } from "../roles.js";
 import { errorText } from "./common.js";
