@@ -199,10 +199,6 @@ class SilenceManager:
             raise KeyError(silence_id)
         return _from_row(r).json(self.tz, self.clock.now())
 
-    def list(self) -> list[dict[str, Any]]:
-        now = self.clock.now()
-        return [s.json(self.tz, now) for s in self.silences if s.expires_at > now]
-
     def ended(self, since: float) -> list[dict[str, Any]]:
         """Silences that expired or were lifted after ``since``, newest first: what was muted lately, and who
         ended it early (the console's "expired" list)."""
@@ -212,6 +208,10 @@ class SilenceManager:
                            "ORDER BY COALESCE(deleted_at, expires_at) DESC LIMIT 200", (since, now, since))
         return [{**_from_row(r).json(self.tz, now), "active": False, "lifted_at": iso(r["deleted_at"], self.tz),
                  "lifted_by": r["deleted_by"] or ""} for r in rows]
+
+    def list(self) -> list[dict[str, Any]]:
+        now = self.clock.now()
+        return [s.json(self.tz, now) for s in self.silences if s.expires_at > now]
 
     def silencing(self, device_id: str, zone: str, kind: str, type_: str) -> int | None:
         """The id of an active silence that mutes this alarm, if any."""
