@@ -117,7 +117,7 @@ def test_admin_adds_a_person_who_appears_in_the_grid(open_console: Callable[...,
 
 
 def test_admin_edits_and_deletes_a_person_and_sees_what_pages_them(open_console: Callable[..., Console],
-                                                                   live: LiveHub) -> None:
+                                                                   live: LiveHub, artifacts: Path) -> None:
     """Role, zones, shift and contact points edited in the people list; the person's own notification choices
     shown over the roster's; a person the notify file names cannot be deleted, another one can."""
     hub = live.ctx.hub
@@ -151,6 +151,7 @@ def test_admin_edits_and_deletes_a_person_and_sees_what_pages_them(open_console:
     editor.get_by_test_id("edit-phone").fill("+86 21 5555 0101")
     editor.get_by_test_id("edit-events").fill("severity:critical, subject:request")
     editor.get_by_test_id("edit-quiet_hours").fill("22:00-07:00")
+    console.shot(artifacts, "roster-person-edit-en")
     with page.expect_response(lambda r: r.url.endswith("/api/people/p-zhou") and r.request.method == "PATCH" and r.ok):
         editor.get_by_test_id("person-save").click()
     expect(editor).to_have_count(0)
