@@ -22,7 +22,6 @@ from floorops.influx import InfluxClient, InfluxWriteError
 from floorops.measurements import zone_stats_line
 from floorops.site import site_of
 from hub.api import ApiError, Route, ok
-from hub.api.public import page as public_page
 from hub.api.session import COOKIE, POOL
 from hub.api.stream import session_watch
 from hub.auth import PERMISSIONS, UserStore
@@ -334,7 +333,6 @@ def create_app(cfg: Config, clock: Clock | None = None, connect_broker: bool = T
     app[CONTEXT] = c
     for r in all_routes():
         app.router.add_route(r.method, r.path, guarded(r))
-    app.router.add_get(r"/r/{zone:[A-Za-z0-9_-]{1,64}}", public_page)  # a zone's patient request page (QR)
     app.router.add_get("/", static)
     app.router.add_get(r"/{path:(?!api/|ws$|healthz$|metrics$).*}", static)
 

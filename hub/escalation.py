@@ -200,6 +200,13 @@ class EscalationManager:
         return dataclasses.replace(person, channels=tuple(prefs["channels"]), events=tuple(prefs["events"]),
                                    quiet_hours=prefs["quiet_hours"])
 
+    def in_force(self, person: Person) -> dict[str, Any]:
+        """What pages the person now, and whose choice it is ("own": /api/me/notify, over the roster's values;
+        "roster": the admin's), so that /api/people does not show roster values a person has overridden."""
+        p = self.effective(person)
+        return {"channels": list(p.channels), "events": list(p.events), "quiet_hours": p.quiet_hours,
+                "source": "own" if self.preferences.get(person.id) else "roster"}
+
     def preferences_of(self, person: Person) -> dict[str, Any]:
         p = self.effective(person)
         return {"person": p.id, "channels": list(p.channels), "events": list(p.events),

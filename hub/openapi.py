@@ -36,7 +36,7 @@ def _operation(r: Route, zones: list[str]) -> dict[str, Any]:
     op: dict[str, Any] = {"summary": r.summary, "operationId": f"{r.method.lower()}_{re.sub(r'[^a-z0-9]+', '_', r.path.lower()).strip('_')}",
                           "tags": [r.tag] if r.tag else []}
     id_schema = ({"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}
-                 if r.path.startswith(("/api/devices/", "/api/zones/", "/api/people/")) else {"type": "integer", "minimum": 0})
+                 if r.path.startswith(("/api/devices/", "/api/zones/", "/api/people/", "/r/")) else {"type": "integer", "minimum": 0})
     params = [{"name": n, "in": "path", "required": True, "schema": id_schema} for n in re.findall(r"{(\w+)}", r.path)]
     for n, s in r.query.items():
         if s.get("x-enum-site-zones"):

@@ -199,6 +199,16 @@ class SilenceManager:
             raise KeyError(silence_id)
         return _from_row(r).json(self.tz, self.clock.now())
 
+    def ended(self, since: float) -> list[dict[str, Any]]:
+        """Silences that expired or were lifted after ``since``, newest first: what was muted lately, and who
+        ended it early (the console's "expired" list)."""
+        now = self.clock.now()
+        rows = self.db.all("SELECT * FROM silences WHERE (deleted_at IS NOT NULL AND deleted_at > ?) "
+                           "OR (deleted_at IS NULL AND expires_at <= ? AND expires_at > ?) "
+                           "ORDER BY COALESCE(deleted_at, expires_at) DESC LIMIT 200", (since, now, since))
+        return [{**_from_row(r).json(self.tz, now), "active": False, "lifted_at": iso(r["deleted_at"], self.tz),
+                 "lifted_by": r["deleted_by"] or ""} for r in rows]
+
     def list(self) -> list[dict[str, Any]]:
         now = self.clock.now()
         return [s.json(self.tz, now) for s in self.silences if s.expires_at > now]

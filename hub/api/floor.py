@@ -161,6 +161,21 @@ async def events(request: web.Request) -> web.Response:
 
 
 EVENT = obj(id=INT, type=STR, ts=STR, data=ANY_OBJ)
+SHARE = {"type": "number", "minimum": 0, "maximum": 1}
+NSHARE = {"type": ["number", "null"], "minimum": 0, "maximum": 1}
+SHIFT_TIMES = obj(time_to_accept_s=NNUM, time_to_arrive_s=NNUM)
+# hub.kpis.compute; mean times are null on a day without one to measure.
+KPIS = {**obj(
+    day=DATE, waiting_now=INT, avg_wait_s=NUM, devices_faulted=INT, fault_rate=SHARE,
+    fault_rate_by_kind={"type": "object", "additionalProperties": SHARE}, fault_rate_target=SHARE,
+    open_tickets=INT, sla_breaches=INT, open_dispatches=INT, active_alarms=INT, mtta_s=NNUM, mttr_s=NNUM,
+    dispatch_time_to_accept_s=NNUM, dispatch_time_to_complete_s=NNUM, dispatch_expired_share=SHARE,
+    dispatch_time_to_arrive_s=NNUM, dispatch_by_shift=obj(day=SHIFT_TIMES, night=SHIFT_TIMES),
+    night_shift={"type": "string", "pattern": "^[0-9]{2}:[0-9]{2}-[0-9]{2}:[0-9]{2}$"}, night_emergency_calls=INT,
+    night_emergency_timeout_rate=NSHARE, night_emergency_timeout_target=SHARE, requests_open=INT,
+    requests_overdue=INT),
+    "required": ["day", "waiting_now", "fault_rate", "open_tickets", "dispatch_by_shift",
+                 "night_emergency_timeout_rate", "requests_open", "requests_overdue"]}
 ROUTES = [
     Route("GET", "/api/site", site, "read",
           "The site: zones with floor-plan rectangles and polygons, floors and their plans, queues, and the "
@@ -178,9 +193,10 @@ ROUTES = [
           arr(obj(ts=STR)), query={"since": DURATION, "limit": {"type": "integer", "minimum": 1, "maximum": 10000}}, tag="devices"),
     Route("GET", "/api/devices/{id}/timeline", timeline, "read", "Alarms, tickets and state changes of a device",
           obj(device=DEVICE, items=arr(ANY_OBJ)), tag="devices"),
-    Route("GET", "/api/kpis", kpi, "read", "Operations KPIs (today, or ?date=)",
-          obj(waiting_now=INT, avg_wait_s=NUM, devices_faulted=INT, fault_rate=NUM, open_tickets=INT,
-              sla_breaches=INT, open_dispatches=INT, mtta_s=NNUM, mttr_s=NNUM), query={"date": DATE}, tag="floor"),
+    Route("GET", "/api/kpis", kpi, "read",
+          "Operations KPIs (today, or ?date=): waits, faults, tickets, alarms; dispatch time to accept and to "
+          "arrive, overall and per day/night shift; the night emergency-call timeout rate; open and overdue "
+          "requests", KPIS, query={"date": DATE}, tag="floor"),
     Route("GET", "/api/service-levels", service_levels, "read",
           "Queue service levels of today (or ?date=): per queue, zone and site, from the screens' ticket events",
           obj(day=STR, target_share=NUM, queues=arr(SERVICE_LEVEL), zones=arr(SERVICE_LEVEL), site=SERVICE_LEVEL),

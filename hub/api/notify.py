@@ -16,7 +16,7 @@ NAMES = {"type": "array", "items": {"type": "string"}}
 WEEKLY = obj(days=NAMES, start=STR, end=STR)
 SILENCE = obj(id=INT, device_ids=NAMES, zones=NAMES, kinds=NAMES, types=NAMES, starts_at=TIME, ends_at=TIME,
               weekly={"type": ["object", "null"], "properties": WEEKLY["properties"]}, expires_at=TIME, reason=STR,
-              author=STR, active={"type": "boolean"})
+              author=STR, created_at=TIME, active={"type": "boolean"}, lifted_at=TIME, lifted_by=STR)
 SILENCE_BODY = {"type": "object", "required": ["reason"], "properties": {
     "device_ids": NAMES, "zones": NAMES, "kinds": NAMES, "types": NAMES, "starts_at": STR, "ends_at": STR,
     "weekly": WEEKLY, "expires_at": STR, "reason": STR}}
@@ -54,8 +54,18 @@ async def escalation(request: web.Request) -> web.Response:
     return ok(hub.escalation.status("alarm", str(i)) or {"state": "none"})
 
 
+ENDED_DAYS = 30  # how far back ?ended=true looks
+
+
 async def silences(request: web.Request) -> web.Response:
-    return ok(ctx(request).hub.silences.list())
+    """In force or upcoming; with ``?ended=true`` those that expired or were lifted in the last 30 days."""
+    hub = ctx(request).hub
+    ended = request.query.get("ended", "false")
+    if ended not in ("true", "false"):
+        raise ApiError(400, "ended must be true or false")
+    if ended == "true":
+        return ok(hub.silences.ended(hub.clock.now() - ENDED_DAYS * 86400))
+    return ok(hub.silences.list())
 
 
 async def create_silence(request: web.Request) -> web.Response:
@@ -143,8 +153,10 @@ ROUTES = [
           tag="alarms"),
     Route("GET", "/api/alarms/{id}/escalation", escalation, "read",
           "Where the alarm's escalation chain is (chain, step, reminders, state)", ANY_OBJ, tag="alarms"),
-    Route("GET", "/api/silences", silences, "read", "Silences and maintenance windows not expired", arr(SILENCE),
-          tag="silences"),
+    Route("GET", "/api/silences", silences, "read",
+          "Silences and maintenance windows not expired (active or upcoming); ?ended=true: those that expired or "
+          "were lifted in the last 30 days, with lifted_at and lifted_by", arr(SILENCE),
+          query={"ended": {"type": "string", "enum": ["true", "false"]}}, tag="silences"),
     Route("POST", "/api/silences", create_silence, "silences.write",
           "Create a silence or maintenance window (one-off or weekly), with a reason and an expiry", SILENCE,
           body=SILENCE_BODY, tag="silences"),

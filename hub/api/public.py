@@ -66,7 +66,7 @@ async def page(request: web.Request) -> web.Response:
     try:
         zone = c.hub.site.zone(zone_id)
     except KeyError:
-        raise web.HTTPNotFound(text="no such zone") from None
+        raise ApiError(404, f"no such zone: {zone_id[:64]}") from None
     if "public_page" not in c.extra:
         c.extra["public_page"] = PAGE.read_text(encoding="utf-8")
     text = (c.extra["public_page"].replace("{{lang}}", _lang(request))
@@ -113,11 +113,16 @@ PUBLIC_BODY = {
     "type": "object", "required": ["kind", "zone"], "additionalProperties": False, "properties": {
         "kind": enum(*PUBLIC_KINDS), "zone": ZONE, "topic": enum(*TOPICS),
         "detail": {"type": "string", "maxLength": 500},
-        "phone": {"type": "string", "pattern": r"^\+?[0-9]{6,15}$"}},
+        # What hub.requests.clean_phone accepts: 6-15 digits, a leading +, spaces, dashes and brackets between.
+        "phone": {"type": "string", "maxLength": 30, "pattern": r"^[\s()-]*\+?(?:[\s()-]*[0-9]){6,15}[\s()-]*$"}},
     # a complaint names its topic; a phone number is taken for a complaint's closure notice only
     "if": {"properties": {"kind": {"const": "complaint"}}}, "then": {"required": ["topic"]},
     "else": {"not": {"required": ["phone"]}}}
 ROUTES = [
+    # An HTML page for people, in the document because a QR code prints its address (as /reports/print is).
+    Route("GET", "/r/{zone}", page, None,
+          "A zone's patient request page, printed as a QR code (no login; zh unless the browser prefers English)",
+          STR, tag="requests", content_type="text/html"),
     Route("POST", "/api/public/requests", raise_public, None,
           "A patient's request from a zone's QR page (no login; rate-limited per address)",
           obj(id=INT, kind=STR, notify=BOOL), body=PUBLIC_BODY, tag="requests"),

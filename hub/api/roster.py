@@ -30,8 +30,15 @@ def _check_person(c: HubContext, p: Person, others: tuple[Person, ...]) -> None:
         raise ApiError(400, f"username {p.username!r} is already another person's")
 
 
+def _admin_json(c: HubContext, p: Person) -> dict[str, Any]:
+    """Every field as the roster holds it, and under ``notify`` the values in force: a person's own choices
+    (/api/me/notify) override the roster's channels, events and quiet hours."""
+    return {**p.to_admin_json(), "notify": c.hub.escalation.in_force(p)}
+
+
 async def people(request: web.Request) -> web.Response:
-    return ok([p.to_admin_json() for p in ctx(request).hub.roster_store.people()])
+    c = ctx(request)
+    return ok([_admin_json(c, p) for p in c.hub.roster_store.people()])
 
 
 async def add_person(request: web.Request) -> web.Response:
@@ -48,7 +55,7 @@ async def add_person(request: web.Request) -> web.Response:
         c.hub.roster_store.put(p, c.hub.clock.now())
         c.hub.audit(request["user"].username, "person.add", f"person:{p.id}", {"role": p.role})
     c.hub.reload_roster()
-    return ok(p.to_admin_json(), status=201)
+    return ok(_admin_json(c, p), status=201)
 
 
 def _person(c: HubContext, request: web.Request) -> Person:
@@ -74,7 +81,7 @@ async def patch_person(request: web.Request) -> web.Response:
         c.hub.roster_store.put(p, c.hub.clock.now())
         c.hub.audit(request["user"].username, "person.update", f"person:{p.id}", {"fields": sorted(data)})
     c.hub.reload_roster()
-    return ok(p.to_admin_json())
+    return ok(_admin_json(c, p))
 
 
 def _named_in_settings(c: HubContext, person_id: str) -> list[str]:
@@ -230,6 +237,9 @@ PERSON = obj(id={"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
              days=arr({"type": "string", "enum": list(DAYS)}), on_duty=BOOL, elastic=BOOL, email=TEXT, phone=TEXT,
              channels=arr(TEXT), events=arr(TEXT), quiet_hours={"anyOf": [SHIFT, {"const": ""}]})
 PERSON_BODY = {**PERSON, "required": ["id", "name", "role"], "additionalProperties": False}
+# In an answer: the values in force (a person's own /api/me/notify choices over the roster's) and their source.
+PERSON_OUT = {**PERSON, "properties": {**PERSON["properties"], "notify": obj(
+    channels=arr(STR), events=arr(STR), quiet_hours=STR, source={"type": "string", "enum": ["roster", "own"]})}}
 PERSON_PATCH = {**PERSON, "additionalProperties": False}
 CELL = obj(person=STR, hour=INT, zone=NSTR)
 DAY = obj(date=STR, status={"type": "string", "enum": ["none", "proposed", "published", "changed"]},
@@ -242,11 +252,12 @@ EDIT = {"type": "object", "required": ["cells"], "properties": {"cells": {
               "properties": {"person": STR, "hour": {"type": "integer", "minimum": 0, "maximum": 23}, "zone": NSTR}}}}}
 
 ROUTES = [
-    Route("GET", "/api/people", people, "people.read", "Everyone on the roster, contact points included", arr(PERSON),
+    Route("GET", "/api/people", people, "people.read", "Everyone on the roster, contact points included, and under notify what pages each person now "
+          "(their own choices or the roster's)", arr(PERSON_OUT),
           tag="roster"),
-    Route("POST", "/api/people", add_person, "people.write", "Add a person (id, name, role required)", PERSON,
+    Route("POST", "/api/people", add_person, "people.write", "Add a person (id, name, role required)", PERSON_OUT,
           body=PERSON_BODY, tag="roster"),
-    Route("PATCH", "/api/people/{id}", patch_person, "people.write", "Change a person's fields (id stays)", PERSON,
+    Route("PATCH", "/api/people/{id}", patch_person, "people.write", "Change a person's fields (id stays)", PERSON_OUT,
           body=PERSON_PATCH, tag="roster"),
     Route("DELETE", "/api/people/{id}", delete_person, "people.write",
           "Remove a person and their hours from today's and later plans (409 while the configuration names them)",

@@ -20,10 +20,10 @@ from console_fake_hub import FakeHub
 pytestmark = [pytest.mark.browser]
 
 LANDING = {
-    "monitor": ("monitor-pw", "view-operations", ["operations"]),
-    "fm-zhang": ("zhang-pw", "view-dispatch", ["dispatch", "requests", "roster"]),
+    "monitor": ("monitor-pw", "view-operations", ["operations", "silences"]),
+    "fm-zhang": ("zhang-pw", "view-dispatch", ["dispatch", "requests", "roster", "notify"]),  # a roster person
     "maintenance": ("maint-pw", "view-tickets", ["tickets"]),
-    "admin": ("admin-pw", "view-admin", ["admin", "operations", "dispatch", "tickets", "requests", "roster"]),
+    "admin": ("admin-pw", "view-admin", ["admin", "operations", "dispatch", "tickets", "requests", "roster", "silences"]),
 }
 
 

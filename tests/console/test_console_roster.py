@@ -114,3 +114,71 @@ def test_admin_adds_a_person_who_appears_in_the_grid(open_console: Callable[...,
     expect(page.locator('[data-testid="roster-cell"][data-person="p-ma"][data-hour="9"]')).to_have_attribute(
         "data-zone", "")
     assert console.errors == []
+
+
+def test_admin_edits_and_deletes_a_person_and_sees_what_pages_them(open_console: Callable[..., Console],
+                                                                   live: LiveHub, artifacts: Path) -> None:
+    """Role, zones, shift and contact points edited in the people list; the person's own notification choices
+    shown over the roster's; a person the notify file names cannot be deleted, another one can."""
+    hub = live.ctx.hub
+    person = hub.roster_store.get("p-zhou")
+    assert person is not None
+
+    def own_choice() -> None:
+        zhang = hub.roster_store.get("p-zhang")
+        assert zhang is not None
+        with hub.unit_of_work():
+            hub.escalation.set_preferences(zhang, {"events": ["severity:critical"], "quiet_hours": "23:00-06:00"})
+    live.call(own_choice)
+    console = open_console(live.url, DESK, locale="en-GB")
+    page = console.login("admin", PASSWORDS["admin"], lang="en")
+    page.get_by_test_id("tab-roster").click()
+    zhang = page.locator('[data-testid="person"][data-person="p-zhang"]')
+    expect(zhang.get_by_test_id("person-pages")).to_contain_text("severity:critical")
+    expect(zhang.get_by_test_id("person-pages-own")).to_be_visible()
+
+    row = page.locator('[data-testid="person"][data-person="p-zhou"]')
+    expect(row.get_by_test_id("person-pages-own")).to_have_count(0)
+    row.get_by_test_id("person-edit").click()
+    editor = page.get_by_test_id("person-editor")
+    editor.get_by_test_id("edit-role").select_option("floor_manager")
+    for zone in person.zones:
+        editor.get_by_test_id(f"edit-zone-{zone}").uncheck()
+    editor.get_by_test_id("edit-zone-pharmacy").check()
+    editor.get_by_test_id("edit-shift").fill("07:00-15:00")
+    editor.get_by_test_id("edit-day-sun").uncheck()
+    editor.get_by_test_id("edit-email").fill("zhou@hospital.example")
+    editor.get_by_test_id("edit-phone").fill("+86 21 5555 0101")
+    editor.get_by_test_id("edit-events").fill("severity:critical, subject:request")
+    editor.get_by_test_id("edit-quiet_hours").fill("22:00-07:00")
+    console.shot(artifacts, "roster-person-edit-en")
+    with page.expect_response(lambda r: r.url.endswith("/api/people/p-zhou") and r.request.method == "PATCH" and r.ok):
+        editor.get_by_test_id("person-save").click()
+    expect(editor).to_have_count(0)
+    expect(row.get_by_test_id("person-shift-text")).to_have_text("07:00-15:00")
+    expect(row.get_by_test_id("person-contact")).to_contain_text("zhou@hospital.example")
+    expect(row.get_by_test_id("person-pages")).to_contain_text("quiet 22:00-07:00")
+    got = live.call(lambda: hub.roster_store.get("p-zhou"))
+    assert (got.role, got.zones, got.shift, got.email, got.phone, got.events, got.quiet_hours) == (
+        "floor_manager", ("pharmacy",), "07:00-15:00", "zhou@hospital.example", "+86 21 5555 0101",
+        ("severity:critical", "subject:request"), "22:00-07:00")
+    assert "sun" not in got.days and got.name == person.name  # untouched fields stay
+    audit = live.call(lambda: [tuple(r) for r in hub.db.all("SELECT actor, action, target FROM audit")])
+    assert ("admin", "person.update", "person:p-zhou") in audit
+
+    # Zhang is named in the notify file's chain: the hub refuses, and the page says why.
+    zhang.get_by_test_id("person-edit").click()
+    delete = page.get_by_test_id("person-editor").get_by_test_id("person-delete")
+    delete.click()
+    expect(delete).to_contain_text("Click again")
+    delete.click()
+    expect(page.locator('.toast[data-tone="bad"]')).to_contain_text("notify chain", timeout=10000)
+    expect(zhang).to_have_count(1)
+    # Zhou is not: deleted after the second click.
+    row.get_by_test_id("person-edit").click()
+    delete = page.get_by_test_id("person-editor").get_by_test_id("person-delete")
+    delete.click()
+    delete.click()
+    expect(row).to_have_count(0, timeout=10000)
+    assert live.call(lambda: hub.roster_store.get("p-zhou")) is None
+    assert console.errors == []

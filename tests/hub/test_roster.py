@@ -104,6 +104,30 @@ def test_people_are_seeded_from_the_file_and_edited_by_admins(live: LiveHub) -> 
     assert {"person.add", "person.update", "person.delete"} <= {a["action"] for a in audit}
 
 
+def test_people_show_the_notification_values_in_force(live: LiveHub) -> None:
+    """A person's own choices (/api/me/notify) override the roster's: /api/people shows both, and which pages."""
+    admin, zhang = live.login("admin"), live.login("fm-zhang")
+    status, body = http(live.url + "/api/people/p-zhang", "PATCH",
+                        {"events": ["severity:major"], "quiet_hours": "22:00-07:00"}, token=admin)
+    assert status == 200 and body["notify"] == {"channels": [], "events": ["severity:major"],
+                                                "quiet_hours": "22:00-07:00", "source": "roster"}
+    status, mine = http(live.url + "/api/me/notify", "PUT", {"events": ["severity:critical"], "quiet_hours": ""},
+                        token=zhang)
+    assert status == 200 and mine["events"] == ["severity:critical"]
+    status, people = http(live.url + "/api/people", token=admin)
+    p = next(p for p in people if p["id"] == "p-zhang")
+    assert (p["events"], p["quiet_hours"]) == (["severity:major"], "22:00-07:00")  # what the admin set
+    assert p["notify"] == {"channels": [], "events": ["severity:critical"], "quiet_hours": "", "source": "own"}
+    # The same values the escalation pages by.
+    person = live.ctx.hub.roster_store.get("p-zhang")
+    assert live.ctx.hub.escalation.effective(person).events == ("severity:critical",)
+    # An admin's later edit of the roster values does not hide that the person's own still win.
+    status, body = http(live.url + "/api/people/p-zhang", "PATCH", {"events": []}, token=admin)
+    assert status == 200 and body["events"] == [] and body["notify"]["events"] == ["severity:critical"]
+    other = next(p for p in people if p["id"] == "p-li")
+    assert other["notify"]["source"] == "roster"
+
+
 def test_propose_edit_publish_every_state_and_role(live: LiveHub, clock: ManualClock) -> None:
     fm, mon, desk, admin = (live.login(n) for n in ("fm-zhang", "monitor", "desk", "admin"))
     url = live.url + f"/api/roster/proposal?date={TOMORROW}"

@@ -16,9 +16,11 @@ import { TicketsView } from "./views/tickets.js";
 import { AdminView } from "./views/admin.js";
 import { RequestsView } from "./views/requests.js";
 import { RosterView } from "./views/roster.js";
+import { SilencesView } from "./views/silences.js";
+import { MyNotifyView } from "./views/mynotify.js";
 
 const VIEWS = { operations: OperationsView, dispatch: DispatchView, tickets: TicketsView, admin: AdminView, requests: RequestsView,
-  roster: RosterView };
+  roster: RosterView, silences: SilencesView, notify: MyNotifyView };
 const COLLECTIONS = ["zones", "alarms", "devices", "agents", "tickets", "dispatches", "requests"];
 
 class Console {
@@ -127,10 +129,10 @@ class Console {
 
   route() {
     if (!this.me) return;
-    const allowed = viewsFor(this.me.role);
+    const allowed = viewsFor(this.me.role, this.me.person);
     let name = location.hash.replace(/^#\/?/, "");
     if (!allowed.includes(name)) {
-      name = landingView(this.me.role);
+      name = landingView(this.me.role, this.me.person);
       if (!name) {
         fill(this.root, h("div", { class: "panel" }, this.i18n.t("role.unknown", { role: this.me.role })));
         return;
@@ -207,7 +209,7 @@ class Console {
       const name = this.viewName;
       this.viewName = null;
       this.mount(new VIEWS[name](this), name);
-      this.renderTabs(viewsFor(this.me.role), name);
+      this.renderTabs(viewsFor(this.me.role, this.me.person), name);
     } else if (this.view) {
       this.mount(new LoginView(this), null);
     }

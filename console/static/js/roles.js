@@ -2,12 +2,12 @@
 // The hub enforces permissions (403); the console only hides buttons a role cannot use.
 
 export const ROLE_VIEWS = {
-  monitor: ["operations"],
+  monitor: ["operations", "silences"],
   floor_manager: ["dispatch", "requests", "roster"],
   maintenance: ["tickets"],
   service_desk: ["requests"],
   liaison: ["dispatch", "requests"],
-  admin: ["admin", "operations", "dispatch", "tickets", "requests", "roster"],
+  admin: ["admin", "operations", "dispatch", "tickets", "requests", "roster", "silences"],
 };
 
 const ABILITIES = {
@@ -23,14 +23,17 @@ const ABILITIES = {
   actOnSatisfaction: ["floor_manager", "admin"],  // satisfaction_low's corrective actions (satisfaction.act)
   planRoster: ["floor_manager", "admin"],
   editPeople: ["admin"],
+  writeSilences: ["monitor", "admin"],  // silences and maintenance windows (silences.write)
 };
 
-export function viewsFor(role) {
-  return ROLE_VIEWS[role] || [];
+/** The views of a role; a user who is a person of the roster (/api/me "person") also chooses their own pages. */
+export function viewsFor(role, person = "") {
+  const views = ROLE_VIEWS[role] || [];
+  return person && views.length ? [...views, "notify"] : views;
 }
 
-export function landingView(role) {
-  return viewsFor(role)[0] || null;
+export function landingView(role, person = "") {
+  return viewsFor(role, person)[0] || null;
 }
 
 export function can(role, ability) {

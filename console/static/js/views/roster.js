@@ -1,6 +1,7 @@
 // The roster (issue #15 item 6): a day's plan by person and hour -- proposed by the hub from the staffing plan
 // (Erlang C on the forecast), edited cell by cell by a floor manager, then published for the dispatcher --
-// and, for admins, the people themselves (add one, take one off duty).
+// and, for admins, the people themselves (add one; edit role, zones, shift and contact points; take one off duty;
+// delete one), with what pages each person now (their own choices or the roster's).
 import { h, fill, toast } from "../dom.js";
 import { can } from "../roles.js";
 import { errorText } from "./common.js";
@@ -198,13 +199,15 @@ export class RosterView {
       fill(this.peopleEl, h("div", { class: "error-text" }, errorText(i, err)));
       return;
     }
+    this.people = people;
     fill(this.peopleEl, h("table", { class: "people" },
-      h("thead", {}, h("tr", {}, ["roster.name", "admin.role", "roster.zones", "roster.shift", "roster.on_duty", "roster.contact"].map((k) => h("th", {}, i.t(k))))),
-      h("tbody", {}, people.map((p) => h("tr", { "data-testid": "person", "data-person": p.id },
+      h("thead", {}, h("tr", {}, ["roster.name", "admin.role", "roster.zones", "roster.shift", "roster.on_duty", "roster.contact",
+        "roster.pages", ""].map((k) => h("th", {}, k ? i.t(k) : "")))),
+      h("tbody", {}, people.map((p) => [h("tr", { "data-testid": "person", "data-person": p.id },
         h("td", {}, (i.lang === "zh" && p.name_zh) || p.name),
-        h("td", {}, i.term("role", p.role)),
-        h("td", {}, p.zones.map((z) => this.zoneLabel(z)).join(", ") || (p.elastic ? i.t("roster.elastic") : "—")),
-        h("td", {}, p.shift),
+        h("td", { "data-testid": "person-role-text" }, i.term("role", p.role)),
+        h("td", { "data-testid": "person-zones" }, p.zones.map((z) => this.zoneLabel(z)).join(", ") || (p.elastic ? i.t("roster.elastic") : "—")),
+        h("td", { "data-testid": "person-shift-text" }, p.shift),
         h("td", {}, h("input", { type: "checkbox", checked: p.on_duty, "data-testid": "person-on-duty", onchange: async (ev) => {
           try {
             await this.app.api.patch(`/api/people/${encodeURIComponent(p.id)}`, { on_duty: ev.target.checked });
@@ -214,6 +217,95 @@ export class RosterView {
             ev.target.checked = !ev.target.checked;
           }
         } })),
-        h("td", {}, [p.email, p.phone].filter(Boolean).join(" · ") || "—"))))));
+        h("td", { "data-testid": "person-contact" }, [p.email, p.phone].filter(Boolean).join(" · ") || "—"),
+        h("td", { "data-testid": "person-pages" }, this.pagesText(p.notify),
+          p.notify?.source === "own" ? h("span", { class: "badge", dataset: { tone: "warn" }, "data-testid": "person-pages-own",
+            title: i.t("roster.pages_own_hint") }, i.t("roster.pages_own")) : null),
+        h("td", {}, h("button", { class: "btn", type: "button", "data-testid": "person-edit",
+          onclick: () => { this.editingPerson = this.editingPerson === p.id ? null : p.id; this.loadPeople(); } }, i.t("roster.edit")))),
+      this.editingPerson === p.id ? h("tr", { class: "person-edit-row" }, h("td", { colspan: 8 }, this.personEditor(p))) : null]))));
+  }
+
+  /** What pages the person now (their own choices or the roster's): channels · events · quiet hours. */
+  pagesText(notify) {
+    const i = this.i18n;
+    if (!notify) return "—";
+    return [notify.channels.join(", ") || i.t("roster.default_channels"), notify.events.join(", ") || i.t("roster.all_events"),
+      notify.quiet_hours ? i.t("roster.quiet", { hours: notify.quiet_hours }) : ""].filter(Boolean).join(" · ") + " ";
+  }
+
+  /** Edit an existing person: role, zones, shift, days, contact points; or delete them. Only changed fields go. */
+  personEditor(p) {
+    const i = this.i18n;
+    const list = (text) => text.split(",").map((v) => v.trim()).filter(Boolean);
+    const input = (key, value, attrs = {}) => h("input", { value: value ?? "", "data-testid": `edit-${key}`, ...attrs });
+    const fields = {
+      name: input("name", p.name, { required: true }),
+      name_zh: input("name_zh", p.name_zh),
+      role: h("select", { "data-testid": "edit-role" }, ROLES.map((r) => h("option", { value: r, selected: r === p.role }, i.term("role", r)))),
+      username: input("username", p.username),
+      shift: input("shift", p.shift, { pattern: "[0-9]{2}:[0-9]{2}-[0-9]{2}:[0-9]{2}" }),
+      email: input("email", p.email, { type: "email" }),
+      phone: input("phone", p.phone, { type: "tel" }),
+      channels: input("channels", p.channels.join(", "), { placeholder: "smtp, wecom" }),
+      events: input("events", p.events.join(", "), { placeholder: "severity:critical, subject:request" }),
+      quiet_hours: input("quiet_hours", p.quiet_hours, { placeholder: "22:00-07:00" }),
+    };
+    const zones = (this.app.site?.zones || []).map((z) => h("label", { class: "check" },
+      h("input", { type: "checkbox", value: z.id, checked: p.zones.includes(z.id), "data-testid": `edit-zone-${z.id}` }), i.zoneName(z)));
+    const days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"].map((d) => h("label", { class: "check" },
+      h("input", { type: "checkbox", value: d, checked: p.days.includes(d), "data-testid": `edit-day-${d}` }), i.t(`day.${d}`)));
+    const elastic = h("input", { type: "checkbox", checked: p.elastic, "data-testid": "edit-elastic" });
+    const ticked = (labels) => labels.map((l) => l.querySelector("input")).filter((c) => c.checked).map((c) => c.value);
+    const label = (key, el) => h("label", {}, i.t(`roster.${key}`), el);
+    const remove = h("button", { class: "btn", type: "button", "data-testid": "person-delete", onclick: async () => {
+      if (remove.dataset.confirm !== "1") {
+        remove.dataset.confirm = "1";
+        remove.textContent = i.t("roster.delete_confirm", { name: p.name });
+        return;
+      }
+      try {
+        await this.app.api.delete(`/api/people/${encodeURIComponent(p.id)}`);
+        toast(i.t("roster.person_deleted", { name: p.name }), "info");
+        this.editingPerson = null;
+        this.loadPeople();
+        this.load(this.day);
+      } catch (err) {
+        toast(errorText(i, err), "bad", 10000);
+      }
+    } }, i.t("roster.delete"));
+    return h("form", { class: "person-editor", "data-testid": "person-editor", onsubmit: async (ev) => {
+      ev.preventDefault();
+      const next = { name: fields.name.value.trim(), name_zh: fields.name_zh.value.trim(), role: fields.role.value,
+        username: fields.username.value.trim(), shift: fields.shift.value.trim(), email: fields.email.value.trim(),
+        phone: fields.phone.value.trim(), channels: list(fields.channels.value), events: list(fields.events.value),
+        quiet_hours: fields.quiet_hours.value.trim(), zones: ticked(zones), days: ticked(days), elastic: elastic.checked };
+      const changed = Object.fromEntries(Object.entries(next).filter(([k, v]) => JSON.stringify(v) !== JSON.stringify(p[k])));
+      if (!Object.keys(changed).length) {
+        this.editingPerson = null;
+        this.loadPeople();
+        return;
+      }
+      try {
+        await this.app.api.patch(`/api/people/${encodeURIComponent(p.id)}`, changed);
+        toast(i.t("roster.person_saved", { name: next.name }), "info");
+        this.editingPerson = null;
+        this.loadPeople();
+        this.load(this.day);
+      } catch (err) {
+        toast(errorText(i, err), "bad", 8000);
+      }
+    } },
+    h("div", { class: "inline-form" }, label("name", fields.name), label("name_zh", fields.name_zh), h("label", {}, i.t("admin.role"), fields.role),
+      label("username", fields.username), label("shift", fields.shift)),
+    h("fieldset", {}, h("legend", {}, i.t("roster.zones")), zones, h("label", { class: "check" }, elastic, i.t("roster.elastic"))),
+    h("fieldset", {}, h("legend", {}, i.t("roster.days")), days),
+    h("fieldset", {}, h("legend", {}, i.t("roster.contact")), h("div", { class: "inline-form" },
+      label("email", fields.email), label("phone", fields.phone), label("channels", fields.channels), label("events", fields.events),
+      label("quiet_hours", fields.quiet_hours)),
+    p.notify?.source === "own" ? h("div", { class: "muted", "data-testid": "edit-own-note" }, i.t("roster.pages_own_hint")) : null),
+    h("div", { class: "inline-form" }, h("button", { class: "btn-primary", type: "submit", "data-testid": "person-save" }, i.t("roster.save")),
+      h("button", { class: "btn-ghost", type: "button", onclick: () => { this.editingPerson = null; this.loadPeople(); } }, i.t("admin.cancel")),
+      h("span", { class: "spacer" }), remove));
   }
 }
