@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import functools
 import json
 import logging
 import os
@@ -58,6 +59,11 @@ def _port_or_free(host: str, port: int, what: str) -> int:
     if port:
         log.warning("port busy, using another", extra={"service": what, "wanted": port, "port": chosen})
     return chosen
+
+
+def _serving(proc: ManagedProcess, host: str, port: int) -> bool:
+    """The process runs and listens on its port: ready."""
+    return proc.running and tcp_open(host, port)
 
 
 @dataclass
@@ -254,7 +260,7 @@ class ControlCentre:
             if proc is None:
                 continue
             try:
-                wait_until(lambda: proc.running and tcp_open(host, port), 90, proc.name)
+                wait_until(functools.partial(_serving, proc, host, port), 90, proc.name)
             except ServiceError:
                 raise ServiceError(f"{proc.name} did not start:\n{proc.log_tail()}") from None
         if self.bootstrap_models and not any(self.cfg.path(self.cfg.models.dir).glob("*.skops")):

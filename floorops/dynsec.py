@@ -54,6 +54,26 @@ class DynsecError(RuntimeError):
     """The broker refused a dynamic-security command, or did not answer."""
 
 
+class NotFound(DynsecError):
+    """The client, role or group a command names does not exist."""
+
+
+class AlreadyExists(DynsecError):
+    """The client, role or group a command creates exists already."""
+
+
+# The plugin answers an error as text only ("Client not found", "Role already exists"...): read here,
+# once, so that callers branch on the exception's type, never on its words.
+_TYPED_ERRORS: tuple[tuple[str, type[DynsecError]], ...] = (("not found", NotFound), ("already exists", AlreadyExists))
+
+
+def command_error(command: str, error: str) -> DynsecError:
+    """The exception for the broker's ``error`` text answering ``command``."""
+    text = error.lower()
+    cls = next((c for phrase, c in _TYPED_ERRORS if phrase in text), DynsecError)
+    return cls(f"{command}: {error}")
+
+
 def new_password() -> str:
     return secrets.token_urlsafe(24)
 
@@ -234,7 +254,8 @@ class DynsecClient:
                 slot[0].set()
 
     def command(self, command: str, **args: Any) -> dict[str, Any]:
-        """Send one command and wait for its response; raise on an error other than 'already exists'."""
+        """Send one command and wait for its response; the broker's error is raised as ``NotFound``,
+        ``AlreadyExists`` or else ``DynsecError`` (``command_error``)."""
         corr = uuid.uuid4().hex
         done = threading.Event()
         box: list[dict[str, Any]] = []
@@ -250,7 +271,7 @@ class DynsecClient:
                 self._waiting.pop(corr, None)
         response = box[0]
         if "error" in response:
-            raise DynsecError(f"{command}: {response['error']}")
+            raise command_error(command, str(response["error"]))
         return response
 
     def ensure_role(self, rolename: str, acls: list[dict[str, Any]]) -> None:
@@ -258,9 +279,8 @@ class DynsecClient:
         try:
             self.command("createRole", rolename=rolename, acls=acls)
             return
-        except DynsecError as exc:
-            if "already exists" not in str(exc):
-                raise
+        except AlreadyExists:
+            pass
         current = self.command("getRole", rolename=rolename).get("data", {}).get("role", {}).get("acls", [])
         for acl in current:
             self.command("removeRoleACL", rolename=rolename, acltype=acl["acltype"], topic=acl["topic"])
@@ -273,9 +293,8 @@ class DynsecClient:
             self.command("createClient", username=username, password=password, clientid=client_id,
                          roles=[{"rolename": rolename}])
             return
-        except DynsecError as exc:
-            if "already exists" not in str(exc):
-                raise
+        except AlreadyExists:
+            pass
         self.command("setClientPassword", username=username, password=password)
         # Mosquitto 2.0.11 answers "Internal error" to adding a role the client already has: ask first.
         client = self.command("getClient", username=username).get("data", {}).get("client", {})
@@ -318,7 +337,7 @@ class DynsecClient:
         self.command("deleteClient", username=username)
 
     def delete_role(self, rolename: str) -> None:
-        """Delete a role (a removed device's ``device-<id>``); raises DynsecError if there is none.
+        """Delete a role (a removed device's ``device-<id>``); raises ``NotFound`` if there is none.
 
         Mosquitto 2.0.11's plugin stops answering every later command if a role still held by a client is
         deleted, so the clients holding it lose it first (FloorOps gives roles to clients, not groups)."""

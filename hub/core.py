@@ -127,7 +127,7 @@ class Hub:
         self.flows = FlowBook()  # the edge's patient-flow intervals, aggregates only (hub.flows)
         self._kind_rules = self._rule_sets_of_kinds()
         with self.unit_of_work():
-            self.state.touch_devices(d.id for d in site.devices if d.id in self.state.devices)
+            pass  # the site's devices not stored yet (LiveState.load) get their rows
 
     # -- rules settings ------------------------------------------------------------------------------
 
@@ -358,7 +358,6 @@ class Hub:
             dev.previous_readings, dev.readings = dev.readings, dict(rec.data)
         elif channel == "status":
             dev.readings = {**dev.readings, "status": rec.data.get("state")}
-        self.state.touch_device(device_id)
         families = self._kind_rules[kind]
         ctx = self._context(rec=rec, device=dev, queue=self._apply_queue(rec, dev.queue), site=self.site)
         if wheelchair_rule.FAMILY in families:
@@ -422,7 +421,6 @@ class Hub:
         q.waiting = int(rec.data.get("waiting", 0))
         q.avg_wait_s = float(rec.data.get("avg_wait_s", 0.0))
         q.at = self.clock.now()
-        self.state.touch_queue(queue)
         return queue
 
     def _ticket_event(self, rec: EdgeRecord, queue: str) -> list[Signal]:
@@ -457,19 +455,11 @@ class Hub:
         taken, returned = wheelchairs.transitions(dev.previous_readings, rec.data)
         wheelchairs.record(self.db, self.tz, dev.id, dev.zone, self.clock.now(), taken, returned, stock.charged)
 
-    def wheelchairs_json(self, day: dt.date | None = None) -> dict[str, Any]:
-        low = [src for src, type_ in self.alarms.open if type_ == wheelchair_rule.RULE]
-        return wheelchairs.compute(self.db, self.site, self.state.devices.values(),
-                                   self.rules.rule(wheelchair_rule.RULE)["charged_soc_pct"], self.clock.now(), low, day)
-
     def nearest_wheelchair_station(self, zone_id: str, need: int = 1) -> str | None:
         """Where a wheelchair request from ``zone_id`` goes (hub.wheelchairs.nearest_station)."""
         stations = wheelchairs.stations_now(self.site, self.state.devices.values(),
                                             self.rules.rule(wheelchair_rule.RULE)["charged_soc_pct"])
         return wheelchairs.nearest_station(self.site, stations, zone_id, need)
-
-    def service_levels_json(self, day: dt.date | None = None) -> dict[str, Any]:
-        return service_levels.compute(self.db, self.site, self.rules, self.clock.now(), day)
 
     def _count_arrival(self, zone: str, ts: float) -> None:
         bucket_s = self.cfg.models.bucket_min * 60
@@ -486,7 +476,6 @@ class Hub:
             raise BadInput("bad_occupancy", "occupancy must be a number >= 0")
         z.occupancy = float(occ)
         z.occupancy_at = self.clock.now()
-        self.state.touch_zone(zone_id)
         self._raise_or_clear(crowding.evaluate(self._context(zone=z)))
         return True
 
@@ -522,10 +511,9 @@ class Hub:
     def register_device(self, device_id: str, kind: str, zone: str) -> None:
         """A device (new, moved, or registered again after a removal) is live with this kind and zone."""
         dev = self.state.device(device_id, kind, zone)  # a new or returning device is shown (LiveState.device)
-        if (dev.kind, dev.zone) != (kind, zone):
-            dev.kind, dev.zone = kind, zone
-            self.state.show_device(device_id)  # the console's lists learn of it without a reload
-        self.db.execute("UPDATE devices SET kind=?, zone=?, removed_at=NULL WHERE id=?", (kind, zone, device_id))
+        dev.kind, dev.zone = kind, zone  # a move is stored and shown (DeviceState.SHOWN) without a reload
+        # Its row may say removed while the hub held it live (the CLI's removal while the hub was down).
+        self.db.execute("UPDATE devices SET removed_at=NULL WHERE id=?", (device_id,))
 
     def remove_device(self, device_id: str) -> bool:
         """Take a device out of service: off the live lists, its open alarms closed (``cleared_by =
@@ -539,12 +527,12 @@ class Hub:
             self.alarms.apply(Signal(wheelchair_rule.RULE, device_id, False, kind=charger.KIND.name,
                                      detail={"device_removed": True}))
         if dev is not None:
-            dev.faults.clear()
+            dev.faults = frozenset()
         self.db.execute("UPDATE devices SET removed_at=COALESCE(removed_at, ?) WHERE id=?", (self.clock.now(), device_id))
         for key in [k for k in self._recent if k[0] == device_id]:
             del self._recent[key]
         if dev is not None:
-            self.bus.emit("device.removed", self.device_json(device_id))
+            self.bus.emit("device.removed", views.device_json(self, device_id))
             log.info("device removed", extra={"device_id": device_id})
         return known
 
@@ -565,11 +553,10 @@ class Hub:
             return False
         # Arrival order, not ``ts``, decides: the Last Will carries the time the agent connected.
         if agent is None:
-            agent = self.state.agents[agent_id] = AgentState(agent_id, state, ts, now, now)
+            agent = self.state.add_agent(AgentState(agent_id, state, ts, now, now))
         elif agent.state != state:
             agent.state, agent.since = state, now
         agent.ts, agent.seen_at = ts, now
-        self.state.touch_agent(agent_id)
         self._evaluate_agent(agent)
         return True
 
@@ -618,10 +605,9 @@ class Hub:
                 still_open = any(k[1] == a["type"] and (k[0] == dev.id or k[0].startswith(dev.id + ":"))
                                  for k in self.alarms.open)
                 if not still_open:
-                    dev.faults.discard(a["type"])
+                    dev.faults -= {a["type"]}
             else:
-                dev.faults.add(a["type"])
-            self.state.touch_device(dev.id)
+                dev.faults |= {a["type"]}
         if a["type"] == "zone_crowded" and a["zone"]:
             self.state.show_zone(a["zone"])
 
@@ -637,8 +623,7 @@ class Hub:
             for agent in self.state.agents.values():
                 self._evaluate_agent(agent)
             for z in self.state.zones.values():
-                self._raise_or_clear(crowding.evaluate(self._context(zone=z)))
-                self.state.touch_zone(z.id, shown=False)  # its crowd_since
+                self._raise_or_clear(crowding.evaluate(self._context(zone=z)))  # its crowd_since is recorded
             self.alarms.tick()
             self.dispatch.tick()  # expired offers marked, then all waiting work served by priority then age
             self.screens.plan()
@@ -755,11 +740,6 @@ class Hub:
                 self.alarms.reload_open()
             raise
 
-    def satisfaction_json(self, first: dt.date | None = None, last: dt.date | None = None,
-                          zone: str | None = None) -> dict[str, Any]:
-        today = self.satisfaction.today()
-        return self.satisfaction.scores(first or last or today, last or first or today, zone)
-
     def _apply_signals(self, sigs: list[Signal]) -> None:
         """Apply signals computed outside a transaction (the systems' checks, the fault-rate watch), in one
         of their own. On failure (database locked) memory forgets the rolled-back alarms and the exception
@@ -794,19 +774,6 @@ class Hub:
             self._raise_or_clear(forecast.evaluate(self._context(forecasts=forecasts, site=self.site)))
             self.bus.emit("forecast.updated", {"at": iso(self.forecast_at, self.tz), "zones": forecasts})
 
-    # -- views (hub.views; here for the events this core emits and for callers holding the hub) ------------
-
-    def device_json(self, device_id: str) -> dict[str, Any]:
-        return views.device_json(self, device_id)
-
-    def agent_json(self, agent_id: str) -> dict[str, Any]:
-        return views.agent_json(self, agent_id)
-
-    def zone_json(self, zone_id: str) -> dict[str, Any]:
-        return views.zone_json(self, zone_id)
-
-    def site_json(self) -> dict[str, Any]:
-        return views.site_json(self.site)
 
 # What the hub does with a recorded message of a kind besides its rule families (DeviceKind.rules), keyed by
 # the kinds' declarations: the hub's part of a kind, as edge/kinds.py is the edge's. (state before, record)

@@ -7,9 +7,11 @@ running broker at once), a row in the hub database, and a retained registry mess
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,9 +20,9 @@ import paho.mqtt.client as mqtt
 from floorops.config import Config
 from floorops.contract import ID_RE
 from floorops.topics import device_topic_prefix
-from floorops.dynsec import Credentials, DynsecClient, DynsecError, device_role, hub_client_id, registry_username
+from floorops.dynsec import Credentials, DynsecClient, NotFound, device_role, hub_client_id, registry_username
 from floorops.mqtt_client import configure, endpoint
-from floorops.site import Site, site_of
+from floorops.site import Device, Site, site_of
 from floorops.topics import registry_topic
 from floorops.varperms import write_private
 from hub.auth import ROLES, UserStore
@@ -144,7 +146,7 @@ def device_credentials(site: Site, kind: str, device_id: str, creds: Credentials
 
 def remove_device(cfg: Config, device_id: str, *, dynsec: DynsecClient | None = None, site: Site | None = None,
                   actor: str = "cli") -> dict[str, Any]:
-    """Take a device out of service; returns ``{"id","removed_at","mqtt_username"}``.
+    """Take a device out of service; returns ``{"id","removed_at","mqtt_username","credentials_file"}``.
 
     In this order, so that nothing the device still says reopens what its removal closed:
     1. the empty retained registry message: the edge forgets the device's zone, a running hub takes it off
@@ -154,45 +156,78 @@ def remove_device(cfg: Config, device_id: str, *, dynsec: DynsecClient | None = 
     3. the hub database marks the row removed (for a hub that has never been connected) and audits it;
     4. the device leaves the credentials file (``hub.credentials_file``, :func:`forget_credentials`), reported
        as ``credentials_file`` in the result; a missing or unreadable file does not undo 1-3.
-    Its alarms, tickets, audit entries and InfluxDB readings stay. ``devices add`` brings it back."""
+    Its alarms, tickets, audit entries and InfluxDB readings stay. ``devices add`` brings it back. A running
+    hub's admin API does the same steps, the database's inside its own unit of work (hub/api/admin.py); this
+    is for the CLI, with a connection of its own."""
     site = site or site_of(cfg)
-    if not ID_RE.match(device_id):
-        raise ProvisioningError(f"device id {device_id!r} must be [A-Za-z0-9_-]{{1,64}}")
     db = Database(cfg.path(cfg.hub.db_path))
     try:
-        row = db.one("SELECT mqtt_username, removed_at FROM devices WHERE id=?", (device_id,))
-        inventory = next((d for d in site.devices if d.id == device_id), None)
-        if row is None and inventory is None:
-            raise NoSuchDevice(f"no such device: {device_id}")
-        username = (row["mqtt_username"] if row is not None else "") or device_id
-        _publish_registry(cfg, site.id, device_id, b"", 10.0)
-        own = dynsec is None
-        ds = dynsec or DynsecClient.for_config(cfg)
-        try:
-            # The account first (the device can no longer log in), then its own-topics role.
-            for delete, name in ((ds.delete_client, username), (ds.delete_role, device_role(device_id))):
-                try:
-                    delete(name)
-                except DynsecError as exc:
-                    if "not found" not in str(exc).lower():
-                        raise
-        finally:
-            if own:
-                ds.close()
+        target = removal_target(db, site, device_id)
+        revoke_device(cfg, site.id, target, dynsec)
         now = time.time()
         with db.transaction():
-            if row is None and inventory is not None:
-                store_device(db, device_id, inventory.kind, inventory.zone, queue=inventory.queue, now=now)
-            db.execute("UPDATE devices SET removed_at=COALESCE(removed_at, ?) WHERE id=?", (now, device_id))
-            _audit(db, actor, "device.remove", f"device:{device_id}", {"mqtt_username": username})
-            removed = db.one("SELECT removed_at FROM devices WHERE id=?", (device_id,))
-            assert removed is not None  # stored just above, in the same transaction
-            removed_at = removed["removed_at"]
+            removed_at = mark_removed(db, target, now)
+            _audit(db, actor, "device.remove", f"device:{device_id}", {"mqtt_username": target.username})
     finally:
         db.close()
     credentials = forget_credentials(cfg.path(cfg.hub.credentials_file), device_id)
     log.info("device removed", extra={"device_id": device_id, "credentials_file": credentials})
-    return {"id": device_id, "removed_at": removed_at, "mqtt_username": username, "credentials_file": credentials}
+    return removal_result(target, removed_at, credentials)
+
+
+@dataclass(frozen=True)
+class RemovalTarget:
+    """A device to remove, as the hub database and the site's inventory know it."""
+
+    id: str
+    username: str  # its broker account
+    inventory: Device | None  # its entry in the site's inventory, if any
+    stored: bool  # it has a row in the hub database
+
+
+def removal_target(db: Database, site: Site, device_id: str) -> RemovalTarget:
+    """The device to remove; ``NoSuchDevice`` if neither the database nor the inventory knows it."""
+    if not ID_RE.match(device_id):
+        raise ProvisioningError(f"device id {device_id!r} must be [A-Za-z0-9_-]{{1,64}}")
+    row = db.one("SELECT mqtt_username FROM devices WHERE id=?", (device_id,))
+    inventory = next((d for d in site.devices if d.id == device_id), None)
+    if row is None and inventory is None:
+        raise NoSuchDevice(f"no such device: {device_id}")
+    return RemovalTarget(device_id, (row["mqtt_username"] if row is not None else "") or device_id, inventory,
+                         row is not None)
+
+
+def revoke_device(cfg: Config, site_id: str, target: RemovalTarget, dynsec: DynsecClient | None = None) -> None:
+    """Steps 1 and 2 of :func:`remove_device`: the empty registry message, then the broker account and its
+    role (either already gone is no error: a removal run again finishes what a failed one began)."""
+    _publish_registry(cfg, site_id, target.id, b"", 10.0)
+    own = dynsec is None
+    ds = dynsec or DynsecClient.for_config(cfg)
+    try:
+        # The account first (the device can no longer log in), then its own-topics role.
+        for delete, name in ((ds.delete_client, target.username), (ds.delete_role, device_role(target.id))):
+            with contextlib.suppress(NotFound):
+                delete(name)
+    finally:
+        if own:
+            ds.close()
+
+
+def mark_removed(db: Database, target: RemovalTarget, now: float) -> float:
+    """Step 3 (in the caller's transaction): the row marked removed at ``now``, unless it already was;
+    returns its ``removed_at``."""
+    if not target.stored and target.inventory is not None:
+        inv = target.inventory
+        store_device(db, target.id, inv.kind, inv.zone, queue=inv.queue, now=now)
+    db.execute("UPDATE devices SET removed_at=COALESCE(removed_at, ?) WHERE id=?", (now, target.id))
+    removed = db.one("SELECT removed_at FROM devices WHERE id=?", (target.id,))
+    assert removed is not None  # stored just above, in the same transaction
+    return float(removed["removed_at"])
+
+
+def removal_result(target: RemovalTarget, removed_at: float, credentials: CredentialsOutcome) -> dict[str, Any]:
+    return {"id": target.id, "removed_at": removed_at, "mqtt_username": target.username,
+            "credentials_file": credentials}
 
 
 CredentialsOutcome = Literal["removed", "not_listed", "no_file", "unreadable", "unwritable"]

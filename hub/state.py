@@ -3,31 +3,82 @@
 Held in memory for speed, snapshotted to SQLite in the same transaction as the records that changed it,
 and rebuilt from that snapshot (plus the alarms still open) when the hub starts again.
 
-Whoever changes a device, queue, zone or agent says so through ``touch_*`` (or ``show_*``); the state
-keeps the list, and ``commit`` writes those rows and returns what the consoles must be shown again
-(``Shown``: a device whose state differs from the one last shown, a zone whose view changed, an agent),
-so the hub derives both persistence and its ``*.updated`` events from one record of the changes.
+The state records its own changes: assigning a stored field of a device, queue, zone or agent it holds
+(``recorded``) notes that object, so no caller can change a field and forget to say so. ``commit`` writes
+those rows and returns what the consoles must be shown again (``Shown``: a device whose state differs from
+the one last shown, a zone whose view changed, an agent), so the hub derives both persistence and its
+``*.updated`` events from one record of the changes. Fields are replaced, never mutated in place
+(``faults`` is a frozenset); ``show_*`` is only for a view that changed with no field (an alarm, a
+maintenance window).
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Callable, ClassVar, Protocol, TypeVar
 
 from floorops.site import Site
 from hub.db import Database
 
 
+_UNSET = object()
+Recorder = Callable[[Any, str], None]
+
+
+class _Declares(Protocol):
+    RECORDED: ClassVar[frozenset[str]]
+
+
+T = TypeVar("T", bound=_Declares)
+
+
+class _Stored:
+    """A field whose assignment, when the value differs, tells the LiveState holding the object (its
+    ``_record``). A data descriptor with no ``__get__``: reading stays a plain attribute read (from the
+    instance's ``__dict__``), and the fields not recorded are plain attributes; only a recorded write pays."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        d = obj.__dict__
+        if d.get(self.name, _UNSET) != value:
+            d[self.name] = value
+            record = d.get("_record")
+            if record is not None:
+                record(obj, self.name)
+
+
+def recorded(cls: type[T]) -> type[T]:
+    """Make the ``RECORDED`` fields of a dataclass recorded (``_Stored``); applied after ``@dataclass``,
+    which keeps the defaults it read from the class."""
+    for name in cls.RECORDED:
+        setattr(cls, name, _Stored(name))
+    return cls
+
+
+def hold(obj: Any, record: Recorder | None) -> None:
+    """From now on ``obj``'s recorded fields tell ``record`` (None: nobody) of their changes."""
+    obj.__dict__["_record"] = record
+
+
+@recorded
 @dataclass
 class DeviceState:
+    RECORDED: ClassVar[frozenset[str]] = frozenset({"kind", "zone", "queue", "last_seen", "readings", "faults"})
+    # Changes its state does not tell: the device is shown again whatever its state.
+    SHOWN: ClassVar[frozenset[str]] = frozenset({"kind", "zone", "queue"})
+
     id: str
     kind: str
     zone: str
     queue: str = ""
     last_seen: float | None = None
     readings: dict[str, Any] = field(default_factory=dict)
-    faults: set[str] = field(default_factory=set)  # types of the device's open alarms
+    faults: frozenset[str] = frozenset()  # types of the device's open alarms
     # The edge agent that last relayed its records ('' unknown): whose outage its silence is. Not stored:
     # after a restart it is learnt again from the next record.
     agent: str = ""
@@ -45,9 +96,12 @@ class DeviceState:
         return "online" if self.last_seen is not None else "unknown"
 
 
+@recorded
 @dataclass
 class AgentState:
     """An edge agent as its retained status topic says (Last Will ``offline``)."""
+
+    RECORDED: ClassVar[frozenset[str]] = frozenset({"state", "ts", "since", "seen_at"})
 
     id: str
     state: str  # online | offline
@@ -56,8 +110,11 @@ class AgentState:
     seen_at: float  # hub time of the last status message
 
 
+@recorded
 @dataclass
 class QueueState:
+    RECORDED: ClassVar[frozenset[str]] = frozenset({"device_id", "waiting", "avg_wait_s", "at"})
+
     id: str
     zone: str
     device_id: str = ""
@@ -66,8 +123,12 @@ class QueueState:
     at: float | None = None
 
 
+@recorded
 @dataclass
 class ZoneState:
+    RECORDED: ClassVar[frozenset[str]] = frozenset({"occupancy", "occupancy_at", "crowd_since"})
+    SHOWN: ClassVar[frozenset[str]] = frozenset({"occupancy", "occupancy_at"})  # crowd_since: stored, not seen
+
     id: str
     capacity: int
     occupancy: float | None = None
@@ -101,11 +162,14 @@ class LiveState:
         self._agents: dict[str, None] = {}
         # Each live device's state as the consoles were last shown it (absent: show it at the next commit).
         self._shown_state: dict[str, str] = {}
+        self._hold_all()
 
     # -- loading --------------------------------------------------------------------------------
 
     def load(self, db: Database) -> None:
-        """Site inventory, then the devices table (registered devices and their snapshot), then alarms."""
+        """Site inventory, then the devices table (registered devices and their snapshot), then alarms.
+        A device of the site with no row yet is a change: its row is written at the next commit."""
+        stored = {r["id"] for r in db.all("SELECT id FROM devices")}
         for d in self.site.devices:
             self.devices[d.id] = DeviceState(d.id, d.kind, d.zone, d.queue)
         for r in db.all("SELECT id, kind, zone, queue, last_seen, readings, removed_at FROM devices"):
@@ -121,7 +185,7 @@ class LiveState:
                 self.devices[dev.id] = dev
         for r in db.all("SELECT device_id, type FROM alarms WHERE state != 'cleared' AND device_id != ''"):
             if r["device_id"] in self.devices:
-                self.devices[r["device_id"]].faults.add(r["type"])
+                self.devices[r["device_id"]].faults |= {r["type"]}
         for r in db.all("SELECT * FROM queue_state"):
             if r["queue"] in self.queues:
                 self.queues[r["queue"]] = QueueState(r["queue"], r["zone"], r["device_id"], r["waiting"],
@@ -134,44 +198,54 @@ class LiveState:
         for r in db.all("SELECT id, state, ts, since, seen_at FROM agents"):
             self.agents[r["id"]] = AgentState(r["id"], r["state"], r["ts"], r["since"], r["seen_at"])
         self._shown_state = {d.id: d.state for d in self.devices.values()}
+        for c in (self._devices, self._queues, self._zones, self._zones_shown, self._agents):
+            c.clear()
+        self._hold_all()
+        self._devices.update(dict.fromkeys(d.id for d in self.site.devices
+                                           if d.id in self.devices and d.id not in stored))
+
+    def _hold_all(self) -> None:
+        """From now on, assigning a field of what this state holds records the change (``recorded``)."""
+        for d in self.devices.values():
+            hold(d, self._device_changed)
+        for q in self.queues.values():
+            hold(q, self._queue_changed)
+        for z in self.zones.values():
+            hold(z, self._zone_changed)
+        for a in self.agents.values():
+            hold(a, self._agent_changed)
 
     # -- recording changes ----------------------------------------------------------------------------
 
-    def touch_devices(self, device_ids: Iterable[str]) -> None:
-        """These devices changed: their rows are written at commit, and each whose state (online, fault,
-        offline...) is no longer the one last shown is shown again."""
-        self._devices.update(dict.fromkeys(device_ids))
+    def _device_changed(self, dev: DeviceState, name: str) -> None:
+        """Its row is written at commit; it is shown again if its state (online, fault, offline...) is no
+        longer the one last shown, or whatever its state if it moved (``DeviceState.SHOWN``)."""
+        if name in DeviceState.SHOWN:
+            self._shown_state.pop(dev.id, None)
+        self._devices[dev.id] = None
 
-    def touch_device(self, device_id: str) -> None:
-        self.touch_devices((device_id,))
+    def _queue_changed(self, q: QueueState, name: str) -> None:
+        """Its row is written, and its zone (waiting, average wait) shown."""
+        self._queues[q.id] = None
+        self._zones_shown[q.zone] = None
+
+    def _zone_changed(self, z: ZoneState, name: str) -> None:
+        self._zones[z.id] = None
+        if name in ZoneState.SHOWN:
+            self._zones_shown[z.id] = None
+
+    def _agent_changed(self, a: AgentState, name: str) -> None:
+        self._agents[a.id] = None
 
     def show_device(self, device_id: str) -> None:
-        """Changed in a way its state does not tell (new, moved): shown again at commit whatever its state."""
+        """Its view changed with no field of it (a maintenance window): shown again at commit whatever its
+        state."""
         self._shown_state.pop(device_id, None)
-        self.touch_device(device_id)
-
-    def touch_queue(self, queue_id: str) -> None:
-        """A queue's reading changed: its row is written, and its zone (waiting, average wait) shown."""
-        self._queues[queue_id] = None
-        self._zones_shown[self.queues[queue_id].zone] = None
-
-    def touch_zone(self, zone_id: str, shown: bool = True) -> None:
-        """A zone changed: its row is written; ``shown``: what the consoles see of it changed too."""
-        self._zones[zone_id] = None
-        if shown:
-            self._zones_shown[zone_id] = None
+        self._devices[device_id] = None
 
     def show_zone(self, zone_id: str) -> None:
         """What the consoles see of a zone changed (its crowding alarm) without a change of its row."""
         self._zones_shown[zone_id] = None
-
-    def touch_agent(self, agent_id: str) -> None:
-        self._agents[agent_id] = None
-
-    def forget_agent(self, agent_id: str) -> AgentState | None:
-        """A decommissioned agent: off the state (the caller deletes its row)."""
-        self._agents.pop(agent_id, None)
-        return self.agents.pop(agent_id, None)
 
     # -- changes ----------------------------------------------------------------------------------
 
@@ -181,17 +255,35 @@ class LiveState:
         if dev is None:
             dev = self.removed.pop(device_id, None) or DeviceState(device_id, kind, zone)
             self.devices[device_id] = dev
+            hold(dev, self._device_changed)
             self.show_device(device_id)
         return dev
 
     def remove(self, device_id: str) -> DeviceState | None:
-        """Take a device off the live lists (the caller marks its row removed); None if it was not live."""
+        """Take a device off the live lists (the caller marks its row removed); None if it was not live.
+        What is then assigned to it is no change of the live state."""
         dev = self.devices.pop(device_id, None)
         self._devices.pop(device_id, None)
         self._shown_state.pop(device_id, None)
         if dev is not None:
+            hold(dev, None)
             self.removed[device_id] = dev
         return dev
+
+    def add_agent(self, agent: AgentState) -> AgentState:
+        """A new agent: held (its changes recorded from now on), and its row written at commit."""
+        self.agents[agent.id] = agent
+        hold(agent, self._agent_changed)
+        self._agents[agent.id] = None
+        return agent
+
+    def forget_agent(self, agent_id: str) -> AgentState | None:
+        """A decommissioned agent: off the state (the caller deletes its row)."""
+        self._agents.pop(agent_id, None)
+        agent = self.agents.pop(agent_id, None)
+        if agent is not None:
+            hold(agent, None)
+        return agent
 
     def known(self, device_id: str) -> DeviceState | None:
         """A live or a removed device (whose history is still served)."""
@@ -217,8 +309,9 @@ class LiveState:
             now_rows.append((d.id, d.kind, d.zone, d.queue, d.state, d.last_seen, json.dumps(d.readings)))
         db.conn.executemany(
             "INSERT INTO devices(id, kind, zone, queue, created_at, state, last_seen, readings) "
-            "VALUES (?1,?2,?3,?4,COALESCE(?6, 0),?5,?6,?7) ON CONFLICT(id) DO UPDATE SET state=excluded.state, "
-            "last_seen=excluded.last_seen, readings=excluded.readings, removed_at=NULL", now_rows,
+            "VALUES (?1,?2,?3,?4,COALESCE(?6, 0),?5,?6,?7) ON CONFLICT(id) DO UPDATE SET kind=excluded.kind, "
+            "zone=excluded.zone, queue=excluded.queue, state=excluded.state, last_seen=excluded.last_seen, "
+            "readings=excluded.readings, removed_at=NULL", now_rows,
         )
         db.conn.executemany(
             "INSERT OR REPLACE INTO agents VALUES (?,?,?,?,?)",

@@ -1,18 +1,24 @@
-"""The JSON the API and the events show of the live state: devices, agents, zones and the site.
+"""The JSON the API and the events show of the live state: devices, agents, zones and the site, and the
+day's figures computed from it (wheelchairs, service levels, satisfaction).
 
 One home for each shape, so a ``device.updated`` event and ``GET /api/devices`` can never disagree; the
 core only decides when to show it (hub.core), the API routes where (hub.api.floor)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from floorops.site import Site
+from hub import service_levels, wheelchairs
 from hub.alarms import AlarmManager
-from hub.clock import iso
+from hub.clock import Clock, iso
+from hub.db import Database
 from hub.rules import crowding
+from hub.rules import wheelchairs as wheelchair_rule
 from hub.rules.base import RuleSet
+from hub.satisfaction import SatisfactionManager
 from hub.silences import SilenceManager
 from hub.state import LiveState
 
@@ -26,6 +32,9 @@ class Hub(Protocol):
     alarms: AlarmManager
     rules: RuleSet
     silences: SilenceManager
+    db: Database
+    clock: Clock
+    satisfaction: SatisfactionManager
 
 
 def device_json(hub: Hub, device_id: str) -> dict[str, Any]:
@@ -67,3 +76,21 @@ def site_json(s: Site) -> dict[str, Any]:
                              "corridors": [[list(p) for p in c] for c in f.corridors],
                              "lifts": [list(p) for p in f.lifts]} for f in s.floors],
             "queues": [{"id": q.id, "zone": q.zone, "name": q.name, "name_zh": q.name_zh} for q in s.queues]}
+
+
+def wheelchairs_json(hub: Hub, day: dt.date | None = None) -> dict[str, Any]:
+    """The stations now and the day's demand (hub.wheelchairs); a station whose stock alarm is open is low."""
+    low = [src for src, type_ in hub.alarms.open if type_ == wheelchair_rule.RULE]
+    return wheelchairs.compute(hub.db, hub.site, hub.state.devices.values(),
+                               hub.rules.rule(wheelchair_rule.RULE)["charged_soc_pct"], hub.clock.now(), low, day)
+
+
+def service_levels_json(hub: Hub, day: dt.date | None = None) -> dict[str, Any]:
+    return service_levels.compute(hub.db, hub.site, hub.rules, hub.clock.now(), day)
+
+
+def satisfaction_json(hub: Hub, first: dt.date | None = None, last: dt.date | None = None,
+                      zone: str | None = None) -> dict[str, Any]:
+    """The zones' scores from ``first`` to ``last`` (either alone: that day; neither: today)."""
+    today = hub.satisfaction.today()
+    return hub.satisfaction.scores(first or last or today, last or first or today, zone)

@@ -132,6 +132,8 @@ def control_centre(tmp_path_factory: pytest.TempPathFactory) -> Iterator["Contro
     cfg.hub.http_port = free_port()
     cfg.edge.metrics_port = free_port()
     cfg.sim.control_port = free_port()
+    # No random faults or spoiled messages on this shared stack: none lands on a device a test acts on.
+    cfg.sim.faults_per_device_day = cfg.sim.bad_input_per_device_hour = 0.0
     centre = ControlCentre(cfg, bootstrap_models=False)
     centre.start()
     yield centre

@@ -21,6 +21,7 @@ from floorops.measurements import influx_lines
 from floorops.messages import DeviceMessage
 from firmware_sim.faults import UnknownFault
 from floorops.site import Device, SiteError, load_site, site_of
+from hub import views
 from hub.clock import ManualClock
 from hub.rules.config import RulesError, rules_schema, validate_rules
 from tests.hub.helpers import make_hub
@@ -78,7 +79,7 @@ def test_the_console_gets_the_kinds_from_the_hub_in_their_declared_order(tmp_pat
     cfg = load_config(env={})
     cfg.var_dir = str(tmp_path)
     hub = make_hub(cfg, ManualClock(1_800_000_000.0))
-    kinds = hub.site_json()["device_kinds"]
+    kinds = views.site_json(hub.site)["device_kinds"]
     assert [k["name"] for k in kinds] == list(BUILTIN.names)
     by_name = {k["name"]: k for k in kinds}
     assert by_name["wifi_probe"]["transports"] == ["mqtt", "serial"]

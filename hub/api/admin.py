@@ -82,18 +82,20 @@ async def add_device(request: web.Request) -> web.Response:
 
 
 async def remove_device(request: web.Request) -> web.Response:
-    """What ``python -m hub devices remove`` does (hub.provisioning.remove_device), then applied here at once:
-    the registry's empty message reaches this hub again through the broker and changes nothing more."""
+    """What ``python -m hub devices remove`` does (hub.provisioning.remove_device), with the database's part in
+    the hub's own unit of work: the row marked removed, its audit entry and the live state (its alarms closed,
+    ``device.removed``) commit together, on the hub's connection and clock. The registry's empty message
+    reaches this hub again through the broker and changes nothing more."""
     c = ctx(request)
     device_id = request.match_info["id"]
     if device_id in c.hub.state.removed:
         raise ApiError(409, f"{device_id} is already removed")
     if device_id not in c.hub.state.devices:
         raise ApiError(404, f"no such device: {device_id}")
+    site, actor, loop = c.hub.site, request["user"].username, asyncio.get_running_loop()
     try:
-        result = await asyncio.get_running_loop().run_in_executor(
-            None, lambda: provisioning.remove_device(c.cfg, device_id, site=c.hub.site,
-                                                     actor=request["user"].username))
+        target = provisioning.removal_target(c.hub.db, site, device_id)
+        await loop.run_in_executor(None, provisioning.revoke_device, c.cfg, site.id, target)
     except provisioning.NoSuchDevice as exc:
         raise ApiError(404, str(exc)) from None
     except provisioning.ProvisioningError as exc:
@@ -101,8 +103,13 @@ async def remove_device(request: web.Request) -> web.Response:
     except (DynsecError, OSError) as exc:
         raise ApiError(503, f"the broker could not remove the device: {exc}") from None
     with c.hub.unit_of_work():
+        removed_at = provisioning.mark_removed(c.hub.db, target, c.hub.clock.now())
+        c.hub.audit(actor, "device.remove", f"device:{device_id}", {"mqtt_username": target.username})
         c.hub.remove_device(device_id)
-    return ok(result)
+    credentials = await loop.run_in_executor(None, provisioning.forget_credentials,
+                                             c.cfg.path(c.cfg.hub.credentials_file), device_id)
+    log.info("device removed", extra={"device_id": device_id, "credentials_file": credentials, "actor": actor})
+    return ok(provisioning.removal_result(target, removed_at, credentials))
 
 
 async def get_rules(request: web.Request) -> web.Response:

@@ -136,11 +136,11 @@ async def kpi(request: web.Request) -> web.Response:
 
 
 async def service_levels(request: web.Request) -> web.Response:
-    return ok(ctx(request).hub.service_levels_json(_date(request)))
+    return ok(views.service_levels_json(ctx(request).hub, _date(request)))
 
 
 async def wheelchairs(request: web.Request) -> web.Response:
-    return ok(ctx(request).hub.wheelchairs_json(_date(request)))
+    return ok(views.wheelchairs_json(ctx(request).hub, _date(request)))
 
 
 async def nearest_wheelchairs(request: web.Request) -> web.Response:

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from hub.api import (ANY_OBJ, BOOL, DATE, INT, NNUM, NSTR, STR, TIME, ApiError, Handler, Route, arr, body_json, enum, int_id,
                      obj, ok)
+from hub import views
 from hub.context import ctx
 from hub.satisfaction import ACTION_STATES, NOTE_MAX, RANGE_MAX_DAYS, ActionError
 
@@ -46,7 +47,7 @@ async def satisfaction(request: web.Request) -> web.Response:
         raise ApiError(400, "give date, or from and to, not both")
     zone = _zone(request)
     try:
-        return ok(hub.satisfaction_json(day or first, day or last, zone))
+        return ok(views.satisfaction_json(hub, day or first, day or last, zone))
     except ValueError as exc:
         raise ApiError(400, str(exc)) from None
 

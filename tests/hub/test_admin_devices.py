@@ -50,3 +50,22 @@ def test_device_add_refuses_a_bad_kind_and_writes_nothing(live: LiveHub) -> None
     hub = live.ctx.hub
     assert live.call(lambda: hub.db.one("SELECT id FROM devices WHERE id=?", ("kiosk-adm2",))) is None
     assert not [a for a in http(live.url + "/api/audit", token=admin)[1] if a["target"] == "device:kiosk-adm2"]
+
+
+def test_device_remove_commits_in_the_hubs_unit_of_work_on_its_clock(live: LiveHub, clock: ManualClock) -> None:
+    """DELETE /api/devices/{id}: the row's removal, its audit entry and the live state commit in the hub's own
+    unit of work, at the hub's time (not a second connection's wall clock)."""
+    admin = live.login("admin")
+    assert http(live.url + "/api/devices", "POST", {"id": "kiosk-adm3", "kind": "kiosk", "zone": "lab"},
+                token=admin)[0] == 201
+    clock.advance(7200)
+    status, removed = http(live.url + "/api/devices/kiosk-adm3", "DELETE", token=admin)
+    assert status == 200, removed
+    assert removed["id"] == "kiosk-adm3" and removed["removed_at"] == clock.now()
+    hub = live.ctx.hub
+    [entry] = [a for a in http(live.url + "/api/audit", token=admin)[1] if a["action"] == "device.remove"]
+    assert (entry["actor"], entry["target"], entry["at"]) == ("admin", "device:kiosk-adm3", iso(clock.now(), hub.tz))
+    row = live.call(lambda: dict(hub.db.one("SELECT removed_at FROM devices WHERE id=?", ("kiosk-adm3",))))
+    assert row == {"removed_at": clock.now()}
+    assert all(d["id"] != "kiosk-adm3" for d in http(live.url + "/api/devices", token=admin)[1])
+    assert http(live.url + "/api/devices/kiosk-adm3", "DELETE", token=admin)[0] == 409

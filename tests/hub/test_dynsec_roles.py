@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from typing import Callable
 
 import paho.mqtt.client as mqtt
 import pytest
 
-from floorops.dynsec import DynsecClient, DynsecError, device_role, edge_acls
+from floorops.dynsec import AlreadyExists, DynsecClient, DynsecError, NotFound, command_error, device_role, edge_acls
 from centre.services import MosquittoServer
 
 pytestmark = pytest.mark.integration
@@ -69,7 +70,7 @@ def test_delete_role_held_by_a_client_stops_its_publishes_and_the_broker_keeps_a
             second.disconnect()
             second.loop_stop()
             assert got == [b"before", b"other"]
-            with pytest.raises(DynsecError, match="not found"):
+            with pytest.raises(NotFound):
                 ds.delete_role(device_role("kiosk-role"))
         finally:
             for c in (device, edge):
@@ -96,3 +97,28 @@ def test_an_older_screen_account_gets_its_command_topic_on_refresh(dynsec: Dynse
     assert acls() == {(a["acltype"], a["topic"], a["allow"]) for a in device_acls("refresh", "queue_screen", "qs-old-1")}
     client = dynsec.command("getClient", username=creds.username)["data"]["client"]
     assert {r["rolename"] for r in client["roles"]} == {device_role("qs-old-1")}
+
+
+def test_the_brokers_error_texts_come_back_as_typed_errors(dynsec: DynsecClient) -> None:
+    """The plugin answers errors as text; DynsecClient maps them once, so callers branch on types
+    (hub.provisioning's removal, ensure_role/ensure_client run again)."""
+    role = f"typed-{uuid.uuid4().hex[:8]}"
+    dynsec.command("createRole", rolename=role)
+    with pytest.raises(AlreadyExists):
+        dynsec.command("createRole", rolename=role)
+    dynsec.ensure_role(role, [])  # exists: its ACLs are reset, no error
+    dynsec.command("deleteRole", rolename=role)
+    with pytest.raises(NotFound):
+        dynsec.command("deleteRole", rolename=role)
+    with pytest.raises(NotFound):
+        dynsec.delete_client(f"nobody-{role}")
+    with pytest.raises(DynsecError) as other:
+        dynsec.command("createRole")  # no role name: refused, but neither of the two
+    assert type(other.value) is DynsecError
+
+
+def test_command_error_reads_the_text_once() -> None:
+    assert type(command_error("deleteClient", "Client not found")) is NotFound
+    assert type(command_error("createRole", "Role already exists")) is AlreadyExists
+    err = command_error("createRole", "Invalid/missing rolename")
+    assert type(err) is DynsecError and str(err) == "createRole: Invalid/missing rolename"

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from floorops.config import Config
+from hub import views
 from hub.clock import ManualClock
 from hub.silences import SilenceError, parse_weekly
 from tests.hub.helpers import Feeder, kiosk_ok, make_hub, open_alarms
@@ -145,11 +146,11 @@ def test_maintenance_window_records_alarms_but_pages_nobody_and_opens_no_ticket(
         s = hub.silences.create({"device_ids": ["kiosk-01"], "weekly": {"days": ["sun"], "start": "02:00",
                                  "end": "04:00"}, "expires_at": sunday_0300 + 30 * 86400,
                                  "reason": "card reader firmware update"}, "admin")
-    assert s["active"] is False and hub.device_json("kiosk-01").get("maintenance") is False
+    assert s["active"] is False and views.device_json(hub, "kiosk-01").get("maintenance") is False
     clock.set(sunday_0300)
     hub.tick()
-    assert hub.device_json("kiosk-01")["maintenance"] is True
-    assert hub.device_json("kiosk-02")["maintenance"] is False
+    assert views.device_json(hub, "kiosk-01")["maintenance"] is True
+    assert views.device_json(hub, "kiosk-02")["maintenance"] is False
     # The consoles are shown the window opening though the device's state did not change.
     assert maintenance_shown(hub) == [("kiosk-01", True)]
     a = card_jam(hub)
@@ -159,7 +160,7 @@ def test_maintenance_window_records_alarms_but_pages_nobody_and_opens_no_ticket(
     Feeder(hub).record("kiosk-01", "telemetry", kiosk_ok())
     clock.set(sunday_0300 + 2 * 3600)  # 05:00: the window is over
     hub.tick()
-    assert hub.device_json("kiosk-01")["maintenance"] is False
+    assert views.device_json(hub, "kiosk-01")["maintenance"] is False
     assert maintenance_shown(hub)[-1] == ("kiosk-01", False)
     b = card_jam(hub)
     tickets_of = {t["alarm_id"] for t in hub.tickets.list()}

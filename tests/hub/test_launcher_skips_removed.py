@@ -9,7 +9,7 @@ from typing import Callable
 
 import pytest
 
-from floorops.dynsec import DynsecClient, DynsecError, device_role
+from floorops.dynsec import DynsecClient, NotFound, device_role
 from centre.launcher import ControlCentre
 from centre.services import MosquittoServer
 from hub import provisioning
@@ -56,5 +56,5 @@ def test_provisioning_again_does_not_bring_back_a_removed_device(
         db.close()
     with DynsecClient(cfg.mqtt.host, cfg.mqtt.port, cfg.broker.admin_username, cfg.broker.admin_password) as ds:
         assert device_role("kiosk-01") not in ds.role_names() and device_role("kiosk-02") in ds.role_names()
-        with pytest.raises(DynsecError, match="not found"):
+        with pytest.raises(NotFound):
             ds.command("getClient", username="kiosk-01")

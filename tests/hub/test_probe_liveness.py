@@ -12,6 +12,7 @@ import pytest
 from edge.processors.normalise import hub_record
 from edge.processors.validate import DeviceMessage
 from floorops.config import Config
+from hub import views
 from hub.clock import ManualClock
 from hub.core import Hub
 from tests.hub.helpers import make_hub, open_alarms
@@ -73,7 +74,7 @@ def test_networked_probe_stays_online_goes_offline_when_silent_and_comes_back(hu
     # Past the start-up grace, sending every 10 s (the contract's slowest), some batches empty.
     run(hub, clock, 180, 10, lambda t: edge.sightings("probe-03", t % 3))
     assert open_alarms(hub) == []
-    probe = hub.device_json("probe-03")
+    probe = views.device_json(hub, "probe-03")
     assert probe["state"] == "online" and probe["zone"] == "reg_hall"
     assert set(probe["readings"]) == {"sightings"}  # a count only: nothing MAC-shaped reaches the hub
 
@@ -85,13 +86,13 @@ def test_networked_probe_stays_online_goes_offline_when_silent_and_comes_back(hu
     assert (alarm["type"], alarm["source"], alarm["zone"]) == ("device_offline", "probe-03", "reg_hall")
     assert alarm["severity"] == hub.rules.rule("device_offline")["severity"] == "major"
     assert alarm["detail"]["reason"] == "heartbeat"
-    assert hub.device_json("probe-03")["state"] == "offline"
+    assert views.device_json(hub, "probe-03")["state"] == "offline"
     assert [t["device_id"] for t in hub.tickets.list("open")] == ["probe-03"]  # the rule asks for a ticket
 
     edge.sightings("probe-03", 0)  # back, even with nobody around
     assert open_alarms(hub) == []
     assert hub.alarms.list()[0]["cleared_by"] == "auto"
-    assert hub.device_json("probe-03")["state"] == "online"
+    assert views.device_json(hub, "probe-03")["state"] == "online"
     assert hub.tickets.list()[0]["resolution"] == "auto_cleared"
     run(hub, clock, 120, 5, lambda t: edge.sightings("probe-03", 2))
     assert open_alarms(hub) == []
@@ -103,22 +104,22 @@ def test_usb_probe_heartbeats_keep_it_online_and_the_edge_verdict_takes_it_offli
     run(hub, clock, 180, 10, lambda t: edge.heartbeat("probe-11", 1000 + t))  # $HBT every 10 s
     assert open_alarms(hub) == []
     edge.heartbeat("probe-11", 1180)
-    assert hub.device_json("probe-11")["state"] == "online"
-    assert hub.device_json("probe-11")["readings"]["sightings"] == 0
+    assert views.device_json(hub, "probe-11")["state"] == "online"
+    assert views.device_json(hub, "probe-11")["readings"]["sightings"] == 0
 
     # The edge hears nothing for 30 s and says so; the hub does not wait for its own, longer bound.
     run(hub, clock, 31, 1000, lambda t: None)
     edge.status("probe-11", "offline")
     [alarm] = open_alarms(hub)
     assert (alarm["type"], alarm["source"], alarm["detail"]["reason"]) == ("device_offline", "probe-11", "status")
-    assert hub.device_json("probe-11")["state"] == "offline"
+    assert views.device_json(hub, "probe-11")["state"] == "offline"
     run(hub, clock, 120, 1000, lambda t: None)  # the silence goes on: still one alarm, not a second one
     assert len(open_alarms(hub)) == 1 and open_alarms(hub)[0]["count"] == 1
 
     edge.status("probe-11", "online")
     edge.heartbeat("probe-11", 5)  # it rebooted
     assert open_alarms(hub) == []
-    assert hub.device_json("probe-11")["state"] == "online"
+    assert views.device_json(hub, "probe-11")["state"] == "online"
 
 
 def test_usb_probe_silent_while_the_edge_says_nothing_goes_offline_by_the_hub_bound(hub: Hub, clock: ManualClock) -> None:
@@ -131,7 +132,7 @@ def test_usb_probe_silent_while_the_edge_says_nothing_goes_offline_by_the_hub_bo
     run(hub, clock, 2, 1000, lambda t: None)
     assert [a["source"] for a in open_alarms(hub, "device_offline")] == ["probe-12"]
     run(hub, clock, 30, 10, lambda t: edge.heartbeat("probe-12", t))
-    assert open_alarms(hub) == [] and hub.device_json("probe-12")["state"] == "online"
+    assert open_alarms(hub) == [] and views.device_json(hub, "probe-12")["state"] == "online"
 
 
 def test_usb_probe_records_in_the_same_millisecond_are_not_counted_as_duplicates(hub: Hub, clock: ManualClock) -> None:
@@ -142,4 +143,4 @@ def test_usb_probe_records_in_the_same_millisecond_are_not_counted_as_duplicates
         edge.usb_sighting("probe-11")
     edge.heartbeat("probe-11", 50)
     assert hub.metrics["duplicates"] == 0
-    assert hub.device_json("probe-11")["state"] == "online"
+    assert views.device_json(hub, "probe-11")["state"] == "online"

@@ -9,7 +9,7 @@ import pytest
 
 from floorops.config import Config
 from floorops.topics import EdgeRecord, agent_status_topic, edge_record_topic, records_topic, registry_topic
-from hub import kpis
+from hub import kpis, views
 from hub.clock import ManualClock
 from floorops.topics import relaying_agent
 from hub.core import Hub
@@ -49,7 +49,7 @@ def test_removed_device_leaves_live_state_its_alarms_close_and_history_stays(hub
     assert hub.tickets.json(ticket["id"])["resolution"] == "device_removed"
     assert kpis.compute(hub)["mttr_s"] is None  # nobody repaired anything: not a repair time
     assert [e["id"] for e in events(hub, "device.removed")] == ["kiosk-01"]
-    assert hub.device_json("kiosk-01")["state"] == "removed"  # still answerable for its history
+    assert views.device_json(hub, "kiosk-01")["state"] == "removed"  # still answerable for its history
     assert hub.alarms.history(closed[0]["id"])[-1]["action"] == "cleared"
 
     # What the device or the edge still sends afterwards is refused and counted, and brings nothing back.
@@ -58,7 +58,7 @@ def test_removed_device_leaves_live_state_its_alarms_close_and_history_stays(hub
     f.record("kiosk-02", "telemetry", kiosk_ok())  # the good record around it is kept
     assert hub.metrics["rejected_removed_device"] == 2
     assert "kiosk-01" not in hub.state.devices and open_alarms(hub) == []
-    assert hub.device_json("kiosk-02")["state"] == "online"
+    assert views.device_json(hub, "kiosk-02")["state"] == "online"
     remove(hub, "kiosk-01")  # delivered again: nothing changes
     assert len(events(hub, "device.removed")) == 1
 
@@ -72,12 +72,12 @@ def test_removal_survives_a_restart_and_registering_again_brings_the_device_back
     hub2 = make_hub(offline_cfg, clock)
     assert "kiosk-03" not in hub2.state.devices  # the inventory does not bring it back
     hub2.apply_messages([(registry_topic("demo", "kiosk-03"), b'{"id":"kiosk-03","kind":"kiosk","zone":"lab"}')])
-    assert hub2.device_json("kiosk-03")["zone"] == "lab"
+    assert views.device_json(hub2, "kiosk-03")["zone"] == "lab"
     Feeder(hub2).record("kiosk-03", "telemetry", kiosk_ok())
-    assert hub2.device_json("kiosk-03")["state"] == "online"
+    assert views.device_json(hub2, "kiosk-03")["state"] == "online"
     hub2.db.close()
     hub3 = make_hub(offline_cfg, clock)
-    assert hub3.device_json("kiosk-03")["state"] == "online"
+    assert views.device_json(hub3, "kiosk-03")["state"] == "online"
     hub3.db.close()
 
 
@@ -131,11 +131,11 @@ def test_agent_offline_past_grace_raises_the_rule_alarm_and_online_clears_it(hub
     rule = hub.rules.rule("agent_offline")
     connected_at = int(hub.clock.now() * 1000)
     agent_status(hub, "edge-1", "online")
-    assert hub.agent_json("edge-1")["state"] == "online" and open_alarms(hub) == []
+    assert views.agent_json(hub, "edge-1")["state"] == "online" and open_alarms(hub) == []
     run(hub, clock, 600)
     # The broker publishes the Last Will; it carries the time the agent connected, older than "online".
     agent_status(hub, "edge-1", "offline", ts=connected_at)
-    assert hub.agent_json("edge-1")["state"] == "offline"
+    assert views.agent_json(hub, "edge-1")["state"] == "offline"
     run(hub, clock, int(rule["grace_s"]) - 1)
     assert open_alarms(hub) == []  # a restart that is back within the grace raises nothing
     run(hub, clock, 2)
@@ -143,13 +143,13 @@ def test_agent_offline_past_grace_raises_the_rule_alarm_and_online_clears_it(hub
     assert (alarm["type"], alarm["source"], alarm["kind"]) == ("agent_offline", "agent:edge-1", "edge_agent")
     assert alarm["severity"] == rule["severity"] == "critical"
     assert hub.tickets.list() == []  # no device to repair
-    assert events(hub, "agent.updated")[-1] == hub.agent_json("edge-1")
+    assert events(hub, "agent.updated")[-1] == views.agent_json(hub, "edge-1")
     run(hub, clock, 60)
     assert len(open_alarms(hub)) == 1 and open_alarms(hub)[0]["count"] == 1
 
     agent_status(hub, "edge-1", "online")
     assert open_alarms(hub) == [] and hub.alarms.list()[0]["cleared_by"] == "auto"
-    assert hub.agent_json("edge-1")["state"] == "online"
+    assert views.agent_json(hub, "edge-1")["state"] == "online"
 
 
 def test_quick_restart_raises_nothing_and_retained_redelivery_changes_nothing(hub: Hub, clock: ManualClock) -> None:
@@ -160,10 +160,10 @@ def test_quick_restart_raises_nothing_and_retained_redelivery_changes_nothing(hu
     online = agent_status(hub, "edge-1", "online")
     run(hub, clock, 120)
     assert open_alarms(hub) == []
-    seen = hub.agent_json("edge-1")
+    seen = views.agent_json(hub, "edge-1")
     n = len(events(hub, "agent.updated"))
     hub.apply_messages([(agent_status_topic("demo", "edge-1"), online)])  # the retained copy at a resubscribe
-    assert len(events(hub, "agent.updated")) == n and hub.agent_json("edge-1") == seen
+    assert len(events(hub, "agent.updated")) == n and views.agent_json(hub, "edge-1") == seen
 
 
 def test_agent_state_and_its_alarm_survive_a_restart(offline_cfg: Config, clock: ManualClock) -> None:
@@ -172,7 +172,7 @@ def test_agent_state_and_its_alarm_survive_a_restart(offline_cfg: Config, clock:
     run(hub, clock, 5)
     hub.db.close()
     hub2 = make_hub(offline_cfg, clock)
-    assert hub2.agent_json("edge-2")["state"] == "offline"
+    assert views.agent_json(hub2, "edge-2")["state"] == "offline"
     hub2.apply_messages([(agent_status_topic("demo", "edge-2"), payload)])  # retained, at the new subscribe
     run(hub2, clock, 30)
     assert [a["source"] for a in open_alarms(hub2)] == ["agent:edge-2"]
@@ -222,7 +222,7 @@ def test_agent_offline_holds_back_silence_alarms_of_its_devices_until_grace_afte
     run(hub, clock, 400)  # far past every kind's heartbeat timeout (screens 90 s, kiosks 180 s)
     assert [a["type"] for a in open_alarms(hub)] == ["agent_offline"]
     assert hub.tickets.list() == []
-    assert hub.device_json("kiosk-01")["state"] == "online"
+    assert views.device_json(hub, "kiosk-01")["state"] == "online"
     # An explicit offline status (the device's Last Will) is not silence: it still counts.
     f.record("kiosk-02", "status", {"state": "offline"}, seq=None)
     assert [a["source"] for a in open_alarms(hub, "device_offline")] == ["kiosk-02"]

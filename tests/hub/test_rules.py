@@ -6,6 +6,7 @@ import pytest
 
 from floorops.config import Config
 from floorops.topics import EdgeRecord, edge_record_topic
+from hub import views
 from hub.clock import ManualClock
 from tests.hub.helpers import Feeder, kiosk_ok, make_hub, open_alarms, queue_reading
 
@@ -68,10 +69,10 @@ def test_offline_from_last_will_and_back(hub) -> None:
     f = Feeder(hub)
     f.record("qs-reg-1", "status", {"state": "offline"}, seq=None)
     [a] = open_alarms(hub, "device_offline")
-    assert hub.device_json("qs-reg-1")["state"] == "offline"
+    assert views.device_json(hub, "qs-reg-1")["state"] == "offline"
     f.record("qs-reg-1", "status", {"state": "online"})
     assert open_alarms(hub, "device_offline") == []
-    assert hub.device_json("qs-reg-1")["state"] == "online"
+    assert views.device_json(hub, "qs-reg-1")["state"] == "online"
 
 
 def test_a_retained_offline_status_replayed_at_start_raises_nothing_until_the_silence_rule_does(
@@ -147,12 +148,12 @@ def test_charger_slot_fault_codes(hub) -> None:
     assert got == {("charger-02:slot0", "slot_ground_fault", "critical"),
                    ("charger-02:slot1", "slot_over_temperature", "critical"),
                    ("charger-02:slot2", "slot_battery_fault", "major")}
-    assert hub.device_json("charger-02")["state"] == "fault"
+    assert views.device_json(hub, "charger-02")["state"] == "fault"
     assert {t["device_id"] for t in hub.tickets.list()} == {"charger-02"}
     f.record("charger-02", "telemetry",
              charger_reading(slots=[{"slot": i, "state": 1, "fault": 0, "soc_pct": 90} for i in range(3)]))
     assert open_alarms(hub) == []
-    assert hub.device_json("charger-02")["state"] == "online"
+    assert views.device_json(hub, "charger-02")["state"] == "online"
 
 
 def test_zone_crowding_needs_duration_and_clears_with_hysteresis(hub, clock: ManualClock) -> None:
@@ -165,14 +166,14 @@ def test_zone_crowding_needs_duration_and_clears_with_hysteresis(hub, clock: Man
     clock.advance(61)
     hub.tick()
     [a] = open_alarms(hub, "zone_crowded")
-    assert a["source"] == "lab" and hub.zone_json("lab")["level"] == "crowded"
+    assert a["source"] == "lab" and views.zone_json(hub, "lab")["level"] == "crowded"
     f.occupancy("lab", 80)  # below raise, above clear: stays
     assert open_alarms(hub, "zone_crowded")
     f.occupancy("lab", 75)
     assert open_alarms(hub, "zone_crowded") == []
-    assert hub.zone_json("lab")["level"] == "busy"  # 75% >= busy 70%
+    assert views.zone_json(hub, "lab")["level"] == "busy"  # 75% >= busy 70%
     f.occupancy("lab", 10)
-    assert hub.zone_json("lab")["level"] == "normal"
+    assert views.zone_json(hub, "lab")["level"] == "normal"
 
 
 def test_short_crowding_spike_raises_nothing(hub, clock: ManualClock) -> None:
@@ -198,7 +199,7 @@ def test_long_wait_by_average_or_count_with_per_queue_thresholds(hub) -> None:
     er = next(d.id for d in hub.site.devices if d.queue == "ER-1")
     f.record(er, "telemetry", queue_reading("ER-1", 25, 100))  # ER-1: at most 20 waiting
     assert [a["source"] for a in open_alarms(hub, "long_wait")] == ["ER-1"]
-    assert hub.zone_json("emergency")["waiting"] == 25
+    assert views.zone_json(hub, "emergency")["waiting"] == 25
 
 
 def test_crowding_forecast_within_the_next_hour(hub, clock: ManualClock) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from floorops.config import Config
+from hub import views
 from hub.clock import ManualClock
 from hub.core import Hub
 from tests.hub.helpers import Feeder, make_hub, open_alarms
@@ -61,7 +62,7 @@ def test_daily_score_is_the_mean_of_the_presses_per_zone_and_local_day(hub: Hub,
     _press(f, LAB, "very_satisfied")
     clock.set(base + 86400 + 1)  # 00:00:01: tomorrow
     _press(f, LAB, "very_dissatisfied")
-    today = hub.satisfaction_json(dt.date.fromisoformat(_date(hub, -1)))
+    today = views.satisfaction_json(hub, dt.date.fromisoformat(_date(hub, -1)))
     zones = {z["zone"]: z for z in today["zones"]}
     assert today["date"] == _date(hub, -1) and today["target"] == 80.0
     assert (zones["reg_hall"]["score"], zones["reg_hall"]["ratings"]) == (62.5, 4)
@@ -71,20 +72,20 @@ def test_daily_score_is_the_mean_of_the_presses_per_zone_and_local_day(hub: Hub,
     assert (zones["pharmacy"]["score"], zones["pharmacy"]["ratings"]) == (None, 0)
     assert (today["site"]["score"], today["site"]["ratings"]) == (round(450 / 7, 1), 7)
     # A range: each day, and the range's own score per zone.
-    both = hub.satisfaction_json(dt.date.fromisoformat(_date(hub, -1)), dt.date.fromisoformat(_date(hub)))
+    both = views.satisfaction_json(hub, dt.date.fromisoformat(_date(hub, -1)), dt.date.fromisoformat(_date(hub)))
     assert [d["date"] for d in both["days"]] == [_date(hub, -1), _date(hub)] and "date" not in both
     lab = [next(z for z in d["zones"] if z["zone"] == "lab") for d in both["days"]]
     assert [(z["score"], z["ratings"]) for z in lab] == [(round(200 / 3, 1), 3), (0.0, 1)]
     assert next(z for z in both["zones"] if z["zone"] == "lab")["score"] == 50.0  # (75+25+100+0)/4
     with pytest.raises(ValueError, match="at most"):
-        hub.satisfaction_json(dt.date(2025, 1, 1), dt.date(2025, 12, 31))
+        views.satisfaction_json(hub, dt.date(2025, 1, 1), dt.date(2025, 12, 31))
 
 
 def test_a_press_with_an_unknown_button_is_counted_not_scored(hub: Hub, clock: ManualClock) -> None:
     f = Feeder(hub)
     _press(f, REG, "delighted")
     assert hub.metrics["presses_unknown_button"] == 1
-    reg = next(z for z in hub.satisfaction_json()["zones"] if z["zone"] == "reg_hall")
+    reg = next(z for z in views.satisfaction_json(hub)["zones"] if z["zone"] == "reg_hall")
     assert reg["ratings"] == 0
 
 

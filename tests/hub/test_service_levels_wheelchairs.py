@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 
 from floorops.config import Config
-from hub import wheelchairs
+from hub import views, wheelchairs
 from hub.clock import ManualClock
 from hub.rules import RulesError, validate_rules
 from hub.rules.waits import limits
@@ -31,7 +31,7 @@ def ticket(f: Feeder, screen: str, event: str, label: str, queue: str = "REG-1")
 
 
 def reg1(hub) -> dict:
-    return next(q for q in hub.service_levels_json()["queues"] if q["queue"] == "REG-1")
+    return next(q for q in views.service_levels_json(hub)["queues"] if q["queue"] == "REG-1")
 
 
 def test_service_level_no_shows_and_abandonment_from_ticket_events(hub, clock: ManualClock, offline_cfg) -> None:
@@ -55,7 +55,7 @@ def test_service_level_no_shows_and_abandonment_from_ticket_events(hub, clock: M
     assert q["target_wait_s"] == 1500 and q["avg_wait_s"] == 25 * 60
     [a] = open_alarms(hub, "service_level_low")
     assert (a["source"], a["zone"], a["detail"]["service_level"]) == ("REG-1", "reg_hall", 0.5)
-    zone = next(z for z in hub.service_levels_json()["zones"] if z["zone"] == "reg_hall")
+    zone = next(z for z in views.service_levels_json(hub)["zones"] if z["zone"] == "reg_hall")
     assert zone["called"] >= 4 and zone["issued"] >= 5
     # A005 is never called: abandoned once abandon_after_s (4 h) has passed.
     clock.advance(4 * 3600)
@@ -68,7 +68,7 @@ def test_service_level_no_shows_and_abandonment_from_ticket_events(hub, clock: M
     hub.db.close()
     again = make_hub(offline_cfg, clock)
     try:
-        assert next(q for q in again.service_levels_json()["queues"] if q["queue"] == "REG-1") == q
+        assert next(q for q in views.service_levels_json(again)["queues"] if q["queue"] == "REG-1") == q
     finally:
         again.db.close()
 
@@ -143,7 +143,7 @@ def slots(*socs: float | None) -> dict:
 def test_wheelchairs_counted_from_slots_with_low_stock_and_demand(hub, clock: ManualClock, offline_cfg) -> None:
     f = Feeder(hub)  # charger-02: 6 slots, reg_hall
     f.record("charger-02", "telemetry", slots(90, 95, 100, 85, 70, None))
-    st = next(s for s in hub.wheelchairs_json()["stations"] if s["id"] == "charger-02")
+    st = next(s for s in views.wheelchairs_json(hub)["stations"] if s["id"] == "charger-02")
     assert (st["slots"], st["docked"], st["charged"], st["low_stock"]) == (6, 5, 4, False)
     assert open_alarms(hub, "wheelchair_low_stock") == []
     f.record("charger-02", "telemetry", slots(None, None, None, 85, 70, None))  # three taken: 1 charged
@@ -151,13 +151,13 @@ def test_wheelchairs_counted_from_slots_with_low_stock_and_demand(hub, clock: Ma
     f.record("charger-02", "telemetry", slots(None, None, None, None, 70, None))  # same reading
     [a] = open_alarms(hub, "wheelchair_low_stock")  # raised once, not repeated by each low reading
     assert (a["source"], a["zone"], a["count"], a["detail"]["charged"]) == ("charger-02", "reg_hall", 1, 1)
-    assert hub.device_json("charger-02")["state"] == "online"  # stock, not a device fault
+    assert views.device_json(hub, "charger-02")["state"] == "online"  # stock, not a device fault
     f.record("charger-02", "telemetry", slots(90, 90, None, None, 70, None))  # 2 charged: not yet clear
     assert open_alarms(hub, "wheelchair_low_stock")
     f.record("charger-02", "telemetry", slots(90, 90, 90, None, 70, None))  # 3: cleared
     assert open_alarms(hub, "wheelchair_low_stock") == []
     hour = dt.datetime.fromtimestamp(clock.now(), hub.tz).hour
-    data = hub.wheelchairs_json()
+    data = views.wheelchairs_json(hub)
     assert (data["hours"][hour]["demand"], data["hours"][hour]["returned"], data["hours"][hour]["supply"]) == (4, 3, 0)
     assert data["site"]["demand_today"] == 4
     # each station's own hours: charger-02's are the site's (the only station that moved), the others' empty
@@ -169,7 +169,7 @@ def test_wheelchairs_counted_from_slots_with_low_stock_and_demand(hub, clock: Ma
     again = make_hub(offline_cfg, clock)
     try:
         Feeder(again).record("charger-02", "telemetry", slots(None, 90, 90, None, 70, None))
-        assert again.wheelchairs_json()["hours"][hour]["demand"] == 5
+        assert views.wheelchairs_json(again)["hours"][hour]["demand"] == 5
     finally:
         again.db.close()
 
@@ -181,7 +181,7 @@ def test_wheelchair_demand_forecast_from_the_same_weekday(hub, clock: ManualCloc
         wheelchairs.record(hub.db, hub.tz, "charger-01", "entrance", now - 14 * 86400, 1, 0, 2)
         wheelchairs.record(hub.db, hub.tz, "charger-01", "entrance", now - 86400, 9, 0, 2)  # another weekday
     hour = dt.datetime.fromtimestamp(now, hub.tz).hour
-    data = hub.wheelchairs_json()
+    data = views.wheelchairs_json(hub)
     assert data["hours"][hour]["forecast"] == 2.0
     assert data["hours"][(hour + 1) % 24]["forecast"] == 0.0
     assert data["site"]["forecast_today"] == 2.0
@@ -211,4 +211,4 @@ def test_removing_a_station_closes_its_low_stock_alarm(hub) -> None:
     with hub.unit_of_work():
         hub.remove_device("charger-02")
     assert open_alarms(hub, "wheelchair_low_stock") == []
-    assert all(s["id"] != "charger-02" for s in hub.wheelchairs_json()["stations"])
+    assert all(s["id"] != "charger-02" for s in views.wheelchairs_json(hub)["stations"])

@@ -68,7 +68,53 @@ def test_a_failed_transaction_shows_nothing(hub) -> None:
     n = len(shown(hub, "device.updated"))
     with pytest.raises(RuntimeError):
         with hub.unit_of_work():
-            hub.state.devices["kiosk-03"].faults.add("card_jam")
-            hub.state.touch_device("kiosk-03")
+            hub.state.devices["kiosk-03"].faults |= {"card_jam"}
             raise RuntimeError("the batch failed")
     assert len(shown(hub, "device.updated")) == n
+
+
+def test_a_plain_assignment_is_stored_and_shown(hub, offline_cfg: Config, clock: ManualClock) -> None:
+    """No caller says what it changed: assigning a field is enough for the row and the event."""
+    f = Feeder(hub)
+    f.record("kiosk-03", "telemetry", kiosk_ok())
+    f.occupancy("lab", 10)
+    n_dev, n_zone = len(shown(hub, "device.updated")), len(shown(hub, "zone.updated"))
+    with hub.unit_of_work():
+        hub.state.devices["kiosk-03"].faults |= {"card_jam"}
+        hub.state.devices["kiosk-04"].zone = "lab"
+        hub.state.zones["lab"].occupancy = 42.0
+        hub.state.zones["reg_hall"].crowd_since = 1000.0  # stored, not shown
+    assert [(d["id"], d["state"], d["zone"]) for d in shown(hub, "device.updated")[n_dev:]] == [
+        ("kiosk-03", "fault", "reg_hall"), ("kiosk-04", "unknown", "lab")]
+    assert [(z["id"], z["occupancy"]) for z in shown(hub, "zone.updated")[n_zone:]] == [("lab", 42.0)]
+    assert hub.db.one("SELECT state FROM devices WHERE id='kiosk-03'")["state"] == "fault"
+    assert hub.db.one("SELECT zone FROM devices WHERE id='kiosk-04'")["zone"] == "lab"
+    again = make_hub(offline_cfg, clock)  # a restart reads back what was assigned
+    assert again.state.zones["lab"].occupancy == 42.0
+    assert again.state.zones["reg_hall"].crowd_since == 1000.0
+    assert again.state.devices["kiosk-04"].zone == "lab"
+
+
+def test_an_unchanged_value_is_no_change(hub) -> None:
+    """Assigning what a field already holds writes and shows nothing (a tick's crowding check of every
+    zone sets crowd_since to what it was)."""
+    f = Feeder(hub)
+    f.record("kiosk-01", "telemetry", kiosk_ok())
+    n = len(hub.bus.since(0))
+    with hub.unit_of_work():
+        for z in hub.state.zones.values():
+            z.crowd_since = z.crowd_since
+        dev = hub.state.devices["kiosk-01"]
+        dev.readings = dict(dev.readings)
+    assert len(hub.bus.since(0)) == n
+    assert hub.state._zones == {} and hub.state._devices == {}
+
+
+def test_a_removed_device_is_no_longer_recorded(hub) -> None:
+    f = Feeder(hub)
+    f.record("kiosk-01", "telemetry", kiosk_ok())
+    with hub.unit_of_work():
+        dev = hub.state.remove("kiosk-01")
+        assert dev is not None
+        dev.readings = {"printer": "jam"}  # the commit must not look it up among the live devices
+    assert "kiosk-01" in hub.state.removed

@@ -11,6 +11,7 @@ import pytest
 from floorops.config import Config
 from floorops.influx import InfluxClient, query_sync, rows
 from hub.app import zone_stats_lines
+from hub import views
 from hub.clock import ManualClock
 from hub.db import Database, migrations
 from hub.roster import RosterError, parse_roster
@@ -28,10 +29,10 @@ def test_live_state_is_rebuilt_after_a_restart(offline_cfg: Config, clock: Manua
     hub.db.close()  # no orderly shutdown: only what was committed counts
 
     hub2 = make_hub(offline_cfg, clock)
-    d = hub2.device_json("kiosk-01")
+    d = views.device_json(hub2, "kiosk-01")
     assert d["state"] == "fault" and d["faults"] == ["card_jam"] and d["readings"]["resp_ms"] == 700
-    assert hub2.zone_json("im_clinic")["waiting"] == 17
-    z = hub2.zone_json("lab")
+    assert views.zone_json(hub2, "im_clinic")["waiting"] == 17
+    z = views.zone_json(hub2, "lab")
     assert z["occupancy"] == 95
     clock.advance(61)  # the crowding timer survived the restart: 121 s above 90 %
     hub2.tick()
@@ -56,9 +57,9 @@ def test_event_redelivered_after_restart_is_applied_once(offline_cfg: Config, cl
 def test_registry_message_moves_a_device(offline_cfg: Config, clock: ManualClock) -> None:
     hub = make_hub(offline_cfg, clock)
     hub.apply_messages([("floorops/demo/registry/kiosk-new", b'{"id":"kiosk-new","kind":"kiosk","zone":"lab"}')])
-    assert hub.device_json("kiosk-new")["zone"] == "lab"
+    assert views.device_json(hub, "kiosk-new")["zone"] == "lab"
     hub.apply_messages([("floorops/demo/registry/kiosk-new", b'{"id":"kiosk-new","kind":"kiosk","zone":"mars"}')])
-    assert hub.metrics["rejected_bad_registry"] == 1 and hub.device_json("kiosk-new")["zone"] == "lab"
+    assert hub.metrics["rejected_bad_registry"] == 1 and views.device_json(hub, "kiosk-new")["zone"] == "lab"
     hub.db.close()
 
 
