@@ -1,7 +1,8 @@
 """The fault catalogue: what can go wrong with each kind of device, and how it is cleared.
 
 Persistent faults stay in the device's readings until repaired (the simulated technician, after a
-random delay of mean ``sim.repair_min`` virtual minutes, or ``inject DEVICE clear``); one-shot faults
+random delay of mean ``sim.repair_min`` virtual minutes, or ``inject DEVICE clear``; conditions that are not
+the device's fault, ``repaired=False``, only by hand); one-shot faults
 spoil the device's next message only (bad input for the edge to reject).
 """
 
@@ -21,6 +22,10 @@ class FaultSpec:
     persistent: bool
     weight: float  # how often, relative to the others, random faults pick it
     description: str
+    # A fault of the device itself, which the simulated technician repairs. False for a condition injected
+    # by hand that no technician would "repair" (a rush on a station's chairs, unhappy patients, a screen
+    # that ignores commands): it lasts until ``inject DEVICE clear`` (or an explicit ``--repair-min``).
+    repaired: bool = True
 
 
 MQTT = ("queue_screen", "kiosk", "wifi_probe:mqtt", "satisfaction_terminal")
@@ -37,15 +42,17 @@ _SPECS = [
     FaultSpec("ground_fault", ("charger",), True, 1, "station ground fault; charging stops"),
     FaultSpec("fan_fault", ("charger",), True, 1, "station fan failed; temperature creeps up"),
     # Not a fault of the device but a rush on its stock: only by hand (weight 0), to see the low-stock alarm.
-    FaultSpec("take_all", ("charger",), True, 0, "every chair is taken at once; none is returned here until cleared"),
+    FaultSpec("take_all", ("charger",), True, 0, "every chair is taken at once; none is returned here until cleared",
+              repaired=False),
     FaultSpec("power_loss", MQTT + ("wifi_probe:serial", "charger"), True, 1,
               "device loses power: MQTT drops without DISCONNECT (Last Will), serial goes silent"),
     FaultSpec("probe_offline", ("wifi_probe:mqtt", "wifi_probe:serial"), True, 1, "probe stops reporting"),
     FaultSpec("clock_skew", MQTT + ("wifi_probe:serial",), True, 1, "device clock 10 minutes off until resynced"),
     # Weight 0: only by hand (inject). Last of the lasting faults, so seeded runs draw as before.
-    FaultSpec("no_ack", ("queue_screen",), True, 0, "screen shows the hub's commands but never acknowledges them"),
+    FaultSpec("no_ack", ("queue_screen",), True, 0, "screen shows the hub's commands but never acknowledges them",
+              repaired=False),
     FaultSpec("bad_mood", ("satisfaction_terminal",), True, 0,
-              "patients at the terminal are unhappy: nearly every press is dissatisfied (low scores)"),
+              "patients at the terminal are unhappy: nearly every press is dissatisfied (low scores)", repaired=False),
     # Bad input: the next message is spoiled.
     FaultSpec("malformed_json", MQTT, False, 1, "next telemetry is not valid JSON"),
     FaultSpec("wrong_type", MQTT, False, 1, "next telemetry has a number sent as a string"),

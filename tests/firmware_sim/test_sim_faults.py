@@ -20,7 +20,7 @@ MIN = 60_000
 def sim_for(site: Site, device: str, **kw) -> tuple[Simulation, Recorder]:
     rec = Recorder()
     sim = Simulation(site, local_ms(site, 2026, 11, 24, 10, 0), rec,
-                     SimOptions(seed=2, only_devices={device}, repair_min=0, **kw))
+                     SimOptions(**{"seed": 2, "only_devices": {device}, "repair_min": 0, **kw}))
     sim.start()
     sim.advance_to(sim.start_ms + MIN)
     return sim, rec
@@ -69,6 +69,25 @@ def test_technician_repairs_after_a_while(demo_site: Site) -> None:
     advance(sim, 2)
     assert not sim.devices["kiosk-02"].has("card_jam")
     assert decoded(rec, "kiosk-02", "event")[-1]["event"] == "fault_cleared"
+
+
+@pytest.mark.parametrize("device, fault", [("sat-03", "bad_mood"), ("charger-01", "take_all"),
+                                           ("qs-im-1", "no_ack")])
+def test_conditions_injected_by_hand_are_not_repaired_by_the_technician(demo_site: Site, device: str,
+                                                                        fault: str) -> None:
+    """A demo's ``inject sat-03 bad_mood`` must last the three days satisfaction_low needs: the technician
+    (here due within minutes) repairs device faults, not unhappy patients or a rush on the chairs."""
+    sim, _ = sim_for(demo_site, device, repair_min=5)
+    out = sim.inject(device, fault)
+    assert out["repair_at_ms"] is None
+    advance(sim, 24 * 60)
+    assert sim.devices[device].has(fault)
+    sim.inject(device, "clear")
+    assert not sim.devices[device].has(fault)
+    # A fault of the device itself is still repaired at the technician's usual delay.
+    assert sim.inject(device, next(f.name for f in faults_for(sim.devices[device].device.kind,
+                                                              sim.devices[device].transport)
+                                   if f.persistent and f.repaired))["repair_at_ms"] is not None
 
 
 def test_paper_runs_out_by_itself(demo_site: Site) -> None:
