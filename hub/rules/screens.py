@@ -130,6 +130,8 @@ FAMILY = RuleFamily("screens", evaluate=evaluate, rules=(
     Rule(RULE, "minor", "a queue screen did not acknowledge a command (hub/screens.py); one alarm per screen",
          settings=(
              Setting("ack_timeout_s", 30.0, "a sent command may wait this long (s) for the screen's cmd_ack"),
+             Setting("resend_max", 3, "a command not acknowledged within ack_timeout_s is sent again, at most "
+                     "this many times, ack_timeout_s apart (0: never)", type="integer", minimum=0),
              Setting("guide_every_s", 30.0, "a screen's guide is updated at most this often (s); reroutes and "
                      "notices go at once"),
              Setting("expires_s", 600.0, "a guide or reroute is shown at most this long (s) without a newer one",

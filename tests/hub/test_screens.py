@@ -146,6 +146,34 @@ def test_an_unacknowledged_command_raises_one_alarm_until_the_screen_acknowledge
     assert audit is not None and audit["actor"] == "admin"
 
 
+def test_an_unacknowledged_command_is_sent_again_a_bounded_number_of_times(setup) -> None:
+    """A screen restarted (or upgraded) without the hub seeing it offline lost its command: the hub sends
+    the same command again after the ack timeout, at most ``resend_max`` times, until it is acknowledged."""
+    hub, clock, wire, feed = setup
+    hub.set_rules({"rules": {"screen_command_unacked": {"ack_timeout_s": 30.0, "guide_every_s": 600.0,
+                                                        "resend_max": 2}}}, "test")
+    hub.send_notice(["qs-us-1", "qs-us-2"], "Daily update", "每日更新", 3600, "admin")
+    hub.tick()
+    ack_all(feed, wire, "qs-us-2")
+    notice = [c for c in wire.to("qs-us-1") if c.type == "notice"]
+    assert len(notice) == 1
+    clock.advance(20)
+    hub.tick()  # within the timeout: not yet
+    assert len([c for c in wire.to("qs-us-1") if c.type == "notice"]) == 1
+    for _ in range(6):
+        clock.advance(30)
+        hub.tick()
+    again = [c for c in wire.to("qs-us-1") if c.type == "notice"]
+    assert [c.id for c in again] == [notice[0].id] * 3  # the first send and two more: bounded
+    assert len([c for c in wire.to("qs-us-2") if c.type == "notice"]) == 1  # acknowledged: never again
+    assert "qs-us-1" in {a["source"] for a in open_alarms(hub, rule.RULE)}  # counted from the first send
+    feed.record("qs-us-1", "event", {"event": "cmd_ack", "cmd": notice[0].id})
+    clock.advance(1)
+    hub.tick()
+    assert hub.screens.shown("qs-us-1")["notice"]["state"] == "acked"
+    assert "qs-us-1" not in {a["source"] for a in open_alarms(hub, rule.RULE)}
+
+
 def test_commands_for_an_offline_screen_wait_until_it_returns_or_expire(setup) -> None:
     hub, clock, wire, feed = setup
     feed.record("qs-us-2", "status", {"state": "offline"})
