@@ -1,7 +1,8 @@
 """The downlink to queue screens: what each screen is told to show, stored, sent, acknowledged.
 
 Every queue screen has two slots: the guide (its room, floor, number waiting, expected wait; or a reroute
-to another room of the same group when its room is crowded or its screen failed: hub.rules.screens) and
+to another room of the same group when its room is crowded or its screen failed, or when a sibling room's
+screen failed: hub.rules.screens) and
 an operator's notice. A command is stored in ``screen_commands`` first (``pending``) in the caller's
 transaction, then put on the wire by ``flush`` after the commit, only to a screen that is reachable: a
 command for an offline screen waits until the screen is back, or until it expires. When a screen comes
@@ -73,7 +74,8 @@ class ScreenCommands:
             dev = st.devices.get(screen_of.get(q.id, ""))
             screen_ok = dev is not None and not ({"device_offline", "display_fault"} & dev.faults)
             out[q.id] = rule.Room(q.id, q.zone, q.name, q.name_zh, z.floor, q.group, int(waiting), int(wait_s),
-                                  (q.zone, "zone_crowded") in self.alarms.open, screen_ok)
+                                  (q.zone, "zone_crowded") in self.alarms.open, screen_ok,
+                                  qs is not None and qs.at is not None)
         return out
 
     def reachable(self, device_id: str) -> bool:
@@ -88,12 +90,13 @@ class ScreenCommands:
         now = self.clock.now()
         rooms = self.rooms()
         all_rooms = list(rooms.values())
+        crowding = rule.Crowding(float(self.settings["reroute_ratio"]), int(self.settings["reroute_extra"]))
         made = 0
         for d in self.screens():
             own = rooms.get(d.queue)
             if own is None:
                 continue
-            want = rule.display(own, all_rooms)
+            want = rule.display(own, all_rooms, crowding)
             last = self._last(d.id, "guide")
             last_key = tuple(json.loads(last["payload"]).get("key", [])) if last else None
             if rule.due(want, last_key or None, last["created_at"] if last else None, now,
