@@ -160,6 +160,26 @@ def test_rooms_sharing_a_zone_reroute_on_their_own_queues_and_a_failed_screen(of
         hub.db.close()
 
 
+def test_the_readme_reroute_on_the_demo_site(offline_cfg: Config, clock: ManualClock) -> None:
+    """README, "A re-route on a calling screen": ``inject qs-im-1 display_fault`` on the demo site, and the
+    screens of internal medicine 2 and 3 send room 1's patients on."""
+    hub = make_hub(offline_cfg, clock)
+    try:
+        hub.screens.publisher = Wire()
+        feed = Feeder(hub)
+        for d in ("qs-im-1", "qs-im-2", "qs-im-3"):
+            feed.record(d, "status", {"state": "online"})
+        feed.record("qs-im-1", "event", {"event": "display_fault", "code": "panel"})
+        clock.advance(1)
+        hub.tick()
+        for d in ("qs-im-2", "qs-im-3"):
+            guide = hub.screens.shown(d)["guide"]
+            assert guide["type"] == "reroute" and guide["text_zh"].startswith("内科1暂停叫号,请前往内科"), guide
+            assert guide["text"].startswith("Internal medicine 1 is not calling: please go to Internal medicine")
+    finally:
+        hub.db.close()
+
+
 def test_guide_updates_are_debounced_and_unchanged_guides_are_not_sent_again(setup) -> None:
     hub, clock, wire, feed = setup
     waits(feed, US_1=(10, 600.0))
