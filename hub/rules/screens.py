@@ -84,13 +84,17 @@ class Display:
         return base + ((self.source.queue,) if self.source is not None else ())
 
 
+REROUTE_RATIO = 2.0
+REROUTE_EXTRA = 10
+
+
 @dataclass(frozen=True)
 class Crowding:
     """When a room's queue is "much longer" than a sibling's: ``ratio`` times its waiting and at least
     ``extra`` people more (both, so that 2 against 1 is not a crowd and 60 against 50 is not worth a walk)."""
 
-    ratio: float = 2.0
-    extra: int = 10
+    ratio: float = REROUTE_RATIO
+    extra: int = REROUTE_EXTRA
 
     def longer(self, own: Room, other: Room) -> bool:
         return (own.reported and other.reported and own.waiting >= other.waiting + self.extra
@@ -120,7 +124,7 @@ def alternative(own: Room, rooms: list[Room], crowding: Crowding = Crowding()) -
     for r in _siblings(own, rooms):
         if not _can_take(own, r):
             continue
-        if (not own.screen_ok or own.crowded) and r.available or crowding.longer(own, r):
+        if not own.screen_ok or (own.crowded and not r.crowded) or crowding.longer(own, r):
             out.append(r)
     return _pick(out)
 
@@ -181,9 +185,9 @@ FAMILY = RuleFamily("screens", evaluate=evaluate, rules=(
              Setting("ack_timeout_s", 30.0, "a sent command may wait this long (s) for the screen's cmd_ack"),
              Setting("resend_max", 3, "a command not acknowledged within ack_timeout_s is sent again, at most "
                      "this many times, ack_timeout_s apart (0: never)", type="integer", minimum=0),
-             Setting("reroute_ratio", 2.0, "a room's queue is much longer than a sibling room's (its patients "
+             Setting("reroute_ratio", REROUTE_RATIO, "a room's queue is much longer than a sibling room's (its patients "
                      "are sent there) at this many times its waiting count..."),
-             Setting("reroute_extra", 10, "...and at least this many people more", type="integer", minimum=0),
+             Setting("reroute_extra", REROUTE_EXTRA, "...and at least this many people more", type="integer", minimum=0),
              Setting("guide_every_s", 30.0, "a screen's guide is updated at most this often (s); reroutes and "
                      "notices go at once"),
              Setting("expires_s", 600.0, "a guide or reroute is shown at most this long (s) without a newer one",
