@@ -308,10 +308,11 @@ class Simulation:
             return self._zone_fault(area, fault)
         if dev is None:
             raise KeyError(device_id)
-        self.kinds.faults.check(fault, dev.device.kind, dev.transport)
+        spec = self.kinds.faults.check(fault, dev.device.kind, dev.transport)
         t = max(self.now_ms, now_ms or 0)
         if repair_min is None:
-            due = self._repair_due(t)
+            # No technician "repairs" a condition that is not the device's fault (bad_mood, take_all, no_ack).
+            due = self._repair_due(t) if spec is None or spec.repaired else None
         else:
             due = t + int(repair_min * MINUTE_MS) if repair_min > 0 else None
         dev.inject(fault, t, due)

@@ -6,7 +6,8 @@ the faults of a connection rather than of a device (power loss, a skewed clock, 
 two together for one installation's kinds.
 
 Persistent faults stay in the device's readings until repaired (the simulated technician, after a
-random delay of mean ``sim.repair_min`` virtual minutes, or ``inject DEVICE clear``); one-shot faults
+random delay of mean ``sim.repair_min`` virtual minutes, or ``inject DEVICE clear``; conditions that are not
+the device's fault, ``repaired=False``, only by hand); one-shot faults
 spoil the device's next message only (bad input for the edge to reject).
 """
 
@@ -27,6 +28,10 @@ class FaultSpec:
     weight: float  # how often, relative to the others, random faults pick it
     description: str
     transports: tuple[str, ...] = ()  # where it can happen; () on every transport the kind is simulated on
+    # A fault of the device itself, which the simulated technician repairs. False for a condition injected
+    # by hand that no technician would "repair" (a rush on a station's chairs, unhappy patients, a screen
+    # that ignores commands): it lasts until ``inject DEVICE clear`` (or an explicit ``--repair-min``).
+    repaired: bool = True
 
 
 CLEAR = "clear"

@@ -15,6 +15,12 @@ Definitions (the same as the daily KPI of hub/kpis.py, which uses ``fault_rates`
   active (one device cannot be a share of devices; averaged over a kind's devices it is the kind's mean
   daily fault rate); *availability*: the share of the period so far without a ticket open.
 
+A *site-wide outage* is not a device fault: when ``device_offline`` alarms are raised for at least
+``OUTAGE_SHARE`` of the hub's devices, each within ``OUTAGE_GAP_S`` of the one before (the simulator or the
+hospital's network killed, the broker restarted), the devices did not fail, the centre's link to them did.
+Those alarms (and their tickets) count neither in the fault rate nor as failures; the offline alarms and
+tickets themselves stay, for people to see.
+
 Functions of the database and the device list only (no Hub), so the hub core (the ``fault_rate_high``
 alarm) and the KPI routes share them.
 """
@@ -56,16 +62,54 @@ def _epoch(day: dt.date, tz: ZoneInfo) -> float:
 
 
 FaultSpan = tuple[str, float, float | None]  # device id, raised_at, cleared_at (None: still open)
+OFFLINE = "device_offline"
+OUTAGE_SHARE = 0.8  # of the hub's devices offline together: the site's link, not its devices, failed
+OUTAGE_GAP_S = 120.0  # ... each raised within this of the one before (serial devices need a few polls)
 
 
-def fault_spans(db: Database, fault_types: list[str], start: float, end: float) -> list[FaultSpan]:
-    """Equipment fault alarms of devices active at some moment of [start, end)."""
+def site_outage_alarms(db: Database, devices: Mapping[str, str], start: float, end: float) -> set[int]:
+    """Ids of the ``device_offline`` alarms active in [start, end) that belong to a site-wide outage: a run
+    of offline alarms, each raised within ``OUTAGE_GAP_S`` of the previous, covering ``OUTAGE_SHARE`` of
+    ``devices`` (the devices the hub has now)."""
+    if not devices:
+        return set()
+    active = db.one("SELECT MIN(raised_at) AS t FROM alarms WHERE type=? AND device_id != '' AND raised_at < ? "
+                    "AND (cleared_at IS NULL OR cleared_at >= ?)", (OFFLINE, end, start))
+    if active is None or active["t"] is None:
+        return set()
+    need = OUTAGE_SHARE * len(devices)
+    # A run reaching the earliest active alarm began at most one gap per device before it.
+    rows = db.all("SELECT id, device_id, raised_at FROM alarms WHERE type=? AND device_id != '' AND raised_at >= ? "
+                  "AND raised_at < ? ORDER BY raised_at, id",
+                  (OFFLINE, active["t"] - len(devices) * OUTAGE_GAP_S, end))
+    out: set[int] = set()
+    run: list[Any] = []
+
+    def close() -> None:
+        if len({r["device_id"] for r in run if r["device_id"] in devices}) >= need:
+            out.update(r["id"] for r in run)
+
+    for r in rows:
+        if run and r["raised_at"] - run[-1]["raised_at"] > OUTAGE_GAP_S:
+            close()
+            run = []
+        run.append(r)
+    close()
+    return out
+
+
+def fault_spans(db: Database, fault_types: list[str], start: float, end: float,
+                devices: Mapping[str, str] | None = None) -> list[FaultSpan]:
+    """Equipment fault alarms of devices active at some moment of [start, end); with ``devices``, less
+    the offline alarms of a site-wide outage (:func:`site_outage_alarms`)."""
     if not fault_types:
         return []
+    outage = site_outage_alarms(db, devices, start, end) if devices is not None and OFFLINE in fault_types else set()
     marks = ",".join("?" * len(fault_types))
     return [(r["device_id"], r["raised_at"], r["cleared_at"]) for r in db.all(
-        f"SELECT device_id, raised_at, cleared_at FROM alarms WHERE device_id != '' AND type IN ({marks}) "
-        "AND raised_at < ? AND (cleared_at IS NULL OR cleared_at >= ?)", (*fault_types, end, start))]
+        f"SELECT id, device_id, raised_at, cleared_at FROM alarms WHERE device_id != '' AND type IN ({marks}) "
+        "AND raised_at < ? AND (cleared_at IS NULL OR cleared_at >= ?)", (*fault_types, end, start))
+        if r["id"] not in outage]
 
 
 def rates_of(spans: list[FaultSpan], devices: Mapping[str, str], start: float,
@@ -90,7 +134,7 @@ def faulted_devices(spans: list[FaultSpan], devices: Mapping[str, str], start: f
 def fault_rates(db: Database, fault_types: list[str], devices: Mapping[str, str], start: float,
                 end: float) -> dict[str, tuple[int, int]]:
     """kind -> (devices faulted in [start, end), devices of the kind)."""
-    return rates_of(fault_spans(db, fault_types, start, end), devices, start, end)
+    return rates_of(fault_spans(db, fault_types, start, end, devices), devices, start, end)
 
 
 def _rate(faulted: int, total: int) -> float:
@@ -125,8 +169,9 @@ def report(db: Database, rule_settings: Mapping[str, Any], devices: Mapping[str,
     span = observed_end - start
     types = equipment_fault_types(rule_settings)
     target = float(rule_settings["rules"]["fault_rate_high"]["target"])
-    spans = fault_spans(db, types, start, end)
+    spans = fault_spans(db, types, start, end, devices)
     rates = rates_of(spans, devices, start, end)
+    outage = site_outage_alarms(db, devices, start, end)
 
     trend: list[dict[str, Any]] = []
     fault_days: dict[str, int] = defaultdict(int)  # device -> days of the period so far with a fault
@@ -141,7 +186,7 @@ def report(db: Database, rule_settings: Mapping[str, Any], devices: Mapping[str,
                       "by_kind": {k: _rate(f, n) for k, (f, n) in day_rates.items()}})
         d += dt.timedelta(days=1)
 
-    tickets = db.all("SELECT device_id, opened_at, resolved_at, resolution FROM tickets "
+    tickets = db.all("SELECT alarm_id, device_id, opened_at, resolved_at, resolution FROM tickets "
                      "WHERE opened_at < ? AND (resolved_at IS NULL OR resolved_at >= ?) AND "
                      "(resolution IS NULL OR resolution != ?)", (end, start, REMOVED_RESOLUTION))
     failures: dict[str, int] = defaultdict(int)
@@ -149,7 +194,7 @@ def report(db: Database, rule_settings: Mapping[str, Any], devices: Mapping[str,
     outages: dict[str, list[tuple[float, float]]] = defaultdict(list)
     for t in tickets:
         dev = t["device_id"]
-        if dev not in devices:
+        if dev not in devices or t["alarm_id"] in outage:
             continue
         if start <= t["opened_at"] < end:
             failures[dev] += 1

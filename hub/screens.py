@@ -1,14 +1,16 @@
 """The downlink to queue screens: what each screen is told to show, stored, sent, acknowledged.
 
 Every queue screen has two slots: the guide (its room, floor, number waiting, expected wait; or a reroute
-to another room of the same group when its room is crowded or its screen failed: hub.rules.screens) and
+to another room of the same group when its room is crowded or its screen failed, or when a sibling room's
+screen failed: hub.rules.screens) and
 an operator's notice. A command is stored in ``screen_commands`` first (``pending``) in the caller's
 transaction, then put on the wire by ``flush`` after the commit, only to a screen that is reachable: a
 command for an offline screen waits until the screen is back, or until it expires. When a screen comes
 back online the newest unexpired command of each slot is sent again (a screen's session is not
 persistent; it may have missed it). The screen answers with a ``cmd_ack`` event through the edge; a
 command sent and not acknowledged within the rule's timeout raises ``screen_command_unacked`` once,
-cleared by the screen's next acknowledgement.
+cleared by the screen's next acknowledgement. A command still unacknowledged after the timeout is sent
+again (same id), at most ``resend_max`` times, ``ack_timeout_s`` apart.
 """
 
 from __future__ import annotations
@@ -73,7 +75,8 @@ class ScreenCommands:
             dev = st.devices.get(screen_of.get(q.id, ""))
             screen_ok = dev is not None and not ({"device_offline", "display_fault"} & dev.faults)
             out[q.id] = rule.Room(q.id, q.zone, q.name, q.name_zh, z.floor, q.group, int(waiting), int(wait_s),
-                                  (q.zone, "zone_crowded") in self.alarms.open, screen_ok)
+                                  (q.zone, "zone_crowded") in self.alarms.open, screen_ok,
+                                  qs is not None and qs.at is not None)
         return out
 
     def reachable(self, device_id: str) -> bool:
@@ -88,12 +91,13 @@ class ScreenCommands:
         now = self.clock.now()
         rooms = self.rooms()
         all_rooms = list(rooms.values())
+        crowding = rule.Crowding(float(self.settings["reroute_ratio"]), int(self.settings["reroute_extra"]))
         made = 0
         for d in self.screens():
             own = rooms.get(d.queue)
             if own is None:
                 continue
-            want = rule.display(own, all_rooms)
+            want = rule.display(own, all_rooms, crowding)
             last = self._last(d.id, "guide")
             last_key = tuple(json.loads(last["payload"]).get("key", [])) if last else None
             if rule.due(want, last_key or None, last["created_at"] if last else None, now,
@@ -146,11 +150,11 @@ class ScreenCommands:
         for row in self.db.all("SELECT * FROM screen_commands WHERE state='pending' ORDER BY created_at, rowid"):
             if self.publisher is None or not self.reachable(row["device_id"]):
                 continue  # kept until the screen is back, or it expires
-            payload = json.dumps(json.loads(row["payload"])["command"], ensure_ascii=False, separators=(",", ":"))
-            if not self.publisher(command_topic(self.site.id, KIND, row["device_id"]), payload.encode()):
+            if not self._publish(row):
                 break  # the broker connection is down: everything waits for the next flush
             self.db.execute("UPDATE screen_commands SET state='sent', sent_at=? WHERE id=?", (now, row["id"]))
             sent += 1
+        sent += self._resend(now)
         self.sent_total += sent
         unacked = [rule.Unacked(r["device_id"], self._zone(r["device_id"]), r["n"], r["sent_at"]) for r in self.db.all(
             "SELECT device_id, MIN(sent_at) AS sent_at, COUNT(*) AS n FROM screen_commands WHERE state='sent' "
@@ -161,6 +165,40 @@ class ScreenCommands:
             log.warning("screen did not acknowledge a command", extra={"device_id": sig.device_id,
                                                                        "unacked": sig.detail["unacked"]})
         return sent
+
+    def _publish(self, row: Any) -> bool:
+        """Put a stored command on the wire; False when the broker connection is down."""
+        assert self.publisher is not None
+        payload = json.dumps(json.loads(row["payload"])["command"], ensure_ascii=False, separators=(",", ":"))
+        return self.publisher(command_topic(self.site.id, KIND, row["device_id"]), payload.encode())
+
+    def _resend(self, now: float) -> int:
+        """Send again, up to ``resend_max`` times, ``ack_timeout_s`` apart, a command sent and not
+        acknowledged: a screen restarted or upgraded without going offline in the hub's eyes lost it, and
+        ``back_online`` never runs for it. Same command id, so a screen that did show it just acknowledges
+        again. ``sent_at`` stays the first send's (the unacked alarm counts from it); the count and time of
+        the last resend live in the stored payload. Returns how many were sent."""
+        settings = self.settings
+        if self.publisher is None or not settings["enabled"]:
+            return 0
+        timeout, most = float(settings["ack_timeout_s"]), int(settings["resend_max"])
+        done = 0
+        for row in self.db.all("SELECT * FROM screen_commands WHERE state='sent' ORDER BY sent_at, rowid"):
+            stored = json.loads(row["payload"])
+            resends = int(stored.get("resends", 0))
+            if resends >= most or now - float(stored.get("last_sent_at", row["sent_at"])) < timeout:
+                continue
+            if not self.reachable(row["device_id"]):
+                continue
+            if not self._publish(row):
+                break
+            stored.update(resends=resends + 1, last_sent_at=now)
+            self.db.execute("UPDATE screen_commands SET payload=? WHERE id=?",
+                            (json.dumps(stored, ensure_ascii=False), row["id"]))
+            log.info("screen command sent again", extra={"device_id": row["device_id"], "command": row["id"],
+                                                          "resends": resends + 1})
+            done += 1
+        return done
 
     def acked(self, device_id: str, command_id: str) -> bool:
         """The screen shows ``command_id`` (its ``cmd_ack`` event); clears the screen's unacked alarm."""

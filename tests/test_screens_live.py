@@ -3,7 +3,8 @@ broker accounts, a real edge agent process, the hub (in this process, with its b
 background loops on the system clock) and the simulated screens, each on its own broker account.
 
 A crowded ultrasound room makes its screen show a reroute to the free room, and the screen's
-acknowledgement comes back through the edge; a screen that stops acknowledging raises
+acknowledgement comes back through the edge; a room whose screen fails has its reroute shown on a sibling
+room's screen; a screen that stops acknowledging raises
 ``screen_command_unacked`` exactly once. The zone's occupancy is handed to the hub directly, as the edge
 would publish it (how occupancy is estimated is tested in tests/edge); everything on the downlink's path
 is real."""
@@ -148,6 +149,16 @@ def test_a_crowded_room_reroutes_its_screen_and_a_silent_screen_raises_one_alarm
                        "the screen to show a reroute")
     assert "请前往" in guide["text_zh"] and guide["room"] in ("2号B超室", "3号B超室")
     eventually(lambda: shown_by_hub("qs-us-1")["guide"]["state"] == "acked", 30, "the reroute acknowledged")
+
+    # Room 3's screen fails: the screens its patients can still see (room 2's) tell them where to go,
+    # and room 1's crowd goes to room 2 instead; repaired, room 2's screen guides to its own room again.
+    send_inject(port, "qs-us-3", "display_fault")
+    carried = eventually(lambda: (g := display("qs-us-2")["guide"]) and g["type"] == "reroute" and g, 30,
+                         "room 2's screen to carry room 3's reroute")
+    assert carried["text_zh"].startswith("3号B超室暂停叫号,请前往2号B超室"), carried
+    eventually(lambda: display("qs-us-1")["guide"]["room"] == "2号B超室", 30, "room 1 rerouted to room 2")
+    send_inject(port, "qs-us-3", "clear")
+    eventually(lambda: display("qs-us-2")["guide"]["type"] == "guide", 30, "room 2's own guide again")
 
     # Screen 2 stops acknowledging: a notice is shown there, never acknowledged, and one alarm is raised.
     send_inject(port, "qs-us-2", "no_ack")

@@ -171,7 +171,8 @@ SIM: Final = SimModel(KIND.name, {"modbus": plain(ChargerSim)}, faults=(
     FaultSpec("ground_fault", True, 1, "station ground fault; charging stops"),
     FaultSpec("fan_fault", True, 1, "station fan failed; temperature creeps up"),
     # Not a fault of the device but a rush on its stock: only by hand (weight 0), to see the low-stock alarm.
-    FaultSpec("take_all", True, 0, "every chair is taken at once; none is returned here until cleared"),
+    FaultSpec("take_all", True, 0, "every chair is taken at once; none is returned here until cleared",
+              repaired=False),
     FaultSpec("bad_crc", False, 1, "next Modbus answer has a CRC error"),
     FaultSpec("truncated_frame", False, 1, "next Modbus answer is cut short"),
 ))

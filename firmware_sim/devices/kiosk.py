@@ -34,6 +34,10 @@ class KioskSim(MqttDeviceSim):
         self.slowest_ms = 0
         self._last_tick_ms: int | None = None
         self._rebooted = False  # power came back: announce the reboot with the next report
+        # The desk staff change a roll once the kiosk reports paper_low, after the technician's usual delay
+        # (repair_due; None with repair_min 0: nobody does). A roll used up first is a paper_out fault.
+        self._refill_ms: int | None = None
+        self._refill_asked = False
 
     def state(self) -> dict[str, str]:
         out = {"card_reader": "ok", "printer": "ok", "app": "ok"}
@@ -67,8 +71,19 @@ class KioskSim(MqttDeviceSim):
             self.slowest_ms = max(self.slowest_ms, int(self.rng.lognormal(6.6, 0.35)))
             if prints:
                 self.paper_pct = max(0.0, self.paper_pct - PAPER_PER_RECEIPT)
+                if self.paper_pct <= PAPER_LOW_PCT and not self._refill_asked:
+                    self._refill_asked, self._refill_ms = True, self.repair_due(now_ms)
                 if self.paper_pct <= 0.0 and not self.has("paper_out"):
                     self.inject("paper_out", now_ms, self.repair_due(now_ms))
+
+    def repairs_due(self, now_ms: int) -> None:
+        super().repairs_due(now_ms)
+        if self._refill_ms is not None and now_ms >= self._refill_ms:
+            self._new_roll()
+
+    def _new_roll(self) -> None:
+        self.paper_pct = 100.0
+        self._refill_ms, self._refill_asked = None, False
 
     def tick(self, now_ms: int) -> None:
         if self._rebooted and self.powered:
@@ -106,7 +121,7 @@ class KioskSim(MqttDeviceSim):
             self._rebooted = True
             self.txn_ok = self.txn_fail = self.slowest_ms = 0
         if name == "paper_out":
-            self.paper_pct = 100.0  # the technician loads a new roll
+            self._new_roll()  # the technician loads a new roll
         if name in ("app_hang", "app_crash"):
             self.send_event(now_ms, {"event": "reboot"})
         if name in STATE_OF_FAULT:

@@ -99,5 +99,6 @@ class QueueScreenSim(MqttDeviceSim):
 SIM: Final = SimModel(KIND.name, {"mqtt": plain(QueueScreenSim)}, faults=(
     FaultSpec("display_fault", True, 2, "calling display panel fault"),
     # Weight 0: only by hand (inject).
-    FaultSpec("no_ack", True, 0, "screen shows the hub's commands but never acknowledges them"),
+    FaultSpec("no_ack", True, 0, "screen shows the hub's commands but never acknowledges them",
+              repaired=False),
 ))

@@ -59,5 +59,6 @@ class SatisfactionTerminalSim(MqttDeviceSim):
 
 SIM: Final = SimModel(KIND.name, {"mqtt": plain(SatisfactionTerminalSim)}, faults=(
     FaultSpec("bad_mood", True, 0,
-              "patients at the terminal are unhappy: nearly every press is dissatisfied (low scores)"),
+              "patients at the terminal are unhappy: nearly every press is dissatisfied (low scores)",
+              repaired=False),
 ))

@@ -141,6 +141,38 @@ def test_fault_rate_high_raises_above_the_configured_target_and_clears_next_day(
     assert open_alarms(hub, "fault_rate_high") == []
 
 
+def test_every_device_offline_at_once_is_an_outage_not_device_faults(hub: Hub, clock: ManualClock) -> None:
+    """The simulator killed (make run's launcher restarts it) or the hospital's network down: every device
+    goes offline within a minute or two. Their devices did not fail: no fault rate, no failures, no
+    fault_rate_high; the same kiosk going offline alone later is a fault again."""
+    start = _day_start(hub)
+    f = Feeder(hub)
+    devices = sorted(_devices(hub))
+    clock.set(start + 9 * 3600)
+    for i, dev in enumerate(devices):  # spread over ~90 s, as the edge notices the serial ones later
+        clock.set(start + 9 * 3600 + i * 90 / len(devices))
+        f.record(dev, "status", {"state": "offline"})
+    assert len(open_alarms(hub, "device_offline")) == len(devices)
+    clock.set(start + 9 * 3600 + 300)
+    for dev in devices:
+        f.record(dev, "status", {"state": "online"})
+    assert open_alarms(hub, "device_offline") == []  # the alarms themselves are kept, for people to see
+    hub.check_fault_rate()
+    assert open_alarms(hub, "fault_rate_high") == []
+    day = dt.datetime.fromtimestamp(start, hub.tz).date()
+    r = reliability.report(hub.db, hub.rules.settings, _devices(hub), hub.tz, clock.now(), "day", day)
+    assert (r["fault_rate"], r["failures"]) == (0.0, 0)
+    assert kpis.compute(hub, day)["fault_rate_by_kind"]["kiosk"] == 0.0
+    # One kiosk alone, an hour later: a device fault.
+    clock.set(start + 10 * 3600)
+    f.record("kiosk-04", "status", {"state": "offline"})
+    hub.check_fault_rate()
+    [a] = open_alarms(hub, "fault_rate_high")
+    assert (a["source"], a["detail"]["faulted"]) == ("fault_rate:kiosk", 1)
+    r = reliability.report(hub.db, hub.rules.settings, _devices(hub), hub.tz, clock.now(), "day", day)
+    assert r["failures"] == 1 and r["by_kind"]["kiosk"]["faulted"] == 1
+
+
 def test_target_must_be_a_share(hub: Hub) -> None:
     with pytest.raises(ValueError, match="between 0 and 1"):
         hub.set_rules({"rules": {"fault_rate_high": {"target": 5}}}, "test")
