@@ -104,7 +104,8 @@ class Hub:
         self.dispatch = DispatchManager(db, self.bus, clock, self.rules, roster, self.tz, self.alarms,
                                         floors={z.id: z.floor for z in site.zones})
         self.requests = RequestManager(db, self.bus, clock, self.tz, self.dispatch, self.tickets,
-                                       {z.id for z in site.zones}, PERSON_ROLES)
+                                       {z.id for z in site.zones}, PERSON_ROLES,
+                                       lambda: {p.id for p in self.roster_store.people()}, self.wheelchair_station_for)
         self.alarms.listeners.append(self._on_alarm_for_state)
         self.satisfaction = SatisfactionManager(db, self.bus, clock, self.rules, site, roster, self.alarms)
         self.screens = ScreenCommands(db, self.bus, clock, self.rules, site, self.alarms, lambda: self.state)
@@ -113,6 +114,7 @@ class Hub:
         self.alarms.silencer = self.silences.silencing
         self.notify_settings = load_notify(cfg.hub.notify_file, {p.id for p in roster.people})
         self.escalation = EscalationManager(db, self.bus, clock, self.tz, roster, self.notify_settings, self.alarms)
+        self.requests.attach_escalation(self.escalation, "sms" in self.notify_settings.channels)
         # -- end notify hooks --
         self.metrics: Counter[str] = Counter()
         self.started_at = clock.now()
@@ -456,6 +458,11 @@ class Hub:
         low = [src for src, type_ in self.alarms.open if type_ == wheelchair_rule.RULE]
         return wheelchairs.compute(self.db, self.site, self.state.devices.values(),
                                    self.rules.rule(wheelchair_rule.RULE)["charged_soc_pct"], self.clock.now(), low, day)
+
+    def wheelchair_station_for(self, zone_id: str) -> tuple[str, str] | None:
+        """A wheelchair request's station (hub.requests): the nearest with a charged chair, and its zone."""
+        station = self.nearest_wheelchair_station(zone_id)
+        return (station, self.state.devices[station].zone) if station is not None else None
 
     def nearest_wheelchair_station(self, zone_id: str, need: int = 1) -> str | None:
         """Where a wheelchair request from ``zone_id`` goes (hub.wheelchairs.nearest_station)."""
