@@ -97,6 +97,10 @@ class RequestActionError(ValueError):
     """The request cannot take that action now (HTTP 409)."""
 
 
+class UnknownPerson(RequestError):
+    """A setting names a person the roster does not have now (HTTP 409: well-formed, but the roster decides)."""
+
+
 def _whole(value: Any, hi: int) -> int | None:
     """An integer 1..hi (3.0 counts, as in JSON Schema), or None."""
     if isinstance(value, float) and value.is_integer():
@@ -141,13 +145,18 @@ def validate_settings(data: Any, roles: tuple[str, ...], people: set[str] | None
             out[key] = value
         elif key == "escalate_to":
             if not isinstance(value, str) or (value and people is not None and value not in people):
-                raise RequestError("escalate_to must be the id of a person in the roster (or \"\")")
+                raise UnknownPerson("escalate_to must be the id of a person in the roster (or \"\")")
             out[key] = value
         else:
             if (whole := _whole(value, 10_000)) is None:
                 raise RequestError(f"{key} must be an integer 1..10000")
             out[key] = whole
     return out
+
+
+def _marks(values: tuple[str, ...]) -> str:
+    """SQL placeholders for ``values`` (``?,?,?``)."""
+    return ",".join("?" * len(values))
 
 
 def in_shift(ts: float, tz: ZoneInfo, shift: str) -> bool:
@@ -440,7 +449,7 @@ class RequestManager:
     def tick(self) -> None:
         """Waiting requests offered again, most urgent first then oldest; repairs closed with their ticket."""
         for r in self.db.all(
-                f"SELECT id FROM requests r WHERE state='open' AND kind IN ({','.join('?' * len(DISPATCHED_KINDS))}) "
+                f"SELECT id FROM requests r WHERE state='open' AND kind IN ({_marks(DISPATCHED_KINDS)}) "
                 "AND NOT EXISTS (SELECT 1 FROM dispatches d WHERE d.service_request=r.id "
                 "AND d.state IN ('offered','accepted','arrived')) ORDER BY priority DESC, raised_at, id",
                 DISPATCHED_KINDS):

@@ -9,7 +9,8 @@ from aiohttp import web
 
 from hub.api import ANY_OBJ, BOOL, INT, NSTR, STR, TIME, ApiError, Route, arr, body_json, enum, int_id, obj, ok, query_choice
 from hub.context import ctx
-from hub.requests import KINDS, MEASURES, NOTICE_STATES, STATES, TOPICS, RequestActionError, RequestError
+from hub.requests import (KINDS, MEASURES, NOTICE_STATES, STATES, TOPICS, RequestActionError, RequestError,
+                          UnknownPerson)
 from hub.roster import PERSON_ROLES
 
 REQUEST = obj(id=INT, kind=enum(*KINDS), zone=STR, topic=STR, detail=STR, complex=BOOL, priority=INT, source=STR,
@@ -51,6 +52,8 @@ def _run(request: web.Request, action: Callable[[], dict[str, Any]], what: str, 
         with hub.unit_of_work():
             out = action()
             hub.audit(request["user"].username, what, target.format(**out) if "{" in target else target)
+    except UnknownPerson as exc:
+        raise ApiError(409, str(exc)) from None
     except RequestError as exc:
         raise ApiError(400, str(exc)) from None
     except KeyError:

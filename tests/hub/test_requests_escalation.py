@@ -180,7 +180,7 @@ def test_repeat_complaint_is_paged_to_the_named_manager(live: LiveHub, clock: Ma
     desk, admin = token(live, "desk"), token(live, "admin")
     url = live.url + "/api/requests/settings"
     status, body = http(url, "PUT", {"escalate_to": "Deputy director"}, token=admin)
-    assert status == 400 and "roster" in body["error"]  # a person of the roster, not a title
+    assert status == 409 and "roster" in body["error"]  # a person of the roster, not a title
     status, s = http(url, "PUT", {"escalate_to": "p-li"}, token=admin)
     assert status == 200 and s["escalate_to"] == "p-li"
     complaint = {"kind": "complaint", "zone": "pharmacy", "topic": "wait_time"}
