@@ -324,6 +324,7 @@ def create_app(cfg: Config, clock: Clock | None = None, connect_broker: bool = T
     if hub.notify_settings.channels:
         notify_sender = NotifySender(db, clock, hub.notify_settings.channels, hub.notify_settings.outbox)
         c.extra["notify"] = notify_sender
+        notify_sender.finished.append(hub.requests.on_outbox_finish)  # closure notices' outcome, number erased
     daily_reports = None  # the daily report ([reports] daily_to), sent through the notify outbox
     if cfg.reports.daily_to:
         daily_reports = DailyReports(cfg.reports, hub, notify_sender.wake if notify_sender else lambda: None)

@@ -41,6 +41,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "dispatches.act": frozenset({"admin", "floor_manager", "liaison"}),
     "requests.raise": frozenset({"admin", "service_desk", "liaison", "floor_manager"}),
     "requests.close": frozenset({"admin", "service_desk", "floor_manager"}),
+    # Those a request's escalation pages acknowledge it (hub.requests.acknowledge; their own offer: accepted).
+    "requests.ack": frozenset({"admin", "floor_manager", "maintenance", "service_desk", "liaison"}),
     "users.read": frozenset({"admin"}),
     "users.write": frozenset({"admin"}),
     "devices.write": frozenset({"admin"}),

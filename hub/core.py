@@ -105,7 +105,8 @@ class Hub:
                                         floors={z.id: z.floor for z in site.zones})
         self.dispatch.audit = self.audit  # a withdrawn offer leaves an audit line
         self.requests = RequestManager(db, self.bus, clock, self.tz, self.dispatch, self.tickets,
-                                       {z.id for z in site.zones}, PERSON_ROLES)
+                                       {z.id for z in site.zones}, PERSON_ROLES,
+                                       lambda: {p.id for p in self.roster_store.people()}, self.wheelchair_station_for)
         self.alarms.listeners.append(self._on_alarm_for_state)
         self.satisfaction = SatisfactionManager(db, self.bus, clock, self.rules, site, roster, self.alarms)
         self.screens = ScreenCommands(db, self.bus, clock, self.rules, site, self.alarms, lambda: self.state)
@@ -114,6 +115,7 @@ class Hub:
         self.alarms.silencer = self.silences.silencing
         self.notify_settings = load_notify(cfg.hub.notify_file, {p.id for p in roster.people})
         self.escalation = EscalationManager(db, self.bus, clock, self.tz, roster, self.notify_settings, self.alarms)
+        self.requests.attach_escalation(self.escalation, "sms" in self.notify_settings.channels)
         # -- end notify hooks --
         self.metrics: Counter[str] = Counter()
         self.started_at = clock.now()
@@ -454,6 +456,11 @@ class Hub:
             return
         taken, returned = wheelchairs.transitions(dev.previous_readings, rec.data)
         wheelchairs.record(self.db, self.tz, dev.id, dev.zone, self.clock.now(), taken, returned, stock.charged)
+
+    def wheelchair_station_for(self, zone_id: str) -> tuple[str, str] | None:
+        """A wheelchair request's station (hub.requests): the nearest with a charged chair, and its zone."""
+        station = self.nearest_wheelchair_station(zone_id)
+        return (station, self.state.devices[station].zone) if station is not None else None
 
     def nearest_wheelchair_station(self, zone_id: str, need: int = 1) -> str | None:
         """Where a wheelchair request from ``zone_id`` goes (hub.wheelchairs.nearest_station)."""

@@ -55,6 +55,7 @@ class Subject:
     zone: str = ""
     title: str = ""
     lines: tuple[str, ...] = field(default=())
+    named: tuple[str, ...] = field(default=())  # roster ids a chain step ``named`` pages (a repeat complaint's manager)
 
     @classmethod
     def of_alarm(cls, a: dict[str, Any]) -> "Subject":
@@ -250,12 +251,14 @@ class EscalationManager:
 
     # -- who, and how --------------------------------------------------------------------------------
 
-    def people(self, step_targets: tuple[str, ...], zone: str) -> list[Person]:
+    def people(self, step_targets: tuple[str, ...], zone: str, named: tuple[str, ...] = ()) -> list[Person]:
         when = dt.datetime.fromtimestamp(self.clock.now(), self.tz)
         out: list[Person] = []
         for target in step_targets:
             kind, _, name = target.partition(":")
-            if kind == "person":
+            if kind == "named":
+                found = [p for p in self.roster.people if p.id in named and p.on_duty]
+            elif kind == "person":
                 found = [p for p in self.roster.people if p.id == name and p.on_duty]
             else:
                 on_shift = self.roster.on_shift(name, when)
@@ -267,7 +270,7 @@ class EscalationManager:
         """Page the step's people on their channels; returns how many outbox rows were written."""
         now = self.clock.now()
         urgent = subject.severity in self.settings.urgent_severities
-        people = self.people(chain.steps[step].to, subject.zone)
+        people = self.people(chain.steps[step].to, subject.zone, subject.named)
         written = 0
         paged = []
         for person in people:

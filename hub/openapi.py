@@ -78,7 +78,7 @@ def _operation(r: Route, zones: list[str]) -> dict[str, Any]:
     if "{" in r.path or r.path == "/api/me/notify":  # the latter: an account that is no roster person
         responses["404"] = {"description": "No such resource", **err}
     if (r.method in ("POST", "DELETE") and "{id}" in r.path) or (r.method != "GET" and r.path in (
-            "/api/roster/proposal", "/api/roster/publish", "/api/people")):
+            "/api/roster/proposal", "/api/roster/publish", "/api/people", "/api/requests/settings")):
         responses["409"] = {"description": "Not possible in the resource's present state", **err}
     if r.path == "/healthz":
         responses["503"] = {"description": "A component the hub needs (db, mqtt) is down",

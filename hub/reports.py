@@ -344,7 +344,7 @@ COLUMNS: tuple[tuple[str, str, str, str], ...] = (
     ("mttr_s", "MTTR (min)", "平均修复时间(分钟)", "min"),
     ("requests", "Requests", "服务请求", "int"),
     *((f"requests_{k}", f"Requests: {k}", f"服务请求：{zh}", "int") for k, zh in
-      zip(REQUEST_KINDS, ("协助", "紧急", "工单", "报修", "投诉"), strict=True)),
+      zip(REQUEST_KINDS, ("协助", "轮椅", "紧急", "工单", "报修", "投诉"), strict=True)),
     ("requests_within_target_share", "Requests within target", "请求按时完成率", "pct"),
     ("time_to_accept_s", "Time to accept (min)", "接单用时(分钟)", "min"),
     ("time_to_arrive_s", "Time to arrive (min)", "到场用时(分钟)", "min"),

@@ -1,10 +1,12 @@
 // The console's service worker, for notification buttons (browsers offer them only to service workers): a
-// page's "Acknowledge" acknowledges the alarm, a dispatch offer's "Accept" accepts it (js/offers.js), with
-// the session cookie, without opening the console; a click elsewhere on the notification opens or focuses
-// it. Registered by js/pager.js where the browser allows it (a secure context: HTTPS or localhost).
+// page's "Acknowledge" acknowledges the alarm (or the request: the notification's ackUrl, js/pager.js), a
+// dispatch offer's "Accept" accepts it (js/offers.js), with the session cookie, without opening the console;
+// a click elsewhere on the notification opens or focuses it.
+// Registered by js/pager.js where the browser allows it (a secure context: HTTPS or localhost).
 
-async function acknowledge(alarmId) {
-  const r = await fetch(`/api/alarms/${encodeURIComponent(alarmId)}/ack`, {
+async function acknowledge(alarmId, ackUrl) {
+  const url = typeof ackUrl === "string" && ackUrl.startsWith("/api/") ? ackUrl : `/api/alarms/${encodeURIComponent(alarmId)}/ack`;
+  const r = await fetch(url, {
     method: "POST", credentials: "same-origin", headers: { "Content-Type": "application/json" }, body: "{}",
   });
   return r.ok;
@@ -44,7 +46,7 @@ self.addEventListener("notificationclick", (event) => {
     event.waitUntil(accept(dispatchId).then((dispatch) => (dispatch
       ? tell({ type: "dispatch.accepted", dispatchId, ok: true, dispatch }) : focusConsole())));
   } else if (event.action === "ack" && alarmId !== undefined) {
-    event.waitUntil(acknowledge(alarmId).then((ok) => (ok ? undefined : focusConsole(alarmId))));
+    event.waitUntil(acknowledge(alarmId, event.notification.data?.ackUrl).then((ok) => (ok ? undefined : focusConsole(alarmId))));
   } else {
     event.waitUntil(focusConsole(alarmId));
   }
@@ -53,7 +55,7 @@ self.addEventListener("notificationclick", (event) => {
 // The same acknowledgement on request of the page (and of tests, which cannot click a system notification).
 self.addEventListener("message", (event) => {
   if (event.data?.type === "page.ack") {
-    event.waitUntil(acknowledge(event.data.alarmId).then((ok) => event.source?.postMessage({ type: "page.acked", alarmId: event.data.alarmId, ok })));
+    event.waitUntil(acknowledge(event.data.alarmId, event.data.ackUrl).then((ok) => event.source?.postMessage({ type: "page.acked", alarmId: event.data.alarmId, ok })));
   }
   if (event.data?.type === "dispatch.accept") {
     event.waitUntil(accept(event.data.dispatchId).then((dispatch) => event.source?.postMessage(

@@ -9,18 +9,22 @@ from aiohttp import web
 
 from hub.api import ANY_OBJ, BOOL, INT, NSTR, STR, TIME, ApiError, Route, arr, body_json, enum, int_id, obj, ok, query_choice
 from hub.context import ctx
-from hub.requests import KINDS, MEASURES, STATES, TOPICS, RequestActionError, RequestError
+from hub.requests import (KINDS, MEASURES, NOTICE_STATES, STATES, TOPICS, RequestActionError, RequestError,
+                          UnknownPerson)
 from hub.roster import PERSON_ROLES
 
 REQUEST = obj(id=INT, kind=enum(*KINDS), zone=STR, topic=STR, detail=STR, complex=BOOL, priority=INT, source=STR,
               raised_by=STR, has_phone=BOOL, state=enum(*STATES), raised_at=TIME, due_at=TIME, answered_at=TIME,
               closed_at=TIME, closed_by=NSTR, resolution=STR, escalated_to=STR, repeat_of={"type": ["integer", "null"]},
-              ticket_id={"type": ["integer", "null"]}, overdue=BOOL)
+              ticket_id={"type": ["integer", "null"]}, overdue=BOOL, acked_by=NSTR, acked_at=TIME, ack_comment=STR,
+              station=NSTR, station_zone=NSTR, no_stock=BOOL)
 ZONE = {"type": "string", "x-enum-site-zones": True}  # hub.openapi lists the site's zones
 COMPLAINT_NEEDS_TOPIC = {"if": {"properties": {"kind": {"const": "complaint"}}}, "then": {"required": ["topic"]}}
 RAISE_BODY = {"type": "object", "required": ["kind", "zone"], "properties": {
     "kind": enum(*KINDS), "zone": ZONE, "topic": enum(*TOPICS), "detail": {"type": "string", "maxLength": 500},
     "complex": BOOL}, **COMPLAINT_NEEDS_TOPIC}
+ACK_BODY = {"type": "object", "additionalProperties": False,
+            "properties": {"comment": {"type": "string", "maxLength": 500}}}
 CLOSE_BODY = {"type": "object", "required": ["resolution"],
               "properties": {"resolution": {"type": "string", "minLength": 1, "maxLength": 500, "pattern": r"\S"}}}
 TILE = obj(open=INT, overdue=INT)
@@ -36,7 +40,7 @@ SETTINGS_BODY = {"type": "object", "additionalProperties": False, "properties": 
                                                                   if _ONLY.get(n, k) == k}}
                              for k in KINDS}},
     "night_shift": {"type": "string", "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9]-(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$"},
-    "escalate_to": {"type": "string", "minLength": 1, "maxLength": 100},
+    "escalate_to": {"type": "string", "maxLength": 100},  # a roster person's id ("": nobody)
     "repeat_window_days": {**_COUNT, "maximum": 10_000}, "phone_keep_days": {**_COUNT, "maximum": 10_000},
     "public_per_address_per_hour": {**_COUNT, "maximum": 10_000}}}
 
@@ -49,6 +53,8 @@ def _run(request: web.Request, action: Callable[[], dict[str, Any]], what: str, 
         with hub.unit_of_work():
             out = action()
             hub.audit(request["user"].username, what, target.format(**out) if "{" in target else target)
+    except UnknownPerson as exc:
+        raise ApiError(409, str(exc)) from None
     except RequestError as exc:
         raise ApiError(400, str(exc)) from None
     except KeyError:
@@ -89,6 +95,18 @@ async def close(request: web.Request) -> web.Response:
                 "request.close", f"request:{i}")
 
 
+async def acknowledge(request: web.Request) -> web.Response:
+    i = int_id(request)
+    data = await body_json(request)
+    user = request["user"]
+    comment = data.get("comment", "")
+    if not isinstance(comment, str):
+        raise ApiError(400, "comment must be a string")
+    hub = ctx(request).hub
+    return _run(request, lambda: hub.requests.acknowledge(i, user.username, user.role, comment),
+                "request.ack", f"request:{i}")
+
+
 async def get_settings(request: web.Request) -> web.Response:
     return ok(ctx(request).hub.requests.settings)
 
@@ -123,6 +141,9 @@ ROUTES = [
           body=RAISE_BODY, tag="requests"),
     Route("POST", "/api/requests/{id}/close", close, "requests.close",
           "Answer and close a complaint (the complainant is told)", REQUEST, body=CLOSE_BODY, tag="requests"),
+    Route("POST", "/api/requests/{id}/ack", acknowledge, "requests.ack",
+          "Acknowledge a page about a request: its escalation stops; your own open offer of it is accepted",
+          REQUEST, body=ACK_BODY, tag="requests"),
     Route("GET", "/api/requests/settings", get_settings, "read", "Request targets and priorities", ANY_OBJ,
           tag="requests"),
     Route("PUT", "/api/requests/settings", put_settings, "rules.write", "Change request targets and priorities",
@@ -131,5 +152,6 @@ ROUTES = [
           arr(obj(zone=STR, name=STR, name_zh=STR, url=STR)), tag="requests"),
     Route("GET", "/api/requests/notices", notices, "audit.read",
           "Closure notices and escalations (phone numbers redacted)",
-          arr(obj(id=INT, request_id=INT, at=TIME, kind=STR, recipient=STR, text=STR, sent_at=TIME)), tag="requests"),
+          arr(obj(id=INT, request_id=INT, at=TIME, kind=STR, recipient=STR, text=STR, sent_at=TIME,
+                  state=enum(*NOTICE_STATES), error=STR)), tag="requests"),
 ]

@@ -121,6 +121,11 @@ class HubCollector:
             for key in ("delivered", "retries", "failed", "db_errors"):
                 pages.add_metric([key], notify.stats[key])
             yield pages
+        notices = GaugeMetricFamily("floorops_hub_closure_notices", "Complainants' closure notices, by delivery "
+                                    "state (hub.requests): pending, sent, failed, no_channel.", labels=["state"])
+        for state, n in hub.requests.notice_counts().items():
+            notices.add_metric([state], n)
+        yield notices
         tickets = GaugeMetricFamily("floorops_hub_tickets", "Tickets, by state.", labels=["state"])
         for state, n in hub.db.all("SELECT state, COUNT(*) FROM tickets GROUP BY state"):
             tickets.add_metric([state], n)

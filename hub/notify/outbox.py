@@ -15,7 +15,7 @@ import json
 import logging
 import random
 from collections import Counter
-from typing import Any
+from typing import Any, Callable
 
 import aiohttp
 
@@ -50,12 +50,26 @@ def cancel(db: Database, subject_kind: str, subject_id: str, now: float) -> int:
     return cur.rowcount
 
 
+def forget_address(db: Database, row_id: int) -> None:
+    """Erase the recipient's address from a row's stored message (a complainant's phone number, once its
+    notice is sent or has failed for good: docs/privacy.md)."""
+    row = db.one("SELECT message FROM notify_outbox WHERE id=?", (row_id,))
+    if row is None:
+        return
+    message = json.loads(row["message"])
+    message["address"] = message["mobile"] = ""
+    db.execute("UPDATE notify_outbox SET message=? WHERE id=?", (json.dumps(message, ensure_ascii=False), row_id))
+
+
 class NotifySender:
     """The outbox's fixed pool of delivering workers (an asyncio task of the hub)."""
 
     def __init__(self, db: Database, clock: Clock, channels: dict[str, Channel], settings: OutboxSettings) -> None:
         self.db, self.clock, self.channels, self.settings = db, clock, channels, settings
         self.stats: Counter[str] = Counter()
+        # Called with (row, "delivered" | "failed", error) in the transaction that marks a row finished: the
+        # module that wrote the row records the outcome (hub.requests: a closure notice).
+        self.finished: list[Callable[[Any, str, str], None]] = []
         self._inflight: set[int] = set()
         self._wake: asyncio.Event | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -167,6 +181,10 @@ class NotifySender:
         self.stats["retries"] += 1
 
     def _finish(self, row: Any, state: str, error: str) -> None:
-        self.db.execute("UPDATE notify_outbox SET state=?, attempts=attempts+1, done_at=?, last_error=? "
-                        "WHERE id=? AND state='pending'", (state, self.clock.now(), error, row["id"]))
+        with self.db.transaction():
+            cur = self.db.execute("UPDATE notify_outbox SET state=?, attempts=attempts+1, done_at=?, last_error=? "
+                                  "WHERE id=? AND state='pending'", (state, self.clock.now(), error, row["id"]))
+            if cur.rowcount:
+                for listener in self.finished:
+                    listener(row, state, error)
         self.stats[state] += 1

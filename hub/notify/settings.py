@@ -20,7 +20,9 @@ SEVERITIES = ("critical", "major", "minor", "warning")
 
 @dataclass(frozen=True)
 class Step:
-    to: tuple[str, ...]  # "role:<roster role>" (on shift, zone's people first) or "person:<roster id>"
+    # "role:<roster role>" (on shift, zone's people first), "person:<roster id>", or "named": the people the
+    # subject itself names (a repeat complaint's manager, hub.requests' escalate_to setting)
+    to: tuple[str, ...]
     timeout_s: float  # waited for an acknowledgement before the next step
 
 
@@ -85,7 +87,9 @@ def _step(data: Any, where: str, people: set[str] | None) -> Step:
             continue
         if kind == "person" and name and (people is None or name in people):
             continue
-        raise ConfigError(f"{where}.to: {t!r} is not role:<{'|'.join(PERSON_ROLES)}> or person:<a roster id>")
+        if t == "named":
+            continue
+        raise ConfigError(f"{where}.to: {t!r} is not role:<{'|'.join(PERSON_ROLES)}>, person:<a roster id> or named")
     timeout = data.get("timeout_s", 300)
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0:
         raise ConfigError(f"{where}.timeout_s: seconds >= 0")

@@ -96,3 +96,31 @@ def test_the_service_worker_acknowledges_from_the_notification(live: LiveHub,
     expect(card).to_have_count(0, timeout=10000)  # the worker's answer dismisses the card
     got = live.call(lambda: hub.alarms.json(alarm["id"]))
     assert got["state"] == "acknowledged" and got["acked_by"] == "maintenance"
+
+
+def test_a_request_page_is_acknowledged_on_the_phone_and_takes_the_offer(live: LiveHub,
+                                                                          open_console: Callable[..., Console]) -> None:
+    """A request raised for paediatrics pages its floor manager (hub/notify-demo.toml's assist-requests chain),
+    who is also offered the job: acknowledging the page stops the chain and accepts the offer."""
+    console = open_console(live.url, PHONE)
+    page = console.login("fm-li", PASSWORDS["fm-li"])  # p-li covers paed
+    expect(page.locator("#conn")).to_have_attribute("data-state", "live", timeout=10000)
+    hub = live.ctx.hub
+
+    def raise_assist() -> dict:
+        with hub.unit_of_work():
+            return hub.requests.raise_request("assist", "paed", "console", "desk", detail="escort to ultrasound")
+    req = live.call(raise_assist)
+    card = page.get_by_test_id("page")
+    expect(card).to_be_visible(timeout=10000)
+    expect(card).to_have_attribute("data-request-id", str(req["id"]))
+    expect(card).to_contain_text(f"request #{req['id']}: assist")
+    page.get_by_test_id("page-comment").fill("coming from the lab")
+    page.get_by_test_id("page-ack").click()
+    expect(card).to_have_count(0, timeout=10000)
+    got = live.call(hub.requests.json, req["id"])
+    assert got["acked_by"] == "fm-li" and got["ack_comment"] == "coming from the lab"
+    [d] = live.call(lambda: [x for x in hub.dispatch.list() if x["service_request"] == req["id"]])
+    assert d["state"] == "accepted" and d["assignee"] == "fm-li"
+    assert live.call(hub.escalation.status, "request", str(req["id"]))["state"] == "stopped"
+    expect(page.get_by_test_id("dispatch").first).to_have_attribute("data-state", "accepted", timeout=10000)

@@ -14,7 +14,9 @@ from playwright.sync_api import expect
 from conftest import PHONE, Console
 from hub.clock import ManualClock
 from tests.hub.conftest import make_cfg
+from tests.hub.helpers import Feeder
 from tests.hub.live import PASSWORDS, LiveHub
+from tests.hub.test_service_levels_wheelchairs import slots
 
 pytestmark = [pytest.mark.browser]
 
@@ -32,8 +34,11 @@ def live(tmp_path: Path, clock: ManualClock) -> Iterator[LiveHub]:
 
 
 TEXT = {
-    "en": {"arrive": "I have arrived", "emergency": "Emergency", "sent": "Received"},
-    "zh": {"arrive": "我已到达", "emergency": "紧急", "sent": "已收到"},
+    "en": {"arrive": "I have arrived", "emergency": "Emergency", "sent": "Received", "wheelchair": "I need a wheelchair",
+           "bringing": "bringing you a wheelchair", "station": "Take a chair from charger-02, Registration & payment hall",
+           "no_stock": "No station has a charged chair"},
+    "zh": {"arrive": "我已到达", "emergency": "紧急", "sent": "已收到", "wheelchair": "需要轮椅",
+           "bringing": "为您送来轮椅", "station": "到挂号收费大厅的charger-02取轮椅", "no_stock": "各充电桩暂无满电轮椅"},
 }
 
 
@@ -166,3 +171,37 @@ def test_emergency_alert_withdrawn_offer_and_accept_from_the_notification(
     }""", offer["id"])
     expect(card).to_have_attribute("data-state", "accepted", timeout=10000)
     assert live.call(hub.dispatch.get, offer["id"])["state"] == "accepted"
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_wheelchair_from_the_qr_page_goes_to_the_nearest_station(open_console: Callable[..., Console], live: LiveHub,
+                                                                  lang: str, artifacts: Path) -> None:
+    """A patient at the pharmacy asks for a wheelchair on the QR page; the floor manager's offer and the desk's
+    list say which station to take it from, and a request no station can serve is flagged."""
+    hub = live.ctx.hub
+    feeder = Feeder(hub)
+    live.call(feeder.record, "charger-02", "telemetry", slots(90, 95))  # reg_hall: the nearest with stock
+    fm = phone(open_console, live, "fm-zhang", lang)  # Zhang covers the pharmacy
+    patient_console = open_console(live.url, PHONE, locale="zh-CN" if lang == "zh" else "en-GB")
+    patient = patient_console.page
+    patient.goto("/r/pharmacy")
+    choice = patient.locator('label[data-kind="wheelchair"]')
+    expect(choice).to_contain_text(TEXT[lang]["wheelchair"])
+    patient.get_by_test_id("kind-wheelchair").check()
+    expect(patient.locator("#complaint")).to_be_hidden()  # no phone number asked for
+    patient.get_by_test_id("send").click()
+    expect(patient.get_by_test_id("result")).to_contain_text(TEXT[lang]["bringing"])
+    patient_console.shot(artifacts, f"requests-qr-wheelchair-{lang}")
+    card = fm.get_by_test_id("dispatch")
+    expect(card).to_have_count(1, timeout=10000)
+    expect(card.get_by_test_id("request-station")).to_have_text(TEXT[lang]["station"], timeout=10000)
+    # The chairs are gone: the desk raises one more, dispatched all the same and flagged.
+    live.call(feeder.record, "charger-02", "telemetry", slots(None, None))
+    desk = phone(open_console, live, "desk", lang)
+    desk.get_by_test_id("request-kind").select_option("wheelchair")
+    desk.get_by_test_id("request-zone").select_option("pharmacy")
+    desk.get_by_test_id("request-send").click()
+    flagged = desk.locator('[data-testid="request"][data-kind="wheelchair"]').get_by_test_id("request-station")
+    expect(flagged).to_have_count(2, timeout=10000)
+    expect(flagged.filter(has_text=TEXT[lang]["no_stock"])).to_have_count(1)
+    desk.screenshot(path=str(artifacts / f"requests-wheelchair-desk-{lang}.png"), full_page=True)

@@ -242,7 +242,8 @@ def test_metrics_count_rejected_input(live: LiveHub) -> None:
                      "floorops_hub_login_failed": "counter", "floorops_hub_tickets": "gauge",
                      "floorops_hub_ticks": "counter", "floorops_hub_dead_letters": "counter",
                      "floorops_hub_queue_tickets_unmatched": "counter", "floorops_hub_ingest_retries": "counter", "floorops_hub_ingest_stalled_seconds": "gauge",
-                     "floorops_hub_ingest_preemptions": "counter", "floorops_hub_http_db_busy": "counter"}
+                     "floorops_hub_ingest_preemptions": "counter", "floorops_hub_http_db_busy": "counter",
+                     "floorops_hub_closure_notices": "gauge"}
     assert got[("floorops_hub_rejected_total", (("reason", "bad_record"),))] == 1
     assert got[("floorops_hub_messages_total", ())] == 3
     assert got[("floorops_hub_duplicates_total", ())] == 1
@@ -263,7 +264,8 @@ def test_metrics_show_webhook_deliveries_and_tickets_by_label() -> None:
 
     hub = SimpleNamespace(metrics=Counter(messages=5, rejected_bad_topic=2), alarms=SimpleNamespace(open={}),
                           bus=SimpleNamespace(subscribers=[], delivered=9),
-                          db=SimpleNamespace(all=lambda sql: [("open", 2), ("resolved", 1)]))
+                          db=SimpleNamespace(all=lambda sql: [("open", 2), ("resolved", 1)]),
+                          requests=SimpleNamespace(notice_counts=lambda: {"sent": 3, "failed": 1}))
     c = SimpleNamespace(hub=hub, webhooks=SimpleNamespace(stats=Counter(delivered=4, failed=1)), extra={})
     registry = metrics_registry(c)  # type: ignore[arg-type]  # - a stand-in with the attributes it reads
     assert metrics_registry(c) is registry  # one per app, kept in its context
@@ -277,6 +279,7 @@ def test_metrics_show_webhook_deliveries_and_tickets_by_label() -> None:
     assert got[("floorops_hub_webhooks_total", (("result", "failed"),))] == 1
     assert got[("floorops_hub_tickets", (("state", "open"),))] == 2
     assert got[("floorops_hub_tickets", (("state", "resolved"),))] == 1
+    assert got[("floorops_hub_closure_notices", (("state", "failed"),))] == 1
 
 
 def test_openapi_document_lists_every_route(live: LiveHub) -> None:

@@ -2,24 +2,26 @@
 const TEXT = {
   zh: {
     title: "需要帮助？", where: "位置：", lang: "English", send: "发送",
-    assist: "轮椅 / 陪同", emergency: "紧急情况（晕倒、冲突）", complaint: "投诉",
+    wheelchair: "需要轮椅", assist: "陪同 / 引导", emergency: "紧急情况（晕倒、冲突）", complaint: "投诉",
     topic: "投诉类别", phone: "手机号（选填，仅用于告知处理结果）",
     phone_note: "号码在通知发出后即删除，最长保留30天。", detail: "情况说明（选填）",
     topics: { wait_time: "等候时间", attitude: "服务态度", environment: "环境", billing: "收费", facility: "设施", other: "其他" },
-    sent: "已收到，编号 #{id}。工作人员正在赶来。", sent_complaint: "已收到投诉 #{id}，我们将在24小时内答复。",
+    sent: "已收到，编号 #{id}。工作人员正在赶来。", sent_wheelchair: "已收到，编号 #{id}。工作人员正在为您送来轮椅。",
+    sent_complaint: "已收到投诉 #{id}，我们将在24小时内答复。",
     too_many: "提交过于频繁，请到服务台求助。", failed: "发送失败：", choose: "请选择一项",
   },
   en: {
     title: "Need help?", where: "You are at: ", lang: "中文", send: "Send",
-    assist: "Wheelchair / escort", emergency: "Emergency (fainting, conflict)", complaint: "Complaint",
+    wheelchair: "I need a wheelchair", assist: "Escort / help finding the way", emergency: "Emergency (fainting, conflict)", complaint: "Complaint",
     topic: "About", phone: "Mobile number (optional, only to tell you it was closed)",
     phone_note: "Deleted once the notice is sent, kept 30 days at most.", detail: "What happened (optional)",
     topics: { wait_time: "Waiting time", attitude: "Staff attitude", environment: "Environment", billing: "Billing", facility: "Facilities", other: "Other" },
-    sent: "Received, number #{id}. Someone is on the way.", sent_complaint: "Complaint #{id} received; we answer within 24 hours.",
+    sent: "Received, number #{id}. Someone is on the way.", sent_wheelchair: "Received, number #{id}. Someone is bringing you a wheelchair.",
+    sent_complaint: "Complaint #{id} received; we answer within 24 hours.",
     too_many: "Too many requests from here; please ask at the service desk.", failed: "Not sent: ", choose: "Please choose one",
   },
 };
-const KINDS = ["assist", "emergency", "complaint"];
+const KINDS = ["wheelchair", "assist", "emergency", "complaint"];
 const $ = (id) => document.getElementById(id);
 let lang = document.documentElement.lang === "en" ? "en" : "zh";
 
@@ -68,7 +70,8 @@ async function send(ev) {
     });
     const data = await res.json().catch(() => ({}));
     if (res.status === 201) {
-      $("result").textContent = (kind === "complaint" ? t.sent_complaint : t.sent).replace("{id}", data.id);
+      const said = { complaint: t.sent_complaint, wheelchair: t.sent_wheelchair }[kind] || t.sent;
+      $("result").textContent = said.replace("{id}", data.id);
       $("result").dataset.state = "ok";
       $("form").reset();
       $("complaint").hidden = true;

@@ -8,6 +8,7 @@ import { can } from "../roles.js";
 import { errorText, RenderQueue, unavailable } from "./common.js";
 import { CorrectiveActions } from "./corrective.js";
 import { isEmergency } from "../offers.js";
+import { stationLine } from "./requests.js";
 
 const OPEN_STATES = ["offered", "accepted", "arrived"];
 const RECENT_DONE = 5;
@@ -38,7 +39,7 @@ export class DispatchView {
       for (const el of this.listEl.querySelectorAll("[data-expires]")) el.textContent = ` · ${this.expiresText(el.dataset.expires)}`;
     }, 1000);
     this.onChange = (ev) => {
-      if (["dispatches", "zones"].includes(ev.detail.collection)) this.queue.mark("all");
+      if (["dispatches", "zones", "requests"].includes(ev.detail.collection)) this.queue.mark("all");
     };
     this.app.store.addEventListener("change", this.onChange);
     this.render();
@@ -129,6 +130,8 @@ export class DispatchView {
         h("span", { class: "badge", dataset: { tone: d.state === "offered" ? "warn" : "ok" }, "data-testid": "dispatch-state" }, i.term("dispatch_state", d.state))),
       h("div", { class: "offer-reason" }, urgent ? h("b", { class: "urgent-tag", "data-testid": "dispatch-urgent" }, i.t("dispatch.emergency_offer")) : null,
         urgent ? " " : null, i.term("reason", d.reason)),
+      d.service_request !== null && d.service_request !== undefined
+        ? stationLine(i, this.app, this.app.store.requests.get(String(d.service_request))) : null,
       h("div", { class: "zone-state", "data-testid": "dispatch-zone-state" },
         h("div", {}, h("b", {}, i.number(zone.occupancy)), h("span", {}, `${i.t("zone.occupancy")} / ${i.number(zone.capacity)}`)),
         h("div", {}, h("b", {}, i.number(zone.waiting)), h("span", {}, i.t("zone.waiting"))),

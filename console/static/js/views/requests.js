@@ -5,7 +5,15 @@ import { can, viewsFor } from "../roles.js";
 import { errorText, RenderQueue, unavailable } from "./common.js";
 import { ReportsPanel } from "./reports.js";
 
-const KINDS = ["emergency", "assist", "work_order", "repair", "complaint"];
+const KINDS = ["emergency", "wheelchair", "assist", "work_order", "repair", "complaint"];
+
+/** Where a wheelchair request's chair is (the nearest station with a charged one, hub/requests.py), or null. */
+export function stationLine(i, app, r) {
+  if (!r || r.kind !== "wheelchair") return null;
+  return h("div", { class: "offer-reason", "data-testid": "request-station", dataset: { tone: r.no_stock ? "bad" : "" } },
+    r.no_stock ? i.t("requests.no_stock")
+      : i.t("requests.station", { station: r.station, zone: i.zoneName(app.zone(r.station_zone)) || r.station_zone }));
+}
 const TOPICS = ["wait_time", "attitude", "environment", "billing", "facility", "other"];
 
 export class RequestsView {
@@ -138,10 +146,12 @@ export class RequestsView {
         h("div", { class: "offer-zone" }, `#${r.id} ${i.term("request_kind", r.kind)} · ${i.zoneName(this.app.zone(r.zone))}`),
         h("span", { class: "badge", dataset: { tone: r.overdue ? "bad" : r.state === "open" ? "warn" : "ok" }, "data-testid": "request-state" },
           r.overdue ? i.t("requests.overdue") : i.term("request_state", r.state))),
+      stationLine(i, this.app, r),
       r.detail ? h("div", { class: "offer-reason" }, r.detail) : null,
       h("div", { class: "offer-meta" }, i.t("requests.due", { time: i.time(r.due_at) }),
         r.topic ? ` · ${i.term("topic", r.topic)}` : "", r.source === "qr" ? ` · ${i.t("requests.from_qr")}` : "",
-        r.escalated_to ? h("b", { "data-testid": "request-escalated" }, ` · ${i.t("requests.escalated", { who: r.escalated_to })}`) : ""),
+        r.escalated_to ? h("b", { "data-testid": "request-escalated" }, ` · ${i.t("requests.escalated", { who: r.escalated_to })}`) : "",
+        r.acked_by ? h("span", { "data-testid": "request-acked" }, ` · ${i.t("requests.acked", { who: r.acked_by })}`) : ""),
       closeBox);
   }
 
