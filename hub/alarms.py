@@ -242,7 +242,9 @@ class AlarmManager:
                              "AND clear_pending_since <= ?", (now - hold,)):
             self._clear(r["id"], "auto", {"after_flapping": True})
         after = self.rules.alarms["escalate_after_s"]
-        for r in self.db.all("SELECT id, severity, raised_at FROM alarms WHERE state='active' AND escalated=0"):
+        # A silenced alarm pages nobody, the older flag included (its alarm.updated reaches the webhooks).
+        for r in self.db.all("SELECT id, severity, raised_at FROM alarms WHERE state='active' AND escalated=0 "
+                             "AND silenced_by IS NULL"):
             if now - r["raised_at"] >= after.get(r["severity"], float("inf")):
                 self.db.execute("UPDATE alarms SET escalated=1, updated_at=? WHERE id=?", (now, r["id"]))
                 self._history(r["id"], "escalated", waited_s=round(now - r["raised_at"], 1))

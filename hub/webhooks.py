@@ -159,6 +159,8 @@ class WebhookSender:
         """One outbox row per receiver that wants this event; rolled back with the change if it fails."""
         if event.type not in FORWARDED:
             return
+        if event.type.startswith("alarm.") and event.data.get("silenced"):
+            return  # a silence or maintenance window mutes every receiver, as it mutes the chains
         body = event.wire(self.tz)
         now = time.time()
         prio = priority(event)

@@ -41,9 +41,9 @@ def tick(hub, clock: ManualClock, seconds: float) -> None:
     hub.tick()
 
 
-def card_jam(hub) -> dict:
-    Feeder(hub).record("kiosk-01", "event", {"event": "card_jam"})  # a major alarm
-    [a] = open_alarms(hub, "card_jam")
+def card_jam(hub, device: str = "kiosk-01") -> dict:
+    Feeder(hub).record(device, "event", {"event": "card_jam"})  # a major alarm
+    [a] = [a for a in open_alarms(hub, "card_jam") if a["device_id"] == device]
     return a
 
 
@@ -256,3 +256,25 @@ def test_another_modules_subject_plugs_into_the_same_chains(hub, clock: ManualCl
         assert hub.escalation.stop("request", "r-7", "fm1")
     tick(hub, clock, 600)
     assert len(keyed()) == 3 and hub.escalation.status("request", "r-7")["stopped_by"] == "fm1"
+
+
+def test_a_silenced_alarm_reaches_no_webhook_and_is_never_flagged_escalated(hub, clock: ManualClock) -> None:
+    """A maintenance window pages nobody: not through a chain, and not through the generic webhooks or the
+    older ``escalated`` flag either (a webhook receiver is often a pager), as Alertmanager's silences mute
+    every receiver. An alarm outside the window still goes out."""
+    from hub.webhooks import Receiver, WebhookSender
+    sender = WebhookSender(hub.db, hub.tz, [Receiver("http://127.0.0.1:9/hook", None,
+                                                     frozenset({"alarm.raised", "alarm.updated"}))])
+    sender.attach(hub.bus)
+    with hub.unit_of_work():
+        hub.silences.create({"device_ids": ["kiosk-01"], "expires_at": clock.now() + 4 * 3600,
+                             "reason": "firmware update"}, "admin")
+    silenced = card_jam(hub)
+    assert silenced["silenced"]
+    clock.advance(2 * 3600)  # far past every escalate_after_s
+    hub.tick()
+    assert hub.db.one("SELECT escalated FROM alarms WHERE id=?", (silenced["id"],))["escalated"] == 0
+    queued = {json.loads(r["body"])["data"].get("id") for r in hub.db.all("SELECT body FROM webhook_outbox")}
+    assert silenced["id"] not in queued
+    loud = card_jam(hub, "kiosk-02")
+    assert loud["id"] in {json.loads(r["body"])["data"].get("id") for r in hub.db.all("SELECT body FROM webhook_outbox")}
