@@ -109,7 +109,7 @@ def test_people_show_the_notification_values_in_force(live: LiveHub) -> None:
     admin, zhang = live.login("admin"), live.login("fm-zhang")
     status, body = http(live.url + "/api/people/p-zhang", "PATCH",
                         {"events": ["severity:major"], "quiet_hours": "22:00-07:00"}, token=admin)
-    assert status == 200 and body["notify"] == {"channels": [], "events": ["severity:major"],
+    assert status == 200 and body["notify"] == {"channels": ["wecom", "sms"], "events": ["severity:major"],
                                                 "quiet_hours": "22:00-07:00", "source": "roster"}
     status, mine = http(live.url + "/api/me/notify", "PUT", {"events": ["severity:critical"], "quiet_hours": ""},
                         token=zhang)
@@ -117,7 +117,8 @@ def test_people_show_the_notification_values_in_force(live: LiveHub) -> None:
     status, people = http(live.url + "/api/people", token=admin)
     p = next(p for p in people if p["id"] == "p-zhang")
     assert (p["events"], p["quiet_hours"]) == (["severity:major"], "22:00-07:00")  # what the admin set
-    assert p["notify"] == {"channels": [], "events": ["severity:critical"], "quiet_hours": "", "source": "own"}
+    assert p["notify"] == {"channels": ["wecom", "sms"], "events": ["severity:critical"], "quiet_hours": "",
+                           "source": "own"}
     # The same values the escalation pages by.
     person = live.ctx.hub.roster_store.get("p-zhang")
     assert live.ctx.hub.escalation.effective(person).events == ("severity:critical",)
