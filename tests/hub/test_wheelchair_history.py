@@ -95,7 +95,7 @@ def test_load_history_gives_todays_forecast_from_the_first_start(tmp_path, influ
         this_hour = dt.datetime.fromtimestamp(now, site.tz).hour
         assert live.ctx.hub.db.one("SELECT COUNT(*) FROM wheelchair_hours WHERE hour_start >= ?",
                                    (wheelchairs.hour_start(now, site.tz),))[0] == 0
-        assert sum(h["demand"] for h in body["hours"][:this_hour]) == body["site"]["demand_today"]
+        assert sum(h["demand"] for h in body["hours"][:this_hour]) == body["site"]["demand_today"] > 5  # the morning
         assert live.ctx.hub.metrics["wheelchair_history_hours"] == added > 0
         # The next pass (the loader repeats, as load-history may run after the hub started) adds nothing.
         assert asyncio.run_coroutine_threadsafe(import_wheelchair_history(live.ctx), live.loop).result(60) == 0
