@@ -82,11 +82,13 @@ def _parser() -> argparse.ArgumentParser:
     hist.add_argument("--end", help="last day (YYYY-MM-DD, default yesterday, site-local)")
     hist.add_argument("--config")
 
-    load = sub.add_parser("load-history", help="write W weeks of ground truth into InfluxDB (zones and queue screens)",
+    load = sub.add_parser("load-history", help="write W weeks of ground truth into InfluxDB (zones, queue screens, "
+                          "wheelchair stations)",
                           description="Simulate W weeks ending at now and write them to InfluxDB (1.x API) as "
                                       "zone_stats and zone_occupancy points, and every queue screen's queue_screen "
                                       "readings and ticket_issued events (device_event) in the edge's schema, as if "
-                                      "the devices had reported them.")
+                                      "the devices had reported them, and each charging station's wheelchair_hour (chairs "
+                                      "taken, returned, fewest charged).")
     load.add_argument("--weeks", type=int, required=True)
     load.add_argument("--seed", type=int, default=None, help="default sim.seed")
     load.add_argument("--config")

@@ -27,7 +27,7 @@ from firmware_sim.devices.queue_screen import QueueScreenSim
 from firmware_sim.devices.satisfaction_terminal import SatisfactionTerminalSim
 from firmware_sim.faults import CLEAR, UnknownFault
 from firmware_sim.flow import WARMUP_MIN, FlowModel, FlowState
-from firmware_sim.patients import PatientTracker
+from firmware_sim.patients import WHEELCHAIR_FIRST_ZONE_KINDS, WHEELCHAIR_RETURN_SOC_PCT, PatientTracker
 from firmware_sim.profiles import DemandProfile
 from firmware_sim.truth import BUCKET_MS, TruthRecorder
 from floorops.site import Site
@@ -261,7 +261,7 @@ class Simulation:
         chargers = [d for d in self.devices.values() if isinstance(d, ChargerSim)]
         if not chargers:
             return
-        entrance = {z.id for z in self.site.zones if z.kind in ("entrance", "registration")}
+        entrance = {z.id for z in self.site.zones if z.kind in WHEELCHAIR_FIRST_ZONE_KINDS}
         for _ in range(borrowed):
             near = [c for c in chargers if c.device.zone in entrance] + chargers
             for c in near:
@@ -271,7 +271,7 @@ class Simulation:
         for _ in range(returned):
             order = self.flow_rng.permutation(len(chargers))
             for k in order:
-                if chargers[int(k)].dock(float(self.flow_rng.uniform(25, 85))):
+                if chargers[int(k)].dock(float(self.flow_rng.uniform(*WHEELCHAIR_RETURN_SOC_PCT))):
                     break
 
     def _random_faults(self, t_ms: int) -> None:

@@ -3,8 +3,9 @@
 Writes ``zone_stats`` (arrivals, occupancy, waiting per zone and 15 minutes; what the hub writes live
 and the models train from), ``zone_occupancy`` (occupancy, devices), and what every queue screen would
 have reported (``queue_screen`` readings and ``ticket_issued`` events in ``device_event``, the edge's
-schema: :mod:`firmware_sim.screen_history`), from which the models train per-queue forecasts; all of it
-ending at the last whole bucket before now, through the InfluxDB 1.x HTTP API.
+schema: :mod:`firmware_sim.screen_history`), from which the models train per-queue forecasts, and each
+charging station's hours (``wheelchair_hour``: :mod:`firmware_sim.wheelchair_history`), which the hub imports
+for its wheelchair demand forecast; all of it ending at the last whole bucket before now, through the InfluxDB 1.x HTTP API.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 from firmware_sim.history import History, simulate_weeks
 from firmware_sim.patients import PHONE_SHARE
 from firmware_sim.screen_history import screen_lines
+from firmware_sim.wheelchair_history import wheelchair_lines
 from floorops import influx
 from floorops.config import Config
 from floorops.measurements import zone_occupancy_line, zone_stats_line
@@ -42,9 +44,11 @@ def history_lines(hist: History, site_id: str, not_after: dt.datetime) -> list[s
 
 
 def all_history_lines(hist: History, site_id: str, not_after: dt.datetime, seed: int) -> Iterator[str]:
-    """The zones' lines, then the queue screens' (needs a history simulated with ``queues=True``)."""
+    """The zones' lines, the queue screens' (needs a history simulated with ``queues=True``), then the
+    charging stations' hours."""
     yield from history_lines(hist, site_id, not_after)
     yield from screen_lines(hist, site_id, not_after, seed)
+    yield from wheelchair_lines(hist, site_id, not_after, seed)
 
 
 def batches(lines: Iterable[str], size: int = BATCH_LINES) -> Iterator[list[str]]:
@@ -55,7 +59,7 @@ def batches(lines: Iterable[str], size: int = BATCH_LINES) -> Iterator[list[str]
 
 def load_history(cfg: Config, site: Site, weeks: int, seed: int, now: dt.datetime | None = None) -> int:
     """Simulate ``weeks`` weeks up to now (today included, up to the last whole bucket) and write them:
-    zones and queue screens. Returns the number of points written."""
+    zones, queue screens and charging stations. Returns the number of points written."""
     now = now or dt.datetime.now(site.tz)
     hist = simulate_weeks(site, weeks, seed, end=now.astimezone(site.tz).date(), queues=True)
     i = cfg.influx

@@ -22,6 +22,8 @@ RANDOMISING_SHARE = 0.30  # of phones, those that randomise their MAC address
 MAC_ROTATE_MIN = (3.0, 10.0)  # a randomising phone picks a new MAC this often (minutes)
 NO_SHOW_SHARE = 0.03  # called tickets whose patient never comes to the counter
 WHEELCHAIR_SHARE = 0.008  # patients who borrow a wheelchair at the entrance: 40 of 5,000 a day (「日均需求量达40次」)
+WHEELCHAIR_FIRST_ZONE_KINDS = ("entrance", "registration")  # chairs are taken from stations there first
+WHEELCHAIR_RETURN_SOC_PCT = (25.0, 85.0)  # a returned chair's battery, uniformly drawn
 # Patients who get lost on their way to imaging (「引导标识不清晰」): they reach the imaging zone, look around
 # for LOOK_MIN minutes, walk into a neighbouring zone for AWAY_MIN minutes, and come back (A -> B -> A).
 LOST_SHARE = 0.05  # of arrivals at an imaging zone, with clear signs

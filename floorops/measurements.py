@@ -32,6 +32,9 @@ SYSTEM_CHECK: Final = "system_check"  # the hub's checks of the hospital's syste
 ZONE_FLOW: Final = "zone_flow"  # tags origin, dest; fields count, tracked, median_transit_s
 ZONE_WANDERING: Final = "zone_wandering"  # tags zone; fields visitors, back_and_forth, rate, extra_walk_s, detection
 ZONE_DETOUR: Final = "zone_detour"  # tags zone, via (where the back-and-forths went; "other" under k); back_and_forth
+# A charging station's local hour (hub/wheelchairs.py's wheelchair_hours): tags station, zone; fields demand
+# (chairs undocked), returned, supply_min (fewest charged chairs). Written by ``firmware_sim load-history``.
+WHEELCHAIR_HOUR: Final = "wheelchair_hour"
 
 EVENT_FIELDS = ("queue", "ticket", "counter", "code", "fault", "button")  # button: a satisfaction press
 
@@ -111,3 +114,13 @@ def flow_lines(site: str, interval: dict[str, Any]) -> list[str]:
         for via, n in (w.get("via") or {}).items():
             out.append(line(ZONE_DETOUR, {"site": site, "zone": w["zone"], "via": via}, {"back_and_forth": int(n)}, t))
     return out
+
+
+def wheelchair_hour_line(site: str, station: str, zone: str, demand: int, returned: int, supply_min: int | None,
+                         hour_start_ns: int) -> str:
+    """A station's hour at its start: chairs taken (demand), returned, and the fewest charged chairs seen
+    (left out when unknown)."""
+    fields: dict[str, FieldValue] = {"demand": int(demand), "returned": int(returned)}
+    if supply_min is not None:
+        fields["supply_min"] = int(supply_min)
+    return line(WHEELCHAIR_HOUR, {"site": site, "station": station, "zone": zone}, fields, hour_start_ns)

@@ -42,6 +42,7 @@ from hub.systems import SystemWatcher
 from hub.webhooks import WebhookSender
 
 log = logging.getLogger("hub.app")
+WHEELCHAIR_HISTORY_REFRESH_S = 600.0  # how often the stations' missing hours are looked for in InfluxDB
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "console" / "static"
 TICK_S = 1.0
@@ -239,6 +240,44 @@ async def flow_history_loader(c: HubContext) -> None:
         return
 
 
+async def import_wheelchair_history(c: HubContext) -> int:
+    """One pass: the charging stations' hours before this one that the hub has no row for, from InfluxDB
+    (``firmware_sim load-history``'s past), so the demand forecast has its weeks from the first day
+    (hub.wheelchairs.import_hours: an hour the hub measured is never overwritten). Returns the hours added;
+    InfluxWriteError if InfluxDB is down, the database's error if it is busy."""
+    from floorops.kinds import charger
+    from hub import wheelchairs
+
+    hub = c.hub
+    stations = [d.id for d in hub.site.devices if d.kind == charger.KIND.name]
+    if not stations:
+        return 0
+    until = wheelchairs.hour_start(hub.clock.now(), hub.tz)  # this hour is the hub's own, measured live
+    hours = await wheelchairs.hours_from_influx(c.influx, hub.site.id, until - wheelchairs.IMPORT_DAYS * 86_400, until)
+    with hub.unit_of_work():
+        added = wheelchairs.import_hours(hub.db, hours, stations)
+    hub.metrics["wheelchair_history_hours"] += added
+    log.info("wheelchair history imported", extra={"hours": added, "read": len(hours)})
+    return added
+
+
+async def wheelchair_history_loader(c: HubContext, retry_s: float = 30.0,
+                                    refresh_s: float = WHEELCHAIR_HISTORY_REFRESH_S) -> None:
+    """:func:`import_wheelchair_history` at start and every ``refresh_s`` after (``make run`` loads the history
+    once the hub runs; a pass imports only what is missing); a failure (InfluxDB down, the database busy) is
+    counted and logged and tried again after ``retry_s``: the hub serves meanwhile, without a forecast."""
+    hub = c.hub
+    while True:
+        try:
+            await import_wheelchair_history(c)
+        except Exception as exc:  # noqa: BLE001 - InfluxDB down or the database busy: nothing added, tried again
+            hub.metrics["wheelchair_history_failed"] += 1
+            log.warning("wheelchair history not imported; retrying", extra={"error": str(exc)})
+            await asyncio.sleep(retry_s)
+            continue
+        await asyncio.sleep(refresh_s)
+
+
 async def zone_stats_writer(c: HubContext) -> None:
     hub = c.hub
     while True:
@@ -351,6 +390,7 @@ def create_app(cfg: Config, clock: Clock | None = None, connect_broker: bool = T
                       asyncio.create_task(housekeeping(c), name="housekeeping"),
                       asyncio.create_task(zone_stats_writer(c), name="zone-stats"),
                       asyncio.create_task(flow_history_loader(c), name="flow-history"),
+                      asyncio.create_task(wheelchair_history_loader(c), name="wheelchair-history"),
                       asyncio.create_task(forecaster_loop(c, own_process), name="forecast"),
                       asyncio.create_task(fault_rate_watch(c), name="fault-rate")]
         if c.systems is not None:  # configured checks run with or without the other background loops

@@ -7,6 +7,10 @@ returned. Each station's hour (local) is a row of ``wheelchair_hours`` with both
 charged chairs seen, so a day's supply against demand survives a hub restart; the previous reading is
 the device's stored readings, so a restart loses no transition either.
 
+Hours the hub did not see (before it ran: ``firmware_sim load-history``'s simulated past) are imported at
+start from InfluxDB's ``wheelchair_hour`` points (:func:`hours_from_influx`, :func:`import_hours`); an hour
+the hub has a row for is its own and is never overwritten.
+
 The demand forecast for an hour of a day is the mean demand of that hour on the same weekday of the
 last ``FORECAST_WEEKS`` weeks that have any record. ``nearest_station`` is what a wheelchair request
 routes to.
@@ -21,12 +25,15 @@ from typing import Any, Iterable, Mapping
 from zoneinfo import ZoneInfo
 
 from floorops.contract import SLOT_STATES
+from floorops.influx import InfluxClient, rows
 from floorops.kinds import charger
+from floorops.measurements import WHEELCHAIR_HOUR
 from floorops.site import Site
 from hub.db import Database
 
 FORECAST_WEEKS = 4
 KEEP_DAYS = 400
+IMPORT_DAYS = FORECAST_WEEKS * 7 + 1  # what the forecast of today reads, and yesterday's day
 
 
 @dataclass(frozen=True)
@@ -178,6 +185,49 @@ def compute(db: Database, site: Site, devices: Iterable[Any], charged_soc_pct: f
 def _day_hours(seen: Mapping[int, Mapping[str, Any]], expected: Mapping[int, float]) -> list[dict[str, Any]]:
     return [{"hour": h, "demand": seen.get(h, {}).get("taken", 0), "returned": seen.get(h, {}).get("returned", 0),
              "supply": seen.get(h, {}).get("min_charged"), "forecast": expected.get(h)} for h in range(24)]
+
+
+@dataclass(frozen=True)
+class ImportedHour:
+    station: str
+    zone: str
+    hour_start: float  # epoch seconds
+    taken: int
+    returned: int
+    min_charged: int | None
+
+
+def hours_from_points(points: Iterable[Mapping[str, Any]]) -> list[ImportedHour]:
+    """``wheelchair_hour`` rows (``time`` in ms, tags as columns) as hours; a row without a station or a
+    usable demand is skipped."""
+    out = []
+    for r in points:
+        demand, returned, supply = r.get("demand"), r.get("returned"), r.get("supply_min")
+        if not r.get("station") or not isinstance(r.get("time"), (int, float)) or not isinstance(demand, (int, float)):
+            continue
+        out.append(ImportedHour(str(r["station"]), str(r.get("zone") or ""), float(r["time"]) / 1000, int(demand),
+                                int(returned) if isinstance(returned, (int, float)) else 0,
+                                int(supply) if isinstance(supply, (int, float)) else None))
+    return out
+
+
+async def hours_from_influx(influx: InfluxClient, site: str, from_s: float, to_s: float) -> list[ImportedHour]:
+    """The stations' hours in InfluxDB that start in ``[from_s, to_s)``; InfluxWriteError if it is down."""
+    q = (f'SELECT * FROM "{WHEELCHAIR_HOUR}" WHERE "site" = \'{site}\' AND time >= {int(from_s * 1000)}ms '
+         f"AND time < {int(to_s * 1000)}ms")
+    return hours_from_points([r for s in await influx.query(q, epoch="ms") for r in rows(s)])
+
+
+def import_hours(db: Database, hours: Iterable[ImportedHour], stations: Iterable[str]) -> int:
+    """Add the hours the hub has no row for, of the site's ``stations`` (inside the caller's transaction);
+    a row the hub has, measured live, stays as it is. Returns the number of hours added."""
+    known = set(stations)
+    before = db.conn.total_changes
+    db.conn.executemany(
+        "INSERT INTO wheelchair_hours(station, zone, hour_start, taken, returned, min_charged) VALUES (?,?,?,?,?,?) "
+        "ON CONFLICT(station, hour_start) DO NOTHING",
+        [(h.station, h.zone, h.hour_start, h.taken, h.returned, h.min_charged) for h in hours if h.station in known])
+    return int(db.conn.total_changes - before)
 
 
 def prune(db: Database, now: float) -> None:

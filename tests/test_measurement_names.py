@@ -35,7 +35,7 @@ def literal_uses(text: str, names: set[str]) -> list[int]:
 def test_the_names_are_found() -> None:
     names = measurement_names()
     assert {"device_status", "device_event", "zone_occupancy", "zone_stats", "forecast", "wifi_sighting",
-            "queue_screen", "kiosk", "charger_station", "charger_slot"} <= names
+            "queue_screen", "kiosk", "charger_station", "charger_slot", "wheelchair_hour"} <= names
 
 
 def test_no_measurement_name_is_written_as_a_literal_outside_its_home() -> None:

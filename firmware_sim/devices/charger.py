@@ -21,6 +21,8 @@ from floorops.site import Device
 
 FIRMWARE_VERSION = 203  # 2.03
 CHARGE_PCT_PER_MIN = 100 / 180
+DOCKED_AT_START = 0.75  # share of slots holding a chair when the simulation starts (docked overnight)
+FULL_AT_START_PCT = (85.0, 100.0)  # ... nearly full
 # The codes are the contract's (floorops.contract), named here for the simulation's own use.
 _STATE_CODE = {name: code for code, name in SLOT_STATES.items()}
 EMPTY, DOCKED, CHARGING, FULL, FAULT = (_STATE_CODE[n] for n in ("empty", "docked", "charging", "full", "fault"))
@@ -46,8 +48,8 @@ class ChargerSim(DeviceSim):
         super().__init__(device, site_id, rng, emitter)
         self.slots = [Slot() for _ in range(device.slots)]
         for s in self.slots:
-            if rng.random() < 0.75:  # docked overnight, so nearly full when the simulation starts
-                self._dock(s, float(rng.uniform(85, 100)))
+            if rng.random() < DOCKED_AT_START:
+                self._dock(s, float(rng.uniform(*FULL_AT_START_PCT)))
         self.temperature_c = 27.0
         self.faulty_slot: int | None = None
 

@@ -9,6 +9,9 @@ from floorops.influx import line
 from floorops.kinds.base import DeviceFields, DeviceKind
 from floorops.messages import DeviceMessage
 
+# A docked chair counts as charged from this state of charge: the hub's default (wheelchair_low_stock's
+# charged_soc_pct) and what the simulator's history assumes (firmware_sim/wheelchair_history.py).
+CHARGED_SOC_PCT: Final = 80.0
 STATION_FIELDS: Final = ("status_bits", "mains_ok", "over_temperature", "ground_fault", "fan_fault", "temperature_c")
 
 

@@ -86,6 +86,13 @@ class HubCollector:
         yield CounterMetricFamily("floorops_hub_http_db_busy",
                                   "HTTP actions refused (503) because another process held the database lock.",
                                   value=hub.metrics["http_db_busy"])
+        chairs = CounterMetricFamily("floorops_hub_wheelchair_history",
+                                     "Wheelchair station-hours imported from InfluxDB at start (hours), and the "
+                                     "attempts that failed (failed: InfluxDB down or the database busy).",
+                                     labels=["result"])
+        chairs.add_metric(["hours"], hub.metrics["wheelchair_history_hours"])
+        chairs.add_metric(["failed"], hub.metrics["wheelchair_history_failed"])
+        yield chairs
         yield GaugeMetricFamily("floorops_hub_alarms_active", "Alarms open now.", value=len(hub.alarms.open))
         yield GaugeMetricFamily("floorops_hub_ws_clients", "Console WebSocket clients connected now.",
                                 value=len(hub.bus.subscribers))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from floorops.kinds import charger
 from hub.rules.base import Rule, RuleContext, RuleFamily, Setting, Signal, record_of
 from hub.wheelchairs import stock as stock_of
 
@@ -38,7 +39,7 @@ def evaluate(ctx: RuleContext) -> list[Signal]:
 
 FAMILY = RuleFamily("wheelchairs", per_kind=True, evaluate=evaluate, rules=(
     Rule(RULE, "major", "fewer charged wheelchairs at a station than min_available", dispatch=True, settings=(
-        Setting("charged_soc_pct", 80.0, "a docked chair counts as charged from this state of charge (%)"),
+        Setting("charged_soc_pct", charger.CHARGED_SOC_PCT, "a docked chair counts as charged from this state of charge (%)"),
         Setting("min_available", 2, "raise below this many charged chairs (at most the station's slots) ...",
                 type="integer"),
         Setting("clear_margin", 1, "... clear at this many more (at most the station's slots)", type="integer"),

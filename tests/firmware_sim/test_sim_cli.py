@@ -105,13 +105,19 @@ def test_load_history_into_influx(influx: InfluxServer, influx_db: str, demo_sit
     tickets = query_sync(influx.url, influx_db, "SELECT count(seq) FROM device_event WHERE event='ticket_issued'")
     zone_arrivals = query_sync(influx.url, influx_db, "SELECT sum(arrivals) FROM zone_stats")
     assert tickets[0]["values"][0][1] == zone_arrivals[0]["values"][0][1] > 1000  # one screen a queue on the demo
-    assert n == 2 * buckets * len(demo_site.zones) + len(screens) * buckets * 15 + tickets[0]["values"][0][1]
+    # And every charging station's hours, up to 09:00-10:00 (the hour the last bucket starts in).
+    chairs = query_sync(influx.url, influx_db, "SELECT count(demand) FROM wheelchair_hour GROUP BY station")
+    assert {s["tags"]["station"] for s in chairs} == {d.id for d in demo_site.devices if d.kind == "charger"}
+    assert all(s["values"][0][1] == 6 * 24 + 10 for s in chairs)
+    assert n == (2 * buckets * len(demo_site.zones) + len(screens) * buckets * 15 + tickets[0]["values"][0][1]
+                 + len(chairs) * (6 * 24 + 10))
     # Loading twice overwrites rather than duplicates (same series, same timestamps).
     load_history(cfg, demo_site, 1, seed=3, now=now)
     again = query_sync(influx.url, influx_db, "SELECT count(arrivals) FROM zone_stats GROUP BY zone")
     assert again == series
     assert query_sync(influx.url, influx_db, "SELECT count(seq) FROM device_event") == tickets
     assert query_sync(influx.url, influx_db, "SELECT count(waiting) FROM queue_screen GROUP BY device_id") == screens
+    assert query_sync(influx.url, influx_db, "SELECT count(demand) FROM wheelchair_hour GROUP BY station") == chairs
 
 
 @pytest.mark.integration

@@ -243,7 +243,7 @@ def test_metrics_count_rejected_input(live: LiveHub) -> None:
                      "floorops_hub_ticks": "counter", "floorops_hub_dead_letters": "counter",
                      "floorops_hub_queue_tickets_unmatched": "counter", "floorops_hub_ingest_retries": "counter", "floorops_hub_ingest_stalled_seconds": "gauge",
                      "floorops_hub_ingest_preemptions": "counter", "floorops_hub_http_db_busy": "counter",
-                     "floorops_hub_closure_notices": "gauge"}
+                     "floorops_hub_closure_notices": "gauge", "floorops_hub_wheelchair_history": "counter"}
     assert got[("floorops_hub_rejected_total", (("reason", "bad_record"),))] == 1
     assert got[("floorops_hub_messages_total", ())] == 3
     assert got[("floorops_hub_duplicates_total", ())] == 1
