@@ -7,21 +7,25 @@ time (or still open past it).
 
 Dispatch (issue #15): time to accept and time to arrive are measured from the job's start (a person's
 request: when it was raised, so the wait for a free person counts; a device job: its first offer) to the
-first acceptance and to the arrival confirmed on the phone, for the jobs started that day, overall and per
-shift (``night`` is hub.requests settings ``night_shift``, site local time; the rest is ``day``).
-night_emergency_timeout_rate: the share of emergencies raised in the night shift that day whose arrival
-came after their target (or that are past it and nobody has arrived yet).
+first acceptance and to the arrival confirmed on the phone, for the jobs started in that date's shifts,
+overall and per shift (``night`` is hub.requests settings ``night_shift``, site local time; the rest is
+``day``). A night shift is one shift across midnight: the date's night runs into the next morning, and the
+date's own small hours belong to the night before (``shift_of``). night_emergency_timeout_rate: the share of
+emergencies raised in that night shift whose arrival came after their target (or that are past it and
+nobody has arrived yet).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from hub.core import Hub
 from hub.db import Database
 from hub.reliability import equipment_fault_types, fault_rates
 from hub.requests import in_shift
+from hub.roster import shift_bounds
 from hub.tickets import REMOVED_RESOLUTION
 
 
@@ -58,12 +62,12 @@ def compute(hub: Hub, day: dt.date | None = None) -> dict[str, Any]:
     )
     disp = db.all("SELECT state, created_at, answered_at, completed_at, request_id FROM dispatches "
                   "WHERE created_at >= ? AND created_at < ?", (start, end))
-    measured = _dispatch_times(hub, start, end)
+    measured = _dispatch_times(hub, day, start, end)
     first_offer = {r["request_id"]: r["created_at"] for r in disp if r["request_id"] is not None}
     for r in disp:
         first_offer[r["request_id"]] = min(first_offer.get(r["request_id"], r["created_at"]), r["created_at"])
     accepted = [r["answered_at"] - first_offer[r["request_id"]] for r in disp if r["answered_at"] is not None
-                and r["state"] in ("accepted", "completed")]
+                and r["state"] in ("accepted", "arrived", "completed")]
     completed = [r["completed_at"] - first_offer[r["request_id"]] for r in disp if r["completed_at"] is not None]
     # A withdrawn offer (taken back for an emergency) was neither answered nor left to expire: not counted.
     finished = [r for r in disp if r["state"] not in ("offered", "withdrawn")]
@@ -93,25 +97,39 @@ def compute(hub: Hub, day: dt.date | None = None) -> dict[str, Any]:
     }
 
 
-def _dispatch_times(hub: Hub, start: float, end: float) -> dict[str, Any]:
-    """Time to accept and to arrive, overall and per shift, and the night emergency timeout rate."""
+def shift_of(ts: float, tz: ZoneInfo, night: str) -> tuple[dt.date, str]:
+    """The shift ``ts`` falls in: ("day" or "night", and the date the shift began). A night shift that
+    crosses midnight ("20:00-08:00") is one shift: its small hours belong to the evening before."""
+    local = dt.datetime.fromtimestamp(ts, tz)
+    if not in_shift(ts, tz, night):
+        return local.date(), "day"
+    start, _ = shift_bounds(night)
+    return (local.date() - dt.timedelta(days=1) if local.time() < start else local.date()), "night"
+
+
+def _dispatch_times(hub: Hub, day: dt.date, start: float, end: float) -> dict[str, Any]:
+    """Time to accept and to arrive, overall and per shift, and the night emergency timeout rate, for the
+    shifts that began on ``day`` (its day shift, and its night shift into the next morning)."""
     db, now, settings = hub.db, hub.clock.now(), hub.requests.settings
     night = settings["night_shift"]
     rows = db.all(
         "SELECT COALESCE(r.raised_at, MIN(d.created_at)) AS started, MIN(d.answered_at) "
         "FILTER (WHERE d.state IN ('accepted','arrived','completed')) AS accepted, MIN(d.arrived_at) AS arrived "
         "FROM dispatches d LEFT JOIN requests r ON r.id = d.service_request "
-        "GROUP BY d.request_id HAVING started >= ? AND started < ?", (start, end))
+        "GROUP BY d.request_id HAVING started >= ? AND started < ?", (start, end + 86400))
     shifts: dict[str, dict[str, list[float]]] = {s: {"accept": [], "arrive": []} for s in ("all", "day", "night")}
     for r in rows:
-        shift = "night" if in_shift(r["started"], hub.tz, night) else "day"
+        began, shift = shift_of(r["started"], hub.tz, night)
+        if began != day:
+            continue
         for step, col in (("accept", "accepted"), ("arrive", "arrived")):
             if r[col] is not None:
                 shifts["all"][step].append(r[col] - r["started"])
                 shifts[shift][step].append(r[col] - r["started"])
     emergencies = [e for e in db.all("SELECT raised_at, due_at, answered_at FROM requests WHERE kind='emergency' "
-                                     "AND raised_at >= ? AND raised_at < ?", (start, end))
-                   if in_shift(e["raised_at"], hub.tz, night) and (e["answered_at"] is not None or now > e["due_at"])]
+                                     "AND raised_at >= ? AND raised_at < ?", (start, end + 86400))
+                   if shift_of(e["raised_at"], hub.tz, night) == (day, "night")
+                   and (e["answered_at"] is not None or now > e["due_at"])]
     late = [e for e in emergencies if (e["answered_at"] if e["answered_at"] is not None else now) > e["due_at"]]
     tiles = hub.requests.tiles()
     return {

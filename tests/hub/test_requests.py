@@ -318,6 +318,8 @@ def test_night_emergency_timeout_rate_and_shift_split(live: LiveHub, clock: Manu
         act(live, offer["id"], "arrive", zhang)
         act(live, offer["id"], "complete", zhang)
 
+    at_local(clock, 3)  # the small hours of Monday belong to Sunday's night shift, not to Monday's
+    emergency(900)
     at_local(clock, 21)  # night
     emergency(100)
     at_local(clock, 22)
@@ -337,3 +339,10 @@ def test_night_emergency_timeout_rate_and_shift_split(live: LiveHub, clock: Manu
     clock.advance(181)
     _, k = http(live.url + "/api/kpis", token=mon)
     assert k["night_emergency_calls"] == 4 and k["night_emergency_timeout_rate"] == 0.5
+    # Monday's night shift goes on past midnight: a call at 02:00 on Tuesday is Monday's, answered in time.
+    clock.set(dt.datetime(2025, 11, 25, 2, 0, tzinfo=SHANGHAI).timestamp())
+    emergency(120)
+    _, k = http(live.url + "/api/kpis?date=2025-11-24", token=mon)
+    assert k["night_emergency_calls"] == 5 and k["night_emergency_timeout_rate"] == 0.4
+    _, k = http(live.url + "/api/kpis", token=mon)  # Tuesday: its own night has not begun
+    assert k["night_emergency_calls"] == 0 and k["dispatch_by_shift"]["night"]["time_to_arrive_s"] is None
