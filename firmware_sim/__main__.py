@@ -7,6 +7,7 @@ import asyncio
 import datetime as dt
 import json
 import logging
+import os
 import sys
 import time
 from typing import Any
@@ -243,4 +244,10 @@ def _run(cfg: Config, args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except BrokenPipeError:
+        # `inbox | head`: the reader went away. As the Python docs advise, point stdout at devnull so the
+        # interpreter's own flush at exit does not raise again, and exit as a pipe's writer does.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)

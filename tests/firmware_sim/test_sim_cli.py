@@ -44,6 +44,18 @@ def test_faults_listing() -> None:
         "bad_checksum", "line_noise", "long_line", "bad_fields", "bad_crc", "truncated_frame"}
 
 
+def test_a_reader_that_leaves_early_is_no_traceback() -> None:
+    """``python -m firmware_sim inbox | head``: the reader closes the pipe before the listing is written.
+    The command ends as a pipe's writer does (exit 1), not with a BrokenPipeError traceback."""
+    proc = subprocess.Popen([sys.executable, "-m", "firmware_sim", "faults"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # before the child has written anything
+    err = proc.stderr.read()
+    assert proc.wait(timeout=60) == 1
+    assert "Traceback" not in err and "BrokenPipeError" not in err
+
+
 def test_history_csv(tmp_path: Path, demo_site: Site) -> None:
     out = tmp_path / "h.csv"
     r = sim("history", "--weeks", "2", "--seed", "5", "--out", str(out), "--end", "2026-11-22")
