@@ -114,3 +114,31 @@ def test_control_server_plays_hospital_systems_slow_and_failing(control) -> None
     assert out["down"] == (503, {"system": "pacs", "status": "down"})
     assert out["bad"] == [400, 400, 400, 400] and out["unknown"] == 404
     assert out["list"]["his"] == {"delay_s": 0.3, "fail": False} and server.rejected == 5
+
+
+@pytest.mark.parametrize("date,start,people", [
+    ("2026-11-24", "08:30", "busy"),     # a Tuesday's morning peak
+    ("2026-11-22", "03:00", "empty"),    # a Sunday in the small hours
+    ("2026-11-28", "10:00", "some"),     # a Saturday morning: fewer than a weekday, more than the night
+])
+def test_the_demo_clock_puts_the_simulated_hospital_at_that_day_and_hour(demo_site: Site, date: str, start: str,
+                                                                        people: str) -> None:
+    """The one ``[clock]`` setting (``make run DEMO_START= DEMO_DATE=``) is where the simulator starts its
+    day: tried at several days and hours, the hospital is as full as that day and hour make it."""
+    from floorops.clock import clock_of
+    from floorops.config import ClockConfig
+
+    clock = clock_of(ClockConfig(start=start, speed=10, date=date), demo_site.tz, wall=lambda: 1_000_000.0)
+    sim = Simulation(demo_site, clock.now_ms(), Recorder(), SimOptions(seed=3, only_devices={"kiosk-01"}))
+    sim.start()
+    sim.advance_to(sim.start_ms + 45 * 60_000)
+    status = sim.status()
+    assert status["virtual_time"].startswith(date)
+    inside = sum(z["occupancy"] for z in status["zones"].values())
+    # 45 minutes after an empty start (seeded: 259, 11 and 75 people inside; the bounds leave room).
+    if people == "busy":
+        assert inside > 150, inside
+    elif people == "empty":
+        assert inside < 30, inside
+    else:
+        assert 30 <= inside < 150, inside
