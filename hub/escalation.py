@@ -165,7 +165,9 @@ class EscalationManager:
             step = min(r["step"], len(chain.steps) - 1)
             waited = now - r["step_at"]
             advance = step + 1 < len(chain.steps) and waited >= chain.steps[step].timeout_s
-            remind = not advance and every > 0 and waited >= (r["reminders"] + 1) * every
+            # A step that pages nobody (``to = []``: time for the person already offered the job) has no reminders.
+            remind = (not advance and every > 0 and bool(chain.steps[step].to)
+                      and waited >= (r["reminders"] + 1) * every)
             if not (advance or remind):
                 continue  # most seconds: nothing due, no lookup of the subject
             lookup = self.subjects.get(r["subject_kind"])
@@ -267,7 +269,10 @@ class EscalationManager:
         return out
 
     def page(self, subject: Subject, chain: Chain, step: int, reminder: int) -> int:
-        """Page the step's people on their channels; returns how many outbox rows were written."""
+        """Page the step's people on their channels; returns how many outbox rows were written. A step with
+        nobody to page (``to = []``) only waits its timeout."""
+        if not chain.steps[step].to:
+            return 0
         now = self.clock.now()
         urgent = subject.severity in self.settings.urgent_severities
         people = self.people(chain.steps[step].to, subject.zone, subject.named)

@@ -21,7 +21,8 @@ SEVERITIES = ("critical", "major", "minor", "warning")
 @dataclass(frozen=True)
 class Step:
     # "role:<roster role>" (on shift, zone's people first), "person:<roster id>", or "named": the people the
-    # subject itself names (a repeat complaint's manager, hub.requests' escalate_to setting)
+    # subject itself names (a repeat complaint's manager, hub.requests' escalate_to setting). Empty: a step
+    # that pages nobody and only waits (a request's first, while the person offered the job may take it).
     to: tuple[str, ...]
     timeout_s: float  # waited for an acknowledgement before the next step
 
@@ -78,9 +79,9 @@ def _strings(value: Any, where: str) -> tuple[str, ...]:
 def _step(data: Any, where: str, people: set[str] | None) -> Step:
     if not isinstance(data, dict) or set(data) - {"to", "timeout_s"}:
         raise ConfigError(f"{where}: expected {{to = [\"role:maintenance\"], timeout_s = 300}}")
-    to = _strings(data.get("to", []), f"{where}.to")
-    if not to:
-        raise ConfigError(f"{where}.to: name at least one role:<role> or person:<id>")
+    if "to" not in data:
+        raise ConfigError(f"{where}.to: name role:<role>, person:<id> or named (or [] for a step that waits)")
+    to = _strings(data["to"], f"{where}.to")
     for t in to:
         kind, _, name = t.partition(":")
         if kind == "role" and name in PERSON_ROLES:

@@ -142,7 +142,7 @@ def test_emergency_alert_withdrawn_offer_and_accept_from_the_notification(
     card = fm.get_by_test_id("dispatch")
     expect(card).to_have_count(1, timeout=10000)
     expect(card).to_have_attribute("data-urgent", "0")
-    fm.wait_for_function("window.__vibrations.length === 1")
+    fm.wait_for_function("() => window.__vibrations.length === 1")
     assert fm.evaluate("window.__vibrations") == [[250, 100, 250]]
     for zone in ("lab", "lab", "im_clinic"):  # Wang, Chen and Li take a job each: nobody else is free
         raise_("assist", zone)
@@ -151,7 +151,7 @@ def test_emergency_alert_withdrawn_offer_and_accept_from_the_notification(
     emergency = raise_("emergency", "entrance")  # Zhang's unanswered assist is withdrawn for it
     expect(card).to_have_attribute("data-urgent", "1", timeout=10000)
     expect(card.get_by_test_id("dispatch-urgent")).to_have_text(ALERT[lang]["emergency"])
-    fm.wait_for_function("window.__vibrations.length === 2")
+    fm.wait_for_function("() => window.__vibrations.length === 2")
     assert fm.evaluate("window.__vibrations")[1] == [600, 200, 600, 200, 600, 200, 600]
     expect(fm.locator("body")).to_have_attribute("data-sirens", "1", timeout=5000)
     done = fm.locator('[data-testid="dispatch-done"][data-state="withdrawn"]')

@@ -258,6 +258,35 @@ def test_another_modules_subject_plugs_into_the_same_chains(hub, clock: ManualCl
     assert len(keyed()) == 3 and hub.escalation.status("request", "r-7")["stopped_by"] == "fm1"
 
 
+def test_a_step_that_pages_nobody_waits_for_the_person_already_offered_the_job(hub, clock: ManualClock) -> None:
+    """A request's dispatch offer already rang the person sent: its chain's first step (``to = []``) pages
+    nobody and sends no reminder, and the next step pages only if nobody took the job in that time."""
+    from hub.escalation import Subject
+    from floorops.config import ConfigError
+    from hub.notify.settings import Step, parse_notify
+    [chain] = parse_notify({"chains": [{"name": "escorts", "subject": "request", "types": ["escort"], "steps": [
+        {"to": [], "timeout_s": 180}, {"to": ["person:p-fm"], "timeout_s": 0}]}]}).chains
+    assert chain.steps[0] == Step((), 180.0)
+    hub.notify_settings.chains += (chain,)
+    open_requests = {"r-1": Subject("request", "r-1", "major", "escort", "reg_hall", "escort to CT"),
+                     "r-2": Subject("request", "r-2", "major", "escort", "lab", "escort to the lab")}
+    hub.escalation.register_subject("request", open_requests.get)
+    keyed = lambda: [r["key"] for r in hub.db.all(  # noqa: E731 - a short query
+        "SELECT key FROM notify_outbox WHERE subject_kind='request' ORDER BY id")]
+    with hub.unit_of_work():
+        assert hub.escalation.start(open_requests["r-1"]) and hub.escalation.start(open_requests["r-2"])
+    assert keyed() == []
+    tick(hub, clock, 170)  # past the reminder interval (120 s here): a waiting step has no reminders
+    assert keyed() == []
+    with hub.unit_of_work():  # r-2 was taken in time: nobody is ever paged about it
+        hub.escalation.stop("request", "r-2", "fm1")
+    tick(hub, clock, 20)
+    assert keyed() == ["request:r-1:s1:r0:p-fm:smtp"]
+    # A step naming nobody is refused only when it has no "to" at all.
+    with pytest.raises(ConfigError, match=r"steps\[0\]\.to"):
+        parse_notify({"chains": [{"name": "x", "subject": "request", "steps": [{"timeout_s": 60}]}]})
+
+
 def test_a_silenced_alarm_reaches_no_webhook_and_is_never_flagged_escalated(hub, clock: ManualClock) -> None:
     """A maintenance window pages nobody: not through a chain, and not through the generic webhooks or the
     older ``escalated`` flag either (a webhook receiver is often a pager), as Alertmanager's silences mute
