@@ -13,6 +13,7 @@ import pytest
 from playwright.sync_api import expect
 
 from conftest import PHONE, WALL, Console
+from hub.clock import ManualClock
 from tests.hub.conftest import make_cfg
 from tests.hub.helpers import Feeder, open_alarms
 from tests.hub.live import PASSWORDS, LiveHub
@@ -98,10 +99,20 @@ def test_the_service_worker_acknowledges_from_the_notification(live: LiveHub,
     assert got["state"] == "acknowledged" and got["acked_by"] == "maintenance"
 
 
-def test_a_request_page_is_acknowledged_on_the_phone_and_takes_the_offer(live: LiveHub,
+def test_a_request_page_is_acknowledged_on_the_phone_and_takes_the_offer(tmp_path: Path,
                                                                           open_console: Callable[..., Console]) -> None:
-    """A request raised for paediatrics pages its floor manager (hub/notify-demo.toml's assist-requests chain),
-    who is also offered the job: acknowledging the page stops the chain and accepts the offer."""
+    """A request raised for paediatrics is offered to its floor manager; not taken within the assist chain's
+    first, waiting step (hub/notify-demo.toml: 2 minutes, the offer still hers), the chain pages her:
+    acknowledging the page stops the chain and accepts the offer."""
+    clock = ManualClock(time.time())
+    live = LiveHub(make_cfg(tmp_path), clock).start()
+    try:
+        request_page_acknowledged(live, clock, open_console)
+    finally:
+        live.stop()
+
+
+def request_page_acknowledged(live: LiveHub, clock: ManualClock, open_console: Callable[..., Console]) -> None:
     console = open_console(live.url, PHONE)
     page = console.login("fm-li", PASSWORDS["fm-li"])  # p-li covers paed
     expect(page.locator("#conn")).to_have_attribute("data-state", "live", timeout=10000)
@@ -112,6 +123,10 @@ def test_a_request_page_is_acknowledged_on_the_phone_and_takes_the_offer(live: L
             return hub.requests.raise_request("assist", "paed", "console", "desk", detail="escort to ultrasound")
     req = live.call(raise_assist)
     card = page.get_by_test_id("page")
+    expect(page.get_by_test_id("dispatch").first).to_have_attribute("data-state", "offered", timeout=10000)
+    expect(card).to_have_count(0)  # the offer rang her; nobody is paged yet
+    clock.advance(121)
+    live.call(hub.tick)
     expect(card).to_be_visible(timeout=10000)
     expect(card).to_have_attribute("data-request-id", str(req["id"]))
     expect(card).to_contain_text(f"request #{req['id']}: assist")
