@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from firmware_sim.control import get_status
+from prometheus_client.parser import text_string_to_metric_families
 from floorops.influx import query_sync
 from centre.launcher import ControlCentre
 from centre.services import ManagedProcess, tcp_open
@@ -104,14 +105,17 @@ class Chaos:
         return http(self.centre.hub_url + "/healthz", timeout_s=2)[0] == 200
 
     def edge_metric(self, name: str) -> float | None:
+        """The edge's metric, summed over all its label sets (a labelled counter with no sample yet is 0);
+        None when the edge does not answer or does not expose the metric at all."""
         cfg = self.centre.cfg.edge
         status, body = http(f"http://{cfg.metrics_host}:{cfg.metrics_port}/metrics", timeout_s=2)
         if status != 200:
             return None
-        for line in body.decode().splitlines():
-            if line.startswith(name + " ") or line.startswith(name + "{"):
-                return float(line.rsplit(" ", 1)[1])
-        return None
+        families = {f.name: f for f in text_string_to_metric_families(body.decode())}
+        family = families.get(name.removesuffix("_total"))
+        if family is None:
+            return None
+        return sum(s.value for s in family.samples if s.name == name)
 
     def edge_ok(self) -> bool:
         return self.edge_metric("edge_mqtt_connected") == 1.0

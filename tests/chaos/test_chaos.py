@@ -83,6 +83,9 @@ def check(m: Measurement) -> None:
 
 
 def test_the_stack_carries_a_few_hundred_messages_a_second(chaos: Chaos) -> None:
+    # The edge may be up before the first device message: wait for the intake to start, then measure it.
+    assert poll(lambda: (chaos.edge_metric("edge_messages_in_total") or 0) > 0, 60) is not None, \
+        "no device message reached the edge"
     before, t0 = chaos.edge_metric("edge_messages_in_total"), time.monotonic()
     assert before is not None
     time.sleep(10)
