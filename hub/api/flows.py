@@ -3,12 +3,14 @@ count under its k. Live from the hub's memory; a time range (the plan's replay) 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from aiohttp import web
 
 from floorops.influx import InfluxWriteError
 from hub.api import DURATION, INT, NNUM, NUM, STR, ApiError, Route, arr, obj, ok, query_time
 from hub.context import ctx
-from hub.flows import LIVE_S, Summary, intervals_from_influx
+from hub.flows import LIVE_S, Interval, Summary, intervals_from_influx
 
 FLOW = obj(origin=STR, dest=STR, count=INT, tracked=INT, median_transit_s=NNUM)
 WANDERING = obj(zone=STR, visitors=INT, back_and_forth=INT, rate=NNUM, rate_seen=NNUM, usual=NNUM, extra_walk_s=NUM,
@@ -32,6 +34,16 @@ async def _from_influx(request: web.Request, from_ms: int, wander_from_ms: int, 
     return flows, wandering
 
 
+def _live_until(intervals: Iterable[Interval], now: float, interval_late_s: float) -> float:
+    """The end of the live window: the newest interval's end, while it is fresh, else now. An interval is
+    published only once it is over (and late sightings are in), so "the last 15 minutes before now" would
+    miss every 15-minute interval: live is the last 15 minutes the edge has published."""
+    newest = max((iv.end_ms / 1000 for iv in intervals), default=None)
+    if newest is None or newest < now - LIVE_S - interval_late_s or newest > now:
+        return now
+    return newest
+
+
 async def flows(request: web.Request) -> web.Response:
     c = ctx(request)
     hub = c.hub
@@ -40,8 +52,12 @@ async def flows(request: web.Request) -> web.Response:
     if zone and zone not in hub.state.zones:
         raise ApiError(400, f"zone: no such zone: {zone}")
     ranged = "from" in request.query or "to" in request.query
-    to_s = query_time(request, "to", "0s", now)
-    from_s = query_time(request, "from", f"{int(now - to_s + LIVE_S)}s", now)
+    if ranged:
+        to_s = query_time(request, "to", "0s", now)
+        from_s = query_time(request, "from", f"{int(now - to_s + LIVE_S)}s", now)
+    else:
+        to_s = _live_until(c.hub.flows.intervals, now, c.cfg.edge.flows_interval_s + c.cfg.edge.flows_lateness_s)
+        from_s = to_s - LIVE_S
     if to_s <= from_s:
         raise ApiError(400, "from must be before to")
     if to_s - from_s > 31 * 86_400:
@@ -63,7 +79,7 @@ async def flows(request: web.Request) -> web.Response:
 ROUTES = [
     Route("GET", "/api/flows", flows, "read",
           "Patient flow between zones and back-and-forth wandering, aggregated at the edge (never a count "
-          "under k): the last 15 minutes from memory, or ?from=&to= (ISO 8601, epoch, or 2h for 2 hours ago) "
+          "under k): the last 15 minutes the edge published (from memory), or ?from=&to= (ISO 8601, epoch, or 2h for 2 hours ago) "
           "from InfluxDB; ?zone= keeps the pairs with that zone and its wandering. The wandering covers at least "
           "the wandering_high rule's window before `to` (from `wandering_from`)",
           obj(**{"from": NUM, "to": NUM}, k=INT, flows=arr(FLOW), other=INT, wandering_from=NUM,

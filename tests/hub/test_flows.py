@@ -129,6 +129,28 @@ def test_api_flows_live_and_filtered_by_zone(live: LiveHub, clock: ManualClock) 
     assert http(live.url + "/api/flows")[0] == 401
 
 
+def test_api_flows_live_shows_the_last_quarter_hour_the_edge_published(live: LiveHub, clock: ManualClock) -> None:
+    """The edge publishes a 15-minute interval once it is over and its late sightings are in: a minute or
+    more after its end. "The last 15 minutes before now" would never hold one; live is the newest published
+    quarter-hour, while it is fresh."""
+    token = live.login("monitor")
+    quarter = 900_000
+    start = int(clock.now() * 1000) // quarter * quarter - quarter
+    record = json.loads(interval(start))
+    record.update(end=start + quarter, interval_s=900)
+    clock.set((start + quarter) / 1000 + 61)  # closed, published, and a minute into the next quarter-hour
+    live.call(live.ctx.hub.apply_messages, [(flows_topic(live.ctx.hub.site.id), json.dumps(record).encode())])
+    status, body = http(live.url + "/api/flows", token=token)
+    assert status == 200, body
+    assert [(f["origin"], f["dest"], f["count"]) for f in body["flows"]] == [("lab", "imaging_ct", 18)]
+    assert (body["from"], body["to"]) == (start / 1000, (start + quarter) / 1000)
+    clock.advance(14 * 60)  # the next one is late: the newest is still shown
+    assert http(live.url + "/api/flows", token=token)[1]["flows"]
+    clock.advance(3600)  # an edge silent for an hour: nothing live, never an old quarter-hour as if it were now
+    status, body = http(live.url + "/api/flows", token=token)
+    assert body["flows"] == [] and body["to"] == clock.now()
+
+
 @pytest.mark.integration
 def test_api_flows_replays_a_range_from_influxdb(offline_cfg: Config, clock: ManualClock, influx, influx_db) -> None:
     """The plan's replay: the intervals the edge wrote (floorops.measurements.flow_lines), read back."""
