@@ -139,7 +139,7 @@ class EdgeConfig:
     occupancy_publish_s: float = 60.0
     # Patient flow between zones and back-and-forth wandering (edge/processors/flows.py, docs/privacy.md):
     # aggregates per interval; a count under flows_k phones is never published (carried, then "other").
-    flows_interval_s: float = 300.0
+    flows_interval_s: float = 900.0  # 15 min: see edge/processors/flows.py FlowSettings.interval_s
     flows_k: int = 5
     flows_track_idle_s: float = 900.0
     flows_wander_window_s: float = 600.0

@@ -1,6 +1,6 @@
 """Patient flow between zones, and back-and-forth wandering, from keyed-hash sightings: aggregates only.
 
-What leaves this module is, per interval (``interval_s``, 5 min by default), a count per zone pair (origin,
+What leaves this module is, per interval (``interval_s``, 15 min by default), a count per zone pair (origin,
 destination, how many walked it, their median transit time) and per zone the "back and forth" figures
 (visitors, how many of them walked A -> B -> A within ``wander_window_s`` without staying in B long enough
 to be served there, and the median time that detour cost). Nothing per phone ever leaves it.
@@ -58,13 +58,16 @@ OTHER = "other"
 
 @dataclass(frozen=True)
 class FlowSettings:
-    interval_s: float = 300.0  # one aggregate per interval
+    # One aggregate per interval. 15 minutes, the bin of Wi-Fi footfall reports, the plan's replay step: at
+    # 5 minutes a pair of 100 people an hour has ~5 followed phones per interval, so the k rule carried its
+    # count over and over, moving walks across the hour (docs/benchmarks.md, "Patient flow").
+    interval_s: float = 900.0
     k: int = 5  # fewest phones behind a published count
     rssi_min: int = -80  # weaker sightings are the corridor next door (as for occupancy)
     track_idle_s: float = 900.0  # a phone unheard this long has left: its track is forgotten
     wander_window_s: float = 600.0  # A -> B -> A within this long is back and forth ...
     service_min_s: float = 300.0  # ... unless the phone stayed in B at least this long (served there)
-    carry_max: int = 24  # intervals a pair's count under k may wait for more before it goes to "other"
+    carry_max: int = 8  # intervals (2 hours) a pair's count under k may wait for more before it goes to "other"
     lateness_s: float = 60.0  # an interval is closed once sightings this much later have come in
     # The people one followed phone stands for is pooled over the intervals with this half-life (0: each
     # interval's own): the occupancy estimate behind it is off by up to ~20 % in a given hour, while the

@@ -77,6 +77,27 @@ def test_counts_under_k_for_too_long_go_to_other_and_only_at_k() -> None:
     assert [iv["other"] for iv in out] == [0, 6, 0]  # 6 >= k after the carry: published as "other" once
 
 
+def test_the_privacy_rule_keeps_a_steady_pairs_walks_in_their_hour() -> None:
+    """28 followed phones an hour on one pair (a pair of ~50 people an hour): with the default interval each
+    one holds k of them, so the hour's published count is the hour's walks. At 5-minute intervals (~2 each)
+    the k rule carried the count from interval to interval, and what was still held at the hour's end was
+    published in the next hour (docs/benchmarks.md, "Patient flow": 92 % -> 96 % of busy pair-hours)."""
+    hour_ms = 3_600_000
+    t_hour = T0 - T0 % hour_ms + hour_ms
+    tr = FlowTracker(FlowSettings())
+    for i in range(28):
+        at = t_hour + int((i + 0.5) * hour_ms / 28) - MIN
+        tr.observe("hall", f"p{i}", at, -60, False)
+        tr.observe("lab", f"p{i}", at + MIN, -60, False)
+    out = tr.close(t_hour + 2 * hour_ms, 1.0)
+    per_hour: dict[int, int] = {}
+    for iv in out:
+        for f in iv["flows"]:
+            h = (iv["start"] - t_hour) // hour_ms
+            per_hour[h] = per_hour.get(h, 0) + f["tracked"]
+    assert per_hour == {0: 28}
+
+
 def test_lateness_keeps_an_interval_open_and_late_sightings_are_counted_not_used() -> None:
     tr = FlowTracker(FlowSettings(k=1, interval_s=300, lateness_s=60))
     walk(tr, "x", [("hall", 0.0), ("lab", 4.0)])
@@ -216,7 +237,7 @@ def test_no_walk_in_is_inferred_just_after_a_restart_or_a_key_rotation() -> None
     """Every phone already in the lab is "first heard" when the edge starts or its key rotates: for
     ``track_idle_s`` after that, a first sighting is no evidence of a walk in (an edge restart once showed
     twice the usual entrance -> reg_hall count). Later ones are."""
-    tr = FlowTracker(FlowSettings(k=5, track_idle_s=900), entered_via={"lab": "hall"})
+    tr = FlowTracker(FlowSettings(k=5, interval_s=300, track_idle_s=900), entered_via={"lab": "hall"})
     walk(tr, "h", [("hall", 0.0), ("lab", 1.0)])  # a heard walk, so that the pair can be published
     for i in range(5):
         walk(tr, f"there{i}", [("lab", 2.0)])  # within 15 min of the start: there all along, maybe
@@ -281,7 +302,7 @@ def test_pipeline_publishes_flow_aggregates_and_drops_tracks_when_the_key_rotate
     hasher = DayHasher(tmp_path / "keys")
     p = Pipeline(site, hasher, EdgeMetrics(), clock_skew_bound_s=120, occupancy_window_s=120,
                  occupancy_rssi_min=-80, estimator=OccupancyEstimator(0.8, 2.0), now_ms=lambda: now[0],
-                 flows=FlowSettings(k=5))
+                 flows=FlowSettings(k=5, interval_s=300))
     macs = [f"3c:22:fb:00:00:{i:02x}" for i in range(6)]
     seq = [0]
 
@@ -354,7 +375,7 @@ def test_the_people_per_followed_phone_is_pooled_over_intervals(tmp_path: Path, 
     now = [T0]
     p = Pipeline(site, DayHasher(tmp_path / "keys"), EdgeMetrics(), clock_skew_bound_s=120,
                  occupancy_window_s=120, occupancy_rssi_min=-80, estimator=OccupancyEstimator(0.8, 2.0),
-                 now_ms=lambda: now[0], flows=FlowSettings(k=5, scale_halflife_s=halflife_s))
+                 now_ms=lambda: now[0], flows=FlowSettings(k=5, interval_s=300, scale_halflife_s=halflife_s))
     followed = [f"3c:22:fb:00:00:{i:02x}" for i in range(6)]
     randomising = [f"3e:00:00:00:00:{i:02x}" for i in range(12)]  # locally administered: not followed
     seq = [0]
