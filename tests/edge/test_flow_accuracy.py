@@ -33,13 +33,17 @@ def unclear_day() -> Any:
 
 
 def test_the_busy_pairs_are_mostly_within_15_percent_per_hour(unclear_day: Any) -> None:
-    """Pairs with at least 100 people an hour. Over the six held-out days 92 % of such pair-hours are within
-    15 % (the oracle, sampling alone: 99 %; median error 6.0 %); the rest are sampling and short visits
-    never heard (docs/benchmarks.md, "Patient flow"). Guarded: most within 15 %, none past 25 %."""
+    """Pairs with at least 100 people an hour. Over the six held-out days 96 % of such pair-hours are within
+    15 % (the oracle, sampling alone: 99 %; median error 5.1 %), and every one is within 15 % of the oracle;
+    the misses are sampling (docs/benchmarks.md, "Patient flow"). On this day all 14 are (worst 11 %); with
+    5-minute intervals one was not (16 %: the k rule moved walks into the next hour). Guarded: 90 % within
+    15 %, none past 20 %, and within 15 % of the oracle."""
     acc = accuracy(unclear_day, busy_min=100)
     assert len(acc.pairs) >= 10
-    assert acc.share_within(0.15) >= 0.80, [(p.origin, p.dest, p.truth, p.measured) for p in acc.pairs]
-    assert [(p.origin, p.dest, p.truth, p.measured) for p in acc.pairs if p.error > 0.25] == []
+    assert acc.share_within(0.15) >= 0.90, [(p.origin, p.dest, p.truth, p.measured) for p in acc.pairs]
+    assert [(p.origin, p.dest, p.truth, p.measured) for p in acc.pairs if p.error > 0.20] == []
+    assert [(p.origin, p.dest, round(p.oracle), p.measured) for p in acc.pairs
+            if abs(p.measured - p.oracle) > 0.15 * p.oracle] == []
 
 
 def test_quick_visits_no_probe_heard_do_not_leave_a_pair_under_counted(unclear_day: Any) -> None:
