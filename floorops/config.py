@@ -139,14 +139,22 @@ class EdgeConfig:
     occupancy_publish_s: float = 60.0
     # Patient flow between zones and back-and-forth wandering (edge/processors/flows.py, docs/privacy.md):
     # aggregates per interval; a count under flows_k phones is never published (carried, then "other").
-    flows_interval_s: float = 900.0  # 15 min: see edge/processors/flows.py FlowSettings.interval_s
+    # 15 minutes, the bin of Wi-Fi footfall reports and the plan's replay step: at 5 a pair of 100 people an
+    # hour has ~5 followed phones per interval, so the k rule carried its count over and over, moving walks
+    # across the hour (docs/benchmarks.md, "Patient flow").
+    flows_interval_s: float = 900.0
     flows_k: int = 5
     flows_track_idle_s: float = 900.0
     flows_wander_window_s: float = 600.0
     flows_service_min_s: float = 300.0
     flows_lateness_s: float = 60.0  # an interval is closed once sightings this much later came in
-    flows_scale_halflife_s: float = 14400.0  # people per followed phone, pooled with this half-life (0: per interval)
-    flows_unheard_halflife_s: float = 3600.0  # unheard visits estimated over this half-life (0: not estimated)
+    # People per followed phone, pooled over the intervals with this half-life (0: each interval's own): the
+    # occupancy estimate behind it is off by up to ~20 % in a given hour, while the share of people with a
+    # followable phone changes slowly (docs/benchmarks.md, "Patient flow").
+    flows_scale_halflife_s: float = 14400.0
+    # Visits no probe heard, estimated from those heard once and twice over this half-life (0: not estimated;
+    # edge/processors/unheard_visits.py).
+    flows_unheard_halflife_s: float = 3600.0
     # The occupancy calibration (per-zone weights, fitted with `python -m centre calibrate --out FILE`; JSON,
     # edge/calibration_store.py, docs/edge.md): relative paths are under var_dir. The default is the demo
     # site's, beside its site file. One that does not fit the site is logged, counted and not used.

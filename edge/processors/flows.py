@@ -46,36 +46,29 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from edge.processors.unheard_visits import UnheardVisits
-
-if TYPE_CHECKING:
-    from floorops.config import EdgeConfig
+from floorops.config import EdgeConfig
 
 OTHER = "other"
 
 
 @dataclass(frozen=True)
 class FlowSettings:
-    # One aggregate per interval. 15 minutes, the bin of Wi-Fi footfall reports, the plan's replay step: at
-    # 5 minutes a pair of 100 people an hour has ~5 followed phones per interval, so the k rule carried its
-    # count over and over, moving walks across the hour (docs/benchmarks.md, "Patient flow").
-    interval_s: float = 900.0
-    k: int = 5  # fewest phones behind a published count
-    rssi_min: int = -80  # weaker sightings are the corridor next door (as for occupancy)
-    track_idle_s: float = 900.0  # a phone unheard this long has left: its track is forgotten
-    wander_window_s: float = 600.0  # A -> B -> A within this long is back and forth ...
-    service_min_s: float = 300.0  # ... unless the phone stayed in B at least this long (served there)
+    """The flow tracker's settings; the defaults are the edge configuration's (floorops/config.py, where
+    each one says why)."""
+
+    interval_s: float = EdgeConfig.flows_interval_s  # one aggregate per interval
+    k: int = EdgeConfig.flows_k  # fewest phones behind a published count
+    rssi_min: int = EdgeConfig.occupancy_rssi_min  # weaker sightings are the corridor next door
+    track_idle_s: float = EdgeConfig.flows_track_idle_s  # a phone unheard this long has left: track forgotten
+    wander_window_s: float = EdgeConfig.flows_wander_window_s  # A -> B -> A within this long is back and forth ...
+    service_min_s: float = EdgeConfig.flows_service_min_s  # ... unless the phone stayed in B this long (served)
     carry_max: int = 8  # intervals (2 hours) a pair's count under k may wait for more before it goes to "other"
-    lateness_s: float = 60.0  # an interval is closed once sightings this much later have come in
-    # The people one followed phone stands for is pooled over the intervals with this half-life (0: each
-    # interval's own): the occupancy estimate behind it is off by up to ~20 % in a given hour, while the
-    # share of people with a followable phone changes slowly (docs/benchmarks.md, "Patient flow").
-    scale_halflife_s: float = 4 * 3600.0
-    # Visits no probe heard are estimated from those heard once and twice, pooled over the intervals with this
-    # half-life (0: none estimated, counts as seen; edge/processors/unheard_visits.py).
-    unheard_halflife_s: float = 3600.0
+    lateness_s: float = EdgeConfig.flows_lateness_s  # closed once sightings this much later have come in
+    scale_halflife_s: float = EdgeConfig.flows_scale_halflife_s  # people per followed phone, pooled
+    unheard_halflife_s: float = EdgeConfig.flows_unheard_halflife_s  # visits no probe heard, estimated
 
     @classmethod
     def of(cls, e: EdgeConfig) -> FlowSettings:
