@@ -434,15 +434,15 @@ class Hub:
                 or not isinstance(ticket, str)):
             return []
         ts = rec.ts / 1000
-        if not service_levels.record(self.db, self.tz, event, q.id, q.zone, ticket, ts):
+        day = service_levels.record(self.db, self.tz, event, q.id, q.zone, ticket, ts)
+        if day is None:
             self.metrics["tickets_unmatched"] += 1
             return []
         if event != "ticket_called":
             return []
         rule = self.rules.rule(service_level.RULE)
         target = service_levels.target_wait_s(self.rules, q.id, self.site.zone(q.zone).kind)
-        counts = service_levels.queue_counts(self.db, q.id, service_levels.local_day(ts, self.tz), target,
-                                             ts - rule["abandon_after_s"])
+        counts = service_levels.queue_counts(self.db, q.id, day, target, ts - rule["abandon_after_s"])
         return service_level.evaluate(self._context(
             queue=q.id, service_day={**counts, "target_wait_s": target, "zone": q.zone}))
 

@@ -38,30 +38,35 @@ def local_day(ts: float, tz: ZoneInfo) -> str:
     return dt.datetime.fromtimestamp(ts, tz).date().isoformat()
 
 
-def record(db: Database, tz: ZoneInfo, event: str, queue: str, zone: str, ticket: str, ts: float) -> bool:
-    """Store one ticket event (inside the caller's transaction); False when it matched no ticket."""
+def record(db: Database, tz: ZoneInfo, event: str, queue: str, zone: str, ticket: str, ts: float) -> str | None:
+    """Store one ticket event (inside the caller's transaction). Returns the local day of the ticket it
+    applies to (its issue day, which a call after midnight keeps), or None when it matched no ticket."""
     if event == "ticket_issued":
+        day = local_day(ts, tz)
         db.execute("INSERT OR IGNORE INTO queue_tickets(queue, ticket, zone, day, issued_at) VALUES (?,?,?,?,?)",
-                   (queue, ticket, zone, local_day(ts, tz), ts))
-        return True
+                   (queue, ticket, zone, day, ts))
+        return day
     if event == "ticket_called":
-        cur = db.execute(
-            "UPDATE queue_tickets SET called_at=? WHERE rowid=(SELECT rowid FROM queue_tickets WHERE queue=? AND "
-            "ticket=? AND called_at IS NULL AND issued_at<=? AND issued_at>=? ORDER BY issued_at DESC LIMIT 1)",
-            (ts, queue, ticket, ts, ts - MATCH_WINDOW_S))
-        if cur.rowcount:
-            return True
-        recalled = db.one("SELECT 1 FROM queue_tickets WHERE queue=? AND ticket=? AND called_at IS NOT NULL "
-                          "AND called_at<=? AND issued_at>=?", (queue, ticket, ts, ts - MATCH_WINDOW_S))
-        return recalled is not None  # a recall: the first call counts
+        row = db.one("SELECT rowid, day FROM queue_tickets WHERE queue=? AND ticket=? AND called_at IS NULL "
+                     "AND issued_at<=? AND issued_at>=? ORDER BY issued_at DESC LIMIT 1",
+                     (queue, ticket, ts, ts - MATCH_WINDOW_S))
+        if row is None:  # a recall (the first call counts), or no such ticket
+            row = db.one("SELECT rowid, day FROM queue_tickets WHERE queue=? AND ticket=? AND called_at IS NOT NULL "
+                         "AND called_at<=? AND issued_at>=? ORDER BY issued_at DESC LIMIT 1",
+                         (queue, ticket, ts, ts - MATCH_WINDOW_S))
+            return None if row is None else str(row[1])
+        db.execute("UPDATE queue_tickets SET called_at=? WHERE rowid=?", (ts, row[0]))
+        return str(row[1])
     outcome = {"ticket_served": "served", "ticket_no_show": "no_show"}.get(event)
     if outcome is None:
-        return True
-    cur = db.execute(
-        "UPDATE queue_tickets SET outcome=?, ended_at=? WHERE rowid=(SELECT rowid FROM queue_tickets WHERE queue=? "
-        "AND ticket=? AND called_at IS NOT NULL AND called_at<=? AND called_at>=? ORDER BY called_at DESC LIMIT 1)",
-        (outcome, ts, queue, ticket, ts, ts - MATCH_WINDOW_S))
-    return cur.rowcount > 0
+        return local_day(ts, tz)
+    row = db.one("SELECT rowid, day FROM queue_tickets WHERE queue=? AND ticket=? AND called_at IS NOT NULL "
+                 "AND called_at<=? AND called_at>=? ORDER BY called_at DESC LIMIT 1",
+                 (queue, ticket, ts, ts - MATCH_WINDOW_S))
+    if row is None:
+        return None
+    db.execute("UPDATE queue_tickets SET outcome=?, ended_at=? WHERE rowid=?", (outcome, ts, row[0]))
+    return str(row[1])
 
 
 def _ratio(part: int, whole: int) -> float | None:

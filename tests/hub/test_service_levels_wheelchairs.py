@@ -73,6 +73,25 @@ def test_service_level_no_shows_and_abandonment_from_ticket_events(hub, clock: M
         again.db.close()
 
 
+def test_calls_after_midnight_are_judged_on_the_tickets_day(hub, clock: ManualClock) -> None:
+    """An evening queue called across midnight: the tickets belong to the day they were issued, and so
+    do their calls, so the late calls after midnight still raise the alarm for that day."""
+    hub.set_rules({"rules": {"service_level_low": {"min_tickets": 4}}}, "test")
+    f, screen = Feeder(hub), screen_of(hub, "REG-1")
+    clock.advance(13 * 3600 + 30 * 60)  # 23:30 local
+    evening = dt.datetime.fromtimestamp(clock.now(), hub.site.tz).date()
+    for n in range(5):
+        ticket(f, screen, "ticket_issued", f"N{n}")
+    for n in range(4):  # called at 23:40, 23:50, 00:00 and 00:10: the last two late (target 25 min)
+        clock.advance(10 * 60)
+        ticket(f, screen, "ticket_called", f"N{n}")
+    assert dt.datetime.fromtimestamp(clock.now(), hub.site.tz).date() == evening + dt.timedelta(days=1)
+    q = next(q for q in views.service_levels_json(hub, evening)["queues"] if q["queue"] == "REG-1")
+    assert (q["issued"], q["called"], q["within_target"], q["waiting"], q["abandoned"]) == (5, 4, 2, 0, 1)
+    [a] = open_alarms(hub, "service_level_low")
+    assert (a["source"], a["detail"]["called"], a["detail"]["service_level"]) == ("REG-1", 4, 0.5)
+
+
 def test_service_level_alarm_clears_with_hysteresis(hub, clock: ManualClock) -> None:
     hub.set_rules({"rules": {"service_level_low": {"min_tickets": 4}}}, "test")
     f, screen = Feeder(hub), screen_of(hub, "REG-1")
