@@ -115,11 +115,14 @@ def test_the_wall_shows_every_panel_without_scrolling(wall_hub: LiveHub, open_co
         assert box["x"] >= 0 and box["y"] >= 0, (testid, box)
         assert box["x"] + box["width"] <= WALL["width"] and box["y"] + box["height"] <= WALL["height"], (testid, box)
         assert box["height"] >= 40, (testid, box)  # shown, not squeezed to nothing
-    tiles = page.locator(".kpi")
-    assert tiles.count() >= 10  # the KPIs and the service level, wheelchair and satisfaction tiles
-    for n in range(tiles.count()):
-        box = tiles.nth(n).bounding_box()
-        assert box is not None and box["y"] + box["height"] <= WALL["height"] and box["x"] + box["width"] <= WALL["width"]
+    # The tiles are drawn again on every refresh, so their boxes are read in one go, from one drawing.
+    expect(page.locator(".kpi")).to_have_count(10)  # the KPIs and the service level, wheelchair and satisfaction tiles
+    tiles = page.eval_on_selector_all(".kpi", "els => els.map(e => { const r = e.getBoundingClientRect();"
+                                              " return [e.dataset.kpi, r.x, r.y, r.width, r.height]; })")
+    assert len(tiles) == 10, tiles
+    for key, x, y, width, height in tiles:
+        assert width > 0 and height > 0, (key, "not displayed")
+        assert x >= 0 and y >= 0 and x + width <= WALL["width"] and y + height <= WALL["height"], (key, x, y, width, height)
     # and nothing to scroll to: neither the page nor the view is taller than the screen
     heights = page.evaluate("() => [document.documentElement.scrollHeight, document.getElementById('view').scrollHeight,"
                             " document.getElementById('view').clientHeight]")
